@@ -1,0 +1,73 @@
+# vggtap build. `make` builds bin/*, `make test` builds and runs every test,
+# `make check-asan` runs the C unit tests under ASan/UBSan.
+#
+# Layout: every .c file in common/, extract/ and train/ goes into one static
+# library, except program mains, which are named vggtap_*.c and become
+# bin/vggtap-*. tests/test_*.c become build/tests/test_*; tests/tools/*.c
+# become build/tools/* (helpers that tests and benchmarks call).
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2 -march=native
+SAN     ?=
+CFLAGS  += -std=c17 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
+           -D_DEFAULT_SOURCE -Icommon -Iextract -Itrain $(shell pkg-config --cflags hdf5) $(SAN)
+LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -lm -lpthread
+LDFLAGS += $(SAN)
+
+MAINS   := $(wildcard extract/vggtap_*.c train/vggtap_*.c)
+LIBSRC  := $(filter-out $(MAINS),$(wildcard common/*.c extract/*.c train/*.c))
+LIBOBJ  := $(LIBSRC:%.c=$(BUILD)/%.o)
+LIB     := $(BUILD)/libvggtap.a
+PROGS   := $(patsubst %.c,bin/%,$(subst _,-,$(notdir $(MAINS))))
+TESTSRC := $(wildcard tests/test_*.c)
+TESTS   := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
+TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
+TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
+
+.PHONY: all test check-asan clean deps demo
+all: $(PROGS) $(TESTS) $(TOOLS)
+
+deps:
+	bash scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c $(wildcard common/*.h extract/*.h train/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIBOBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/vggtap-%: $(BUILD)/extract/vggtap_%.o $(LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bin/vggtap-%: $(BUILD)/train/vggtap_%.o $(LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tools/%: $(BUILD)/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+.SECONDARY:
+
+test: all
+	bash tests/run.sh
+
+# C unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+check-asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  build-asan/libvggtap.a $(TESTSRC:tests/%.c=build-asan/tests/%)
+	UBSAN_OPTIONS=halt_on_error=1 TEST_BUILD=build-asan bash tests/run.sh --c-only
+
+clean:
+	rm -rf build build-asan bin

@@ -1,0 +1,120 @@
+#define _GNU_SOURCE
+#include "vt_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char failure_reason[1024];
+
+int vt_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(failure_reason, sizeof failure_reason, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int vt_fail_prefix(const char *fmt, ...) {
+  char prefix[512], old[sizeof failure_reason];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(prefix, sizeof prefix, fmt, ap);
+  va_end(ap);
+  memcpy(old, failure_reason, sizeof old);
+  snprintf(failure_reason, sizeof failure_reason, "%s: %s", prefix, old);
+  return -1;
+}
+
+const char *vt_failure_reason(void) { return failure_reason; }
+
+static void out_of_memory(size_t n, const char *file, int line) {
+  fprintf(stderr, "vggtap: out of memory allocating %zu bytes at %s:%d\n", n, file, line);
+  exit(EXIT_FAILURE);
+}
+
+void *vt_xmalloc_at(size_t n, const char *file, int line) {
+  void *p = malloc(n ? n : 1);
+  if (!p) out_of_memory(n, file, line);
+  return p;
+}
+
+void *vt_xcalloc_at(size_t n, size_t size, const char *file, int line) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) out_of_memory(n * size, file, line);
+  return p;
+}
+
+void *vt_xrealloc_at(void *p, size_t n, const char *file, int line) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) out_of_memory(n, file, line);
+  return q;
+}
+
+char *vt_xstrdup_at(const char *s, const char *file, int line) {
+  size_t n = strlen(s) + 1;
+  char *p = vt_xmalloc_at(n, file, line);
+  memcpy(p, s, n);
+  return p;
+}
+
+void *vt_aligned_alloc(size_t n) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, n ? n : 64) != 0) {
+    vt_fail("out of memory allocating %zu bytes", n);
+    return NULL;
+  }
+  return p;
+}
+
+int vt_size_mul(size_t a, size_t b, size_t *out) {
+  if (__builtin_mul_overflow(a, b, out)) return vt_fail("size overflow (%zu x %zu)", a, b);
+  return 0;
+}
+
+int vt_size_mul3(size_t a, size_t b, size_t c, size_t *out) {
+  size_t ab;
+  if (vt_size_mul(a, b, &ab) < 0) return -1;
+  return vt_size_mul(ab, c, out);
+}
+
+int vt_size_add(size_t a, size_t b, size_t *out) {
+  if (__builtin_add_overflow(a, b, out)) return vt_fail("size overflow (%zu + %zu)", a, b);
+  return 0;
+}
+
+FILE *vt_fopen_check_at(const char *path, const char *mode, const char *file, int line) {
+  FILE *f = fopen(path, mode);
+  if (!f) {
+    fprintf(stderr, "vggtap: cannot open %s (mode %s): %s [%s:%d]\n", path, mode, strerror(errno),
+            file, line);
+    exit(EXIT_FAILURE);
+  }
+  return f;
+}
+
+double vt_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int vt_cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : (int)n;
+}
+
+int vt_split_commas(char *s, char **items, int max) {
+  int n = 0;
+  for (;;) {
+    if (n == max) return -1;
+    items[n++] = s;
+    char *comma = strchr(s, ',');
+    if (!comma) return n;
+    *comma = '\0';
+    s = comma + 1;
+  }
+}

@@ -1,0 +1,47 @@
+/* vt_image.h: decoding (JPEG via libjpeg-turbo, PNG via libpng) to 8-bit RGB,
+ * resizing, and preprocessing into the network's float input. */
+#ifndef VT_IMAGE_H
+#define VT_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  int width, height;
+  uint8_t *rgb; /* [height][width][3], free() it */
+} vt_image;
+
+/* Decodes a JPEG or PNG file (detected by its signature, not its name) to
+ * 8-bit RGB. Greyscale is replicated, palette expanded, 16-bit reduced to 8,
+ * alpha dropped (as PIL's convert('RGB') does), CMYK/YCCK JPEG converted.
+ * Refuses images with more than max_pixels pixels before allocating for them.
+ * Fails (-1 + reason, no path in it: the caller names the file) for truncated,
+ * empty, corrupt or unsupported files. */
+int vt_image_load(const char *path, size_t max_pixels, vt_image *out);
+/* The same from memory. */
+int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out);
+
+typedef enum {
+  VT_RESIZE_NEAREST,   /* "nearest": Keras load_img default (PIL NEAREST) */
+  VT_RESIZE_ANTIALIAS, /* "antialias": PIL-style bilinear with antialiasing */
+} vt_resize_policy;
+
+/* Name <-> policy. Returns -1 for unknown names. */
+int vt_resize_policy_parse(const char *name, vt_resize_policy *out);
+const char *vt_resize_policy_name(vt_resize_policy p);
+
+/* Resizes to W x H (aspect not kept, as Keras load_img(target_size=...)). */
+int vt_image_resize(const vt_image *in, int W, int H, vt_resize_policy p, vt_image *out);
+
+typedef enum {
+  VT_PREPROCESS_CAFFE, /* "caffe": RGB->BGR, minus [103.939, 116.779, 123.68] */
+  VT_PREPROCESS_TORCH, /* "torch": RGB, /255, minus [0.485,0.456,0.406], / [0.229,0.224,0.225] */
+} vt_preprocess_mode;
+
+int vt_preprocess_parse(const char *name, vt_preprocess_mode *out);
+const char *vt_preprocess_name(vt_preprocess_mode m);
+
+/* rgb [H][W][3] uint8 -> out [H][W][3] float32 network input. */
+void vt_preprocess(const uint8_t *rgb, int W, int H, vt_preprocess_mode m, float *out);
+
+#endif

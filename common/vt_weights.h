@@ -1,0 +1,33 @@
+/* vt_weights.h: reads VGG16 conv weights straight from a Keras .h5 file
+ * (/<layer>/<layer>/kernel:0 HWIO float32, /<layer>/<layer>/bias:0). */
+#ifndef VT_WEIGHTS_H
+#define VT_WEIGHTS_H
+
+enum { VT_VGG16_NCONV = 13 };
+
+typedef struct {
+  float *kernel; /* [3][3][cin][cout], HWIO as stored by Keras */
+  float *bias;   /* [cout] */
+  int cin, cout;
+} vt_conv_weights;
+
+typedef struct {
+  int n_conv;                          /* conv layers loaded: conv[0..n_conv-1] */
+  vt_conv_weights conv[VT_VGG16_NCONV];
+  char sha256[65];                     /* hex digest of the whole file */
+} vt_weights;
+
+/* Loads the first n_conv conv layers (block1_conv1 = 0 ... block5_conv3 = 12)
+ * and checks their shapes. Fails with a reason naming the file and the layer
+ * if one is missing (e.g. "weights.h5 holds block1_conv1..block2_conv2 only;
+ * tap block3_pool needs block3_conv1") or malformed. */
+int vt_weights_load(const char *path, int n_conv, vt_weights *w);
+/* Number of leading conv layers present in the file (for messages and
+ * predict), or -1 + reason if the file is not a readable Keras weights file. */
+int vt_weights_count(const char *path);
+void vt_weights_free(vt_weights *w);
+
+/* sha256 of a file as 64 hex chars + NUL. */
+int vt_sha256_file(const char *path, char hex[65]);
+
+#endif

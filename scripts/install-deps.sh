@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every build, test and demo dependency of vggtap from Debian's archive.
+# Safe to re-run: apt-get skips what is already installed. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config make
+  libhdf5-dev hdf5-tools          # feature store + h5ls/h5dump
+  libpng-dev                      # PNG decode (and PNG reports)
+  libjpeg62-turbo-dev             # JPEG decode (libjpeg API of libjpeg-turbo)
+  libblis-dev                     # matrix products
+  libinih-dev                     # INI config parser
+  python3 python3-numpy python3-h5py python3-torch python3-sklearn python3-pil  # conformance tests, baselines
+  liblinear-tools                 # head-training baseline
+  dataset-fashion-mnist           # the demo data set
+  valgrind
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
