@@ -19,13 +19,20 @@ int vt_fail(const char *fmt, ...) {
 }
 
 int vt_fail_prefix(const char *fmt, ...) {
-  char prefix[512], old[sizeof failure_reason];
+  char prefix[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  memcpy(old, failure_reason, sizeof old);
-  snprintf(failure_reason, sizeof failure_reason, "%s: %s", prefix, old);
+  /* Shift the old reason right and put "prefix: " in front, truncating. */
+  size_t lp = strlen(prefix) + 2, cap = sizeof failure_reason;
+  size_t lo = strnlen(failure_reason, cap - 1);
+  if (lp + lo > cap - 1) lo = cap - 1 - lp;
+  memmove(failure_reason + lp, failure_reason, lo);
+  failure_reason[lp + lo] = '\0';
+  memcpy(failure_reason, prefix, lp - 2);
+  failure_reason[lp - 2] = ':';
+  failure_reason[lp - 1] = ' ';
   return -1;
 }
 

@@ -1,0 +1,363 @@
+#include "vt_inputs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "vt_common.h"
+
+typedef struct {
+  char **items;
+  int n, cap;
+} str_list;
+
+static void list_push(str_list *l, char *s) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 64;
+    l->items = vt_xrealloc(l->items, (size_t)l->cap * sizeof *l->items);
+  }
+  l->items[l->n++] = s;
+}
+
+static void list_free(str_list *l) {
+  for (int i = 0; i < l->n; i++) free(l->items[i]);
+  free(l->items);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vt_is_image_name(const char *name) {
+  static const char *const exts[] = {"jpg", "jpeg", "jpe", "png", "bmp", "gif",
+                                     "tif", "tiff", "webp", "ppm", "pgm"};
+  const char *dot = strrchr(name, '.');
+  if (!dot) return 0;
+  for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
+    if (strcasecmp(dot + 1, exts[i]) == 0) return 1;
+  return 0;
+}
+
+static char *join(const char *a, const char *b) {
+  if (!*a) return vt_xstrdup(b);
+  size_t na = strlen(a), nb = strlen(b);
+  char *s = vt_xmalloc(na + nb + 2);
+  memcpy(s, a, na);
+  s[na] = '/';
+  memcpy(s + na + 1, b, nb + 1);
+  return s;
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Appends image files under root/rel (recursively) to out as paths relative
+ * to root. Hidden entries are skipped; other non-images are counted. */
+static int walk(const char *root, const char *rel, str_list *out, int *n_ignored) {
+  char *dirpath = join(root, rel);
+  DIR *d = opendir(dirpath);
+  if (!d) {
+    vt_fail("%s: cannot read directory: %s", dirpath, strerror(errno));
+    free(dirpath);
+    return -1;
+  }
+  str_list names = {0};
+  for (struct dirent *e; (e = readdir(d));)
+    if (e->d_name[0] != '.') list_push(&names, vt_xstrdup(e->d_name));
+  closedir(d);
+  qsort(names.items, (size_t)names.n, sizeof *names.items, cmp_str);
+  int rc = 0;
+  for (int i = 0; i < names.n && rc == 0; i++) {
+    char *sub = join(rel, names.items[i]);
+    char *full = join(root, sub);
+    if (is_dir(full)) {
+      rc = walk(root, sub, out, n_ignored);
+      free(sub);
+    } else if (vt_is_image_name(sub)) {
+      list_push(out, sub);
+    } else {
+      (*n_ignored)++;
+      free(sub);
+    }
+    free(full);
+  }
+  free(dirpath);
+  list_free(&names);
+  return rc;
+}
+
+static void inputs_alloc(vt_inputs *in, int n) {
+  in->n = n;
+  in->path = vt_xcalloc((size_t)n, sizeof *in->path);
+  in->full = vt_xcalloc((size_t)n, sizeof *in->full);
+  in->label = vt_xcalloc((size_t)n, sizeof *in->label);
+  in->split = vt_xcalloc((size_t)n, sizeof *in->split);
+}
+
+int vt_inputs_from_folders(const char *dir, vt_inputs *in) {
+  memset(in, 0, sizeof *in);
+  in->source = "folders";
+  in->root = vt_xstrdup(dir);
+  DIR *d = opendir(dir);
+  if (!d) return vt_fail("%s: cannot read data directory: %s", dir, strerror(errno));
+  str_list classes = {0};
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char *full = join(dir, e->d_name);
+    if (is_dir(full)) list_push(&classes, vt_xstrdup(e->d_name));
+    free(full);
+  }
+  closedir(d);
+  if (classes.n == 0) {
+    list_free(&classes);
+    return vt_fail("%s: no class folders (expected one sub-folder of images per class)", dir);
+  }
+  qsort(classes.items, (size_t)classes.n, sizeof *classes.items, cmp_str);
+  str_list files = {0};
+  int *labels = NULL, cap = 0;
+  for (int c = 0; c < classes.n; c++) {
+    int before = files.n;
+    if (walk(dir, classes.items[c], &files, &in->n_ignored) < 0) {
+      list_free(&classes);
+      list_free(&files);
+      free(labels);
+      return -1;
+    }
+    if (files.n > cap) {
+      cap = files.cap;
+      labels = vt_xrealloc(labels, (size_t)cap * sizeof *labels);
+    }
+    for (int i = before; i < files.n; i++) labels[i] = c;
+  }
+  if (files.n == 0) {
+    list_free(&classes);
+    list_free(&files);
+    free(labels);
+    return vt_fail("%s: no image files in any class folder", dir);
+  }
+  inputs_alloc(in, files.n);
+  for (int i = 0; i < files.n; i++) {
+    in->path[i] = files.items[i];
+    in->full[i] = join(dir, files.items[i]);
+    in->label[i] = labels[i];
+    in->split[i] = vt_xstrdup("");
+  }
+  free(files.items);
+  free(labels);
+  in->n_classes = classes.n;
+  in->classes = classes.items;
+  return 0;
+}
+
+/* Reads one CSV record (RFC 4180: quoted fields, doubled quotes, CRLF) into
+ * fields; returns the field count, 0 at end of file, -1 on error. */
+static int csv_record(FILE *f, str_list *fields, int *line) {
+  for (int i = 0; i < fields->n; i++) free(fields->items[i]);
+  fields->n = 0;
+  int c = fgetc(f);
+  if (c == EOF) return 0;
+  size_t cap = 64, len = 0;
+  char *buf = vt_xmalloc(cap);
+  int quoted = 0, start_line = *line;
+  for (;; c = fgetc(f)) {
+    if (c == EOF && quoted) {
+      free(buf);
+      return vt_fail("line %d: unterminated quoted field", start_line);
+    }
+    if (!quoted && (c == ',' || c == '\n' || c == EOF)) {
+      while (len && buf[len - 1] == '\r') len--;
+      buf[len] = '\0';
+      list_push(fields, buf);
+      if (c != ',') {
+        if (c == '\n') (*line)++;
+        return fields->n;
+      }
+      cap = 64, len = 0;
+      buf = vt_xmalloc(cap);
+      continue;
+    }
+    if (c == '"') {
+      if (quoted) {
+        int next = fgetc(f);
+        if (next == '"') {
+          c = '"';
+        } else {
+          ungetc(next, f);
+          quoted = 0;
+          continue;
+        }
+      } else if (len == 0) {
+        quoted = 1;
+        continue;
+      }
+    }
+    if (c == '\n') (*line)++;
+    if (len + 2 > cap) buf = vt_xrealloc(buf, cap *= 2);
+    buf[len++] = (char)c;
+  }
+}
+
+static int find_column(const str_list *header, const char *name) {
+  for (int i = 0; i < header->n; i++)
+    if (strcmp(header->items[i], name) == 0) return i;
+  return -1;
+}
+
+int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *split_col,
+                            vt_inputs *in) {
+  memset(in, 0, sizeof *in);
+  in->source = "manifest";
+  in->root = vt_xstrdup(csv);
+  FILE *f = fopen(csv, "rb");
+  if (!f) return vt_fail("%s: cannot open manifest: %s", csv, strerror(errno));
+  str_list header = {0}, fields = {0}, paths = {0}, labels = {0}, splits = {0};
+  int line = 1, rc = -1;
+  int nh = csv_record(f, &header, &line);
+  if (nh <= 0) {
+    if (nh == 0) vt_fail("%s: empty manifest (expected a header line with a 'path' column)", csv);
+    else vt_fail_prefix("%s", csv);
+    goto done;
+  }
+  if (header.n > 0 && strncmp(header.items[0], "\xEF\xBB\xBF", 3) == 0)
+    memmove(header.items[0], header.items[0] + 3, strlen(header.items[0]) - 2);
+  int pcol = find_column(&header, "path");
+  int lcol = label_col ? find_column(&header, label_col) : find_column(&header, "label");
+  if (!label_col && lcol < 0) lcol = find_column(&header, "class");
+  int scol = find_column(&header, split_col ? split_col : "split");
+  if (pcol < 0) {
+    vt_fail("%s: line 1: no 'path' column in the header", csv);
+    goto done;
+  }
+  if (label_col && lcol < 0) {
+    vt_fail("%s: line 1: no '%s' column in the header", csv, label_col);
+    goto done;
+  }
+  if (split_col && scol < 0) {
+    vt_fail("%s: line 1: no '%s' column in the header", csv, split_col);
+    goto done;
+  }
+  for (;;) {
+    int rec_line = line;
+    int nf = csv_record(f, &fields, &line);
+    if (nf == 0) break;
+    if (nf < 0) {
+      vt_fail_prefix("%s", csv);
+      goto done;
+    }
+    if (nf == 1 && fields.items[0][0] == '\0') continue; /* blank line */
+    if (nf != header.n) {
+      vt_fail("%s: line %d: %d fields, the header has %d", csv, rec_line, nf, header.n);
+      goto done;
+    }
+    if (fields.items[pcol][0] == '\0') {
+      vt_fail("%s: line %d: empty path", csv, rec_line);
+      goto done;
+    }
+    list_push(&paths, vt_xstrdup(fields.items[pcol]));
+    list_push(&labels, vt_xstrdup(lcol >= 0 ? fields.items[lcol] : ""));
+    list_push(&splits, vt_xstrdup(scol >= 0 ? fields.items[scol] : ""));
+  }
+  if (paths.n == 0) {
+    vt_fail("%s: the manifest lists no images", csv);
+    goto done;
+  }
+  /* Classes: sorted distinct non-empty labels. */
+  char **sorted = vt_xmalloc((size_t)paths.n * sizeof *sorted);
+  int ns = 0;
+  for (int i = 0; i < paths.n; i++)
+    if (labels.items[i][0]) sorted[ns++] = labels.items[i];
+  qsort(sorted, (size_t)ns, sizeof *sorted, cmp_str);
+  in->classes = vt_xmalloc((size_t)(ns ? ns : 1) * sizeof *in->classes);
+  for (int i = 0; i < ns; i++)
+    if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0)
+      in->classes[in->n_classes++] = vt_xstrdup(sorted[i]);
+  free(sorted);
+  char *dir = vt_xstrdup(csv);
+  char *slash = strrchr(dir, '/');
+  if (slash) slash[0] = '\0';
+  else dir[0] = '\0';
+  inputs_alloc(in, paths.n);
+  for (int i = 0; i < paths.n; i++) {
+    in->path[i] = paths.items[i];
+    in->full[i] = paths.items[i][0] == '/' ? vt_xstrdup(paths.items[i]) : join(dir, paths.items[i]);
+    in->split[i] = splits.items[i];
+    in->label[i] = -1;
+    if (labels.items[i][0]) {
+      char **hit = bsearch(&labels.items[i], in->classes, (size_t)in->n_classes,
+                           sizeof *in->classes, cmp_str);
+      in->label[i] = (int)(hit - in->classes);
+    }
+  }
+  free(dir);
+  free(paths.items);
+  free(splits.items);
+  paths = (str_list){0};
+  splits = (str_list){0};
+  rc = 0;
+done:
+  fclose(f);
+  list_free(&header);
+  list_free(&fields);
+  list_free(&paths);
+  list_free(&labels);
+  list_free(&splits);
+  return rc;
+}
+
+int vt_inputs_from_files(int n, char *const *files, vt_inputs *in) {
+  memset(in, 0, sizeof *in);
+  in->source = "files";
+  in->root = vt_xstrdup("");
+  str_list all = {0};
+  for (int i = 0; i < n; i++) {
+    if (is_dir(files[i])) {
+      str_list sub = {0};
+      if (walk(files[i], "", &sub, &in->n_ignored) < 0) {
+        list_free(&sub);
+        list_free(&all);
+        return -1;
+      }
+      for (int j = 0; j < sub.n; j++) {
+        list_push(&all, join(files[i], sub.items[j]));
+        free(sub.items[j]);
+      }
+      free(sub.items);
+    } else {
+      list_push(&all, vt_xstrdup(files[i]));
+    }
+  }
+  if (all.n == 0) {
+    list_free(&all);
+    return vt_fail("no image files given");
+  }
+  inputs_alloc(in, all.n);
+  for (int i = 0; i < all.n; i++) {
+    in->path[i] = all.items[i];
+    in->full[i] = vt_xstrdup(all.items[i]);
+    in->label[i] = -1;
+    in->split[i] = vt_xstrdup("");
+  }
+  free(all.items);
+  return 0;
+}
+
+void vt_inputs_free(vt_inputs *in) {
+  for (int i = 0; i < in->n; i++) {
+    free(in->path[i]);
+    free(in->full[i]);
+    free(in->split[i]);
+  }
+  for (int i = 0; i < in->n_classes; i++) free(in->classes[i]);
+  free(in->path);
+  free(in->full);
+  free(in->label);
+  free(in->split);
+  free(in->classes);
+  free(in->root);
+  memset(in, 0, sizeof *in);
+}

@@ -1,0 +1,36 @@
+/* vt_inputs.h: the list of images to process, with labels, in a
+ * deterministic order (docs/STORE.md, "Row order"). */
+#ifndef VT_INPUTS_H
+#define VT_INPUTS_H
+
+typedef struct {
+  int n;          /* rows */
+  char **path;    /* [n] path as recorded in the store (relative to root) */
+  char **full;    /* [n] path to open */
+  int *label;     /* [n] index into classes, -1 = unlabelled */
+  char **split;   /* [n] manifest split column, "" if none */
+  int n_classes;
+  char **classes; /* [n_classes], sorted */
+  const char *source; /* "folders", "manifest" or "files" */
+  char *root;     /* data dir, manifest path, or "" for files */
+  int n_ignored;  /* non-image files skipped while listing folders */
+} vt_inputs;
+
+/* One sub-folder per class (sorted names = labels); images found recursively
+ * inside each, sorted by relative path. Files in the root are ignored. */
+int vt_inputs_from_folders(const char *dir, vt_inputs *in);
+/* CSV with a header. label_col/split_col may be NULL: label defaults to the
+ * column "label", else "class"; split to "split". Paths are relative to the
+ * manifest's directory unless absolute. */
+int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *split_col,
+                            vt_inputs *in);
+/* Files in the order given; directories are expanded (recursively, sorted).
+ * Unlabelled. */
+int vt_inputs_from_files(int n, char *const *files, vt_inputs *in);
+void vt_inputs_free(vt_inputs *in);
+
+/* True if the name has an image extension (jpg, jpeg, png, and the other
+ * formats Keras lists, which then fail with a clear "unsupported" reason). */
+int vt_is_image_name(const char *name);
+
+#endif
