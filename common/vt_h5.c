@@ -1,0 +1,131 @@
+#include "vt_h5.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt_common.h"
+
+void vt_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+hid_t vt_h5_str_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+hid_t vt_h5_half_type(void) {
+  hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  /* sign bit 15, exponent bits 10..14, mantissa bits 0..9, bias 15 */
+  H5Tset_fields(t, 15, 10, 5, 0, 10);
+  H5Tset_size(t, 2);
+  H5Tset_ebias(t, 15);
+  H5Tset_precision(t, 16);
+  return t;
+}
+
+int vt_h5_write_str_attr(hid_t obj, const char *name, const char *value) {
+  hid_t t = vt_h5_str_type(), sp = H5Screate(H5S_SCALAR);
+  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+  hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (a < 0 || H5Awrite(a, t, &value) < 0) ? vt_fail("cannot write attribute %s", name) : 0;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(sp);
+  H5Tclose(t);
+  return rc;
+}
+
+int vt_h5_write_int_attr(hid_t obj, const char *name, long long value) {
+  hid_t sp = H5Screate(H5S_SCALAR);
+  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+  hid_t type = (value >= INT32_MIN && value <= INT32_MAX) ? H5T_STD_I32LE : H5T_STD_I64LE;
+  hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (a < 0 || H5Awrite(a, H5T_NATIVE_LLONG, &value) < 0)
+               ? vt_fail("cannot write attribute %s", name) : 0;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(sp);
+  return rc;
+}
+
+char *vt_h5_read_str_attr(hid_t obj, const char *name) {
+  if (H5Aexists(obj, name) <= 0) {
+    vt_fail("attribute '%s' is missing", name);
+    return NULL;
+  }
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t ft = H5Aget_type(a);
+  char *out = NULL;
+  if (H5Tget_class(ft) != H5T_STRING) {
+    vt_fail("attribute '%s' is not a string", name);
+  } else if (H5Tis_variable_str(ft) > 0) {
+    hid_t mt = vt_h5_str_type();
+    char *s = NULL;
+    if (H5Aread(a, mt, &s) >= 0 && s) {
+      out = vt_xstrdup(s);
+      H5free_memory(s);
+    } else {
+      vt_fail("cannot read attribute '%s'", name);
+    }
+    H5Tclose(mt);
+  } else {
+    size_t n = H5Tget_size(ft);
+    out = vt_xcalloc(n + 1, 1);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, n + 1);
+    if (H5Aread(a, mt, out) < 0) {
+      free(out);
+      out = NULL;
+      vt_fail("cannot read attribute '%s'", name);
+    }
+    H5Tclose(mt);
+  }
+  H5Tclose(ft);
+  H5Aclose(a);
+  return out;
+}
+
+int vt_h5_read_int_attr(hid_t obj, const char *name, long long *value) {
+  if (H5Aexists(obj, name) <= 0) return vt_fail("attribute '%s' is missing", name);
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t ft = H5Aget_type(a);
+  int rc = 0;
+  if (H5Tget_class(ft) != H5T_INTEGER || H5Aread(a, H5T_NATIVE_LLONG, value) < 0)
+    rc = vt_fail("attribute '%s' is not an integer", name);
+  H5Tclose(ft);
+  H5Aclose(a);
+  return rc;
+}
+
+hid_t vt_h5_lcpl(void) {
+  hid_t p = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(p, 1);
+  return p;
+}
+
+int vt_h5_write_strings(hid_t loc, const char *name, const char *const *s, size_t n) {
+  hid_t t = vt_h5_str_type();
+  hsize_t dim = n;
+  hid_t sp = H5Screate_simple(1, &dim, NULL), lcpl = vt_h5_lcpl();
+  hid_t d = H5Dcreate2(loc, name, t, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = 0;
+  if (d < 0 || (n && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0))
+    rc = vt_fail("cannot write dataset %s", name);
+  if (d >= 0) H5Dclose(d);
+  H5Pclose(lcpl);
+  H5Sclose(sp);
+  H5Tclose(t);
+  return rc;
+}
+
+int vt_h5_write_1d(hid_t loc, const char *name, hid_t type, const void *data, size_t n) {
+  hsize_t dim = n;
+  hid_t sp = H5Screate_simple(1, &dim, NULL), lcpl = vt_h5_lcpl();
+  hid_t d = H5Dcreate2(loc, name, type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = 0;
+  if (d < 0 || (n && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
+    rc = vt_fail("cannot write dataset %s", name);
+  if (d >= 0) H5Dclose(d);
+  H5Pclose(lcpl);
+  H5Sclose(sp);
+  return rc;
+}

@@ -1,0 +1,29 @@
+/* vt_h5.h: small checked helpers over the HDF5 C API (attributes, string
+ * datasets, the IEEE half type) used by the store and head writers. */
+#ifndef VT_H5_H
+#define VT_H5_H
+
+#include <hdf5.h>
+
+/* Turns off HDF5's own error-stack printing: vggtap reports errors itself. */
+void vt_h5_quiet(void);
+
+/* A variable-length UTF-8 string type (H5Tclose it). */
+hid_t vt_h5_str_type(void);
+/* IEEE 754 binary16, little-endian, as h5py's <f2 (H5Tclose it). */
+hid_t vt_h5_half_type(void);
+
+int vt_h5_write_str_attr(hid_t obj, const char *name, const char *value);
+int vt_h5_write_int_attr(hid_t obj, const char *name, long long value);
+/* Returns a malloc'd string, or NULL + reason if missing or not a string. */
+char *vt_h5_read_str_attr(hid_t obj, const char *name);
+int vt_h5_read_int_attr(hid_t obj, const char *name, long long *value);
+
+/* 1-D vlen string dataset of n strings. */
+int vt_h5_write_strings(hid_t loc, const char *name, const char *const *s, size_t n);
+/* 1-D dataset of n values of a native type. */
+int vt_h5_write_1d(hid_t loc, const char *name, hid_t type, const void *data, size_t n);
+/* Creates intermediate groups for "a/b/c" (the last component is not created). */
+hid_t vt_h5_lcpl(void);
+
+#endif
