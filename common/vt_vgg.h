@@ -23,6 +23,10 @@ extern const vt_layer_def vt_vgg16_layers[VT_VGG16_NLAYERS];
 /* Index of the layer with this name, or -1. */
 int vt_vgg16_layer_index(const char *name);
 
+/* Number of conv layers among layers 0..layer: how many vt_weights_load must
+ * read to run up to `layer`. */
+int vt_vgg16_convs_needed(int layer);
+
 /* Output shape of layer `layer` for an input of H x W: returns 0, or -1 with a
  * reason if the map would become empty. */
 int vt_vgg16_layer_shape(int layer, int H, int W, int *oh, int *ow, int *oc);
