@@ -1,0 +1,232 @@
+/* vt_conv.c: 3x3 conv + bias + ReLU, 2x2 max-pool and grid pooling, each as
+ * a naive reference (direct loops, the algorithm as written in vt_conv.h) and
+ * a fast version. */
+#include "vt_conv.h"
+
+#include <blis.h>
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt_common.h"
+
+/* ---------------------------------------------------------------------------
+ * 3x3 conv: naive reference. Accumulates in double so that it is a truer
+ * reference than any fp32 fast path it checks. */
+
+void vt_conv3x3_relu_naive(const float *in, int H, int W, int Cin, const float *kernel,
+                           const float *bias, int Cout, float *out) {
+  double *acc = vt_xmalloc((size_t)Cout * sizeof(double));
+  for (int y = 0; y < H; y++) {
+    for (int x = 0; x < W; x++) {
+      for (int o = 0; o < Cout; o++) acc[o] = bias[o];
+      for (int dy = 0; dy < 3; dy++) {
+        int sy = y + dy - 1;
+        if (sy < 0 || sy >= H) continue;
+        for (int dx = 0; dx < 3; dx++) {
+          int sx = x + dx - 1;
+          if (sx < 0 || sx >= W) continue;
+          const float *px = in + ((size_t)sy * W + sx) * Cin;
+          const float *k = kernel + (size_t)(dy * 3 + dx) * Cin * Cout;
+          for (int i = 0; i < Cin; i++)
+            for (int o = 0; o < Cout; o++) acc[o] += (double)k[(size_t)i * Cout + o] * px[i];
+        }
+      }
+      float *dst = out + ((size_t)y * W + x) * Cout;
+      for (int o = 0; o < Cout; o++) dst[o] = acc[o] > 0 ? (float)acc[o] : 0.0f;
+    }
+  }
+  free(acc);
+}
+
+/* ---------------------------------------------------------------------------
+ * 3x3 conv: im2col + BLIS sgemm, a band of image rows at a time.
+ *
+ * The HWIO kernel read as row-major [9*Cin][Cout] is exactly the GEMM's B,
+ * and an im2col row for pixel (y, x) lists its 3x3 neighbourhood in the same
+ * (dy, dx, i) order, so C = A * B is [pixels][Cout]: NHWC output, written in
+ * place. The band keeps the im2col buffer to a few MB instead of 9x the
+ * input (115 MB per image at block1_conv2). */
+
+/* Floats of im2col per band; the band is at least one image row. */
+enum { IM2COL_BAND_FLOATS = 1 << 20 };
+
+static int band_rows(int W, int Cin) {
+  size_t row = (size_t)W * 9 * (size_t)Cin;
+  size_t rows = IM2COL_BAND_FLOATS / row;
+  return rows < 1 ? 1 : (int)rows;
+}
+
+size_t vt_conv3x3_scratch_floats(int W, int Cin) {
+  return (size_t)band_rows(W, Cin) * (size_t)W * 9 * (size_t)Cin;
+}
+
+/* One im2col row per pixel of rows y0..y1-1: [dy][dx][Cin], zeros outside. */
+static void im2col_band(const float *in, int H, int W, int Cin, int y0, int y1, float *col) {
+  size_t cin = (size_t)Cin;
+  for (int y = y0; y < y1; y++) {
+    for (int x = 0; x < W; x++) {
+      float *dst = col + ((size_t)(y - y0) * W + x) * 9 * cin;
+      for (int dy = 0; dy < 3; dy++) {
+        int sy = y + dy - 1;
+        if (sy < 0 || sy >= H) {
+          memset(dst + (size_t)dy * 3 * cin, 0, 3 * cin * sizeof(float));
+          continue;
+        }
+        const float *src_row = in + (size_t)sy * W * cin;
+        float *d = dst + (size_t)dy * 3 * cin;
+        /* The three source pixels x-1..x+1 are contiguous in NHWC unless the
+         * window hangs over the left or right edge. */
+        if (x >= 1 && x + 1 < W) {
+          memcpy(d, src_row + (size_t)(x - 1) * cin, 3 * cin * sizeof(float));
+        } else {
+          for (int dx = 0; dx < 3; dx++) {
+            int sx = x + dx - 1;
+            if (sx < 0 || sx >= W)
+              memset(d + dx * cin, 0, cin * sizeof(float));
+            else
+              memcpy(d + dx * cin, src_row + (size_t)sx * cin, cin * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+static void bias_relu(float *out, size_t pixels, const float *bias, int Cout) {
+  for (size_t p = 0; p < pixels; p++) {
+    float *row = out + p * Cout;
+    for (int o = 0; o < Cout; o++) {
+      float v = row[o] + bias[o];
+      row[o] = v > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+/* sgemm C[m][n] = A[m][k] * B[k][n], row-major, on one BLIS thread: the
+ * caller runs one image per thread, so BLIS must not spawn its own. The rntm_t
+ * is local, so concurrent calls share nothing. */
+static void sgemm_rowmajor_1t(int m, int n, int k, const float *A, const float *B, float *C) {
+  rntm_t rntm = BLIS_RNTM_INITIALIZER;
+  bli_rntm_set_num_threads(1, &rntm);
+  float one = 1.0f, zero = 0.0f;
+  bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)A, k, 1, (float *)B,
+               n, 1, &zero, C, n, 1, NULL, &rntm);
+}
+
+void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel,
+                     const float *bias, int Cout, float *out, float *scratch) {
+  int rows = band_rows(W, Cin);
+  for (int y0 = 0; y0 < H; y0 += rows) {
+    int y1 = y0 + rows < H ? y0 + rows : H;
+    int pixels = (y1 - y0) * W;
+    float *dst = out + (size_t)y0 * W * Cout;
+    im2col_band(in, H, W, Cin, y0, y1, scratch);
+    sgemm_rowmajor_1t(pixels, Cout, 9 * Cin, scratch, kernel, dst);
+    bias_relu(dst, (size_t)pixels, bias, Cout);
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * 2x2 max-pool, stride 2, floor. */
+
+void vt_maxpool2x2_naive(const float *in, int H, int W, int C, float *out) {
+  int oh = H / 2, ow = W / 2;
+  for (int y = 0; y < oh; y++)
+    for (int x = 0; x < ow; x++)
+      for (int c = 0; c < C; c++) {
+        float m = -FLT_MAX;
+        for (int dy = 0; dy < 2; dy++)
+          for (int dx = 0; dx < 2; dx++) {
+            float v = in[((size_t)(2 * y + dy) * W + (2 * x + dx)) * C + c];
+            if (v > m) m = v;
+          }
+        out[((size_t)y * ow + x) * C + c] = m;
+      }
+}
+
+/* Same result; the channel loop is innermost over four contiguous source rows
+ * of C floats, which the compiler vectorises. */
+void vt_maxpool2x2(const float *in, int H, int W, int C, float *out) {
+  int oh = H / 2, ow = W / 2;
+  size_t c = (size_t)C;
+  for (int y = 0; y < oh; y++) {
+    const float *r0 = in + (size_t)(2 * y) * W * c;
+    const float *r1 = r0 + (size_t)W * c;
+    float *dst = out + (size_t)y * ow * c;
+    for (int x = 0; x < ow; x++) {
+      const float *a = r0 + (size_t)(2 * x) * c, *b = a + c;
+      const float *d = r1 + (size_t)(2 * x) * c, *e = d + c;
+      float *o = dst + (size_t)x * c;
+      for (size_t k = 0; k < c; k++) {
+        float m0 = a[k] > b[k] ? a[k] : b[k];
+        float m1 = d[k] > e[k] ? d[k] : e[k];
+        o[k] = m0 > m1 ? m0 : m1;
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * Grid (adaptive) pooling, PyTorch's cell boundaries. */
+
+static int cell_start(int i, int n, int g) { return (int)(((long long)i * n) / g); }
+static int cell_end(int i, int n, int g) { return (int)(((long long)(i + 1) * n + g - 1) / g); }
+
+void vt_grid_pool_naive(const float *in, int H, int W, int C, int g, float *avg, float *max) {
+  for (int i = 0; i < g; i++) {
+    int y0 = cell_start(i, H, g), y1 = cell_end(i, H, g);
+    for (int j = 0; j < g; j++) {
+      int x0 = cell_start(j, W, g), x1 = cell_end(j, W, g);
+      for (int c = 0; c < C; c++) {
+        double s = 0;
+        float m = -FLT_MAX;
+        for (int y = y0; y < y1; y++)
+          for (int x = x0; x < x1; x++) {
+            float v = in[((size_t)y * W + x) * C + c];
+            s += v;
+            if (v > m) m = v;
+          }
+        size_t at = ((size_t)i * g + j) * C + c;
+        if (avg) avg[at] = (float)(s / ((double)(y1 - y0) * (x1 - x0)));
+        if (max) max[at] = m;
+      }
+    }
+  }
+}
+
+/* Same cells, channel loop innermost so the sum and max vectorise. Sums are
+ * float per row of the cell, then added into a double total per cell, which
+ * keeps a 224x224 global average within ~1e-7 relative. */
+void vt_grid_pool(const float *in, int H, int W, int C, int g, float *avg, float *max) {
+  size_t c = (size_t)C;
+  float *rowsum = vt_xmalloc(c * sizeof(float));
+  double *sum = vt_xmalloc(c * sizeof(double));
+  for (int i = 0; i < g; i++) {
+    int y0 = cell_start(i, H, g), y1 = cell_end(i, H, g);
+    for (int j = 0; j < g; j++) {
+      int x0 = cell_start(j, W, g), x1 = cell_end(j, W, g);
+      size_t at = ((size_t)i * g + j) * c;
+      float *m = max ? max + at : NULL;
+      if (m)
+        for (size_t k = 0; k < c; k++) m[k] = -FLT_MAX;
+      for (size_t k = 0; k < c; k++) sum[k] = 0;
+      for (int y = y0; y < y1; y++) {
+        for (size_t k = 0; k < c; k++) rowsum[k] = 0;
+        for (int x = x0; x < x1; x++) {
+          const float *px = in + ((size_t)y * W + x) * c;
+          for (size_t k = 0; k < c; k++) rowsum[k] += px[k];
+          if (m)
+            for (size_t k = 0; k < c; k++) m[k] = px[k] > m[k] ? px[k] : m[k];
+        }
+        for (size_t k = 0; k < c; k++) sum[k] += rowsum[k];
+      }
+      if (avg) {
+        double inv = 1.0 / ((double)(y1 - y0) * (x1 - x0));
+        for (size_t k = 0; k < c; k++) avg[at + k] = (float)(sum[k] * inv);
+      }
+    }
+  }
+  free(rowsum);
+  free(sum);
+}

@@ -1,0 +1,281 @@
+/* test_conv.c: the naive kernels against tiny hand-computed cases, then every
+ * fast kernel against its naive reference on odd sizes. */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt_common.h"
+#include "vt_conv.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);          \
+      printf(__VA_ARGS__);                                 \
+      printf("\n");                                        \
+      failures++;                                          \
+    }                                                      \
+  } while (0)
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (float)((rng_state >> 40) * (1.0 / (1 << 23))) - 1.0f;
+}
+static float *rand_buf(size_t n, float scale) {
+  float *p = vt_aligned_alloc(n * sizeof(float) + 64);
+  for (size_t i = 0; i < n; i++) p[i] = scale * frand();
+  return p;
+}
+
+/* max |a - b| / max |b| over n values (0 if b is all zero and a == b). */
+static double rel_err(const float *a, const float *b, size_t n) {
+  double d = 0, m = 0;
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs((double)a[i] - b[i]);
+    if (!(e <= d)) d = e; /* NaN propagates as failure */
+    if (fabs(b[i]) > m) m = fabs(b[i]);
+  }
+  return m > 0 ? d / m : d;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+  double d = 0;
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs((double)a[i] - b[i]);
+    if (!(e <= d)) d = e;
+  }
+  return d;
+}
+
+static int equal_floats(const float *a, const float *b, size_t n) {
+  return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hand-computed cases for the references. */
+
+static void test_conv_naive_by_hand(void) {
+  /* 3x3 single-channel input 1..9, all-ones kernel, bias 0: each output is
+   * the sum of its in-bounds 3x3 neighbourhood. */
+  float in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  float ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  float zero = 0, out[9];
+  float sums[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
+  vt_conv3x3_relu_naive(in, 3, 3, 1, ones, &zero, 1, out);
+  CHECK(equal_floats(out, sums, 9), "all-ones kernel: got %g %g %g / %g %g %g / %g %g %g",
+        out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8]);
+
+  /* Only k[0][0] = 1: cross-correlation reads in[y-1][x-1] (a flipped
+   * convolution would read in[y+1][x+1]). */
+  float corner[9] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
+  float shifted[9] = {0, 0, 0, 0, 1, 2, 0, 4, 5};
+  vt_conv3x3_relu_naive(in, 3, 3, 1, corner, &zero, 1, out);
+  CHECK(equal_floats(out, shifted, 9), "k[0][0] kernel is not a down-right shift");
+
+  /* ReLU after bias: bias -30 on the all-ones kernel keeps only 45 and 33,
+   * 39 -> 15, 3, 9. */
+  float minus30 = -30, relu[9] = {0, 0, 0, 0, 15, 3, 0, 9, 0};
+  vt_conv3x3_relu_naive(in, 3, 3, 1, ones, &minus30, 1, out);
+  CHECK(equal_floats(out, relu, 9), "bias + ReLU");
+
+  /* Channels: 1x1 image (only the centre tap sees data), Cin 2, Cout 3.
+   * k[1][1] = [[1, 2, -1], [10, 20, -10]] (rows: input channel), input
+   * (3, 4), bias (1, 2, 3): out = (1+3+40, 2+6+80, relu(3-3-40)) = (44, 88, 0). */
+  float kc[9 * 2 * 3] = {0};
+  float kcentre[6] = {1, 2, -1, 10, 20, -10};
+  memcpy(kc + 4 * 6, kcentre, sizeof(kcentre));
+  float px[2] = {3, 4}, b3[3] = {1, 2, 3}, o3[3], want3[3] = {44, 88, 0};
+  vt_conv3x3_relu_naive(px, 1, 1, 2, kc, b3, 3, o3);
+  CHECK(equal_floats(o3, want3, 3), "channel mixing: got %g %g %g", o3[0], o3[1], o3[2]);
+}
+
+static void test_maxpool_naive_by_hand(void) {
+  /* 3x5, one channel: the last row and column are dropped. */
+  float in[15] = {1, 9, 2, 3, 100,
+                  4, 5, 8, 7, 100,
+                  100, 100, 100, 100, 100};
+  float out[2], want[2] = {9, 8};
+  vt_maxpool2x2_naive(in, 3, 5, 1, out);
+  CHECK(equal_floats(out, want, 2), "maxpool 3x5: got %g %g", out[0], out[1]);
+  /* Two channels, all negative: the max is not clamped at 0. */
+  float in2[8] = {-1, -8, -2, -7, -3, -6, -4, -5};
+  float out2[2], want2[2] = {-1, -5};
+  vt_maxpool2x2_naive(in2, 2, 2, 2, out2);
+  CHECK(equal_floats(out2, want2, 2), "maxpool negatives: got %g %g", out2[0], out2[1]);
+}
+
+static void test_grid_pool_naive_by_hand(void) {
+  /* 5x5 input v[y][x] = 5y + x, g = 2. PyTorch cells: rows 0..2 and 2..4
+   * (floor(5/2) = 2, ceil(5/2) = 3), the same for columns; they overlap. */
+  float in[25];
+  for (int i = 0; i < 25; i++) in[i] = (float)i;
+  float avg[4], max[4];
+  /* cell (0,0): rows 0-2, cols 0-2: mean = centre v[1][1] = 6, max 12.
+   * cell (0,1): cols 2-4: mean 8, max 14. cell (1,0): rows 2-4: mean 16,
+   * max 22. cell (1,1): mean 18, max 24. */
+  float want_avg[4] = {6, 8, 16, 18}, want_max[4] = {12, 14, 22, 24};
+  vt_grid_pool_naive(in, 5, 5, 1, 2, avg, max);
+  CHECK(equal_floats(avg, want_avg, 4), "grid avg: got %g %g %g %g", avg[0], avg[1], avg[2],
+        avg[3]);
+  CHECK(equal_floats(max, want_max, 4), "grid max: got %g %g %g %g", max[0], max[1], max[2],
+        max[3]);
+  /* 4x3 input, g = 3: rows split 0..1, 1..2, 2..3 (floor(4/3)=1,
+   * ceil(4/3)=2; floor(8/3)=2, ceil(8/3)=3), columns one each. v = 3y + x.
+   * Row (0, 0): mean of v[0..1][0] = (0 + 3) / 2. */
+  float in43[12];
+  for (int i = 0; i < 12; i++) in43[i] = (float)i;
+  float a9[9], want9[9] = {1.5f, 2.5f, 3.5f, 4.5f, 5.5f, 6.5f, 7.5f, 8.5f, 9.5f};
+  vt_grid_pool_naive(in43, 4, 3, 1, 3, a9, NULL);
+  CHECK(equal_floats(a9, want9, 9), "grid avg 4x3 g=3");
+  /* g = 1 is the global mean / max. */
+  vt_grid_pool_naive(in, 5, 5, 1, 1, avg, max);
+  CHECK(avg[0] == 12 && max[0] == 24, "global pool: %g %g", avg[0], max[0]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fast kernels against the references. */
+
+static double conv_fast_vs_naive(int H, int W, int Cin, int Cout) {
+  size_t nin = (size_t)H * W * Cin, nout = (size_t)H * W * Cout;
+  float *in = rand_buf(nin, 1.0f);
+  float *k = rand_buf((size_t)9 * Cin * Cout, 1.0f / sqrtf(9.0f * Cin));
+  float *b = rand_buf((size_t)Cout, 0.2f);
+  float *ref = vt_xmalloc(nout * sizeof(float));
+  /* One extra float past the end is a canary for out-of-bounds writes. */
+  float *got = vt_xmalloc((nout + 1) * sizeof(float));
+  got[nout] = 12345.0f;
+  float *scratch = vt_aligned_alloc(vt_conv3x3_scratch_floats(W, Cin) * sizeof(float));
+  vt_conv3x3_relu_naive(in, H, W, Cin, k, b, Cout, ref);
+  vt_conv3x3_relu(in, H, W, Cin, k, b, Cout, got, scratch);
+  double e = rel_err(got, ref, nout);
+  CHECK(got[nout] == 12345.0f, "conv %dx%dx%d->%d wrote past its output", H, W, Cin, Cout);
+  free(in), free(k), free(b), free(ref), free(got), free(scratch);
+  return e;
+}
+
+static void test_conv_fast(void) {
+  const int hw[] = {1, 2, 3, 5, 7, 13};
+  const int cins[] = {1, 3, 5, 64};
+  const int couts[] = {1, 7, 64};
+  double worst = 0;
+  for (size_t a = 0; a < sizeof hw / sizeof *hw; a++)
+    for (size_t bb = 0; bb < sizeof hw / sizeof *hw; bb++)
+      for (size_t c = 0; c < sizeof cins / sizeof *cins; c++)
+        for (size_t d = 0; d < sizeof couts / sizeof *couts; d++) {
+          double e = conv_fast_vs_naive(hw[a], hw[bb], cins[c], couts[d]);
+          CHECK(e < 1e-5, "conv %dx%d Cin %d Cout %d: rel err %g", hw[a], hw[bb], cins[c],
+                couts[d], e);
+          if (e > worst) worst = e;
+        }
+  /* Shapes that span several im2col bands, and VGG's deep channel counts. */
+  const int big[][4] = {{20, 224, 64, 64}, {17, 30, 512, 16}, {9, 56, 128, 256}, {11, 4, 3, 64}};
+  for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+    double e = conv_fast_vs_naive(big[i][0], big[i][1], big[i][2], big[i][3]);
+    CHECK(e < 1e-5, "conv %dx%d Cin %d Cout %d: rel err %g", big[i][0], big[i][1], big[i][2],
+          big[i][3], e);
+    if (e > worst) worst = e;
+  }
+  printf("conv3x3 fast vs naive: worst rel err %.3g\n", worst);
+}
+
+static void test_pools_fast(void) {
+  const int hw[] = {1, 2, 3, 5, 7, 13, 16};
+  const int cs[] = {1, 3, 64};
+  for (size_t a = 0; a < sizeof hw / sizeof *hw; a++)
+    for (size_t b = 0; b < sizeof hw / sizeof *hw; b++)
+      for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+        int H = hw[a], W = hw[b], C = cs[c];
+        float *in = rand_buf((size_t)H * W * C, 3.0f);
+        size_t nmp = (size_t)(H / 2) * (W / 2) * C;
+        float *r = vt_xmalloc((nmp + 1) * sizeof(float)), *f = vt_xmalloc((nmp + 1) * sizeof(float));
+        vt_maxpool2x2_naive(in, H, W, C, r);
+        f[nmp] = 777.0f;
+        vt_maxpool2x2(in, H, W, C, f);
+        CHECK(equal_floats(r, f, nmp), "maxpool %dx%dx%d differs", H, W, C);
+        CHECK(f[nmp] == 777.0f, "maxpool %dx%dx%d wrote past its output", H, W, C);
+        free(r), free(f);
+        for (int g = 1; g <= 4; g++) {
+          if (g > H || g > W) continue;
+          size_t n = (size_t)g * g * C;
+          float *ra = vt_xmalloc(n * sizeof(float)), *rm = vt_xmalloc(n * sizeof(float));
+          float *fa = vt_xmalloc(n * sizeof(float)), *fm = vt_xmalloc(n * sizeof(float));
+          vt_grid_pool_naive(in, H, W, C, g, ra, rm);
+          vt_grid_pool(in, H, W, C, g, fa, fm);
+          CHECK(equal_floats(rm, fm, n), "grid max %dx%dx%d g %d differs", H, W, C, g);
+          /* A mean of values in [-3, 3] can be near 0: compare at the inputs' scale. */
+          double e = max_abs_diff(fa, ra, n);
+          CHECK(e < 3e-6, "grid avg %dx%dx%d g %d: abs err %g", H, W, C, g, e);
+          /* Either output may be NULL. */
+          memset(fa, 0, n * sizeof(float));
+          vt_grid_pool(in, H, W, C, g, fa, NULL);
+          CHECK(max_abs_diff(fa, ra, n) < 3e-6, "grid avg alone %dx%dx%d g %d", H, W, C, g);
+          vt_grid_pool(in, H, W, C, g, NULL, fm);
+          CHECK(equal_floats(rm, fm, n), "grid max alone %dx%dx%d g %d", H, W, C, g);
+          free(ra), free(rm), free(fa), free(fm);
+        }
+        free(in);
+      }
+  /* A 224x224x64 global average: float row sums must not drift. */
+  float *in = rand_buf((size_t)224 * 224 * 64, 1.0f);
+  for (size_t i = 0; i < (size_t)224 * 224 * 64; i++) in[i] += 2.0f; /* post-ReLU-like, mean 2 */
+  float ra[64], fa[64];
+  vt_grid_pool_naive(in, 224, 224, 64, 1, ra, NULL);
+  vt_grid_pool(in, 224, 224, 64, 1, fa, NULL);
+  double e = rel_err(fa, ra, 64);
+  CHECK(e < 1e-6, "224x224 global avg: rel err %g", e);
+  free(in);
+}
+
+/* Two threads running the fast conv at once must each get the single-thread
+ * answer bit for bit (BLIS state is shared; our rntm_t is not). */
+typedef struct {
+  const float *in, *k, *b;
+  float *out;
+} conv_job;
+enum { TH = 37, TW = 41, TCIN = 32, TCOUT = 48 };
+static void *conv_thread(void *arg) {
+  conv_job *j = arg;
+  float *scratch = vt_aligned_alloc(vt_conv3x3_scratch_floats(TW, TCIN) * sizeof(float));
+  for (int rep = 0; rep < 5; rep++)
+    vt_conv3x3_relu(j->in, TH, TW, TCIN, j->k, j->b, TCOUT, j->out, scratch);
+  free(scratch);
+  return NULL;
+}
+static void test_conv_threads(void) {
+  size_t nout = (size_t)TH * TW * TCOUT;
+  float *in = rand_buf((size_t)TH * TW * TCIN, 1.0f);
+  float *k = rand_buf((size_t)9 * TCIN * TCOUT, 0.1f), *b = rand_buf(TCOUT, 0.1f);
+  conv_job jobs[3];
+  for (int t = 0; t < 3; t++) jobs[t] = (conv_job){in, k, b, vt_xmalloc(nout * sizeof(float))};
+  conv_thread(&jobs[0]);
+  pthread_t th[2];
+  for (int t = 0; t < 2; t++) pthread_create(&th[t], NULL, conv_thread, &jobs[t + 1]);
+  for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+  for (int t = 1; t < 3; t++)
+    CHECK(equal_floats(jobs[0].out, jobs[t].out, nout), "thread %d result differs", t);
+  for (int t = 0; t < 3; t++) free(jobs[t].out);
+  free(in), free(k), free(b);
+}
+
+int main(void) {
+  test_conv_naive_by_hand();
+  test_maxpool_naive_by_hand();
+  test_grid_pool_naive_by_hand();
+  test_conv_fast();
+  test_pools_fast();
+  test_conv_threads();
+  if (failures) {
+    printf("%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("all conv/pool checks passed\n");
+  return 0;
+}
