@@ -1,0 +1,180 @@
+#include "pipeline.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt_common.h"
+#include "vt_half.h"
+#include "vt_store_schema.h"
+
+/* A ring of result slots: job j fills slot j % n_slots once the writer has
+ * written job j - n_slots, which bounds memory and keeps rows in order. */
+typedef struct {
+  long long ready_for; /* the job allowed to fill this slot */
+  int filled;
+  vt_store_row row;
+  char error[512];
+  void *maps[VT_VGG16_NLAYERS];
+  float *pooled[VT_VGG16_NLAYERS];
+} slot;
+
+typedef struct {
+  const vt_pipeline *pl;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  slot *slots;
+  int n_slots;
+  long long next_job;  /* next job to claim */
+  int abort;           /* writer failed: stop claiming */
+  int init_failed;
+  char init_error[512];
+} shared;
+
+static int stopping(const shared *s) { return s->abort || *s->pl->stop; }
+
+static void fill_slot(const shared *s, vt_extractor *x, slot *sl, long long row) {
+  const vt_pipeline *pl = s->pl;
+  const vt_store_layout *lay = pl->lay;
+  memset(&sl->row, 0, sizeof sl->row);
+  sl->row.row = row;
+  sl->error[0] = '\0';
+  sl->row.error = sl->error;
+  if (vt_extractor_run_file(x, pl->in->full[row]) < 0) {
+    sl->row.status = VT_ROW_FAILED;
+    snprintf(sl->error, sizeof sl->error, "%s", vt_failure_reason());
+    return;
+  }
+  sl->row.status = VT_ROW_OK;
+  sl->row.width = x->image_width;
+  sl->row.height = x->image_height;
+  for (int t = 0; t < lay->n_taps; t++) {
+    const float *map = x->ws.out[pl->cfg->taps[t]];
+    size_t n = vt_extract_map_len(x, t);
+    if (lay->maps) {
+      if (lay->map_half)
+        vt_float_to_half_n(map, sl->maps[t], n);
+      else
+        memcpy(sl->maps[t], map, n * sizeof(float));
+      sl->row.maps[t] = sl->maps[t];
+    }
+    if (lay->pooled) {
+      memcpy(sl->pooled[t], x->pooled[t], x->pooled_len[t] * sizeof(float));
+      sl->row.pooled[t] = sl->pooled[t];
+    }
+  }
+}
+
+static void *worker(void *arg) {
+  shared *s = arg;
+  const vt_pipeline *pl = s->pl;
+  vt_extractor x;
+  if (vt_extractor_init(&x, pl->cfg, pl->weights) < 0) {
+    pthread_mutex_lock(&s->mu);
+    s->init_failed = 1;
+    snprintf(s->init_error, sizeof s->init_error, "%s", vt_failure_reason());
+    s->abort = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+  }
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    if (stopping(s) || s->next_job == pl->n_jobs) {
+      pthread_mutex_unlock(&s->mu);
+      break;
+    }
+    long long j = s->next_job++;
+    slot *sl = &s->slots[j % s->n_slots];
+    while (sl->ready_for != j && !s->abort) pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (sl->ready_for == j) fill_slot(s, &x, sl, pl->jobs[j]);
+    pthread_mutex_lock(&s->mu);
+    sl->filled = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
+  vt_extractor_free(&x);
+  return NULL;
+}
+
+/* Failures are worth seeing as they happen, but not thousands of them. */
+static void report_failure(const vt_pipeline *pl, const vt_store_row *r, long long n_failed) {
+  enum { SHOWN = 20 };
+  if (n_failed <= SHOWN)
+    fprintf(stderr, "%svggtap-extract: %s: %s\n", pl->progress->tty ? "\r\033[K" : "",
+            pl->in->full[r->row], r->error);
+  if (n_failed == SHOWN)
+    fprintf(stderr, "vggtap-extract: (further failures are not shown; all are in the store)\n");
+}
+
+int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed) {
+  shared s = {.pl = pl};
+  pthread_mutex_init(&s.mu, NULL);
+  pthread_cond_init(&s.cv, NULL);
+  s.n_slots = 2 * pl->n_threads + 2;
+  s.slots = vt_xcalloc((size_t)s.n_slots, sizeof *s.slots);
+  const vt_store_layout *lay = pl->lay;
+  for (int i = 0; i < s.n_slots; i++) {
+    s.slots[i].ready_for = i;
+    for (int t = 0; t < lay->n_taps; t++) {
+      size_t n = (size_t)lay->h[t] * lay->w[t] * lay->c[t];
+      if (lay->maps) s.slots[i].maps[t] = vt_xmalloc(n * (lay->map_half ? 2 : 4));
+      size_t np = 0;
+      for (int gi = 0; gi < lay->n_grids; gi++) np += 2 * (size_t)lay->grids[gi] * lay->grids[gi] * lay->c[t];
+      if (lay->pooled) s.slots[i].pooled[t] = vt_xmalloc(np * sizeof(float));
+    }
+  }
+  pthread_t *th = vt_xmalloc((size_t)pl->n_threads * sizeof *th);
+  for (int i = 0; i < pl->n_threads; i++) pthread_create(&th[i], NULL, worker, &s);
+
+  int rc = 0;
+  *n_ok = *n_failed = 0;
+  for (long long j = 0; j < pl->n_jobs; j++) {
+    slot *sl = &s.slots[j % s.n_slots];
+    pthread_mutex_lock(&s.mu);
+    while (!(sl->filled && sl->ready_for == j)) {
+      /* Stopping: jobs nobody claimed will never come. */
+      if ((stopping(&s) && j >= s.next_job) || s.init_failed) break;
+      pthread_cond_wait(&s.cv, &s.mu);
+    }
+    int have = sl->filled && sl->ready_for == j;
+    pthread_mutex_unlock(&s.mu);
+    if (!have) {
+      rc = s.init_failed ? -1 : 1;
+      break;
+    }
+    if (vt_partial_add(pl->partial, &sl->row) < 0) {
+      rc = -1;
+      break;
+    }
+    *(sl->row.status == VT_ROW_OK ? n_ok : n_failed) += 1;
+    if (sl->row.status != VT_ROW_OK && !pl->progress->quiet) report_failure(pl, &sl->row, *n_failed);
+    vt_progress_update(pl->progress, pl->progress->done_at_start + j + 1,
+                       pl->progress->failed + (sl->row.status != VT_ROW_OK));
+    pthread_mutex_lock(&s.mu);
+    sl->filled = 0;
+    sl->ready_for = j + s.n_slots;
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.mu);
+  }
+  char reason[1024];
+  snprintf(reason, sizeof reason, "%s", s.init_failed ? s.init_error : vt_failure_reason());
+  pthread_mutex_lock(&s.mu);
+  if (rc != 0) s.abort = 1;
+  pthread_cond_broadcast(&s.cv);
+  pthread_mutex_unlock(&s.mu);
+  for (int i = 0; i < pl->n_threads; i++) pthread_join(th[i], NULL);
+  if (rc >= 0 && vt_partial_commit(pl->partial) < 0) rc = -1;
+  else if (rc < 0) vt_fail("%s", reason);
+  for (int i = 0; i < s.n_slots; i++)
+    for (int t = 0; t < VT_VGG16_NLAYERS; t++) {
+      free(s.slots[i].maps[t]);
+      free(s.slots[i].pooled[t]);
+    }
+  free(s.slots);
+  free(th);
+  pthread_cond_destroy(&s.cv);
+  pthread_mutex_destroy(&s.mu);
+  return rc;
+}

@@ -1,0 +1,33 @@
+/* pipeline.h: the extraction pipeline. Worker threads each take the next
+ * image, decode, resize, preprocess and run the VGG prefix (one image per
+ * core: faster than threading inside one GEMM on this kind of CPU), and the
+ * calling thread writes finished rows to the store in row order. */
+#ifndef VT_PIPELINE_H
+#define VT_PIPELINE_H
+
+#include <signal.h>
+
+#include "store_writer.h"
+#include "vt_extract.h"
+#include "vt_inputs.h"
+#include "vt_progress.h"
+
+typedef struct {
+  const vt_extract_config *cfg;
+  const vt_weights *weights;
+  const vt_inputs *in;
+  const vt_store_layout *lay;
+  const long long *jobs;   /* rows to extract, increasing */
+  long long n_jobs;
+  int n_threads;
+  vt_partial *partial;
+  vt_progress *progress;
+  volatile sig_atomic_t *stop; /* set by a signal handler: finish cleanly */
+} vt_pipeline;
+
+/* Returns 0 when every job is written, 1 when stopped early through *stop
+ * (what was finished is committed), -1 on a write error. Counts rows written
+ * in this run. */
+int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed);
+
+#endif

@@ -1,0 +1,709 @@
+#include "store_writer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vt_common.h"
+#include "vt_h5.h"
+#include "vt_store_schema.h"
+
+enum { PART_MAX_ROWS = 2048 };
+#define PART_MAX_SECONDS 30.0
+
+struct vt_partial {
+  char *dir;                /* OUT.partial */
+  vt_store_meta meta;
+  vt_store_layout lay;
+  int next_part;            /* number for the next part file */
+  /* the open part */
+  hid_t file;               /* < 0 when no part is open */
+  char *tmp_path, *final_path;
+  hid_t maps[VT_VGG16_NLAYERS];
+  long long n;              /* rows in the open part */
+  double opened_at;
+  long long *rows;
+  uint8_t *status;
+  int32_t *width, *height;
+  char **errors;
+  float *pooled[VT_VGG16_NLAYERS];
+  size_t pooled_len[VT_VGG16_NLAYERS]; /* floats per row, all grids, avg + max */
+};
+
+/* ---- meta ---- */
+
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  return h;
+}
+
+void vt_store_meta_digest_rows(vt_store_meta *m, const vt_inputs *in) {
+  uint64_t h = 14695981039346656037ull;
+  for (int c = 0; c < in->n_classes; c++) h = fnv1a(h, in->classes[c], strlen(in->classes[c]) + 1);
+  h = fnv1a(h, "\n", 1);
+  for (int i = 0; i < in->n; i++) {
+    char label[16];
+    int nl = snprintf(label, sizeof label, "%d", in->label[i]);
+    h = fnv1a(h, in->path[i], strlen(in->path[i]) + 1);
+    h = fnv1a(h, label, (size_t)nl + 1);
+    h = fnv1a(h, in->split[i], strlen(in->split[i]) + 1);
+  }
+  snprintf(m->rows_digest, sizeof m->rows_digest, "fnv1a64:%016llx", (unsigned long long)h);
+  m->n_rows = in->n;
+}
+
+static int write_meta(hid_t f, const vt_store_meta *m) {
+  int rc = 0;
+  rc |= vt_h5_write_str_attr(f, "format", VT_STORE_FORMAT);
+  rc |= vt_h5_write_int_attr(f, "format_version", VT_STORE_FORMAT_VERSION);
+  rc |= vt_h5_write_str_attr(f, "tool_version", VT_VERSION);
+  rc |= vt_h5_write_str_attr(f, "weights_sha256", m->weights_sha256);
+  rc |= vt_h5_write_str_attr(f, "weights_file", m->weights_file ? m->weights_file : "");
+  rc |= vt_h5_write_str_attr(f, "taps", m->taps);
+  rc |= vt_h5_write_str_attr(f, "grids", m->grids);
+  rc |= vt_h5_write_str_attr(f, "preprocessing", m->preprocessing);
+  rc |= vt_h5_write_str_attr(f, "resize", m->resize);
+  rc |= vt_h5_write_int_attr(f, "input_height", m->input_height);
+  rc |= vt_h5_write_int_attr(f, "input_width", m->input_width);
+  rc |= vt_h5_write_str_attr(f, "map_dtype", m->map_dtype);
+  rc |= vt_h5_write_str_attr(f, "compression", m->compression);
+  rc |= vt_h5_write_int_attr(f, "max_pixels", m->max_pixels);
+  rc |= vt_h5_write_str_attr(f, "rows_digest", m->rows_digest);
+  rc |= vt_h5_write_int_attr(f, "n_rows", m->n_rows);
+  rc |= vt_h5_write_str_attr(f, "source", m->source ? m->source : "");
+  rc |= vt_h5_write_str_attr(f, "data_root", m->data_root ? m->data_root : "");
+  rc |= vt_h5_write_str_attr(f, "command", m->command ? m->command : "");
+  return rc ? -1 : 0;
+}
+
+/* Appends "name: FILE has A, this run asks for B; " when they differ. */
+static void diff_str(hid_t f, const char *name, const char *want, char *msg, size_t cap) {
+  char *have = vt_h5_read_str_attr(f, name);
+  if (!have || strcmp(have, want) != 0) {
+    size_t len = strlen(msg);
+    snprintf(msg + len, cap - len, "\n  %s: store has '%s', this run asks for '%s'", name,
+             have ? have : "(missing)", want);
+  }
+  free(have);
+}
+
+static void diff_int(hid_t f, const char *name, long long want, char *msg, size_t cap) {
+  long long have = 0;
+  if (vt_h5_read_int_attr(f, name, &have) < 0 || have != want) {
+    size_t len = strlen(msg);
+    snprintf(msg + len, cap - len, "\n  %s: store has %lld, this run asks for %lld", name, have,
+             want);
+  }
+}
+
+/* 0 if the file's settings equal m, else -1 with the list of differences. */
+static int compare_meta(const char *path, const vt_store_meta *m) {
+  vt_h5_quiet();
+  if (H5Fis_hdf5(path) <= 0) return vt_fail("%s exists and is not an HDF5 file", path);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return vt_fail("%s: cannot open (corrupt HDF5 file?)", path);
+  char *format = vt_h5_read_str_attr(f, "format");
+  int foreign = !format || strcmp(format, VT_STORE_FORMAT) != 0;
+  free(format);
+  if (foreign) {
+    H5Fclose(f);
+    return vt_fail("%s exists and is not a vggtap store (no format='%s' attribute)", path,
+                   VT_STORE_FORMAT);
+  }
+  char msg[4096] = "";
+  diff_str(f, "weights_sha256", m->weights_sha256, msg, sizeof msg);
+  diff_str(f, "taps", m->taps, msg, sizeof msg);
+  diff_str(f, "grids", m->grids, msg, sizeof msg);
+  diff_str(f, "preprocessing", m->preprocessing, msg, sizeof msg);
+  diff_str(f, "resize", m->resize, msg, sizeof msg);
+  diff_int(f, "input_height", m->input_height, msg, sizeof msg);
+  diff_int(f, "input_width", m->input_width, msg, sizeof msg);
+  diff_str(f, "map_dtype", m->map_dtype, msg, sizeof msg);
+  diff_str(f, "compression", m->compression, msg, sizeof msg);
+  diff_int(f, "max_pixels", m->max_pixels, msg, sizeof msg);
+  diff_int(f, "n_rows", m->n_rows, msg, sizeof msg);
+  diff_str(f, "rows_digest", m->rows_digest, msg, sizeof msg);
+  H5Fclose(f);
+  if (msg[0])
+    return vt_fail("%s was made with other settings:%s\n(rows_digest differs when the image list, "
+                   "labels or splits changed.) Write to another --out, or pass --overwrite to "
+                   "replace it.", path, msg);
+  return 0;
+}
+
+int vt_store_check_existing(const char *out, const vt_store_meta *m) {
+  struct stat st;
+  if (stat(out, &st) != 0) return 0;
+  return compare_meta(out, m) < 0 ? -1 : 1;
+}
+
+/* ---- files and directories ---- */
+
+static char *path_join(const char *a, const char *b) {
+  size_t n = strlen(a) + strlen(b) + 2;
+  char *s = vt_xmalloc(n);
+  snprintf(s, n, "%s/%s", a, b);
+  return s;
+}
+
+static int remove_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return errno == ENOENT ? 0 : vt_fail("%s: %s", dir, strerror(errno));
+  int rc = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char *p = path_join(dir, e->d_name);
+    if (unlink(p) != 0) rc = vt_fail("cannot remove %s: %s", p, strerror(errno));
+    free(p);
+  }
+  closedir(d);
+  if (rc == 0 && rmdir(dir) != 0) rc = vt_fail("cannot remove %s: %s", dir, strerror(errno));
+  return rc;
+}
+
+int vt_store_remove(const char *out) {
+  if (unlink(out) != 0 && errno != ENOENT) return vt_fail("cannot remove %s: %s", out, strerror(errno));
+  return vt_store_remove_partial(out);
+}
+
+int vt_store_remove_partial(const char *out) {
+  char *dir = vt_xmalloc(strlen(out) + 16);
+  sprintf(dir, "%s.partial", out);
+  int rc = remove_dir(dir);
+  free(dir);
+  return rc;
+}
+
+/* Names of the finished parts, sorted. */
+static int list_parts(const char *dir, char ***names, int *n) {
+  DIR *d = opendir(dir);
+  if (!d) return vt_fail("%s: %s", dir, strerror(errno));
+  *names = NULL;
+  *n = 0;
+  int cap = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    size_t len = strlen(e->d_name);
+    if (strncmp(e->d_name, "part-", 5) != 0 || len < 4 || strcmp(e->d_name + len - 3, ".h5") != 0)
+      continue;
+    if (*n == cap) *names = vt_xrealloc(*names, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **names);
+    (*names)[(*n)++] = vt_xstrdup(e->d_name);
+  }
+  closedir(d);
+  for (int i = 1; i < *n; i++) /* insertion sort: parts are few */
+    for (int j = i; j > 0 && strcmp((*names)[j - 1], (*names)[j]) > 0; j--) {
+      char *t = (*names)[j];
+      (*names)[j] = (*names)[j - 1];
+      (*names)[j - 1] = t;
+    }
+  return 0;
+}
+
+static void remove_tmp_debris(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    size_t len = strlen(e->d_name);
+    if (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) {
+      char *p = path_join(dir, e->d_name);
+      unlink(p);
+      free(p);
+    }
+  }
+  closedir(d);
+}
+
+/* Reads a 1-D dataset of n elements of a native type into a new buffer. */
+static void *read_1d(hid_t f, const char *name, hid_t type, size_t elem, long long *n) {
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) {
+    vt_fail("dataset %s is missing", name);
+    return NULL;
+  }
+  hid_t sp = H5Dget_space(d);
+  hsize_t dim = 0;
+  H5Sget_simple_extent_dims(sp, &dim, NULL);
+  void *buf = vt_xmalloc((size_t)dim * elem);
+  if (dim && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+    free(buf);
+    buf = NULL;
+    vt_fail("cannot read dataset %s", name);
+  }
+  *n = (long long)dim;
+  H5Sclose(sp);
+  H5Dclose(d);
+  return buf;
+}
+
+/* ---- opening ---- */
+
+static int write_plan(const char *dir, const vt_store_meta *m) {
+  char *tmp = path_join(dir, "plan.h5.tmp"), *fin = path_join(dir, "plan.h5");
+  int rc = -1;
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) {
+    vt_fail("cannot create %s", tmp);
+  } else {
+    rc = write_meta(f, m);
+    if (H5Fclose(f) < 0) rc = vt_fail("cannot write %s", tmp);
+    if (rc == 0 && rename(tmp, fin) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
+  }
+  free(tmp);
+  free(fin);
+  return rc;
+}
+
+vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_store_layout *lay,
+                            uint8_t *done, long long *n_done) {
+  vt_h5_quiet();
+  vt_partial *p = vt_xcalloc(1, sizeof *p);
+  p->dir = vt_xmalloc(strlen(out) + 16);
+  sprintf(p->dir, "%s.partial", out);
+  p->meta = *m;
+  p->lay = *lay;
+  p->file = -1;
+  for (int t = 0; t < lay->n_taps; t++)
+    for (int gi = 0; gi < lay->n_grids; gi++)
+      p->pooled_len[t] += 2 * (size_t)lay->grids[gi] * lay->grids[gi] * (size_t)lay->c[t];
+  *n_done = 0;
+  memset(done, 0, (size_t)m->n_rows);
+
+  char *plan = path_join(p->dir, "plan.h5");
+  struct stat st;
+  int resuming = stat(plan, &st) == 0;
+  if (resuming) {
+    if (compare_meta(plan, m) < 0) {
+      vt_fail_prefix("cannot resume %s", out);
+      goto fail;
+    }
+    remove_tmp_debris(p->dir);
+  } else {
+    if (mkdir(p->dir, 0777) != 0 && errno != EEXIST) {
+      vt_fail("cannot create %s: %s", p->dir, strerror(errno));
+      goto fail;
+    }
+    remove_tmp_debris(p->dir);
+    if (write_plan(p->dir, m) < 0) goto fail;
+  }
+  char **names;
+  int n_names;
+  if (list_parts(p->dir, &names, &n_names) < 0) goto fail;
+  for (int i = 0; i < n_names; i++) {
+    char *path = path_join(p->dir, names[i]);
+    int num = atoi(names[i] + 5);
+    if (num >= p->next_part) p->next_part = num + 1;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    long long n = 0;
+    long long *rows = f >= 0 ? read_1d(f, "rows", H5T_NATIVE_LLONG, sizeof(long long), &n) : NULL;
+    if (f >= 0) H5Fclose(f);
+    if (!rows) { /* unreadable part (e.g. disk was full): redo its rows */
+      fprintf(stderr, "vggtap-extract: warning: discarding unreadable %s\n", path);
+      unlink(path);
+    }
+    for (long long j = 0; rows && j < n; j++)
+      if (rows[j] >= 0 && rows[j] < m->n_rows && !done[rows[j]]) {
+        done[rows[j]] = 1;
+        (*n_done)++;
+      }
+    free(rows);
+    free(path);
+    free(names[i]);
+  }
+  free(names);
+  free(plan);
+  return p;
+fail:
+  free(plan);
+  vt_partial_free(p);
+  return NULL;
+}
+
+/* ---- writing parts ---- */
+
+static hid_t map_file_type(const vt_store_layout *lay) {
+  return lay->map_half ? vt_h5_half_type() : H5Tcopy(H5T_IEEE_F32LE);
+}
+
+/* Dataset creation properties of a map dataset: one image per chunk, NaN
+ * where nothing was written (failed rows), optional shuffle + deflate. */
+static hid_t map_dcpl(const vt_store_layout *lay, int t) {
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  hsize_t chunk[4] = {1, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
+  H5Pset_chunk(dcpl, 4, chunk);
+  float nan = NAN;
+  H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &nan);
+  if (lay->deflate) {
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, (unsigned)lay->deflate);
+  }
+  return dcpl;
+}
+
+static int part_open(vt_partial *p) {
+  char name[64];
+  snprintf(name, sizeof name, "part-%06d.h5", p->next_part++);
+  p->final_path = path_join(p->dir, name);
+  p->tmp_path = vt_xmalloc(strlen(p->final_path) + 8);
+  sprintf(p->tmp_path, "%s.tmp", p->final_path);
+  p->file = H5Fcreate(p->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (p->file < 0) return vt_fail("cannot create %s", p->tmp_path);
+  const vt_store_layout *lay = &p->lay;
+  for (int t = 0; t < lay->n_taps && lay->maps; t++) {
+    hsize_t dims[4] = {0, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
+    hsize_t maxd[4] = {H5S_UNLIMITED, dims[1], dims[2], dims[3]};
+    hid_t sp = H5Screate_simple(4, dims, maxd), dcpl = map_dcpl(lay, t), ft = map_file_type(lay);
+    hid_t lcpl = vt_h5_lcpl();
+    char dname[128];
+    snprintf(dname, sizeof dname, "features/%s", lay->name[t]);
+    p->maps[t] = H5Dcreate2(p->file, dname, ft, sp, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    H5Tclose(ft);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    if (p->maps[t] < 0) return vt_fail("cannot create %s in %s", dname, p->tmp_path);
+  }
+  p->n = 0;
+  p->opened_at = vt_now();
+  p->rows = vt_xmalloc(PART_MAX_ROWS * sizeof *p->rows);
+  p->status = vt_xmalloc(PART_MAX_ROWS);
+  p->width = vt_xmalloc(PART_MAX_ROWS * sizeof *p->width);
+  p->height = vt_xmalloc(PART_MAX_ROWS * sizeof *p->height);
+  p->errors = vt_xcalloc(PART_MAX_ROWS, sizeof *p->errors);
+  for (int t = 0; t < lay->n_taps && lay->pooled; t++)
+    p->pooled[t] = vt_xmalloc(PART_MAX_ROWS * p->pooled_len[t] * sizeof(float));
+  return 0;
+}
+
+static int write_map_row(vt_partial *p, int t, long long i, const void *data) {
+  const vt_store_layout *lay = &p->lay;
+  hsize_t dims[4] = {(hsize_t)i + 1, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
+  if (H5Dset_extent(p->maps[t], dims) < 0) return vt_fail("cannot extend maps in %s", p->tmp_path);
+  if (!data) return 0; /* failed row: stays NaN (fill value) */
+  hsize_t start[4] = {(hsize_t)i, 0, 0, 0}, count[4] = {1, dims[1], dims[2], dims[3]};
+  hid_t fs = H5Dget_space(p->maps[t]), ms = H5Screate_simple(4, count, NULL);
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+  hid_t mt = map_file_type(lay);
+  herr_t e = H5Dwrite(p->maps[t], mt, ms, fs, H5P_DEFAULT, data);
+  H5Tclose(mt);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  return e < 0 ? vt_fail("cannot write maps to %s (disk full?)", p->tmp_path) : 0;
+}
+
+int vt_partial_add(vt_partial *p, const vt_store_row *r) {
+  if (p->file < 0 && part_open(p) < 0) return -1;
+  long long i = p->n;
+  const vt_store_layout *lay = &p->lay;
+  for (int t = 0; t < lay->n_taps && lay->maps; t++)
+    if (write_map_row(p, t, i, r->status == VT_ROW_OK ? r->maps[t] : NULL) < 0) return -1;
+  for (int t = 0; t < lay->n_taps && lay->pooled; t++) {
+    float *dst = p->pooled[t] + (size_t)i * p->pooled_len[t];
+    if (r->status == VT_ROW_OK)
+      memcpy(dst, r->pooled[t], p->pooled_len[t] * sizeof(float));
+    else
+      for (size_t k = 0; k < p->pooled_len[t]; k++) dst[k] = NAN;
+  }
+  p->rows[i] = r->row;
+  p->status[i] = r->status;
+  p->width[i] = r->width;
+  p->height[i] = r->height;
+  p->errors[i] = vt_xstrdup(r->error ? r->error : "");
+  p->n++;
+  if (p->n == PART_MAX_ROWS || vt_now() - p->opened_at > PART_MAX_SECONDS) return vt_partial_commit(p);
+  return 0;
+}
+
+static void part_release(vt_partial *p) {
+  for (long long i = 0; i < p->n; i++) free(p->errors[i]);
+  free(p->errors);
+  free(p->rows);
+  free(p->status);
+  free(p->width);
+  free(p->height);
+  for (int t = 0; t < VT_VGG16_NLAYERS; t++) {
+    free(p->pooled[t]);
+    p->pooled[t] = NULL;
+  }
+  free(p->tmp_path);
+  free(p->final_path);
+  p->errors = NULL, p->rows = NULL, p->status = NULL, p->width = p->height = NULL;
+  p->tmp_path = p->final_path = NULL;
+}
+
+/* Writes a [n, len] float dataset. */
+static int write_2d(hid_t loc, const char *name, const float *data, long long n, size_t len) {
+  hsize_t dims[2] = {(hsize_t)n, len};
+  hid_t sp = H5Screate_simple(2, dims, NULL), lcpl = vt_h5_lcpl();
+  hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+               ? vt_fail("cannot write %s", name) : 0;
+  if (d >= 0) H5Dclose(d);
+  H5Pclose(lcpl);
+  H5Sclose(sp);
+  return rc;
+}
+
+int vt_partial_commit(vt_partial *p) {
+  if (p->file < 0) return 0;
+  const vt_store_layout *lay = &p->lay;
+  int rc = 0;
+  rc |= vt_h5_write_1d(p->file, "rows", H5T_NATIVE_LLONG, p->rows, (size_t)p->n);
+  rc |= vt_h5_write_1d(p->file, "status", H5T_NATIVE_UINT8, p->status, (size_t)p->n);
+  rc |= vt_h5_write_1d(p->file, "width", H5T_NATIVE_INT32, p->width, (size_t)p->n);
+  rc |= vt_h5_write_1d(p->file, "height", H5T_NATIVE_INT32, p->height, (size_t)p->n);
+  rc |= vt_h5_write_strings(p->file, "error", (const char *const *)p->errors, (size_t)p->n);
+  for (int t = 0; t < lay->n_taps && lay->pooled; t++) {
+    char name[128];
+    snprintf(name, sizeof name, "pooled/%s", lay->name[t]);
+    rc |= write_2d(p->file, name, p->pooled[t], p->n, p->pooled_len[t]);
+  }
+  for (int t = 0; t < lay->n_taps && lay->maps; t++) H5Dclose(p->maps[t]);
+  if (H5Fclose(p->file) < 0) rc = -1;
+  p->file = -1;
+  if (rc) {
+    vt_fail("cannot write %s (disk full?)", p->tmp_path);
+  } else if (rename(p->tmp_path, p->final_path) != 0) {
+    rc = vt_fail("cannot rename %s: %s", p->tmp_path, strerror(errno));
+  }
+  part_release(p);
+  return rc ? -1 : 0;
+}
+
+void vt_partial_free(vt_partial *p) {
+  if (!p) return;
+  if (p->file >= 0) { /* abandoned open part: discard */
+    for (int t = 0; t < p->lay.n_taps && p->lay.maps; t++) H5Dclose(p->maps[t]);
+    H5Fclose(p->file);
+    unlink(p->tmp_path);
+    part_release(p);
+  }
+  free(p->dir);
+  free(p);
+}
+
+/* ---- assembly ---- */
+
+typedef struct {
+  uint8_t *status;
+  int32_t *width, *height;
+  char **error;
+} row_table;
+
+/* Copies one part's pooled vectors into the store's /pooled datasets, one
+ * hyperslab per run of consecutive rows. */
+static int copy_pooled(const vt_partial *p, hid_t part, hid_t out, const long long *rows,
+                       long long n) {
+  const vt_store_layout *lay = &p->lay;
+  for (int t = 0; t < lay->n_taps; t++) {
+    char name[128];
+    snprintf(name, sizeof name, "pooled/%s", lay->name[t]);
+    size_t len = p->pooled_len[t];
+    float *buf = vt_xmalloc((size_t)n * len * sizeof(float));
+    hid_t d = H5Dopen2(part, name, H5P_DEFAULT);
+    int rc = (d < 0 || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+                 ? vt_fail("cannot read %s from a part", name) : 0;
+    if (d >= 0) H5Dclose(d);
+    size_t off = 0;
+    for (int gi = 0; gi < lay->n_grids && rc == 0; gi++) {
+      size_t glen = (size_t)lay->grids[gi] * lay->grids[gi] * (size_t)lay->c[t];
+      for (int is_max = 0; is_max < 2 && rc == 0; is_max++, off += glen) {
+        char dname[160];
+        snprintf(dname, sizeof dname, "pooled/%s/%s%d", lay->name[t], is_max ? "max" : "avg",
+                 lay->grids[gi]);
+        hid_t od = H5Dopen2(out, dname, H5P_DEFAULT);
+        hid_t fs = H5Dget_space(od);
+        hsize_t mdims[2] = {(hsize_t)n, len};
+        hid_t ms = H5Screate_simple(2, mdims, NULL);
+        for (long long a = 0, b; a < n && rc == 0; a = b) {
+          for (b = a + 1; b < n && rows[b] == rows[b - 1] + 1;) b++;
+          hsize_t mstart[2] = {(hsize_t)a, off}, fstart[2] = {(hsize_t)rows[a], 0};
+          hsize_t count[2] = {(hsize_t)(b - a), glen};
+          H5Sselect_hyperslab(ms, H5S_SELECT_SET, mstart, NULL, count, NULL);
+          H5Sselect_hyperslab(fs, H5S_SELECT_SET, fstart, NULL, count, NULL);
+          if (H5Dwrite(od, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) < 0)
+            rc = vt_fail("cannot write %s", dname);
+        }
+        H5Sclose(ms);
+        H5Sclose(fs);
+        H5Dclose(od);
+      }
+    }
+    free(buf);
+    if (rc) return -1;
+  }
+  return 0;
+}
+
+/* Copies one part's map chunks (already compressed: no re-encoding) into
+ * the store, skipping failed rows (they stay NaN). */
+static int copy_maps(const vt_partial *p, hid_t part, hid_t out, const long long *rows,
+                     const uint8_t *status, long long n) {
+  const vt_store_layout *lay = &p->lay;
+  void *buf = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  for (int t = 0; t < lay->n_taps && rc == 0; t++) {
+    char name[128];
+    snprintf(name, sizeof name, "features/%s", lay->name[t]);
+    hid_t src = H5Dopen2(part, name, H5P_DEFAULT), dst = H5Dopen2(out, name, H5P_DEFAULT);
+    if (src < 0 || dst < 0) rc = vt_fail("cannot open %s while assembling", name);
+    for (long long i = 0; i < n && rc == 0; i++) {
+      if (status[i] != VT_ROW_OK) continue;
+      hsize_t from[4] = {(hsize_t)i, 0, 0, 0}, to[4] = {(hsize_t)rows[i], 0, 0, 0}, nbytes = 0;
+      uint32_t mask = 0;
+      if (H5Dget_chunk_storage_size(src, from, &nbytes) < 0 || nbytes == 0) {
+        rc = vt_fail("part is missing the map of row %lld", rows[i]);
+        break;
+      }
+      if (nbytes > cap) buf = vt_xrealloc(buf, cap = (size_t)nbytes);
+      if (H5Dread_chunk(src, H5P_DEFAULT, from, &mask, buf) < 0 ||
+          H5Dwrite_chunk(dst, H5P_DEFAULT, mask, to, (size_t)nbytes, buf) < 0)
+        rc = vt_fail("cannot copy the map of row %lld (disk full?)", rows[i]);
+    }
+    if (src >= 0) H5Dclose(src);
+    if (dst >= 0) H5Dclose(dst);
+  }
+  free(buf);
+  return rc;
+}
+
+static int create_store_datasets(const vt_partial *p, hid_t f, long long N) {
+  const vt_store_layout *lay = &p->lay;
+  hid_t lcpl = vt_h5_lcpl();
+  int rc = 0;
+  for (int t = 0; t < lay->n_taps && rc == 0; t++) {
+    char name[160];
+    if (lay->maps) {
+      hsize_t dims[4] = {(hsize_t)N, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
+      hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = map_dcpl(lay, t), ft = map_file_type(lay);
+      snprintf(name, sizeof name, "features/%s", lay->name[t]);
+      hid_t d = H5Dcreate2(f, name, ft, sp, lcpl, dcpl, H5P_DEFAULT);
+      if (d < 0 || vt_h5_write_str_attr(d, "layer", lay->name[t]) < 0)
+        rc = vt_fail("cannot create %s", name);
+      if (d >= 0) H5Dclose(d);
+      H5Tclose(ft);
+      H5Pclose(dcpl);
+      H5Sclose(sp);
+    }
+    for (int gi = 0; gi < lay->n_grids && lay->pooled && rc == 0; gi++)
+      for (int is_max = 0; is_max < 2 && rc == 0; is_max++) {
+        hsize_t dims[2] = {(hsize_t)N, (hsize_t)lay->grids[gi] * lay->grids[gi] * lay->c[t]};
+        hid_t sp = H5Screate_simple(2, dims, NULL);
+        snprintf(name, sizeof name, "pooled/%s/%s%d", lay->name[t], is_max ? "max" : "avg",
+                 lay->grids[gi]);
+        hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        if (d < 0 || vt_h5_write_str_attr(d, "op", is_max ? "max" : "avg") < 0 ||
+            vt_h5_write_int_attr(d, "grid", lay->grids[gi]) < 0)
+          rc = vt_fail("cannot create %s", name);
+        if (d >= 0) H5Dclose(d);
+        H5Sclose(sp);
+      }
+  }
+  H5Pclose(lcpl);
+  return rc;
+}
+
+/* Reads a part's per-row table and copies its features into the store. */
+static int assemble_part(const vt_partial *p, const char *path, hid_t out, row_table *tab) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return vt_fail("cannot open %s", path);
+  long long n = 0, n2;
+  long long *rows = read_1d(f, "rows", H5T_NATIVE_LLONG, sizeof(long long), &n);
+  uint8_t *status = rows ? read_1d(f, "status", H5T_NATIVE_UINT8, 1, &n2) : NULL;
+  int32_t *w = status ? read_1d(f, "width", H5T_NATIVE_INT32, 4, &n2) : NULL;
+  int32_t *h = w ? read_1d(f, "height", H5T_NATIVE_INT32, 4, &n2) : NULL;
+  char **err = h ? vt_xcalloc((size_t)n ? (size_t)n : 1, sizeof *err) : NULL;
+  int rc = err ? 0 : -1;
+  if (err && n) {
+    hid_t d = H5Dopen2(f, "error", H5P_DEFAULT), st = vt_h5_str_type();
+    if (d < 0 || H5Dread(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, err) < 0)
+      rc = vt_fail("cannot read errors");
+    if (d >= 0) H5Dclose(d);
+    H5Tclose(st);
+  }
+  if (rc == 0 && p->lay.pooled) rc = copy_pooled(p, f, out, rows, n);
+  if (rc == 0 && p->lay.maps) rc = copy_maps(p, f, out, rows, status, n);
+  for (long long i = 0; rc == 0 && i < n; i++) {
+    long long r = rows[i];
+    tab->status[r] = status[i];
+    tab->width[r] = w[i];
+    tab->height[r] = h[i];
+    free(tab->error[r]);
+    tab->error[r] = vt_xstrdup(err[i] ? err[i] : "");
+  }
+  for (long long i = 0; err && i < n; i++) H5free_memory(err[i]);
+  free(err);
+  free(rows);
+  free(status);
+  free(w);
+  free(h);
+  H5Fclose(f);
+  return rc < 0 ? vt_fail_prefix("%s", path) : 0;
+}
+
+int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, long long *n_ok,
+                        long long *n_failed) {
+  if (vt_partial_commit(p) < 0) return -1;
+  long long N = p->meta.n_rows;
+  row_table tab = {vt_xcalloc((size_t)N, 1), vt_xcalloc((size_t)N, 4), vt_xcalloc((size_t)N, 4),
+                   vt_xcalloc((size_t)N, sizeof(char *))};
+  char *tmp = path_join(p->dir, "assemble.h5.tmp");
+  char **names = NULL;
+  int n_names = 0, rc = -1;
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) {
+    vt_fail("cannot create %s", tmp);
+    goto done;
+  }
+  if (write_meta(f, &p->meta) < 0 || create_store_datasets(p, f, N) < 0 ||
+      list_parts(p->dir, &names, &n_names) < 0)
+    goto done;
+  for (int i = 0; i < n_names; i++) {
+    char *path = path_join(p->dir, names[i]);
+    int prc = assemble_part(p, path, f, &tab);
+    free(path);
+    if (prc < 0) goto done;
+  }
+  *n_ok = *n_failed = 0;
+  for (long long r = 0; r < N; r++) {
+    if (tab.status[r] == VT_ROW_PENDING) {
+      vt_fail("row %lld (%s) is in no part", r, in->path[r]);
+      goto done;
+    }
+    if (!tab.error[r]) tab.error[r] = vt_xstrdup("");
+    *(tab.status[r] == VT_ROW_OK ? n_ok : n_failed) += 1;
+  }
+  if (vt_h5_write_strings(f, "classes", (const char *const *)in->classes, (size_t)in->n_classes) < 0 ||
+      vt_h5_write_strings(f, "images/path", (const char *const *)in->path, (size_t)N) < 0 ||
+      vt_h5_write_1d(f, "images/label", H5T_NATIVE_INT32, in->label, (size_t)N) < 0 ||
+      vt_h5_write_strings(f, "images/split", (const char *const *)in->split, (size_t)N) < 0 ||
+      vt_h5_write_1d(f, "images/status", H5T_NATIVE_UINT8, tab.status, (size_t)N) < 0 ||
+      vt_h5_write_strings(f, "images/error", (const char *const *)tab.error, (size_t)N) < 0 ||
+      vt_h5_write_1d(f, "images/width", H5T_NATIVE_INT32, tab.width, (size_t)N) < 0 ||
+      vt_h5_write_1d(f, "images/height", H5T_NATIVE_INT32, tab.height, (size_t)N) < 0)
+    goto done;
+  hid_t st = H5Dopen2(f, "images/status", H5P_DEFAULT);
+  vt_h5_write_str_attr(st, "meaning", "1 = ok, 2 = failed (see /images/error)");
+  H5Dclose(st);
+  rc = H5Fclose(f) < 0 ? vt_fail("cannot finish %s (disk full?)", tmp) : 0;
+  f = -1;
+  if (rc == 0 && rename(tmp, out) != 0) rc = vt_fail("cannot rename %s to %s: %s", tmp, out, strerror(errno));
+  if (rc == 0) rc = remove_dir(p->dir);
+done:
+  if (f >= 0) H5Fclose(f);
+  if (rc < 0) unlink(tmp);
+  for (int i = 0; i < n_names; i++) free(names[i]);
+  free(names);
+  for (long long r = 0; r < N; r++) free(tab.error[r]);
+  free(tab.error);
+  free(tab.status);
+  free(tab.width);
+  free(tab.height);
+  free(tmp);
+  return rc;
+}

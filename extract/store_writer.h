@@ -1,0 +1,91 @@
+/* store_writer.h: writing a feature store so that a crash at any moment
+ * loses at most the rows of one open part, and the same command resumes.
+ *
+ * While it runs, vggtap-extract writes into OUT.partial/ beside OUT:
+ *   plan.h5           the run's settings (root attributes as in the store)
+ *   part-NNNNNN.h5    finished rows, in increasing row order; each part is
+ *                     written as part-NNNNNN.h5.tmp and renamed when closed,
+ *                     so a part that exists is complete
+ * When every row is in some part, the parts are assembled into
+ * OUT.partial/assemble.h5.tmp, renamed to OUT, and OUT.partial/ is removed:
+ * OUT exists only when complete. Anything *.tmp found on start is debris of a
+ * killed run and is deleted. */
+#ifndef VT_STORE_WRITER_H
+#define VT_STORE_WRITER_H
+
+#include <stdint.h>
+
+#include "vt_extract.h"
+#include "vt_inputs.h"
+
+/* Settings compared when resuming, and provenance recorded in the store. */
+typedef struct {
+  char weights_sha256[65];
+  char taps[512];
+  char grids[64];        /* "" when pooled vectors are not stored */
+  char preprocessing[16];
+  char resize[16];
+  int input_height, input_width;
+  char map_dtype[16];    /* float32, float16 or none */
+  char compression[16];  /* none or deflate-L */
+  long long max_pixels;
+  char rows_digest[32];  /* digest of classes + (path, label, split) per row */
+  long long n_rows;
+  /* recorded, not compared: */
+  const char *weights_file, *source, *data_root, *command;
+} vt_store_meta;
+
+/* What is stored per tap. */
+typedef struct {
+  int n_taps;
+  const char *name[VT_VGG16_NLAYERS];
+  int h[VT_VGG16_NLAYERS], w[VT_VGG16_NLAYERS], c[VT_VGG16_NLAYERS];
+  int n_grids, grids[VT_MAX_GRIDS];
+  int maps, pooled;  /* store full maps / pooled vectors */
+  int map_half;      /* maps as float16 */
+  int deflate;       /* 0 = none, else shuffle + deflate level 1..9 */
+} vt_store_layout;
+
+/* One finished row. maps[t] holds h*w*c floats (uint16 halves if map_half);
+ * pooled[t] is in vt_extractor's layout (per grid: avg then max). Failed rows
+ * leave maps/pooled NULL. */
+typedef struct {
+  long long row;
+  uint8_t status;
+  const char *error;
+  int width, height;
+  const void *maps[VT_VGG16_NLAYERS];
+  const float *pooled[VT_VGG16_NLAYERS];
+} vt_store_row;
+
+/* Fills meta's rows_digest and n_rows from the inputs. */
+void vt_store_meta_digest_rows(vt_store_meta *m, const vt_inputs *in);
+
+/* If OUT exists: 1 if it is a complete store made with the same settings,
+ * -1 (reason says what differs) otherwise. 0 if OUT does not exist. */
+int vt_store_check_existing(const char *out, const vt_store_meta *m);
+
+typedef struct vt_partial vt_partial;
+
+/* Opens OUT.partial/ (creating it, or resuming it when its plan matches m;
+ * a different plan is refused with the differences). done[row] is set to 1
+ * for rows already in a part; *n_done counts them. */
+vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_store_layout *lay,
+                            uint8_t *done, long long *n_done);
+/* Appends a row (rows must come in increasing order). Closes the part after
+ * enough rows or seconds have gone into it. */
+int vt_partial_add(vt_partial *p, const vt_store_row *r);
+/* Closes the open part so its rows survive a crash. */
+int vt_partial_commit(vt_partial *p);
+/* All rows done: writes OUT and removes OUT.partial/. Returns the ok and
+ * failed row counts. */
+int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, long long *n_ok,
+                        long long *n_failed);
+void vt_partial_free(vt_partial *p);
+
+/* Removes OUT and OUT.partial/ (for --overwrite). */
+int vt_store_remove(const char *out);
+/* Removes OUT.partial/ only. */
+int vt_store_remove_partial(const char *out);
+
+#endif
