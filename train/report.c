@@ -1,0 +1,381 @@
+/* report.c: the end-of-training report, printed for a person and written as
+ * files for tools (JSON, CSV) and for eyes (text table, PNG plots). */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vt_common.h"
+#include "vt_png_plot.h"
+
+/* ---- formatting helpers ---- */
+
+/* 3305185296 -> "3,305,185,296" */
+static const char *with_commas(long v, char buf[32]) {
+  char digits[24];
+  snprintf(digits, sizeof digits, "%lu", v < 0 ? 0UL - (unsigned long)v : (unsigned long)v);
+  int n = (int)strlen(digits), o = 0;
+  if (v < 0) buf[o++] = '-';
+  for (int i = 0; i < n; i++) {
+    if (i > 0 && (n - i) % 3 == 0) buf[o++] = ',';
+    buf[o++] = digits[i];
+  }
+  buf[o] = '\0';
+  return buf;
+}
+
+static const char *class_name(const vt_report *r, int i, char buf[32]) {
+  if (r->class_names && r->class_names[i]) return r->class_names[i];
+  snprintf(buf, 32, "class %d", i);
+  return buf;
+}
+
+/* "3.2 million times fewer", "12,345 times fewer", "2.5 times more" */
+static void ratio_phrase(double ratio, char *buf, size_t size) {
+  char num[32];
+  if (ratio >= 1e9) snprintf(buf, size, "%.1f billion times fewer", ratio / 1e9);
+  else if (ratio >= 1e6) snprintf(buf, size, "%.1f million times fewer", ratio / 1e6);
+  else if (ratio >= 1e4) snprintf(buf, size, "%s times fewer", with_commas(lround(ratio), num));
+  else if (ratio >= 1) snprintf(buf, size, "%.1f times fewer", ratio);
+  else snprintf(buf, size, "%.1f times more", 1 / ratio);
+}
+
+/* ---- terminal summary ---- */
+
+/* Confusion matrix as an aligned table with class indices, then a legend
+ * wrapped at about 78 columns. Shared by the summary and confusion.txt. */
+static void print_confusion(FILE *f, const vt_report *r) {
+  const vt_metrics *m = r->metrics;
+  int k = m->n_classes, width = 4;
+  char num[32], name[32];
+  for (size_t i = 0; i < (size_t)k * (size_t)k; i++) {
+    int w = (int)strlen(with_commas(m->confusion[i], num));
+    if (w > width) width = w;
+  }
+  snprintf(num, sizeof num, "%d", k - 1);
+  if ((int)strlen(num) > width) width = (int)strlen(num);
+  fprintf(f, "confusion matrix (rows: true class, columns: predicted class)\n");
+  fprintf(f, "%9s", "true\\pred");
+  for (int j = 0; j < k; j++) fprintf(f, " %*d", width, j);
+  fprintf(f, "\n");
+  for (int i = 0; i < k; i++) {
+    fprintf(f, "%9d", i);
+    for (int j = 0; j < k; j++)
+      fprintf(f, " %*s", width, with_commas(m->confusion[(size_t)i * k + j], num));
+    fprintf(f, "\n");
+  }
+  int col = fprintf(f, "classes:");
+  for (int i = 0; i < k; i++) {
+    char item[300];
+    int len = snprintf(item, sizeof item, " %d = %s%s", i, class_name(r, i, name), i + 1 < k ? "," : "");
+    if (col + len > 78 && col > 8) {
+      fprintf(f, "\n       ");
+      col = 7;
+    }
+    col += fprintf(f, "%s", item);
+  }
+  fprintf(f, "\n");
+}
+
+static void print_params(FILE *f, const vt_report *r) {
+  char a[32], b[32], c[32], ratio[64];
+  if (r->head_params <= 0) return;
+  fprintf(f, "head: %s parameters", with_commas(r->head_params, a));
+  if (r->dense_params > 0) {
+    ratio_phrase((double)r->dense_params / (double)r->head_params, ratio, sizeof ratio);
+    fprintf(f, "; replaces Flatten+Dense(4096)+Dense(4096)+Dense(%d) = %s", r->metrics->n_classes,
+            with_commas(r->dense_params, b));
+    if (r->dense_params_with_convs > r->dense_params)
+      fprintf(f, " (%s with the tap's convs trained)", with_commas(r->dense_params_with_convs, c));
+    fprintf(f, ": %s", ratio);
+  }
+  fprintf(f, "\n");
+}
+
+void vt_report_print(FILE *f, const vt_report *r) {
+  const vt_metrics *m = r->metrics;
+  char num[32], name[32];
+  fprintf(f, "== %s ==\n", r->title ? r->title : "evaluation");
+  fprintf(f, "eval: %s (%s rows, %d classes)\n", r->eval_name ? r->eval_name : "?",
+          with_commas(m->n, num), m->n_classes);
+  fprintf(f, "accuracy %.4f   balanced accuracy %.4f   macro-F1 %.4f\n\n", m->accuracy,
+          m->balanced_accuracy, m->macro_f1);
+
+  int sw = 7;
+  for (int c = 0; c < m->n_classes; c++) {
+    int w = (int)strlen(with_commas(m->support[c], num));
+    if (w > sw) sw = w;
+  }
+  fprintf(f, "class  precision  recall      F1  %*s  name\n", sw, "support");
+  for (int c = 0; c < m->n_classes; c++)
+    fprintf(f, "%5d  %9.4f  %6.4f  %6.4f  %*s  %s\n", c, m->precision[c], m->recall[c], m->f1[c],
+            sw, with_commas(m->support[c], num), class_name(r, c, name));
+  fprintf(f, "\n");
+  print_confusion(f, r);
+  fprintf(f, "\n");
+  print_params(f, r);
+  if (r->train_seconds > 0 || r->n_epochs > 0)
+    fprintf(f, "train time: %.2f s%s", r->train_seconds, r->n_epochs > 0 ? "" : "\n");
+  if (r->n_epochs > 0) fprintf(f, " (%d epochs)\n", r->n_epochs);
+}
+
+/* ---- files ---- */
+
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; s && *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+    else if (ch == '\n') fputs("\\n", f);
+    else if (ch == '\t') fputs("\\t", f);
+    else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+    else fputc(ch, f);
+  }
+  fputc('"', f);
+}
+
+/* JSON has no NaN or infinity: those become null. */
+static void json_number(FILE *f, double v) {
+  if (isfinite(v)) fprintf(f, "%.10g", v);
+  else fputs("null", f);
+}
+
+static int write_json(FILE *f, const vt_report *r) {
+  const vt_metrics *m = r->metrics;
+  char name[32];
+  fprintf(f, "{\n  \"title\": ");
+  json_string(f, r->title ? r->title : "");
+  fprintf(f, ",\n  \"eval\": ");
+  json_string(f, r->eval_name ? r->eval_name : "");
+  fprintf(f, ",\n  \"n\": %d,\n  \"n_classes\": %d,\n  \"accuracy\": ", m->n, m->n_classes);
+  json_number(f, m->accuracy);
+  fprintf(f, ",\n  \"balanced_accuracy\": ");
+  json_number(f, m->balanced_accuracy);
+  fprintf(f, ",\n  \"macro_f1\": ");
+  json_number(f, m->macro_f1);
+  fprintf(f, ",\n  \"per_class\": [");
+  for (int c = 0; c < m->n_classes; c++) {
+    fprintf(f, "%s\n    {\"name\": ", c ? "," : "");
+    json_string(f, class_name(r, c, name));
+    fprintf(f, ", \"precision\": ");
+    json_number(f, m->precision[c]);
+    fprintf(f, ", \"recall\": ");
+    json_number(f, m->recall[c]);
+    fprintf(f, ", \"f1\": ");
+    json_number(f, m->f1[c]);
+    fprintf(f, ", \"support\": %ld}", m->support[c]);
+  }
+  fprintf(f, "\n  ],\n  \"confusion\": [");
+  for (int i = 0; i < m->n_classes; i++) {
+    fprintf(f, "%s\n    [", i ? "," : "");
+    for (int j = 0; j < m->n_classes; j++)
+      fprintf(f, "%s%ld", j ? ", " : "", m->confusion[(size_t)i * m->n_classes + j]);
+    fprintf(f, "]");
+  }
+  fprintf(f, "\n  ],\n  \"head_params\": %ld,\n  \"dense_params\": %ld,\n"
+             "  \"dense_params_with_convs\": %ld,\n  \"train_seconds\": ",
+          r->head_params, r->dense_params, r->dense_params_with_convs);
+  json_number(f, r->train_seconds);
+  fprintf(f, ",\n  \"epochs\": [");
+  for (int e = 0; e < r->n_epochs && r->epochs; e++) {
+    const vt_epoch_log *l = &r->epochs[e];
+    fprintf(f, "%s\n    {\"epoch\": %d, \"lr\": ", e ? "," : "", l->epoch);
+    json_number(f, l->lr);
+    fprintf(f, ", \"train_loss\": ");
+    json_number(f, l->train_loss);
+    fprintf(f, ", \"train_acc\": ");
+    json_number(f, l->train_acc);
+    fprintf(f, ", \"val_loss\": ");
+    json_number(f, l->val_loss);
+    fprintf(f, ", \"val_acc\": ");
+    json_number(f, l->val_acc);
+    fprintf(f, "}");
+  }
+  fprintf(f, "%s]", r->n_epochs > 0 && r->epochs ? "\n  " : "");
+  if (r->extra_json && r->extra_json[strspn(r->extra_json, " \t\r\n")])
+    fprintf(f, ",\n  %s", r->extra_json);
+  fprintf(f, "\n}\n");
+  return 0;
+}
+
+/* RFC 4180: quote a field holding a comma, quote or line break. */
+static void csv_field(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\r\n")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static int write_per_class_csv(FILE *f, const vt_report *r) {
+  const vt_metrics *m = r->metrics;
+  char name[32];
+  fprintf(f, "class,name,precision,recall,f1,support\n");
+  for (int c = 0; c < m->n_classes; c++) {
+    fprintf(f, "%d,", c);
+    csv_field(f, class_name(r, c, name));
+    fprintf(f, ",%.10g,%.10g,%.10g,%ld\n", m->precision[c], m->recall[c], m->f1[c], m->support[c]);
+  }
+  return 0;
+}
+
+static int write_confusion_csv(FILE *f, const vt_report *r) {
+  const vt_metrics *m = r->metrics;
+  char name[32];
+  fprintf(f, "true\\pred");
+  for (int j = 0; j < m->n_classes; j++) {
+    fputc(',', f);
+    csv_field(f, class_name(r, j, name));
+  }
+  fputc('\n', f);
+  for (int i = 0; i < m->n_classes; i++) {
+    csv_field(f, class_name(r, i, name));
+    for (int j = 0; j < m->n_classes; j++) fprintf(f, ",%ld", m->confusion[(size_t)i * m->n_classes + j]);
+    fputc('\n', f);
+  }
+  return 0;
+}
+
+static int write_confusion_txt(FILE *f, const vt_report *r) {
+  print_confusion(f, r);
+  return 0;
+}
+
+static int write_confusion_png(FILE *f, const vt_report *r) {
+  const vt_metrics *m = r->metrics;
+  const char **names = vt_xmalloc((size_t)m->n_classes * sizeof *names);
+  for (int c = 0; c < m->n_classes; c++)
+    names[c] = r->class_names && r->class_names[c] ? r->class_names[c] : "";
+  vt_heatmap hm = {.title = "Confusion matrix", .xlabel = "predicted class", .ylabel = "true class",
+                   .n = m->n_classes, .counts = m->confusion, .labels = names};
+  vt_canvas c;
+  int rc = vt_plot_heatmap(&c, &hm);
+  free(names);
+  if (rc < 0) return -1;
+  rc = vt_canvas_write_png(&c, f);
+  vt_canvas_free(&c);
+  return rc;
+}
+
+#define TRAIN_COLOR 0x1F77B4u
+#define VAL_COLOR 0xE8710Au
+
+/* Loss and accuracy side by side, train vs validation; a series that is NaN
+ * throughout (no validation split) is left out. */
+static int write_curves_png(FILE *f, const vt_report *r) {
+  int n = r->n_epochs;
+  double *v = vt_xmalloc((size_t)n * 5 * sizeof(double));
+  double *x = v, *tl = v + n, *ta = v + 2 * n, *vl = v + 3 * n, *va = v + 4 * n;
+  int has[4] = {0};
+  for (int e = 0; e < n; e++) {
+    const vt_epoch_log *l = &r->epochs[e];
+    x[e] = l->epoch;
+    tl[e] = l->train_loss, ta[e] = l->train_acc, vl[e] = l->val_loss, va[e] = l->val_acc;
+    has[0] |= isfinite(tl[e]), has[1] |= isfinite(vl[e]);
+    has[2] |= isfinite(ta[e]), has[3] |= isfinite(va[e]);
+  }
+  vt_plot_series loss[2], acc[2];
+  int nl = 0, na = 0;
+  if (has[0]) loss[nl++] = (vt_plot_series){"train", tl, TRAIN_COLOR};
+  if (has[1]) loss[nl++] = (vt_plot_series){"validation", vl, VAL_COLOR};
+  if (has[2]) acc[na++] = (vt_plot_series){"train", ta, TRAIN_COLOR};
+  if (has[3]) acc[na++] = (vt_plot_series){"validation", va, VAL_COLOR};
+  vt_canvas c;
+  if (vt_canvas_init(&c, 1000, 480, 0xFFFFFFu) < 0) {
+    free(v);
+    return -1;
+  }
+  const char *title = r->title ? r->title : "learning curves";
+  vt_canvas_text(&c, (c.w - vt_text_width(title, 2)) / 2, 10, title, 2, 0x222222u);
+  vt_line_chart lc = {.title = "Loss", .xlabel = "epoch", .ylabel = "cross-entropy", .n = n, .x = x,
+                      .n_series = nl, .series = loss, .y_lo = 0, .y_hi = NAN, .integer_x = 1};
+  vt_line_chart ac = {.title = "Accuracy", .xlabel = "epoch", .ylabel = "accuracy", .n = n, .x = x,
+                      .n_series = na, .series = acc, .y_lo = 0, .y_hi = 1, .integer_x = 1};
+  vt_plot_line_chart(&c, 0, 30, 500, 450, &lc);
+  vt_plot_line_chart(&c, 500, 30, 500, 450, &ac);
+  int rc = vt_canvas_write_png(&c, f);
+  vt_canvas_free(&c);
+  free(v);
+  return rc;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir) {
+  if (!*dir) return vt_fail("report: empty directory name");
+  char *p = vt_xstrdup(dir);
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s != '\0') continue;
+    char saved = *s;
+    *s = '\0';
+    if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+      vt_fail("cannot create directory %s: %s", p, strerror(errno));
+      free(p);
+      return -1;
+    }
+    *s = saved;
+    if (!saved) break;
+  }
+  free(p);
+  struct stat st;
+  if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) return vt_fail("%s is not a directory", dir);
+  return 0;
+}
+
+/* Writes dir/name through a temporary file in dir, renamed when complete. */
+static int write_file(const char *dir, const char *name, int (*writer)(FILE *, const vt_report *),
+                      const vt_report *r) {
+  size_t len = strlen(dir) + strlen(name) + 48;
+  char *path = vt_xmalloc(len), *tmp = vt_xmalloc(len);
+  snprintf(path, len, "%s/%s", dir, name);
+  snprintf(tmp, len, "%s/.%s.tmp%ld", dir, name, (long)getpid());
+  int rc = -1;
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    vt_fail("cannot write %s: %s", path, strerror(errno));
+    goto done;
+  }
+  if (writer(f, r) < 0) {
+    vt_fail_prefix("cannot write %s", path);
+    fclose(f);
+    unlink(tmp);
+    goto done;
+  }
+  int write_error = ferror(f);
+  if (fclose(f) != 0 || write_error) {
+    vt_fail("cannot write %s: %s", path, write_error ? "write error" : strerror(errno));
+    unlink(tmp);
+    goto done;
+  }
+  if (rename(tmp, path) < 0) {
+    vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    unlink(tmp);
+    goto done;
+  }
+  rc = 0;
+done:
+  free(path);
+  free(tmp);
+  return rc;
+}
+
+int vt_report_write(const char *dir, const vt_report *r) {
+  if (!r->metrics || r->metrics->n_classes <= 0) return vt_fail("report: no metrics");
+  if (make_dirs(dir) < 0) return -1;
+  if (write_file(dir, "metrics.json", write_json, r) < 0 ||
+      write_file(dir, "per_class.csv", write_per_class_csv, r) < 0 ||
+      write_file(dir, "confusion.csv", write_confusion_csv, r) < 0 ||
+      write_file(dir, "confusion.txt", write_confusion_txt, r) < 0 ||
+      write_file(dir, "confusion.png", write_confusion_png, r) < 0)
+    return -1;
+  if (r->epochs && r->n_epochs > 0 && write_file(dir, "curves.png", write_curves_png, r) < 0) return -1;
+  return 0;
+}
