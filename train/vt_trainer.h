@@ -1,0 +1,53 @@
+/* vt_trainer.h: the training loop: seeded mini-batch epochs, learning-rate
+ * schedule, class weights, early stopping on validation loss (keeping the
+ * best epoch's weights) and the per-epoch log. */
+#ifndef VT_TRAINER_H
+#define VT_TRAINER_H
+
+#include <stdint.h>
+
+#include "report.h"
+#include "vt_head.h"
+#include "vt_optim.h"
+
+typedef struct {
+  int epochs, batch_size;
+  int patience;           /* stop after this many epochs without a better val loss; 0 = never */
+  uint64_t seed;
+  float lr;
+  vt_lr_schedule schedule;
+  int lr_step_epochs;     /* for VT_LR_STEP */
+  vt_optim_config optim;
+  float label_smoothing, dropout;
+  int balanced_class_weights; /* weight class k by n / (classes * n_k) */
+  int verbose;            /* one progress line per epoch on stderr */
+} vt_train_config;
+
+void vt_train_config_default(vt_train_config *c);
+
+typedef struct {
+  const float *x; /* [n][dim], standardised */
+  const int *y;   /* [n] */
+  int n;
+} vt_xy;
+
+typedef struct {
+  vt_epoch_log *epochs; /* [n_epochs], free() it */
+  int n_epochs;
+  int best_epoch;       /* 1-based epoch whose weights the head holds */
+  double seconds;
+} vt_train_result;
+
+/* Trains h (already shaped) on train, early-stopping on val when val->n > 0.
+ * The head is initialised here from the seed. Returns 0, or -1 + reason
+ * (e.g. the loss diverged). */
+int vt_train(vt_head *h, const vt_xy *train, const vt_xy *val, const vt_train_config *c,
+             vt_train_result *res);
+
+/* Mean cross-entropy (no smoothing, no weights) and accuracy of probabilities
+ * probs [n][k] against y. */
+void vt_loss_accuracy(const float *probs, const int *y, int n, int k, double *loss, double *acc);
+/* Index of the largest of p[0..k) (the first one on ties). */
+int vt_argmax(const float *p, int k);
+
+#endif
