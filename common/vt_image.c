@@ -1,0 +1,301 @@
+/* vt_image.c: decodes JPEG (libjpeg-turbo) and PNG (libpng) files to 8-bit RGB.
+ *
+ * The reference is what Keras load_img does: PIL open + convert('RGB'). JPEGs
+ * are decoded with libjpeg's default settings (islow IDCT, fancy upsampling),
+ * as PIL does with the same library, so the pixels are bit-identical. Where PIL
+ * is not sane (16-bit grey) we take the sane choice and say so below.
+ *
+ * Every decode reads the header first and refuses images over max_pixels
+ * before any pixel memory is allocated. Library warnings that mean "the data
+ * is damaged" (libjpeg's level -1 messages, PNG CRC errors) are failures:
+ * both libraries would otherwise return partly grey images without a word. */
+#include "vt_image.h"
+#include "vt_common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+#include <png.h>
+
+/* "900000000" -> "900,000,000": limits are easier to read with separators. */
+static const char *group_digits(size_t n, char buf[32]) {
+  char digits[24];
+  int len = snprintf(digits, sizeof digits, "%zu", n), j = 0;
+  for (int i = 0; i < len; i++) {
+    if (i > 0 && (len - i) % 3 == 0) buf[j++] = ',';
+    buf[j++] = digits[i];
+  }
+  buf[j] = '\0';
+  return buf;
+}
+
+/* Validates the header's dimensions and allocates the RGB buffer. Called after
+ * the header is read and before any pixel data is decoded. */
+static int alloc_rgb(size_t w, size_t h, size_t max_pixels, uint8_t **rgb) {
+  char a[32], b[32];
+  size_t pixels, bytes;
+  if (w == 0 || h == 0) return vt_fail("image has zero size (%zu x %zu)", w, h);
+  if (w > INT_MAX || h > INT_MAX || vt_size_mul(w, h, &pixels) < 0) return vt_fail("image is %zu x %zu pixels, too large to address", w, h);
+  if (pixels > max_pixels)
+    return vt_fail("image is %zu x %zu = %s pixels, over the limit of %s", w, h, group_digits(pixels, a),
+                   group_digits(max_pixels, b));
+  if (vt_size_mul(pixels, 3, &bytes) < 0) return -1;
+  *rgb = malloc(bytes);
+  if (!*rgb) return vt_fail("out of memory for a %zu x %zu image", w, h);
+  return 0;
+}
+
+/* ---- JPEG ---- */
+
+typedef struct {
+  struct jpeg_error_mgr pub;
+  jmp_buf jmp;
+} jpeg_failure;
+
+/* libjpeg calls this for fatal errors; the reason is recorded here, the
+ * cleanup happens after the longjmp. */
+static void jpeg_on_error(j_common_ptr cinfo) {
+  jpeg_failure *f = (jpeg_failure *)cinfo->err;
+  if (f->pub.msg_code == JWRN_JPEG_EOF) {
+    vt_fail("truncated JPEG data");
+  } else {
+    char msg[JMSG_LENGTH_MAX];
+    f->pub.format_message(cinfo, msg);
+    vt_fail("JPEG: %s", msg);
+  }
+  longjmp(f->jmp, 1);
+}
+
+/* Level -1 is a warning about the data ("Premature end of JPEG file",
+ * "Corrupt JPEG data: ..."): libjpeg would go on and fill the rest with grey,
+ * so we stop. Higher levels are trace messages. */
+static void jpeg_on_message(j_common_ptr cinfo, int level) {
+  if (level == -1) jpeg_on_error(cinfo);
+}
+
+/* CMYK -> RGB as PIL does it, which is also the usual "no colour management"
+ * formula: R = (255 - C) * (255 - K) / 255, rounded, with C, M, Y, K the ink
+ * amounts. Photoshop (and libjpeg for YCCK) store CMYK inverted, s = 255 - ink,
+ * and that is what reaches us here, so R = sC * sK / 255. Every 4-channel JPEG
+ * is taken to be inverted, as PIL and the browsers do: the Adobe marker cannot
+ * tell inverted from plain data, and plain CMYK JPEGs are rare in practice.
+ * p * q / 255 is never exactly halfway between integers, so +127 rounds. */
+static void cmyk_inverted_to_rgb(const uint8_t *cmyk, int w, uint8_t *rgb) {
+  for (int x = 0; x < w; x++, cmyk += 4, rgb += 3) {
+    unsigned k = cmyk[3];
+    rgb[0] = (uint8_t)((cmyk[0] * k + 127) / 255);
+    rgb[1] = (uint8_t)((cmyk[1] * k + 127) / 255);
+    rgb[2] = (uint8_t)((cmyk[2] * k + 127) / 255);
+  }
+}
+
+/* Replicates an 8-bit grey row, stored at the start of the RGB row, in place
+ * (back to front, so no value is overwritten before it is read). */
+static void grey_to_rgb_inplace(uint8_t *row, int w) {
+  for (int x = w - 1; x >= 0; x--) {
+    uint8_t v = row[x];
+    row[3 * x] = row[3 * x + 1] = row[3 * x + 2] = v;
+  }
+}
+
+static int decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
+  struct jpeg_decompress_struct cinfo;
+  jpeg_failure failure;
+  uint8_t *volatile rgb = NULL; /* volatile: assigned after setjmp, freed after longjmp */
+
+  cinfo.err = jpeg_std_error(&failure.pub);
+  failure.pub.error_exit = jpeg_on_error;
+  failure.pub.emit_message = jpeg_on_message;
+  if (setjmp(failure.jmp)) {
+    jpeg_destroy_decompress(&cinfo);
+    free(rgb);
+    return -1;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, data, (unsigned long)size);
+  jpeg_read_header(&cinfo, TRUE);
+
+  int cmyk = 0;
+  switch (cinfo.jpeg_color_space) {
+  case JCS_GRAYSCALE: cinfo.out_color_space = JCS_GRAYSCALE; break;
+  case JCS_CMYK:
+  case JCS_YCCK: cinfo.out_color_space = JCS_CMYK; cmyk = 1; break;
+  default: cinfo.out_color_space = JCS_RGB; break;
+  }
+  uint8_t *buf;
+  if (alloc_rgb(cinfo.image_width, cinfo.image_height, max_pixels, &buf) < 0) {
+    jpeg_destroy_decompress(&cinfo);
+    return -1;
+  }
+  rgb = buf;
+  jpeg_start_decompress(&cinfo);
+
+  int w = (int)cinfo.output_width;
+  JSAMPARRAY cmyk_row = NULL; /* freed by libjpeg with the decompressor */
+  if (cmyk) cmyk_row = cinfo.mem->alloc_sarray((j_common_ptr)&cinfo, JPOOL_IMAGE, cinfo.output_width * 4, 1);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = buf + (size_t)cinfo.output_scanline * w * 3;
+    if (cmyk) {
+      jpeg_read_scanlines(&cinfo, cmyk_row, 1);
+      cmyk_inverted_to_rgb(cmyk_row[0], w, row);
+    } else {
+      jpeg_read_scanlines(&cinfo, &row, 1);
+      if (cinfo.out_color_space == JCS_GRAYSCALE) grey_to_rgb_inplace(row, w);
+    }
+  }
+  jpeg_finish_decompress(&cinfo);
+  out->width = w;
+  out->height = (int)cinfo.output_height;
+  out->rgb = buf;
+  jpeg_destroy_decompress(&cinfo);
+  return 0;
+}
+
+/* ---- PNG ---- */
+
+typedef struct {
+  const uint8_t *data;
+  size_t size, pos;
+} png_source;
+
+static void png_read_memory(png_structp png, png_bytep dst, size_t n) {
+  png_source *src = png_get_io_ptr(png);
+  if (n > src->size - src->pos) png_error(png, "truncated PNG data");
+  memcpy(dst, src->data + src->pos, n);
+  src->pos += n;
+}
+
+static void png_on_error(png_structp png, png_const_charp msg) {
+  if (strcmp(msg, "truncated PNG data") == 0) vt_fail("%s", msg);
+  else vt_fail("PNG: %s", msg);
+  png_longjmp(png, 1);
+}
+
+/* Warnings concern ancillary chunks we do not use (bad iCCP profiles, text
+ * chunks); PIL ignores them too. CRC errors are made fatal separately. */
+static void png_on_warning(png_structp png, png_const_charp msg) {}
+
+/* The transforms reproduce PIL's convert('RGB'): palette expanded; 1/2/4-bit
+ * grey scaled to 8 bits by bit replication (0xF -> 0xFF, as PIL's L;4);
+ * alpha and tRNS dropped, not composited; gAMA/iCCP ignored; 16 bits reduced
+ * to their high byte (png_set_strip_16), which is what PIL does for 16-bit
+ * RGB(A) and grey+alpha. For 16-bit grey PIL differs: it opens the image as
+ * 32-bit mode "I" and convert('RGB') clips each value to 0..255, so a 16-bit
+ * value of 1000 becomes white. We keep the high byte there too (1000 -> 3). */
+static void png_set_rgb8_transforms(png_structp png, png_infop info) {
+  int color_type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+  if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (!(color_type & PNG_COLOR_MASK_COLOR) && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (depth == 16) png_set_strip_16(png);
+  png_set_strip_alpha(png);
+  if (!(color_type & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+}
+
+static int decode_png(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
+  png_source src = {data, size, 0};
+  png_infop info = NULL;
+  uint8_t *volatile rgb = NULL;      /* volatile: assigned after setjmp, */
+  png_bytep *volatile rows = NULL;   /* freed after a longjmp */
+
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_on_error, png_on_warning);
+  if (!png) return vt_fail("out of memory starting the PNG decoder");
+  info = png_create_info_struct(png);
+  if (!info) {
+    png_destroy_read_struct(&png, NULL, NULL);
+    return vt_fail("out of memory starting the PNG decoder");
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
+    free(rgb);
+    return -1;
+  }
+  png_set_read_fn(png, &src, png_read_memory);
+  /* Default: critical chunks fail, ancillary ones are dropped with a warning.
+   * A bad CRC anywhere means a damaged file, so we fail for both. */
+  png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+  png_read_info(png, info);
+
+  size_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+  uint8_t *buf;
+  if (alloc_rgb(w, h, max_pixels, &buf) < 0) {
+    png_destroy_read_struct(&png, &info, NULL);
+    return -1;
+  }
+  rgb = buf;
+  png_set_rgb8_transforms(png, info);
+  if (png_get_rowbytes(png, info) != w * 3) png_error(png, "unexpected row size after conversion to RGB");
+
+  png_bytep *r = malloc(h * sizeof *r); /* h * 3 bytes were just allocated: no overflow */
+  if (!r) png_error(png, "out of memory");
+  rows = r;
+  for (size_t y = 0; y < h; y++) r[y] = buf + y * w * 3;
+  png_read_image(png, r);
+  png_read_end(png, NULL); /* checks the chunks after the pixels (CRCs, IEND) */
+  png_destroy_read_struct(&png, &info, NULL);
+  free(r);
+  out->width = (int)w;
+  out->height = (int)h;
+  out->rgb = buf;
+  return 0;
+}
+
+/* ---- entry points ---- */
+
+static int starts_with(const uint8_t *data, size_t size, const char *magic, size_t n) {
+  return size >= n && memcmp(data, magic, n) == 0;
+}
+
+int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
+  static const char png_magic[8] = "\x89PNG\r\n\x1a\n";
+  *out = (vt_image){0, 0, NULL};
+  if (size == 0) return vt_fail("empty file");
+  if (starts_with(data, size, "\xff\xd8\xff", 3)) return decode_jpeg(data, size, max_pixels, out);
+  if (starts_with(data, size, png_magic, 8)) return decode_png(data, size, max_pixels, out);
+  if (size < 8 && memcmp(data, png_magic, size) == 0) return vt_fail("truncated PNG data");
+  /* Name the common formats we do not read, so the user knows what to convert. */
+  const char *kind = NULL;
+  if (starts_with(data, size, "GIF8", 4)) kind = "GIF";
+  else if (size >= 12 && starts_with(data, size, "RIFF", 4) && memcmp(data + 8, "WEBP", 4) == 0) kind = "WebP";
+  else if (starts_with(data, size, "II*\0", 4) || starts_with(data, size, "MM\0*", 4)) kind = "TIFF";
+  else if (size >= 12 && memcmp(data + 4, "ftyp", 4) == 0) kind = "HEIF/AVIF";
+  if (kind) return vt_fail("a %s file: only JPEG and PNG are supported", kind);
+  return vt_fail("not a JPEG or PNG file");
+}
+
+int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
+  *out = (vt_image){0, 0, NULL};
+  FILE *f = fopen(path, "rb");
+  if (!f) return vt_fail("cannot open: %s", strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return vt_fail("not a regular file");
+  }
+  size_t size = (size_t)st.st_size;
+  if (size == 0) {
+    fclose(f);
+    return vt_fail("empty file");
+  }
+  uint8_t *data = malloc(size);
+  if (!data) {
+    fclose(f);
+    return vt_fail("out of memory reading a %zu-byte file", size);
+  }
+  size_t got = fread(data, 1, size, f);
+  int read_error = ferror(f);
+  fclose(f);
+  int rc = got != size ? vt_fail("read error: %s", read_error ? strerror(errno) : "file shrank while reading")
+                       : vt_image_decode(data, size, max_pixels, out);
+  free(data);
+  return rc;
+}

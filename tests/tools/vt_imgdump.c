@@ -1,0 +1,45 @@
+/* vt_imgdump: decodes an image (and optionally resizes it) with vggtap's code and
+ * writes the RGB pixels as a binary PPM (P6) to stdout, so tests can compare
+ * them with PIL.
+ *
+ *   vt_imgdump IMAGE [W H POLICY]      POLICY: nearest | antialias
+ *
+ * On failure prints the reason to stderr and exits 1. */
+#include "vt_common.h"
+#include "vt_image.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(int argc, char **argv) {
+  if (argc != 2 && argc != 5) {
+    fprintf(stderr, "usage: %s IMAGE [W H nearest|antialias]\n", argv[0]);
+    return 2;
+  }
+  vt_image img, resized;
+  if (vt_image_load(argv[1], SIZE_MAX, &img) < 0) {
+    fprintf(stderr, "%s: %s\n", argv[1], vt_failure_reason());
+    return 1;
+  }
+  if (argc == 5) {
+    vt_resize_policy policy;
+    if (vt_resize_policy_parse(argv[4], &policy) < 0 ||
+        vt_image_resize(&img, atoi(argv[2]), atoi(argv[3]), policy, &resized) < 0) {
+      fprintf(stderr, "%s\n", vt_failure_reason());
+      free(img.rgb);
+      return 1;
+    }
+    free(img.rgb);
+    img = resized;
+  }
+  printf("P6\n%d %d\n255\n", img.width, img.height);
+  size_t n = (size_t)img.width * img.height * 3;
+  int ok = fwrite(img.rgb, 1, n, stdout) == n && fflush(stdout) == 0;
+  free(img.rgb);
+  if (!ok) {
+    fprintf(stderr, "vt_imgdump: write error\n");
+    return 1;
+  }
+  return 0;
+}
