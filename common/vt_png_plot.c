@@ -400,7 +400,7 @@ void vt_plot_line_chart(vt_canvas *c, int x, int y, int w, int h, const vt_line_
 /* "i name", cut to LABEL_MAX_GLYPHS glyphs with "..." */
 static void heatmap_label(const vt_heatmap *hm, int i, char *buf, size_t size) {
   char full[256];
-  if (hm->labels && hm->labels[i]) snprintf(full, sizeof full, "%d %s", i, hm->labels[i]);
+  if (hm->labels && hm->labels[i] && *hm->labels[i]) snprintf(full, sizeof full, "%d %s", i, hm->labels[i]);
   else snprintf(full, sizeof full, "%d", i);
   const char *s = full, *cut = full;
   int glyphs = 0;
