@@ -104,16 +104,14 @@ typedef struct {
   char kernel_name[64], bias_name[64];
 } layer_datasets;
 
-/* Checks conv layer i: 1 = present and well-formed (datasets left open in d
- * when wanted), 0 = the layer's group is absent, -1 = present but malformed
- * (with a reason). */
+/* Checks conv layer i: 1 = present and well-formed (datasets left open in d),
+ * 0 = the layer's group is absent, -1 = present but malformed (with a
+ * reason). */
 static int check_layer(hid_t file, int i, layer_datasets *d) {
   const vt_layer_def *def = conv_def(i);
   if (!link_exists(file, def->name)) return 0;
   const hsize_t kdims[4] = {3, 3, (hsize_t)def->cin, (hsize_t)def->cout};
   const hsize_t bdims[1] = {(hsize_t)def->cout};
-  layer_datasets tmp;
-  if (!d) d = &tmp;
   hid_t kd = open_weight(file, def->name, "kernel", 4, kdims, d->kernel_name);
   if (kd < 0) return -1;
   hid_t bd = open_weight(file, def->name, "bias", 1, bdims, d->bias_name);
@@ -121,12 +119,13 @@ static int check_layer(hid_t file, int i, layer_datasets *d) {
     H5Dclose(kd);
     return -1;
   }
-  if (d == &tmp) {
-    H5Dclose(kd);
-    H5Dclose(bd);
-  }
   d->kernel = kd, d->bias = bd;
   return 1;
+}
+
+static void close_layer(layer_datasets *d) {
+  H5Dclose(d->kernel);
+  H5Dclose(d->bias);
 }
 
 /* Reads a checked dataset as native float and rejects NaN/Inf, which would
@@ -157,8 +156,7 @@ static int load_layer(hid_t file, const char *path, int i, vt_conv_weights *cw) 
   int rc = (cw->kernel && cw->bias) ? 0 : -1;
   if (rc == 0) rc = read_floats(d.kernel, d.kernel_name, cw->kernel, nk);
   if (rc == 0) rc = read_floats(d.bias, d.bias_name, cw->bias, (size_t)def->cout);
-  H5Dclose(d.kernel);
-  H5Dclose(d.bias);
+  close_layer(&d);
   return rc < 0 ? vt_fail_prefix("%s", path) : 0;
 }
 
@@ -200,7 +198,11 @@ int vt_weights_count(const char *path) {
   hdf5_quiet(&q);
   hid_t file = open_file(path);
   int n = file < 0 ? vt_fail_prefix("%s", path) : 0;
-  while (n >= 0 && n < VT_VGG16_NCONV && check_layer(file, n, NULL) == 1) n++;
+  layer_datasets d;
+  while (n >= 0 && n < VT_VGG16_NCONV && check_layer(file, n, &d) == 1) {
+    close_layer(&d);
+    n++;
+  }
   if (file >= 0) H5Fclose(file);
   hdf5_restore(&q);
   return n;

@@ -20,13 +20,17 @@ typedef struct {
   char sha256[65];                     /* hex digest of the whole file */
 } vt_weights;
 
-/* Loads the first n_conv conv layers (block1_conv1 = 0 ... block5_conv3 = 12)
- * and checks their shapes. Fails with a reason naming the file and the layer
- * if one is missing (e.g. "weights.h5 holds block1_conv1..block2_conv2 only;
- * tap block3_pool needs block3_conv1") or malformed. */
+/* Loads the first n_conv conv layers (block1_conv1 = 0 ... block5_conv3 = 12),
+ * checks their shapes and float type, and records the file's sha256. Fails
+ * with a reason naming the file and the layer, e.g.
+ *   "w.h5: holds block1_conv1..block2_conv2 only; block3_conv1 is missing"
+ *   "w.h5: block1_conv2/kernel:0 has shape (3,3,32,64), expected (3,3,64,64)"
+ *   "w.h5: not an HDF5 file"
+ * (callers add the tap with vt_fail_prefix). On failure *w holds nothing.
+ * Older files naming the datasets "kernel"/"bias" without ":0" load too. */
 int vt_weights_load(const char *path, int n_conv, vt_weights *w);
-/* Number of leading conv layers present in the file (for messages and
- * predict), or -1 + reason if the file is not a readable Keras weights file. */
+/* Number of leading conv layers present and well-formed in the file (for
+ * messages and predict), or -1 + reason if the file is not readable HDF5. */
 int vt_weights_count(const char *path);
 void vt_weights_free(vt_weights *w);
 

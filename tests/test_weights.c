@@ -250,6 +250,9 @@ int main(void) {
   test_truncated(real);
   test_synthetic();
   test_foreign();
+  /* Every file and dataset the reader opened is closed again. */
+  ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+  CHECK(open_ids == 0, "%zd HDF5 objects left open", open_ids);
 
   fflush(stderr);
   dup2(saved, 2);
