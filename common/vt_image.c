@@ -36,17 +36,24 @@ static const char *group_digits(size_t n, char buf[32]) {
   return buf;
 }
 
-/* Validates the header's dimensions and allocates the RGB buffer. Called after
- * the header is read and before any pixel data is decoded. */
-static int alloc_rgb(size_t w, size_t h, size_t max_pixels, uint8_t **rgb) {
+/* Refuses a header's dimensions if they are zero or over the limit. */
+static int check_size(size_t w, size_t h, size_t max_pixels) {
   char a[32], b[32];
-  size_t pixels, bytes;
+  size_t pixels;
   if (w == 0 || h == 0) return vt_fail("image has zero size (%zu x %zu)", w, h);
-  if (w > INT_MAX || h > INT_MAX || vt_size_mul(w, h, &pixels) < 0) return vt_fail("image is %zu x %zu pixels, too large to address", w, h);
+  if (w > INT_MAX || h > INT_MAX || vt_size_mul(w, h, &pixels) < 0)
+    return vt_fail("image is %zu x %zu pixels, too large to address", w, h);
   if (pixels > max_pixels)
     return vt_fail("image is %zu x %zu = %s pixels, over the limit of %s", w, h, group_digits(pixels, a),
                    group_digits(max_pixels, b));
-  if (vt_size_mul(pixels, 3, &bytes) < 0) return -1;
+  return 0;
+}
+
+/* Checks the header's dimensions and allocates the RGB buffer. Called after
+ * the header is read and before any pixel data is decoded. */
+static int alloc_rgb(size_t w, size_t h, size_t max_pixels, uint8_t **rgb) {
+  size_t bytes;
+  if (check_size(w, h, max_pixels) < 0 || vt_size_mul3(w, h, 3, &bytes) < 0) return -1;
   *rgb = malloc(bytes);
   if (!*rgb) return vt_fail("out of memory for a %zu x %zu image", w, h);
   return 0;
@@ -200,7 +207,20 @@ static void png_set_rgb8_transforms(png_structp png, png_infop info) {
   png_read_update_info(png, info);
 }
 
+/* png_read_info reads on to the first IDAT, so a header declaring a huge
+ * image with little behind it would fail as truncated, not as too large. The
+ * IHDR must be the first chunk: check its size before libpng starts (libpng
+ * still validates the header, CRC included, afterwards). */
+static int png_check_ihdr_size(const uint8_t *data, size_t size, size_t max_pixels) {
+  if (size < 24 || memcmp(data + 12, "IHDR", 4) != 0) return 0; /* libpng will say what is wrong */
+  const uint8_t *p = data + 16;
+  size_t w = (size_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+  size_t h = (size_t)p[4] << 24 | p[5] << 16 | p[6] << 8 | p[7];
+  return check_size(w, h, max_pixels);
+}
+
 static int decode_png(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
+  if (png_check_ihdr_size(data, size, max_pixels) < 0) return -1;
   png_source src = {data, size, 0};
   png_infop info = NULL;
   uint8_t *volatile rgb = NULL;      /* volatile: assigned after setjmp, */

@@ -1,0 +1,761 @@
+/* Image decoding, resizing and preprocessing on images the test writes itself
+ * with libpng and libjpeg into a temporary directory:
+ *   - every PNG colour type x bit depth, plain and Adam7, with tRNS and alpha:
+ *     decoded values must equal the expected 8-bit RGB exactly;
+ *   - JPEG baseline 4:4:4 / 4:2:0 (odd size), RGB-coded, greyscale,
+ *     progressive, Adobe CMYK and YCCK: close to the source (lossy), grey
+ *     replicated exactly, CMYK inks converted to the expected RGB;
+ *   - bad inputs: each fails with its specific reason and no path in it;
+ *   - resize: nearest against the exact index formula, antialias against a
+ *     naive double-precision reference, identity copy, constant images,
+ *     upscaling, a checkerboard that antialiasing must average;
+ *   - preprocess: caffe and torch values and channel order. */
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
+
+#include "vt_common.h"
+#include "vt_image.h"
+
+static int failures = 0;
+static char dir[64];
+
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                      \
+      printf(__VA_ARGS__);                                                                                             \
+      printf("\n");                                                                                                    \
+      failures++;                                                                                                      \
+    }                                                                                                                  \
+  } while (0)
+
+static uint32_t rng_state = 12345;
+static uint32_t rng(void) { /* xorshift32: deterministic test data */
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return rng_state;
+}
+
+static const char *temp_path(const char *name) {
+  static char path[4][256];
+  static int next = 0;
+  char *p = path[next++ % 4];
+  snprintf(p, 256, "%s/%s", dir, name);
+  return p;
+}
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+  FILE *f = vt_fopen_check(path, "wb");
+  if (n && fwrite(data, 1, n, f) != n) abort();
+  fclose(f);
+}
+
+static uint8_t *read_bytes(const char *path, size_t *n) {
+  FILE *f = vt_fopen_check(path, "rb");
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *data = vt_xmalloc(*n);
+  if (fread(data, 1, *n, f) != *n) abort();
+  fclose(f);
+  return data;
+}
+
+/* Decodes path and checks that it fails with a reason containing want (and
+ * not the path: callers add it). */
+static void expect_failure(const char *what, const char *path, size_t max_pixels, const char *want) {
+  vt_image img;
+  int rc = vt_image_load(path, max_pixels, &img);
+  const char *why = vt_failure_reason();
+  CHECK(rc == -1 && img.rgb == NULL, "%s: decoded, expected failure '%s'", what, want);
+  if (rc == -1) {
+    CHECK(strstr(why, want) != NULL, "%s: reason '%s' lacks '%s'", what, why, want);
+    CHECK(strstr(why, dir) == NULL, "%s: reason '%s' contains the path", what, why);
+    printf("ok   %-40s -> %s\n", what, why);
+  }
+  free(img.rgb);
+}
+
+/* ---- PNG ---- */
+
+typedef struct {
+  int w, h, color_type, depth, interlace;
+  const uint16_t *samples; /* [h][w][channels], values < 2^depth */
+  int npalette;
+  const uint8_t *palette; /* [npalette][3] */
+  int ntrans;             /* tRNS: palette alphas, or one colour for grey/RGB */
+  const uint8_t *trans_alpha;
+  png_color_16 trans_color;
+  int text_chunk; /* adds a tEXt chunk before the image data */
+} png_spec;
+
+static int png_channels(int color_type) {
+  switch (color_type) {
+  case PNG_COLOR_TYPE_GRAY: return 1;
+  case PNG_COLOR_TYPE_RGB: return 3;
+  case PNG_COLOR_TYPE_PALETTE: return 1;
+  case PNG_COLOR_TYPE_GRAY_ALPHA: return 2;
+  default: return 4;
+  }
+}
+
+static void write_png(const char *path, const png_spec *s) {
+  FILE *f = vt_fopen_check(path, "wb");
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    fprintf(stderr, "libpng failed writing %s\n", path);
+    exit(1);
+  }
+  png_init_io(png, f);
+  png_set_IHDR(png, info, s->w, s->h, s->depth, s->color_type, s->interlace, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  if (s->npalette) png_set_PLTE(png, info, (png_const_colorp)s->palette, s->npalette);
+  if (s->ntrans) png_set_tRNS(png, info, s->trans_alpha, s->ntrans, &s->trans_color);
+  if (s->text_chunk) {
+    png_text text = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Comment", .text = "vggtap test"};
+    png_set_text(png, info, &text, 1);
+  }
+  png_write_info(png, info);
+  /* Rows packed by hand (MSB-first sub-byte samples, big-endian 16-bit) so
+   * the file layout does not depend on libpng's transforms. */
+  int ch = png_channels(s->color_type);
+  size_t row_bytes = ((size_t)s->w * ch * s->depth + 7) / 8;
+  png_bytep *rows = vt_xmalloc(s->h * sizeof *rows);
+  for (int y = 0; y < s->h; y++) {
+    rows[y] = vt_xcalloc(row_bytes, 1);
+    const uint16_t *v = s->samples + (size_t)y * s->w * ch;
+    for (int i = 0; i < s->w * ch; i++) {
+      if (s->depth == 16) {
+        rows[y][2 * i] = v[i] >> 8;
+        rows[y][2 * i + 1] = v[i] & 255;
+      } else {
+        int bit = i * s->depth;
+        rows[y][bit / 8] |= (uint8_t)(v[i] << (8 - s->depth - bit % 8));
+      }
+    }
+  }
+  png_write_image(png, rows);
+  png_write_end(png, info);
+  png_destroy_write_struct(&png, &info);
+  fclose(f);
+  for (int y = 0; y < s->h; y++) free(rows[y]);
+  free(rows);
+}
+
+/* The RGB that PIL's convert('RGB') gives (high byte for 16-bit; see
+ * vt_image.c for the one case, 16-bit grey, where PIL clips instead). */
+static void png_expected_rgb(const png_spec *s, uint8_t *rgb) {
+  int ch = png_channels(s->color_type), max = (1 << s->depth) - 1;
+  for (int i = 0; i < s->w * s->h; i++) {
+    const uint16_t *v = s->samples + (size_t)i * ch;
+    uint8_t c8[4];
+    for (int c = 0; c < ch; c++) c8[c] = s->depth == 16 ? v[c] >> 8 : (uint8_t)(v[c] * 255 / max);
+    if (s->color_type == PNG_COLOR_TYPE_PALETTE) memcpy(rgb + 3 * i, s->palette + 3 * v[0], 3);
+    else if (ch <= 2) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = c8[0];
+    else memcpy(rgb + 3 * i, c8, 3);
+  }
+}
+
+static void check_png(const char *what, const png_spec *s) {
+  const char *path = temp_path("t.png");
+  write_png(path, s);
+  vt_image img;
+  if (vt_image_load(path, SIZE_MAX, &img) < 0) {
+    CHECK(0, "%s: %s", what, vt_failure_reason());
+    return;
+  }
+  uint8_t *want = vt_xmalloc((size_t)s->w * s->h * 3);
+  png_expected_rgb(s, want);
+  int bad = 0;
+  for (size_t i = 0; i < (size_t)s->w * s->h * 3; i++) bad += img.rgb[i] != want[i];
+  CHECK(img.width == s->w && img.height == s->h, "%s: size %dx%d", what, img.width, img.height);
+  CHECK(bad == 0, "%s: %d of %d values differ", what, bad, s->w * s->h * 3);
+  if (!bad) printf("ok   %s\n", what);
+  free(want);
+  free(img.rgb);
+}
+
+static void test_png_formats(void) {
+  static const struct {
+    int color_type, depth;
+  } formats[] = {{0, 1}, {0, 2}, {0, 4}, {0, 8}, {0, 16}, {2, 8}, {2, 16}, {3, 1},
+                 {3, 2}, {3, 4}, {3, 8}, {4, 8}, {4, 16}, {6, 8}, {6, 16}};
+  const int w = 13, h = 11; /* odd sizes: partial bytes and partial Adam7 passes */
+  uint16_t samples[13 * 11 * 4];
+  uint8_t palette[256 * 3], trans_alpha[256];
+  for (int i = 0; i < 256 * 3; i++) palette[i] = (uint8_t)rng();
+  for (int i = 0; i < 256; i++) trans_alpha[i] = (uint8_t)rng();
+  for (size_t f = 0; f < sizeof formats / sizeof *formats; f++) {
+    for (int interlace = 0; interlace < 2; interlace++) {
+      for (int trns = 0; trns < 2; trns++) {
+        int ct = formats[f].color_type, depth = formats[f].depth;
+        if (trns && (ct & PNG_COLOR_MASK_ALPHA)) continue; /* tRNS is not allowed with an alpha channel */
+        png_spec s = {.w = w, .h = h, .color_type = ct, .depth = depth, .samples = samples,
+                      .interlace = interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE};
+        int levels = ct == PNG_COLOR_TYPE_PALETTE ? (depth == 8 ? 200 : 1 << depth) : 1 << depth;
+        for (int i = 0; i < w * h * png_channels(ct); i++) samples[i] = (uint16_t)(rng() % levels);
+        if (ct == PNG_COLOR_TYPE_PALETTE) {
+          s.npalette = levels;
+          s.palette = palette;
+        }
+        if (trns) {
+          if (ct == PNG_COLOR_TYPE_PALETTE) {
+            s.ntrans = levels < 7 ? levels : 7;
+            s.trans_alpha = trans_alpha;
+          } else {
+            s.ntrans = 1; /* mark the first pixel's colour transparent */
+            s.trans_color.gray = samples[0];
+            s.trans_color.red = samples[0];
+            s.trans_color.green = samples[1];
+            s.trans_color.blue = samples[2];
+          }
+        }
+        char what[96];
+        snprintf(what, sizeof what, "PNG colour type %d, %2d-bit%s%s", ct, depth, interlace ? ", Adam7" : "",
+                 trns ? ", tRNS" : "");
+        check_png(what, &s);
+      }
+    }
+  }
+}
+
+/* Writes a small valid 8-bit RGB PNG (optionally with a tEXt chunk), for the
+ * damaged-file tests. */
+static void write_small_png(const char *path, int text_chunk) {
+  uint16_t samples[16 * 16 * 3];
+  for (int i = 0; i < 16 * 16 * 3; i++) samples[i] = (uint16_t)(rng() & 255);
+  png_spec s = {.w = 16, .h = 16, .color_type = PNG_COLOR_TYPE_RGB, .depth = 8, .samples = samples,
+                .interlace = PNG_INTERLACE_NONE, .text_chunk = text_chunk};
+  write_png(path, &s);
+}
+
+/* Offset of a chunk's type field in a PNG file, or 0. */
+static size_t find_chunk(const uint8_t *png, size_t n, const char *type) {
+  for (size_t i = 8; i + 8 <= n;) {
+    uint32_t len = (uint32_t)png[i] << 24 | png[i + 1] << 16 | png[i + 2] << 8 | png[i + 3];
+    if (memcmp(png + i + 4, type, 4) == 0) return i + 4;
+    i += 12 + (size_t)len;
+  }
+  return 0;
+}
+
+static uint32_t crc32_naive(const uint8_t *p, size_t n) { /* bitwise CRC-32 of PNG chunks */
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xffffffffu;
+}
+
+static void put_be32(uint8_t *p, uint32_t v) {
+  p[0] = v >> 24;
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* A PNG that is only a signature and an IHDR declaring w x h 8-bit RGB. */
+static void write_png_header_only(const char *path, uint32_t w, uint32_t h) {
+  uint8_t b[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+  put_be32(b + 16, w);
+  put_be32(b + 20, h);
+  b[24] = 8; /* depth */
+  b[25] = 2; /* RGB */
+  put_be32(b + 29, crc32_naive(b + 12, 17));
+  write_bytes(path, b, sizeof b);
+}
+
+/* ---- JPEG ---- */
+
+typedef struct {
+  int w, h, components;
+  J_COLOR_SPACE in_space, file_space;
+  int h0, v0; /* sampling factors of the first component (2,2 = 4:2:0) */
+  int progressive;
+  const uint8_t *pixels;
+} jpeg_spec;
+
+static void write_jpeg(const char *path, const jpeg_spec *s) {
+  struct jpeg_compress_struct c;
+  struct jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err); /* exits on error: fine in a test */
+  jpeg_create_compress(&c);
+  FILE *f = vt_fopen_check(path, "wb");
+  jpeg_stdio_dest(&c, f);
+  c.image_width = s->w;
+  c.image_height = s->h;
+  c.input_components = s->components;
+  c.in_color_space = s->in_space;
+  jpeg_set_defaults(&c);
+  jpeg_set_colorspace(&c, s->file_space); /* writes the Adobe marker for RGB/CMYK/YCCK */
+  jpeg_set_quality(&c, 95, TRUE);
+  for (int i = 0; i < c.num_components; i++) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+  c.comp_info[0].h_samp_factor = s->h0;
+  c.comp_info[0].v_samp_factor = s->v0;
+  if (s->progressive) jpeg_simple_progression(&c);
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = (JSAMPROW)s->pixels + (size_t)c.next_scanline * s->w * s->components;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  fclose(f);
+}
+
+/* Smooth content, so a q95 JPEG reproduces it within a few levels. */
+static void smooth_rgb(int w, int h, uint8_t *rgb) {
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      uint8_t *p = rgb + 3 * ((size_t)y * w + x);
+      p[0] = (uint8_t)(30 + 190 * x / (w - 1));
+      p[1] = (uint8_t)(30 + 190 * y / (h - 1));
+      p[2] = (uint8_t)(128 + 90 * sin(0.1 * (x + y)));
+    }
+}
+
+static int max_abs_diff(const uint8_t *a, const uint8_t *b, size_t n, double *mean) {
+  int m = 0;
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    int d = abs(a[i] - b[i]);
+    if (d > m) m = d;
+    sum += d;
+  }
+  *mean = sum / n;
+  return m;
+}
+
+/* Lossy: a q95 JPEG of smooth content stays within 10 levels (measured: 6 at
+ * 4:4:4, 9 at 4:2:0 on the sine channel); a wrong colour conversion or
+ * upsampling would be off by tens. */
+static void check_jpeg_rgb(const char *what, int w, int h, J_COLOR_SPACE file_space, int h0, int v0, int progressive) {
+  const int max_err = 10;
+  uint8_t *src = vt_xmalloc((size_t)w * h * 3);
+  smooth_rgb(w, h, src);
+  jpeg_spec s = {w, h, 3, JCS_RGB, file_space, h0, v0, progressive, src};
+  const char *path = temp_path("t.jpg");
+  write_jpeg(path, &s);
+  vt_image img;
+  if (vt_image_load(path, SIZE_MAX, &img) < 0) {
+    CHECK(0, "%s: %s", what, vt_failure_reason());
+  } else {
+    double mean;
+    int m = max_abs_diff(img.rgb, src, (size_t)w * h * 3, &mean);
+    CHECK(img.width == w && img.height == h, "%s: size %dx%d", what, img.width, img.height);
+    CHECK(m <= max_err && mean < 1.5, "%s: max error %d (limit %d), mean %.2f", what, m, max_err, mean);
+    printf("ok   %-40s max error %d, mean %.2f\n", what, m, mean);
+    free(img.rgb);
+  }
+  free(src);
+}
+
+static void test_jpeg_grey(void) {
+  const int w = 40, h = 24;
+  uint8_t src[40 * 24];
+  for (int i = 0; i < w * h; i++) src[i] = (uint8_t)(20 + 200 * (i % w) / (w - 1));
+  jpeg_spec s = {w, h, 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 1, 1, 0, src};
+  const char *path = temp_path("grey.jpg");
+  write_jpeg(path, &s);
+  vt_image img;
+  if (vt_image_load(path, SIZE_MAX, &img) < 0) {
+    CHECK(0, "grey JPEG: %s", vt_failure_reason());
+    return;
+  }
+  int unequal = 0, m = 0;
+  for (int i = 0; i < w * h; i++) {
+    const uint8_t *p = img.rgb + 3 * i;
+    unequal += p[0] != p[1] || p[1] != p[2];
+    if (abs(p[0] - src[i]) > m) m = abs(p[0] - src[i]);
+  }
+  CHECK(unequal == 0, "grey JPEG: %d pixels with R, G, B not equal", unequal);
+  CHECK(m <= 3, "grey JPEG: max error %d", m);
+  printf("ok   %-40s replicated, max error %d\n", "JPEG greyscale", m);
+  free(img.rgb);
+}
+
+/* Four 32x32 blocks of flat ink, stored the Adobe way (255 - ink) as
+ * Photoshop writes them; file_space JCS_CMYK or JCS_YCCK. */
+static void check_jpeg_cmyk(const char *what, J_COLOR_SPACE file_space) {
+  static const uint8_t inks[4][4] = {{0, 255, 255, 0}, {255, 0, 0, 0}, {0, 0, 0, 128}, {40, 100, 160, 60}};
+  uint8_t src[64 * 64 * 4];
+  for (int y = 0; y < 64; y++)
+    for (int x = 0; x < 64; x++)
+      for (int c = 0; c < 4; c++) src[(y * 64 + x) * 4 + c] = 255 - inks[(y / 32) * 2 + x / 32][c];
+  jpeg_spec s = {64, 64, 4, JCS_CMYK, file_space, 1, 1, 0, src};
+  const char *path = temp_path("cmyk.jpg");
+  write_jpeg(path, &s);
+  vt_image img;
+  if (vt_image_load(path, SIZE_MAX, &img) < 0) {
+    CHECK(0, "%s: %s", what, vt_failure_reason());
+    return;
+  }
+  int m = 0;
+  for (int b = 0; b < 4; b++) {
+    const uint8_t *ink = inks[b];
+    const uint8_t *p = img.rgb + 3 * ((size_t)(b / 2 * 32 + 16) * 64 + b % 2 * 32 + 16);
+    for (int c = 0; c < 3; c++) {
+      int want = (int)lround((255.0 - ink[c]) * (255.0 - ink[3]) / 255.0);
+      if (abs(p[c] - want) > m) m = abs(p[c] - want);
+    }
+  }
+  CHECK(m <= 2, "%s: block centres off by up to %d", what, m);
+  printf("ok   %-40s block centres within %d\n", what, m);
+  free(img.rgb);
+}
+
+static void test_jpeg(void) {
+  check_jpeg_rgb("JPEG baseline 4:4:4", 64, 48, JCS_YCbCr, 1, 1, 0);
+  check_jpeg_rgb("JPEG baseline 4:2:0, 37x23", 37, 23, JCS_YCbCr, 2, 2, 0);
+  check_jpeg_rgb("JPEG progressive 4:2:0", 64, 48, JCS_YCbCr, 2, 2, 1);
+  check_jpeg_rgb("JPEG stored as RGB (no YCbCr)", 64, 48, JCS_RGB, 1, 1, 0);
+  test_jpeg_grey();
+  check_jpeg_cmyk("JPEG CMYK (Adobe, inverted)", JCS_CMYK);
+  check_jpeg_cmyk("JPEG YCCK (Adobe)", JCS_YCCK);
+}
+
+/* ---- damaged and unsupported files ---- */
+
+static void test_bad_inputs(void) {
+  write_bytes(temp_path("empty.jpg"), "", 0);
+  expect_failure("empty file", temp_path("empty.jpg"), SIZE_MAX, "empty file");
+
+  uint8_t noise[1000];
+  for (size_t i = 0; i < sizeof noise; i++) noise[i] = (uint8_t)rng();
+  noise[0] = 0x42; /* not a signature byte of any format we name */
+  write_bytes(temp_path("noise.png"), noise, sizeof noise);
+  expect_failure("random bytes", temp_path("noise.png"), SIZE_MAX, "not a JPEG or PNG file");
+
+  const char *csv = "path,class\nimages/a.jpg,cat\n";
+  write_bytes(temp_path("text.jpg"), csv, strlen(csv));
+  expect_failure("text file", temp_path("text.jpg"), SIZE_MAX, "not a JPEG or PNG file");
+
+  write_bytes(temp_path("anim.png"), "GIF89a\x01\x00\x01\x00", 10);
+  expect_failure("GIF file", temp_path("anim.png"), SIZE_MAX, "GIF");
+
+  expect_failure("missing file", temp_path("no-such-file.jpg"), SIZE_MAX, "No such file");
+  expect_failure("directory", dir, SIZE_MAX, "not a regular file");
+
+  /* Truncated JPEGs: in the entropy data, in the header, progressive. */
+  uint8_t rgb[64 * 48 * 3];
+  smooth_rgb(64, 48, rgb);
+  for (int progressive = 0; progressive < 2; progressive++) {
+    jpeg_spec s = {64, 48, 3, JCS_RGB, JCS_YCbCr, 2, 2, progressive, rgb};
+    write_jpeg(temp_path("whole.jpg"), &s);
+    size_t n;
+    uint8_t *jpg = read_bytes(temp_path("whole.jpg"), &n);
+    write_bytes(temp_path("cut.jpg"), jpg, n * 2 / 3);
+    expect_failure(progressive ? "truncated progressive JPEG" : "truncated JPEG", temp_path("cut.jpg"), SIZE_MAX,
+                   "truncated JPEG data");
+    if (!progressive) {
+      write_bytes(temp_path("cut.jpg"), jpg, 100);
+      expect_failure("JPEG cut inside the header", temp_path("cut.jpg"), SIZE_MAX, "truncated JPEG data");
+      write_bytes(temp_path("cut.jpg"), jpg, n - 2); /* only the EOI marker missing */
+      expect_failure("JPEG without its EOI marker", temp_path("cut.jpg"), SIZE_MAX, "truncated JPEG data");
+      /* Oversized and zero-sized JPEG headers: patch the SOF dimensions. */
+      size_t sof = 0;
+      for (size_t i = 2; i + 9 < n && !sof; i++)
+        if (jpg[i] == 0xff && jpg[i + 1] == 0xc0) sof = i;
+      CHECK(sof > 0, "no SOF0 marker in the baseline JPEG");
+      jpg[sof + 5] = 30000 >> 8, jpg[sof + 6] = 30000 & 255; /* height */
+      jpg[sof + 7] = 30000 >> 8, jpg[sof + 8] = 30000 & 255; /* width */
+      write_bytes(temp_path("huge.jpg"), jpg, n);
+      expect_failure("JPEG declaring 30000x30000", temp_path("huge.jpg"), 100000000,
+                     "image is 30000 x 30000 = 900,000,000 pixels, over the limit of 100,000,000");
+      jpg[sof + 5] = jpg[sof + 6] = 0;
+      write_bytes(temp_path("zero.jpg"), jpg, n);
+      expect_failure("JPEG declaring height 0", temp_path("zero.jpg"), SIZE_MAX, "JPEG: ");
+    }
+    free(jpg);
+  }
+
+  /* Truncated PNG, CRC errors in critical and ancillary chunks. */
+  write_small_png(temp_path("whole.png"), 1);
+  size_t n;
+  uint8_t *png = read_bytes(temp_path("whole.png"), &n);
+  write_bytes(temp_path("cut.png"), png, n * 2 / 3);
+  expect_failure("truncated PNG", temp_path("cut.png"), SIZE_MAX, "truncated PNG data");
+  write_bytes(temp_path("cut.png"), png, 5);
+  expect_failure("PNG cut inside the signature", temp_path("cut.png"), SIZE_MAX, "truncated PNG data");
+  write_bytes(temp_path("cut.png"), png, n - 12); /* only IEND missing */
+  expect_failure("PNG without IEND", temp_path("cut.png"), SIZE_MAX, "truncated PNG data");
+  size_t idat = find_chunk(png, n, "IDAT"), text = find_chunk(png, n, "tEXt");
+  CHECK(idat && text, "test PNG lacks IDAT or tEXt");
+  uint32_t idat_len = (uint32_t)png[idat - 4] << 24 | png[idat - 3] << 16 | png[idat - 2] << 8 | png[idat - 1];
+  png[idat + 4 + idat_len] ^= 0x01; /* the IDAT CRC itself */
+  write_bytes(temp_path("crc.png"), png, n);
+  expect_failure("PNG, IDAT CRC corrupted", temp_path("crc.png"), SIZE_MAX, "PNG: IDAT: CRC error");
+  png[idat + 4 + idat_len] ^= 0x01;
+  png[idat + 10] ^= 0x01; /* a bit flip in the compressed pixels: zlib or the CRC notices */
+  write_bytes(temp_path("crc.png"), png, n);
+  expect_failure("PNG, bit flip in IDAT data", temp_path("crc.png"), SIZE_MAX, "PNG: IDAT: ");
+  png[idat + 10] ^= 0x01;
+  png[text + 6] ^= 0x20; /* "Comment" -> "CoMment" */
+  write_bytes(temp_path("crc.png"), png, n);
+  expect_failure("PNG, bit flip in tEXt", temp_path("crc.png"), SIZE_MAX, "CRC error");
+  free(png);
+
+  write_png_header_only(temp_path("huge.png"), 100000, 100000);
+  expect_failure("PNG declaring 100000x100000", temp_path("huge.png"), 100000000,
+                 "image is 100000 x 100000 = 10,000,000,000 pixels, over the limit of 100,000,000");
+  write_png_header_only(temp_path("limit.png"), 1000, 1000);
+  expect_failure("PNG 1000x1000, one pixel over", temp_path("limit.png"), 999999, "over the limit of 999,999");
+  expect_failure("PNG 1000x1000 within the limit, no IDAT", temp_path("limit.png"), 1000000, "truncated PNG data");
+  write_png_header_only(temp_path("zero.png"), 0, 10);
+  expect_failure("PNG declaring width 0", temp_path("zero.png"), SIZE_MAX, "image has zero size (0 x 10)");
+}
+
+/* The decoder sniffs the signature: a PNG named .jpg decodes, from memory too. */
+static void test_signature_not_name(void) {
+  write_small_png(temp_path("really-a-png.jpg"), 0);
+  vt_image a, b;
+  size_t n;
+  int ra = vt_image_load(temp_path("really-a-png.jpg"), SIZE_MAX, &a);
+  uint8_t *data = read_bytes(temp_path("really-a-png.jpg"), &n);
+  int rb = vt_image_decode(data, n, SIZE_MAX, &b);
+  CHECK(ra == 0 && rb == 0, "PNG named .jpg: %s", vt_failure_reason());
+  if (ra == 0 && rb == 0) {
+    CHECK(a.width == 16 && memcmp(a.rgb, b.rgb, 16 * 16 * 3) == 0, "load and decode from memory differ");
+    printf("ok   PNG named .jpg decodes (file and memory agree)\n");
+  }
+  free(a.rgb);
+  free(b.rgb);
+  free(data);
+}
+
+/* ---- resize ---- */
+
+/* Test image whose pixels encode their own coordinates. */
+static vt_image coordinate_image(int w, int h) {
+  vt_image img = {w, h, vt_xmalloc((size_t)w * h * 3)};
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      uint8_t *p = img.rgb + 3 * ((size_t)y * w + x);
+      p[0] = x & 255;
+      p[1] = y & 255;
+      p[2] = (uint8_t)((x >> 8) | (y >> 8) << 4);
+    }
+  return img;
+}
+
+/* Nearest must pick floor((i + 0.5) * in / out), except where that is exactly
+ * an integer: PIL's running float sum may land just below it there, and we
+ * follow PIL, so one less is allowed at exact ties (and only there). */
+static void test_nearest(void) {
+  static const int sizes[][4] = {{266, 400, 224, 224}, {256, 512, 224, 224}, {28, 28, 224, 224},
+                                 {1000, 7, 3, 20},     {224, 224, 224, 224}, {1, 1, 5, 3}};
+  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    int iw = sizes[s][0], ih = sizes[s][1], ow = sizes[s][2], oh = sizes[s][3];
+    vt_image in = coordinate_image(iw, ih), out;
+    if (vt_image_resize(&in, ow, oh, VT_RESIZE_NEAREST, &out) < 0) {
+      CHECK(0, "nearest: %s", vt_failure_reason());
+      free(in.rgb);
+      continue;
+    }
+    int bad = 0, ties = 0, tie_lower = 0;
+    for (int y = 0; y < oh; y++)
+      for (int x = 0; x < ow; x++) {
+        const uint8_t *p = out.rgb + 3 * ((size_t)y * ow + x);
+        int sx = p[0] | (p[2] & 15) << 8, sy = p[1] | (p[2] >> 4) << 8;
+        long nx = (2L * x + 1) * iw / (2L * ow), ny = (2L * y + 1) * ih / (2L * oh);
+        int tx = (2L * x + 1) * iw % (2L * ow) == 0, ty = (2L * y + 1) * ih % (2L * oh) == 0;
+        ties += tx || ty;
+        tie_lower += (tx && sx == nx - 1) || (ty && sy == ny - 1);
+        bad += !(sx == nx || (tx && sx == nx - 1)) || !(sy == ny || (ty && sy == ny - 1));
+      }
+    CHECK(bad == 0, "nearest %dx%d -> %dx%d: %d pixels from the wrong source", iw, ih, ow, oh, bad);
+    printf("ok   nearest %4dx%-4d -> %3dx%-3d %d pixels at exact ties, %d of them one lower (as PIL)\n", iw, ih, ow,
+           oh, ties, tie_lower);
+    free(in.rgb);
+    free(out.rgb);
+  }
+}
+
+/* The antialias definition computed directly in double precision: triangle
+ * 1 - |d| over all source pixels, stretched by max(scale, 1), normalised,
+ * horizontal pass then vertical, rounding to 8 bits after each. */
+static void triangle_pass_naive(const uint8_t *in, int n_in, int count, size_t step_in, size_t step_pix,
+                                uint8_t *out, int n_out, size_t step_out, size_t out_step_pix) {
+  double scale = (double)n_in / n_out, widen = scale > 1 ? scale : 1;
+  for (int line = 0; line < count; line++)
+    for (int i = 0; i < n_out; i++)
+      for (int c = 0; c < 3; c++) {
+        double center = (i + 0.5) * scale, sum = 0, wsum = 0;
+        for (int j = 0; j < n_in; j++) {
+          double d = fabs(j + 0.5 - center) / widen, wgt = d < 1 ? 1 - d : 0;
+          sum += wgt * in[line * step_in + j * step_pix + c];
+          wsum += wgt;
+        }
+        double v = floor(sum / wsum + 0.5);
+        out[line * step_out + i * out_step_pix + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+      }
+}
+
+static vt_image resize_antialias_naive(const vt_image *in, int W, int H) {
+  uint8_t *tmp = vt_xmalloc((size_t)W * in->height * 3);
+  vt_image out = {W, H, vt_xmalloc((size_t)W * H * 3)};
+  triangle_pass_naive(in->rgb, in->width, in->height, (size_t)in->width * 3, 3, tmp, W, (size_t)W * 3, 3);
+  triangle_pass_naive(tmp, in->height, W, 3, (size_t)W * 3, out.rgb, H, 3, (size_t)W * 3);
+  free(tmp);
+  return out;
+}
+
+static void test_antialias(void) {
+  static const int sizes[][4] = {{97, 61, 40, 30}, {61, 97, 224, 224}, {28, 28, 224, 224}, {300, 20, 7, 41},
+                                 {50, 50, 49, 51}, {1, 1, 3, 3},       {9, 1, 2, 1}};
+  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    int iw = sizes[s][0], ih = sizes[s][1], ow = sizes[s][2], oh = sizes[s][3];
+    vt_image in = {iw, ih, vt_xmalloc((size_t)iw * ih * 3)}, out;
+    for (size_t i = 0; i < (size_t)iw * ih * 3; i++) in.rgb[i] = (uint8_t)rng();
+    if (vt_image_resize(&in, ow, oh, VT_RESIZE_ANTIALIAS, &out) < 0) {
+      CHECK(0, "antialias: %s", vt_failure_reason());
+      free(in.rgb);
+      continue;
+    }
+    vt_image ref = resize_antialias_naive(&in, ow, oh);
+    double mean;
+    int m = max_abs_diff(out.rgb, ref.rgb, (size_t)ow * oh * 3, &mean);
+    CHECK(m <= 1, "antialias %dx%d -> %dx%d: differs from the naive reference by %d", iw, ih, ow, oh, m);
+    printf("ok   antialias %3dx%-3d -> %3dx%-3d vs naive: max diff %d, mean %.4f\n", iw, ih, ow, oh, m, mean);
+    free(ref.rgb);
+    free(out.rgb);
+    free(in.rgb);
+  }
+
+  /* Same size: an exact copy. */
+  vt_image in = {37, 23, vt_xmalloc(37 * 23 * 3)}, out;
+  for (int i = 0; i < 37 * 23 * 3; i++) in.rgb[i] = (uint8_t)rng();
+  int rc = vt_image_resize(&in, 37, 23, VT_RESIZE_ANTIALIAS, &out);
+  CHECK(rc == 0 && memcmp(in.rgb, out.rgb, 37 * 23 * 3) == 0, "antialias to the same size is not a copy");
+  if (rc == 0) printf("ok   antialias to the same size is an exact copy\n");
+  free(out.rgb);
+  free(in.rgb);
+
+  /* A constant image stays constant, down and up, both policies. */
+  static const int targets[][2] = {{224, 224}, {5, 3}, {1, 1}, {600, 17}};
+  in = (vt_image){83, 59, vt_xmalloc(83 * 59 * 3)};
+  for (int i = 0; i < 83 * 59; i++) memcpy(in.rgb + 3 * i, "\x11\xc8\xff", 3);
+  for (int p = 0; p < 2; p++)
+    for (int t = 0; t < 4; t++) {
+      int W = targets[t][0], H = targets[t][1], bad = 0;
+      if (vt_image_resize(&in, W, H, (vt_resize_policy)p, &out) < 0) {
+        CHECK(0, "constant: %s", vt_failure_reason());
+        continue;
+      }
+      for (int i = 0; i < W * H; i++) bad += memcmp(out.rgb + 3 * i, "\x11\xc8\xff", 3) != 0;
+      CHECK(bad == 0, "%s of a constant image to %dx%d: %d pixels changed", vt_resize_policy_name(p), W, H, bad);
+      free(out.rgb);
+    }
+  printf("ok   constant images stay constant (both policies, down and up)\n");
+  free(in.rgb);
+
+  /* A 1-pixel checkerboard halved: antialias averages (127.5, rounded up),
+   * nearest keeps one of the two colours. */
+  in = (vt_image){64, 64, vt_xmalloc(64 * 64 * 3)};
+  for (int y = 0; y < 64; y++)
+    for (int x = 0; x < 64; x++) memset(in.rgb + 3 * (y * 64 + x), (x + y) % 2 ? 255 : 0, 3);
+  vt_image near;
+  if (vt_image_resize(&in, 32, 32, VT_RESIZE_ANTIALIAS, &out) == 0 &&
+      vt_image_resize(&in, 32, 32, VT_RESIZE_NEAREST, &near) == 0) {
+    int off = 0, grey = 0;
+    for (int y = 1; y < 31; y++)
+      for (int x = 1; x < 31; x++) off += out.rgb[3 * (y * 32 + x)] != 128;
+    for (int i = 0; i < 32 * 32 * 3; i++) grey += near.rgb[i] != 0 && near.rgb[i] != 255;
+    CHECK(off == 0, "antialiased checkerboard: %d interior pixels not 128", off);
+    CHECK(grey == 0, "nearest checkerboard: %d values neither 0 nor 255", grey);
+    printf("ok   checkerboard halved: antialias gives 128 inside, nearest keeps 0/255\n");
+    free(out.rgb);
+    free(near.rgb);
+  } else {
+    CHECK(0, "checkerboard: %s", vt_failure_reason());
+  }
+  free(in.rgb);
+
+  /* Upscaling a 2-pixel ramp interpolates monotonically between the ends. */
+  uint8_t ramp[] = {0, 0, 0, 200, 100, 50};
+  in = (vt_image){2, 1, ramp};
+  if (vt_image_resize(&in, 8, 1, VT_RESIZE_ANTIALIAS, &out) == 0) {
+    int mono = 1;
+    for (int x = 1; x < 8; x++) mono &= out.rgb[3 * x] >= out.rgb[3 * (x - 1)];
+    CHECK(mono && out.rgb[0] == 0 && out.rgb[21] == 200 && out.rgb[3 * 3] > 0 && out.rgb[3 * 4] < 200,
+          "upscaled ramp: %d %d %d %d ... %d", out.rgb[0], out.rgb[3], out.rgb[6], out.rgb[9], out.rgb[21]);
+    printf("ok   upscaled ramp 2 -> 8: %d %d %d %d %d %d %d %d\n", out.rgb[0], out.rgb[3], out.rgb[6], out.rgb[9],
+           out.rgb[12], out.rgb[15], out.rgb[18], out.rgb[21]);
+    free(out.rgb);
+  }
+
+  /* Invalid targets and policy names. */
+  in = coordinate_image(4, 4);
+  CHECK(vt_image_resize(&in, 0, 10, VT_RESIZE_NEAREST, &out) == -1 && out.rgb == NULL, "resize to width 0 accepted");
+  CHECK(vt_image_resize(&in, 10, -3, VT_RESIZE_ANTIALIAS, &out) == -1, "resize to height -3 accepted");
+  free(in.rgb);
+  vt_resize_policy p;
+  CHECK(vt_resize_policy_parse("nearest", &p) == 0 && p == VT_RESIZE_NEAREST, "parse nearest");
+  CHECK(vt_resize_policy_parse("antialias", &p) == 0 && p == VT_RESIZE_ANTIALIAS, "parse antialias");
+  CHECK(vt_resize_policy_parse("bicubic", &p) == -1, "parse bicubic accepted");
+  CHECK(strcmp(vt_resize_policy_name(VT_RESIZE_ANTIALIAS), "antialias") == 0, "name antialias");
+  CHECK(strcmp(vt_resize_policy_name(VT_RESIZE_NEAREST), "nearest") == 0, "name nearest");
+}
+
+/* ---- preprocess ---- */
+
+static void test_preprocess(void) {
+  const uint8_t rgb[] = {10, 20, 30, 0, 128, 255};
+  float out[6];
+  vt_preprocess(rgb, 2, 1, VT_PREPROCESS_CAFFE, out);
+  const double caffe[6] = {30 - 103.939, 20 - 116.779, 10 - 123.68, 255 - 103.939, 128 - 116.779, 0 - 123.68};
+  double m = 0;
+  for (int i = 0; i < 6; i++) m = fmax(m, fabs(out[i] - caffe[i]));
+  CHECK(m < 1e-4, "caffe: off by %g (got %g %g %g)", m, out[0], out[1], out[2]);
+  printf("ok   caffe: BGR minus mean, max error %.2g\n", m);
+
+  vt_preprocess(rgb, 2, 1, VT_PREPROCESS_TORCH, out);
+  const double mean[3] = {0.485, 0.456, 0.406}, std[3] = {0.229, 0.224, 0.225};
+  m = 0;
+  for (int i = 0; i < 6; i++) m = fmax(m, fabs(out[i] - (rgb[i] / 255.0 - mean[i % 3]) / std[i % 3]));
+  CHECK(m < 1e-5, "torch: off by %g (got %g %g %g)", m, out[0], out[1], out[2]);
+  printf("ok   torch: RGB /255, normalised, max error %.2g\n", m);
+
+  vt_preprocess_mode mode;
+  CHECK(vt_preprocess_parse("caffe", &mode) == 0 && mode == VT_PREPROCESS_CAFFE, "parse caffe");
+  CHECK(vt_preprocess_parse("torch", &mode) == 0 && mode == VT_PREPROCESS_TORCH, "parse torch");
+  CHECK(vt_preprocess_parse("tf", &mode) == -1, "parse tf accepted");
+  CHECK(strcmp(vt_preprocess_name(VT_PREPROCESS_TORCH), "torch") == 0, "name torch");
+  CHECK(strcmp(vt_preprocess_name(VT_PREPROCESS_CAFFE), "caffe") == 0, "name caffe");
+}
+
+static void remove_temp_dir(void) {
+  static const char *names[] = {"t.png",      "t.jpg",     "grey.jpg",  "cmyk.jpg",  "empty.jpg",        "noise.png",
+                                "text.jpg",   "anim.png",  "whole.jpg", "cut.jpg",   "huge.jpg",         "zero.jpg",
+                                "whole.png",  "cut.png",   "crc.png",   "huge.png",  "limit.png",        "zero.png",
+                                "really-a-png.jpg"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(temp_path(names[i]));
+  if (rmdir(dir) != 0) printf("note: could not remove %s\n", dir);
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/vt_test_image_XXXXXX");
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  test_png_formats();
+  test_jpeg();
+  test_bad_inputs();
+  test_signature_not_name();
+  test_nearest();
+  test_antialias();
+  test_preprocess();
+  remove_temp_dir();
+  printf("%s (%d failures)\n", failures ? "FAILED" : "all passed", failures);
+  return failures ? 1 : 0;
+}
