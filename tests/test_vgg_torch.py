@@ -8,7 +8,7 @@ padding 1, ReLU, 2x2 stride-2 floor pooling), computed in float64.
     and caffe-preprocessed in numpy (RGB->BGR, minus [103.939, 116.779, 123.68]);
     every layer up to block2_pool.
 (b) seeded random weights for all 13 convs (tests/tools/make_keras_weights.py)
-    on the same photo at an odd size (150x203), every layer up to block5_pool.
+    on the same photo at an odd size (99x133), every layer up to block5_pool.
 
 Per layer, max|vggtap - torch| / max|torch| must be <= 1e-4. Our side runs
 through $TEST_BUILD/tools/vt_forward_dump. Skips (77) only if torch is missing.
@@ -115,7 +115,7 @@ def main():
         bad += compare("(a) real prefix weights", REAL_WEIGHTS, caffe_input(photo, 224, 224), "block2_pool", tmp)
         random_weights = os.path.join(tmp, "random_vgg16.h5")
         subprocess.run([sys.executable, MAKE_WEIGHTS, random_weights, "--seed", "7"], check=True)
-        bad += compare("(b) random full weights", random_weights, caffe_input(photo, 150, 203), "block5_pool", tmp)
+        bad += compare("(b) random full weights", random_weights, caffe_input(photo, 99, 133), "block5_pool", tmp)
     print("FAILED" if bad else "all passed")
     return 1 if bad else 0
 
