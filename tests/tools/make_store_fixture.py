@@ -149,9 +149,11 @@ def write(args):
         names = ["class_%02d" % i for i in range(k)]
         if args.bad == "no-labels":
             names = []
+        if args.bad == "single-class":
+            names = names[:1]
         f.create_dataset("classes", data=np.array(names, dtype=object), dtype=s)
-        paths = ["%s/img_%05d.jpg" % (names[l] if l >= 0 and names else "unlabelled", i)
-                 for i, l in enumerate(np.maximum(labels, -1))]
+        paths = ["%s/img_%05d.jpg" % (names[l] if 0 <= l < len(names) else "unlabelled", i)
+                 for i, l in enumerate(labels)]
         f.create_dataset("images/path", data=np.array(paths, dtype=object), dtype=s)
         nl = n - 1 if args.bad == "short-labels" else n
         f.create_dataset("images/label", data=labels[:nl])

@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""vggtap-train and vggtap-predict end to end on synthetic stores
+(tests/tools/make_store_fixture.py): outputs readable with h5py and matching
+each other, seeded runs bitwise identical, pooled-vs-maps features equal,
+--eval and --split manifest, and every kind of bad input refused with a clear
+message and nothing written."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+ROOT = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(__file__), ".."))
+TRAIN = os.path.join(ROOT, "bin", "vggtap-train")
+PREDICT = os.path.join(ROOT, "bin", "vggtap-predict")
+FIXTURE = os.path.join(ROOT, "tests", "tools", "make_store_fixture.py")
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def fixture(path, *args):
+    subprocess.run([sys.executable, FIXTURE, path, *args], check=True)
+    return path
+
+
+def run(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def train(store, out, *args):
+    return run([TRAIN, "--store", store, "--out", out, "--quiet", *args])
+
+
+def head_arrays(path):
+    with h5py.File(path, "r") as f:
+        out = {}
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        return out
+
+
+def outputs_of(head):
+    stem = head[:-3]
+    return [head, stem + ".log.csv", stem + ".report"]
+
+
+def main():
+    for b in (TRAIN, PREDICT):
+        if not os.access(b, os.X_OK):
+            print("missing %s: run make first" % b)
+            return 1
+    tmp = tempfile.mkdtemp(prefix="vt_train_cli_")
+    p = lambda name: os.path.join(tmp, name)
+
+    # --- a good run: files, schema, agreement between train report and predict ---
+    s = fixture(p("s.h5"), "--rows", "300", "--classes", "4", "--maps", "--pooled", "--failed", "5",
+                "--unlabelled", "3", "--noise", "1.5")
+    r = train(s, p("h.h5"), "--tap", "block1_pool", "--pool", "gap+gmp", "--seed", "3")
+    check(r.returncode == 0, "train on a good store exits 0 (%s)" % r.stderr.strip()[-200:])
+    check(all(os.path.exists(x) for x in outputs_of(p("h.h5"))), "head, log and report written")
+    rep = p("h.report")
+    for name in ("metrics.json", "per_class.csv", "confusion.csv", "confusion.txt",
+                 "confusion.png", "curves.png"):
+        check(os.path.exists(os.path.join(rep, name)), "report has " + name)
+    m = json.load(open(os.path.join(rep, "metrics.json")))
+    check(m["skipped_failed"] == 5 and m["skipped_unlabelled"] == 3,
+          "failed and unlabelled rows skipped and counted (%d, %d)" % (m["skipped_failed"], m["skipped_unlabelled"]))
+    with h5py.File(p("h.h5"), "r") as f:
+        a = f.attrs
+        check(a["format"] == "vggtap-head" and a["tap"] == "block1_pool" and a["pooling"] == "avg1+max1",
+              "head attrs: format, tap, pooling")
+        check(a["n_features"] == 32 and f["layers/0/kernel"].shape == (32, 4), "head shapes: 32 features -> 4 classes")
+        check(list(f["classes"].asstr()[()]) == ["class_%02d" % i for i in range(4)], "head classes")
+        mean, std = f["standardize/mean"][()], f["standardize/std"][()]
+        train_rows, val_rows = f["training/train_rows"][()], f["training/val_rows"][()]
+        W, b = f["layers/0/kernel"][()], f["layers/0/bias"][()]
+    with h5py.File(s, "r") as f:
+        x = np.concatenate([f["pooled/block1_pool/avg1"][()], f["pooled/block1_pool/max1"][()]], axis=1)
+        y = f["images/label"][()]
+    check(len(set(train_rows) & set(val_rows)) == 0 and len(train_rows) + len(val_rows) == 300 - 8,
+          "train and val rows disjoint and cover the usable rows")
+    xt = x[train_rows].astype(np.float64)
+    check(np.allclose(mean, xt.mean(0), rtol=1e-5, atol=1e-6) and np.allclose(std, xt.std(0), rtol=1e-4),
+          "standardisation stats are the training rows' mean and std")
+    # applying the head with numpy reproduces the report's accuracy
+    logits = ((x[val_rows] - mean) / std) @ W + b
+    acc = float(np.mean(np.argmax(logits, 1) == y[val_rows]))
+    check(abs(acc - m["accuracy"]) < 1e-9, "numpy on head.h5 gives the reported accuracy (%.4f vs %.4f)" % (acc, m["accuracy"]))
+    r = run([PREDICT, "--head", p("h.h5"), "--store", s, "--top", "2", "--format", "json"])
+    check(r.returncode == 0, "predict --store exits 0 (%s)" % r.stderr.strip()[-200:])
+    preds = json.loads(r.stdout)["predictions"]
+    top1 = {q["path"]: q["top"][0]["class"] for q in preds if "top" in q}
+    with h5py.File(s, "r") as f:
+        paths = f["images/path"].asstr()[()]
+    agree = np.mean([top1[paths[i]] == "class_%02d" % np.argmax(logits[j]) for j, i in enumerate(val_rows)])
+    check(agree == 1.0, "predict --store agrees with the head on every validation row")
+    check(sum("error" in q for q in preds) == 5 and len(preds) == 300, "predict --store lists failed rows with their error")
+    log = open(p("h.log.csv")).read().splitlines()
+    check(log[0] == "epoch,lr,train_loss,train_acc,val_loss,val_acc" and len(log) == m["epochs_run"] + 1,
+          "per-epoch log CSV has a header and one line per epoch")
+
+    # --- seeded runs are bitwise identical (MLP with dropout, cosine, balanced weights) ---
+    args = ["--tap", "block1_pool", "--hidden", "16,8", "--dropout", "0.2", "--lr-schedule", "cosine",
+            "--class-weight", "balanced", "--label-smoothing", "0.1", "--seed", "11", "--epochs", "30"]
+    r1, r2 = train(s, p("m1.h5"), *args), train(s, p("m2.h5"), *args)
+    r3 = train(s, p("m3.h5"), *args[:-3], "12", "--epochs", "30")
+    check(r1.returncode == r2.returncode == r3.returncode == 0, "MLP runs exit 0")
+    h1, h2, h3 = head_arrays(p("m1.h5")), head_arrays(p("m2.h5")), head_arrays(p("m3.h5"))
+    same = h1.keys() == h2.keys() and all(np.array_equal(h1[k], h2[k]) for k in h1)
+    check(same, "same seed: bitwise identical head.h5 datasets")
+    check(not np.array_equal(h1["layers/0/kernel"], h3["layers/0/kernel"]), "another seed: a different head")
+    check(open(p("m1.log.csv")).read() == open(p("m2.log.csv")).read(), "same seed: identical logs")
+    check(h1["layers/0/kernel"].shape == (16, 16) and h1["layers/2/kernel"].shape == (8, 4), "MLP 16,8 layer shapes")
+
+    # --- pooling the maps streaming gives the stored pooled features ---
+    for pool in ("gap", "avg2+max2"):
+        ra = train(s, p("pa.h5"), "--tap", "block1_pool", "--pool", pool, "--features", "pooled", "--epochs", "3")
+        rb = train(s, p("pb.h5"), "--tap", "block1_pool", "--pool", pool, "--features", "maps", "--epochs", "3")
+        ha, hb = head_arrays(p("pa.h5")), head_arrays(p("pb.h5"))
+        check(ra.returncode == rb.returncode == 0 and
+              np.allclose(ha["standardize/mean"], hb["standardize/mean"], rtol=1e-5, atol=1e-6) and
+              np.allclose(ha["standardize/std"], hb["standardize/std"], rtol=1e-4, atol=1e-6),
+              "%s: features pooled from the maps equal the stored pooled vectors" % pool)
+    s16 = fixture(p("s16.h5"), "--rows", "60", "--maps", "--dtype", "float16", "--grids", "1")
+    with h5py.File(s16, "r") as f:
+        check("pooled" not in f and f["features/block1_pool"].dtype == np.float16, "fixture: float16 maps only")
+    r = train(s16, p("h16.h5"), "--tap", "block1_pool", "--pool", "gap+gmp", "--epochs", "3")
+    with h5py.File(s16, "r") as f:
+        maps = f["features/block1_pool"][()].astype(np.float64)
+        tr = h5py.File(p("h16.h5"), "r")["training/train_rows"][()]
+        want = np.concatenate([maps.mean((1, 2)), maps.max((1, 2))], 1)[tr].mean(0)
+    check(r.returncode == 0 and np.allclose(head_arrays(p("h16.h5"))["standardize/mean"], want, rtol=1e-4, atol=1e-5),
+          "float16 maps without pooled vectors: pooled while streaming (%s)" % r.stderr.strip()[-200:])
+
+    # --- --eval on another store, --split manifest ---
+    e = fixture(p("e.h5"), "--rows", "200", "--classes", "4", "--seed", "2", "--noise", "1.5", "--failed", "2")
+    r = train(s, p("he.h5"), "--tap", "block1_pool", "--eval", e)
+    me = json.load(open(p("he.report/metrics.json")))
+    check(r.returncode == 0 and me["n"] == 198 and me["eval"] == e and me["eval_skipped_failed"] == 2,
+          "--eval: report on the other store's 198 usable rows")
+    check(me["accuracy"] > 0.5, "--eval: accuracy on the other store well above chance (%.3f)" % me["accuracy"])
+    sm = fixture(p("sm.h5"), "--rows", "200", "--split")
+    r = train(sm, p("hm.h5"), "--tap", "block1_pool", "--split", "manifest")
+    with h5py.File(sm, "r") as f:
+        split = f["images/split"].asstr()[()]
+    with h5py.File(p("hm.h5"), "r") as f:
+        tr, va = f["training/train_rows"][()], f["training/val_rows"][()]
+    check(r.returncode == 0 and all(split[tr] == "train") and all(split[va] == "val") and
+          len(tr) + len(va) == 200, "--split manifest follows the store's split column")
+    r = train(s, p("hx.h5"), "--tap", "block1_pool", "--split", "manifest")
+    check(r.returncode == 1 and "no split" in r.stderr, "--split manifest on a store without splits: refused")
+
+    # --- bad input: a clear message, exit 1, nothing written ---
+    bad = {
+        "not-hdf5": "not an HDF5 file", "truncated": "HDF5", "foreign": "not a vggtap store",
+        "wrong-format": "not a vggtap store", "future-version": "newer than this vggtap",
+        "no-labels": "no labelled rows", "single-class": "single class",
+        "empty-class": "class 'class_02' has no usable rows", "nan-feature": "NaN",
+        "inf-feature": "inf", "bad-label": "outside the 3 classes", "pending-row": "pending",
+        "short-labels": "/images/label has 119 rows",
+    }
+    for variant, message in bad.items():
+        for src in ("pooled", "maps"):
+            if src == "maps" and variant not in ("nan-feature", "inf-feature"):
+                continue
+            subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
+            b = fixture(p("bad.h5"), "--bad", variant, "--maps", "--pooled")
+            r = train(b, p("hb.h5"), "--tap", "block1_pool", "--features", src)
+            left = [x for x in os.listdir(tmp) if x.startswith("hb")]
+            check(r.returncode == 1 and message in r.stderr and not left,
+                  "%s (%s): exit %d, %r, nothing written %s" % (variant, src, r.returncode, r.stderr.strip(), left))
+    cases = [
+        (["--tap", "block5_pool"], "tap block5_pool is not in the store"),
+        (["--tap", "block1_pool", "--pool", "avg16"], "grid 16 does not fit"),
+        (["--tap", "block1_pool", "--eval", fixture(p("et.h5"), "--preprocessing", "torch")], "preprocessing torch"),
+        (["--tap", "block1_pool", "--eval", fixture(p("ez.h5"), "--input-size", "256")], "256x256"),
+        (["--tap", "block1_pool", "--eval", fixture(p("ec.h5"), "--classes", "5")], "class 'class_04'"),
+    ]
+    for args, message in cases:
+        subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
+        r = train(s, p("hb.h5"), *args)
+        left = [x for x in os.listdir(tmp) if x.startswith("hb")]
+        check(r.returncode == 1 and message in r.stderr and not left,
+              "%s: exit %d, %r, nothing written" % (" ".join(args[2:]), r.returncode, r.stderr.strip()))
+    pooled_only = fixture(p("po.h5"), "--dim", "24")
+    r = train(pooled_only, p("hb.h5"), "--pool", "avg2")
+    check(r.returncode == 1 and "no maps of block1_pool to pool it from" in r.stderr,
+          "a pooling neither stored nor computable: refused (%s)" % r.stderr.strip())
+    for args in (["--epochs", "0"], ["--pool", "median"], ["--hidden", "12,x"], ["--bogus"], ["--lr", "-1"]):
+        subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
+        r = run([TRAIN, "--store", s, "--out", p("hb.h5"), *args])
+        check(r.returncode == 2 and not os.path.exists(p("hb.h5")), "usage error %s: exit 2" % " ".join(args))
+    r = run([TRAIN, "--help"])
+    check(r.returncode == 0 and all(o in r.stdout for o in (
+        "--store", "--tap", "--pool", "--out", "--eval", "--report", "--hidden", "--dropout", "--optimizer",
+        "--momentum", "--lr", "--lr-schedule", "--weight-decay", "--batch-size", "--epochs", "--patience",
+        "--class-weight", "--label-smoothing", "--val-fraction", "--split", "--seed", "--log", "--quiet",
+        "Exit status")), "--help documents every option and the exit status")
+
+    # --- predict refuses mismatches ---
+    checks = [
+        ([PREDICT, "--head", p("h.h5"), "--store", p("et.h5")], "preprocessing"),
+        ([PREDICT, "--head", p("h.h5"), "--store", p("ez.h5")], "256x256"),
+        ([PREDICT, "--head", p("h.h5"), "--store", pooled_only], "48 wide, the head expects 32"),
+        ([PREDICT, "--head", s, "--store", s], "not a vggtap head file"),
+        ([PREDICT, "--head", p("h.h5"), "--weights", "x.h5", "--preprocess", "torch", "img.jpg"], "preprocess caffe"),
+        ([PREDICT, "--head", p("h.h5"), "--weights", "x.h5", "--size", "256", "img.jpg"], "224x224"),
+    ]
+    for cmd, message in checks:
+        r = run(cmd)
+        check(r.returncode == 1 and message in r.stderr, "predict refuses: %r" % r.stderr.strip())
+
+    if failures:
+        print("\n%d failed" % len(failures))
+        return 1
+    subprocess.run(["rm", "-rf", tmp])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,496 @@
+/* vggtap-predict: top-k classes for images (running only the VGG16 prefix the
+ * head needs, through the same pipeline as vggtap-extract) or for the rows of
+ * an existing store (no re-extraction). Refuses inputs whose features would
+ * not be what the head was trained on, and says why. */
+#include <blis.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vt_common.h"
+#include "vt_extract.h"
+#include "vt_features.h"
+#include "vt_h5.h"
+#include "vt_head_file.h"
+#include "vt_inputs.h"
+#include "vt_standardize.h"
+#include "vt_store_read.h"
+#include "vt_store_schema.h"
+#include "vt_trainer.h"
+#include "vt_vgg.h"
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_IMAGES_FAILED = 3 };
+
+static const char usage[] =
+    "usage: vggtap-predict --weights FILE --head HEAD.h5 [options] IMAGE|DIR...\n"
+    "       vggtap-predict --head HEAD.h5 --store STORE.h5 [options]\n"
+    "\n"
+    "Prints the top-k classes of each image with their probabilities. Runs the\n"
+    "Keras VGG16 prefix only up to the head's tap, pools as the head was trained,\n"
+    "standardises with the head's statistics and applies the head. With --store,\n"
+    "predicts every row of an existing feature store without re-extracting.\n"
+    "\n"
+    "Input:\n"
+    "  IMAGE|DIR...          images (JPEG, PNG) and folders of images (recursive, sorted)\n"
+    "  --list FILE           also read image paths from FILE, one per line\n"
+    "  --store FILE          predict the rows of this feature store instead\n"
+    "\n"
+    "Model:\n"
+    "  --head FILE           head file written by vggtap-train (required)\n"
+    "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS); must be\n"
+    "                        the file the head's store was extracted with (same sha256)\n"
+    "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
+    "                        optional: if given, must equal what the head was trained\n"
+    "                        with (it records them); a mismatch is refused\n"
+    "\n"
+    "Output:\n"
+    "  --top K               classes per image (default 5, at most the head's classes)\n"
+    "  --format F            csv (default) or json\n"
+    "  --out FILE            write there (atomically) instead of standard output\n"
+    "  --strict              exit 3 if any image failed (default: only if all failed)\n"
+    "  --help, --version\n"
+    "\n"
+    "CSV columns: path, [true_class (--store),] class_1, probability_1, ...,\n"
+    "class_K, probability_K, error (empty unless the image could not be read).\n"
+    "\n"
+    "Exit status: 0 success, 1 error (bad head, weights, store or a mismatch),\n"
+    "2 usage, 3 images failed (all of them, or any with --strict).\n";
+
+typedef struct {
+  const char *head, *weights, *store, *list, *format, *out, *size, *resize, *preprocess;
+  int top, strict;
+  int n_inputs;
+  char **inputs;
+} options;
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "vggtap-predict: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(see vggtap-predict --help)\n");
+  return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+  memset(o, 0, sizeof *o);
+  o->top = 5;
+  o->format = "csv";
+  o->weights = getenv("VGGTAP_WEIGHTS");
+  enum { O_HEAD = 256, O_WEIGHTS, O_STORE, O_LIST, O_TOP, O_FORMAT, O_OUT, O_SIZE, O_RESIZE,
+         O_PRE, O_STRICT, O_HELP, O_VERSION };
+  static const struct option longopts[] = {
+      {"head", 1, 0, O_HEAD}, {"weights", 1, 0, O_WEIGHTS}, {"store", 1, 0, O_STORE},
+      {"list", 1, 0, O_LIST}, {"top", 1, 0, O_TOP}, {"format", 1, 0, O_FORMAT},
+      {"out", 1, 0, O_OUT}, {"size", 1, 0, O_SIZE}, {"resize", 1, 0, O_RESIZE},
+      {"preprocess", 1, 0, O_PRE}, {"strict", 0, 0, O_STRICT}, {"help", 0, 0, O_HELP},
+      {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+  int c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case O_HEAD: o->head = optarg; break;
+    case O_WEIGHTS: o->weights = optarg; break;
+    case O_STORE: o->store = optarg; break;
+    case O_LIST: o->list = optarg; break;
+    case O_TOP: {
+      char *end;
+      long v = strtol(optarg, &end, 10);
+      if (*end || end == optarg || v < 1 || v > 100000) return usage_error("--top wants a positive integer, not '%s'", optarg);
+      o->top = (int)v;
+      break;
+    }
+    case O_FORMAT:
+      if (strcmp(optarg, "csv") && strcmp(optarg, "json")) return usage_error("--format is csv or json, not '%s'", optarg);
+      o->format = optarg;
+      break;
+    case O_OUT: o->out = optarg; break;
+    case O_SIZE: o->size = optarg; break;
+    case O_RESIZE: o->resize = optarg; break;
+    case O_PRE: o->preprocess = optarg; break;
+    case O_STRICT: o->strict = 1; break;
+    case O_HELP: fputs(usage, stdout); return EXIT_OK;
+    case O_VERSION: printf("vggtap-predict %s\n", VT_VERSION); return EXIT_OK;
+    default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+  }
+  o->n_inputs = argc - optind;
+  o->inputs = argv + optind;
+  if (!o->head) return usage_error("%s", "--head is required");
+  if (o->store && (o->n_inputs || o->list)) return usage_error("%s", "--store predicts a store's rows: give no images with it");
+  if (!o->store && !o->n_inputs && !o->list) return usage_error("%s", "no images given (IMAGE|DIR..., --list FILE or --store FILE)");
+  if (!o->store && !o->weights) return usage_error("%s", "--weights is required for images (or set VGGTAP_WEIGHTS)");
+  return -1;
+}
+
+/* One prediction: the top classes of a row, or its error. */
+typedef struct {
+  const char *path, *error, *true_class; /* error, true_class: NULL unless any */
+  int *top;
+  float *prob;
+} prediction;
+
+static void json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+    else if (c < 0x20) fprintf(f, "\\u%04x", c);
+    else fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+static void csv_str(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\n\r")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
+                              const prediction *p, int n, int k, int with_truth) {
+  if (strcmp(o->format, "csv") == 0) {
+    fprintf(f, "path%s", with_truth ? ",true_class" : "");
+    for (int j = 1; j <= k; j++) fprintf(f, ",class_%d,probability_%d", j, j);
+    fprintf(f, ",error\n");
+    for (int i = 0; i < n; i++) {
+      csv_str(f, p[i].path);
+      if (with_truth) {
+        fputc(',', f);
+        csv_str(f, p[i].true_class ? p[i].true_class : "");
+      }
+      for (int j = 0; j < k; j++) {
+        if (p[i].error) {
+          fputs(",,", f);
+          continue;
+        }
+        fputc(',', f);
+        csv_str(f, hf->classes[p[i].top[j]]);
+        fprintf(f, ",%.6f", p[i].prob[j]);
+      }
+      fputc(',', f);
+      csv_str(f, p[i].error ? p[i].error : "");
+      fputc('\n', f);
+    }
+    return;
+  }
+  fprintf(f, "{\n  \"head\": ");
+  json_str(f, o->head);
+  fprintf(f, ",\n  \"tap\": ");
+  json_str(f, hf->tap);
+  fprintf(f, ",\n  \"pooling\": ");
+  json_str(f, hf->pooling);
+  fprintf(f, ",\n  \"predictions\": [");
+  for (int i = 0; i < n; i++) {
+    fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+    json_str(f, p[i].path);
+    if (with_truth) {
+      fprintf(f, ", \"true_class\": ");
+      if (p[i].true_class) json_str(f, p[i].true_class);
+      else fprintf(f, "null");
+    }
+    if (p[i].error) {
+      fprintf(f, ", \"error\": ");
+      json_str(f, p[i].error);
+      fputc('}', f);
+      continue;
+    }
+    fprintf(f, ", \"top\": [");
+    for (int j = 0; j < k; j++) {
+      fprintf(f, "%s{\"class\": ", j ? ", " : "");
+      json_str(f, hf->classes[p[i].top[j]]);
+      fprintf(f, ", \"probability\": %.6f}", p[i].prob[j]);
+    }
+    fprintf(f, "]}");
+  }
+  fprintf(f, "\n  ]\n}\n");
+}
+
+/* Writes to o->out atomically, or to stdout. */
+static int emit(const options *o, const vt_head_file *hf, const prediction *p, int n, int k,
+                int with_truth) {
+  if (!o->out) {
+    write_predictions(stdout, o, hf, p, n, k, with_truth);
+    return fflush(stdout) == 0 ? 0 : vt_fail("cannot write standard output");
+  }
+  size_t len = strlen(o->out) + 32;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp%ld", o->out, (long)getpid());
+  FILE *f = fopen(tmp, "w");
+  int rc = 0;
+  if (!f) {
+    rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
+  } else {
+    write_predictions(f, o, hf, p, n, k, with_truth);
+    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, o->out) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
+    if (rc < 0) unlink(tmp);
+  }
+  free(tmp);
+  return rc;
+}
+
+/* Sorts class indices by probability (ties: lower index first) and keeps k. */
+static void top_k(const float *probs, int n_classes, int k, int *top, float *prob) {
+  for (int j = 0; j < k; j++) {
+    int best = -1;
+    for (int c = 0; c < n_classes; c++) {
+      int used = 0;
+      for (int i = 0; i < j; i++) used |= top[i] == c;
+      if (!used && (best < 0 || probs[c] > probs[best])) best = c;
+    }
+    top[j] = best;
+    prob[j] = probs[best];
+  }
+}
+
+/* The settings the head was trained with must equal what we are given. */
+static int check_setting(const char *what, const char *given, const char *head_has) {
+  if (given && strcmp(given, head_has) != 0)
+    return vt_fail("the head was trained on features with %s %s; --%s %s was given: refusing "
+                   "(predictions would be meaningless)", what, head_has, what, given);
+  return 0;
+}
+
+static int head_config(const options *o, const vt_head_file *hf, const vt_pooling *p,
+                       vt_extract_config *cfg) {
+  vt_extract_config_default(cfg);
+  int layer = vt_vgg16_layer_index(hf->tap);
+  if (layer < 0) return vt_fail("the head's tap '%s' is not a VGG16 layer", hf->tap);
+  cfg->n_taps = 1;
+  cfg->taps[0] = layer;
+  if (o->size) {
+    int h, w;
+    char extra;
+    if (sscanf(o->size, "%dx%d%c", &h, &w, &extra) == 2) {
+    } else if (sscanf(o->size, "%d%c", &h, &extra) == 1) {
+      w = h;
+    } else {
+      return vt_fail("--size wants N or HxW, not '%s'", o->size);
+    }
+    if (h != hf->input_height || w != hf->input_width)
+      return vt_fail("the head was trained on %dx%d inputs; --size %s was given: refusing",
+                     hf->input_height, hf->input_width, o->size);
+  }
+  if (check_setting("resize", o->resize, hf->resize) < 0 ||
+      check_setting("preprocess", o->preprocess, hf->preprocessing) < 0)
+    return -1;
+  cfg->height = hf->input_height;
+  cfg->width = hf->input_width;
+  if (vt_resize_policy_parse(hf->resize, &cfg->resize) < 0)
+    return vt_fail("the head's resize policy '%s' is unknown", hf->resize);
+  if (vt_preprocess_parse(hf->preprocessing, &cfg->preprocess) < 0)
+    return vt_fail("the head's preprocessing '%s' is unknown", hf->preprocessing);
+  /* the distinct grids of the pooling, ascending */
+  cfg->n_grids = 0;
+  for (int g = 1; g <= 64; g++)
+    for (int i = 0; i < p->n; i++)
+      if (p->grid[i] == g) {
+        if (cfg->n_grids == VT_MAX_GRIDS) return vt_fail("the head's pooling uses too many grids");
+        cfg->grids[cfg->n_grids++] = g;
+        break;
+      }
+  return vt_extract_config_check(cfg);
+}
+
+static int read_list(const char *path, int *n, char ***items) {
+  FILE *f = fopen(path, "r");
+  if (!f) return vt_fail("cannot open --list %s: %s", path, strerror(errno));
+  char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!line[0]) continue;
+    *items = vt_xrealloc(*items, sizeof(char *) * ((size_t)*n + 1));
+    (*items)[(*n)++] = vt_xstrdup(line);
+  }
+  fclose(f);
+  return 0;
+}
+
+static int predict_images(const options *o, const vt_head_file *hf, const vt_pooling *pool,
+                          int *n_failed_out, int *n_total_out) {
+  vt_extract_config cfg;
+  if (head_config(o, hf, pool, &cfg) < 0) return -1;
+  int need = vt_extract_convs_needed(&cfg);
+  vt_weights w;
+  if (vt_weights_load(o->weights, need, &w) < 0) return vt_fail_prefix("%s", o->weights);
+  if (strcmp(w.sha256, hf->weights_sha256) != 0) {
+    vt_fail("%s (sha256 %.12s...) is not the weights file the head's features were extracted "
+            "with (sha256 %.12s...): refusing", o->weights, w.sha256, hf->weights_sha256);
+    vt_weights_free(&w);
+    return -1;
+  }
+  /* the inputs: arguments (files, folders) then --list lines */
+  int n_args = o->n_inputs;
+  char **args = vt_xmalloc(sizeof(char *) * ((size_t)n_args + 1));
+  for (int i = 0; i < n_args; i++) args[i] = vt_xstrdup(o->inputs[i]);
+  if (o->list && read_list(o->list, &n_args, &args) < 0) {
+    vt_free_strings(args, n_args);
+    vt_weights_free(&w);
+    return -1;
+  }
+  vt_inputs in;
+  int rc = vt_inputs_from_files(n_args, args, &in);
+  vt_free_strings(args, n_args);
+  if (rc < 0) {
+    vt_weights_free(&w);
+    return -1;
+  }
+  vt_extractor x;
+  if (vt_extractor_init(&x, &cfg, &w) < 0) {
+    vt_inputs_free(&in);
+    vt_weights_free(&w);
+    return -1;
+  }
+  int dim = hf->head.dims[0], k = hf->n_classes, top = o->top < k ? o->top : k;
+  float *feat = vt_xmalloc(sizeof(float) * (size_t)dim), *probs = vt_xmalloc(sizeof(float) * (size_t)k);
+  prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
+  vt_head_work hw;
+  vt_head_work_init(&hw, &hf->head, 1);
+  int n_failed = 0;
+  for (int i = 0; i < in.n && rc == 0; i++) {
+    p[i].path = vt_xstrdup(in.full[i]);
+    if (vt_extractor_run_file(&x, in.full[i]) < 0) {
+      p[i].error = vt_xstrdup(vt_failure_reason());
+      n_failed++;
+      continue;
+    }
+    int col = 0;
+    for (int j = 0; j < pool->n; j++) {
+      int gi = 0;
+      while (cfg.grids[gi] != pool->grid[j]) gi++;
+      size_t len = vt_extract_pooled_len(&x, 0, gi);
+      memcpy(feat + col, vt_extractor_pooled(&x, 0, gi, pool->is_max[j]), len * sizeof(float));
+      col += (int)len;
+    }
+    if (col != dim) {
+      rc = vt_fail("the head expects %d features, %s %s gives %d", dim, hf->tap, hf->pooling, col);
+      break;
+    }
+    vt_standardize_apply(feat, 1, dim, hf->mean, hf->std);
+    vt_head_predict(&hf->head, &hw, feat, 1, probs);
+    p[i].top = vt_xmalloc(sizeof(int) * (size_t)top);
+    p[i].prob = vt_xmalloc(sizeof(float) * (size_t)top);
+    top_k(probs, k, top, p[i].top, p[i].prob);
+  }
+  if (rc == 0) rc = emit(o, hf, p, in.n, top, 0);
+  for (int i = 0; i < in.n; i++) {
+    free((char *)p[i].path);
+    free((char *)p[i].error);
+    free(p[i].top);
+    free(p[i].prob);
+  }
+  free(p);
+  *n_failed_out = n_failed;
+  *n_total_out = in.n;
+  vt_head_work_free(&hw);
+  free(feat);
+  free(probs);
+  vt_extractor_free(&x);
+  vt_inputs_free(&in);
+  vt_weights_free(&w);
+  return rc;
+}
+
+static int predict_store(const options *o, const vt_head_file *hf, const vt_pooling *pool) {
+  vt_store s;
+  if (vt_store_open(o->store, &s) < 0) return -1;
+  int rc = 0;
+  const char *what = NULL, *a = NULL, *b = NULL;
+  if (strcmp(s.preprocessing, hf->preprocessing)) what = "preprocessing", a = s.preprocessing, b = hf->preprocessing;
+  else if (strcmp(s.resize, hf->resize)) what = "resize policy", a = s.resize, b = hf->resize;
+  else if (strcmp(s.weights_sha256, hf->weights_sha256)) what = "weights sha256", a = s.weights_sha256, b = hf->weights_sha256;
+  if (what)
+    rc = vt_fail("%s was extracted with %s %s, the head was trained with %s: refusing", s.path,
+                 what, a, b);
+  else if (s.input_height != hf->input_height || s.input_width != hf->input_width)
+    rc = vt_fail("%s was extracted at %dx%d, the head was trained at %dx%d: refusing", s.path,
+                 s.input_width, s.input_height, hf->input_width, hf->input_height);
+  int dim = 0;
+  vt_feature_source got;
+  if (rc == 0 && vt_features_plan(&s, hf->tap, pool, VT_SOURCE_AUTO, &dim, &got) < 0) rc = -1;
+  if (rc == 0 && dim != hf->head.dims[0])
+    rc = vt_fail("%s: %s %s features are %d wide, the head expects %d", s.path, hf->tap,
+                 hf->pooling, dim, hf->head.dims[0]);
+  if (rc < 0) {
+    vt_store_close(&s);
+    return -1;
+  }
+  int *rows = vt_xmalloc(sizeof(int) * ((size_t)s.n_rows + 1)), n_ok = 0;
+  for (int i = 0; i < s.n_rows; i++)
+    if (s.status[i] == VT_ROW_OK) rows[n_ok++] = i;
+  vt_features f;
+  if (vt_features_load(&s, hf->tap, pool, VT_SOURCE_AUTO, rows, n_ok, 0, &f) < 0) {
+    free(rows);
+    vt_store_close(&s);
+    return -1;
+  }
+  int k = hf->n_classes, top = o->top < k ? o->top : k;
+  vt_standardize_apply(f.x, f.n, dim, hf->mean, hf->std);
+  float *probs = vt_xmalloc(sizeof(float) * ((size_t)n_ok * k + 1));
+  vt_head_work hw;
+  vt_head_work_init(&hw, &hf->head, 1024);
+  vt_head_predict(&hf->head, &hw, f.x, n_ok, probs);
+  vt_head_work_free(&hw);
+  prediction *p = vt_xcalloc((size_t)s.n_rows + 1, sizeof *p);
+  for (int i = 0, j = 0; i < s.n_rows; i++) {
+    p[i].path = s.paths[i];
+    p[i].true_class = s.labels[i] >= 0 ? s.classes[s.labels[i]] : NULL;
+    if (s.status[i] != VT_ROW_OK) {
+      p[i].error = s.errors[i][0] ? s.errors[i] : "extraction failed";
+      continue;
+    }
+    p[i].top = vt_xmalloc(sizeof(int) * (size_t)top);
+    p[i].prob = vt_xmalloc(sizeof(float) * (size_t)top);
+    top_k(probs + (size_t)j++ * k, k, top, p[i].top, p[i].prob);
+  }
+  rc = emit(o, hf, p, s.n_rows, top, 1);
+  for (int i = 0; i < s.n_rows; i++) {
+    free(p[i].top);
+    free(p[i].prob);
+  }
+  free(p);
+  free(probs);
+  vt_features_free(&f);
+  free(rows);
+  vt_store_close(&s);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc >= 0) return rc;
+  vt_h5_quiet();
+  bli_thread_set_num_threads(1);
+  vt_head_file hf;
+  if (vt_head_file_read(o.head, &hf) < 0) {
+    fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
+    return EXIT_ERROR;
+  }
+  vt_pooling pool;
+  int n_failed = 0, n_total = 0;
+  if (vt_pooling_parse(hf.pooling, &pool) < 0) {
+    vt_fail_prefix("%s: pooling", o.head);
+    rc = -1;
+  } else {
+    rc = o.store ? predict_store(&o, &hf, &pool) : predict_images(&o, &hf, &pool, &n_failed, &n_total);
+  }
+  vt_head_file_free(&hf);
+  if (rc < 0) {
+    fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
+    return EXIT_ERROR;
+  }
+  if (n_failed)
+    fprintf(stderr, "vggtap-predict: %d of %d images could not be read (see the error column)\n",
+            n_failed, n_total);
+  return n_failed && (o.strict || n_failed == n_total) ? EXIT_IMAGES_FAILED : EXIT_OK;
+}

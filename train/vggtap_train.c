@@ -1,0 +1,689 @@
+/* vggtap-train: trains a small head (softmax regression or an MLP) on the
+ * pooled features of one tap of a feature store, and reports how well it
+ * does. Everything is checked before anything is written; every output file
+ * appears complete or not at all. */
+#include <blis.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "vt_common.h"
+#include "vt_features.h"
+#include "vt_h5.h"
+#include "vt_head_file.h"
+#include "vt_split.h"
+#include "vt_standardize.h"
+#include "vt_store_read.h"
+#include "vt_store_schema.h"
+#include "vt_trainer.h"
+#include "vt_vgg.h"
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+static const char usage[] =
+    "usage: vggtap-train --store STORE.h5 --tap LAYER --out HEAD.h5 [options]\n"
+    "\n"
+    "Trains a head on the pooled features of one tap of a feature store (made by\n"
+    "vggtap-extract), writes it to HEAD.h5 (docs/HEAD.md) with a per-epoch log,\n"
+    "and prints and writes an evaluation report.\n"
+    "\n"
+    "Data:\n"
+    "  --store FILE          feature store to train on (required)\n"
+    "  --tap LAYER           layer whose features to use, e.g. block2_pool (default: the\n"
+    "                        store's tap, if it holds only one)\n"
+    "  --pool P              gap (default: global average), gmp (global max), gap+gmp, or\n"
+    "                        stored pooled names joined by '+': avg2, avg2+max2, avg1+avg2...\n"
+    "  --features SRC        auto (default): stored pooled vectors when present, else pool\n"
+    "                        the stored maps (streamed one row at a time); pooled; maps\n"
+    "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
+    "                        manifest: the store's split column (train / val / test)\n"
+    "  --val-fraction F      validation share for --split random (default 0.2; 0 = none)\n"
+    "  --eval FILE           evaluate on this other store (same tap, preprocessing, input\n"
+    "                        size and weights); default: the test split if the manifest has\n"
+    "                        one, else the validation split\n"
+    "\n"
+    "Head:\n"
+    "  --hidden LIST         hidden layer widths, e.g. 256,128 (default: none = softmax\n"
+    "                        regression); ReLU activations\n"
+    "  --dropout P           dropout on hidden layers while training (default 0)\n"
+    "\n"
+    "Training:\n"
+    "  --optimizer NAME      adam (default; weight decay decoupled, as AdamW) or sgd\n"
+    "  --lr X                learning rate (default 0.001 adam, 0.01 sgd)\n"
+    "  --momentum X          sgd momentum (default 0.9)\n"
+    "  --weight-decay X      on weights, not biases (default 1e-4)\n"
+    "  --lr-schedule S       constant (default), cosine (to 0 over --epochs), step\n"
+    "  --lr-step N           step schedule: lr x 0.1 every N epochs (default 30)\n"
+    "  --batch-size N        (default 64)\n"
+    "  --epochs N            at most N epochs (default 100)\n"
+    "  --patience N          stop after N epochs without a lower validation loss and keep\n"
+    "                        the best epoch's weights (default 10; 0 = run all epochs)\n"
+    "  --class-weight W      none (default) or balanced: weight class k by n / (K n_k)\n"
+    "  --label-smoothing S   (default 0)\n"
+    "  --seed N              seed of the split, initial weights, batch order and dropout\n"
+    "                        (default 0); the same seed gives bitwise the same head\n"
+    "\n"
+    "Output:\n"
+    "  --out FILE            the head file to write (required)\n"
+    "  --log FILE            per-epoch CSV log (default: HEAD.log.csv beside the head)\n"
+    "  --report DIR          report directory: metrics.json, per_class.csv, confusion.csv,\n"
+    "                        confusion.txt, confusion.png, curves.png (default:\n"
+    "                        HEAD.report beside the head)\n"
+    "  --quiet               no per-epoch progress (the report is still printed)\n"
+    "  --help, --version\n"
+    "\n"
+    "Rows whose extraction failed and unlabelled rows are skipped and counted.\n"
+    "Bad input (a tap the store lacks, an empty or single class, no labels,\n"
+    "NaN/inf features, a corrupt or foreign file) stops with a message before\n"
+    "anything is written.\n"
+    "\n"
+    "Exit status: 0 success, 1 error (bad or inconsistent input, I/O), 2 usage.\n";
+
+typedef struct {
+  const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
+  const char *class_weight;
+  double val_fraction;
+  int quiet, lr_given;
+  vt_train_config tc;
+} options;
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "vggtap-train: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(see vggtap-train --help)\n");
+  return EXIT_USAGE;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_float(const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Parses argv into o; returns -1 to continue, else an exit status. */
+static int parse_args(int argc, char **argv, options *o) {
+  memset(o, 0, sizeof *o);
+  vt_train_config_default(&o->tc);
+  o->tc.verbose = 1;
+  o->pool = "gap";
+  o->split = "random";
+  o->features = "auto";
+  o->class_weight = "none";
+  o->val_fraction = 0.2;
+  enum { O_STORE = 256, O_TAP, O_POOL, O_OUT, O_EVAL, O_REPORT, O_LOG, O_HIDDEN, O_DROPOUT,
+         O_OPT, O_LR, O_MOM, O_WD, O_SCHED, O_LRSTEP, O_BATCH, O_EPOCHS, O_PATIENCE, O_CW,
+         O_SMOOTH, O_VALF, O_SPLIT, O_SEED, O_FEAT, O_QUIET, O_HELP, O_VERSION };
+  static const struct option longopts[] = {
+      {"store", 1, 0, O_STORE}, {"tap", 1, 0, O_TAP}, {"pool", 1, 0, O_POOL},
+      {"out", 1, 0, O_OUT}, {"eval", 1, 0, O_EVAL}, {"report", 1, 0, O_REPORT},
+      {"log", 1, 0, O_LOG}, {"hidden", 1, 0, O_HIDDEN}, {"dropout", 1, 0, O_DROPOUT},
+      {"optimizer", 1, 0, O_OPT}, {"lr", 1, 0, O_LR}, {"momentum", 1, 0, O_MOM},
+      {"weight-decay", 1, 0, O_WD}, {"lr-schedule", 1, 0, O_SCHED}, {"lr-step", 1, 0, O_LRSTEP},
+      {"batch-size", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"patience", 1, 0, O_PATIENCE},
+      {"class-weight", 1, 0, O_CW}, {"label-smoothing", 1, 0, O_SMOOTH},
+      {"val-fraction", 1, 0, O_VALF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
+      {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP},
+      {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+  int c;
+  long iv;
+  double fv;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case O_STORE: o->store = optarg; break;
+    case O_TAP: o->tap = optarg; break;
+    case O_POOL: o->pool = optarg; break;
+    case O_OUT: o->out = optarg; break;
+    case O_EVAL: o->eval = optarg; break;
+    case O_REPORT: o->report = optarg; break;
+    case O_LOG: o->log = optarg; break;
+    case O_HIDDEN: o->hidden = optarg; break;
+    case O_DROPOUT:
+      if (parse_float(optarg, 0, 0.95, &fv) < 0) return usage_error("--dropout wants 0..0.95, not '%s'", optarg);
+      o->tc.dropout = (float)fv;
+      break;
+    case O_OPT:
+      if (vt_optimizer_parse(optarg, &o->tc.optim.kind) < 0)
+        return usage_error("--optimizer is adam or sgd, not '%s'", optarg);
+      break;
+    case O_LR:
+      if (parse_float(optarg, 1e-9, 100, &fv) < 0) return usage_error("--lr wants a positive number, not '%s'", optarg);
+      o->tc.lr = (float)fv;
+      o->lr_given = 1;
+      break;
+    case O_MOM:
+      if (parse_float(optarg, 0, 0.9999, &fv) < 0) return usage_error("--momentum wants 0..1, not '%s'", optarg);
+      o->tc.optim.momentum = (float)fv;
+      break;
+    case O_WD:
+      if (parse_float(optarg, 0, 10, &fv) < 0) return usage_error("--weight-decay wants 0..10, not '%s'", optarg);
+      o->tc.optim.weight_decay = (float)fv;
+      break;
+    case O_SCHED:
+      if (vt_lr_schedule_parse(optarg, &o->tc.schedule) < 0)
+        return usage_error("--lr-schedule is constant, cosine or step, not '%s'", optarg);
+      break;
+    case O_LRSTEP:
+      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--lr-step wants a positive integer, not '%s'", optarg);
+      o->tc.lr_step_epochs = (int)iv;
+      break;
+    case O_BATCH:
+      if (parse_int(optarg, 1, 1 << 20, &iv) < 0) return usage_error("--batch-size wants a positive integer, not '%s'", optarg);
+      o->tc.batch_size = (int)iv;
+      break;
+    case O_EPOCHS:
+      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--epochs wants a positive integer, not '%s'", optarg);
+      o->tc.epochs = (int)iv;
+      break;
+    case O_PATIENCE:
+      if (parse_int(optarg, 0, 1000000, &iv) < 0) return usage_error("--patience wants an integer >= 0, not '%s'", optarg);
+      o->tc.patience = (int)iv;
+      break;
+    case O_CW:
+      if (strcmp(optarg, "balanced") && strcmp(optarg, "none"))
+        return usage_error("--class-weight is balanced or none, not '%s'", optarg);
+      o->class_weight = optarg;
+      o->tc.balanced_class_weights = strcmp(optarg, "balanced") == 0;
+      break;
+    case O_SMOOTH:
+      if (parse_float(optarg, 0, 0.99, &fv) < 0) return usage_error("--label-smoothing wants 0..0.99, not '%s'", optarg);
+      o->tc.label_smoothing = (float)fv;
+      break;
+    case O_VALF:
+      if (parse_float(optarg, 0, 0.9, &fv) < 0) return usage_error("--val-fraction wants 0..0.9, not '%s'", optarg);
+      o->val_fraction = fv;
+      break;
+    case O_SPLIT:
+      if (strcmp(optarg, "random") && strcmp(optarg, "manifest"))
+        return usage_error("--split is random or manifest, not '%s'", optarg);
+      o->split = optarg;
+      break;
+    case O_SEED:
+      if (parse_int(optarg, 0, 2147483647L, &iv) < 0) return usage_error("--seed wants an integer >= 0, not '%s'", optarg);
+      o->tc.seed = (uint64_t)iv;
+      break;
+    case O_FEAT: {
+      vt_feature_source s;
+      if (vt_feature_source_parse(optarg, &s) < 0)
+        return usage_error("--features is auto, pooled or maps, not '%s'", optarg);
+      o->features = optarg;
+      break;
+    }
+    case O_QUIET: o->quiet = 1; o->tc.verbose = 0; break;
+    case O_HELP: fputs(usage, stdout); return EXIT_OK;
+    case O_VERSION: printf("vggtap-train %s\n", VT_VERSION); return EXIT_OK;
+    default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+  if (!o->store) return usage_error("%s", "--store is required");
+  if (!o->out) return usage_error("%s", "--out is required");
+  if (!o->lr_given && o->tc.optim.kind == VT_OPT_SGD) o->tc.lr = 0.01f;
+  return -1;
+}
+
+/* "HEAD.h5" -> "HEAD" + suffix */
+static char *beside(const char *path, const char *suffix) {
+  size_t n = strlen(path);
+  if (n > 3 && strcmp(path + n - 3, ".h5") == 0) n -= 3;
+  char *s = vt_xmalloc(n + strlen(suffix) + 1);
+  memcpy(s, path, n);
+  strcpy(s + n, suffix);
+  return s;
+}
+
+/* Fails early, before any training, if path cannot be created. */
+static int check_writable(const char *path) {
+  size_t len = strlen(path) + 32;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "wb");
+  int rc = f ? 0 : vt_fail("cannot write %s: %s", path, strerror(errno));
+  if (f) {
+    fclose(f);
+    unlink(tmp);
+  }
+  free(tmp);
+  return rc;
+}
+
+static int write_log(const char *path, const vt_train_result *r) {
+  size_t len = strlen(path) + 32;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "w");
+  int rc = 0;
+  if (!f) {
+    rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
+  } else {
+    fprintf(f, "epoch,lr,train_loss,train_acc,val_loss,val_acc\n");
+    for (int i = 0; i < r->n_epochs; i++) {
+      const vt_epoch_log *e = &r->epochs[i];
+      fprintf(f, "%d,%.9g,%.9g,%.9g,", e->epoch, e->lr, e->train_loss, e->train_acc);
+      if (isnan(e->val_loss)) fprintf(f, ",\n");
+      else fprintf(f, "%.9g,%.9g\n", e->val_loss, e->val_acc);
+    }
+    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
+    if (rc < 0) unlink(tmp);
+  }
+  free(tmp);
+  return rc;
+}
+
+/* The rows a head is trained or evaluated on, with their labels. */
+typedef struct {
+  int n, *rows, *y;
+} row_set;
+
+static void row_set_add(row_set *s, int row, int y) {
+  s->rows[s->n] = row;
+  s->y[s->n++] = y;
+}
+
+static void row_set_alloc(row_set *s, int cap) {
+  s->n = 0;
+  s->rows = vt_xmalloc(sizeof(int) * ((size_t)cap + 1));
+  s->y = vt_xmalloc(sizeof(int) * ((size_t)cap + 1));
+}
+
+static void row_set_free(row_set *s) {
+  free(s->rows);
+  free(s->y);
+  memset(s, 0, sizeof *s);
+}
+
+/* Picks the usable rows of the training store (status ok, labelled) and
+ * checks the classes: labels exist, at least two classes, none empty. */
+static int usable_rows(const vt_store *s, row_set *all, int *n_failed, int *n_unlabelled) {
+  row_set_alloc(all, s->n_rows);
+  *n_failed = *n_unlabelled = 0;
+  long *count = vt_xcalloc((size_t)s->n_classes + 1, sizeof(long));
+  for (int i = 0; i < s->n_rows; i++) {
+    if (s->status[i] != VT_ROW_OK) (*n_failed)++;
+    else if (s->labels[i] < 0) (*n_unlabelled)++;
+    else {
+      row_set_add(all, i, s->labels[i]);
+      count[s->labels[i]]++;
+    }
+  }
+  int rc = 0;
+  if (s->n_classes == 0 || all->n == 0) {
+    rc = vt_fail("%s has no labelled rows (%d rows: %d unlabelled, %d failed): train on a store "
+                 "made from class folders or a manifest with labels", s->path, s->n_rows,
+                 *n_unlabelled, *n_failed);
+  } else if (s->n_classes == 1) {
+    rc = vt_fail("%s has a single class ('%s'): a classifier needs at least two", s->path,
+                 s->classes[0]);
+  } else {
+    for (int k = 0; k < s->n_classes && rc == 0; k++)
+      if (count[k] == 0)
+        rc = vt_fail("%s: class '%s' has no usable rows (no labelled row extracted ok); add "
+                     "images or remove the class", s->path, s->classes[k]);
+  }
+  free(count);
+  return rc;
+}
+
+/* Splits all into train/val/test. */
+static int split_rows(const vt_store *s, const options *o, const row_set *all, row_set *tr,
+                      row_set *va, row_set *te) {
+  row_set_alloc(tr, all->n);
+  row_set_alloc(va, all->n);
+  row_set_alloc(te, all->n);
+  if (strcmp(o->split, "random") == 0) {
+    uint8_t *is_val = vt_xmalloc((size_t)all->n + 1);
+    vt_split_stratified(all->y, all->n, s->n_classes, o->val_fraction, o->tc.seed, is_val);
+    for (int i = 0; i < all->n; i++) row_set_add(is_val[i] ? va : tr, all->rows[i], all->y[i]);
+    free(is_val);
+  } else {
+    for (int i = 0; i < all->n; i++) {
+      int r = all->rows[i];
+      const char *sp = s->splits[r];
+      if (strcmp(sp, "train") == 0) row_set_add(tr, r, all->y[i]);
+      else if (!strcmp(sp, "val") || !strcmp(sp, "valid") || !strcmp(sp, "validation"))
+        row_set_add(va, r, all->y[i]);
+      else if (strcmp(sp, "test") == 0) row_set_add(te, r, all->y[i]);
+      else if (!sp[0])
+        return vt_fail("%s: row %d (%s) has no split: --split manifest needs a split column "
+                       "(train/val/test) in the manifest the store was made from", s->path, r,
+                       s->paths[r]);
+      else
+        return vt_fail("%s: row %d (%s): split '%s' is not train, val or test", s->path, r,
+                       s->paths[r], sp);
+    }
+  }
+  long *count = vt_xcalloc((size_t)s->n_classes, sizeof(long));
+  for (int i = 0; i < tr->n; i++) count[tr->y[i]]++;
+  int rc = 0;
+  for (int k = 0; k < s->n_classes && rc == 0; k++)
+    if (count[k] == 0)
+      rc = vt_fail("%s: class '%s' has no training rows after the split", s->path, s->classes[k]);
+  free(count);
+  return rc;
+}
+
+/* The evaluation store must hold features computed the same way. */
+static int check_compatible(const vt_store *train, const vt_store *ev) {
+  const char *what = NULL, *a = NULL, *b = NULL;
+  if (strcmp(train->preprocessing, ev->preprocessing)) what = "preprocessing", a = train->preprocessing, b = ev->preprocessing;
+  else if (strcmp(train->resize, ev->resize)) what = "resize policy", a = train->resize, b = ev->resize;
+  else if (strcmp(train->weights_sha256, ev->weights_sha256)) what = "weights (sha256)", a = train->weights_sha256, b = ev->weights_sha256;
+  if (what)
+    return vt_fail("%s was extracted with %s %s, %s with %s: their features are not comparable",
+                   ev->path, what, b, train->path, a);
+  if (train->input_height != ev->input_height || train->input_width != ev->input_width)
+    return vt_fail("%s was extracted at %dx%d, %s at %dx%d: their features are not comparable",
+                   ev->path, ev->input_width, ev->input_height, train->path, train->input_width,
+                   train->input_height);
+  return 0;
+}
+
+/* Rows of the evaluation store, labels mapped by class name to the training
+ * store's classes. */
+static int eval_rows(const vt_store *train, const vt_store *ev, row_set *out, int *n_failed,
+                     int *n_unlabelled) {
+  int *map = vt_xmalloc(sizeof(int) * ((size_t)ev->n_classes + 1));
+  for (int k = 0; k < ev->n_classes; k++) {
+    map[k] = -1;
+    for (int j = 0; j < train->n_classes; j++)
+      if (strcmp(ev->classes[k], train->classes[j]) == 0) map[k] = j;
+  }
+  row_set_alloc(out, ev->n_rows);
+  *n_failed = *n_unlabelled = 0;
+  int rc = 0;
+  for (int i = 0; i < ev->n_rows && rc == 0; i++) {
+    if (ev->status[i] != VT_ROW_OK) (*n_failed)++;
+    else if (ev->labels[i] < 0) (*n_unlabelled)++;
+    else if (map[ev->labels[i]] < 0)
+      rc = vt_fail("%s: row %d (%s) has class '%s', which %s does not have", ev->path, i,
+                   ev->paths[i], ev->classes[ev->labels[i]], train->path);
+    else
+      row_set_add(out, i, map[ev->labels[i]]);
+  }
+  free(map);
+  if (rc == 0 && out->n == 0)
+    rc = vt_fail("%s has no labelled rows to evaluate on (%d rows: %d unlabelled, %d failed)",
+                 ev->path, ev->n_rows, *n_unlabelled, *n_failed);
+  return rc;
+}
+
+static int load(const vt_store *s, const options *o, const vt_pooling *p, const row_set *rs,
+                vt_features *f) {
+  vt_feature_source src;
+  vt_feature_source_parse(o->features, &src);
+  return vt_features_load(s, o->tap, p, src, rs->rows, rs->n, !o->quiet, f);
+}
+
+/* Parameters of Flatten + Dense(4096) x2 + Dense(K) on the tap's map, and the
+ * same plus the VGG16 convs up to the tap. 0 when the tap is not a VGG16 layer. */
+static void baseline_params(const vt_store *s, const char *tap, int k, long *dense, long *with_convs) {
+  *dense = *with_convs = 0;
+  int layer = vt_vgg16_layer_index(tap), h, w, c;
+  if (layer < 0 || vt_vgg16_layer_shape(layer, s->input_height, s->input_width, &h, &w, &c) < 0)
+    return;
+  long long d = vt_dense_baseline_params(h, w, c, k), convs = 0;
+  for (int l = 0; l <= layer; l++) {
+    const vt_layer_def *def = &vt_vgg16_layers[l];
+    if (def->kind == VT_LAYER_CONV) convs += 9LL * def->cin * def->cout + def->cout;
+  }
+  *dense = (long)d;
+  *with_convs = (long)(d + convs);
+}
+
+static char *command_line(int argc, char **argv) {
+  size_t n = 1;
+  for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+  char *s = vt_xcalloc(n, 1);
+  for (int i = 0; i < argc; i++) {
+    if (i) strcat(s, " ");
+    strcat(s, argv[i]);
+  }
+  return s;
+}
+
+static char *config_text(const options *o, const vt_head *h, const char *pooling) {
+  char *s = vt_xmalloc(4096);
+  const vt_train_config *c = &o->tc;
+  snprintf(s, 4096,
+           "tap=%s\npool=%s\npooling=%s\nhead=%s\nhidden=%s\ndropout=%g\noptimizer=%s\nlr=%g\n"
+           "momentum=%g\nweight_decay=%g\nlr_schedule=%s\nlr_step=%d\nbatch_size=%d\nepochs=%d\n"
+           "patience=%d\nclass_weight=%s\nlabel_smoothing=%g\nsplit=%s\nval_fraction=%g\n"
+           "seed=%llu\nfeatures=%s\n",
+           o->tap, o->pool, pooling, vt_head_kind(h), o->hidden ? o->hidden : "", c->dropout,
+           vt_optimizer_name(c->optim.kind), c->lr, c->optim.momentum, c->optim.weight_decay,
+           vt_lr_schedule_name(c->schedule), c->lr_step_epochs, c->batch_size, c->epochs,
+           c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction,
+           (unsigned long long)c->seed, o->features);
+  return s;
+}
+
+static int parse_hidden(const char *spec, int *hidden) {
+  if (!spec || !*spec) return 0;
+  char buf[256];
+  if (strlen(spec) >= sizeof buf) return -1;
+  strcpy(buf, spec);
+  char *items[VT_HEAD_MAX_LAYERS];
+  int n = vt_split_commas(buf, items, VT_HEAD_MAX_LAYERS - 1);
+  if (n < 0) return -1;
+  for (int i = 0; i < n; i++) {
+    long v;
+    if (parse_int(items[i], 1, 1 << 16, &v) < 0) return -1;
+    hidden[i] = (int)v;
+  }
+  return n;
+}
+
+static int run(int argc, char **argv, const options *o0) {
+  options opts = *o0, *o = &opts;
+  vt_store st, ev;
+  int have_ev = 0, rc = EXIT_ERROR;
+  row_set all = {0}, tr = {0}, va = {0}, te = {0}, er = {0};
+  vt_features ftr = {0}, fva = {0}, fte = {0}, fev = {0};
+  vt_head_file hf;
+  memset(&hf, 0, sizeof hf);
+  vt_train_result res = {0};
+  vt_metrics m = {0};
+  char *log_path = NULL, *report_dir = NULL, *tap_owned = NULL, *cmd = NULL, *config = NULL;
+  float *probs = NULL;
+  int *pred = NULL;
+  double t0 = vt_now();
+
+  int hidden[VT_HEAD_MAX_LAYERS];
+  int n_hidden = parse_hidden(o->hidden, hidden);
+  if (n_hidden < 0) {
+    fprintf(stderr, "vggtap-train: --hidden wants positive widths like 256,128 (at most %d), not '%s'\n",
+            VT_HEAD_MAX_LAYERS - 1, o->hidden);
+    return EXIT_USAGE;
+  }
+  vt_pooling pooling;
+  if (vt_pooling_parse(o->pool, &pooling) < 0) {
+    fprintf(stderr, "vggtap-train: --pool: %s\n", vt_failure_reason());
+    return EXIT_USAGE;
+  }
+  char pooling_name[256] = "";
+  for (int i = 0; i < pooling.n; i++) {
+    size_t len = strlen(pooling_name);
+    snprintf(pooling_name + len, sizeof pooling_name - len, "%s%s", i ? "+" : "", pooling.part[i]);
+  }
+
+  if (vt_store_open(o->store, &st) < 0) goto fail_noclose;
+  if (!o->tap) {
+    if (!st.taps[0] || strchr(st.taps, ',')) {
+      vt_fail("%s holds taps %s: say which with --tap", st.path, st.taps[0] ? st.taps : "(none)");
+      goto fail;
+    }
+    o->tap = tap_owned = vt_xstrdup(st.taps);
+  }
+  int n_failed, n_unlabelled, dim;
+  vt_feature_source src, got;
+  vt_feature_source_parse(o->features, &src);
+  if (vt_features_plan(&st, o->tap, &pooling, src, &dim, &got) < 0) goto fail;
+  if (usable_rows(&st, &all, &n_failed, &n_unlabelled) < 0) goto fail;
+  if (split_rows(&st, o, &all, &tr, &va, &te) < 0) goto fail;
+
+  int ev_failed = 0, ev_unlabelled = 0;
+  if (o->eval) {
+    if (vt_store_open(o->eval, &ev) < 0) goto fail;
+    have_ev = 1;
+    int edim;
+    vt_feature_source egot;
+    if (check_compatible(&st, &ev) < 0 || eval_rows(&st, &ev, &er, &ev_failed, &ev_unlabelled) < 0 ||
+        vt_features_plan(&ev, o->tap, &pooling, src, &edim, &egot) < 0)
+      goto fail;
+    if (edim != dim) {
+      vt_fail("%s: %s features of %s are %d wide, %d in %s", ev.path, pooling_name, o->tap, edim,
+              dim, st.path);
+      goto fail;
+    }
+  }
+  log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
+  report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
+  if (check_writable(o->out) < 0 || check_writable(log_path) < 0) goto fail;
+
+  if (!o->quiet)
+    fprintf(stderr,
+            "%s: %d rows: %d labelled ok (train %d, val %d, test %d), %d failed and %d unlabelled "
+            "skipped; %d classes; %s %s, %d features (%s)\n",
+            st.path, st.n_rows, all.n, tr.n, va.n, te.n, n_failed, n_unlabelled, st.n_classes,
+            o->tap, pooling_name, dim, got == VT_SOURCE_POOLED ? "stored pooled vectors" : "pooled from the maps");
+  if (load(&st, o, &pooling, &tr, &ftr) < 0 || load(&st, o, &pooling, &va, &fva) < 0 ||
+      load(&st, o, &pooling, &te, &fte) < 0 || (have_ev && vt_features_load(&ev, o->tap, &pooling, src, er.rows, er.n, !o->quiet, &fev) < 0))
+    goto fail;
+
+  hf.mean = vt_xmalloc(sizeof(float) * (size_t)dim);
+  hf.std = vt_xmalloc(sizeof(float) * (size_t)dim);
+  vt_standardize_fit(ftr.x, ftr.n, dim, hf.mean, hf.std);
+  vt_standardize_apply(ftr.x, ftr.n, dim, hf.mean, hf.std);
+  vt_standardize_apply(fva.x, fva.n, dim, hf.mean, hf.std);
+  vt_standardize_apply(fte.x, fte.n, dim, hf.mean, hf.std);
+  if (have_ev) vt_standardize_apply(fev.x, fev.n, dim, hf.mean, hf.std);
+
+  bli_thread_set_num_threads(1); /* small products: one thread is fastest */
+  if (vt_head_init(&hf.head, dim, n_hidden, hidden, st.n_classes) < 0) goto fail;
+  vt_xy xtr = {ftr.x, tr.y, tr.n}, xva = {fva.x, va.y, va.n};
+  if (vt_train(&hf.head, &xtr, &xva, &o->tc, &res) < 0) goto fail;
+
+  /* evaluation set: --eval store, else the manifest's test rows, else validation, else train */
+  const vt_features *fe = have_ev ? &fev : te.n ? &fte : va.n ? &fva : &ftr;
+  const row_set *re = have_ev ? &er : te.n ? &te : va.n ? &va : &tr;
+  char eval_name[512];
+  if (have_ev) snprintf(eval_name, sizeof eval_name, "%s", o->eval);
+  else snprintf(eval_name, sizeof eval_name, "%s", te.n ? "test split" : va.n ? "validation split" : "training rows (nothing held out)");
+  int k = st.n_classes;
+  probs = vt_xmalloc(sizeof(float) * ((size_t)re->n * k + 1));
+  pred = vt_xmalloc(sizeof(int) * ((size_t)re->n + 1));
+  vt_head_work w;
+  if (vt_head_work_init(&w, &hf.head, 1024) < 0) goto fail;
+  vt_head_predict(&hf.head, &w, fe->x, re->n, probs);
+  vt_head_work_free(&w);
+  for (int i = 0; i < re->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
+  if (vt_metrics_compute(k, re->n, re->y, pred, &m) < 0) goto fail;
+
+  /* the head file */
+  cmd = command_line(argc, argv);
+  config = config_text(o, &hf.head, pooling_name);
+  hf.n_classes = k;
+  hf.classes = st.classes;
+  hf.tap = (char *)o->tap;
+  hf.pooling = pooling_name;
+  hf.preprocessing = st.preprocessing;
+  hf.resize = st.resize;
+  hf.weights_sha256 = st.weights_sha256;
+  hf.input_height = st.input_height;
+  hf.input_width = st.input_width;
+  hf.store = (char *)o->store;
+  hf.eval_store = (char *)(o->eval ? o->eval : "");
+  hf.feature_source = (char *)ftr.source;
+  hf.config = config;
+  hf.command = cmd;
+  hf.best_epoch = res.best_epoch;
+  hf.n_train = tr.n;
+  hf.train_rows = tr.rows;
+  hf.n_val = va.n;
+  hf.val_rows = va.rows;
+  if (vt_head_file_write(o->out, &hf) < 0 || write_log(log_path, &res) < 0) goto fail;
+
+  long dense, dense_convs;
+  baseline_params(&st, o->tap, k, &dense, &dense_convs);
+  char title[512], extra[2048];
+  snprintf(title, sizeof title, "%s %s %s%s%s", o->tap, pooling_name, vt_head_kind(&hf.head),
+           o->hidden ? " " : "", o->hidden ? o->hidden : "");
+  snprintf(extra, sizeof extra,
+           "\"tap\": \"%s\", \"pooling\": \"%s\", \"head\": \"%s\", \"hidden\": \"%s\", "
+           "\"features\": %d, \"feature_source\": \"%s\", \"n_train\": %d, \"n_val\": %d, "
+           "\"n_test\": %d, \"n_eval\": %d, \"skipped_failed\": %d, \"skipped_unlabelled\": %d, "
+           "\"eval_skipped_failed\": %d, \"eval_skipped_unlabelled\": %d, \"best_epoch\": %d, "
+           "\"epochs_run\": %d, \"seed\": %llu",
+           o->tap, pooling_name, vt_head_kind(&hf.head), o->hidden ? o->hidden : "", dim,
+           ftr.source, tr.n, va.n, te.n, re->n, n_failed, n_unlabelled, ev_failed, ev_unlabelled,
+           res.best_epoch, res.n_epochs, (unsigned long long)o->tc.seed);
+  vt_report rep = {
+      .title = title, .eval_name = eval_name, .class_names = (const char *const *)st.classes,
+      .metrics = &m, .epochs = res.epochs, .n_epochs = res.n_epochs,
+      .head_params = (long)hf.head.n_params, .dense_params = dense,
+      .dense_params_with_convs = dense_convs, .train_seconds = res.seconds, .extra_json = extra};
+  if (vt_report_write(report_dir, &rep) < 0) goto fail;
+  vt_report_print(stdout, &rep);
+  printf("best epoch %d of %d run; head: %s, log: %s, report: %s/ (%.1f s in all)\n",
+         res.best_epoch, res.n_epochs, o->out, log_path, report_dir, vt_now() - t0);
+  rc = EXIT_OK;
+  goto done;
+
+fail:
+  fprintf(stderr, "vggtap-train: %s\n", vt_failure_reason());
+done:
+  if (have_ev) vt_store_close(&ev);
+  vt_store_close(&st);
+  goto cleanup;
+fail_noclose:
+  fprintf(stderr, "vggtap-train: %s\n", vt_failure_reason());
+cleanup:
+  vt_metrics_free(&m);
+  vt_head_free(&hf.head);
+  free(hf.mean);
+  free(hf.std);
+  free(res.epochs);
+  vt_features_free(&ftr);
+  vt_features_free(&fva);
+  vt_features_free(&fte);
+  vt_features_free(&fev);
+  row_set_free(&all);
+  row_set_free(&tr);
+  row_set_free(&va);
+  row_set_free(&te);
+  row_set_free(&er);
+  free(probs);
+  free(pred);
+  free(log_path);
+  free(report_dir);
+  free(tap_owned);
+  free(cmd);
+  free(config);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc >= 0) return rc;
+  vt_h5_quiet();
+  return run(argc, argv, &o);
+}

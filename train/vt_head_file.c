@@ -1,0 +1,296 @@
+#include "vt_head_file.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vt_common.h"
+#include "vt_h5.h"
+#include "vt_store_read.h"
+
+const char *vt_head_kind(const vt_head *h) { return h->n_layers == 1 ? "softmax" : "mlp"; }
+
+static int write_2d(hid_t loc, const char *name, const float *data, int rows, int cols) {
+  hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+  hid_t sp = H5Screate_simple(2, dims, NULL), lcpl = vt_h5_lcpl();
+  hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = 0;
+  if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    rc = vt_fail("cannot write dataset %s", name);
+  if (d >= 0) H5Dclose(d);
+  H5Pclose(lcpl);
+  H5Sclose(sp);
+  return rc;
+}
+
+static const char *or_empty(const char *s) { return s ? s : ""; }
+
+static int write_contents(hid_t f, const vt_head_file *hf) {
+  const vt_head *h = &hf->head;
+  char hidden[256] = "";
+  for (int l = 1; l < h->n_layers; l++) {
+    size_t len = strlen(hidden);
+    snprintf(hidden + len, sizeof hidden - len, "%s%d", l > 1 ? "," : "", h->dims[l]);
+  }
+  struct { const char *k, *v; } strs[] = {
+      {"format", VT_HEAD_FORMAT},
+      {"tool_version", VT_VERSION},
+      {"head", vt_head_kind(h)},
+      {"hidden", hidden},
+      {"activation", "relu"},
+      {"tap", hf->tap},
+      {"pooling", hf->pooling},
+      {"preprocessing", hf->preprocessing},
+      {"resize", hf->resize},
+      {"weights_sha256", hf->weights_sha256},
+      {"store", or_empty(hf->store)},
+      {"eval_store", or_empty(hf->eval_store)},
+      {"feature_source", or_empty(hf->feature_source)},
+      {"config", or_empty(hf->config)},
+      {"command", or_empty(hf->command)},
+  };
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+    if (vt_h5_write_str_attr(f, strs[i].k, strs[i].v) < 0) return -1;
+  struct { const char *k; long long v; } ints[] = {
+      {"format_version", VT_HEAD_FORMAT_VERSION},
+      {"input_height", hf->input_height},
+      {"input_width", hf->input_width},
+      {"n_features", h->dims[0]},
+      {"n_classes", hf->n_classes},
+      {"n_layers", h->n_layers},
+      {"n_params", (long long)h->n_params},
+      {"best_epoch", hf->best_epoch},
+  };
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+    if (vt_h5_write_int_attr(f, ints[i].k, ints[i].v) < 0) return -1;
+  if (vt_h5_write_strings(f, "classes", (const char *const *)hf->classes, (size_t)hf->n_classes) < 0)
+    return -1;
+  if (vt_h5_write_1d(f, "standardize/mean", H5T_NATIVE_FLOAT, hf->mean, (size_t)h->dims[0]) < 0 ||
+      vt_h5_write_1d(f, "standardize/std", H5T_NATIVE_FLOAT, hf->std, (size_t)h->dims[0]) < 0)
+    return -1;
+  for (int l = 0; l < h->n_layers; l++) {
+    char name[64];
+    snprintf(name, sizeof name, "layers/%d/kernel", l);
+    if (write_2d(f, name, h->W[l], h->dims[l], h->dims[l + 1]) < 0) return -1;
+    snprintf(name, sizeof name, "layers/%d/bias", l);
+    if (vt_h5_write_1d(f, name, H5T_NATIVE_FLOAT, h->b[l], (size_t)h->dims[l + 1]) < 0) return -1;
+  }
+  if (vt_h5_write_1d(f, "training/train_rows", H5T_NATIVE_INT, hf->train_rows,
+                     (size_t)hf->n_train) < 0 ||
+      vt_h5_write_1d(f, "training/val_rows", H5T_NATIVE_INT, hf->val_rows, (size_t)hf->n_val) < 0)
+    return -1;
+  return 0;
+}
+
+int vt_head_file_write(const char *path, const vt_head_file *hf) {
+  size_t len = strlen(path) + 32;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  int rc;
+  if (f < 0) {
+    rc = vt_fail("cannot create %s: %s", tmp, strerror(errno));
+  } else {
+    rc = write_contents(f, hf);
+    if (H5Fclose(f) < 0 && rc == 0) rc = vt_fail("cannot finish writing %s", tmp);
+    if (rc == 0 && rename(tmp, path) != 0)
+      rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc < 0) {
+      unlink(tmp);
+      vt_fail_prefix("%s", path);
+    }
+  }
+  free(tmp);
+  return rc;
+}
+
+/* Reads a float dataset of exactly the given shape (rank 1 or 2). */
+static int read_floats(hid_t f, const char *name, int rank, int d0, int d1, float *out) {
+  if (!vt_link_exists(f, name)) return vt_fail("dataset /%s is missing", name);
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) return vt_fail("cannot open /%s", name);
+  hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+  hsize_t dims[2] = {0, 0};
+  int ok = H5Tget_class(t) == H5T_FLOAT && H5Sget_simple_extent_ndims(sp) == rank;
+  if (ok) H5Sget_simple_extent_dims(sp, dims, NULL);
+  ok = ok && dims[0] == (hsize_t)d0 && (rank == 1 || dims[1] == (hsize_t)d1);
+  int rc = 0;
+  if (!ok)
+    rc = rank == 1 ? vt_fail("/%s must be a float array of %d values", name, d0)
+                   : vt_fail("/%s must be a float array of shape %d x %d", name, d0, d1);
+  else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    rc = vt_fail("cannot read /%s", name);
+  size_t n = (size_t)d0 * (rank == 2 ? (size_t)d1 : 1);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (!isfinite(out[i])) rc = vt_fail("/%s holds a non-finite value at %zu", name, i);
+  H5Tclose(t);
+  H5Sclose(sp);
+  H5Dclose(d);
+  return rc;
+}
+
+/* Shape of a rank-2 dataset. */
+static int dims_2d(hid_t f, const char *name, int *d0, int *d1) {
+  if (!vt_link_exists(f, name)) return vt_fail("dataset /%s is missing", name);
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) return vt_fail("cannot open /%s", name);
+  hid_t sp = H5Dget_space(d);
+  hsize_t dims[2];
+  int rc = 0;
+  if (H5Sget_simple_extent_ndims(sp) != 2) {
+    rc = vt_fail("/%s is not a 2-D array", name);
+  } else {
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (dims[0] < 1 || dims[1] < 1 || dims[0] > INT_MAX || dims[1] > INT_MAX)
+      rc = vt_fail("/%s has an invalid shape", name);
+    *d0 = (int)dims[0];
+    *d1 = (int)dims[1];
+  }
+  H5Sclose(sp);
+  H5Dclose(d);
+  return rc;
+}
+
+static int str_attr(hid_t f, const char *name, char **out) {
+  *out = vt_h5_read_str_attr(f, name);
+  return *out ? 0 : -1;
+}
+
+static int int_attr(hid_t f, const char *name, int *out) {
+  long long v;
+  if (vt_h5_read_int_attr(f, name, &v) < 0) return -1;
+  if (v < INT_MIN || v > INT_MAX) return vt_fail("attribute '%s' is out of range", name);
+  *out = (int)v;
+  return 0;
+}
+
+static void optional_str(hid_t f, const char *name, char **out) {
+  *out = H5Aexists(f, name) > 0 ? vt_h5_read_str_attr(f, name) : NULL;
+  if (!*out) *out = vt_xstrdup("");
+}
+
+static int read_rows(hid_t f, const char *name, int *n, int **out) {
+  *n = 0;
+  *out = NULL;
+  if (!vt_link_exists(f, name)) return 0;
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) return vt_fail("cannot open /%s", name);
+  hid_t sp = H5Dget_space(d);
+  hssize_t len = H5Sget_simple_extent_npoints(sp);
+  int rc = 0;
+  if (len < 0 || len > INT_MAX) {
+    rc = vt_fail("/%s has an invalid size", name);
+  } else {
+    *out = vt_xmalloc(sizeof(int) * ((size_t)len + 1));
+    if (len && H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+      rc = vt_fail("cannot read /%s", name);
+    *n = (int)len;
+  }
+  H5Sclose(sp);
+  H5Dclose(d);
+  return rc;
+}
+
+static int read_contents(hid_t f, vt_head_file *hf) {
+  char *format = NULL;
+  if (H5Aexists(f, "format") <= 0)
+    return vt_fail("not a vggtap head file (no 'format' attribute)");
+  if (str_attr(f, "format", &format) < 0) return -1;
+  if (strcmp(format, VT_HEAD_FORMAT) != 0) {
+    vt_fail("not a vggtap head file (format is '%.100s', expected '%s')", format, VT_HEAD_FORMAT);
+    free(format);
+    return -1;
+  }
+  free(format);
+  int version = 0, n_layers = 0, n_features = 0;
+  if (int_attr(f, "format_version", &version) < 0) return -1;
+  if (version > VT_HEAD_FORMAT_VERSION)
+    return vt_fail("format_version %d is newer than this vggtap reads (%d)", version,
+                   VT_HEAD_FORMAT_VERSION);
+  if (str_attr(f, "tap", &hf->tap) < 0 || str_attr(f, "pooling", &hf->pooling) < 0 ||
+      str_attr(f, "preprocessing", &hf->preprocessing) < 0 ||
+      str_attr(f, "resize", &hf->resize) < 0 ||
+      str_attr(f, "weights_sha256", &hf->weights_sha256) < 0 ||
+      int_attr(f, "input_height", &hf->input_height) < 0 ||
+      int_attr(f, "input_width", &hf->input_width) < 0 ||
+      int_attr(f, "n_layers", &n_layers) < 0 || int_attr(f, "n_features", &n_features) < 0)
+    return -1;
+  optional_str(f, "store", &hf->store);
+  optional_str(f, "eval_store", &hf->eval_store);
+  optional_str(f, "feature_source", &hf->feature_source);
+  optional_str(f, "config", &hf->config);
+  optional_str(f, "command", &hf->command);
+  if (H5Aexists(f, "best_epoch") > 0 && int_attr(f, "best_epoch", &hf->best_epoch) < 0) return -1;
+  if (n_layers < 1 || n_layers > VT_HEAD_MAX_LAYERS)
+    return vt_fail("n_layers %d is out of range 1..%d", n_layers, VT_HEAD_MAX_LAYERS);
+  if (vt_read_string_dataset(f, "classes", &hf->n_classes, &hf->classes) < 0) return -1;
+
+  /* layer shapes must chain: features -> hidden... -> classes */
+  int dims[VT_HEAD_MAX_LAYERS + 1];
+  for (int l = 0; l < n_layers; l++) {
+    char name[64];
+    snprintf(name, sizeof name, "layers/%d/kernel", l);
+    int a = 0, b = 0;
+    if (dims_2d(f, name, &a, &b) < 0) return -1;
+    if (l == 0) dims[0] = a;
+    if (a != dims[l]) return vt_fail("/%s has %d inputs, the layer before has %d outputs", name, a, dims[l]);
+    dims[l + 1] = b;
+  }
+  if (dims[0] != n_features)
+    return vt_fail("/layers/0/kernel has %d inputs, n_features is %d", dims[0], n_features);
+  if (dims[n_layers] != hf->n_classes)
+    return vt_fail("the last layer has %d outputs for %d classes", dims[n_layers], hf->n_classes);
+  if (vt_head_init(&hf->head, dims[0], n_layers - 1, dims + 1, dims[n_layers]) < 0) return -1;
+  for (int l = 0; l < n_layers; l++) {
+    char name[64];
+    snprintf(name, sizeof name, "layers/%d/kernel", l);
+    if (read_floats(f, name, 2, dims[l], dims[l + 1], hf->head.W[l]) < 0) return -1;
+    snprintf(name, sizeof name, "layers/%d/bias", l);
+    if (read_floats(f, name, 1, dims[l + 1], 0, hf->head.b[l]) < 0) return -1;
+  }
+  hf->mean = vt_xmalloc(sizeof(float) * (size_t)dims[0]);
+  hf->std = vt_xmalloc(sizeof(float) * (size_t)dims[0]);
+  if (read_floats(f, "standardize/mean", 1, dims[0], 0, hf->mean) < 0 ||
+      read_floats(f, "standardize/std", 1, dims[0], 0, hf->std) < 0)
+    return -1;
+  for (int j = 0; j < dims[0]; j++)
+    if (!(hf->std[j] > 0)) return vt_fail("/standardize/std[%d] is not positive", j);
+  if (read_rows(f, "training/train_rows", &hf->n_train, &hf->train_rows) < 0 ||
+      read_rows(f, "training/val_rows", &hf->n_val, &hf->val_rows) < 0)
+    return -1;
+  return 0;
+}
+
+int vt_head_file_read(const char *path, vt_head_file *hf) {
+  memset(hf, 0, sizeof *hf);
+  FILE *probe = fopen(path, "rb");
+  if (!probe) return vt_fail("%s: cannot open: %s", path, strerror(errno));
+  fclose(probe);
+  if (H5Fis_hdf5(path) <= 0) return vt_fail("%s: not an HDF5 file (not a head.h5)", path);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return vt_fail("%s: cannot open as HDF5 (corrupt or truncated?)", path);
+  int rc = read_contents(f, hf);
+  H5Fclose(f);
+  if (rc < 0) {
+    vt_head_file_free(hf);
+    return vt_fail_prefix("%s", path);
+  }
+  return 0;
+}
+
+void vt_head_file_free(vt_head_file *hf) {
+  vt_head_free(&hf->head);
+  free(hf->mean);
+  free(hf->std);
+  vt_free_strings(hf->classes, hf->n_classes);
+  char *strs[] = {hf->tap, hf->pooling, hf->preprocessing, hf->resize, hf->weights_sha256,
+                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(strs[i]);
+  free(hf->train_rows);
+  free(hf->val_rows);
+  memset(hf, 0, sizeof *hf);
+}

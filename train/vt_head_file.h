@@ -1,0 +1,38 @@
+/* vt_head_file.h: head.h5, a trained head with everything prediction needs
+ * to reproduce its input: the tap, the pooling, the standardisation, the
+ * class names and the store's preprocessing, resize policy, input size and
+ * weights digest. Schema: docs/HEAD.md. */
+#ifndef VT_HEAD_FILE_H
+#define VT_HEAD_FILE_H
+
+#include "vt_head.h"
+
+#define VT_HEAD_FORMAT "vggtap-head"
+#define VT_HEAD_FORMAT_VERSION 1
+
+typedef struct {
+  vt_head head;
+  float *mean, *std;  /* [head.dims[0]] standardisation */
+  int n_classes;
+  char **classes;     /* [n_classes] */
+  char *tap, *pooling; /* e.g. "block2_pool", "avg1+max1" (canonical stored names) */
+  char *preprocessing, *resize, *weights_sha256;
+  int input_height, input_width;
+  /* provenance (written; on read, "" / 0 / NULL when absent) */
+  char *store, *eval_store, *feature_source, *config, *command;
+  int best_epoch;
+  int n_train, n_val;
+  int *train_rows, *val_rows; /* store rows used for training / validation */
+} vt_head_file;
+
+/* Writes path atomically (a temporary file in the same directory, renamed
+ * over path only when complete). 0 or -1 + reason. */
+int vt_head_file_write(const char *path, const vt_head_file *hf);
+/* Reads and validates a head file (shapes chain, finite values, class count). */
+int vt_head_file_read(const char *path, vt_head_file *hf);
+void vt_head_file_free(vt_head_file *hf);
+
+/* "softmax" or "mlp". */
+const char *vt_head_kind(const vt_head *h);
+
+#endif
