@@ -14,9 +14,11 @@ typedef struct {
 /* Decodes a JPEG or PNG file (detected by its signature, not its name) to
  * 8-bit RGB. Greyscale is replicated, palette expanded, 16-bit reduced to 8,
  * alpha dropped (as PIL's convert('RGB') does), CMYK/YCCK JPEG converted.
- * Refuses images with more than max_pixels pixels before allocating for them.
- * Fails (-1 + reason, no path in it: the caller names the file) for truncated,
- * empty, corrupt or unsupported files. */
+ * Refuses images with more than max_pixels pixels before allocating for them
+ * (SIZE_MAX: no limit). Fails (-1 + reason, no path in it: the caller names
+ * the file) for truncated, empty, corrupt or unsupported files. Pixels equal
+ * PIL's open(path).convert('RGB') except for 16-bit greyscale PNGs (see
+ * vt_image.c). Thread-safe: no state is shared between calls. */
 int vt_image_load(const char *path, size_t max_pixels, vt_image *out);
 /* The same from memory. */
 int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out);

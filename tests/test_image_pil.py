@@ -1,0 +1,223 @@
+"""vggtap's decoder and resizers against PIL, the library behind Keras load_img.
+
+1. ~40 real photos sampled deterministically from the four shared data sets
+   (JPEG street/product photos and the greyscale fashion-mnist PNGs):
+   decode must equal PIL's convert('RGB') exactly, the nearest resize to
+   224x224 must equal Image.resize(NEAREST) exactly, and the antialias resize
+   must be within +-1 of Image.resize(BILINEAR) (differences are counted).
+2. Synthetic files in a temp dir: PNGs of every colour type and bit depth
+   (plain, Adam7, tRNS), written here with zlib, and JPEGs written by PIL
+   (4:4:4, progressive, greyscale, Adobe CMYK). All must equal PIL exactly,
+   except 16-bit greyscale, where PIL clips the 16-bit value to 0..255 and
+   vggtap keeps the high byte (documented in common/vt_image.c): checked as
+   such.
+
+Uses $TEST_BUILD/tools/vt_imgdump (TEST_BUILD defaults to build)."""
+import csv
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import warnings
+import zlib
+
+try:
+    import numpy as np
+    from PIL import Image
+except ImportError as e:
+    print(f"skip: {e}")
+    sys.exit(77)
+
+ROOT = os.environ.get("VGGTAP_ROOT", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+TOOL = os.path.join(ROOT, os.environ.get("TEST_BUILD", "build"), "tools", "vt_imgdump")
+# PIL's advice on palette + tRNS files, irrelevant to convert('RGB').
+warnings.filterwarnings("ignore", "Palette images with Transparency")
+DATASETS = ["clothing-attributes-neckline", "clothing-dataset-small", "fashion-mnist-png", "shirt-collars"]
+PER_DATASET = 10
+
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print("FAIL", msg)
+
+
+def vt_dump(path, *resize):
+    """(H, W, 3) uint8 from vt_imgdump, or None with the failure reason printed."""
+    p = subprocess.run([TOOL, path, *map(str, resize)], capture_output=True)
+    if p.returncode != 0:
+        check(False, f"vt_imgdump {path} {resize}: {p.stderr.decode().strip()}")
+        return None
+    magic, size, maxval, data = p.stdout.split(b"\n", 3)
+    w, h = map(int, size.split())
+    assert magic == b"P6" and maxval == b"255" and len(data) == w * h * 3
+    return np.frombuffer(data, np.uint8).reshape(h, w, 3)
+
+
+def sample_photos():
+    """Every k-th file of each data set's manifest, in manifest order."""
+    photos = []
+    for name in DATASETS:
+        with open(os.path.join(SHARED, "data", name, "manifest.csv"), newline="") as f:
+            paths = [row["path"] for row in csv.DictReader(f)]
+        step = max(1, len(paths) // PER_DATASET)
+        photos += [os.path.join(SHARED, "data", name, p) for p in paths[::step][:PER_DATASET]]
+    return photos
+
+
+def test_real_photos():
+    photos = sample_photos()
+    aa_pixels = aa_differing = aa_max = 0
+    for path in photos:
+        im = Image.open(path)
+        rgb = im.convert("RGB")
+        ours = vt_dump(path)
+        if ours is None:
+            continue
+        check(np.array_equal(ours, np.asarray(rgb)), f"decode differs from PIL: {path}")
+        near = vt_dump(path, 224, 224, "nearest")
+        check(near is not None and np.array_equal(near, np.asarray(rgb.resize((224, 224), Image.NEAREST))),
+              f"nearest 224x224 differs from PIL: {path}")
+        aa = vt_dump(path, 224, 224, "antialias")
+        if aa is None:
+            continue
+        diff = np.abs(aa.astype(int) - np.asarray(rgb.resize((224, 224), Image.BILINEAR)).astype(int))
+        aa_pixels += 224 * 224
+        aa_differing += int((diff.max(axis=2) > 0).sum())
+        aa_max = max(aa_max, int(diff.max()))
+        check(diff.max() <= 1, f"antialias differs from PIL BILINEAR by {diff.max()}: {path}")
+    modes = sorted({Image.open(p).format + " " + Image.open(p).mode for p in photos})
+    print(f"{len(photos)} photos ({', '.join(modes)}): decode and nearest compared exactly; antialias vs "
+          f"BILINEAR: max diff {aa_max}, {aa_differing} of {aa_pixels} pixels differ")
+    check(len(photos) >= 4 * PER_DATASET * 0.9, f"only {len(photos)} photos sampled")
+
+
+# ---- synthetic PNGs, written here so every colour type / depth / interlace exists ----
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def pack_rows(samples, depth):
+    """samples (h, w*channels) ints -> filter-0 scanlines bytes."""
+    out = b""
+    for row in samples:
+        if depth == 16:
+            data = row.astype(">u2").tobytes()
+        elif depth == 8:
+            data = row.astype(np.uint8).tobytes()
+        else:
+            per = 8 // depth
+            v = np.zeros(-(-len(row) // per) * per, np.uint16)
+            v[:len(row)] = row
+            shifts = 8 - depth * (np.arange(per) + 1)
+            data = (v.reshape(-1, per) << shifts).sum(axis=1).astype(np.uint8).tobytes()
+        out += b"\0" + data
+    return out
+
+
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def write_png(path, pixels, color_type, depth, interlace=False, palette=None, trns=None):
+    """pixels (h, w, channels) ints."""
+    h, w, ch = pixels.shape
+    if interlace:
+        raw = b""
+        for x0, y0, dx, dy in ADAM7:
+            sub = pixels[y0::dy, x0::dx]
+            if sub.size:
+                raw += pack_rows(sub.reshape(sub.shape[0], -1), depth)
+    else:
+        raw = pack_rows(pixels.reshape(h, -1), depth)
+    png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0,
+                                                               int(interlace)))
+    if palette is not None:
+        png += png_chunk(b"PLTE", palette.astype(np.uint8).tobytes())
+    if trns is not None:
+        png += png_chunk(b"tRNS", trns)
+    png += png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+def test_synthetic_png(tmp):
+    rng = np.random.RandomState(7)
+    formats = [(0, 1), (0, 2), (0, 4), (0, 8), (0, 16), (2, 8), (2, 16), (3, 1), (3, 2), (3, 4), (3, 8),
+               (4, 8), (4, 16), (6, 8), (6, 16)]
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+    n = 0
+    for ct, depth in formats:
+        for interlace in (False, True):
+            for with_trns in (False, True):
+                if with_trns and ct in (4, 6):
+                    continue
+                levels = min(1 << depth, 200) if ct == 3 else 1 << depth
+                px = rng.randint(0, levels, size=(11, 13, channels[ct]))
+                palette = rng.randint(0, 256, size=(levels, 3)) if ct == 3 else None
+                trns = None
+                if with_trns:
+                    if ct == 3:
+                        trns = bytes(rng.randint(0, 256, size=min(levels, 7)).astype(np.uint8))
+                    else:
+                        trns = b"".join(struct.pack(">H", int(v)) for v in px[0, 0])
+                path = os.path.join(tmp, f"ct{ct}_{depth}_{int(interlace)}_{int(with_trns)}.png")
+                write_png(path, px, ct, depth, interlace, palette, trns)
+                what = f"PNG colour type {ct} {depth}-bit{' Adam7' if interlace else ''}{' tRNS' if with_trns else ''}"
+                ours = vt_dump(path)
+                pil = np.asarray(Image.open(path).convert("RGB"))
+                if ours is None:
+                    continue
+                n += 1
+                if ct == 0 and depth == 16:
+                    high = np.repeat((px >> 8).astype(np.uint8), 3, axis=2)
+                    check(np.array_equal(ours, high), f"{what}: not the high byte")
+                    check(np.array_equal(pil, np.repeat(np.clip(px, 0, 255).astype(np.uint8), 3, axis=2)),
+                          f"{what}: PIL no longer clips 16-bit grey (revisit vt_image.c)")
+                else:
+                    check(np.array_equal(ours, pil), f"{what}: differs from PIL")
+    print(f"{n} synthetic PNGs (all colour types x depths, Adam7, tRNS): equal to PIL "
+          f"(16-bit grey: high byte, where PIL clips)")
+
+
+def test_synthetic_jpeg(tmp):
+    y, x = np.mgrid[0:48, 0:64]
+    rgb = np.stack([x * 4, y * 5, 128 + 90 * np.sin(0.2 * (x + y))], axis=2).astype(np.uint8)
+    im = Image.fromarray(rgb)
+    cases = {
+        "444.jpg": (im, dict(quality=90, subsampling=0)),
+        "420.jpg": (im, dict(quality=90, subsampling=2)),
+        "progressive.jpg": (im, dict(quality=85, progressive=True)),
+        "grey.jpg": (im.convert("L"), dict(quality=90)),
+        "cmyk.jpg": (im.convert("CMYK"), dict(quality=95)),  # PIL writes Adobe-inverted CMYK
+    }
+    for name, (img, opts) in cases.items():
+        path = os.path.join(tmp, name)
+        img.save(path, "JPEG", **opts)
+        ours = vt_dump(path)
+        if ours is not None:
+            check(np.array_equal(ours, np.asarray(Image.open(path).convert("RGB"))), f"JPEG {name}: differs from PIL")
+    print(f"{len(cases)} PIL-written JPEGs (4:4:4, 4:2:0, progressive, grey, Adobe CMYK): equal to PIL")
+
+
+def main():
+    if not os.access(TOOL, os.X_OK):
+        print(f"FAIL: {TOOL} not built (run make BUILD=... first)")
+        return 1
+    if not os.path.isdir(os.path.join(SHARED, "data")):
+        print(f"skip: no shared data at {SHARED}/data")
+        return 77
+    test_real_photos()
+    with tempfile.TemporaryDirectory() as tmp:
+        test_synthetic_png(tmp)
+        test_synthetic_jpeg(tmp)
+    print("FAILED" if failures else "all passed", f"({len(failures)} failures)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
