@@ -91,8 +91,9 @@ static void jpeg_on_message(j_common_ptr cinfo, int level) {
  * formula: R = (255 - C) * (255 - K) / 255, rounded, with C, M, Y, K the ink
  * amounts. Photoshop (and libjpeg for YCCK) store CMYK inverted, s = 255 - ink,
  * and that is what reaches us here, so R = sC * sK / 255. Every 4-channel JPEG
- * is taken to be inverted, as PIL and the browsers do: the Adobe marker cannot
- * tell inverted from plain data, and plain CMYK JPEGs are rare in practice.
+ * is taken to be inverted, as PIL does (it always opens CMYK as "CMYK;I"):
+ * the Adobe marker cannot tell inverted from plain data, and plain CMYK JPEGs
+ * are rare in practice.
  * p * q / 255 is never exactly halfway between integers, so +127 rounds. */
 static void cmyk_inverted_to_rgb(const uint8_t *cmyk, int w, uint8_t *rgb) {
   for (int x = 0; x < w; x++, cmyk += 4, rgb += 3) {
