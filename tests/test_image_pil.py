@@ -204,6 +204,25 @@ def test_synthetic_jpeg(tmp):
     print(f"{len(cases)} PIL-written JPEGs (4:4:4, 4:2:0, progressive, grey, Adobe CMYK): equal to PIL")
 
 
+def test_synthetic_resize(tmp):
+    """Sizes whose ratio puts source positions exactly on integers (256 -> 224
+    at x = 3 is 4.0), where PIL's running float sum lands below: none of the
+    real photos above has such a ratio, so nearest is checked on them here."""
+    rng = np.random.RandomState(11)
+    cases = [((256, 512), (224, 224)), ((448, 320), (224, 224)), ((64, 96), (224, 224)), ((1000, 30), (7, 300))]
+    for (w, h), (W, H) in cases:
+        path = os.path.join(tmp, f"noise_{w}x{h}.png")
+        im = Image.fromarray(rng.randint(0, 256, size=(h, w, 3)).astype(np.uint8))
+        im.save(path)
+        near = vt_dump(path, W, H, "nearest")
+        check(near is not None and np.array_equal(near, np.asarray(im.resize((W, H), Image.NEAREST))),
+              f"nearest {w}x{h} -> {W}x{H} differs from PIL")
+        aa = vt_dump(path, W, H, "antialias")
+        diff = np.abs(aa.astype(int) - np.asarray(im.resize((W, H), Image.BILINEAR)).astype(int)).max()
+        check(diff <= 1, f"antialias {w}x{h} -> {W}x{H} differs from PIL BILINEAR by {diff}")
+    print(f"{len(cases)} noise images at tie-prone ratios: nearest equal to PIL, antialias within 1")
+
+
 def main():
     if not os.access(TOOL, os.X_OK):
         print(f"FAIL: {TOOL} not built (run make BUILD=... first)")
@@ -215,6 +234,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         test_synthetic_png(tmp)
         test_synthetic_jpeg(tmp)
+        test_synthetic_resize(tmp)
     print("FAILED" if failures else "all passed", f"({len(failures)} failures)")
     return 1 if failures else 0
 
