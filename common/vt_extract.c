@@ -91,9 +91,7 @@ void vt_extract_grids_text(const vt_extract_config *c, char *out, size_t n) {
 }
 
 int vt_extract_convs_needed(const vt_extract_config *c) {
-  int n = 0, last = c->taps[c->n_taps - 1];
-  for (int l = 0; l <= last; l++) n += vt_vgg16_layers[l].kind == VT_LAYER_CONV;
-  return n;
+  return vt_vgg16_convs_needed(c->taps[c->n_taps - 1]);
 }
 
 int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_weights *w) {

@@ -14,8 +14,17 @@
 #include "vt_h5.h"
 #include "vt_store_schema.h"
 
+/* A part is closed after this many rows or seconds, whichever comes first:
+ * a crash loses at most that much work. VGGTAP_PART_ROWS lowers the row
+ * count (the resume tests use it to get many parts from few images). */
 enum { PART_MAX_ROWS = 2048 };
 #define PART_MAX_SECONDS 30.0
+
+static long long part_max_rows(void) {
+  const char *env = getenv("VGGTAP_PART_ROWS");
+  long long n = env ? atoll(env) : 0;
+  return n > 0 && n < PART_MAX_ROWS ? n : PART_MAX_ROWS;
+}
 
 struct vt_partial {
   char *dir;                /* OUT.partial */
@@ -414,7 +423,7 @@ int vt_partial_add(vt_partial *p, const vt_store_row *r) {
   p->height[i] = r->height;
   p->errors[i] = vt_xstrdup(r->error ? r->error : "");
   p->n++;
-  if (p->n == PART_MAX_ROWS || vt_now() - p->opened_at > PART_MAX_SECONDS) return vt_partial_commit(p);
+  if (p->n == part_max_rows() || vt_now() - p->opened_at > PART_MAX_SECONDS) return vt_partial_commit(p);
   return 0;
 }
 

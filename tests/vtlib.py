@@ -1,0 +1,84 @@
+"""Shared helpers for the Python tests: paths, running the programs, the
+shared real data, and a Keras-caffe reference preprocessing."""
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.environ.get("VGGTAP_ROOT", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+BUILD = os.path.join(ROOT, os.environ.get("TEST_BUILD", "build"))
+BIN = os.path.join(ROOT, "bin")
+WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
+DATA = os.path.join(SHARED, "data")
+
+
+def tool(name):
+    return os.path.join(BIN, name)
+
+
+def run(args, check=True, **kw):
+    """Runs a command, returns CompletedProcess with text stdout/stderr."""
+    p = subprocess.run(args, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise AssertionError(f"{args[0]} exited {p.returncode}")
+    return p
+
+
+def tmpdir():
+    """A temporary directory removed when the test exits."""
+    import atexit
+    import shutil
+    d = tempfile.mkdtemp(prefix="vggtap-test-")
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+def manifest_rows(dataset):
+    """(path, class) rows of a shared data set's manifest.csv."""
+    import csv
+    with open(os.path.join(DATA, dataset, "manifest.csv"), newline="") as f:
+        return [(r["path"], r["class"]) for r in csv.DictReader(f)]
+
+
+def sample(dataset, per_class, seed=0):
+    """A deterministic per-class sample of a shared data set: [(path, class)]."""
+    import random
+    rows = manifest_rows(dataset)
+    by = {}
+    for p, c in rows:
+        by.setdefault(c, []).append(p)
+    rng = random.Random(seed)
+    out = []
+    for c in sorted(by):
+        ps = sorted(by[c])
+        rng.shuffle(ps)
+        out += [(p, c) for p in sorted(ps[:per_class])]
+    return out
+
+
+def write_manifest(path, dataset, rows, extra=None):
+    """Writes a manifest (paths absolute into the shared data set)."""
+    with open(path, "w") as f:
+        f.write("path,label" + (",split" if extra else "") + "\n")
+        for i, (p, c) in enumerate(rows):
+            line = f"{os.path.join(DATA, dataset, p)},{c}"
+            if extra:
+                line += "," + extra(i)
+            f.write(line + "\n")
+
+
+def caffe_input(path, size=224):
+    """Keras load_img(target_size, nearest) + caffe preprocessing, in
+    PIL/numpy: the independent reference for the network input. NHWC."""
+    import numpy as np
+    from PIL import Image
+    img = Image.open(path).convert("RGB").resize((size, size), Image.NEAREST)
+    x = np.asarray(img, dtype=np.float32)[:, :, ::-1]
+    return x - np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+def skip(reason):
+    print(reason)
+    sys.exit(77)
