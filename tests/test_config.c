@@ -1,0 +1,315 @@
+/* test_config: INI parsing (sections, keys, lines of errors), path
+ * resolution, expansion of a config into flags (flags win, switches, unknown
+ * keys with the file and line), error annotation, and the weights lookup. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vt_common.h"
+#include "vt_config.h"
+#include "vt_weights_find.h"
+
+static int failures;
+#define CHECK(cond)                                                  \
+  do {                                                               \
+    if (!(cond)) {                                                   \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                    \
+    }                                                                \
+  } while (0)
+
+static char dir[256];
+
+static const char *write_file(const char *name, const char *text) {
+  static char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    perror(path);
+    exit(1);
+  }
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+/* Loads text as a config; returns the load result, the reason in *why. */
+static int load_text(const char *text, vt_config *c, const char **why) {
+  const char *path = write_file("t.ini", text);
+  int rc = vt_config_load(path, c);
+  *why = vt_failure_reason();
+  return rc;
+}
+
+/* The load must fail with a reason starting "<dir>/t.ini:<line>: " and holding `part`. */
+static void expect_error(const char *text, int line, const char *part) {
+  vt_config c;
+  const char *why;
+  char want[600];
+  snprintf(want, sizeof want, "%s/t.ini:%d: ", dir, line);
+  int rc = load_text(text, &c, &why);
+  CHECK(rc == -1);
+  if (rc == 0) {
+    vt_config_free(&c);
+    fprintf(stderr, "  expected an error at line %d for:\n%s\n", line, text);
+    return;
+  }
+  if (strncmp(why, want, strlen(want)) != 0 || !strstr(why, part)) {
+    fprintf(stderr, "  got '%s'\n  want '%s...%s'\n", why, want, part);
+    failures++;
+  }
+}
+
+static void test_parse(void) {
+  vt_config c;
+  const char *why;
+  int rc = load_text("; comment\n# comment\nweights = w.h5\n\n[extract]\ntap = block1_pool, block2_pool\n"
+                     "data=imgs ; inline comment\n[train]\nepochs = 5\n[sweep]\nheads = none 256\n",
+                     &c, &why);
+  CHECK(rc == 0);
+  if (rc < 0) {
+    fprintf(stderr, "  %s\n", why);
+    return;
+  }
+  CHECK(c.n == 5);
+  const vt_config_entry *e = vt_config_find(&c, "vggtap", "weights");
+  CHECK(e && e->line == 3 && !strcmp(e->value, "w.h5"));
+  e = vt_config_find(&c, "extract", "tap");
+  CHECK(e && e->line == 6 && !strcmp(e->value, "block1_pool, block2_pool"));
+  e = vt_config_find(&c, "extract", "data");
+  CHECK(e && e->line == 7 && !strcmp(e->value, "imgs"));
+  CHECK(vt_config_find(&c, "train", "epochs") && vt_config_find(&c, "train", "epochs")->line == 9);
+  CHECK(vt_config_find(&c, "train", "tap") == NULL);
+  CHECK(vt_config_find(&c, "sweep", "heads") != NULL);
+
+  /* Relative path keys resolve against the config's directory; others do not. */
+  char *v = vt_config_value(&c, vt_config_find(&c, "extract", "data"));
+  char want[600];
+  snprintf(want, sizeof want, "%s/imgs", dir);
+  CHECK(!strcmp(v, want));
+  free(v);
+  v = vt_config_value(&c, vt_config_find(&c, "extract", "tap"));
+  CHECK(!strcmp(v, "block1_pool, block2_pool"));
+  free(v);
+  vt_config_free(&c);
+
+  rc = load_text("[extract]\ndata = /abs/x\nout = ~/s.h5\n", &c, &why);
+  CHECK(rc == 0);
+  if (rc == 0) {
+    v = vt_config_value(&c, vt_config_find(&c, "extract", "data"));
+    CHECK(!strcmp(v, "/abs/x"));
+    free(v);
+    v = vt_config_value(&c, vt_config_find(&c, "extract", "out"));
+    snprintf(want, sizeof want, "%s/s.h5", getenv("HOME"));
+    CHECK(!strcmp(v, want));
+    free(v);
+    vt_config_free(&c);
+  }
+}
+
+static void test_errors(void) {
+  expect_error("[extract]\ntap = a\n[bogus]\nx = 1\n", 4, "unknown section [bogus]");
+  expect_error("[extract]\ntap = a\ntap = b\n", 3, "given twice");
+  expect_error("[vggtap]\nweights = w\nwork = r\nthreads = 2\n", 4, "unknown key 'threads' in [vggtap]");
+  expect_error("[sweep]\ntaps = block1_pool\npool = gap\n", 3, "unknown key 'pool' in [sweep]");
+  expect_error("[evaluate]\n\ndata = d\nstore = s\n", 4, "unknown key 'store' in [evaluate]");
+  expect_error("[extract]\ntap = a\nthis line has no equals sign\n", 3, "syntax error");
+  expect_error("[extract\ntap = a\n", 1, "syntax error");
+  expect_error("[train]\nepochs =\n", 2, "no value");
+  expect_error("[train]\nEpochs! = 3\n", 2, "not a key name");
+  /* The earliest error is the one reported. */
+  expect_error("[train]\nepochs = 1\nbad line\n[nope]\nx = 1\n", 3, "syntax error");
+  /* An over-long line is an error, not silently split by inih. */
+  char longline[600] = "[extract]\ndata = ";
+  memset(longline + strlen(longline), 'x', 300);
+  strcat(longline, "\ntap = a\n");
+  expect_error(longline, 2, "line too long");
+  /* A missing file names the file. */
+  vt_config c;
+  CHECK(vt_config_load("/nonexistent/x.ini", &c) == -1 && strstr(vt_failure_reason(), "/nonexistent/x.ini"));
+}
+
+/* A program's option table, as getopt_long takes it. */
+static const struct option opts[] = {
+    {"data", required_argument, 0, 'd'}, {"tap", required_argument, 0, 't'},
+    {"weights", required_argument, 0, 'w'}, {"epochs", required_argument, 0, 'e'},
+    {"lr", required_argument, 0, 'l'}, {"lr-schedule", required_argument, 0, 's'},
+    {"quiet", no_argument, 0, 'q'}, {"strict", no_argument, 0, 'S'},
+    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+/* Runs vt_config_apply on a copy of args; returns its result, argv in *out. */
+static int apply(int n, const char *const *args, const char *section, int *argc, char ***out) {
+  char **av = malloc((size_t)(n + 1) * sizeof *av);
+  for (int i = 0; i < n; i++) av[i] = (char *)args[i];
+  av[n] = NULL;
+  *argc = n;
+  *out = av;
+  int rc = vt_config_apply(argc, out, section, opts);
+  if (*out != av) free(av); /* replaced by vt_config_apply's own */
+  return rc;
+}
+
+static int same_args(int argc, char **argv, const char *const *want, int n) {
+  if (argc != n) return 0;
+  for (int i = 0; i < n; i++)
+    if (strcmp(argv[i], want[i])) return 0;
+  return argv[n] == NULL;
+}
+
+static void print_args(int argc, char **argv) {
+  fprintf(stderr, "  got:");
+  for (int i = 0; i < argc; i++) fprintf(stderr, " [%s]", argv[i]);
+  fprintf(stderr, "\n");
+}
+
+static void test_apply(void) {
+  const char *path = write_file("p.ini", "weights = w.h5\nwork = runs/x\n[extract]\ndata = imgs\n"
+                                         "tap = block2_pool\nquiet = yes\nstrict = false\n"
+                                         "[train]\nepochs = 5\nlr = 0.5\n");
+  char cfgarg[600], data[600], weights[600];
+  snprintf(cfgarg, sizeof cfgarg, "--config=%s", path);
+  snprintf(data, sizeof data, "--data=%s/imgs", dir);
+  snprintf(weights, sizeof weights, "--weights=%s/w.h5", dir);
+
+  /* [vggtap] weights goes to extract; config flags come first, the command
+   * line after them (so it wins), --config itself is removed. */
+  int argc;
+  char **argv;
+  const char *a1[] = {"prog", "--tap", "block1_pool", "--config", path, "x.jpg"};
+  CHECK(apply(6, a1, "extract", &argc, &argv) == 0);
+  const char *w1[] = {"prog", weights, data, "--tap=block2_pool", "--quiet", "--tap", "block1_pool", "x.jpg"};
+  if (!same_args(argc, argv, w1, 8)) {
+    failures++;
+    print_args(argc, argv);
+  }
+  /* getopt_long sees the command line's --tap last. */
+  optind = 1;
+  const char *tap = NULL;
+  for (int ch; (ch = getopt_long(argc, argv, "", opts, NULL)) != -1;)
+    if (ch == 't') tap = optarg;
+  CHECK(tap && !strcmp(tap, "block1_pool"));
+  CHECK(optind == argc - 1 && !strcmp(argv[optind], "x.jpg"));
+
+  /* Annotation: a message about a config-given option names file:line; one
+   * about an option the command line also gave, or about another, does not. */
+  char want[700];
+  snprintf(want, sizeof want, "%s:4: --data: cannot read", path);
+  CHECK(!strcmp(vt_config_annotate("--data: cannot read"), want));
+  CHECK(!strcmp(vt_config_annotate("--tap: unknown layer"), "--tap: unknown layer"));
+  CHECK(!strcmp(vt_config_annotate("--database x"), "--database x"));
+  CHECK(!strcmp(vt_config_annotate("no option here"), "no option here"));
+
+  /* [train] does not take weights (not shared with train); -- stops the search. */
+  const char *a2[] = {"prog", cfgarg, "--", "--config", "y"};
+  CHECK(apply(5, a2, "train", &argc, &argv) == 0);
+  const char *w2[] = {"prog", "--epochs=5", "--lr=0.5", "--", "--config", "y"};
+  if (!same_args(argc, argv, w2, 6)) {
+    failures++;
+    print_args(argc, argv);
+  }
+  snprintf(want, sizeof want, "%s:10: --lr wants a positive number", path);
+  CHECK(!strcmp(vt_config_annotate("--lr wants a positive number"), want));
+  CHECK(!strcmp(vt_config_annotate("--lr-schedule is bad"), "--lr-schedule is bad"));
+
+  /* Without --config nothing changes. */
+  const char *a3[] = {"prog", "--tap", "x"};
+  vt_config_release();
+  CHECK(apply(3, a3, "extract", &argc, &argv) == 0 && same_args(argc, argv, a3, 3));
+  free(argv);
+
+  /* An unknown key names file, line and a near key; a bad switch value too. */
+  path = write_file("u.ini", "[train]\nepochs = 5\nepoch = 3\n");
+  const char *a4[] = {"prog", "--config", path};
+  CHECK(apply(3, a4, "train", &argc, &argv) == -1);
+  CHECK(!strcmp(vt_config_annotate("--epochs wants"), "--epochs wants")); /* nothing applied */
+  snprintf(want, sizeof want, "%s:3: [train] unknown key 'epoch' (did you mean 'epochs'?)", path);
+  CHECK(!strcmp(vt_failure_reason(), want));
+  if (strcmp(vt_failure_reason(), want)) fprintf(stderr, "  got '%s'\n", vt_failure_reason());
+  free(argv);
+  path = write_file("s.ini", "[extract]\nquiet = maybe\n");
+  const char *a5[] = {"prog", "--config", path};
+  CHECK(apply(3, a5, "extract", &argc, &argv) == -1);
+  snprintf(want, sizeof want, "%s:2: ", path);
+  CHECK(!strncmp(vt_failure_reason(), want, strlen(want)) && strstr(vt_failure_reason(), "switch"));
+  free(argv);
+  /* help/version/config are not keys. */
+  path = write_file("h.ini", "[extract]\nhelp = true\n");
+  const char *a6[] = {"prog", "--config", path};
+  CHECK(apply(3, a6, "extract", &argc, &argv) == -1 && strstr(vt_failure_reason(), "unknown key 'help'"));
+  free(argv);
+  /* A key unknown to this program in a section it does not own is fine. */
+  path = write_file("o.ini", "[predict]\ntop = 3\n[extract]\ntap = a\n");
+  const char *a7[] = {"prog", "--config", path};
+  CHECK(apply(3, a7, "extract", &argc, &argv) == 0 && argc == 2 && !strcmp(argv[1], "--tap=a"));
+  vt_config_release();
+  const char *a8[] = {"prog", "--config"};
+  CHECK(apply(2, a8, "extract", &argc, &argv) == -1);
+  free(argv);
+  const char *a9[] = {"prog", "--config", path, "--config=x"};
+  CHECK(apply(4, a9, "extract", &argc, &argv) == -1 && strstr(vt_failure_reason(), "twice"));
+  free(argv);
+}
+
+static void test_weights_find(void) {
+  char home[600], cache[700], file[800];
+  snprintf(home, sizeof home, "%s/home", dir);
+  mkdir(home, 0755);
+  setenv("HOME", home, 1);
+  unsetenv("KERAS_HOME");
+  unsetenv("VGGTAP_WEIGHTS");
+  /* Nothing anywhere: the message says what to download and where. */
+  CHECK(vt_weights_find(NULL) == NULL);
+  const char *why = vt_failure_reason();
+  CHECK(strstr(why, VT_KERAS_WEIGHTS_URL) && strstr(why, VT_KERAS_WEIGHTS_MD5) &&
+        strstr(why, "VGGTAP_WEIGHTS") && strstr(why, home));
+  /* The Keras cache. */
+  snprintf(cache, sizeof cache, "%s/.keras", home);
+  mkdir(cache, 0755);
+  snprintf(cache, sizeof cache, "%s/.keras/models", home);
+  mkdir(cache, 0755);
+  snprintf(file, sizeof file, "%s/%s", cache, VT_KERAS_WEIGHTS_NAME);
+  fclose(fopen(file, "w"));
+  const char *got = vt_weights_find(NULL);
+  CHECK(got && !strcmp(got, file));
+  /* $VGGTAP_WEIGHTS before the cache, and a missing one is an error. */
+  const char *other = write_file("other.h5", "x");
+  setenv("VGGTAP_WEIGHTS", other, 1);
+  got = vt_weights_find(NULL);
+  CHECK(got && !strcmp(got, other));
+  setenv("VGGTAP_WEIGHTS", "/nonexistent/w.h5", 1);
+  CHECK(vt_weights_find(NULL) == NULL && strstr(vt_failure_reason(), "VGGTAP_WEIGHTS=/nonexistent/w.h5"));
+  /* The flag (or config key) before everything; missing is an error. */
+  got = vt_weights_find(other);
+  CHECK(got && !strcmp(got, other));
+  CHECK(vt_weights_find("/nonexistent/flag.h5") == NULL &&
+        strstr(vt_failure_reason(), "/nonexistent/flag.h5"));
+  /* $KERAS_HOME replaces ~/.keras, as in Keras. */
+  unsetenv("VGGTAP_WEIGHTS");
+  setenv("KERAS_HOME", "/nonexistent-keras", 1);
+  CHECK(vt_weights_find(NULL) == NULL && strstr(vt_failure_reason(), "/nonexistent-keras/models"));
+  unlink(file);
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/test_config.XXXXXX");
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  test_parse();
+  test_errors();
+  test_apply();
+  test_weights_find();
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  if (failures) {
+    fprintf(stderr, "%d checks failed\n", failures);
+    return 1;
+  }
+  printf("test_config: all checks passed\n");
+  return 0;
+}
