@@ -9,9 +9,11 @@
 #include "pipeline.h"
 #include "store_writer.h"
 #include "vt_common.h"
+#include "vt_config.h"
 #include "vt_extract.h"
 #include "vt_inputs.h"
 #include "vt_store_schema.h"
+#include "vt_weights_find.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_ROWS_FAILED = 3, EXIT_INTERRUPTED = 130 };
 
@@ -30,8 +32,9 @@ static const char usage[] =
     "  --files               the remaining arguments are images or folders (unlabelled)\n"
     "\n"
     "Network:\n"
-    "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS); a file\n"
-    "                        holding only the first layers works for taps inside them\n"
+    "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS, else the Keras\n"
+    "                        cache ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5);\n"
+    "                        a file holding only the first layers works for taps inside them\n"
     "  --tap LIST            layers to store, e.g. block1_pool,block2_pool (default block1_pool);\n"
     "                        any of block1_conv1 .. block5_conv3, block1_pool .. block5_pool.\n"
     "                        The network runs only as deep as the deepest tap.\n"
@@ -52,6 +55,8 @@ static const char usage[] =
     "  --overwrite           replace an existing or partial store made with other settings\n"
     "\n"
     "Run:\n"
+    "  --config FILE         take options from the [extract] section (and `weights` in\n"
+    "                        [vggtap]) of an INI file (docs/CONFIG.md); flags given here win\n"
     "  --threads N           worker threads, one image each (default: all cores)\n"
     "  --strict              exit 3 if any image failed (default: only if all failed)\n"
     "  --quiet               no progress output\n"
@@ -104,22 +109,23 @@ static int parse_size(const char *s, vt_extract_config *c) {
   return 0;
 }
 
+/* At file scope: vt_config_apply checks config keys against it too. */
+static const struct option longopts[] = {
+    {"weights", required_argument, 0, 'w'}, {"data", required_argument, 0, 'd'},
+    {"manifest", required_argument, 0, 'm'}, {"files", no_argument, 0, 'F'},
+    {"tap", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
+    {"store", required_argument, 0, 's'}, {"grids", required_argument, 0, 'g'},
+    {"map-dtype", required_argument, 0, 'D'}, {"compress", required_argument, 0, 'z'},
+    {"size", required_argument, 0, 'S'}, {"resize", required_argument, 0, 'r'},
+    {"preprocess", required_argument, 0, 'p'}, {"max-pixels", required_argument, 0, 'M'},
+    {"threads", required_argument, 0, 'j'}, {"overwrite", no_argument, 0, 'O'},
+    {"strict", no_argument, 0, 'T'}, {"quiet", no_argument, 0, 'q'},
+    {"label-column", required_argument, 0, 'L'}, {"split-column", required_argument, 0, 'P'},
+    {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+
 static int parse_options(int argc, char **argv, options *o) {
-  static const struct option longopts[] = {
-      {"weights", required_argument, 0, 'w'}, {"data", required_argument, 0, 'd'},
-      {"manifest", required_argument, 0, 'm'}, {"files", no_argument, 0, 'F'},
-      {"tap", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
-      {"store", required_argument, 0, 's'}, {"grids", required_argument, 0, 'g'},
-      {"map-dtype", required_argument, 0, 'D'}, {"compress", required_argument, 0, 'z'},
-      {"size", required_argument, 0, 'S'}, {"resize", required_argument, 0, 'r'},
-      {"preprocess", required_argument, 0, 'p'}, {"max-pixels", required_argument, 0, 'M'},
-      {"threads", required_argument, 0, 'j'}, {"overwrite", no_argument, 0, 'O'},
-      {"strict", no_argument, 0, 'T'}, {"quiet", no_argument, 0, 'q'},
-      {"label-column", required_argument, 0, 'L'}, {"split-column", required_argument, 0, 'P'},
-      {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   vt_extract_config_default(&o->cfg);
-  o->weights = getenv("VGGTAP_WEIGHTS");
   o->taps = "block1_pool";
   o->store = "pooled";
   o->map_dtype = "float32";
@@ -174,9 +180,7 @@ static int parse_options(int argc, char **argv, options *o) {
   if ((o->data || o->manifest) && optind < argc)
     return vt_fail("unexpected argument '%s'", argv[optind]);
   if (!o->out) return vt_fail("--out STORE.h5 is required");
-  if (!o->weights)
-    return vt_fail("no weights: pass --weights FILE or set VGGTAP_WEIGHTS (the Keras file "
-                   "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5; see README.md)");
+  if (!(o->weights = vt_weights_find(o->weights))) return -1;
   if (vt_extract_parse_taps(&o->cfg, o->taps) < 0) return vt_fail_prefix("--tap");
   if (o->grids && vt_extract_parse_grids(&o->cfg, o->grids) < 0) return vt_fail_prefix("--grids");
   if (strcmp(o->map_dtype, "float32") && strcmp(o->map_dtype, "float16"))
@@ -207,8 +211,8 @@ static void print_failures(const char *out, long long n_failed) {
 
 int main(int argc, char **argv) {
   options o;
-  if (parse_options(argc, argv, &o) < 0) {
-    fprintf(stderr, "vggtap-extract: %s\n", vt_failure_reason());
+  if (vt_config_apply(&argc, &argv, "extract", longopts) < 0 || parse_options(argc, argv, &o) < 0) {
+    fprintf(stderr, "vggtap-extract: %s\n", vt_config_annotate(vt_failure_reason()));
     return EXIT_USAGE;
   }
   vt_extract_config *cfg = &o.cfg;
