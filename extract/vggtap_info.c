@@ -1,0 +1,574 @@
+/* vggtap-info: what a feature store or a head file holds, at a glance (rows
+ * per class, failures grouped by reason, taps with shapes and types,
+ * provenance, size on disk), and a one-line-per-head comparison table for
+ * sweeps. h5ls/h5dump stay the low-level view. */
+#include <getopt.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vt_common.h"
+#include "vt_h5.h"
+#include "vt_store_read.h"
+#include "vt_store_schema.h"
+
+static const char usage[] =
+    "usage: vggtap-info FILE.h5...                    describe stores and heads\n"
+    "       vggtap-info --table [--csv OUT] HEAD.h5...  compare heads, one line each\n"
+    "\n"
+    "For a feature store (vggtap-extract): rows ok/failed per class and split, the\n"
+    "failure reasons grouped, every tap's datasets with shapes and types, how the\n"
+    "features were made (weights sha256, preprocessing, resize, input size), and the\n"
+    "size on disk. For a head (vggtap-train): its layers and parameters, tap and\n"
+    "pooling, classes, provenance, and the scores in its report (HEAD.report/\n"
+    "metrics.json beside it) when present.\n"
+    "\n"
+    "  --table       one line per head: tap, pooling, hidden layers, parameters, accuracy,\n"
+    "                macro-F1, training seconds (read from each head's report)\n"
+    "  --csv OUT     with --table, also write the table as CSV to OUT\n"
+    "  --failures N  show at most N failure reasons (default 10)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: 0 success, 1 a file is unreadable or not a vggtap file, 2 usage.\n";
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+/* ---- small helpers ---- */
+
+static void print_size(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return;
+  double b = (double)st.st_size;
+  const char *unit = "bytes";
+  if (b >= 1024.0 * 1024 * 1024) b /= 1024.0 * 1024 * 1024, unit = "GiB";
+  else if (b >= 1024.0 * 1024) b /= 1024.0 * 1024, unit = "MiB";
+  else if (b >= 1024.0) b /= 1024.0, unit = "KiB";
+  if (st.st_size < 1024) printf("  size on disk   %lld bytes\n", (long long)st.st_size);
+  else printf("  size on disk   %.1f %s (%lld bytes)\n", b, unit, (long long)st.st_size);
+}
+
+static char *str_attr_or(hid_t f, const char *name, const char *fallback) {
+  char *s = vt_h5_read_str_attr(f, name);
+  return s ? s : vt_xstrdup(fallback);
+}
+
+static long long int_attr_or(hid_t f, const char *name, long long fallback) {
+  long long v;
+  return vt_h5_read_int_attr(f, name, &v) < 0 ? fallback : v;
+}
+
+/* Shape "[a,b,c]" and element type ("float32", "float16", "int32", "string") of a dataset. */
+static int describe_dataset(hid_t loc, const char *path, char *shape, size_t ns, char *type, size_t nt) {
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0) return vt_fail("cannot open /%s", path);
+  hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+  hsize_t dims[8];
+  int rank = H5Sget_simple_extent_ndims(sp);
+  if (rank < 0 || rank > 8) rank = 0;
+  H5Sget_simple_extent_dims(sp, dims, NULL);
+  size_t len = snprintf(shape, ns, "[");
+  for (int i = 0; i < rank && len < ns; i++)
+    len += snprintf(shape + len, ns - len, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+  if (len < ns) snprintf(shape + len, ns - len, "]");
+  H5T_class_t cls = H5Tget_class(t);
+  size_t size = H5Tget_size(t);
+  if (cls == H5T_FLOAT) snprintf(type, nt, "float%zu", size * 8);
+  else if (cls == H5T_INTEGER) snprintf(type, nt, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", size * 8);
+  else if (cls == H5T_STRING) snprintf(type, nt, "string");
+  else snprintf(type, nt, "other");
+  H5Tclose(t);
+  H5Sclose(sp);
+  H5Dclose(d);
+  return 0;
+}
+
+/* The filters of a dataset, e.g. "shuffle+deflate-4", or "" for none. */
+static void describe_filters(hid_t loc, const char *path, char *out, size_t n) {
+  out[0] = '\0';
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0) return;
+  hid_t pl = H5Dget_create_plist(d);
+  int nf = H5Pget_nfilters(pl);
+  size_t len = 0;
+  for (int i = 0; i < nf && len < n; i++) {
+    unsigned flags, cd[8];
+    size_t ncd = 8;
+    char name[64];
+    H5Z_filter_t id = H5Pget_filter2(pl, (unsigned)i, &flags, &ncd, cd, sizeof name, name, NULL);
+    const char *sep = len ? "+" : "";
+    if (id == H5Z_FILTER_DEFLATE) len += snprintf(out + len, n - len, "%sdeflate-%u", sep, ncd ? cd[0] : 0);
+    else if (id == H5Z_FILTER_SHUFFLE) len += snprintf(out + len, n - len, "%sshuffle", sep);
+    else len += snprintf(out + len, n - len, "%s%s", sep, name);
+  }
+  H5Pclose(pl);
+  H5Dclose(d);
+}
+
+/* Names of the members of a group, sorted (HDF5 iterates in name order). */
+typedef struct {
+  int n;
+  char *name[64];
+} names;
+
+static herr_t add_name(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+  names *ns = data;
+  if (ns->n < 64) ns->name[ns->n++] = vt_xstrdup(name);
+  return 0;
+}
+
+static void list_group(hid_t f, const char *path, names *ns) {
+  ns->n = 0;
+  if (!vt_link_exists(f, path)) return;
+  hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
+  if (g < 0) return;
+  H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, add_name, ns);
+  H5Gclose(g);
+}
+
+static void free_names(names *ns) {
+  for (int i = 0; i < ns->n; i++) free(ns->name[i]);
+  ns->n = 0;
+}
+
+/* ---- stores ---- */
+
+typedef struct {
+  const char *reason;
+  int count, example; /* example: the first row with it */
+} reason_count;
+
+static int by_count(const void *a, const void *b) {
+  const reason_count *x = a, *y = b;
+  if (x->count != y->count) return y->count - x->count;
+  return x->example - y->example;
+}
+
+static void print_failures(const vt_store *s, int max_reasons) {
+  reason_count *rc = vt_xcalloc((size_t)s->n_rows + 1, sizeof *rc);
+  int n = 0, total = 0;
+  for (int r = 0; r < s->n_rows; r++) {
+    if (s->status[r] != VT_ROW_FAILED) continue;
+    total++;
+    int j = 0;
+    while (j < n && strcmp(rc[j].reason, s->errors[r])) j++;
+    if (j == n) rc[n++] = (reason_count){s->errors[r], 0, r};
+    rc[j].count++;
+  }
+  if (total) {
+    qsort(rc, (size_t)n, sizeof *rc, by_count);
+    printf("  failures       %d rows, %d distinct reason%s:\n", total, n, n == 1 ? "" : "s");
+    for (int j = 0; j < n && j < max_reasons; j++)
+      printf("    %6d  %s  (e.g. %s)\n", rc[j].count, rc[j].reason[0] ? rc[j].reason : "(no reason recorded)",
+             s->paths[rc[j].example]);
+    if (n > max_reasons) printf("    ... %d more reasons (h5dump -d /images/error)\n", n - max_reasons);
+  }
+  free(rc);
+}
+
+static void print_rows(const vt_store *s) {
+  int ok = 0, failed = 0, unlabelled = 0;
+  for (int r = 0; r < s->n_rows; r++) {
+    if (s->status[r] == VT_ROW_OK) ok++;
+    else failed++;
+    if (s->labels[r] < 0) unlabelled++;
+  }
+  printf("  rows           %d: %d ok, %d failed\n", s->n_rows, ok, failed);
+  if (s->n_classes) {
+    int width = 5;
+    for (int k = 0; k < s->n_classes; k++)
+      if ((int)strlen(s->classes[k]) > width) width = (int)strlen(s->classes[k]);
+    printf("  classes        %d\n    %-*s  %7s  %7s\n", s->n_classes, width, "class", "ok", "failed");
+    for (int k = -1; k < s->n_classes; k++) {
+      int kok = 0, kfail = 0;
+      for (int r = 0; r < s->n_rows; r++)
+        if (s->labels[r] == k) (s->status[r] == VT_ROW_OK ? kok++ : kfail++);
+      if (k < 0 && !kok && !kfail) continue;
+      printf("    %-*s  %7d  %7d\n", width, k < 0 ? "(unlabelled)" : s->classes[k], kok, kfail);
+    }
+  } else {
+    printf("  classes        none (unlabelled input: %d rows)\n", unlabelled);
+  }
+  /* splits, when a manifest gave them */
+  const char *seen[16];
+  int count[16] = {0}, n_splits = 0, other = 0;
+  for (int r = 0; r < s->n_rows; r++) {
+    if (!s->splits[r][0]) continue;
+    int j = 0;
+    while (j < n_splits && strcmp(seen[j], s->splits[r])) j++;
+    if (j == n_splits) {
+      if (n_splits == 16) {
+        other++;
+        continue;
+      }
+      seen[n_splits++] = s->splits[r];
+    }
+    count[j]++;
+  }
+  if (n_splits) {
+    printf("  splits        ");
+    for (int j = 0; j < n_splits; j++) printf(" %s %d%s", seen[j], count[j], j + 1 < n_splits ? "," : "");
+    if (other) printf(", %d rows in other splits", other);
+    printf("\n");
+  }
+}
+
+static void print_taps(const vt_store *s) {
+  printf("  taps           %s\n", s->taps);
+  char *taps = vt_xstrdup(s->taps), *items[32];
+  int nt = vt_split_commas(taps, items, 32);
+  for (int t = 0; t < nt; t++) {
+    char path[256], shape[96], type[32], filters[96];
+    printf("    %s\n", items[t]);
+    snprintf(path, sizeof path, "features/%s", items[t]);
+    if (vt_link_exists(s->file, path) && describe_dataset(s->file, path, shape, sizeof shape, type, sizeof type) == 0) {
+      describe_filters(s->file, path, filters, sizeof filters);
+      printf("      maps     %-20s %s%s%s\n", shape, type, filters[0] ? ", " : "", filters);
+    } else {
+      printf("      maps     not stored\n");
+    }
+    names ns;
+    snprintf(path, sizeof path, "pooled/%s", items[t]);
+    list_group(s->file, path, &ns);
+    for (int i = 0; i < ns.n; i++) {
+      char dpath[320];
+      snprintf(dpath, sizeof dpath, "pooled/%s/%s", items[t], ns.name[i]);
+      if (describe_dataset(s->file, dpath, shape, sizeof shape, type, sizeof type) == 0)
+        printf("      %-8s %-20s %s\n", ns.name[i], shape, type);
+    }
+    if (!ns.n) printf("      pooled   none\n");
+    free_names(&ns);
+  }
+  free(taps);
+}
+
+static int describe_store(const char *path, int max_reasons) {
+  vt_store s;
+  if (vt_store_open(path, &s) < 0) return -1;
+  char *weights_file = str_attr_or(s.file, "weights_file", "?");
+  char *compression = str_attr_or(s.file, "compression", "?");
+  printf("%s: vggtap feature store, format_version %d, written by vggtap %s\n", path,
+         s.format_version, s.tool_version);
+  print_size(path);
+  print_rows(&s);
+  print_failures(&s, max_reasons);
+  print_taps(&s);
+  printf("  provenance\n");
+  printf("    weights        sha256 %s\n                   (%s)\n", s.weights_sha256, weights_file);
+  printf("    preprocessing  %s\n", s.preprocessing);
+  printf("    resize         %s\n", s.resize);
+  printf("    input size     %dx%d (height x width)\n", s.input_height, s.input_width);
+  printf("    maps           %s, compression %s\n", s.map_dtype, compression);
+  printf("    pooling grids  %s\n", s.grids[0] ? s.grids : "none");
+  printf("    source         %s %s\n", s.source, s.data_root);
+  printf("    command        %s\n", s.command);
+  free(weights_file);
+  free(compression);
+  vt_store_close(&s);
+  return 0;
+}
+
+/* ---- heads ---- */
+
+/* The report directory vggtap-train writes by default: HEAD minus .h5, plus .report. */
+static char *report_json(const char *head) {
+  size_t n = strlen(head);
+  if (n > 3 && !strcmp(head + n - 3, ".h5")) n -= 3;
+  char *p = vt_xmalloc(n + 32);
+  memcpy(p, head, n);
+  strcpy(p + n, ".report/metrics.json");
+  return p;
+}
+
+/* A top-level number "key": value from metrics.json (as train/report.c writes
+ * it); NaN if absent or null. */
+static double json_number(const char *text, const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\"", key);
+  const char *p = text ? strstr(text, pat) : NULL;
+  if (!p) return NAN;
+  p += strlen(pat);
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  if (*p++ != ':') return NAN;
+  char *end;
+  double v = strtod(p, &end);
+  return end == p ? NAN : v;
+}
+
+static char *read_small_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = vt_xmalloc((1 << 20) + 1);
+  size_t n = fread(buf, 1, 1 << 20, f);
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+typedef struct {
+  char *tap, *pooling, *hidden, *head_kind, *preprocessing, *resize, *weights_sha256, *store,
+      *eval_store, *feature_source, *config;
+  long long n_params, n_features, n_classes, n_layers, best_epoch, input_h, input_w, version;
+  double accuracy, macro_f1, balanced_accuracy, train_seconds;
+  int have_report;
+} head_info;
+
+static void head_info_free(head_info *h) {
+  free(h->tap), free(h->pooling), free(h->hidden), free(h->head_kind), free(h->preprocessing);
+  free(h->resize), free(h->weights_sha256), free(h->store), free(h->eval_store);
+  free(h->feature_source), free(h->config);
+}
+
+static int read_head(const char *path, hid_t f, head_info *h) {
+  memset(h, 0, sizeof *h);
+  h->version = int_attr_or(f, "format_version", 0);
+  h->head_kind = str_attr_or(f, "head", "?");
+  h->hidden = str_attr_or(f, "hidden", "");
+  h->tap = str_attr_or(f, "tap", "?");
+  h->pooling = str_attr_or(f, "pooling", "?");
+  h->preprocessing = str_attr_or(f, "preprocessing", "?");
+  h->resize = str_attr_or(f, "resize", "?");
+  h->weights_sha256 = str_attr_or(f, "weights_sha256", "?");
+  h->store = str_attr_or(f, "store", "?");
+  h->eval_store = str_attr_or(f, "eval_store", "");
+  h->feature_source = str_attr_or(f, "feature_source", "?");
+  h->config = str_attr_or(f, "config", "");
+  h->n_params = int_attr_or(f, "n_params", -1);
+  h->n_features = int_attr_or(f, "n_features", -1);
+  h->n_classes = int_attr_or(f, "n_classes", -1);
+  h->n_layers = int_attr_or(f, "n_layers", -1);
+  h->best_epoch = int_attr_or(f, "best_epoch", -1);
+  h->input_h = int_attr_or(f, "input_height", 0);
+  h->input_w = int_attr_or(f, "input_width", 0);
+  char *json_path = report_json(path);
+  char *json = read_small_file(json_path);
+  h->have_report = json != NULL;
+  h->accuracy = json_number(json, "accuracy");
+  h->balanced_accuracy = json_number(json, "balanced_accuracy");
+  h->macro_f1 = json_number(json, "macro_f1");
+  h->train_seconds = json_number(json, "train_seconds");
+  free(json);
+  free(json_path);
+  return 0;
+}
+
+static int describe_head(const char *path, hid_t f) {
+  head_info h;
+  read_head(path, f, &h);
+  printf("%s: vggtap head, format_version %lld\n", path, h.version);
+  print_size(path);
+  printf("  head           %s%s%s: %lld features -> %lld classes, %lld dense layer%s, %lld parameters\n",
+         h.head_kind, h.hidden[0] ? " " : "", h.hidden, h.n_features, h.n_classes, h.n_layers,
+         h.n_layers == 1 ? "" : "s", h.n_params);
+  printf("  features       tap %s, pooling %s (%s)\n", h.tap, h.pooling, h.feature_source);
+  int n_classes = 0;
+  char **classes = NULL;
+  if (vt_read_string_dataset(f, "classes", &n_classes, &classes) == 0) {
+    printf("  classes        ");
+    for (int k = 0; k < n_classes; k++) printf("%s%s", k ? ", " : "", classes[k]);
+    printf("\n");
+    vt_free_strings(classes, n_classes);
+  }
+  char shape[96], type[32];
+  printf("  trained on     %s", h.store);
+  if (describe_dataset(f, "training/train_rows", shape, sizeof shape, type, sizeof type) == 0)
+    printf(", %s rows", shape);
+  if (describe_dataset(f, "training/val_rows", shape, sizeof shape, type, sizeof type) == 0)
+    printf(", validation %s rows", shape);
+  printf(", best epoch %lld\n", h.best_epoch);
+  if (h.eval_store[0]) printf("  evaluated on   %s\n", h.eval_store);
+  printf("  provenance\n");
+  printf("    weights        sha256 %s\n", h.weights_sha256);
+  printf("    preprocessing  %s\n    resize         %s\n    input size     %lldx%lld (height x width)\n",
+         h.preprocessing, h.resize, h.input_h, h.input_w);
+  char *json_path = report_json(path);
+  if (h.have_report)
+    printf("  report         %s\n    accuracy %.4f, balanced accuracy %.4f, macro-F1 %.4f, trained in %.2f s\n",
+           json_path, h.accuracy, h.balanced_accuracy, h.macro_f1, h.train_seconds);
+  else
+    printf("  report         none at %s\n", json_path);
+  free(json_path);
+  if (h.config[0]) {
+    printf("  training configuration\n    ");
+    for (const char *c = h.config; *c; c++) {
+      putchar(*c);
+      if (*c == '\n' && c[1]) printf("    ");
+    }
+    if (h.config[strlen(h.config) - 1] != '\n') putchar('\n');
+  }
+  head_info_free(&h);
+  return 0;
+}
+
+/* ---- files ---- */
+
+/* Opens path and tells which kind of vggtap file it is: 1 store, 2 head. */
+static hid_t open_vggtap(const char *path, int *kind) {
+  struct stat st;
+  if (stat(path, &st) != 0) return vt_fail("%s: no such file", path);
+  if (H5Fis_hdf5(path) <= 0) return vt_fail("%s: not an HDF5 file", path);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return vt_fail("%s: cannot open (corrupt HDF5 file?)", path);
+  char *format = vt_h5_read_str_attr(f, "format");
+  *kind = !format ? 0 : !strcmp(format, VT_STORE_FORMAT) ? 1 : !strcmp(format, "vggtap-head") ? 2 : 0;
+  free(format);
+  if (!*kind) {
+    H5Fclose(f);
+    return vt_fail("%s: not a vggtap store or head (no format attribute 'vggtap-store' or "
+                   "'vggtap-head'); h5ls -r shows what it holds", path);
+  }
+  return f;
+}
+
+static int describe(const char *path, int max_reasons) {
+  int kind;
+  hid_t f = open_vggtap(path, &kind);
+  if (f < 0) return -1;
+  int rc;
+  if (kind == 1) {
+    H5Fclose(f); /* vt_store_open opens and validates it itself */
+    rc = describe_store(path, max_reasons);
+  } else {
+    rc = describe_head(path, f);
+    H5Fclose(f);
+  }
+  return rc;
+}
+
+static void csv_field(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\n\r")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void fmt_num(char *out, size_t n, double v, const char *fmt) {
+  if (isnan(v)) snprintf(out, n, "-");
+  else snprintf(out, n, fmt, v);
+}
+
+static int table(int n, char **paths, const char *csv_path) {
+  head_info *h = vt_xcalloc((size_t)n, sizeof *h);
+  int rc = 0, width = 4;
+  for (int i = 0; i < n && rc == 0; i++) {
+    int kind;
+    hid_t f = open_vggtap(paths[i], &kind);
+    if (f < 0) {
+      rc = -1;
+      break;
+    }
+    if (kind != 2) {
+      H5Fclose(f);
+      rc = vt_fail("%s: --table compares heads; this is a feature store", paths[i]);
+      break;
+    }
+    read_head(paths[i], f, &h[i]);
+    H5Fclose(f);
+    if ((int)strlen(paths[i]) > width) width = (int)strlen(paths[i]);
+  }
+  if (rc == 0) {
+    printf("%-*s  %-12s  %-10s  %-10s  %10s  %8s  %8s  %8s\n", width, "head", "tap", "pooling",
+           "hidden", "params", "accuracy", "macro-F1", "train s");
+    for (int i = 0; i < n; i++) {
+      char acc[32], f1[32], secs[32];
+      fmt_num(acc, sizeof acc, h[i].accuracy, "%.4f");
+      fmt_num(f1, sizeof f1, h[i].macro_f1, "%.4f");
+      fmt_num(secs, sizeof secs, h[i].train_seconds, "%.2f");
+      printf("%-*s  %-12s  %-10s  %-10s  %10lld  %8s  %8s  %8s\n", width, paths[i], h[i].tap,
+             h[i].pooling, h[i].hidden[0] ? h[i].hidden : "softmax", h[i].n_params, acc, f1, secs);
+    }
+  }
+  if (rc == 0 && csv_path) {
+    /* Written beside and renamed, so a reader never sees half a table. */
+    size_t len = strlen(csv_path) + 8;
+    char *tmp = vt_xmalloc(len);
+    snprintf(tmp, len, "%s.tmp", csv_path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+      rc = vt_fail("%s: cannot write", tmp);
+    } else {
+      fprintf(f, "head,tap,pooling,hidden,params,accuracy,macro_f1,train_seconds\n");
+      for (int i = 0; i < n; i++) {
+        char acc[32], f1[32], secs[32];
+        fmt_num(acc, sizeof acc, h[i].accuracy, "%.6f");
+        fmt_num(f1, sizeof f1, h[i].macro_f1, "%.6f");
+        fmt_num(secs, sizeof secs, h[i].train_seconds, "%.3f");
+        csv_field(f, paths[i]);
+        fputc(',', f);
+        csv_field(f, h[i].tap);
+        fputc(',', f);
+        csv_field(f, h[i].pooling);
+        fputc(',', f);
+        csv_field(f, h[i].hidden[0] ? h[i].hidden : "softmax");
+        fprintf(f, ",%lld,%s,%s,%s\n", h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
+                isnan(h[i].macro_f1) ? "" : f1, isnan(h[i].train_seconds) ? "" : secs);
+      }
+      if (fclose(f) != 0 || rename(tmp, csv_path) != 0) rc = vt_fail("%s: cannot write", csv_path);
+    }
+    free(tmp);
+  }
+  for (int i = 0; i < n; i++) head_info_free(&h[i]);
+  free(h);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {{"table", no_argument, 0, 't'}, {"csv", required_argument, 0, 'c'},
+                                           {"failures", required_argument, 0, 'f'},
+                                           {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
+                                           {0, 0, 0, 0}};
+  int as_table = 0, max_reasons = 10;
+  const char *csv = NULL;
+  for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
+    switch (c) {
+      case 't': as_table = 1; break;
+      case 'c': csv = optarg; break;
+      case 'f': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end || end == optarg || v < 0 || v > 1000000) {
+          fprintf(stderr, "vggtap-info: --failures wants a whole number, not '%s'\n", optarg);
+          return EXIT_USAGE;
+        }
+        max_reasons = (int)v;
+        break;
+      }
+      case 'h': fputs(usage, stdout); return EXIT_OK;
+      case 'V': printf("vggtap-info %s\n", VT_VERSION); return EXIT_OK;
+      default: fprintf(stderr, "(see vggtap-info --help)\n"); return EXIT_USAGE;
+    }
+  }
+  if (optind == argc) {
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+  }
+  if (csv && !as_table) {
+    fprintf(stderr, "vggtap-info: --csv goes with --table\n");
+    return EXIT_USAGE;
+  }
+  vt_h5_quiet();
+  if (as_table) {
+    if (table(argc - optind, argv + optind, csv) < 0) {
+      fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
+      return EXIT_ERROR;
+    }
+    return EXIT_OK;
+  }
+  int rc = EXIT_OK;
+  for (int i = optind; i < argc; i++) {
+    if (i > optind) printf("\n");
+    if (describe(argv[i], max_reasons) < 0) {
+      fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
+      rc = EXIT_ERROR;
+    }
+  }
+  return rc;
+}
