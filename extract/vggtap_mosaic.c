@@ -1,0 +1,360 @@
+/* vggtap-mosaic: a picture of what the network sees. Draws the resized input
+ * image beside a grid of one tap's channels (each normalised to its own
+ * min..max), as a PNG, from a store row that holds maps or from an image run
+ * through the weights. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt_common.h"
+#include "vt_extract.h"
+#include "vt_h5.h"
+#include "vt_png_plot.h"
+#include "vt_store_read.h"
+#include "vt_store_schema.h"
+#include "vt_weights_find.h"
+
+static const char usage[] =
+    "usage: vggtap-mosaic --store STORE.h5 --row N --tap LAYER --out PNG [options]\n"
+    "       vggtap-mosaic --image IMAGE --tap LAYER --out PNG [--weights FILE] [options]\n"
+    "\n"
+    "Draws the network's input (the image resized as the network saw it) beside a\n"
+    "grid of the tap's channels, each scaled to its own min..max (black = min,\n"
+    "white = max; all-constant channels are drawn dark red). Channels run left to\n"
+    "right, top to bottom, channel 0 first.\n"
+    "\n"
+    "From a store (needs maps: vggtap-extract --store maps or maps,pooled):\n"
+    "  --store FILE      the feature store\n"
+    "  --row N           the row to draw (0-based; vggtap-info lists the rows' classes)\n"
+    "  --image FILE      the input image, if it is no longer where the store says\n"
+    "\n"
+    "From an image (runs the VGG16 prefix up to the tap):\n"
+    "  --image FILE      a JPEG or PNG\n"
+    "  --weights FILE    Keras VGG16 weights (default: $VGGTAP_WEIGHTS, else the Keras cache\n"
+    "                    ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)\n"
+    "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
+    "                    as vggtap-extract (defaults 224, antialias, caffe)\n"
+    "\n"
+    "Both:\n"
+    "  --tap LAYER       e.g. block1_pool, block2_conv2\n"
+    "  --out FILE        the PNG to write\n"
+    "  --channels N      draw only the first N channels (default: all)\n"
+    "  --scale S         pixels per map pixel (default: enough for ~112-pixel tiles)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: 0 written, 1 error (row failed, no maps, unreadable image), 2 usage.\n";
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+typedef struct {
+  const char *store, *image, *weights, *tap, *out, *size, *resize, *preprocess;
+  long row, channels, scale;
+} options;
+
+/* What to draw: the input (RGB, network size) and the tap's map [h][w][c]. */
+typedef struct {
+  vt_image input; /* rgb NULL if the image could not be read */
+  char input_note[256];
+  float *map;
+  int h, w, c;
+  char title[512], footer[512];
+} mosaic;
+
+static int parse_long(const char *s, long lo, long hi, const char *flag, long *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || v < lo || v > hi) return vt_fail("%s: '%s' is not a whole number in %ld..%ld", flag, s, lo, hi);
+  *out = v;
+  return 0;
+}
+
+static int parse_size(const char *s, vt_extract_config *c) {
+  int h, w;
+  char x;
+  if (sscanf(s, "%d%c%d", &h, &x, &w) == 3 && (x == 'x' || x == 'X')) {
+  } else if (sscanf(s, "%d", &h) == 1 && !strchr(s, 'x')) {
+    w = h;
+  } else {
+    return vt_fail("--size: '%s' is not N or HxW", s);
+  }
+  if (h < 8 || w < 8 || h > 4096 || w > 4096) return vt_fail("--size: %dx%d is outside 8..4096", h, w);
+  c->height = h;
+  c->width = w;
+  return 0;
+}
+
+/* Loads path and resizes it to the network input as extraction did. */
+static void load_input(const char *path, int H, int W, vt_resize_policy policy, mosaic *m) {
+  vt_image img;
+  if (vt_image_load(path, 178956970, &img) < 0) {
+    snprintf(m->input_note, sizeof m->input_note, "input not shown: %s: %s", path, vt_failure_reason());
+    return;
+  }
+  if (vt_image_resize(&img, W, H, policy, &m->input) < 0) {
+    snprintf(m->input_note, sizeof m->input_note, "input not shown: %s", vt_failure_reason());
+    m->input.rgb = NULL;
+  }
+  free(img.rgb);
+}
+
+/* The image a store row came from: relative to the data folder, or to the
+ * manifest's folder (docs/STORE.md). */
+static char *row_image_path(const vt_store *s, int row) {
+  const char *p = s->paths[row];
+  if (p[0] == '/' || !strcmp(s->source, "files")) return vt_xstrdup(p);
+  char *base = vt_xstrdup(s->data_root);
+  if (!strcmp(s->source, "manifest")) {
+    char *slash = strrchr(base, '/');
+    if (slash) *slash = '\0';
+    else strcpy(base, ".");
+  }
+  size_t n = strlen(base) + strlen(p) + 2;
+  char *full = vt_xmalloc(n);
+  snprintf(full, n, "%s/%s", base, p);
+  free(base);
+  return full;
+}
+
+static int from_store(const options *o, mosaic *m) {
+  vt_store s;
+  if (vt_store_open(o->store, &s) < 0) return -1;
+  int rc = -1;
+  vt_store_maps maps;
+  int opened = 0;
+  if (o->row >= s.n_rows) {
+    vt_fail("%s: --row %ld is past the last row (%d rows)", o->store, o->row, s.n_rows);
+    goto out;
+  }
+  int row = (int)o->row;
+  if (s.status[row] != VT_ROW_OK) {
+    vt_fail("%s: row %d (%s) failed at extraction: %s", o->store, row, s.paths[row], s.errors[row]);
+    goto out;
+  }
+  if (!vt_store_has_tap(&s, o->tap)) {
+    vt_fail("%s: no tap %s (it has %s)", o->store, o->tap, s.taps);
+    goto out;
+  }
+  opened = vt_store_maps_open(&s, o->tap, &maps);
+  if (opened < 0) goto out;
+  if (opened == 0) {
+    vt_fail("%s holds only pooled vectors for %s, not maps: extract with --store maps,pooled, "
+            "or draw from the image: vggtap-mosaic --image IMAGE --tap %s", o->store, o->tap, o->tap);
+    goto out;
+  }
+  size_t len;
+  if (vt_size_mul3((size_t)maps.h, (size_t)maps.w, (size_t)maps.c, &len) < 0) goto out;
+  m->map = vt_xmalloc(len * sizeof *m->map);
+  m->h = maps.h, m->w = maps.w, m->c = maps.c;
+  if (vt_store_maps_read(&maps, row, m->map) < 0) goto out;
+  vt_resize_policy policy = VT_RESIZE_ANTIALIAS;
+  vt_resize_policy_parse(s.resize, &policy);
+  char *path = o->image ? vt_xstrdup(o->image) : row_image_path(&s, row);
+  load_input(path, s.input_height, s.input_width, policy, m);
+  free(path);
+  const char *cls = s.labels[row] >= 0 && s.labels[row] < s.n_classes ? s.classes[s.labels[row]] : "unlabelled";
+  snprintf(m->title, sizeof m->title, "%s  (row %d of %s, class %s)", s.paths[row], row, o->store, cls);
+  snprintf(m->footer, sizeof m->footer, "weights sha256 %.16s...  %s  %s resize  %dx%d input  maps %s",
+           s.weights_sha256, s.preprocessing, s.resize, s.input_height, s.input_width, s.map_dtype);
+  rc = 0;
+out:
+  if (opened == 1) vt_store_maps_close(&maps);
+  vt_store_close(&s);
+  return rc;
+}
+
+static int from_image(const options *o, mosaic *m) {
+  vt_extract_config cfg;
+  vt_extract_config_default(&cfg);
+  if (o->size && parse_size(o->size, &cfg) < 0) return -1;
+  if (o->resize && vt_resize_policy_parse(o->resize, &cfg.resize) < 0)
+    return vt_fail("--resize: unknown policy '%s' (antialias or nearest)", o->resize);
+  if (o->preprocess && vt_preprocess_parse(o->preprocess, &cfg.preprocess) < 0)
+    return vt_fail("--preprocess: unknown mode '%s' (caffe or torch)", o->preprocess);
+  if (vt_extract_parse_taps(&cfg, o->tap) < 0) return vt_fail_prefix("--tap");
+  if (cfg.n_taps != 1) return vt_fail("--tap: give one layer");
+  cfg.n_grids = 1;
+  cfg.grids[0] = 1;
+  if (vt_extract_config_check(&cfg) < 0) return -1;
+  const char *weights = vt_weights_find(o->weights);
+  if (!weights) return -1;
+  vt_weights w;
+  if (vt_weights_load(weights, vt_extract_convs_needed(&cfg), &w) < 0) return vt_fail_prefix("--tap %s", o->tap);
+  vt_extractor x;
+  int rc = -1;
+  if (vt_extractor_init(&x, &cfg, &w) < 0) {
+    vt_weights_free(&w);
+    return -1;
+  }
+  if (vt_extractor_run_file(&x, o->image) < 0) {
+    vt_fail_prefix("%s", o->image);
+    goto out;
+  }
+  int layer = cfg.taps[0];
+  m->h = x.ws.oh[layer], m->w = x.ws.ow[layer], m->c = x.ws.oc[layer];
+  size_t len = vt_extract_map_len(&x, 0);
+  m->map = vt_xmalloc(len * sizeof *m->map);
+  memcpy(m->map, x.ws.out[layer], len * sizeof *m->map);
+  load_input(o->image, cfg.height, cfg.width, cfg.resize, m);
+  snprintf(m->title, sizeof m->title, "%s", o->image);
+  snprintf(m->footer, sizeof m->footer, "weights sha256 %.16s...  %s  %s resize  %dx%d input", w.sha256,
+           vt_preprocess_name(cfg.preprocess), vt_resize_policy_name(cfg.resize), cfg.height, cfg.width);
+  rc = 0;
+out:
+  vt_extractor_free(&x);
+  vt_weights_free(&w);
+  return rc;
+}
+
+/* ---- drawing ---- */
+
+enum { MARGIN = 16, GAP = 2, TEXT_SCALE = 2 };
+
+static int draw(const options *o, mosaic *m, vt_canvas *cv) {
+  int n = o->channels > 0 && o->channels < m->c ? (int)o->channels : m->c;
+  /* A grid about twice as wide as tall, in powers of two where they fit (64 -> 8x8, 128 -> 16x8). */
+  int cols = 1;
+  while (cols * cols < n) cols *= 2;
+  int rows = (n + cols - 1) / cols;
+  int big = m->h > m->w ? m->h : m->w;
+  int scale = o->scale > 0 ? (int)o->scale : (big >= 112 ? 1 : (112 + big - 1) / big);
+  int tw = m->w * scale, th = m->h * scale;
+  int grid_w = cols * tw + (cols - 1) * GAP, grid_h = rows * th + (rows - 1) * GAP;
+  int in_w = m->input.rgb ? m->input.width : 224, in_h = m->input.rgb ? m->input.height : 224;
+  int line = VT_FONT_H * TEXT_SCALE;
+  int top = MARGIN + 2 * line + 8, left_w = in_w + MARGIN;
+  int width = MARGIN + left_w + grid_w + MARGIN;
+  int height = top + (grid_h > in_h ? grid_h : in_h) + MARGIN + line;
+  int min_w = MARGIN * 2 + vt_text_width(m->footer, 1);
+  if (width < min_w) width = min_w;
+  long long px = (long long)width * height;
+  if (px > 200LL * 1000 * 1000) return vt_fail("the mosaic would be %dx%d pixels; use --channels or --scale", width, height);
+  if (vt_canvas_init(cv, width, height, 0xffffff) < 0) return -1;
+
+  char sub[256];
+  int dead = 0;
+  for (int ch = 0; ch < n; ch++) {
+    float lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < m->h * m->w; i++) {
+      float v = m->map[(size_t)i * m->c + ch];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    int x0 = MARGIN + left_w + (ch % cols) * (tw + GAP), y0 = top + (ch / cols) * (th + GAP);
+    if (!(hi > lo)) {
+      dead++;
+      vt_canvas_rect(cv, x0, y0, tw, th, 0x400000);
+      continue;
+    }
+    for (int y = 0; y < th; y++)
+      for (int x = 0; x < tw; x++) {
+        float v = m->map[((size_t)(y / scale) * m->w + (size_t)(x / scale)) * m->c + ch];
+        uint8_t g = (uint8_t)lrintf(255.0f * (v - lo) / (hi - lo));
+        uint8_t *p = cv->rgb + 3 * ((size_t)(y0 + y) * cv->w + (size_t)(x0 + x));
+        p[0] = p[1] = p[2] = g;
+      }
+  }
+  if (m->input.rgb) {
+    for (int y = 0; y < in_h; y++)
+      memcpy(cv->rgb + 3 * ((size_t)(top + y) * cv->w + MARGIN), m->input.rgb + 3 * (size_t)y * in_w, 3 * (size_t)in_w);
+  } else {
+    vt_canvas_rect(cv, MARGIN, top, in_w, in_h, 0xdddddd);
+    vt_canvas_text(cv, MARGIN + 4, top + 4, "input not found", 1, 0x000000);
+  }
+  vt_canvas_text(cv, MARGIN, MARGIN, m->title, TEXT_SCALE, 0x000000);
+  snprintf(sub, sizeof sub, "%s: %dx%dx%d, %d of %d channels shown, each min..max normalised%s%d constant",
+           o->tap, m->h, m->w, m->c, n, m->c, dead ? ", " : " (", dead);
+  if (!dead) strcat(sub, ")");
+  vt_canvas_text(cv, MARGIN, MARGIN + line, sub, TEXT_SCALE, 0x333333);
+  vt_canvas_text(cv, MARGIN, height - MARGIN / 2 - VT_FONT_H, m->footer, 1, 0x555555);
+  if (m->input_note[0]) vt_canvas_text(cv, MARGIN, height - MARGIN / 2 - 2 * VT_FONT_H, m->input_note, 1, 0x990000);
+  return 0;
+}
+
+static int parse_options(int argc, char **argv, options *o) {
+  static const struct option longopts[] = {
+      {"store", required_argument, 0, 's'}, {"row", required_argument, 0, 'r'},
+      {"image", required_argument, 0, 'i'}, {"weights", required_argument, 0, 'w'},
+      {"tap", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
+      {"size", required_argument, 0, 'S'}, {"resize", required_argument, 0, 'R'},
+      {"preprocess", required_argument, 0, 'p'}, {"channels", required_argument, 0, 'c'},
+      {"scale", required_argument, 0, 'x'}, {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+  memset(o, 0, sizeof *o);
+  o->row = -1;
+  for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
+    switch (c) {
+      case 's': o->store = optarg; break;
+      case 'r':
+        if (parse_long(optarg, 0, 1L << 40, "--row", &o->row) < 0) return -1;
+        break;
+      case 'i': o->image = optarg; break;
+      case 'w': o->weights = optarg; break;
+      case 't': o->tap = optarg; break;
+      case 'o': o->out = optarg; break;
+      case 'S': o->size = optarg; break;
+      case 'R': o->resize = optarg; break;
+      case 'p': o->preprocess = optarg; break;
+      case 'c':
+        if (parse_long(optarg, 1, 1 << 20, "--channels", &o->channels) < 0) return -1;
+        break;
+      case 'x':
+        if (parse_long(optarg, 1, 64, "--scale", &o->scale) < 0) return -1;
+        break;
+      case 'h': fputs(usage, stdout); exit(EXIT_OK);
+      case 'V': printf("vggtap-mosaic %s\n", VT_VERSION); exit(EXIT_OK);
+      default: return vt_fail("see --help");
+    }
+  }
+  if (optind < argc) return vt_fail("unexpected argument '%s'", argv[optind]);
+  if (!o->tap) return vt_fail("--tap LAYER is required");
+  if (!o->out) return vt_fail("--out PNG is required");
+  if (o->store) {
+    if (o->row < 0) return vt_fail("--store needs --row N");
+    if (o->weights || o->size || o->resize || o->preprocess)
+      return vt_fail("--store draws stored maps: --weights, --size, --resize, --preprocess do not apply");
+  } else {
+    if (!o->image) return vt_fail("give --store STORE --row N, or --image IMAGE");
+    if (o->row >= 0) return vt_fail("--row goes with --store");
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  if (parse_options(argc, argv, &o) < 0) {
+    fprintf(stderr, "vggtap-mosaic: %s\n", vt_failure_reason());
+    return EXIT_USAGE;
+  }
+  vt_h5_quiet();
+  mosaic m;
+  memset(&m, 0, sizeof m);
+  vt_canvas cv = {0};
+  int rc = EXIT_ERROR;
+  if ((o.store ? from_store(&o, &m) : from_image(&o, &m)) < 0 || draw(&o, &m, &cv) < 0) goto out;
+  /* Written beside and renamed: the PNG is whole or absent. */
+  size_t len = strlen(o.out) + 8;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp", o.out);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    vt_fail("%s: cannot write", tmp);
+  } else if (vt_canvas_write_png(&cv, f) < 0) {
+    fclose(f);
+    remove(tmp);
+  } else if (fclose(f) != 0 || rename(tmp, o.out) != 0) {
+    vt_fail("%s: cannot write", o.out);
+    remove(tmp);
+  } else {
+    printf("vggtap-mosaic: wrote %s (%dx%d): %s, %d channels of %dx%d\n", o.out, cv.w, cv.h, o.tap, m.c, m.h, m.w);
+    rc = EXIT_OK;
+  }
+  free(tmp);
+out:
+  if (rc != EXIT_OK) fprintf(stderr, "vggtap-mosaic: %s\n", vt_failure_reason());
+  vt_canvas_free(&cv);
+  free(m.map);
+  free(m.input.rgb);
+  return rc;
+}
