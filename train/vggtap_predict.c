@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "vt_common.h"
+#include "vt_config.h"
 #include "vt_extract.h"
 #include "vt_features.h"
 #include "vt_h5.h"
@@ -21,6 +22,7 @@
 #include "vt_store_schema.h"
 #include "vt_trainer.h"
 #include "vt_vgg.h"
+#include "vt_weights_find.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_IMAGES_FAILED = 3 };
 
@@ -40,8 +42,9 @@ static const char usage[] =
     "\n"
     "Model:\n"
     "  --head FILE           head file written by vggtap-train (required)\n"
-    "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS); must be\n"
-    "                        the file the head's store was extracted with (same sha256)\n"
+    "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS, else the Keras\n"
+    "                        cache ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5);\n"
+    "                        must be the file the head's store was extracted with (same sha256)\n"
     "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
     "                        optional: if given, must equal what the head was trained\n"
     "                        with (it records them); a mismatch is refused\n"
@@ -51,6 +54,8 @@ static const char usage[] =
     "  --format F            csv (default) or json\n"
     "  --out FILE            write there (atomically) instead of standard output\n"
     "  --strict              exit 3 if any image failed (default: only if all failed)\n"
+    "  --config FILE         options from the [predict] section (and `weights` in [vggtap])\n"
+    "                        of an INI file (docs/CONFIG.md); flags given here win\n"
     "  --help, --version\n"
     "\n"
     "CSV columns: path, [true_class (--store),] class_1, probability_1, ...,\n"
@@ -67,9 +72,9 @@ typedef struct {
 } options;
 
 static int usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "vggtap-predict: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n(see vggtap-predict --help)\n");
+  char msg[1024];
+  snprintf(msg, sizeof msg, fmt, arg);
+  fprintf(stderr, "vggtap-predict: %s\n(see vggtap-predict --help)\n", vt_config_annotate(msg));
   return EXIT_USAGE;
 }
 
@@ -77,7 +82,6 @@ static int parse_args(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   o->top = 5;
   o->format = "csv";
-  o->weights = getenv("VGGTAP_WEIGHTS");
   enum { O_HEAD = 256, O_WEIGHTS, O_STORE, O_LIST, O_TOP, O_FORMAT, O_OUT, O_SIZE, O_RESIZE,
          O_PRE, O_STRICT, O_HELP, O_VERSION };
   static const struct option longopts[] = {
@@ -86,6 +90,7 @@ static int parse_args(int argc, char **argv, options *o) {
       {"out", 1, 0, O_OUT}, {"size", 1, 0, O_SIZE}, {"resize", 1, 0, O_RESIZE},
       {"preprocess", 1, 0, O_PRE}, {"strict", 0, 0, O_STRICT}, {"help", 0, 0, O_HELP},
       {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+  if (vt_config_apply(&argc, &argv, "predict", longopts) < 0) return usage_error("%s", vt_failure_reason());
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -120,7 +125,7 @@ static int parse_args(int argc, char **argv, options *o) {
   if (!o->head) return usage_error("%s", "--head is required");
   if (o->store && (o->n_inputs || o->list)) return usage_error("%s", "--store predicts a store's rows: give no images with it");
   if (!o->store && !o->n_inputs && !o->list) return usage_error("%s", "no images given (IMAGE|DIR..., --list FILE or --store FILE)");
-  if (!o->store && !o->weights) return usage_error("%s", "--weights is required for images (or set VGGTAP_WEIGHTS)");
+  if (!o->store && !(o->weights = vt_weights_find(o->weights))) return usage_error("%s", vt_failure_reason());
   return -1;
 }
 

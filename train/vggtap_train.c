@@ -13,6 +13,7 @@
 
 #include "report.h"
 #include "vt_common.h"
+#include "vt_config.h"
 #include "vt_features.h"
 #include "vt_h5.h"
 #include "vt_head_file.h"
@@ -75,6 +76,8 @@ static const char usage[] =
     "                        confusion.txt, confusion.png, curves.png (default:\n"
     "                        HEAD.report beside the head)\n"
     "  --quiet               no per-epoch progress (the report is still printed)\n"
+    "  --config FILE         options from the [train] section of an INI file\n"
+    "                        (docs/CONFIG.md); flags given here win\n"
     "  --help, --version\n"
     "\n"
     "Rows whose extraction failed and unlabelled rows are skipped and counted.\n"
@@ -93,9 +96,9 @@ typedef struct {
 } options;
 
 static int usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "vggtap-train: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n(see vggtap-train --help)\n");
+  char msg[1024];
+  snprintf(msg, sizeof msg, fmt, arg);
+  fprintf(stderr, "vggtap-train: %s\n(see vggtap-train --help)\n", vt_config_annotate(msg));
   return EXIT_USAGE;
 }
 
@@ -141,6 +144,7 @@ static int parse_args(int argc, char **argv, options *o) {
       {"val-fraction", 1, 0, O_VALF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
       {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP},
       {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+  if (vt_config_apply(&argc, &argv, "train", longopts) < 0) return usage_error("%s", vt_failure_reason());
   int c;
   long iv;
   double fv;
