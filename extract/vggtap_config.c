@@ -1,0 +1,306 @@
+/* vggtap-config: reads a vggtap INI config for pipeline.mk (docs/CONFIG.md,
+ * docs/WORKFLOW.md): checks it, prints values with paths resolved, and writes
+ * the small files make decides on (a section's settings, the image listing)
+ * only when their content changes, so make re-runs a step exactly when what
+ * it depends on changed. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vt_common.h"
+#include "vt_config.h"
+#include "vt_inputs.h"
+#include "vt_weights_find.h"
+
+static const char usage[] =
+    "usage: vggtap-config check CONFIG\n"
+    "       vggtap-config get CONFIG SECTION KEY [DEFAULT]\n"
+    "       vggtap-config settings CONFIG SECTION [--set KEY=VALUE]... [--out FILE]\n"
+    "       vggtap-config images CONFIG SECTION [--out FILE]\n"
+    "       vggtap-config weights CONFIG\n"
+    "\n"
+    "The helper behind pipeline.mk (docs/WORKFLOW.md); configs: docs/CONFIG.md.\n"
+    "  check     parse CONFIG and check what no program owns: sections, the keys of\n"
+    "            [vggtap], [evaluate] and [sweep], and that [evaluate] gives its images\n"
+    "            the way [extract] does. Program sections are checked by the programs\n"
+    "            (vggtap-extract --config CONFIG --help checks [extract]).\n"
+    "  get       print one value (paths resolved against CONFIG's folder), or DEFAULT;\n"
+    "            exit 1 if neither\n"
+    "  settings  print a section as sorted key=value lines, paths resolved, with the\n"
+    "            [vggtap] keys the section's program takes and any --set lines: what\n"
+    "            make compares to decide whether a step's settings changed\n"
+    "  images    list the images the section's data or manifest names, with size and\n"
+    "            modification time (a manifest lists itself too)\n"
+    "  weights   print the weights file the programs would use (the [vggtap] weights\n"
+    "            key, else $VGGTAP_WEIGHTS, else the Keras cache), or say how to get one\n"
+    "  --out FILE  write there, and only if the content changed (keeps its time stamp\n"
+    "              otherwise), instead of standard output\n"
+    "\n"
+    "Exit status: 0 ok, 1 error (bad config, missing value, no weights), 2 usage.\n";
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+/* ---- a growable text buffer ---- */
+
+typedef struct {
+  char *s;
+  size_t n, cap;
+} text;
+
+static void text_add(text *t, const char *s) {
+  size_t len = strlen(s);
+  if (t->n + len + 1 > t->cap) {
+    t->cap = (t->n + len + 1) * 2;
+    t->s = vt_xrealloc(t->s, t->cap);
+  }
+  memcpy(t->s + t->n, s, len + 1);
+  t->n += len;
+}
+
+static void text_addf(text *t, const char *fmt, ...) VT_PRINTF(2, 3);
+static void text_addf(text *t, const char *fmt, ...) {
+  char buf[4352];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  text_add(t, buf);
+}
+
+/* Writes t to path unless path already holds exactly t (so its time stamp
+ * only moves when the content does); atomically, by rename. */
+static int write_if_changed(const char *path, const text *t) {
+  const char *content = t->s ? t->s : "";
+  FILE *f = fopen(path, "rb");
+  if (f) {
+    size_t len = strlen(content), same = 1, i = 0;
+    for (int ch; (ch = fgetc(f)) != EOF; i++)
+      if (i >= len || ch != (unsigned char)content[i]) {
+        same = 0;
+        break;
+      }
+    fclose(f);
+    if (same && i == len) return 0;
+  }
+  size_t n = strlen(path) + 8;
+  char *tmp = vt_xmalloc(n);
+  snprintf(tmp, n, "%s.tmp", path);
+  f = fopen(tmp, "wb");
+  int rc = 0;
+  if (!f || fputs(content, f) == EOF) rc = vt_fail("%s: cannot write: %s", tmp, strerror(errno));
+  if (f && fclose(f) != 0 && rc == 0) rc = vt_fail("%s: cannot write", tmp);
+  if (rc == 0 && rename(tmp, path) != 0) rc = vt_fail("%s: cannot rename: %s", path, strerror(errno));
+  if (rc < 0) remove(tmp);
+  free(tmp);
+  return rc;
+}
+
+static int emit(const char *out, const text *t) {
+  if (out) return write_if_changed(out, t);
+  fputs(t->s ? t->s : "", stdout);
+  return 0;
+}
+
+/* ---- subcommands ---- */
+
+static int count_words(const char *s) {
+  int n = 0;
+  for (const char *p = s; *p;) {
+    p += strspn(p, " \t");
+    if (!*p) break;
+    n++;
+    p += strcspn(p, " \t");
+  }
+  return n;
+}
+
+/* Each word is "softmax" or widths like 256,128 (pipeline.mk names folders
+ * after them, with '-' for ','). */
+static int valid_heads(const char *list) {
+  for (const char *p = list + strspn(list, " \t"); *p; p += strspn(p, " \t")) {
+    size_t n = strcspn(p, " \t");
+    int ok = n == 7 && !strncmp(p, "softmax", 7);
+    if (!ok) {
+      ok = p[0] != ',' && p[n - 1] != ',';
+      for (size_t i = 0; i < n && ok; i++) ok = (p[i] >= '0' && p[i] <= '9') || (p[i] == ',' && p[i + 1] != ',');
+    }
+    if (!ok) return 0;
+    p += n;
+  }
+  return 1;
+}
+
+static int check(const vt_config *c) {
+  const vt_config_entry *ed = vt_config_find(c, "extract", "data"), *em = vt_config_find(c, "extract", "manifest");
+  const vt_config_entry *vd = vt_config_find(c, "evaluate", "data"), *vm = vt_config_find(c, "evaluate", "manifest");
+  if (vd && vm) return vt_fail("%s:%d: [evaluate] gives both data and manifest; give one", c->path, vm->line);
+  /* pipeline.mk extracts the evaluation store with the [extract] settings and
+   * the [evaluate] images as flags; a flag only replaces the same key. */
+  if (vd && em) return vt_fail("%s:%d: [evaluate] data, but [extract] uses manifest (line %d): give both the same way", c->path, vd->line, em->line);
+  if (vm && ed) return vt_fail("%s:%d: [evaluate] manifest, but [extract] uses data (line %d): give both the same way", c->path, vm->line, ed->line);
+  for (int i = 0; i < c->n; i++) {
+    const vt_config_entry *e = &c->entries[i];
+    if (!strcmp(e->section, "evaluate") && (!strcmp(e->key, "label-column") || !strcmp(e->key, "split-column")) && !vm)
+      return vt_fail("%s:%d: [evaluate] %s goes with an [evaluate] manifest", c->path, e->line, e->key);
+    if (!strcmp(e->section, "sweep") && count_words(e->value) == 0)
+      return vt_fail("%s:%d: [sweep] %s lists nothing", c->path, e->line, e->key);
+    if (!strcmp(e->section, "sweep") && strchr(e->value, '/'))
+      return vt_fail("%s:%d: [sweep] %s: '/' cannot be part of a value (values name folders)", c->path, e->line, e->key);
+    if (!strcmp(e->section, "sweep") && !strcmp(e->key, "heads") && !valid_heads(e->value))
+      return vt_fail("%s:%d: [sweep] heads: each head is softmax or hidden widths like 256,128 (in '%s')",
+                     c->path, e->line, e->value);
+  }
+  return 0;
+}
+
+static int by_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int settings(const vt_config *c, const char *section, int n_set, char **set, const char *out) {
+  char **lines = vt_xmalloc((size_t)(c->n + n_set + 1) * sizeof *lines);
+  int n = 0;
+  for (int i = 0; i < c->n; i++) {
+    const vt_config_entry *e = &c->entries[i];
+    if (strcmp(e->section, section) && !(!strcmp(e->section, "vggtap") && vt_config_shared_applies(e->key, section)))
+      continue;
+    char *v = vt_config_value(c, e);
+    size_t len = strlen(e->key) + strlen(v) + 2;
+    lines[n] = vt_xmalloc(len);
+    snprintf(lines[n++], len, "%s=%s", e->key, v);
+    free(v);
+  }
+  for (int i = 0; i < n_set; i++) lines[n++] = vt_xstrdup(set[i]);
+  qsort(lines, (size_t)n, sizeof *lines, by_key);
+  text t = {0};
+  for (int i = 0; i < n; i++) {
+    text_addf(&t, "%s\n", lines[i]);
+    free(lines[i]);
+  }
+  free(lines);
+  int rc = emit(out, &t);
+  free(t.s);
+  return rc;
+}
+
+static void stat_line(text *t, const char *shown, const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0)
+    text_addf(t, "%s\t%lld\t%lld.%09ld\n", shown, (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  else
+    text_addf(t, "%s\tmissing\n", shown);
+}
+
+/* The listing vggtap-extract would make for this section's data or manifest:
+ * one line per image (the path as the store records it, size, mtime), in row
+ * order, labels included, so any change that changes the store changes it. */
+static int images(const vt_config *c, const char *section, const char *out) {
+  const vt_config_entry *d = vt_config_find(c, section, "data"), *m = vt_config_find(c, section, "manifest");
+  if (!d && !m) return vt_fail("%s: [%s] has neither data nor manifest", c->path, section);
+  char *where = vt_config_value(c, d ? d : m);
+  vt_inputs in;
+  int rc;
+  if (d) {
+    rc = vt_inputs_from_folders(where, &in);
+  } else {
+    const vt_config_entry *lc = vt_config_find(c, section, "label-column"), *sc = vt_config_find(c, section, "split-column");
+    rc = vt_inputs_from_manifest(where, lc ? lc->value : NULL, sc ? sc->value : NULL, &in);
+  }
+  if (rc < 0) {
+    free(where);
+    return -1;
+  }
+  text t = {0};
+  text_addf(&t, "# %s %s: %d images, %d classes\n", in.source, where, in.n, in.n_classes);
+  if (m) stat_line(&t, where, where);
+  for (int i = 0; i < in.n; i++) {
+    char shown[4200];
+    snprintf(shown, sizeof shown, "%s\t%s\t%s", in.path[i], in.label[i] >= 0 ? in.classes[in.label[i]] : "",
+             in.split[i]);
+    stat_line(&t, shown, in.full[i]);
+  }
+  rc = emit(out, &t);
+  free(t.s);
+  free(where);
+  vt_inputs_free(&in);
+  return rc;
+}
+
+static int weights(const vt_config *c) {
+  const vt_config_entry *e = vt_config_find(c, "vggtap", "weights");
+  char *given = e ? vt_config_value(c, e) : NULL;
+  const char *path = vt_weights_find(given);
+  if (path) printf("%s\n", path);
+  free(given);
+  return path ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    fputs(usage, stdout);
+    return EXIT_OK;
+  }
+  if (argc >= 2 && !strcmp(argv[1], "--version")) {
+    printf("vggtap-config %s\n", VT_VERSION);
+    return EXIT_OK;
+  }
+  if (argc < 3) {
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1], *out = NULL;
+  char **set = vt_xmalloc((size_t)argc * sizeof *set), *pos[4];
+  int n_set = 0, n_pos = 0;
+  for (int i = 3; i < argc; i++) {
+    if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+    else if (!strcmp(argv[i], "--set") && i + 1 < argc && strchr(argv[i + 1], '=')) set[n_set++] = argv[++i];
+    else if (argv[i][0] != '-' && n_pos < 4) pos[n_pos++] = argv[i];
+    else {
+      fprintf(stderr, "vggtap-config: unexpected argument '%s' (see --help)\n", argv[i]);
+      free(set);
+      return EXIT_USAGE;
+    }
+  }
+  int want_min = !strcmp(cmd, "get") ? 2 : !strcmp(cmd, "settings") || !strcmp(cmd, "images") ? 1 : 0;
+  int want_max = !strcmp(cmd, "get") ? 3 : want_min;
+  int known = !strcmp(cmd, "check") || !strcmp(cmd, "get") || !strcmp(cmd, "settings") ||
+              !strcmp(cmd, "images") || !strcmp(cmd, "weights");
+  if (!known || n_pos < want_min || n_pos > want_max || (n_set && strcmp(cmd, "settings")) ||
+      (out && strcmp(cmd, "settings") && strcmp(cmd, "images"))) {
+    fprintf(stderr, "vggtap-config: bad arguments for '%s' (see --help)\n", cmd);
+    free(set);
+    return EXIT_USAGE;
+  }
+  vt_config c;
+  if (vt_config_load(argv[2], &c) < 0) {
+    fprintf(stderr, "vggtap-config: %s\n", vt_failure_reason());
+    free(set);
+    return EXIT_ERROR;
+  }
+  int rc = check(&c);
+  if (rc == 0 && !strcmp(cmd, "check")) {
+    printf("%s: ok (%d keys)\n", c.path, c.n);
+  } else if (rc == 0 && !strcmp(cmd, "get")) {
+    const vt_config_entry *e = vt_config_find(&c, pos[0], pos[1]);
+    if (e) {
+      char *v = vt_config_value(&c, e);
+      printf("%s\n", v);
+      free(v);
+    } else if (n_pos == 3) {
+      printf("%s\n", pos[2]);
+    } else {
+      rc = vt_fail("%s: no key '%s' in [%s]", c.path, pos[1], pos[0]);
+    }
+  } else if (rc == 0 && !strcmp(cmd, "settings")) {
+    rc = settings(&c, pos[0], n_set, set, out);
+  } else if (rc == 0 && !strcmp(cmd, "images")) {
+    rc = images(&c, pos[0], out);
+  } else if (rc == 0) {
+    rc = weights(&c);
+  }
+  if (rc < 0) fprintf(stderr, "vggtap-config: %s\n", vt_failure_reason());
+  vt_config_free(&c);
+  free(set);
+  return rc < 0 ? EXIT_ERROR : EXIT_OK;
+}

@@ -1,0 +1,156 @@
+# pipeline.mk: the vggtap workflow as make targets (docs/WORKFLOW.md).
+#
+#   make -f pipeline.mk CONFIG=configs/NAME.ini [TARGET]
+#
+#   extract   the feature store WORK/store.h5 (and WORK/eval.h5 from [evaluate])
+#   train     one head per extracted tap: WORK/<tap>/head.h5, head.report/, train.txt
+#   evaluate  each head's predictions on the evaluation store (the training store
+#             if there is none): WORK/<tap>/predictions.csv, and the scores table
+#   report    (default) prints every head's report and the comparison table,
+#             also written to WORK/report.csv
+#   predict   IMAGES="a.jpg dir/" [TAP=layer]: top classes from that tap's head
+#             (default: the last tap)
+#   sweep     trains the [sweep] grid (taps x pools x heads) on the cached store;
+#             prints one table, also written to WORK/sweep.csv
+#   clean     removes WORK
+#
+# WORK is the config's `work` key, default runs/<config name>. Make decides on
+# content, not on the config file's time stamp: extraction re-runs only when
+# the [extract] settings, the image list (names, sizes, times) or the weights
+# change; training only when the store or the [train] settings change. Safe
+# under make -j. Paths must not contain spaces (make's limit).
+
+BIN ?= bin
+VT_CONFIG := $(BIN)/vggtap-config
+EXTRACT := $(BIN)/vggtap-extract
+TRAIN := $(BIN)/vggtap-train
+PREDICT := $(BIN)/vggtap-predict
+INFO := $(BIN)/vggtap-info
+
+ifeq ($(CONFIG),)
+$(error give a config: make -f pipeline.mk CONFIG=configs/NAME.ini [extract|train|evaluate|report|predict|sweep|clean])
+endif
+ifeq ($(wildcard $(VT_CONFIG)),)
+$(error $(VT_CONFIG) is missing: build vggtap first (make))
+endif
+CONFIG_ERROR := $(shell $(VT_CONFIG) check $(CONFIG) 2>&1 >/dev/null)
+ifneq ($(CONFIG_ERROR),)
+$(error $(CONFIG_ERROR))
+endif
+
+comma := ,
+get = $(shell $(VT_CONFIG) get $(CONFIG) $(1) $(2) '$(3)')
+NAME := $(basename $(notdir $(CONFIG)))
+WORK := $(call get,vggtap,work,runs/$(NAME))
+TAPS := $(subst $(comma), ,$(call get,extract,tap,block1_pool))
+TAP ?= $(lastword $(TAPS))
+WEIGHTS := $(shell $(VT_CONFIG) weights $(CONFIG) 2>/dev/null)
+# [evaluate] data or manifest, as flags for the evaluation store's extraction
+EVAL_FLAGS := $(addprefix --,$(shell $(VT_CONFIG) settings $(CONFIG) evaluate))
+EVAL_STORE := $(if $(EVAL_FLAGS),$(WORK)/eval.h5)
+SCORED_STORE := $(or $(EVAL_STORE),$(WORK)/store.h5)
+
+HEADS := $(TAPS:%=$(WORK)/%/head.h5)
+PREDICTIONS := $(TAPS:%=$(WORK)/%/predictions.csv)
+
+.PHONY: all extract train evaluate report predict sweep clean FORCE
+.DELETE_ON_ERROR:
+all: report
+
+extract: $(WORK)/store.h5 $(EVAL_STORE)
+train: $(HEADS)
+
+# ---- what make decides on: rewritten every run, but only touched when changed
+
+$(WORK)/:
+	@mkdir -p $@
+
+$(WORK)/extract.settings: FORCE | $(WORK)/
+	@$(VT_CONFIG) settings $(CONFIG) extract --set resolved-weights=$(WEIGHTS) --out $@
+$(WORK)/train.settings: FORCE | $(WORK)/
+	@$(VT_CONFIG) settings $(CONFIG) train --out $@
+$(WORK)/predict.settings: FORCE | $(WORK)/
+	@$(VT_CONFIG) settings $(CONFIG) predict --out $@
+$(WORK)/images.list: FORCE | $(WORK)/
+	@$(VT_CONFIG) images $(CONFIG) extract --out $@
+$(WORK)/eval-images.list: FORCE | $(WORK)/
+	@$(VT_CONFIG) images $(CONFIG) evaluate --out $@
+
+# ---- extraction
+
+# $(1) store, $(2) image list, $(3) flags for its images. A partial store
+# (an interrupted run) is resumed only if it was started with the same
+# settings and images; otherwise it is replaced.
+define extract_store
+@test -n "$(WEIGHTS)" || { $(VT_CONFIG) weights $(CONFIG); exit 1; }
+@cat $(WORK)/extract.settings $(2) > $(1).key.new && rm -f $(1)
+@ow=--overwrite; \
+ if [ -d $(1).partial ] && cmp -s $(1).key.new $(1).key; then ow=; echo "resuming $(1)"; fi; \
+ mv $(1).key.new $(1).key; \
+ echo "$(EXTRACT) --config $(CONFIG) --weights $(WEIGHTS) --out $(1) $(3) $$ow"; \
+ $(EXTRACT) --config $(CONFIG) --weights $(WEIGHTS) --out $(1) $(3) $$ow
+endef
+
+$(WORK)/store.h5: $(WORK)/extract.settings $(WORK)/images.list $(WEIGHTS)
+	$(call extract_store,$@,$(WORK)/images.list,)
+
+$(WORK)/eval.h5: $(WORK)/extract.settings $(WORK)/eval-images.list $(WEIGHTS)
+	$(call extract_store,$@,$(WORK)/eval-images.list,$(EVAL_FLAGS))
+
+# ---- training: WORK/<tap>/head.h5, its report (head.report/, head.log.csv)
+# and the printed summary (train.txt, shown by `report`)
+
+# $(1) head, $(2) flags for vggtap-train
+define train_head
+@mkdir -p $(dir $(1))
+$(TRAIN) --config $(CONFIG) --store $(WORK)/store.h5 $(if $(EVAL_STORE),--eval $(EVAL_STORE)) \
+  --out $(1) --quiet $(2) > $(dir $(1))train.txt.tmp || { cat $(dir $(1))train.txt.tmp; exit 1; }
+@mv $(dir $(1))train.txt.tmp $(dir $(1))train.txt
+endef
+
+$(HEADS): $(WORK)/%/head.h5: $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
+	$(call train_head,$@,--tap $*)
+	@cat $(@D)/train.txt
+
+# ---- evaluation: per-image predictions on the evaluation store
+
+$(PREDICTIONS): $(WORK)/%/predictions.csv: $(WORK)/%/head.h5 $(SCORED_STORE) $(WORK)/predict.settings
+	$(PREDICT) --config $(CONFIG) --head $< --store $(SCORED_STORE) --format csv --out $@
+
+evaluate: $(PREDICTIONS)
+	@echo "predictions on $(SCORED_STORE): $(PREDICTIONS)"
+	@$(INFO) --table $(HEADS)
+
+report: $(HEADS)
+	@for t in $(TAPS); do echo; echo "==== $$t ($(WORK)/$$t/train.txt)"; cat $(WORK)/$$t/train.txt; done
+	@echo
+	@$(INFO) --table --csv $(WORK)/report.csv $(HEADS)
+	@echo "(table also in $(WORK)/report.csv)"
+
+predict: $(WORK)/$(TAP)/head.h5
+	$(PREDICT) --config $(CONFIG) --head $< $(IMAGES)
+
+# ---- sweep: [sweep] taps x pools x heads, each head trained once per
+# store and [train] settings. Folder names use '-' for ',' (256,128 -> 256-128).
+
+SWEEP_TAPS := $(call get,sweep,taps,$(TAPS))
+SWEEP_POOLS := $(call get,sweep,pools,gap)
+SWEEP_HEADS := $(subst $(comma),-,$(call get,sweep,heads,softmax))
+sweep_head = $(WORK)/sweep/$(1)/$(2)/$(3)/head.h5
+hidden_widths = $(if $(filter softmax,$(1)),,$(subst -,$(comma),$(1)))
+SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(call sweep_head,$(t),$(p),$(h)))))
+
+define sweep_rule
+$(call sweep_head,$(1),$(2),$(3)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
+	@echo "sweep: tap $(1), pool $(2), head $(3)"
+	$$(call train_head,$$@,--tap $(1) --pool $(2) --hidden=$$(call hidden_widths,$(3)))
+endef
+$(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(eval $(call sweep_rule,$(t),$(p),$(h))))))
+
+sweep: $(SWEEP)
+	@$(INFO) --table --csv $(WORK)/sweep.csv $(SWEEP)
+	@echo "(table also in $(WORK)/sweep.csv)"
+
+clean:
+	@test -n "$(WORK)" && test "$(WORK)" != / && test "$(WORK)" != .
+	rm -rf $(WORK)
