@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "vt_common.h"
+#include "vt_gemm.h"
+#include "vt_winograd.h"
 
 /* ---------------------------------------------------------------------------
  * 3x3 conv: naive reference. Accumulates in double so that it is a truer
@@ -125,6 +127,96 @@ void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel
     sgemm_rowmajor_1t(pixels, Cout, 9 * Cin, scratch, kernel, dst);
     bias_relu(dst, (size_t)pixels, bias, Cout);
   }
+}
+
+/* ---------------------------------------------------------------------------
+ * Packed weights: Winograd, or im2col bands through vt_sgemm_rows with bias
+ * and ReLU fused into its stores (the direct path, for Cin < 16 where
+ * Winograd's transforms cost more than they save). */
+
+struct vt_conv3x3_packed {
+  vt_conv_algo algo;
+  int cin, cout, coutp; /* coutp: cout rounded up to 16 (Winograd's M rows) */
+  float *bias;          /* [coutp], zero padded */
+  float *weights;       /* GEMM: [9*cin][cout] (the HWIO kernel); Winograd: [36][cin][coutp] */
+};
+
+vt_conv3x3_packed *vt_conv3x3_pack(const float *kernel, const float *bias, int Cin, int Cout,
+                                   vt_conv_algo algo) {
+  if (algo == VT_CONV_AUTO) algo = Cin >= 16 ? VT_CONV_WINOGRAD : VT_CONV_GEMM;
+  int coutp = (Cout + 15) & ~15;
+  size_t nw;
+  if (vt_size_mul3(algo == VT_CONV_WINOGRAD ? VT_WG_POS : 9, (size_t)Cin,
+                   (size_t)(algo == VT_CONV_WINOGRAD ? coutp : Cout), &nw) < 0)
+    return NULL;
+  vt_conv3x3_packed *p = vt_xcalloc(1, sizeof *p);
+  p->algo = algo, p->cin = Cin, p->cout = Cout, p->coutp = coutp;
+  p->bias = vt_aligned_alloc((size_t)coutp * sizeof(float));
+  p->weights = vt_aligned_alloc(nw * sizeof(float));
+  if (!p->bias || !p->weights) {
+    vt_conv3x3_packed_free(p);
+    return NULL;
+  }
+  memset(p->bias, 0, (size_t)coutp * sizeof(float));
+  memcpy(p->bias, bias, (size_t)Cout * sizeof(float));
+  if (algo == VT_CONV_WINOGRAD)
+    vt_winograd4_transform_kernel(kernel, Cin, Cout, coutp, p->weights);
+  else
+    memcpy(p->weights, kernel, nw * sizeof(float));
+  return p;
+}
+
+void vt_conv3x3_packed_free(vt_conv3x3_packed *p) {
+  if (!p) return;
+  free(p->bias);
+  free(p->weights);
+  free(p);
+}
+
+vt_conv_algo vt_conv3x3_packed_algo(const vt_conv3x3_packed *p) { return p->algo; }
+
+/* Direct path: bands of an even number of rows (so a fused pool never
+ * straddles two bands); each band's conv output goes to `out`, or to scratch
+ * when only the pooled map is wanted. */
+static int packed_band_rows(int W, int Cin) {
+  int rows = band_rows(W, Cin);
+  return rows < 2 ? 2 : rows & ~1;
+}
+
+size_t vt_conv3x3_packed_scratch_floats(const vt_conv3x3_packed *p, int H, int W) {
+  if (p->algo == VT_CONV_WINOGRAD) return vt_winograd4_scratch_floats(H, W, p->cin, p->coutp);
+  size_t rows = (size_t)packed_band_rows(W, p->cin);
+  size_t col = (rows * W * 9 * p->cin + 15) & ~(size_t)15;
+  return col + rows * W * p->cout;
+}
+
+static void gemm_conv(const vt_conv3x3_packed *p, const float *in, int H, int W, float *out,
+                      float *pooled, float *scratch) {
+  int rows = packed_band_rows(W, p->cin), Cout = p->cout, K = 9 * p->cin;
+  float *col = scratch;
+  float *band = col + (((size_t)rows * W * K + 15) & ~(size_t)15);
+  for (int y0 = 0; y0 < H; y0 += rows) {
+    int y1 = y0 + rows < H ? y0 + rows : H;
+    float *dst = out ? out + (size_t)y0 * W * Cout : band;
+    im2col_band(in, H, W, p->cin, y0, y1, col);
+    vt_sgemm_rows((y1 - y0) * W, Cout, K, col, (size_t)K, p->weights, (size_t)Cout, dst,
+                  (size_t)Cout, p->bias);
+    if (pooled) vt_maxpool2x2(dst, y1 - y0, W, Cout, pooled + (size_t)(y0 / 2) * (W / 2) * Cout);
+  }
+}
+
+void vt_conv3x3_relu_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
+                            float *out, float *scratch) {
+  vt_conv3x3_relu_pool_packed(p, in, H, W, out, NULL, scratch);
+}
+
+void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
+                                 float *out, float *pooled, float *scratch) {
+  if (p->algo == VT_CONV_WINOGRAD)
+    vt_winograd4_conv(p->weights, p->bias, p->cin, p->cout, p->coutp, in, H, W, out, pooled,
+                      scratch);
+  else
+    gemm_conv(p, in, H, W, out, pooled, scratch);
 }
 
 /* ---------------------------------------------------------------------------

@@ -19,6 +19,33 @@ size_t vt_conv3x3_scratch_floats(int W, int Cin);
 void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel,
                      const float *bias, int Cout, float *out, float *scratch);
 
+/* Packed weights: the kernel transformed once into the layout of the fastest
+ * algorithm for its shape, then read-only, so one packed layer serves every
+ * thread. VT_CONV_AUTO picks Winograd F(4x4,3x3) for Cin >= 16 and the direct
+ * GEMM (im2col + a register-blocked AVX-512 kernel) below that; the others
+ * force one (tests, benchmarks). */
+typedef enum { VT_CONV_AUTO, VT_CONV_GEMM, VT_CONV_WINOGRAD } vt_conv_algo;
+typedef struct vt_conv3x3_packed vt_conv3x3_packed;
+
+/* Returns NULL + reason on allocation failure. kernel/bias as above; neither
+ * is referenced after the call. */
+vt_conv3x3_packed *vt_conv3x3_pack(const float *kernel, const float *bias, int Cin, int Cout,
+                                   vt_conv_algo algo);
+void vt_conv3x3_packed_free(vt_conv3x3_packed *p);
+vt_conv_algo vt_conv3x3_packed_algo(const vt_conv3x3_packed *p);
+
+/* Scratch for one call at H x W, in floats (64-byte aligned). */
+size_t vt_conv3x3_packed_scratch_floats(const vt_conv3x3_packed *p, int H, int W);
+
+/* out [H][W][Cout] = ReLU(conv(in) + bias), as vt_conv3x3_relu_naive. */
+void vt_conv3x3_relu_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
+                            float *out, float *scratch);
+
+/* The same followed by the 2x2 max-pool, fused: pooled [H/2][W/2][Cout] and,
+ * unless out is NULL, the conv output too. */
+void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
+                                 float *out, float *pooled, float *scratch);
+
 /* 2x2 max-pool, stride 2 (Keras 'valid': odd trailing row/column dropped).
  * in [H][W][C] -> out [H/2][W/2][C]. */
 void vt_maxpool2x2_naive(const float *in, int H, int W, int C, float *out);

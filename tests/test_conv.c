@@ -9,6 +9,7 @@
 
 #include "vt_common.h"
 #include "vt_conv.h"
+#include "vt_gemm.h"
 
 static int failures = 0;
 
@@ -143,47 +144,122 @@ static void test_grid_pool_naive_by_hand(void) {
 /* ------------------------------------------------------------------------ */
 /* Fast kernels against the references. */
 
-static double conv_fast_vs_naive(int H, int W, int Cin, int Cout) {
+/* The conv paths under test: vt_conv3x3_relu (im2col + BLIS) and the packed
+ * ones, plain and with the 2x2 max-pool fused (with and without the conv
+ * output). */
+enum { PATH_BLIS, PATH_GEMM, PATH_WINO, NPATHS };
+static const char *path_name[NPATHS] = {"blis", "gemm", "winograd"};
+/* Relative to max |ref|, which on a tiny output (2x2, Cout 1) can be small
+ * next to the terms summed: direct sums stay well within 5e-5 there.
+ * Winograd F(4x4,3x3) trades exactness for 4x fewer multiplies (its
+ * transforms scale terms by up to ~100 before they cancel), hence 2e-4. Any
+ * indexing bug gives errors of order 1. */
+static const double path_tol[NPATHS] = {5e-5, 5e-5, 2e-4};
+
+static double worst_err[NPATHS];
+
+static void conv_fast_vs_naive(int H, int W, int Cin, int Cout) {
   size_t nin = (size_t)H * W * Cin, nout = (size_t)H * W * Cout;
+  size_t npool = (size_t)(H / 2) * (W / 2) * Cout;
   float *in = rand_buf(nin, 1.0f);
   float *k = rand_buf((size_t)9 * Cin * Cout, 1.0f / sqrtf(9.0f * Cin));
   float *b = rand_buf((size_t)Cout, 0.2f);
-  float *ref = vt_xmalloc(nout * sizeof(float));
+  float *ref = vt_xmalloc(nout * sizeof(float)), *ref_pool = vt_xmalloc((npool + 1) * sizeof(float));
   /* One extra float past the end is a canary for out-of-bounds writes. */
   float *got = vt_xmalloc((nout + 1) * sizeof(float));
-  got[nout] = 12345.0f;
-  float *scratch = vt_aligned_alloc(vt_conv3x3_scratch_floats(W, Cin) * sizeof(float));
+  float *got_pool = vt_xmalloc((npool + 1) * sizeof(float));
   vt_conv3x3_relu_naive(in, H, W, Cin, k, b, Cout, ref);
-  vt_conv3x3_relu(in, H, W, Cin, k, b, Cout, got, scratch);
-  double e = rel_err(got, ref, nout);
-  CHECK(got[nout] == 12345.0f, "conv %dx%dx%d->%d wrote past its output", H, W, Cin, Cout);
-  free(in), free(k), free(b), free(ref), free(got), free(scratch);
-  return e;
+  vt_maxpool2x2_naive(ref, H, W, Cout, ref_pool);
+  for (int path = 0; path < NPATHS; path++) {
+    vt_conv3x3_packed *p = NULL;
+    size_t ns = vt_conv3x3_scratch_floats(W, Cin);
+    if (path != PATH_BLIS) {
+      p = vt_conv3x3_pack(k, b, Cin, Cout, path == PATH_GEMM ? VT_CONV_GEMM : VT_CONV_WINOGRAD);
+      CHECK(p != NULL, "pack: %s", vt_failure_reason());
+      if (!p) continue;
+      ns = vt_conv3x3_packed_scratch_floats(p, H, W);
+    }
+    float *scratch = vt_aligned_alloc(ns * sizeof(float));
+    const char *name = path_name[path];
+    got[nout] = 12345.0f;
+    if (p)
+      vt_conv3x3_relu_packed(p, in, H, W, got, scratch);
+    else
+      vt_conv3x3_relu(in, H, W, Cin, k, b, Cout, got, scratch);
+    double e = rel_err(got, ref, nout);
+    CHECK(e < path_tol[path], "%s conv %dx%d Cin %d Cout %d: rel err %g", name, H, W, Cin, Cout, e);
+    CHECK(got[nout] == 12345.0f, "%s conv %dx%dx%d->%d wrote past its output", name, H, W, Cin, Cout);
+    if (e > worst_err[path]) worst_err[path] = e;
+    if (p) {
+      /* Fused pool, conv output kept: both as the unfused path computes. */
+      float *got2 = vt_xmalloc(nout * sizeof(float));
+      got_pool[npool] = 777.0f;
+      vt_conv3x3_relu_pool_packed(p, in, H, W, got2, got_pool, scratch);
+      CHECK(equal_floats(got2, got, nout), "%s conv+pool %dx%dx%d->%d: conv output differs", name,
+            H, W, Cin, Cout);
+      e = rel_err(got_pool, ref_pool, npool);
+      CHECK(e < path_tol[path], "%s conv+pool %dx%dx%d->%d: pool rel err %g", name, H, W, Cin,
+            Cout, e);
+      CHECK(got_pool[npool] == 777.0f, "%s conv+pool %dx%dx%d->%d wrote past the pooled output",
+            name, H, W, Cin, Cout);
+      /* Pooled output only. */
+      float *pool2 = vt_xmalloc((npool + 1) * sizeof(float));
+      vt_conv3x3_relu_pool_packed(p, in, H, W, NULL, pool2, scratch);
+      CHECK(equal_floats(pool2, got_pool, npool), "%s pool-only %dx%dx%d->%d differs", name, H, W,
+            Cin, Cout);
+      free(got2), free(pool2);
+      vt_conv3x3_packed_free(p);
+    }
+    free(scratch);
+  }
+  free(in), free(k), free(b), free(ref), free(ref_pool), free(got), free(got_pool);
 }
 
 static void test_conv_fast(void) {
   const int hw[] = {1, 2, 3, 5, 7, 13};
-  const int cins[] = {1, 3, 5, 64};
+  const int cins[] = {1, 3, 5, 16, 64};
   const int couts[] = {1, 7, 64};
-  double worst = 0;
   for (size_t a = 0; a < sizeof hw / sizeof *hw; a++)
     for (size_t bb = 0; bb < sizeof hw / sizeof *hw; bb++)
       for (size_t c = 0; c < sizeof cins / sizeof *cins; c++)
-        for (size_t d = 0; d < sizeof couts / sizeof *couts; d++) {
-          double e = conv_fast_vs_naive(hw[a], hw[bb], cins[c], couts[d]);
-          CHECK(e < 1e-5, "conv %dx%d Cin %d Cout %d: rel err %g", hw[a], hw[bb], cins[c],
-                couts[d], e);
+        for (size_t d = 0; d < sizeof couts / sizeof *couts; d++)
+          conv_fast_vs_naive(hw[a], hw[bb], cins[c], couts[d]);
+  /* Shapes that span several im2col bands or Winograd tile blocks, channel
+   * counts that are not multiples of the 16-float vectors, and VGG's deep
+   * channel counts. */
+  const int big[][4] = {{20, 224, 64, 64}, {17, 30, 512, 16}, {9, 56, 128, 256},
+                        {11, 4, 3, 64},    {28, 28, 256, 80}, {14, 14, 512, 512},
+                        {22, 19, 37, 33},  {6, 250, 3, 64}};
+  for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+    conv_fast_vs_naive(big[i][0], big[i][1], big[i][2], big[i][3]);
+  for (int p = 0; p < NPATHS; p++)
+    printf("conv3x3 %s vs naive: worst rel err %.3g\n", path_name[p], worst_err[p]);
+}
+
+/* The GEMM kernel on its own, against its reference. */
+static void test_sgemm_rows(void) {
+  const int ms[] = {1, 5, 6, 7, 13}, ns[] = {1, 7, 16, 17, 64, 65, 130}, ks[] = {1, 3, 27, 64};
+  double worst = 0;
+  for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
+    for (size_t b = 0; b < sizeof ns / sizeof *ns; b++)
+      for (size_t c = 0; c < sizeof ks / sizeof *ks; c++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+          int m = ms[a], n = ns[b], k = ks[c];
+          /* Leading dimensions larger than the block, to catch stride mix-ups. */
+          size_t lda = (size_t)k + 3, ldb = (size_t)n + 5, ldc = (size_t)n + 2;
+          float *A = rand_buf((size_t)m * lda, 1.0f), *B = rand_buf((size_t)k * ldb, 1.0f);
+          float *bias = rand_buf((size_t)n, 1.0f);
+          float *ref = vt_xmalloc((size_t)m * ldc * sizeof(float));
+          float *got = vt_xmalloc((size_t)m * ldc * sizeof(float));
+          for (size_t i = 0; i < (size_t)m * ldc; i++) ref[i] = got[i] = -3.5f;
+          vt_sgemm_rows_naive(m, n, k, A, lda, B, ldb, ref, ldc, with_bias ? bias : NULL);
+          vt_sgemm_rows(m, n, k, A, lda, B, ldb, got, ldc, with_bias ? bias : NULL);
+          double e = rel_err(got, ref, (size_t)m * ldc); /* padding must stay -3.5 too */
+          CHECK(e < 1e-6, "sgemm %dx%dx%d bias %d: rel err %g", m, n, k, with_bias, e);
           if (e > worst) worst = e;
+          free(A), free(B), free(bias), free(ref), free(got);
         }
-  /* Shapes that span several im2col bands, and VGG's deep channel counts. */
-  const int big[][4] = {{20, 224, 64, 64}, {17, 30, 512, 16}, {9, 56, 128, 256}, {11, 4, 3, 64}};
-  for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
-    double e = conv_fast_vs_naive(big[i][0], big[i][1], big[i][2], big[i][3]);
-    CHECK(e < 1e-5, "conv %dx%d Cin %d Cout %d: rel err %g", big[i][0], big[i][1], big[i][2],
-          big[i][3], e);
-    if (e > worst) worst = e;
-  }
-  printf("conv3x3 fast vs naive: worst rel err %.3g\n", worst);
+  printf("sgemm_rows vs naive: worst rel err %.3g\n", worst);
 }
 
 static void test_pools_fast(void) {
@@ -234,18 +310,23 @@ static void test_pools_fast(void) {
   free(in);
 }
 
-/* Two threads running the fast conv at once must each get the single-thread
- * answer bit for bit (BLIS state is shared; our rntm_t is not). */
+/* Two threads running the fast convs at once must each get the
+ * single-thread answer bit for bit (BLIS state is shared, our rntm_t is not;
+ * a packed layer is shared read-only). */
 typedef struct {
   const float *in, *k, *b;
-  float *out;
+  const vt_conv3x3_packed *p;
+  float *out, *out_packed;
 } conv_job;
 enum { TH = 37, TW = 41, TCIN = 32, TCOUT = 48 };
 static void *conv_thread(void *arg) {
   conv_job *j = arg;
-  float *scratch = vt_aligned_alloc(vt_conv3x3_scratch_floats(TW, TCIN) * sizeof(float));
-  for (int rep = 0; rep < 5; rep++)
+  size_t n1 = vt_conv3x3_scratch_floats(TW, TCIN), n2 = vt_conv3x3_packed_scratch_floats(j->p, TH, TW);
+  float *scratch = vt_aligned_alloc((n1 > n2 ? n1 : n2) * sizeof(float));
+  for (int rep = 0; rep < 5; rep++) {
     vt_conv3x3_relu(j->in, TH, TW, TCIN, j->k, j->b, TCOUT, j->out, scratch);
+    vt_conv3x3_relu_packed(j->p, j->in, TH, TW, j->out_packed, scratch);
+  }
   free(scratch);
   return NULL;
 }
@@ -253,15 +334,21 @@ static void test_conv_threads(void) {
   size_t nout = (size_t)TH * TW * TCOUT;
   float *in = rand_buf((size_t)TH * TW * TCIN, 1.0f);
   float *k = rand_buf((size_t)9 * TCIN * TCOUT, 0.1f), *b = rand_buf(TCOUT, 0.1f);
+  vt_conv3x3_packed *p = vt_conv3x3_pack(k, b, TCIN, TCOUT, VT_CONV_AUTO);
+  CHECK(p && vt_conv3x3_packed_algo(p) == VT_CONV_WINOGRAD, "auto should pick Winograd for Cin 32");
   conv_job jobs[3];
-  for (int t = 0; t < 3; t++) jobs[t] = (conv_job){in, k, b, vt_xmalloc(nout * sizeof(float))};
+  for (int t = 0; t < 3; t++)
+    jobs[t] = (conv_job){in, k, b, p, vt_xmalloc(nout * sizeof(float)), vt_xmalloc(nout * sizeof(float))};
   conv_thread(&jobs[0]);
   pthread_t th[2];
   for (int t = 0; t < 2; t++) pthread_create(&th[t], NULL, conv_thread, &jobs[t + 1]);
   for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
-  for (int t = 1; t < 3; t++)
+  for (int t = 1; t < 3; t++) {
     CHECK(equal_floats(jobs[0].out, jobs[t].out, nout), "thread %d result differs", t);
-  for (int t = 0; t < 3; t++) free(jobs[t].out);
+    CHECK(equal_floats(jobs[0].out_packed, jobs[t].out_packed, nout), "thread %d packed result differs", t);
+  }
+  for (int t = 0; t < 3; t++) free(jobs[t].out), free(jobs[t].out_packed);
+  vt_conv3x3_packed_free(p);
   free(in), free(k), free(b);
 }
 
@@ -269,6 +356,7 @@ int main(void) {
   test_conv_naive_by_hand();
   test_maxpool_naive_by_hand();
   test_grid_pool_naive_by_hand();
+  test_sgemm_rows();
   test_conv_fast();
   test_pools_fast();
   test_conv_threads();

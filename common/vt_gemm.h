@@ -1,0 +1,21 @@
+/* vt_gemm.h: the small single-threaded sgemm under the fast convolutions
+ * (Winograd's 36 per-position products, the direct Cin=3 conv). Row-major,
+ * strided operands, no packing: A is read by broadcasting scalars from 6 rows
+ * at a time, B by 16-float vectors from one row at a time. */
+#ifndef VT_GEMM_H
+#define VT_GEMM_H
+
+#include <stddef.h>
+
+/* C[m][n] = A[m][k] * B[k][n]; with bias != NULL, C = max(0, C + bias[n])
+ * (the conv epilogue). Any m, n, k >= 1; reads and writes only the m x n
+ * (m x k, k x n) elements given. */
+void vt_sgemm_rows(int m, int n, int k, const float *A, size_t lda, const float *B, size_t ldb,
+                   float *C, size_t ldc, const float *bias);
+
+/* C[m][n] = A[m][k] * B[k][n] by plain loops (accumulating in double), the
+ * reference the fast one is tested against. */
+void vt_sgemm_rows_naive(int m, int n, int k, const float *A, size_t lda, const float *B,
+                         size_t ldb, float *C, size_t ldc, const float *bias);
+
+#endif

@@ -1,0 +1,163 @@
+/* bench_conv.c: per-layer time of the 3x3 conv paths on VGG16's 13 conv
+ * shapes, one thread, median of repeats.
+ *
+ *   bench_conv [-s SIZE] [-r REPS] [-l FIRST-LAST]
+ *
+ * SIZE is the network input (224: block1 at 224x224 ... block5 at 14x14).
+ * For each layer: im2col + BLIS (vt_conv3x3_relu), im2col + our AVX-512
+ * kernel (packed GEMM), Winograd F(4x4,3x3) (packed), and the fused
+ * Winograd conv + 2x2 max-pool on the layers a pool follows. GFLOP/s counts
+ * direct convolution's 2*H*W*9*Cin*Cout for every path, so Winograd's figure
+ * is "equivalent". err is max |x - blis| / max |blis| (BLIS differs from the
+ * exact result by ~1e-6, so it shows each path's own error). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vt_common.h"
+#include "vt_conv.h"
+
+static const struct {
+  const char *name;
+  int scale, cin, cout, pool_after;
+} layers[13] = {
+    {"block1_conv1", 1, 3, 64, 0},      {"block1_conv2", 1, 64, 64, 1},
+    {"block2_conv1", 2, 64, 128, 0},    {"block2_conv2", 2, 128, 128, 1},
+    {"block3_conv1", 4, 128, 256, 0},   {"block3_conv2", 4, 256, 256, 0},
+    {"block3_conv3", 4, 256, 256, 1},   {"block4_conv1", 8, 256, 512, 0},
+    {"block4_conv2", 8, 512, 512, 0},   {"block4_conv3", 8, 512, 512, 1},
+    {"block5_conv1", 16, 512, 512, 0},  {"block5_conv2", 16, 512, 512, 0},
+    {"block5_conv3", 16, 512, 512, 1},
+};
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) { /* [0, 1) */
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (float)((rng >> 40) * (1.0 / (1 << 24)));
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* CPU time of this thread: on a shared machine, time the other processes
+ * take from us does not count (their cache and memory traffic still does). */
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double rel_diff(const float *a, const float *b, size_t n) {
+  double d = 0, m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (fabs((double)a[i] - b[i]) > d) d = fabs((double)a[i] - b[i]);
+    if (fabs(b[i]) > m) m = fabs(b[i]);
+  }
+  return m > 0 ? d / m : d;
+}
+
+enum { PATH_BLIS, PATH_GEMM, PATH_WINO, PATH_WINO_POOL, NPATHS };
+static const char *path_names[NPATHS] = {"blis", "gemm", "wino", "wino+pool"};
+
+typedef struct {
+  const float *in, *k, *b;
+  int H, W, cin, cout;
+  vt_conv3x3_packed *gemm, *wino;
+  float *out, *pooled, *scratch;
+} job;
+
+static void run(const job *j, int path) {
+  switch (path) {
+  case PATH_BLIS:
+    vt_conv3x3_relu(j->in, j->H, j->W, j->cin, j->k, j->b, j->cout, j->out, j->scratch);
+    break;
+  case PATH_GEMM: vt_conv3x3_relu_packed(j->gemm, j->in, j->H, j->W, j->out, j->scratch); break;
+  case PATH_WINO: vt_conv3x3_relu_packed(j->wino, j->in, j->H, j->W, j->out, j->scratch); break;
+  case PATH_WINO_POOL:
+    vt_conv3x3_relu_pool_packed(j->wino, j->in, j->H, j->W, NULL, j->pooled, j->scratch);
+    break;
+  }
+}
+
+int main(int argc, char **argv) {
+  int size = 224, reps = 7, first = 0, last = 12;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-s") && i + 1 < argc) size = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-l") && i + 1 < argc) {
+      if (sscanf(argv[++i], "%d-%d", &first, &last) == 1) last = first;
+    } else {
+      fprintf(stderr, "usage: %s [-s SIZE] [-r REPS] [-l FIRST-LAST]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (size < 16 || reps < 1 || first < 0 || last > 12 || first > last) {
+    fprintf(stderr, "bad arguments\n");
+    return 2;
+  }
+  printf("input %dx%d, %d reps, median ms (GFLOP/s direct-equivalent), err vs blis\n", size,
+         size, reps);
+  printf("%-13s %9s", "layer", "GFLOP");
+  for (int p = 0; p < NPATHS; p++) printf(" %19s", path_names[p]);
+  printf("  err(gemm) err(wino)\n");
+  double total[NPATHS] = {0};
+  double *times = vt_xmalloc((size_t)reps * sizeof(double));
+  for (int l = first; l <= last; l++) {
+    int H = size / layers[l].scale, W = H, cin = layers[l].cin, cout = layers[l].cout;
+    size_t nin = (size_t)H * W * cin, nout = (size_t)H * W * cout, nk = (size_t)9 * cin * cout;
+    float *in = vt_aligned_alloc(nin * sizeof(float));
+    float *k = vt_xmalloc(nk * sizeof(float)), *b = vt_xmalloc((size_t)cout * sizeof(float));
+    for (size_t i = 0; i < nin; i++) in[i] = frand();
+    float ks = sqrtf(6.0f / (9.0f * cin));
+    for (size_t i = 0; i < nk; i++) k[i] = ks * (2 * frand() - 1);
+    for (int i = 0; i < cout; i++) b[i] = 0.1f * (2 * frand() - 1);
+    job j = {in, k, b, H, W, cin, cout, NULL, NULL, NULL, NULL, NULL};
+    j.gemm = vt_conv3x3_pack(k, b, cin, cout, VT_CONV_GEMM);
+    j.wino = vt_conv3x3_pack(k, b, cin, cout, VT_CONV_WINOGRAD);
+    if (!j.gemm || !j.wino) {
+      fprintf(stderr, "pack: %s\n", vt_failure_reason());
+      return 1;
+    }
+    size_t ns = vt_conv3x3_scratch_floats(W, cin), s;
+    if ((s = vt_conv3x3_packed_scratch_floats(j.gemm, H, W)) > ns) ns = s;
+    if ((s = vt_conv3x3_packed_scratch_floats(j.wino, H, W)) > ns) ns = s;
+    j.scratch = vt_aligned_alloc(ns * sizeof(float));
+    j.out = vt_aligned_alloc(nout * sizeof(float));
+    j.pooled = vt_aligned_alloc((nout / 4 + 16) * sizeof(float));
+    float *ref = vt_xmalloc(nout * sizeof(float));
+    double gflop = 2.0 * H * W * 9.0 * cin * cout * 1e-9, err[NPATHS] = {0};
+    printf("%-13s %9.3f", layers[l].name, gflop);
+    for (int p = 0; p < NPATHS; p++) {
+      if (p == PATH_WINO_POOL && !layers[l].pool_after) {
+        printf(" %19s", "-");
+        continue;
+      }
+      run(&j, p); /* warm-up: page faults, BLIS init */
+      if (p == PATH_BLIS) memcpy(ref, j.out, nout * sizeof(float));
+      else if (p != PATH_WINO_POOL) err[p] = rel_diff(j.out, ref, nout);
+      for (int r = 0; r < reps; r++) {
+        double t0 = cpu_now();
+        run(&j, p);
+        times[r] = cpu_now() - t0;
+      }
+      qsort(times, (size_t)reps, sizeof(double), cmp_double);
+      double ms = 1e3 * times[reps / 2];
+      if (p != PATH_WINO_POOL) total[p] += ms;
+      printf(" %8.2f (%6.1f GF)", ms, gflop / ms * 1e3);
+    }
+    printf("  %9.1e %9.1e\n", err[PATH_GEMM], err[PATH_WINO]);
+    fflush(stdout);
+    vt_conv3x3_packed_free(j.gemm);
+    vt_conv3x3_packed_free(j.wino);
+    free(in), free(k), free(b), free(j.scratch), free(j.out), free(j.pooled), free(ref);
+  }
+  printf("%-13s %9s", "total conv", "");
+  for (int p = 0; p < NPATHS - 1; p++) printf(" %8.2f ms          ", total[p]);
+  printf("\n");
+  free(times);
+  return 0;
+}
