@@ -205,13 +205,14 @@ def main():
         "Exit status")), "--help documents every option and the exit status")
 
     # --- predict refuses mismatches ---
+    open(p("x.h5"), "wb").close()  # never read: the mismatch is caught first
     checks = [
         ([PREDICT, "--head", p("h.h5"), "--store", p("et.h5")], "preprocessing"),
         ([PREDICT, "--head", p("h.h5"), "--store", p("ez.h5")], "256x256"),
         ([PREDICT, "--head", p("h.h5"), "--store", pooled_only], "48 wide, the head expects 32"),
         ([PREDICT, "--head", s, "--store", s], "not a vggtap head file"),
-        ([PREDICT, "--head", p("h.h5"), "--weights", "x.h5", "--preprocess", "torch", "img.jpg"], "preprocess caffe"),
-        ([PREDICT, "--head", p("h.h5"), "--weights", "x.h5", "--size", "256", "img.jpg"], "224x224"),
+        ([PREDICT, "--head", p("h.h5"), "--weights", p("x.h5"), "--preprocess", "torch", "img.jpg"], "preprocess caffe"),
+        ([PREDICT, "--head", p("h.h5"), "--weights", p("x.h5"), "--size", "256", "img.jpg"], "224x224"),
     ]
     for cmd, message in checks:
         r = run(cmd)

@@ -54,16 +54,20 @@ static const char usage[] =
     "  --dropout P           dropout on hidden layers while training (default 0)\n"
     "\n"
     "Training:\n"
-    "  --optimizer NAME      adam (default; weight decay decoupled, as AdamW) or sgd\n"
-    "  --lr X                learning rate (default 0.001 adam, 0.01 sgd)\n"
+    "  --optimizer NAME      lbfgs: full-batch L-BFGS, L2 penalty --weight-decay / 2 |W|^2\n"
+    "                        (default for softmax regression, which it solves to convergence);\n"
+    "                        adam: mini-batch, weight decay decoupled as AdamW (default for\n"
+    "                        --hidden); sgd: mini-batch with momentum\n"
+    "  --lr X                adam/sgd learning rate (default 0.001 adam, 0.01 sgd)\n"
     "  --momentum X          sgd momentum (default 0.9)\n"
     "  --weight-decay X      on weights, not biases (default 1e-4)\n"
-    "  --lr-schedule S       constant (default), cosine (to 0 over --epochs), step\n"
+    "  --lr-schedule S       adam/sgd: constant (default), cosine (to 0 over --epochs), step\n"
     "  --lr-step N           step schedule: lr x 0.1 every N epochs (default 30)\n"
-    "  --batch-size N        (default 64)\n"
-    "  --epochs N            at most N epochs (default 100)\n"
+    "  --batch-size N        adam/sgd (default 64)\n"
+    "  --epochs N            at most N epochs, or lbfgs iterations (default 200; lbfgs 500)\n"
     "  --patience N          stop after N epochs without a lower validation loss and keep\n"
-    "                        the best epoch's weights (default 10; 0 = run all epochs)\n"
+    "                        the best epoch's weights (default 10; lbfgs 0); 0 = never stop\n"
+    "                        early, keep the last weights\n"
     "  --class-weight W      none (default) or balanced: weight class k by n / (K n_k)\n"
     "  --label-smoothing S   (default 0)\n"
     "  --seed N              seed of the split, initial weights, batch order and dropout\n"
@@ -91,7 +95,7 @@ typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
   double val_fraction;
-  int quiet, lr_given;
+  int quiet, lr_given, optimizer_given, epochs_given, patience_given;
   vt_train_config tc;
 } options;
 
@@ -165,7 +169,8 @@ static int parse_args(int argc, char **argv, options *o) {
       break;
     case O_OPT:
       if (vt_optimizer_parse(optarg, &o->tc.optim.kind) < 0)
-        return usage_error("--optimizer is adam or sgd, not '%s'", optarg);
+        return usage_error("--optimizer is lbfgs, adam or sgd, not '%s'", optarg);
+      o->optimizer_given = 1;
       break;
     case O_LR:
       if (parse_float(optarg, 1e-9, 100, &fv) < 0) return usage_error("--lr wants a positive number, not '%s'", optarg);
@@ -195,10 +200,12 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_EPOCHS:
       if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--epochs wants a positive integer, not '%s'", optarg);
       o->tc.epochs = (int)iv;
+      o->epochs_given = 1;
       break;
     case O_PATIENCE:
       if (parse_int(optarg, 0, 1000000, &iv) < 0) return usage_error("--patience wants an integer >= 0, not '%s'", optarg);
       o->tc.patience = (int)iv;
+      o->patience_given = 1;
       break;
     case O_CW:
       if (strcmp(optarg, "balanced") && strcmp(optarg, "none"))
@@ -239,6 +246,13 @@ static int parse_args(int argc, char **argv, options *o) {
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (!o->store) return usage_error("%s", "--store is required");
   if (!o->out) return usage_error("%s", "--out is required");
+  /* defaults that depend on the head: softmax regression is convex, so run
+   * full-batch L-BFGS to convergence; MLPs train with Adam and early stopping */
+  if (!o->optimizer_given) o->tc.optim.kind = o->hidden ? VT_OPT_ADAM : VT_OPT_LBFGS;
+  if (o->tc.optim.kind == VT_OPT_LBFGS) {
+    if (!o->epochs_given) o->tc.epochs = 500;
+    if (!o->patience_given) o->tc.patience = 0;
+  }
   if (!o->lr_given && o->tc.optim.kind == VT_OPT_SGD) o->tc.lr = 0.01f;
   return -1;
 }

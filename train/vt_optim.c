@@ -62,6 +62,7 @@ float vt_lr_at(vt_lr_schedule s, float lr, int e, int epochs, int step_epochs) {
 int vt_optimizer_parse(const char *name, vt_optimizer_kind *out) {
   if (strcmp(name, "adam") == 0) *out = VT_OPT_ADAM;
   else if (strcmp(name, "sgd") == 0) *out = VT_OPT_SGD;
+  else if (strcmp(name, "lbfgs") == 0) *out = VT_OPT_LBFGS;
   else return -1;
   return 0;
 }
@@ -74,7 +75,9 @@ int vt_lr_schedule_parse(const char *name, vt_lr_schedule *out) {
   return 0;
 }
 
-const char *vt_optimizer_name(vt_optimizer_kind k) { return k == VT_OPT_SGD ? "sgd" : "adam"; }
+const char *vt_optimizer_name(vt_optimizer_kind k) {
+  return k == VT_OPT_SGD ? "sgd" : k == VT_OPT_LBFGS ? "lbfgs" : "adam";
+}
 
 const char *vt_lr_schedule_name(vt_lr_schedule s) {
   return s == VT_LR_COSINE ? "cosine" : s == VT_LR_STEP ? "step" : "constant";

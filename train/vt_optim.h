@@ -1,12 +1,13 @@
-/* vt_optim.h: Adam (with decoupled weight decay, as AdamW) and SGD with
- * momentum, plus the learning-rate schedules. */
+/* vt_optim.h: the mini-batch optimizers, Adam (with decoupled weight decay,
+ * as AdamW) and SGD with momentum, plus the learning-rate schedules. */
 #ifndef VT_OPTIM_H
 #define VT_OPTIM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { VT_OPT_ADAM, VT_OPT_SGD } vt_optimizer_kind;
+/* VT_OPT_LBFGS is full-batch (vt_lbfgs.h); vt_optim_step serves the other two. */
+typedef enum { VT_OPT_ADAM, VT_OPT_SGD, VT_OPT_LBFGS } vt_optimizer_kind;
 typedef enum { VT_LR_CONSTANT, VT_LR_COSINE, VT_LR_STEP } vt_lr_schedule;
 
 typedef struct {
