@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vt_common.h"
 
@@ -172,6 +173,49 @@ const vt_config_entry *vt_config_find(const vt_config *c, const char *section, c
   return NULL;
 }
 
+/* Removes "." components and folds "name/.." where name is a real folder
+ * (not a symlink, whose ".." leads elsewhere), in place:
+ * "configs/../demo/run" -> "demo/run". */
+static void clean_path(char *path) {
+  int absolute = path[0] == '/';
+  char *out = path + absolute, *in = out;
+  size_t keep[512]; /* start offsets (in out) of the components kept */
+  int depth = 0, fixed = 0; /* fixed: leading components that cannot fold ("..") */
+  size_t len = 0;
+  while (*in) {
+    size_t n = strcspn(in, "/");
+    char *next = in + n + (in[n] == '/');
+    int dot = n == 1 && in[0] == '.', dotdot = n == 2 && in[0] == '.' && in[1] == '.';
+    if (dot || n == 0) {
+      in = next;
+      continue;
+    }
+    if (dotdot && depth > fixed) {
+      /* fold only if the component is a real folder */
+      char saved = out[len];
+      out[len] = '\0';
+      struct stat st;
+      int real_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+      out[len] = saved;
+      if (real_dir) {
+        len = keep[--depth];
+        if (len) len--; /* drop the '/' before it */
+        in = next;
+        continue;
+      }
+    }
+    if (depth == 512) return;
+    if (len) out[len++] = '/';
+    keep[depth++] = len;
+    if (dotdot && depth - 1 == fixed) fixed++;
+    memmove(out + len, in, n);
+    len += n;
+    in = next;
+  }
+  out[len] = '\0';
+  if (!absolute && !len) strcpy(path, ".");
+}
+
 char *vt_config_value(const vt_config *c, const vt_config_entry *e) {
   const char *v = e->value;
   if (!vt_config_is_path_key(e->key)) return vt_xstrdup(v);
@@ -183,6 +227,7 @@ char *vt_config_value(const vt_config *c, const vt_config_entry *e) {
   size_t n = strlen(base) + strlen(v) + 2;
   char *s = vt_xmalloc(n);
   snprintf(s, n, "%s%s%s", base, base[strlen(base) - 1] == '/' || !*v ? "" : "/", v);
+  clean_path(s);
   return s;
 }
 

@@ -110,6 +110,56 @@ static void test_parse(void) {
   }
 }
 
+/* "sub/../x" folds when sub is a real folder, not when it is a symlink. */
+static void test_clean_paths(void) {
+  char sub[600], link[600], path[700], want[700];
+  snprintf(sub, sizeof sub, "%s/sub", dir);
+  snprintf(link, sizeof link, "%s/link", dir);
+  mkdir(sub, 0755);
+  if (symlink(sub, link) != 0) perror("symlink");
+  const char *text = "[extract]\ndata = ../imgs\nout = ./a/./b//c.h5\nmanifest = ../../x/m.csv\n";
+  for (int via_link = 0; via_link < 2; via_link++) {
+    snprintf(path, sizeof path, "%s/t.ini", via_link ? link : sub);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    vt_config c;
+    CHECK(vt_config_load(path, &c) == 0);
+    char *v = vt_config_value(&c, vt_config_find(&c, "extract", "data"));
+    if (via_link) snprintf(want, sizeof want, "%s/../imgs", link);
+    else snprintf(want, sizeof want, "%s/imgs", dir);
+    CHECK(!strcmp(v, want));
+    if (strcmp(v, want)) fprintf(stderr, "  got %s, want %s\n", v, want);
+    free(v);
+    v = vt_config_value(&c, vt_config_find(&c, "extract", "out"));
+    snprintf(want, sizeof want, "%s/a/b/c.h5", via_link ? link : sub);
+    CHECK(!strcmp(v, want));
+    free(v);
+    if (!via_link) {
+      /* dir is /tmp/test_config.XXXXXX: both of its components fold */
+      v = vt_config_value(&c, vt_config_find(&c, "extract", "manifest"));
+      CHECK(!strcmp(v, "/tmp/x/m.csv"));
+      if (strcmp(v, "/tmp/x/m.csv")) fprintf(stderr, "  got %s\n", v);
+      free(v);
+    }
+    vt_config_free(&c);
+  }
+  /* A relative config path keeps leading ".." it cannot fold. */
+  if (chdir(sub) == 0) {
+    FILE *f = fopen("../t2.ini", "w");
+    fputs("[extract]\ndata = ../../imgs\n", f);
+    fclose(f);
+    vt_config c;
+    CHECK(vt_config_load("../t2.ini", &c) == 0);
+    char *v = vt_config_value(&c, vt_config_find(&c, "extract", "data"));
+    CHECK(!strcmp(v, "../../../imgs"));
+    if (strcmp(v, "../../../imgs")) fprintf(stderr, "  got %s\n", v);
+    free(v);
+    vt_config_free(&c);
+    if (chdir("/") != 0) perror("chdir");
+  }
+}
+
 static void test_errors(void) {
   expect_error("[extract]\ntap = a\n[bogus]\nx = 1\n", 4, "unknown section [bogus]");
   expect_error("[extract]\ntap = a\ntap = b\n", 3, "given twice");
@@ -300,6 +350,7 @@ int main(void) {
     return 1;
   }
   test_parse();
+  test_clean_paths();
   test_errors();
   test_apply();
   test_weights_find();

@@ -72,9 +72,18 @@ static int read_idx(const char *path, int dims, idx_file *out) {
   return 0;
 }
 
+/* mkdir -p */
 static int make_dir(const char *path) {
-  if (mkdir(path, 0777) != 0 && errno != EEXIST) return vt_fail("cannot create %s: %s", path, strerror(errno));
-  return 0;
+  char buf[1024];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return vt_fail("path too long: %s", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p && *p != '/') continue;
+    char c = *p;
+    *p = '\0';
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vt_fail("cannot create %s: %s", buf, strerror(errno));
+    if (!c) return 0;
+    *p = c;
+  }
 }
 
 static int write_png(const char *path, const uint8_t *gray, int w, int h) {
