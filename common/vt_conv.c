@@ -141,10 +141,13 @@ struct vt_conv3x3_packed {
   float *weights;       /* GEMM: [9*cin][cout] (the HWIO kernel); Winograd: [36][cin][coutp] */
 };
 
+static vt_conv_algo auto_algo(int Cin) { return Cin >= 16 ? VT_CONV_WINOGRAD : VT_CONV_GEMM; }
+static int padded_cout(int Cout) { return (Cout + 15) & ~15; }
+
 vt_conv3x3_packed *vt_conv3x3_pack(const float *kernel, const float *bias, int Cin, int Cout,
                                    vt_conv_algo algo) {
-  if (algo == VT_CONV_AUTO) algo = Cin >= 16 ? VT_CONV_WINOGRAD : VT_CONV_GEMM;
-  int coutp = (Cout + 15) & ~15;
+  if (algo == VT_CONV_AUTO) algo = auto_algo(Cin);
+  int coutp = padded_cout(Cout);
   size_t nw;
   if (vt_size_mul3(algo == VT_CONV_WINOGRAD ? VT_WG_POS : 9, (size_t)Cin,
                    (size_t)(algo == VT_CONV_WINOGRAD ? coutp : Cout), &nw) < 0)
@@ -183,11 +186,19 @@ static int packed_band_rows(int W, int Cin) {
   return rows < 2 ? 2 : rows & ~1;
 }
 
+static size_t scratch_floats(vt_conv_algo algo, int H, int W, int Cin, int Cout) {
+  if (algo == VT_CONV_WINOGRAD) return vt_winograd4_scratch_floats(H, W, Cin, padded_cout(Cout));
+  size_t rows = (size_t)packed_band_rows(W, Cin);
+  size_t col = (rows * W * 9 * Cin + 15) & ~(size_t)15;
+  return col + rows * W * Cout;
+}
+
 size_t vt_conv3x3_packed_scratch_floats(const vt_conv3x3_packed *p, int H, int W) {
-  if (p->algo == VT_CONV_WINOGRAD) return vt_winograd4_scratch_floats(H, W, p->cin, p->coutp);
-  size_t rows = (size_t)packed_band_rows(W, p->cin);
-  size_t col = (rows * W * 9 * p->cin + 15) & ~(size_t)15;
-  return col + rows * W * p->cout;
+  return scratch_floats(p->algo, H, W, p->cin, p->cout);
+}
+
+size_t vt_conv3x3_auto_scratch_floats(int H, int W, int Cin, int Cout) {
+  return scratch_floats(auto_algo(Cin), H, W, Cin, Cout);
 }
 
 static void gemm_conv(const vt_conv3x3_packed *p, const float *in, int H, int W, float *out,

@@ -34,8 +34,10 @@ vt_conv3x3_packed *vt_conv3x3_pack(const float *kernel, const float *bias, int C
 void vt_conv3x3_packed_free(vt_conv3x3_packed *p);
 vt_conv_algo vt_conv3x3_packed_algo(const vt_conv3x3_packed *p);
 
-/* Scratch for one call at H x W, in floats (64-byte aligned). */
+/* Scratch for one call at H x W, in floats (64-byte aligned). The second
+ * form needs only the shape: what a layer packed with VT_CONV_AUTO needs. */
 size_t vt_conv3x3_packed_scratch_floats(const vt_conv3x3_packed *p, int H, int W);
+size_t vt_conv3x3_auto_scratch_floats(int H, int W, int Cin, int Cout);
 
 /* out [H][W][Cout] = ReLU(conv(in) + bias), as vt_conv3x3_relu_naive. */
 void vt_conv3x3_relu_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,

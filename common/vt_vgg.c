@@ -73,6 +73,8 @@ int vt_vgg_workspace_init(vt_vgg_workspace *ws, int H, int W, int last_layer) {
     if (tensor_floats(ws->oh[l], ws->ow[l], ws->oc[l], d->name, &sizes[1 + l]) < 0) return -1;
     if (d->kind == VT_LAYER_CONV) {
       size_t s = vt_conv3x3_scratch_floats(ws->ow[l], d->cin);
+      size_t sp = vt_conv3x3_auto_scratch_floats(ws->oh[l], ws->ow[l], d->cin, d->cout);
+      if (sp > s) s = sp;
       if (s > scratch) scratch = s;
     }
   }
@@ -117,12 +119,20 @@ static int conv(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int
   const vt_conv_weights *cw = &w->conv[vt_vgg16_layers[l].conv_index];
   const float *in = l == 0 ? ws->input : ws->out[l - 1];
   assert(vt_vgg16_layers[l].conv_index < w->n_conv && cw->cin == vt_vgg16_layers[l].cin);
-  k->conv(in, ws->oh[l], ws->ow[l], cw->cin, cw->kernel, cw->bias, cw->cout, ws->out[l], ws->scratch);
+  if (k == &fast && cw->packed) {
+    /* Packed weights (Winograd); a 2x2 max-pool right after is fused in. */
+    float *pooled = l < ws->last_layer && vt_vgg16_layers[l + 1].kind == VT_LAYER_POOL ? ws->out[l + 1] : NULL;
+    vt_conv3x3_relu_pool_packed(cw->packed, in, ws->oh[l], ws->ow[l], ws->out[l], pooled, ws->scratch);
+  } else {
+    k->conv(in, ws->oh[l], ws->ow[l], cw->cin, cw->kernel, cw->bias, cw->cout, ws->out[l], ws->scratch);
+  }
   return l < ws->last_layer;
 }
 
-static int pool(const kernels *k, vt_vgg_workspace *ws, int l) {
-  k->pool(ws->out[l - 1], ws->oh[l - 1], ws->ow[l - 1], ws->oc[l - 1], ws->out[l]);
+static int pool(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int l) {
+  const vt_conv_weights *before = &w->conv[vt_vgg16_layers[l - 1].conv_index];
+  if (!(k == &fast && before->packed)) /* else conv() has pooled already */
+    k->pool(ws->out[l - 1], ws->oh[l - 1], ws->ow[l - 1], ws->oc[l - 1], ws->out[l]);
   return l < ws->last_layer;
 }
 
@@ -130,22 +140,22 @@ static void forward(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws)
   /* Shapes for an H x W input; pools floor-halve (Keras 'valid'). */
   if (!conv(k, w, ws, 0)) return;  /* block1_conv1  [H][W][3]         -> [H][W][64]        */
   if (!conv(k, w, ws, 1)) return;  /* block1_conv2  [H][W][64]        -> [H][W][64]        */
-  if (!pool(k, ws, 2)) return;     /* block1_pool   [H][W][64]        -> [H/2][W/2][64]    */
+  if (!pool(k, w, ws, 2)) return;  /* block1_pool   [H][W][64]        -> [H/2][W/2][64]    */
   if (!conv(k, w, ws, 3)) return;  /* block2_conv1  [H/2][W/2][64]    -> [H/2][W/2][128]   */
   if (!conv(k, w, ws, 4)) return;  /* block2_conv2  [H/2][W/2][128]   -> [H/2][W/2][128]   */
-  if (!pool(k, ws, 5)) return;     /* block2_pool   [H/2][W/2][128]   -> [H/4][W/4][128]   */
+  if (!pool(k, w, ws, 5)) return;  /* block2_pool   [H/2][W/2][128]   -> [H/4][W/4][128]   */
   if (!conv(k, w, ws, 6)) return;  /* block3_conv1  [H/4][W/4][128]   -> [H/4][W/4][256]   */
   if (!conv(k, w, ws, 7)) return;  /* block3_conv2  [H/4][W/4][256]   -> [H/4][W/4][256]   */
   if (!conv(k, w, ws, 8)) return;  /* block3_conv3  [H/4][W/4][256]   -> [H/4][W/4][256]   */
-  if (!pool(k, ws, 9)) return;     /* block3_pool   [H/4][W/4][256]   -> [H/8][W/8][256]   */
+  if (!pool(k, w, ws, 9)) return;  /* block3_pool   [H/4][W/4][256]   -> [H/8][W/8][256]   */
   if (!conv(k, w, ws, 10)) return; /* block4_conv1  [H/8][W/8][256]   -> [H/8][W/8][512]   */
   if (!conv(k, w, ws, 11)) return; /* block4_conv2  [H/8][W/8][512]   -> [H/8][W/8][512]   */
   if (!conv(k, w, ws, 12)) return; /* block4_conv3  [H/8][W/8][512]   -> [H/8][W/8][512]   */
-  if (!pool(k, ws, 13)) return;    /* block4_pool   [H/8][W/8][512]   -> [H/16][W/16][512] */
+  if (!pool(k, w, ws, 13)) return; /* block4_pool   [H/8][W/8][512]   -> [H/16][W/16][512] */
   if (!conv(k, w, ws, 14)) return; /* block5_conv1  [H/16][W/16][512] -> [H/16][W/16][512] */
   if (!conv(k, w, ws, 15)) return; /* block5_conv2  [H/16][W/16][512] -> [H/16][W/16][512] */
   if (!conv(k, w, ws, 16)) return; /* block5_conv3  [H/16][W/16][512] -> [H/16][W/16][512] */
-  pool(k, ws, 17);                 /* block5_pool   [H/16][W/16][512] -> [H/32][W/32][512] */
+  pool(k, w, ws, 17);              /* block5_pool   [H/16][W/16][512] -> [H/32][W/32][512] */
 }
 
 void vt_vgg_forward(const vt_weights *w, vt_vgg_workspace *ws) { forward(&fast, w, ws); }

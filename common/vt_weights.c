@@ -156,6 +156,8 @@ static int load_layer(hid_t file, const char *path, int i, vt_conv_weights *cw) 
   int rc = (cw->kernel && cw->bias) ? 0 : -1;
   if (rc == 0) rc = read_floats(d.kernel, d.kernel_name, cw->kernel, nk);
   if (rc == 0) rc = read_floats(d.bias, d.bias_name, cw->bias, (size_t)def->cout);
+  if (rc == 0 && !(cw->packed = vt_conv3x3_pack(cw->kernel, cw->bias, cw->cin, cw->cout, VT_CONV_AUTO)))
+    rc = -1;
   close_layer(&d);
   return rc < 0 ? vt_fail_prefix("%s", path) : 0;
 }
@@ -212,6 +214,7 @@ void vt_weights_free(vt_weights *w) {
   for (int i = 0; i < w->n_conv; i++) {
     free(w->conv[i].kernel);
     free(w->conv[i].bias);
+    vt_conv3x3_packed_free(w->conv[i].packed);
   }
   memset(w, 0, sizeof *w);
 }

@@ -6,12 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vt_conv.h"
+
 enum { VT_VGG16_NCONV = 13 };
 
 typedef struct {
   float *kernel; /* [3][3][cin][cout], HWIO as stored by Keras */
   float *bias;   /* [cout] */
   int cin, cout;
+  vt_conv3x3_packed *packed; /* the same, pre-transformed for the fast conv (vt_conv.h);
+                                NULL in weights built by hand: the forward then uses
+                                vt_conv3x3_relu on kernel/bias */
 } vt_conv_weights;
 
 typedef struct {
