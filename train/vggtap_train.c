@@ -60,7 +60,8 @@ static const char usage[] =
     "                        --hidden); sgd: mini-batch with momentum\n"
     "  --lr X                adam/sgd learning rate (default 0.001 adam, 0.01 sgd)\n"
     "  --momentum X          sgd momentum (default 0.9)\n"
-    "  --weight-decay X      on weights, not biases (default 1e-4)\n"
+    "  --weight-decay X      on weights, not biases (default 1e-4; lbfgs: 1/n_train, the\n"
+    "                        penalty of scikit-learn's LogisticRegression(C=1))\n"
     "  --lr-schedule S       adam/sgd: constant (default), cosine (to 0 over --epochs), step\n"
     "  --lr-step N           step schedule: lr x 0.1 every N epochs (default 30)\n"
     "  --batch-size N        adam/sgd (default 64)\n"
@@ -95,7 +96,7 @@ typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
   double val_fraction;
-  int quiet, lr_given, optimizer_given, epochs_given, patience_given;
+  int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given;
   vt_train_config tc;
 } options;
 
@@ -184,6 +185,7 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_WD:
       if (parse_float(optarg, 0, 10, &fv) < 0) return usage_error("--weight-decay wants 0..10, not '%s'", optarg);
       o->tc.optim.weight_decay = (float)fv;
+      o->wd_given = 1;
       break;
     case O_SCHED:
       if (vt_lr_schedule_parse(optarg, &o->tc.schedule) < 0)
@@ -597,6 +599,9 @@ static int run(int argc, char **argv, const options *o0) {
   bli_thread_set_num_threads(1); /* small products: one thread is fastest */
   if (vt_head_init(&hf.head, dim, n_hidden, hidden, st.n_classes) < 0) goto fail;
   vt_xy xtr = {ftr.x, tr.y, tr.n}, xva = {fva.x, va.y, va.n};
+  /* lbfgs solves the penalised loss exactly, so the penalty matters more than
+   * with early-stopped Adam: default to scikit-learn's C = 1, lambda = 1/n */
+  if (o->tc.optim.kind == VT_OPT_LBFGS && !o->wd_given) o->tc.optim.weight_decay = 1.0f / (float)tr.n;
   if (vt_train(&hf.head, &xtr, &xva, &o->tc, &res) < 0) goto fail;
 
   /* evaluation set: --eval store, else the manifest's test rows, else validation, else train */
