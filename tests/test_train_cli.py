@@ -139,6 +139,30 @@ def main():
     check(r.returncode == 0 and np.allclose(head_arrays(p("h16.h5"))["standardize/mean"], want, rtol=1e-4, atol=1e-5),
           "float16 maps without pooled vectors: pooled while streaming (%s)" % r.stderr.strip()[-200:])
 
+    # --- the head it replaces: Flatten + Dense(4096) + Dense(4096) + Dense(16) on block1_pool ---
+    s16c = fixture(p("s16c.h5"), "--rows", "64", "--classes", "16", "--dim", "8")
+    r = train(s16c, p("hp.h5"), "--tap", "block1_pool")
+    mp = json.load(open(p("hp.report/metrics.json")))
+    check(r.returncode == 0 and mp["dense_params"] == 3305185296 and mp["dense_params_with_convs"] == 3305224016
+          and mp["head_params"] == 8 * 16 + 16,
+          "parameter comparison at block1_pool, 16 classes: %s / %s (head %s)"
+          % (mp.get("dense_params"), mp.get("dense_params_with_convs"), mp.get("head_params")))
+    check("3,305,185,296" in r.stdout and "3,305,224,016" in r.stdout, "the comparison is printed")
+
+    # --- streaming the maps keeps memory bounded: peak RSS far below the maps' size ---
+    big = fixture(p("big.h5"), "--rows", "200", "--classes", "2", "--map", "56,56,64", "--maps", "--noise", "1")
+    maps_bytes = 200 * 56 * 56 * 64 * 4
+    # measured in a fresh parent, whose only child is vggtap-train
+    probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+             "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    r = run([sys.executable, "-c", probe, TRAIN, "--store", big, "--out", p("hbig.h5"), "--quiet", "--tap",
+             "block1_pool", "--pool", "gap+gmp", "--features", "maps"])
+    rc, peak = (int(v) for v in r.stdout.split()[-2:])
+    peak *= 1024
+    check(rc == 0 and peak < maps_bytes / 3,
+          "pooling %d MB of maps streaming: peak RSS %d MB" % (maps_bytes >> 20, peak >> 20))
+    os.remove(big)
+
     # --- --eval on another store, --split manifest ---
     e = fixture(p("e.h5"), "--rows", "200", "--classes", "4", "--seed", "2", "--noise", "1.5", "--failed", "2")
     r = train(s, p("he.h5"), "--tap", "block1_pool", "--eval", e)
