@@ -196,10 +196,14 @@ static void output_transform(const float *M, int nt, int Coutp, const float *bia
 /* ---- driver --------------------------------------------------------------- */
 
 /* Tiles per block: enough that V and M of a block fill about half of a 1 MB
- * L2, in multiples of the GEMM's 6-row register block. */
-enum { BLOCK_FLOATS = 128 * 1024 };
+ * L2, in multiples of the GEMM's 6-row register block. Each block streams all
+ * of U through the cache, though; when U outgrows the L3 (512 channels: 38
+ * MB) that costs more than V and M spilling out of L2, so such layers run as
+ * one block (at 224x224 input, 49 tiles in block4, 16 in block5). */
+enum { BLOCK_FLOATS = 128 * 1024, U_BIG_FLOATS = 2 * 1024 * 1024 };
 
 static int block_tiles(int tiles, int Cin, int Coutp) {
+  if ((size_t)VT_WG_POS * Cin * Coutp > U_BIG_FLOATS) return tiles;
   size_t per_tile = (size_t)VT_WG_POS * (size_t)(Cin + Coutp);
   size_t t = BLOCK_FLOATS / per_tile / 6 * 6;
   if (t < 6) t = 6;
