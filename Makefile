@@ -31,6 +31,19 @@ all: $(PROGS) $(TESTS) $(TOOLS)
 deps:
 	bash scripts/install-deps.sh
 
+# The demo (docs/WORKFLOW.md): installs what is missing, builds, checks for
+# the weights, writes 300 training + 100 test Fashion-MNIST PNGs per class
+# (from Debian's dataset-fashion-mnist), then runs extract -> train ->
+# evaluate at block1_pool and block2_pool (configs/demo.ini) and prints the
+# report. A second run reuses everything already made.
+demo:
+	bash scripts/install-deps.sh
+	$(MAKE) $(PROGS) $(BUILD)/tools/fmnist_png
+	@printf 'weights: ' && bin/vggtap-config weights configs/demo.ini
+	test -e demo/fashion-mnist/.complete || { rm -rf demo/fashion-mnist && \
+	  $(BUILD)/tools/fmnist_png --out demo/fashion-mnist && touch demo/fashion-mnist/.complete; }
+	$(MAKE) -f pipeline.mk CONFIG=configs/demo.ini evaluate report
+
 $(BUILD)/%.o: %.c $(wildcard common/*.h extract/*.h train/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@

@@ -137,13 +137,16 @@ SWEEP_TAPS := $(call get,sweep,taps,$(TAPS))
 SWEEP_POOLS := $(call get,sweep,pools,gap)
 SWEEP_HEADS := $(subst $(comma),-,$(call get,sweep,heads,softmax))
 sweep_head = $(WORK)/sweep/$(1)/$(2)/$(3)/head.h5
-hidden_widths = $(if $(filter softmax,$(1)),,$(subst -,$(comma),$(1)))
+# softmax passes no --hidden (vggtap-train's defaults differ for an empty
+# one) unless [train] sets hidden layers that it must undo.
+TRAIN_HIDDEN := $(call get,train,hidden,)
+hidden_flag = $(if $(filter softmax,$(1)),$(if $(TRAIN_HIDDEN),--hidden=),--hidden=$(subst -,$(comma),$(1)))
 SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(call sweep_head,$(t),$(p),$(h)))))
 
 define sweep_rule
 $(call sweep_head,$(1),$(2),$(3)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
 	@echo "sweep: tap $(1), pool $(2), head $(3)"
-	$$(call train_head,$$@,--tap $(1) --pool $(2) --hidden=$$(call hidden_widths,$(3)))
+	$$(call train_head,$$@,--tap $(1) --pool $(2) $$(call hidden_flag,$(3)))
 endef
 $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(eval $(call sweep_rule,$(t),$(p),$(h))))))
 
