@@ -63,19 +63,21 @@ size_t vt_conv3x3_scratch_floats(int W, int Cin) {
   return (size_t)band_rows(W, Cin) * (size_t)W * 9 * (size_t)Cin;
 }
 
-/* One im2col row per pixel of rows y0..y1-1: [dy][dx][Cin], zeros outside. */
-static void im2col_band(const float *in, int H, int W, int Cin, int y0, int y1, float *col) {
+/* One im2col row per pixel of rows y0..y1-1: [dy][dx][Cin]. `in` holds input
+ * rows in_y0..in_y1-1 (row in_y0 first); taps on other rows are zero. */
+static void im2col_band(const float *in, int in_y0, int in_y1, int W, int Cin, int y0, int y1,
+                        float *col) {
   size_t cin = (size_t)Cin;
   for (int y = y0; y < y1; y++) {
     for (int x = 0; x < W; x++) {
       float *dst = col + ((size_t)(y - y0) * W + x) * 9 * cin;
       for (int dy = 0; dy < 3; dy++) {
         int sy = y + dy - 1;
-        if (sy < 0 || sy >= H) {
+        if (sy < in_y0 || sy >= in_y1) {
           memset(dst + (size_t)dy * 3 * cin, 0, 3 * cin * sizeof(float));
           continue;
         }
-        const float *src_row = in + (size_t)sy * W * cin;
+        const float *src_row = in + (size_t)(sy - in_y0) * W * cin;
         float *d = dst + (size_t)dy * 3 * cin;
         /* The three source pixels x-1..x+1 are contiguous in NHWC unless the
          * window hangs over the left or right edge. */
@@ -123,7 +125,7 @@ void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel
     int y1 = y0 + rows < H ? y0 + rows : H;
     int pixels = (y1 - y0) * W;
     float *dst = out + (size_t)y0 * W * Cout;
-    im2col_band(in, H, W, Cin, y0, y1, scratch);
+    im2col_band(in, 0, H, W, Cin, y0, y1, scratch);
     sgemm_rowmajor_1t(pixels, Cout, 9 * Cin, scratch, kernel, dst);
     bias_relu(dst, (size_t)pixels, bias, Cout);
   }
@@ -178,19 +180,24 @@ void vt_conv3x3_packed_free(vt_conv3x3_packed *p) {
 
 vt_conv_algo vt_conv3x3_packed_algo(const vt_conv3x3_packed *p) { return p->algo; }
 
-/* Direct path: bands of an even number of rows (so a fused pool never
- * straddles two bands); each band's conv output goes to `out`, or to scratch
- * when only the pooled map is wanted. */
+/* Every packed conv runs on a range of output rows, reading only the input
+ * rows it needs, so that two convs can be chained through a band buffer
+ * (vt_conv3x3_pair_pool_packed). Conventions as vt_winograd4_conv_rows: `in`
+ * holds rows in_y0..in_y1-1, out gets rows y0..y1-1, pooled rows y0/2... */
+
+/* Direct path: sub-bands of an even number of rows (so a fused pool never
+ * straddles two of them); a sub-band's conv output goes to `out`, or to
+ * scratch when only the pooled map is wanted. */
 static int packed_band_rows(int W, int Cin) {
   int rows = band_rows(W, Cin);
   return rows < 2 ? 2 : rows & ~1;
 }
 
-static size_t scratch_floats(vt_conv_algo algo, int H, int W, int Cin, int Cout) {
-  if (algo == VT_CONV_WINOGRAD) return vt_winograd4_scratch_floats(H, W, Cin, padded_cout(Cout));
-  size_t rows = (size_t)packed_band_rows(W, Cin);
-  size_t col = (rows * W * 9 * Cin + 15) & ~(size_t)15;
-  return col + rows * W * Cout;
+static size_t scratch_floats(vt_conv_algo algo, int rows, int W, int Cin, int Cout) {
+  if (algo == VT_CONV_WINOGRAD) return vt_winograd4_scratch_floats(rows, W, Cin, padded_cout(Cout));
+  size_t band = (size_t)packed_band_rows(W, Cin);
+  size_t col = (band * W * 9 * Cin + 15) & ~(size_t)15;
+  return col + band * W * Cout;
 }
 
 size_t vt_conv3x3_packed_scratch_floats(const vt_conv3x3_packed *p, int H, int W) {
@@ -201,33 +208,85 @@ size_t vt_conv3x3_auto_scratch_floats(int H, int W, int Cin, int Cout) {
   return scratch_floats(auto_algo(Cin), H, W, Cin, Cout);
 }
 
-static void gemm_conv(const vt_conv3x3_packed *p, const float *in, int H, int W, float *out,
-                      float *pooled, float *scratch) {
+static void gemm_conv_rows(const vt_conv3x3_packed *p, int W, const float *in, int in_y0,
+                           int in_y1, int y0, int y1, float *out, float *pooled, float *scratch) {
   int rows = packed_band_rows(W, p->cin), Cout = p->cout, K = 9 * p->cin;
   float *col = scratch;
   float *band = col + (((size_t)rows * W * K + 15) & ~(size_t)15);
-  for (int y0 = 0; y0 < H; y0 += rows) {
-    int y1 = y0 + rows < H ? y0 + rows : H;
-    float *dst = out ? out + (size_t)y0 * W * Cout : band;
-    im2col_band(in, H, W, p->cin, y0, y1, col);
-    vt_sgemm_rows((y1 - y0) * W, Cout, K, col, (size_t)K, p->weights, (size_t)Cout, dst,
+  for (int b0 = y0; b0 < y1; b0 += rows) {
+    int b1 = b0 + rows < y1 ? b0 + rows : y1;
+    float *dst = out ? out + (size_t)(b0 - y0) * W * Cout : band;
+    im2col_band(in, in_y0, in_y1, W, p->cin, b0, b1, col);
+    vt_sgemm_rows((b1 - b0) * W, Cout, K, col, (size_t)K, p->weights, (size_t)Cout, dst,
                   (size_t)Cout, p->bias);
-    if (pooled) vt_maxpool2x2(dst, y1 - y0, W, Cout, pooled + (size_t)(y0 / 2) * (W / 2) * Cout);
+    if (pooled) vt_maxpool2x2(dst, b1 - b0, W, Cout, pooled + (size_t)((b0 - y0) / 2) * (W / 2) * Cout);
   }
+}
+
+static void conv_rows(const vt_conv3x3_packed *p, int W, const float *in, int in_y0, int in_y1,
+                      int y0, int y1, float *out, float *pooled, float *scratch) {
+  if (p->algo == VT_CONV_WINOGRAD)
+    vt_winograd4_conv_rows(p->weights, p->bias, p->cin, p->cout, p->coutp, W, in, in_y0, in_y1,
+                           y0, y1, out, pooled, scratch);
+  else
+    gemm_conv_rows(p, W, in, in_y0, in_y1, y0, y1, out, pooled, scratch);
 }
 
 void vt_conv3x3_relu_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
                             float *out, float *scratch) {
-  vt_conv3x3_relu_pool_packed(p, in, H, W, out, NULL, scratch);
+  conv_rows(p, W, in, 0, H, 0, H, out, NULL, scratch);
 }
 
 void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
                                  float *out, float *pooled, float *scratch) {
-  if (p->algo == VT_CONV_WINOGRAD)
-    vt_winograd4_conv(p->weights, p->bias, p->cin, p->cout, p->coutp, in, H, W, out, pooled,
-                      scratch);
-  else
-    gemm_conv(p, in, H, W, out, pooled, scratch);
+  conv_rows(p, W, in, 0, H, 0, H, out, pooled, scratch);
+}
+
+/* Two convs and a pool in bands of R rows of the second conv's output. Band j
+ * needs rows jR-1 .. (j+1)R of the first conv's output; the band buffer holds
+ * exactly those, the first two carried over from band j-1 (its last two), the
+ * other R computed now. So each conv computes every row once, and the first
+ * conv's output only ever lives in the band buffer (and in out_a if asked).
+ * R: a band buffer of at most 768 KB (most of the L2), in whole Winograd
+ * tile rows: 8 rows at block1 and block2 of a 224x224 input. */
+enum { PAIR_BAND_FLOATS = 192 * 1024 };
+
+static int pair_band_rows(int W, int C) {
+  int r = PAIR_BAND_FLOATS / (W * C) - 2;
+  r &= ~3;
+  return r < 4 ? 4 : r;
+}
+
+size_t vt_conv3x3_pair_scratch_floats(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
+                                      int H, int W) {
+  int R = pair_band_rows(W, a->cout);
+  size_t buf = ((size_t)(R + 2) * W * a->cout + 15) & ~(size_t)15;
+  size_t sa = vt_conv3x3_packed_scratch_floats(a, R + 1, W);
+  size_t sb = vt_conv3x3_packed_scratch_floats(b, R, W);
+  return buf + (sa > sb ? sa : sb);
+}
+
+void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
+                                 const float *in, int H, int W, float *out_a, float *out_b,
+                                 float *pooled, float *scratch) {
+  int R = pair_band_rows(W, a->cout);
+  size_t row_a = (size_t)W * a->cout;
+  float *buf = scratch;
+  float *rest = buf + (((size_t)(R + 2) * row_a + 15) & ~(size_t)15);
+  int have0 = 0, have1 = 0; /* the buffer holds rows have0..have1-1 of conv a */
+  for (int y0 = 0; y0 < H; y0 += R) {
+    int y1 = y0 + R < H ? y0 + R : H;
+    int need0 = y0 > 0 ? y0 - 1 : 0, need1 = y1 < H ? y1 + 1 : H;
+    /* Carry rows need0..have1-1 to the top, then compute have1..need1-1. */
+    memmove(buf, buf + (size_t)(need0 - have0) * row_a, (size_t)(have1 - need0) * row_a * sizeof(float));
+    conv_rows(a, W, in, 0, H, have1, need1, buf + (size_t)(have1 - need0) * row_a, NULL, rest);
+    if (out_a)
+      memcpy(out_a + (size_t)have1 * row_a, buf + (size_t)(have1 - need0) * row_a,
+             (size_t)(need1 - have1) * row_a * sizeof(float));
+    have0 = need0, have1 = need1;
+    conv_rows(b, W, buf, have0, have1, y0, y1, out_b ? out_b + (size_t)y0 * W * b->cout : NULL,
+              pooled ? pooled + (size_t)(y0 / 2) * (W / 2) * b->cout : NULL, rest);
+  }
 }
 
 /* ---------------------------------------------------------------------------

@@ -48,6 +48,16 @@ void vt_conv3x3_relu_packed(const vt_conv3x3_packed *p, const float *in, int H, 
 void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
                                  float *out, float *pooled, float *scratch);
 
+/* Two convs then the 2x2 max-pool (a VGG block of two convs), in bands of
+ * rows so that the first conv's output never leaves the cache: a: Cin ->
+ * C1, b: C1 -> Cout. pooled [H/2][W/2][Cout]; out_a [H][W][C1] and out_b
+ * [H][W][Cout] are written too unless NULL. */
+size_t vt_conv3x3_pair_scratch_floats(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
+                                      int H, int W);
+void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
+                                 const float *in, int H, int W, float *out_a, float *out_b,
+                                 float *pooled, float *scratch);
+
 /* 2x2 max-pool, stride 2 (Keras 'valid': odd trailing row/column dropped).
  * in [H][W][C] -> out [H/2][W/2][C]. */
 void vt_maxpool2x2_naive(const float *in, int H, int W, int C, float *out);

@@ -88,18 +88,21 @@ static inline void bt6(const vf *x, int s, vf r[6]) {
   r[5] = 4 * x1 - 5 * x3 + x5;
 }
 
-/* V[xi][t][Cin] for tiles t0 .. t0+nt-1 of the row-major tile grid. Taps
- * outside the image read `zeros` (Cin zero floats), so no tap branches. */
-static void input_transform(const float *in, int H, int W, int Cin, int tiles_x, int t0, int nt,
-                            const float *zeros, float *V) {
+/* V[xi][t][Cin] for tiles t0 .. t0+nt-1 of the row-major grid of tiles whose
+ * first row is y0. `in` holds input rows in_y0 .. in_y1-1; taps on any other
+ * row (or column) read `zeros` (Cin zero floats), so no tap branches. */
+static void input_transform(const float *in, int in_y0, int in_y1, int W, int Cin, int y0,
+                            int tiles_x, int t0, int nt, const float *zeros, float *V) {
   size_t xi_stride = (size_t)nt * Cin;
   for (int t = 0; t < nt; t++) {
     int ty = (t0 + t) / tiles_x, tx = (t0 + t) % tiles_x;
     const float *p[36];
     for (int i = 0; i < 6; i++)
       for (int j = 0; j < 6; j++) {
-        int y = 4 * ty - 1 + i, x = 4 * tx - 1 + j;
-        p[i * 6 + j] = y >= 0 && y < H && x >= 0 && x < W ? in + ((size_t)y * W + x) * Cin : zeros;
+        int y = y0 + 4 * ty - 1 + i, x = 4 * tx - 1 + j;
+        p[i * 6 + j] = y >= in_y0 && y < in_y1 && x >= 0 && x < W
+                           ? in + ((size_t)(y - in_y0) * W + x) * Cin
+                           : zeros;
       }
     float *v = V + (size_t)t * Cin;
     for (int c = 0; c < Cin; c += VL) {
@@ -145,13 +148,16 @@ static inline void at4(const vf *x, int s, vf r[4]) {
   r[3] = m12 + 8 * m34 + x5;
 }
 
+/* Output rows 0 .. rows-1 of the tile grid (relative to its first row, which
+ * for pooling must be an even image row): out + (y * W + x) * Cout and
+ * pooled + (y/2 * W/2 + x/2) * Cout. */
 static void output_transform(const float *M, int nt, int Coutp, const float *bias, int Cout,
-                             int H, int W, int tiles_x, int t0, float *out, float *pooled) {
+                             int rows, int W, int tiles_x, int t0, float *out, float *pooled) {
   size_t xi_stride = (size_t)nt * Coutp;
-  int ph = H / 2, pw = W / 2;
+  int ph = rows / 2, pw = W / 2;
   for (int t = 0; t < nt; t++) {
     int ty = (t0 + t) / tiles_x, tx = (t0 + t) % tiles_x;
-    int ny = H - 4 * ty < 4 ? H - 4 * ty : 4, nx = W - 4 * tx < 4 ? W - 4 * tx : 4;
+    int ny = rows - 4 * ty < 4 ? rows - 4 * ty : 4, nx = W - 4 * tx < 4 ? W - 4 * tx : 4;
     const float *m = M + (size_t)t * Coutp;
     for (int c = 0; c < Cout; c += VL) {
       int n = Cout - c < VL ? Cout - c : VL;
@@ -212,15 +218,16 @@ static int block_tiles(int tiles, int Cin, int Coutp) {
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-size_t vt_winograd4_scratch_floats(int H, int W, int Cin, int Coutp) {
-  int tiles = ((H + 3) / 4) * ((W + 3) / 4);
+size_t vt_winograd4_scratch_floats(int rows, int W, int Cin, int Coutp) {
+  int tiles = ((rows + 3) / 4) * ((W + 3) / 4);
   size_t T = (size_t)block_tiles(tiles, Cin, Coutp);
   return round16((size_t)Cin) + round16(VT_WG_POS * T * Cin) + VT_WG_POS * T * Coutp;
 }
 
-void vt_winograd4_conv(const float *u, const float *bias, int Cin, int Cout, int Coutp,
-                       const float *in, int H, int W, float *out, float *pooled, float *scratch) {
-  int tiles_x = (W + 3) / 4, tiles = ((H + 3) / 4) * tiles_x;
+void vt_winograd4_conv_rows(const float *u, const float *bias, int Cin, int Cout, int Coutp, int W,
+                            const float *in, int in_y0, int in_y1, int y0, int y1, float *out,
+                            float *pooled, float *scratch) {
+  int tiles_x = (W + 3) / 4, tiles = ((y1 - y0 + 3) / 4) * tiles_x;
   int T = block_tiles(tiles, Cin, Coutp);
   float *zeros = scratch;
   float *V = zeros + round16((size_t)Cin);
@@ -228,11 +235,11 @@ void vt_winograd4_conv(const float *u, const float *bias, int Cin, int Cout, int
   memset(zeros, 0, (size_t)Cin * sizeof(float));
   for (int t0 = 0; t0 < tiles; t0 += T) {
     int nt = tiles - t0 < T ? tiles - t0 : T;
-    input_transform(in, H, W, Cin, tiles_x, t0, nt, zeros, V);
+    input_transform(in, in_y0, in_y1, W, Cin, y0, tiles_x, t0, nt, zeros, V);
     for (int xi = 0; xi < VT_WG_POS; xi++)
       vt_sgemm_rows(nt, Coutp, Cin, V + (size_t)xi * nt * Cin, (size_t)Cin,
                     u + (size_t)xi * Cin * Coutp, (size_t)Coutp, M + (size_t)xi * nt * Coutp,
                     (size_t)Coutp, NULL);
-    output_transform(M, nt, Coutp, bias, Cout, H, W, tiles_x, t0, out, pooled);
+    output_transform(M, nt, Coutp, bias, Cout, y1 - y0, W, tiles_x, t0, out, pooled);
   }
 }

@@ -13,12 +13,18 @@ enum { VT_WG_POS = 36 };
  * kernel, zero in the columns Cout..Coutp-1. Computed in double. */
 void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int Coutp, float *u);
 
-size_t vt_winograd4_scratch_floats(int H, int W, int Cin, int Coutp);
+/* Scratch for a call that computes `rows` output rows of width W. */
+size_t vt_winograd4_scratch_floats(int rows, int W, int Cin, int Coutp);
 
-/* out [H][W][Cout] = ReLU(conv(in) + bias); with pooled != NULL also (or,
- * with out == NULL, only) the 2x2 max-pool [H/2][W/2][Cout] of it. bias has
- * Coutp floats. */
-void vt_winograd4_conv(const float *u, const float *bias, int Cin, int Cout, int Coutp,
-                       const float *in, int H, int W, float *out, float *pooled, float *scratch);
+/* Output rows y0 .. y1-1 of ReLU(conv(in) + bias) for an image of width W:
+ * `in` holds input rows in_y0 .. in_y1-1 (row in_y0 first), which must cover
+ * rows y0-1 .. y1 where they exist in the image (rows outside the image are
+ * the zero padding; leave them out of in_y0 .. in_y1). out (if not NULL) gets
+ * rows y0 .. y1-1 (row y0 first), [W][Cout] each. pooled (if not NULL) gets
+ * the 2x2 max-pool of those rows, rows y0/2 .. y1/2-1 (row y0/2 first,
+ * [W/2][Cout] each); y0 must then be even. bias has Coutp floats. */
+void vt_winograd4_conv_rows(const float *u, const float *bias, int Cin, int Cout, int Coutp, int W,
+                            const float *in, int in_y0, int in_y1, int y0, int y1, float *out,
+                            float *pooled, float *scratch);
 
 #endif

@@ -236,6 +236,46 @@ static void test_conv_fast(void) {
     printf("conv3x3 %s vs naive: worst rel err %.3g\n", path_name[p], worst_err[p]);
 }
 
+/* Two chained convs + pool in row bands against the naive chain: H chosen
+ * around the band height (44 rows at W 64, C1 64; one band at small sizes) so
+ * that bands end on every kind of row, including a last band of one row. */
+static void pair_vs_naive(int H, int W, int Cin, int C1, int Cout) {
+  size_t n1 = (size_t)H * W * C1, n2 = (size_t)H * W * Cout, np = (size_t)(H / 2) * (W / 2) * Cout;
+  float *in = rand_buf((size_t)H * W * Cin, 1.0f);
+  float *ka = rand_buf((size_t)9 * Cin * C1, 1.0f / sqrtf(9.0f * Cin)), *ba = rand_buf((size_t)C1, 0.2f);
+  float *kb = rand_buf((size_t)9 * C1 * Cout, 2.0f / sqrtf(9.0f * C1)), *bb = rand_buf((size_t)Cout, 0.2f);
+  float *r1 = vt_xmalloc(n1 * sizeof(float)), *r2 = vt_xmalloc(n2 * sizeof(float));
+  float *rp = vt_xmalloc((np + 1) * sizeof(float));
+  vt_conv3x3_relu_naive(in, H, W, Cin, ka, ba, C1, r1);
+  vt_conv3x3_relu_naive(r1, H, W, C1, kb, bb, Cout, r2);
+  vt_maxpool2x2_naive(r2, H, W, Cout, rp);
+  vt_conv3x3_packed *a = vt_conv3x3_pack(ka, ba, Cin, C1, VT_CONV_AUTO);
+  vt_conv3x3_packed *b = vt_conv3x3_pack(kb, bb, C1, Cout, VT_CONV_AUTO);
+  float *scratch = vt_aligned_alloc(vt_conv3x3_pair_scratch_floats(a, b, H, W) * sizeof(float));
+  float *o1 = vt_xmalloc((n1 + 1) * sizeof(float)), *o2 = vt_xmalloc((n2 + 1) * sizeof(float));
+  float *op = vt_xmalloc((np + 1) * sizeof(float)), *op2 = vt_xmalloc((np + 1) * sizeof(float));
+  o1[n1] = o2[n2] = op[np] = 55.0f;
+  vt_conv3x3_pair_pool_packed(a, b, in, H, W, o1, o2, op, scratch);
+  double e1 = rel_err(o1, r1, n1), e2 = rel_err(o2, r2, n2), ep = rel_err(op, rp, np);
+  CHECK(e1 < 2e-4 && e2 < 2e-4 && ep < 2e-4, "pair %dx%d %d->%d->%d: rel err %g %g %g", H, W, Cin,
+        C1, Cout, e1, e2, ep);
+  CHECK(o1[n1] == 55.0f && o2[n2] == 55.0f && op[np] == 55.0f, "pair %dx%d wrote past an output", H, W);
+  /* Only the pooled map: the same values. */
+  vt_conv3x3_pair_pool_packed(a, b, in, H, W, NULL, NULL, op2, scratch);
+  CHECK(equal_floats(op, op2, np), "pair %dx%d pool-only differs", H, W);
+  vt_conv3x3_packed_free(a), vt_conv3x3_packed_free(b);
+  free(in), free(ka), free(ba), free(kb), free(bb), free(r1), free(r2), free(rp);
+  free(scratch), free(o1), free(o2), free(op), free(op2);
+}
+
+static void test_pair(void) {
+  const int shapes[][5] = {{1, 1, 3, 16, 16},  {2, 3, 3, 16, 7},   {5, 7, 16, 16, 32},
+                           {13, 9, 3, 64, 64}, {45, 64, 3, 64, 64}, {89, 64, 16, 64, 16},
+                           {93, 64, 64, 64, 32}, {44, 64, 3, 64, 64}};
+  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+    pair_vs_naive(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4]);
+}
+
 /* The GEMM kernel on its own, against its reference. */
 static void test_sgemm_rows(void) {
   const int ms[] = {1, 5, 6, 7, 13}, ns[] = {1, 7, 16, 17, 64, 65, 130}, ks[] = {1, 3, 27, 64};
@@ -358,6 +398,7 @@ int main(void) {
   test_grid_pool_naive_by_hand();
   test_sgemm_rows();
   test_conv_fast();
+  test_pair();
   test_pools_fast();
   test_conv_threads();
   if (failures) {

@@ -9,7 +9,14 @@
  * Winograd conv + 2x2 max-pool on the layers a pool follows. GFLOP/s counts
  * direct convolution's 2*H*W*9*Cin*Cout for every path, so Winograd's figure
  * is "equivalent". err is max |x - blis| / max |blis| (BLIS differs from the
- * exact result by ~1e-6, so it shows each path's own error). */
+ * exact result by ~1e-6, so it shows each path's own error).
+ *
+ * Then the two-conv blocks (block1, block2: conv, conv, pool) three ways:
+ * layer by layer (packed conv a to memory, packed conv b + fused pool),
+ * chained in row bands writing only the pooled map, and chained writing all
+ * three outputs (what a forward pass that must keep every layer does).
+ *
+ * Times are CPU time of the thread (the machine is shared). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +87,54 @@ static void run(const job *j, int path) {
   case PATH_WINO_POOL:
     vt_conv3x3_relu_pool_packed(j->wino, j->in, j->H, j->W, NULL, j->pooled, j->scratch);
     break;
+  }
+}
+
+static double median_ms(double *times, int reps) {
+  qsort(times, (size_t)reps, sizeof(double), cmp_double);
+  return 1e3 * times[reps / 2];
+}
+
+static void bench_pairs(int size, int reps, double *times) {
+  printf("\nblock (conv, conv, pool)   layer by layer   chained, pool only   chained, all outputs\n");
+  for (int blk = 0; blk < 2; blk++) {
+    int la = 2 * blk, H = size / layers[la].scale, W = H;
+    int cin = layers[la].cin, c1 = layers[la].cout, cout = layers[la + 1].cout;
+    size_t nin = (size_t)H * W * cin, n1 = (size_t)H * W * c1, n2 = (size_t)H * W * cout;
+    float *in = vt_aligned_alloc(nin * sizeof(float));
+    for (size_t i = 0; i < nin; i++) in[i] = frand();
+    float *ka = vt_xmalloc((size_t)9 * cin * c1 * sizeof(float)), *kb = vt_xmalloc((size_t)9 * c1 * cout * sizeof(float));
+    float *ba = vt_xmalloc((size_t)c1 * sizeof(float)), *bb = vt_xmalloc((size_t)cout * sizeof(float));
+    for (size_t i = 0; i < (size_t)9 * cin * c1; i++) ka[i] = sqrtf(6.0f / (9.0f * cin)) * (2 * frand() - 1);
+    for (size_t i = 0; i < (size_t)9 * c1 * cout; i++) kb[i] = sqrtf(6.0f / (9.0f * c1)) * (2 * frand() - 1);
+    for (int i = 0; i < c1; i++) ba[i] = 0.1f * (2 * frand() - 1);
+    for (int i = 0; i < cout; i++) bb[i] = 0.1f * (2 * frand() - 1);
+    vt_conv3x3_packed *a = vt_conv3x3_pack(ka, ba, cin, c1, VT_CONV_AUTO);
+    vt_conv3x3_packed *b = vt_conv3x3_pack(kb, bb, c1, cout, VT_CONV_AUTO);
+    size_t ns = vt_conv3x3_pair_scratch_floats(a, b, H, W), s;
+    if ((s = vt_conv3x3_packed_scratch_floats(a, H, W)) > ns) ns = s;
+    if ((s = vt_conv3x3_packed_scratch_floats(b, H, W)) > ns) ns = s;
+    float *scratch = vt_aligned_alloc(ns * sizeof(float));
+    float *o1 = vt_aligned_alloc(n1 * sizeof(float)), *o2 = vt_aligned_alloc(n2 * sizeof(float));
+    float *pooled = vt_aligned_alloc((n2 / 4 + 16) * sizeof(float));
+    printf("block%d %3dx%-3d %3d->%3d->%3d", blk + 1, H, W, cin, c1, cout);
+    for (int mode = 0; mode < 3; mode++) {
+      for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        double t0 = cpu_now();
+        if (mode == 0) {
+          vt_conv3x3_relu_packed(a, in, H, W, o1, scratch);
+          vt_conv3x3_relu_pool_packed(b, o1, H, W, o2, pooled, scratch);
+        } else {
+          vt_conv3x3_pair_pool_packed(a, b, in, H, W, mode == 2 ? o1 : NULL, mode == 2 ? o2 : NULL,
+                                      pooled, scratch);
+        }
+        if (r >= 0) times[r] = cpu_now() - t0;
+      }
+      printf("   %8.2f ms       ", median_ms(times, reps));
+    }
+    printf("\n");
+    vt_conv3x3_packed_free(a), vt_conv3x3_packed_free(b);
+    free(in), free(ka), free(kb), free(ba), free(bb), free(scratch), free(o1), free(o2), free(pooled);
   }
 }
 
@@ -158,6 +213,7 @@ int main(int argc, char **argv) {
   printf("%-13s %9s", "total conv", "");
   for (int p = 0; p < NPATHS - 1; p++) printf(" %8.2f ms          ", total[p]);
   printf("\n");
+  if (first == 0) bench_pairs(size, reps, times);
   free(times);
   return 0;
 }
