@@ -239,7 +239,6 @@ static struct {
   char **argv; /* the argv made, and its flags from argv[1] to argv[1 + n - 1] */
   int n;
   const vt_config_entry **used; /* [n] entries that became flags */
-  int *on_command_line;         /* [n] the command line gives the same option */
 } applied;
 
 static int parse_switch(const char *v, int *on) {
@@ -327,7 +326,6 @@ int vt_config_apply(int *argc, char ***argv, const char *section, const struct o
   snprintf(program, sizeof program, "vggtap-%s", section);
   char **out = vt_xmalloc((size_t)(n + c->n + 1) * sizeof *out);
   applied.used = vt_xmalloc((size_t)(c->n + 1) * sizeof *applied.used);
-  applied.on_command_line = vt_xcalloc((size_t)c->n + 1, sizeof *applied.on_command_line);
   int m = 0;
   out[m++] = av[0];
   for (int i = 0; i < c->n; i++) {
@@ -340,6 +338,12 @@ int vt_config_apply(int *argc, char ***argv, const char *section, const struct o
       unknown_key(c, e, program, longopts);
       goto fail;
     }
+    /* The command line gives this option too: it wins, and the file's value
+     * is not even parsed (a bad one there cannot stop the run). */
+    int overridden = 0;
+    for (int j = 1; j < n && strcmp(av[j], "--") && !overridden; j++)
+      overridden = (j < at || j >= at + width) && names_option(av[j], e->key);
+    if (overridden) continue;
     char *value = vt_config_value(c, e);
     size_t len = strlen(e->key) + strlen(value) + 4;
     char *flag = vt_xmalloc(len);
@@ -368,9 +372,6 @@ int vt_config_apply(int *argc, char ***argv, const char *section, const struct o
   for (int i = 1; i < n; i++)
     if (i < at || i >= at + width) out[m++] = av[i];
   out[m] = NULL;
-  for (int u = 0; u < applied.n; u++)
-    for (int i = 1 + applied.n; i < m && strcmp(out[i], "--"); i++)
-      if (names_option(out[i], applied.used[u]->key)) applied.on_command_line[u] = 1;
   *argc = m;
   *argv = applied.argv = out;
   return 0;
@@ -386,7 +387,6 @@ void vt_config_release(void) {
   free(applied.argv);
   vt_config_free(&applied.cfg);
   free(applied.used);
-  free(applied.on_command_line);
   memset(&applied, 0, sizeof applied);
 }
 
@@ -404,7 +404,7 @@ const char *vt_config_annotate(const char *msg) {
   static _Thread_local char buf[1280];
   for (int u = 0; u < applied.n; u++) {
     const vt_config_entry *e = applied.used[u];
-    if (applied.on_command_line[u] || !mentions(msg, e->key)) continue;
+    if (!mentions(msg, e->key)) continue;
     snprintf(buf, sizeof buf, "%s:%d: %s", applied.cfg.path, e->line, msg);
     return buf;
   }

@@ -42,7 +42,8 @@ int vt_config_shared_applies(const char *key, const char *section);
 
 /* If argv holds `--config FILE` or `--config=FILE` (before any "--"), loads it
  * and replaces *argc and *argv by: argv[0], the config's flags for `section`, then
- * the remaining arguments. Every key must name an option of longopts exactly
+ * the remaining arguments. A key whose option the command line also gives is
+ * left out (the flag wins, and the file's value is not even parsed). Every key must name an option of longopts exactly
  * (not help, version or config); a switch (no_argument) takes true/false,
  * yes/no, on/off or 1/0, and false leaves it out. Without --config, nothing
  * changes. The new argv lives until the next vt_config_apply or
@@ -52,9 +53,8 @@ int vt_config_apply(int *argc, char ***argv, const char *section, const struct o
 void vt_config_release(void);
 
 /* For error messages: if the last vt_config_apply loaded a file and msg names
- * an option ("--epochs ...") whose value came from that file (the command line
- * did not give it too), returns "FILE:LINE: msg" (in a thread-local buffer);
- * else msg itself. */
+ * an option ("--epochs ...") whose value came from that file, returns
+ * "FILE:LINE: msg" (in a thread-local buffer); else msg itself. */
 const char *vt_config_annotate(const char *msg);
 
 #endif

@@ -225,17 +225,18 @@ static void test_apply(void) {
   snprintf(weights, sizeof weights, "--weights=%s/w.h5", dir);
 
   /* [vggtap] weights goes to extract; config flags come first, the command
-   * line after them (so it wins), --config itself is removed. */
+   * line after them, --config itself is removed; the file's tap is left out
+   * because the command line gives --tap (flags win). */
   int argc;
   char **argv;
   const char *a1[] = {"prog", "--tap", "block1_pool", "--config", path, "x.jpg"};
   CHECK(apply(6, a1, "extract", &argc, &argv) == 0);
-  const char *w1[] = {"prog", weights, data, "--tap=block2_pool", "--quiet", "--tap", "block1_pool", "x.jpg"};
-  if (!same_args(argc, argv, w1, 8)) {
+  const char *w1[] = {"prog", weights, data, "--quiet", "--tap", "block1_pool", "x.jpg"};
+  if (!same_args(argc, argv, w1, 7)) {
     failures++;
     print_args(argc, argv);
   }
-  /* getopt_long sees the command line's --tap last. */
+  /* getopt_long sees only the command line's --tap. */
   optind = 1;
   const char *tap = NULL;
   for (int ch; (ch = getopt_long(argc, argv, "", opts, NULL)) != -1;)
@@ -248,7 +249,7 @@ static void test_apply(void) {
   char want[700];
   snprintf(want, sizeof want, "%s:4: --data: cannot read", path);
   CHECK(!strcmp(vt_config_annotate("--data: cannot read"), want));
-  CHECK(!strcmp(vt_config_annotate("--tap: unknown layer"), "--tap: unknown layer"));
+  CHECK(!strcmp(vt_config_annotate("--tap: unknown layer"), "--tap: unknown layer")); /* from the command line */
   CHECK(!strcmp(vt_config_annotate("--database x"), "--database x"));
   CHECK(!strcmp(vt_config_annotate("no option here"), "no option here"));
 
@@ -263,6 +264,15 @@ static void test_apply(void) {
   snprintf(want, sizeof want, "%s:10: --lr wants a positive number", path);
   CHECK(!strcmp(vt_config_annotate("--lr wants a positive number"), want));
   CHECK(!strcmp(vt_config_annotate("--lr-schedule is bad"), "--lr-schedule is bad"));
+
+  /* --key=value on the command line also replaces the file's key. */
+  const char *a2b[] = {"prog", cfgarg, "--lr=0.1"};
+  CHECK(apply(3, a2b, "train", &argc, &argv) == 0);
+  const char *w2b[] = {"prog", "--epochs=5", "--lr=0.1"};
+  if (!same_args(argc, argv, w2b, 3)) {
+    failures++;
+    print_args(argc, argv);
+  }
 
   /* Without --config nothing changes. */
   const char *a3[] = {"prog", "--tap", "x"};

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test_configs: every shipped config parses, for every program that reads it
+# (vggtap-config check for the sections no program owns; each program's own
+# option table and value checks via --config FILE --help); and a wrong key or
+# value in each section is an error that names the file and the line.
+set -uo pipefail
+ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+BIN=$ROOT/bin
+for p in config extract train predict; do
+  [ -x "$BIN/vggtap-$p" ] || { echo "skip: $BIN/vggtap-$p missing"; exit 77; }
+done
+tmp=$(mktemp -d /tmp/test_configs.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+shipped=("$ROOT"/configs/*.ini)
+[ ${#shipped[@]} -ge 4 ] || fail "expected at least 4 configs, found ${#shipped[@]}"
+for c in "${shipped[@]}"; do
+  out=$("$BIN/vggtap-config" check "$c" 2>&1) || fail "$c: $out"
+  for p in extract train predict; do
+    out=$("$BIN/vggtap-$p" --config "$c" --help 2>&1 >/dev/null) || fail "vggtap-$p rejects $c: $out"
+  done
+  # The data a shipped config names exists (the project's test copies, or
+  # the demo's folders once `make demo` made them).
+  data=$("$BIN/vggtap-config" get "$c" extract data '' 2>&1)
+  manifest=$("$BIN/vggtap-config" get "$c" extract manifest '' 2>&1)
+  case "$data$manifest" in
+    */demo/*) ;;
+    "") fail "$c: [extract] names no data or manifest" ;;
+    *) [ -e "$data$manifest" ] || fail "$c: $data$manifest does not exist" ;;
+  esac
+done
+
+# expect CONFIG_TEXT PROGRAM LINE PATTERN: PROGRAM --config fails (exit 2,
+# or 1 for vggtap-config) with "FILE:LINE: ..." matching PATTERN.
+expect() {
+  local text=$1 prog=$2 line=$3 pattern=$4 f="$tmp/bad.ini" out rc
+  printf '%b' "$text" > "$f"
+  if [ "$prog" = config ]; then
+    out=$("$BIN/vggtap-config" check "$f" 2>&1); rc=$?
+  else
+    out=$("$BIN/vggtap-$prog" --config "$f" --help 2>&1); rc=$?
+  fi
+  if [ $rc -eq 0 ]; then
+    fail "vggtap-$prog accepted: $text"
+  elif ! grep -q "$f:$line: .*$pattern" <<<"$out"; then
+    fail "vggtap-$prog on '$text': wanted '$f:$line: ...$pattern', got: $out"
+  fi
+}
+expect '[extract]\ntap = block1_pool\ncompres = 3\n' extract 3 "unknown key 'compres' (did you mean 'compress'?)"
+expect '[extract]\n\ncompress = 12\n' extract 3 "compress"
+expect '[extract]\nquiet = perhaps\n' extract 2 "switch"
+expect '[vggtap]\nweights = w.h5\n[train]\nepochs = 10\nepoch = 3\n' train 5 "unknown key 'epoch'"
+expect '[train]\nlr = fast\n' train 2 "lr"
+expect '[train]\noptimizer = rmsprop\n' train 2 "optimizer"
+expect '[predict]\ntop = many\n' predict 2 "top"
+expect '[predict]\nhead = h.h5\nweight = w.h5\n' predict 3 "unknown key 'weight'"
+expect '[train]\nepochs = 3\n[tarin]\nseed = 1\n' train 4 "unknown section \[tarin\]"
+expect '[sweep]\ntaps = block1_pool\npool = gap\n' config 3 "unknown key 'pool' in \[sweep\]"
+expect '[sweep]\nheads = softmax 256,,128\n' config 2 "heads"
+expect '[vggtap]\nwork = a\nwork = b\n' config 3 "given twice"
+expect '[extract]\ndata = d\n[evaluate]\nmanifest = m.csv\n' config 4 "give both the same way"
+expect 'weights = w.h5\nno equals sign here\n' config 2 "syntax error"
+
+# Flags win over the file: --epochs on the command line replaces [train] epochs.
+printf '[train]\nepochs = abc\n' > "$tmp/win.ini"
+"$BIN/vggtap-train" --config "$tmp/win.ini" --epochs 5 --help >/dev/null 2>&1 ||
+  fail "a command-line --epochs did not replace the config's bad value"
+
+[ $failures -eq 0 ] && echo "test_configs: all checks passed"
+exit $((failures > 0))

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# test_pipeline: pipeline.mk end to end on a small Fashion-MNIST config, run
+# twice: the second run must do no work; changing a [train] setting re-trains
+# without re-extracting; changing an [extract] setting or an image
+# re-extracts; a change elsewhere in the config does nothing; an interrupted
+# extraction resumes; the sweep writes one row per combination; without
+# weights, extraction stops with the instructions.
+set -euo pipefail
+ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
+BUILD=${TEST_BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
+FMNIST=/usr/share/datasets/fashion-mnist
+for f in "$WEIGHTS" "$FMNIST/train-images-idx3-ubyte.gz" "$BUILD/tools/fmnist_png" "$ROOT/bin/vggtap-config"; do
+  [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }
+done
+
+tmp=$(mktemp -d /tmp/test_pipeline.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+"$BUILD/tools/fmnist_png" --out data --train-per-class 8 --test-per-class 4 >/dev/null
+cat > t.ini <<EOF
+[vggtap]
+weights = $WEIGHTS
+work = run
+[extract]
+data = data/train
+tap = block1_pool,block2_pool
+size = 32
+threads = 2
+[evaluate]
+data = data/test
+[train]
+seed = 0
+[sweep]
+pools = gap avg2
+heads = softmax 8
+EOF
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pipe() { make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t.ini "$@" 2>&1; }
+# Time stamps (ns) of every output that a run could remake.
+stamps() { stat -c '%n %.9Y' run/store.h5 run/eval.h5 run/block1_pool/head.h5 run/block2_pool/head.h5; }
+ran() { grep -c "^$ROOT/bin/vggtap-$1 " <<<"$2" || true; }
+
+# 1. First run, in parallel: two stores, two heads, their reports.
+out=$(pipe -j2 report) || { echo "$out"; fail "first run failed"; exit 1; }
+[ "$(ran extract "$out")" = 2 ] || fail "first run: expected 2 extractions, got $(ran extract "$out")"
+[ "$(ran train "$out")" = 2 ] || fail "first run: expected 2 trainings, got $(ran train "$out")"
+for t in block1_pool block2_pool; do
+  grep -q "^== $t avg1 softmax ==" <<<"$out" || fail "report lacks the $t head"
+  [ -s run/$t/head.report/metrics.json ] || fail "no metrics.json for $t"
+done
+grep -q "eval: run/eval.h5 (40 rows, 10 classes)" <<<"$out" || fail "heads not evaluated on the 40 held-out images"
+[ "$(wc -l < run/report.csv)" = 3 ] || fail "report.csv should have a header and 2 rows"
+
+# 2. Second run: nothing to do, nothing touched.
+before=$(stamps)
+out=$(pipe report)
+[ "$(ran extract "$out")$(ran train "$out")" = 00 ] || { echo "$out"; fail "second run did work"; }
+[ "$(stamps)" = "$before" ] || fail "second run touched outputs: $before -> $(stamps)"
+
+# 3. A comment and a [predict] key change nothing the stores or heads depend on.
+printf '; a comment\n[predict]\ntop = 3\n' >> t.ini
+out=$(pipe report)
+[ "$(ran extract "$out")$(ran train "$out")" = 00 ] || { echo "$out"; fail "an unrelated config change did work"; }
+
+# 4. A training setting: re-train, do not re-extract.
+store_before=$(stat -c %.9Y run/store.h5)
+head_before=$(stat -c %.9Y run/block1_pool/head.h5)
+sed -i 's/^seed = 0/seed = 1/' t.ini
+out=$(pipe report)
+[ "$(ran extract "$out")" = 0 ] || fail "a [train] change re-extracted"
+[ "$(ran train "$out")" = 2 ] || fail "a [train] change did not re-train both heads"
+[ "$(stat -c %.9Y run/store.h5)" = "$store_before" ] || fail "a [train] change touched the store"
+[ "$(stat -c %.9Y run/block1_pool/head.h5)" != "$head_before" ] || fail "the head was not rewritten"
+grep -q '^seed=1$' run/train.settings || fail "train.settings does not hold the new seed"
+
+# 5. An extraction setting: re-extract both stores, then re-train.
+sed -i 's/^size = 32/size = 40/' t.ini
+out=$(pipe train)
+[ "$(ran extract "$out")" = 2 ] || fail "an [extract] change did not re-extract both stores"
+[ "$(ran train "$out")" = 2 ] || fail "an [extract] change did not re-train"
+h5dump -a input_height run/store.h5 | grep -q "40" || fail "the store was not made at the new size"
+
+# 6. A changed image re-extracts its store only.
+touch -d '2001-01-01' data/test/bag/*.png
+out=$(pipe train)
+[ "$(ran extract "$out")" = 1 ] && grep -q -- "--out run/eval.h5" <<<"$out" || fail "a touched test image did not re-extract eval.h5 alone"
+
+# 7. An interrupted extraction resumes: an interrupt leaves
+# store.h5.partial/, and the next run continues it rather than starting over.
+# (224x224 makes the run long enough to interrupt.)
+sed -i 's/^size = 40/size = 224/' t.ini
+descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
+make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t.ini run/store.h5 >run/interrupted.log 2>&1 &
+mk=$!
+for _ in $(seq 1 100); do [ -d run/store.h5.partial ] && break; sleep 0.05; done
+sleep 0.5
+for p in $(descendants "$mk"); do
+  [ "$(cat /proc/"$p"/comm 2>/dev/null)" = vggtap-extract ] && kill -INT "$p"
+done
+wait "$mk" || true
+if [ -e run/store.h5 ]; then
+  echo "note: extraction finished before the interrupt; resume not exercised"
+else
+  [ -d run/store.h5.partial ] || fail "no partial store after an interrupt"
+  out=$(pipe run/store.h5)
+  grep -q "resuming run/store.h5" <<<"$out" || { echo "$out"; fail "the interrupted extraction was not resumed"; }
+  grep -q "vggtap-extract: resuming: [0-9]* rows already done" <<<"$out" || echo "note: no rows were done before the interrupt"
+  [ -e run/store.h5 ] || fail "the resumed extraction did not finish"
+fi
+
+# 8. The sweep: taps x pools x heads = 2 x 2 x 2 rows; a second sweep does nothing.
+out=$(pipe -j2 sweep) || { echo "$out"; fail "sweep failed"; }
+[ "$(wc -l < run/sweep.csv)" = 9 ] || fail "sweep.csv should have a header and 8 rows"
+/usr/bin/python3 - run/sweep.csv <<'EOF' || fail "sweep.csv content"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+combos = {(r["tap"], r["pooling"], r["hidden"]) for r in rows}
+want = {(t, p, h) for t in ("block1_pool", "block2_pool") for p in ("avg1", "avg2") for h in ("softmax", "8")}
+assert combos == want, combos
+for r in rows:
+    assert 0 <= float(r["accuracy"]) <= 1 and 0 <= float(r["macro_f1"]) <= 1, r
+    assert int(r["params"]) > 0 and float(r["train_seconds"]) >= 0, r
+EOF
+out=$(pipe sweep)
+[ "$(ran train "$out")" = 0 ] || fail "a second sweep re-trained"
+
+# 9. No weights anywhere: extraction stops with the instructions.
+sed -i '/^weights = /d' t.ini
+out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t.ini extract 2>&1) && fail "extract without weights succeeded"
+grep -q "storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" <<<"$out" ||
+  { echo "$out"; fail "no download instructions without weights"; }
+
+# 10. A bad config stops make at once, naming file and line.
+printf '[sweep]\ntapz = x\n' >> t.ini
+out=$(pipe extract) && fail "a bad config was accepted"
+grep -q "t.ini:[0-9]*: unknown key 'tapz' in \[sweep\]" <<<"$out" || { echo "$out"; fail "bad config message"; }
+
+[ $failures -eq 0 ] && echo "test_pipeline: all checks passed"
+exit $((failures > 0))
