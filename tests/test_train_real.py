@@ -113,6 +113,42 @@ def main():
         check(agree == len(paths), "predict on images agrees with the store evaluation (%d of %d, top-3 classes "
               "and probabilities within 1e-4)" % (agree, len(paths)))
 
+        # a file that is not an image: an error row, not a crash; exit 0 unless
+        # all failed or --strict; and --list feeds the same images
+        bad = os.path.join(tmp, "not-an-image.jpg")
+        open(bad, "w").write("this is text\n")
+        listing = os.path.join(tmp, "list.txt")
+        open(listing, "w").write("\n".join(images[:2]) + "\n")
+        pred = [os.path.join(BIN, "vggtap-predict"), "--weights", WEIGHTS, "--head", head]
+        r = subprocess.run(pred + ["--format", "json", "--list", listing, bad], capture_output=True, text=True)
+        out = json.loads(r.stdout) if r.returncode == 0 else {"predictions": []}
+        got = [q["path"] for q in out["predictions"]]
+        check(r.returncode == 0 and got == [bad] + images[:2],
+              "predict --list + a bad file: exit %d, rows %s" % (r.returncode, got))
+        check(any("error" in q and q["path"] == bad for q in out["predictions"]), "the bad file has an error entry")
+        r = subprocess.run(pred + ["--strict", images[0], bad], capture_output=True, text=True)
+        check(r.returncode == 3, "--strict with a failed image exits 3 (%d)" % r.returncode)
+        r = subprocess.run(pred + [bad], capture_output=True, text=True)
+        check(r.returncode == 3, "all images failed: exit 3 (%d)" % r.returncode)
+
+        # refusals that need real weights: other weights (another sha256), and a
+        # tap deeper than the weights file holds
+        other = os.path.join(tmp, "other-weights.h5")
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"), other,
+                        "--layers", "4", "--seed", "3"], check=True)
+        r = subprocess.run([os.path.join(BIN, "vggtap-predict"), "--weights", other, "--head", head, images[0]],
+                           capture_output=True, text=True)
+        check(r.returncode == 1 and "is not the weights file" in r.stderr, "other weights refused: %r" % r.stderr.strip())
+        fx = os.path.join(tmp, "b3.h5")
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_store_fixture.py"), fx, "--tap",
+                        "block3_pool", "--dim", "16"], check=True)
+        subprocess.run([os.path.join(BIN, "vggtap-train"), "--store", fx, "--out", os.path.join(tmp, "b3-head.h5"),
+                        "--quiet"], check=True, capture_output=True)
+        r = subprocess.run([os.path.join(BIN, "vggtap-predict"), "--weights", WEIGHTS, "--head",
+                            os.path.join(tmp, "b3-head.h5"), images[0]], capture_output=True, text=True)
+        check(r.returncode == 1 and "block3" in r.stderr, "a head at block3_pool with block1-2 weights refused: %r"
+              % r.stderr.strip())
+
     if failures:
         print("\n%d failed" % len(failures))
         return 1

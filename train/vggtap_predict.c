@@ -326,7 +326,8 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_poo
   if (head_config(o, hf, pool, &cfg) < 0) return -1;
   int need = vt_extract_convs_needed(&cfg);
   vt_weights w;
-  if (vt_weights_load(o->weights, need, &w) < 0) return vt_fail_prefix("%s", o->weights);
+  if (vt_weights_load(o->weights, need, &w) < 0)
+    return vt_fail_prefix("the head's tap %s cannot be computed", hf->tap);
   if (strcmp(w.sha256, hf->weights_sha256) != 0) {
     vt_fail("%s (sha256 %.12s...) is not the weights file the head's features were extracted "
             "with (sha256 %.12s...): refusing", o->weights, w.sha256, hf->weights_sha256);
