@@ -85,6 +85,19 @@ static int describe_dataset(hid_t loc, const char *path, char *shape, size_t ns,
   return 0;
 }
 
+/* Length of a 1-D dataset, -1 if absent. */
+static long long dataset_len(hid_t loc, const char *path) {
+  if (!vt_link_exists(loc, path)) return -1;
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0) return -1;
+  hid_t sp = H5Dget_space(d);
+  hsize_t dims[1] = {0};
+  long long n = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, dims, NULL) == 1 ? (long long)dims[0] : -1;
+  H5Sclose(sp);
+  H5Dclose(d);
+  return n;
+}
+
 /* The filters of a dataset, e.g. "shuffle+deflate-4", or "" for none. */
 static void describe_filters(hid_t loc, const char *path, char *out, size_t n) {
   out[0] = '\0';
@@ -282,6 +295,27 @@ static char *report_json(const char *head) {
   return p;
 }
 
+/* A top-level string "key": "value" from metrics.json (malloc'd; "" if absent). */
+static char *json_string(const char *text, const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\"", key);
+  const char *p = text ? strstr(text, pat) : NULL;
+  if (p) {
+    p += strlen(pat);
+    p += strspn(p, " \t\r\n");
+    if (*p == ':') p++;
+    p += strspn(p, " \t\r\n");
+  }
+  if (!p || *p != '"') return vt_xstrdup("");
+  char *out = vt_xmalloc(strlen(p) + 1), *o = out;
+  for (p++; *p && *p != '"'; p++) {
+    if (*p == '\\' && p[1]) p++; /* \" and \\ (other escapes keep their letter) */
+    *o++ = *p;
+  }
+  *o = '\0';
+  return out;
+}
+
 /* A top-level number "key": value from metrics.json (as train/report.c writes
  * it); NaN if absent or null. */
 static double json_number(const char *text, const char *key) {
@@ -309,7 +343,7 @@ static char *read_small_file(const char *path) {
 
 typedef struct {
   char *tap, *pooling, *hidden, *head_kind, *preprocessing, *resize, *weights_sha256, *store,
-      *eval_store, *feature_source, *config;
+      *eval_store, *feature_source, *config, *evaluated_on;
   long long n_params, n_features, n_classes, n_layers, best_epoch, input_h, input_w, version;
   double accuracy, macro_f1, balanced_accuracy, train_seconds;
   int have_report;
@@ -318,7 +352,7 @@ typedef struct {
 static void head_info_free(head_info *h) {
   free(h->tap), free(h->pooling), free(h->hidden), free(h->head_kind), free(h->preprocessing);
   free(h->resize), free(h->weights_sha256), free(h->store), free(h->eval_store);
-  free(h->feature_source), free(h->config);
+  free(h->feature_source), free(h->config), free(h->evaluated_on);
 }
 
 static int read_head(const char *path, hid_t f, head_info *h) {
@@ -349,6 +383,7 @@ static int read_head(const char *path, hid_t f, head_info *h) {
   h->balanced_accuracy = json_number(json, "balanced_accuracy");
   h->macro_f1 = json_number(json, "macro_f1");
   h->train_seconds = json_number(json, "train_seconds");
+  h->evaluated_on = json_string(json, "eval");
   free(json);
   free(json_path);
   return 0;
@@ -371,13 +406,8 @@ static int describe_head(const char *path, hid_t f) {
     printf("\n");
     vt_free_strings(classes, n_classes);
   }
-  char shape[96], type[32];
-  printf("  trained on     %s", h.store);
-  if (describe_dataset(f, "training/train_rows", shape, sizeof shape, type, sizeof type) == 0)
-    printf(", %s rows", shape);
-  if (describe_dataset(f, "training/val_rows", shape, sizeof shape, type, sizeof type) == 0)
-    printf(", validation %s rows", shape);
-  printf(", best epoch %lld\n", h.best_epoch);
+  printf("  trained on     %s: %lld training rows, %lld validation rows, best epoch %lld\n", h.store,
+         dataset_len(f, "training/train_rows"), dataset_len(f, "training/val_rows"), h.best_epoch);
   if (h.eval_store[0]) printf("  evaluated on   %s\n", h.eval_store);
   printf("  provenance\n");
   printf("    weights        sha256 %s\n", h.weights_sha256);
@@ -385,8 +415,9 @@ static int describe_head(const char *path, hid_t f) {
          h.preprocessing, h.resize, h.input_h, h.input_w);
   char *json_path = report_json(path);
   if (h.have_report)
-    printf("  report         %s\n    accuracy %.4f, balanced accuracy %.4f, macro-F1 %.4f, trained in %.2f s\n",
-           json_path, h.accuracy, h.balanced_accuracy, h.macro_f1, h.train_seconds);
+    printf("  report         %s\n    on %s: accuracy %.4f, balanced accuracy %.4f, macro-F1 %.4f, "
+           "trained in %.2f s\n", json_path, h.evaluated_on[0] ? h.evaluated_on : "?", h.accuracy,
+           h.balanced_accuracy, h.macro_f1, h.train_seconds);
   else
     printf("  report         none at %s\n", json_path);
   free(json_path);

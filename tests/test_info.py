@@ -1,0 +1,167 @@
+"""vggtap-info on a store with failed rows, float16 compressed maps and
+pooled vectors, and on heads (alone and as a --table/--csv): every number it
+prints is checked against the file read with h5py, hashlib, os and json."""
+import collections
+import csv
+import hashlib
+import json
+import os
+import re
+import sys
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vtlib  # noqa: E402
+
+if not os.path.exists(vtlib.WEIGHTS):
+    print("skip: no shared weights")
+    sys.exit(77)
+
+tmp = vtlib.tmpdir()
+data = os.path.join(tmp, "data")
+collars = os.path.join(vtlib.DATA, "shirt-collars")
+# Classes with 3, 2 and 2 good images; b and c hold broken files too.
+layout = {"a": ("band", 3), "b": ("notched", 2), "c": ("regular", 2)}
+for cls, (src, n) in layout.items():
+    os.makedirs(os.path.join(data, cls))
+    for name in sorted(os.listdir(os.path.join(collars, src)))[:n]:
+        os.symlink(os.path.join(collars, src, name), os.path.join(data, cls, name))
+first = os.path.join(collars, "band", sorted(os.listdir(os.path.join(collars, "band")))[0])
+with open(first, "rb") as f:
+    jpeg = f.read()
+with open(os.path.join(data, "b", "truncated.jpg"), "wb") as f:
+    f.write(jpeg[:300])
+with open(os.path.join(data, "b", "text.jpg"), "w") as f:
+    f.write("not an image\n")
+with open(os.path.join(data, "c", "empty.png"), "wb") as f:
+    pass
+with open(os.path.join(data, "c", "text2.jpg"), "w") as f:
+    f.write("also not an image\n")
+
+store = os.path.join(tmp, "s.h5")
+p = vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data,
+               "--tap", "block1_pool,block2_pool", "--size", "64", "--store", "maps,pooled",
+               "--map-dtype", "float16", "--compress", "3", "--grids", "1,2", "--out", store,
+               "--quiet"])
+out = vtlib.run([vtlib.tool("vggtap-info"), store]).stdout
+print(out)
+
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        print("FAIL:", what)
+        failures += 1
+
+
+def has_line(pattern, what):
+    check(re.search(pattern, out, re.M) is not None, f"{what}: no line matching {pattern!r}")
+
+
+f = h5py.File(store, "r")
+status = f["images/status"][()]
+labels = f["images/label"][()]
+errors = f["images/error"].asstr()[()]
+paths = f["images/path"].asstr()[()]
+classes = list(f["classes"].asstr()[()])
+n, n_ok = len(status), int((status == 1).sum())
+has_line(rf"^  rows\s+{n}: {n_ok} ok, {n - n_ok} failed$", "row counts")
+for k, name in enumerate(classes):
+    ok = int(((labels == k) & (status == 1)).sum())
+    bad = int(((labels == k) & (status == 2)).sum())
+    has_line(rf"^    {re.escape(name)}\s+{ok}\s+{bad}$", f"class {name} counts")
+
+# Failure reasons, grouped: one line per distinct reason with its count and
+# an example row that has it.
+reasons = collections.Counter(e for e, s in zip(errors, status) if s == 2)
+check(len(reasons) >= 2, f"the broken files should give several reasons: {reasons}")
+has_line(rf"^  failures\s+{n - n_ok} rows, {len(reasons)} distinct reasons?:$", "failure summary")
+for reason, count in reasons.items():
+    m = re.search(rf"^\s+{count}  {re.escape(reason)}  \(e\.g\. (.*)\)$", out, re.M)
+    check(m is not None, f"reason {reason!r} x{count} not listed")
+    if m:
+        row = list(paths).index(m.group(1))
+        check(errors[row] == reason, f"example {m.group(1)} does not have reason {reason!r}")
+
+# Taps: maps with shape, type and filters; every pooled dataset with its shape.
+for tap in ("block1_pool", "block2_pool"):
+    d = f[f"features/{tap}"]
+    shape = "[" + ",".join(str(x) for x in d.shape) + "]"
+    check(d.dtype.str == "<f2" and d.compression == "gzip" and d.compression_opts == 3 and d.shuffle,
+          f"{tap} maps are not the float16 shuffle+deflate-3 asked for")
+    has_line(rf"^      maps\s+{re.escape(shape)}\s+float16, shuffle\+deflate-3$", f"{tap} maps line")
+    for name, ds in f[f"pooled/{tap}"].items():
+        shape = "[" + ",".join(str(x) for x in ds.shape) + "]"
+        has_line(rf"^      {name}\s+{re.escape(shape)}\s+float32$", f"{tap} pooled {name}")
+
+with open(vtlib.WEIGHTS, "rb") as w:
+    sha = hashlib.sha256(w.read()).hexdigest()
+has_line(rf"^    weights\s+sha256 {sha}$", "weights sha256")
+has_line(rf"^    preprocessing\s+{f.attrs['preprocessing']}$", "preprocessing")
+has_line(rf"^    resize\s+{f.attrs['resize']}$", "resize")
+has_line(rf"^    input size\s+{f.attrs['input_height']}x{f.attrs['input_width']} ", "input size")
+has_line(rf"\({os.path.getsize(store)} bytes\)$", "size on disk")
+f.close()
+
+# Heads: one described alone, two compared in a table and a CSV.
+heads = []
+for tap, pool, hidden in (("block2_pool", "avg2", None), ("block1_pool", "gap", "8")):
+    h = os.path.join(tmp, f"{tap}-{pool}.h5")
+    args = [vtlib.tool("vggtap-train"), "--store", store, "--tap", tap, "--pool", pool,
+            "--out", h, "--quiet", "--val-fraction", "0"]
+    if hidden:
+        args += ["--hidden", hidden, "--epochs", "5"]
+    vtlib.run(args)
+    heads.append(h)
+
+out = vtlib.run([vtlib.tool("vggtap-info"), heads[0]]).stdout
+print(out)
+with h5py.File(heads[0], "r") as hf:
+    n_params = int(hf.attrs["n_params"])
+    d_in, k = int(hf.attrs["n_features"]), int(hf.attrs["n_classes"])
+    head_classes = list(hf["classes"].asstr()[()])
+check(d_in == 4 * 128 and k == 3, f"avg2 at block2_pool should be 512 features, 3 classes: {d_in}, {k}")
+check(n_params == d_in * k + k, "a softmax head has D*K + K parameters")
+has_line(rf"^  head\s+softmax: {d_in} features -> {k} classes, 1 dense layer, {n_params} parameters$", "head line")
+has_line(r"^  features\s+tap block2_pool, pooling avg2 \(pooled\)$", "tap and pooling")
+has_line(rf"^  trained on\s+{re.escape(store)}: {n_ok} training rows, 0 validation rows, best epoch \d+$",
+         "training rows (all ok rows: --val-fraction 0)")
+has_line(rf"^  classes\s+{re.escape(', '.join(head_classes))}$", "classes")
+metrics = json.load(open(heads[0][:-3] + ".report/metrics.json"))
+has_line(rf"on {re.escape(metrics['eval'])}: accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
+         rf"macro-F1 {metrics['macro_f1']:.4f}", "report scores")
+
+table_csv = os.path.join(tmp, "t.csv")
+out = vtlib.run([vtlib.tool("vggtap-info"), "--table", "--csv", table_csv] + heads).stdout
+print(out)
+rows = list(csv.DictReader(open(table_csv)))
+check(len(rows) == 2, "one CSV row per head")
+for h, r in zip(heads, rows):
+    m = json.load(open(h[:-3] + ".report/metrics.json"))
+    with h5py.File(h, "r") as hf:
+        check(r["tap"] == hf.attrs["tap"] and r["pooling"] == hf.attrs["pooling"], f"{h}: tap/pooling")
+        check(int(r["params"]) == int(hf.attrs["n_params"]), f"{h}: params")
+        check(r["hidden"] == (hf.attrs["hidden"] or "softmax"), f"{h}: hidden")
+    check(abs(float(r["accuracy"]) - m["accuracy"]) < 1e-6, f"{h}: accuracy")
+    check(abs(float(r["macro_f1"]) - m["macro_f1"]) < 1e-6, f"{h}: macro-F1")
+    check(abs(float(r["train_seconds"]) - m["train_seconds"]) < 1e-3, f"{h}: train seconds")
+    check(re.search(rf"^{re.escape(h)}\s+{r['tap']}\s+{re.escape(r['pooling'])}\s+{r['hidden']}\s+{r['params']}\s+"
+                    rf"{float(r['accuracy']):.4f}\s+{float(r['macro_f1']):.4f}", out, re.M) is not None,
+          f"{h}: table line")
+
+# Errors: not HDF5, HDF5 but not vggtap, missing, a store in --table.
+foreign = os.path.join(tmp, "foreign.h5")
+with h5py.File(foreign, "w") as hf:
+    hf["x"] = [1, 2, 3]
+for args, want in (([store + ".nope"], "no such file"), ([os.path.join(data, "b", "text.jpg")], "not an HDF5 file"),
+                   ([foreign], "not a vggtap store or head"), (["--table", store], "compares heads")):
+    p = vtlib.run([vtlib.tool("vggtap-info")] + args, check=False)
+    check(p.returncode == 1 and want in p.stderr, f"vggtap-info {args}: exit {p.returncode}, {p.stderr!r}")
+
+if failures:
+    print(f"{failures} checks failed")
+    sys.exit(1)
+print("test_info: all checks passed")
