@@ -29,11 +29,11 @@ static int fails;
   } while (0)
 
 /* A 1-D dataset of fixed-length (NUL-padded) strings, as numpy 'S' arrays give. */
-static void write_fixed_strings(hid_t f, const char *name, const char *const *s, int n) {
+static void write_fixed_strings(hid_t f, const char *name, const char *const *s, size_t n) {
   size_t len = 1;
-  for (int i = 0; i < n; i++) len = strlen(s[i]) > len ? strlen(s[i]) : len;
-  char *buf = calloc((size_t)n, len);
-  for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * len, s[i], strlen(s[i]));
+  for (size_t i = 0; i < n; i++) len = strlen(s[i]) > len ? strlen(s[i]) : len;
+  char *buf = calloc(n, len);
+  for (size_t i = 0; i < n; i++) memcpy(buf + i * len, s[i], strlen(s[i]));
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, len);
   H5Tset_strpad(t, H5T_STR_NULLPAD);
