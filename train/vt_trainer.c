@@ -85,7 +85,9 @@ static int end_epoch(run *r, int e, double lr, double train_loss, double train_a
     vt_head_predict(r->h, &r->wv, r->val->x, r->val->n, r->vprobs);
     vt_loss_accuracy(r->vprobs, r->val->y, r->val->n, k, &log->val_loss, &log->val_acc);
   }
-  if (r->c->verbose)
+  /* progress: the first epoch and about 25 more, not hundreds of lines */
+  int every = r->c->epochs / 25 > 1 ? r->c->epochs / 25 : 1;
+  if (r->c->verbose && (e == 1 || e % every == 0))
     fprintf(stderr, "epoch %3d/%d  %s %.3g  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f\n", e,
             r->c->epochs, r->c->optim.kind == VT_OPT_LBFGS ? "step" : "lr", lr, train_loss,
             train_acc, log->val_loss, log->val_acc);
