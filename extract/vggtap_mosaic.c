@@ -128,10 +128,6 @@ static int from_store(const options *o, mosaic *m) {
     goto out;
   }
   int row = (int)o->row;
-  if (s.status[row] != VT_ROW_OK) {
-    vt_fail("%s: row %d (%s) failed at extraction: %s", o->store, row, s.paths[row], s.errors[row]);
-    goto out;
-  }
   if (!vt_store_has_tap(&s, o->tap)) {
     vt_fail("%s: no tap %s (it has %s)", o->store, o->tap, s.taps);
     goto out;
@@ -141,6 +137,10 @@ static int from_store(const options *o, mosaic *m) {
   if (opened == 0) {
     vt_fail("%s holds only pooled vectors for %s, not maps: extract with --store maps,pooled, "
             "or draw from the image: vggtap-mosaic --image IMAGE --tap %s", o->store, o->tap, o->tap);
+    goto out;
+  }
+  if (s.status[row] != VT_ROW_OK) {
+    vt_fail("%s: row %d (%s) failed at extraction: %s", o->store, row, s.paths[row], s.errors[row]);
     goto out;
   }
   size_t len;
@@ -209,6 +209,12 @@ out:
 
 /* ---- drawing ---- */
 
+/* Layout (tests/test_mosaic.py checks pixels at these places): a title and
+ * a subtitle (2 lines of 10 x TEXT_SCALE pixels) in the top MARGIN, then from
+ * y = MARGIN + 2 lines + 8: the input at x = MARGIN, and the channel tiles
+ * at x = 2 MARGIN + input width, each tile the map scaled by an integer
+ * factor, GAP pixels apart, in a grid of `cols` = the smallest power of two
+ * with cols^2 >= channels. The footer (provenance) is the last line. */
 enum { MARGIN = 16, GAP = 2, TEXT_SCALE = 2 };
 
 static int draw(const options *o, mosaic *m, vt_canvas *cv) {

@@ -1,0 +1,153 @@
+"""vggtap-mosaic: from a store row holding float16 maps, every drawn channel
+tile equals that channel of the map read with h5py, min..max normalised and
+scaled by whole pixels; the input beside it is the image resized as the
+network saw it (PIL's antialiased bilinear); drawing from the image and the
+weights gives the same tiles (float32 maps); --channels limits the grid;
+failed rows, pooled-only stores, bad rows and taps are clear errors.
+The pixel positions follow the layout comment in extract/vggtap_mosaic.c."""
+import math
+import os
+import sys
+
+import h5py
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vtlib  # noqa: E402
+
+if not os.path.exists(vtlib.WEIGHTS):
+    print("skip: no shared weights")
+    sys.exit(77)
+
+MARGIN, GAP, LINE = 16, 2, 20
+TOP = MARGIN + 2 * LINE + 8
+SIZE = 64
+
+tmp = vtlib.tmpdir()
+data = os.path.join(tmp, "data")
+src_dir = os.path.join(vtlib.DATA, "shirt-collars", "band")
+images = [os.path.join(src_dir, n) for n in sorted(os.listdir(src_dir))[:2]]
+os.makedirs(os.path.join(data, "band"))
+os.makedirs(os.path.join(data, "bad"))
+for p in images:
+    os.symlink(p, os.path.join(data, "band", os.path.basename(p)))
+with open(os.path.join(data, "bad", "x.jpg"), "w") as f:
+    f.write("not an image\n")
+
+store = os.path.join(tmp, "maps.h5")
+vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data, "--tap",
+           "block1_pool,block2_pool", "--size", str(SIZE), "--store", "maps,pooled", "--map-dtype",
+           "float16", "--out", store, "--quiet"])
+pooled_only = os.path.join(tmp, "pooled.h5")
+vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data, "--tap",
+           "block2_pool", "--size", str(SIZE), "--out", pooled_only, "--quiet"])
+
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        print("FAIL:", what)
+        failures += 1
+
+
+def mosaic(args, check_rc=True):
+    return vtlib.run([vtlib.tool("vggtap-mosaic")] + args, check=check_rc)
+
+
+def png(path):
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def tiles(img, fmap, n, in_w):
+    """The n drawn tiles of a map [h, w, c], and the expected ones."""
+    h, w, c = fmap.shape
+    scale = 1 if max(h, w) >= 112 else math.ceil(112 / max(h, w))
+    cols = 1
+    while cols * cols < n:
+        cols *= 2
+    got, want = [], []
+    for ch in range(n):
+        x0 = 2 * MARGIN + in_w + (ch % cols) * (w * scale + GAP)
+        y0 = TOP + (ch // cols) * (h * scale + GAP)
+        got.append(img[y0:y0 + h * scale, x0:x0 + w * scale].astype(int))
+        m = fmap[:, :, ch].astype(np.float32)
+        lo, hi = m.min(), m.max()
+        if hi > lo:
+            g = np.rint(np.float32(255) * (m - lo) / (hi - lo)).astype(int)
+            g = np.repeat(np.repeat(g, scale, 0), scale, 1)
+            want.append(np.stack([g, g, g], axis=2))
+        else:
+            t = np.zeros((h * scale, w * scale, 3), int)
+            t[:, :, 0] = 0x40
+            want.append(t)
+    return got, want
+
+
+with h5py.File(store, "r") as f:
+    paths = list(f["images/path"].asstr()[()])
+    status = f["images/status"][()]
+    ok_row = paths.index("band/" + os.path.basename(images[1]))
+    bad_row = paths.index("bad/x.jpg")
+    maps = {t: f[f"features/{t}"][ok_row].astype(np.float32) for t in ("block1_pool", "block2_pool")}
+check(status[ok_row] == 1 and status[bad_row] == 2, "store rows")
+
+# Store row: tiles and input.
+for tap in ("block1_pool", "block2_pool"):
+    out = os.path.join(tmp, f"{tap}.png")
+    mosaic(["--store", store, "--row", str(ok_row), "--tap", tap, "--out", out])
+    img = png(out)
+    fmap = maps[tap]
+    got, want = tiles(img, fmap, fmap.shape[2], SIZE)
+    worst = max(int(np.abs(g - w).max()) for g, w in zip(got, want))
+    check(worst <= 1, f"{tap}: a tile differs from its normalised channel by {worst} gray levels")
+    ref = np.asarray(Image.open(images[1]).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)).astype(int)
+    drawn = img[TOP:TOP + SIZE, MARGIN:MARGIN + SIZE].astype(int)
+    diff = np.abs(drawn - ref)
+    check(diff.max() <= 2 and diff.mean() < 0.5,
+          f"{tap}: the input differs from PIL's resize (max {diff.max()}, mean {diff.mean():.3f})")
+    if tap == "block2_pool":
+        store_img = img
+
+# From the image and the weights: float32 maps, same tiles within float16 rounding.
+out = os.path.join(tmp, "from_image.png")
+mosaic(["--image", images[1], "--weights", vtlib.WEIGHTS, "--size", str(SIZE), "--tap", "block2_pool", "--out", out])
+img = png(out)
+check(img.shape == store_img.shape, f"image and store mosaics differ in size: {img.shape} {store_img.shape}")
+if img.shape == store_img.shape:
+    fmap = maps["block2_pool"]
+    got_image, _ = tiles(img, fmap, fmap.shape[2], SIZE)
+    got_store, _ = tiles(store_img, fmap, fmap.shape[2], SIZE)
+    diffs = np.concatenate([np.abs(a - b).ravel() for a, b in zip(got_image, got_store)])
+    check(diffs.max() <= 3 and diffs.mean() < 0.05,
+          f"image-mode tiles differ from store-mode tiles (max {diffs.max()}, mean {diffs.mean():.4f})")
+
+# --channels: a smaller grid (10 channels -> 4 columns) of the same tiles.
+out = os.path.join(tmp, "ten.png")
+mosaic(["--store", store, "--row", str(ok_row), "--tap", "block2_pool", "--channels", "10", "--out", out])
+img = png(out)
+got, want = tiles(img, maps["block2_pool"], 10, SIZE)
+check(max(int(np.abs(g - w).max()) for g, w in zip(got, want)) <= 1, "--channels 10 tiles")
+tile = 16 * 7
+right_of_grid = img[TOP:TOP + tile, 2 * MARGIN + SIZE + 4 * tile + 3 * GAP + 1:]
+check(right_of_grid.size == 0 or (right_of_grid == 255).all(), "nothing drawn right of a 4-column grid")
+
+# Errors.
+for args, rc, want in (
+        (["--store", store, "--row", str(bad_row), "--tap", "block2_pool"], 1, "failed at extraction"),
+        (["--store", pooled_only, "--row", str(ok_row), "--tap", "block2_pool"], 1, "--store maps,pooled"),
+        (["--store", store, "--row", "99", "--tap", "block2_pool"], 1, "past the last row"),
+        (["--store", store, "--row", str(ok_row), "--tap", "block3_pool"], 1, "no tap block3_pool"),
+        (["--store", store, "--row", "0"], 2, "--tap LAYER is required"),
+        (["--image", images[0], "--weights", vtlib.WEIGHTS, "--tap", "block3_pool"], 1, "block3_conv1")):
+    out = os.path.join(tmp, "err.png")
+    p = mosaic(args + ["--out", out], check_rc=False)
+    check(p.returncode == rc and want in p.stderr and not os.path.exists(out),
+          f"vggtap-mosaic {args}: exit {p.returncode}, {p.stderr.strip()!r}")
+
+if failures:
+    print(f"{failures} checks failed")
+    sys.exit(1)
+print("test_mosaic: all checks passed")
