@@ -5,7 +5,7 @@
 #   extract   the feature store WORK/store.h5 (and WORK/eval.h5 from [evaluate])
 #   train     one head per extracted tap: WORK/<tap>/head.h5, head.report/, train.txt
 #   evaluate  each head's predictions on the evaluation store (the training store
-#             if there is none): WORK/<tap>/predictions.csv, and the scores table
+#             if there is none): WORK/<tap>/predictions.csv
 #   report    (default) prints every head's report and the comparison table,
 #             also written to WORK/report.csv
 #   predict   IMAGES="a.jpg dir/" [TAP=layer]: top classes from that tap's head
@@ -118,8 +118,7 @@ $(PREDICTIONS): $(WORK)/%/predictions.csv: $(WORK)/%/head.h5 $(SCORED_STORE) $(W
 	$(PREDICT) --config $(CONFIG) --head $< --store $(SCORED_STORE) --format csv --out $@
 
 evaluate: $(PREDICTIONS)
-	@echo "predictions on $(SCORED_STORE): $(PREDICTIONS)"
-	@$(INFO) --table $(HEADS)
+	@for t in $(TAPS); do echo "$$t: predictions for $$(($$(wc -l < $(WORK)/$$t/predictions.csv) - 1)) rows of $(SCORED_STORE) in $(WORK)/$$t/predictions.csv"; done
 
 report: $(HEADS)
 	@for t in $(TAPS); do echo; echo "==== $$t ($(WORK)/$$t/train.txt)"; cat $(WORK)/$$t/train.txt; done
