@@ -5,6 +5,8 @@
 #include <blis.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,7 @@ static const char usage[] =
     "  --format F            csv (default) or json\n"
     "  --out FILE            write there (atomically) instead of standard output\n"
     "  --strict              exit 3 if any image failed (default: only if all failed)\n"
+    "  --threads N           images predicted in parallel (default: all cores)\n"
     "  --config FILE         options from the [predict] section (and `weights` in [vggtap])\n"
     "                        of an INI file (docs/CONFIG.md); flags given here win\n"
     "  --help, --version\n"
@@ -66,7 +69,7 @@ static const char usage[] =
 
 typedef struct {
   const char *head, *weights, *store, *list, *format, *out, *size, *resize, *preprocess;
-  int top, strict;
+  int top, strict, threads;
   int n_inputs;
   char **inputs;
 } options;
@@ -83,12 +86,12 @@ static int parse_args(int argc, char **argv, options *o) {
   o->top = 5;
   o->format = "csv";
   enum { O_HEAD = 256, O_WEIGHTS, O_STORE, O_LIST, O_TOP, O_FORMAT, O_OUT, O_SIZE, O_RESIZE,
-         O_PRE, O_STRICT, O_HELP, O_VERSION };
+         O_PRE, O_STRICT, O_THREADS, O_HELP, O_VERSION };
   static const struct option longopts[] = {
       {"head", 1, 0, O_HEAD}, {"weights", 1, 0, O_WEIGHTS}, {"store", 1, 0, O_STORE},
       {"list", 1, 0, O_LIST}, {"top", 1, 0, O_TOP}, {"format", 1, 0, O_FORMAT},
       {"out", 1, 0, O_OUT}, {"size", 1, 0, O_SIZE}, {"resize", 1, 0, O_RESIZE},
-      {"preprocess", 1, 0, O_PRE}, {"strict", 0, 0, O_STRICT}, {"help", 0, 0, O_HELP},
+      {"preprocess", 1, 0, O_PRE}, {"strict", 0, 0, O_STRICT}, {"threads", 1, 0, O_THREADS}, {"help", 0, 0, O_HELP},
       {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
   if (vt_config_apply(&argc, &argv, "predict", longopts) < 0) return usage_error("%s", vt_failure_reason());
   int c;
@@ -115,6 +118,13 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_RESIZE: o->resize = optarg; break;
     case O_PRE: o->preprocess = optarg; break;
     case O_STRICT: o->strict = 1; break;
+    case O_THREADS: {
+      char *end;
+      long v = strtol(optarg, &end, 10);
+      if (*end || end == optarg || v < 1 || v > 1024) return usage_error("--threads wants a positive integer, not '%s'", optarg);
+      o->threads = (int)v;
+      break;
+    }
     case O_HELP: fputs(usage, stdout); return EXIT_OK;
     case O_VERSION: printf("vggtap-predict %s\n", VT_VERSION); return EXIT_OK;
     default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -320,6 +330,86 @@ static int read_list(const char *path, int *n, char ***items) {
   return 0;
 }
 
+/* Images are predicted by worker threads, one image at a time each (as the
+ * extractor parallelises), taking the next index from a shared counter;
+ * results land in p[i], so the output order is the input order. */
+typedef struct {
+  const vt_head_file *hf;
+  const vt_pooling *pool;
+  const vt_extract_config *cfg;
+  const vt_inputs *in;
+  prediction *p;
+  int top;
+  atomic_int next;
+} shared;
+
+typedef struct {
+  shared *sh;
+  pthread_t thread;
+  vt_extractor x;
+  vt_head_work hw;
+  float *feat, *probs;
+  int ready;
+} worker;
+
+static int worker_init(worker *w, const vt_weights *weights) {
+  const shared *sh = w->sh;
+  if (vt_extractor_init(&w->x, sh->cfg, weights) < 0) return -1;
+  w->ready = 1;
+  /* the pooling's parts, in order, must make up the head's input */
+  size_t dim = 0;
+  for (int j = 0; j < sh->pool->n; j++) {
+    int gi = 0;
+    while (sh->cfg->grids[gi] != sh->pool->grid[j]) gi++;
+    dim += vt_extract_pooled_len(&w->x, 0, gi);
+  }
+  if (dim != (size_t)sh->hf->head.dims[0])
+    return vt_fail("the head expects %d features, %s %s gives %zu", sh->hf->head.dims[0],
+                   sh->hf->tap, sh->hf->pooling, dim);
+  if (vt_head_work_init(&w->hw, &sh->hf->head, 1) < 0) return -1;
+  w->feat = vt_xmalloc(sizeof(float) * dim);
+  w->probs = vt_xmalloc(sizeof(float) * (size_t)sh->hf->n_classes);
+  return 0;
+}
+
+static void worker_free(worker *w) {
+  if (w->ready) vt_extractor_free(&w->x);
+  vt_head_work_free(&w->hw);
+  free(w->feat);
+  free(w->probs);
+}
+
+static void *worker_run(void *arg) {
+  worker *w = arg;
+  shared *sh = w->sh;
+  const vt_head_file *hf = sh->hf;
+  int dim = hf->head.dims[0];
+  for (;;) {
+    int i = atomic_fetch_add(&sh->next, 1);
+    if (i >= sh->in->n) break;
+    prediction *p = &sh->p[i];
+    p->path = vt_xstrdup(sh->in->full[i]);
+    if (vt_extractor_run_file(&w->x, sh->in->full[i]) < 0) {
+      p->error = vt_xstrdup(vt_failure_reason());
+      continue;
+    }
+    int col = 0;
+    for (int j = 0; j < sh->pool->n; j++) {
+      int gi = 0;
+      while (sh->cfg->grids[gi] != sh->pool->grid[j]) gi++;
+      size_t len = vt_extract_pooled_len(&w->x, 0, gi);
+      memcpy(w->feat + col, vt_extractor_pooled(&w->x, 0, gi, sh->pool->is_max[j]), len * sizeof(float));
+      col += (int)len;
+    }
+    vt_standardize_apply(w->feat, 1, dim, hf->mean, hf->std);
+    vt_head_predict(&hf->head, &w->hw, w->feat, 1, w->probs);
+    p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
+    p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
+    top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
+  }
+  return NULL;
+}
+
 static int predict_images(const options *o, const vt_head_file *hf, const vt_pooling *pool,
                           int *n_failed_out, int *n_total_out) {
   vt_extract_config cfg;
@@ -350,43 +440,36 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_poo
     vt_weights_free(&w);
     return -1;
   }
-  vt_extractor x;
-  if (vt_extractor_init(&x, &cfg, &w) < 0) {
-    vt_inputs_free(&in);
-    vt_weights_free(&w);
-    return -1;
-  }
-  int dim = hf->head.dims[0], k = hf->n_classes, top = o->top < k ? o->top : k;
-  float *feat = vt_xmalloc(sizeof(float) * (size_t)dim), *probs = vt_xmalloc(sizeof(float) * (size_t)k);
+  int threads = o->threads > 0 ? o->threads : vt_cpu_count();
+  if (threads > in.n) threads = in.n > 0 ? in.n : 1;
+  int top = o->top < hf->n_classes ? o->top : hf->n_classes;
   prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
-  vt_head_work hw;
-  vt_head_work_init(&hw, &hf->head, 1);
-  int n_failed = 0;
-  for (int i = 0; i < in.n && rc == 0; i++) {
-    p[i].path = vt_xstrdup(in.full[i]);
-    if (vt_extractor_run_file(&x, in.full[i]) < 0) {
-      p[i].error = vt_xstrdup(vt_failure_reason());
-      n_failed++;
-      continue;
-    }
-    int col = 0;
-    for (int j = 0; j < pool->n; j++) {
-      int gi = 0;
-      while (cfg.grids[gi] != pool->grid[j]) gi++;
-      size_t len = vt_extract_pooled_len(&x, 0, gi);
-      memcpy(feat + col, vt_extractor_pooled(&x, 0, gi, pool->is_max[j]), len * sizeof(float));
-      col += (int)len;
-    }
-    if (col != dim) {
-      rc = vt_fail("the head expects %d features, %s %s gives %d", dim, hf->tap, hf->pooling, col);
+  worker *wk = vt_xcalloc((size_t)threads, sizeof *wk);
+  shared sh = {.hf = hf, .pool = pool, .cfg = &cfg, .in = &in, .p = p, .top = top};
+  atomic_init(&sh.next, 0);
+  int started = 0;
+  for (int t = 0; t < threads && rc == 0; t++) {
+    wk[t].sh = &sh;
+    if (worker_init(&wk[t], &w) < 0) {
+      rc = -1;
       break;
     }
-    vt_standardize_apply(feat, 1, dim, hf->mean, hf->std);
-    vt_head_predict(&hf->head, &hw, feat, 1, probs);
-    p[i].top = vt_xmalloc(sizeof(int) * (size_t)top);
-    p[i].prob = vt_xmalloc(sizeof(float) * (size_t)top);
-    top_k(probs, k, top, p[i].top, p[i].prob);
+    started++;
   }
+  /* the first worker runs on this thread */
+  for (int t = 1; t < started && rc == 0; t++)
+    if (pthread_create(&wk[t].thread, NULL, worker_run, &wk[t]) != 0) {
+      started = t; /* the ones not started leave their images to the others */
+      break;
+    }
+  if (rc == 0) {
+    worker_run(&wk[0]);
+    for (int t = 1; t < started; t++) pthread_join(wk[t].thread, NULL);
+  }
+  for (int t = 0; t < threads; t++) worker_free(&wk[t]);
+  free(wk);
+  int n_failed = 0;
+  for (int i = 0; i < in.n; i++) n_failed += p[i].error != NULL;
   if (rc == 0) rc = emit(o, hf, p, in.n, top, 0);
   for (int i = 0; i < in.n; i++) {
     free((char *)p[i].path);
@@ -397,10 +480,6 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_poo
   free(p);
   *n_failed_out = n_failed;
   *n_total_out = in.n;
-  vt_head_work_free(&hw);
-  free(feat);
-  free(probs);
-  vt_extractor_free(&x);
   vt_inputs_free(&in);
   vt_weights_free(&w);
   return rc;
