@@ -139,6 +139,18 @@ def main():
     check(r.returncode == 0 and np.allclose(head_arrays(p("h16.h5"))["standardize/mean"], want, rtol=1e-4, atol=1e-5),
           "float16 maps without pooled vectors: pooled while streaming (%s)" % r.stderr.strip()[-200:])
 
+    # --- class weights: on imbalanced classes, balanced weights raise balanced accuracy ---
+    imb = fixture(p("imb.h5"), "--rows", "2000", "--classes", "3", "--dim", "8", "--noise", "2", "--imbalance", "0.15")
+    scores = {}
+    for cw in ("none", "balanced"):
+        for opt in ("lbfgs", "adam"):
+            r = train(imb, p("hi-%s-%s.h5" % (cw, opt)), "--class-weight", cw, "--optimizer", opt)
+            scores[cw, opt] = json.load(open(p("hi-%s-%s.report/metrics.json" % (cw, opt))))["balanced_accuracy"]
+    for opt in ("lbfgs", "adam"):
+        check(scores["balanced", opt] > scores["none", opt] + 0.05,
+              "%s: balanced class weights raise balanced accuracy (%.3f -> %.3f)"
+              % (opt, scores["none", opt], scores["balanced", opt]))
+
     # --- the head it replaces: Flatten + Dense(4096) + Dense(4096) + Dense(16) on block1_pool ---
     s16c = fixture(p("s16c.h5"), "--rows", "64", "--classes", "16", "--dim", "8")
     r = train(s16c, p("hp.h5"), "--tap", "block1_pool")

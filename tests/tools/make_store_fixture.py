@@ -11,7 +11,7 @@ with numpy, following the store's adaptive-grid rule.
 
   make_store_fixture.py OUT.h5 [--rows N] [--classes K] [--dim D | --map H,W,C]
       [--maps] [--pooled] [--dtype float32|float16] [--grids 1,2] [--failed F]
-      [--unlabelled U] [--split] [--bad VARIANT] ...
+      [--unlabelled U] [--imbalance R] [--split] [--bad VARIANT] ...
 
 --bad variants (each must be refused by vggtap-train with a clear message):
   not-hdf5, truncated, foreign, wrong-format, future-version, no-labels,
@@ -45,7 +45,13 @@ def grid_pool(maps, g, op):
 
 def labels_for(args, rng):
     k = args.classes
-    labels = np.arange(args.rows) % k  # every class gets rows, in a shuffled order
+    if args.imbalance != 1.0:  # class j gets a share proportional to imbalance^j
+        share = args.imbalance ** np.arange(k)
+        counts = np.maximum(1, np.round(args.rows * share / share.sum()).astype(int))
+        counts[0] += args.rows - counts.sum()
+        labels = np.repeat(np.arange(k), counts)
+    else:
+        labels = np.arange(args.rows) % k  # every class gets rows
     rng.shuffle(labels)
     labels = labels.astype(np.int32)
     if args.bad == "single-class":
@@ -205,6 +211,7 @@ def main():
     p.add_argument("--class-seed", type=int, default=1000)
     p.add_argument("--failed", type=int, default=0, help="rows marked failed")
     p.add_argument("--unlabelled", type=int, default=0)
+    p.add_argument("--imbalance", type=float, default=1.0, help="class j gets a share ~ imbalance^j")
     p.add_argument("--split", action="store_true", help="fill /images/split (train/val)")
     p.add_argument("--preprocessing", default="caffe")
     p.add_argument("--resize", default="antialias")
