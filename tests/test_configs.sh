@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_configs: every shipped config parses, for every program that reads it
 # (vggtap-config check for the sections no program owns; each program's own
-# option table and value checks via --config FILE --help); and a wrong key or
-# value in each section is an error that names the file and the line.
+# option table and value checks via --config FILE --help); docs/CONFIG.md
+# documents every key; a wrong key or value in each section is an error that
+# names the file and the line; flags win over the file.
 set -uo pipefail
 ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BIN=$ROOT/bin
@@ -30,6 +31,18 @@ for c in "${shipped[@]}"; do
     "") fail "$c: [extract] names no data or manifest" ;;
     *) [ -e "$data$manifest" ] || fail "$c: $data$manifest does not exist" ;;
   esac
+done
+
+# docs/CONFIG.md documents every key of every program's section: each long
+# flag in the program's --help (but help, version, config) is a `key` there.
+doc=$ROOT/docs/CONFIG.md
+for p in extract train predict; do
+  section=$(awk -v h="### [$p]" '$0 == h { on = 1; next } /^### / { on = 0 } on' "$doc")
+  [ -n "$section" ] || fail "docs/CONFIG.md has no '### [$p]' section"
+  for key in $("$BIN/vggtap-$p" --help | grep -oE '^  --[a-z0-9-]+|, --[a-z0-9-]+' | sed 's/.*--//' | sort -u); do
+    case $key in help | version | config) continue ;; esac
+    grep -q "\`$key\`" <<<"$section" || fail "docs/CONFIG.md [$p] does not document '$key'"
+  done
 done
 
 # expect CONFIG_TEXT PROGRAM LINE PATTERN: PROGRAM --config fails (exit 2,
