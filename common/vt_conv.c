@@ -257,13 +257,22 @@ static int pair_band_rows(int W, int C) {
   return r < 4 ? 4 : r;
 }
 
+static size_t pair_scratch_floats(vt_conv_algo algo_a, vt_conv_algo algo_b, int W, int Cin, int C1,
+                                  int Cout) {
+  int R = pair_band_rows(W, C1);
+  size_t buf = ((size_t)(R + 2) * W * C1 + 15) & ~(size_t)15;
+  size_t sa = scratch_floats(algo_a, R + 1, W, Cin, C1);
+  size_t sb = scratch_floats(algo_b, R, W, C1, Cout);
+  return buf + (sa > sb ? sa : sb);
+}
+
 size_t vt_conv3x3_pair_scratch_floats(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
                                       int H, int W) {
-  int R = pair_band_rows(W, a->cout);
-  size_t buf = ((size_t)(R + 2) * W * a->cout + 15) & ~(size_t)15;
-  size_t sa = vt_conv3x3_packed_scratch_floats(a, R + 1, W);
-  size_t sb = vt_conv3x3_packed_scratch_floats(b, R, W);
-  return buf + (sa > sb ? sa : sb);
+  return pair_scratch_floats(a->algo, b->algo, W, a->cin, a->cout, b->cout);
+}
+
+size_t vt_conv3x3_pair_auto_scratch_floats(int H, int W, int Cin, int C1, int Cout) {
+  return pair_scratch_floats(auto_algo(Cin), auto_algo(C1), W, Cin, C1, Cout);
 }
 
 void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,

@@ -54,6 +54,7 @@ void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, in
  * [H][W][Cout] are written too unless NULL. */
 size_t vt_conv3x3_pair_scratch_floats(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
                                       int H, int W);
+size_t vt_conv3x3_pair_auto_scratch_floats(int H, int W, int Cin, int C1, int Cout);
 void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
                                  const float *in, int H, int W, float *out_a, float *out_b,
                                  float *pooled, float *scratch);

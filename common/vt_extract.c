@@ -100,6 +100,9 @@ int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_we
   x->weights = w;
   if (vt_vgg_workspace_init(&x->ws, cfg->height, cfg->width, cfg->taps[cfg->n_taps - 1]) < 0)
     return -1;
+  /* Only the taps are read: the forward pass may leave the other layers unwritten. */
+  memset(x->ws.keep, 0, sizeof x->ws.keep);
+  for (int t = 0; t < cfg->n_taps; t++) x->ws.keep[cfg->taps[t]] = 1;
   for (int t = 0; t < cfg->n_taps; t++) {
     size_t len = 0;
     for (int gi = 0; gi < cfg->n_grids; gi++) len += 2 * vt_extract_pooled_len(x, t, gi);

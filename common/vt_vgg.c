@@ -50,6 +50,15 @@ int vt_vgg16_layer_shape(int layer, int H, int W, int *oh, int *ow, int *oc) {
   return 0;
 }
 
+/* Whether layer l starts a block of two convs and a pool (block1, block2:
+ * big activations, small transformed kernels, so chaining the block in row
+ * bands keeps the activations in cache at the price of streaming the second
+ * kernel once per band; deeper blocks' kernels are too big for that). */
+static int starts_pair(int l) {
+  return (l == 0 || vt_vgg16_layers[l - 1].kind == VT_LAYER_POOL) && l + 2 < VT_VGG16_NLAYERS &&
+         vt_vgg16_layers[l + 1].kind == VT_LAYER_CONV && vt_vgg16_layers[l + 2].kind == VT_LAYER_POOL;
+}
+
 /* Floats in an [h][w][c] tensor, rounded up to a multiple of 16 so that every
  * tensor carved after it stays 64-byte aligned. The kernels index with int, so
  * a tensor must also stay below INT_MAX elements. */
@@ -75,6 +84,11 @@ int vt_vgg_workspace_init(vt_vgg_workspace *ws, int H, int W, int last_layer) {
       size_t s = vt_conv3x3_scratch_floats(ws->ow[l], d->cin);
       size_t sp = vt_conv3x3_auto_scratch_floats(ws->oh[l], ws->ow[l], d->cin, d->cout);
       if (sp > s) s = sp;
+      if (starts_pair(l) && l + 2 <= last_layer) {
+        sp = vt_conv3x3_pair_auto_scratch_floats(ws->oh[l], ws->ow[l], d->cin, d->cout,
+                                                 vt_vgg16_layers[l + 1].cout);
+        if (sp > s) s = sp;
+      }
       if (s > scratch) scratch = s;
     }
   }
@@ -88,7 +102,7 @@ int vt_vgg_workspace_init(vt_vgg_workspace *ws, int H, int W, int last_layer) {
   ws->memory = p;
   ws->H = H, ws->W = W, ws->last_layer = last_layer;
   ws->input = p, p += sizes[0];
-  for (int l = 0; l <= last_layer; l++) ws->out[l] = p, p += sizes[1 + l];
+  for (int l = 0; l <= last_layer; l++) ws->out[l] = p, p += sizes[1 + l], ws->keep[l] = 1;
   ws->scratch = p;
   return 0;
 }
@@ -113,13 +127,30 @@ static void conv_naive(const float *in, int H, int W, int Cin, const float *kern
 static const kernels fast = {vt_conv3x3_relu, vt_maxpool2x2};
 static const kernels naive = {conv_naive, vt_maxpool2x2_naive};
 
+/* The fast pass on packed weights runs such a block as one chained call when
+ * the workspace reaches its pool; the layers it covers are then done already
+ * when the forward pass gets to them. */
+static int chain(const vt_weights *w, vt_vgg_workspace *ws, int l) {
+  if (!starts_pair(l) || l + 2 > ws->last_layer) return 0;
+  const vt_conv_weights *a = &w->conv[vt_vgg16_layers[l].conv_index], *b = a + 1;
+  if (!a->packed || !b->packed) return 0;
+  const float *in = l == 0 ? ws->input : ws->out[l - 1];
+  vt_conv3x3_pair_pool_packed(a->packed, b->packed, in, ws->oh[l], ws->ow[l],
+                              ws->keep[l] ? ws->out[l] : NULL, ws->keep[l + 1] ? ws->out[l + 1] : NULL,
+                              ws->out[l + 2], ws->scratch);
+  return 1;
+}
+
 /* Runs layer l on the output of layer l-1 (or the input); returns whether the
- * forward pass continues past it. */
-static int conv(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int l) {
+ * forward pass continues past it. *done: the last layer already computed. */
+static int conv(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int l, int *done) {
   const vt_conv_weights *cw = &w->conv[vt_vgg16_layers[l].conv_index];
   const float *in = l == 0 ? ws->input : ws->out[l - 1];
   assert(vt_vgg16_layers[l].conv_index < w->n_conv && cw->cin == vt_vgg16_layers[l].cin);
-  if (k == &fast && cw->packed) {
+  if (l <= *done) return l < ws->last_layer;
+  if (k == &fast && chain(w, ws, l)) {
+    *done = l + 2;
+  } else if (k == &fast && cw->packed) {
     /* Packed weights (Winograd); a 2x2 max-pool right after is fused in. */
     float *pooled = l < ws->last_layer && vt_vgg16_layers[l + 1].kind == VT_LAYER_POOL ? ws->out[l + 1] : NULL;
     vt_conv3x3_relu_pool_packed(cw->packed, in, ws->oh[l], ws->ow[l], ws->out[l], pooled, ws->scratch);
@@ -129,33 +160,34 @@ static int conv(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int
   return l < ws->last_layer;
 }
 
-static int pool(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int l) {
+static int pool(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int l, int *done) {
   const vt_conv_weights *before = &w->conv[vt_vgg16_layers[l - 1].conv_index];
-  if (!(k == &fast && before->packed)) /* else conv() has pooled already */
+  if (l > *done && !(k == &fast && before->packed)) /* else conv() has pooled already */
     k->pool(ws->out[l - 1], ws->oh[l - 1], ws->ow[l - 1], ws->oc[l - 1], ws->out[l]);
   return l < ws->last_layer;
 }
 
 static void forward(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws) {
+  int done = -1;
   /* Shapes for an H x W input; pools floor-halve (Keras 'valid'). */
-  if (!conv(k, w, ws, 0)) return;  /* block1_conv1  [H][W][3]         -> [H][W][64]        */
-  if (!conv(k, w, ws, 1)) return;  /* block1_conv2  [H][W][64]        -> [H][W][64]        */
-  if (!pool(k, w, ws, 2)) return;  /* block1_pool   [H][W][64]        -> [H/2][W/2][64]    */
-  if (!conv(k, w, ws, 3)) return;  /* block2_conv1  [H/2][W/2][64]    -> [H/2][W/2][128]   */
-  if (!conv(k, w, ws, 4)) return;  /* block2_conv2  [H/2][W/2][128]   -> [H/2][W/2][128]   */
-  if (!pool(k, w, ws, 5)) return;  /* block2_pool   [H/2][W/2][128]   -> [H/4][W/4][128]   */
-  if (!conv(k, w, ws, 6)) return;  /* block3_conv1  [H/4][W/4][128]   -> [H/4][W/4][256]   */
-  if (!conv(k, w, ws, 7)) return;  /* block3_conv2  [H/4][W/4][256]   -> [H/4][W/4][256]   */
-  if (!conv(k, w, ws, 8)) return;  /* block3_conv3  [H/4][W/4][256]   -> [H/4][W/4][256]   */
-  if (!pool(k, w, ws, 9)) return;  /* block3_pool   [H/4][W/4][256]   -> [H/8][W/8][256]   */
-  if (!conv(k, w, ws, 10)) return; /* block4_conv1  [H/8][W/8][256]   -> [H/8][W/8][512]   */
-  if (!conv(k, w, ws, 11)) return; /* block4_conv2  [H/8][W/8][512]   -> [H/8][W/8][512]   */
-  if (!conv(k, w, ws, 12)) return; /* block4_conv3  [H/8][W/8][512]   -> [H/8][W/8][512]   */
-  if (!pool(k, w, ws, 13)) return; /* block4_pool   [H/8][W/8][512]   -> [H/16][W/16][512] */
-  if (!conv(k, w, ws, 14)) return; /* block5_conv1  [H/16][W/16][512] -> [H/16][W/16][512] */
-  if (!conv(k, w, ws, 15)) return; /* block5_conv2  [H/16][W/16][512] -> [H/16][W/16][512] */
-  if (!conv(k, w, ws, 16)) return; /* block5_conv3  [H/16][W/16][512] -> [H/16][W/16][512] */
-  pool(k, w, ws, 17);              /* block5_pool   [H/16][W/16][512] -> [H/32][W/32][512] */
+  if (!conv(k, w, ws, 0, &done)) return;  /* block1_conv1  [H][W][3]         -> [H][W][64]        */
+  if (!conv(k, w, ws, 1, &done)) return;  /* block1_conv2  [H][W][64]        -> [H][W][64]        */
+  if (!pool(k, w, ws, 2, &done)) return;  /* block1_pool   [H][W][64]        -> [H/2][W/2][64]    */
+  if (!conv(k, w, ws, 3, &done)) return;  /* block2_conv1  [H/2][W/2][64]    -> [H/2][W/2][128]   */
+  if (!conv(k, w, ws, 4, &done)) return;  /* block2_conv2  [H/2][W/2][128]   -> [H/2][W/2][128]   */
+  if (!pool(k, w, ws, 5, &done)) return;  /* block2_pool   [H/2][W/2][128]   -> [H/4][W/4][128]   */
+  if (!conv(k, w, ws, 6, &done)) return;  /* block3_conv1  [H/4][W/4][128]   -> [H/4][W/4][256]   */
+  if (!conv(k, w, ws, 7, &done)) return;  /* block3_conv2  [H/4][W/4][256]   -> [H/4][W/4][256]   */
+  if (!conv(k, w, ws, 8, &done)) return;  /* block3_conv3  [H/4][W/4][256]   -> [H/4][W/4][256]   */
+  if (!pool(k, w, ws, 9, &done)) return;  /* block3_pool   [H/4][W/4][256]   -> [H/8][W/8][256]   */
+  if (!conv(k, w, ws, 10, &done)) return; /* block4_conv1  [H/8][W/8][256]   -> [H/8][W/8][512]   */
+  if (!conv(k, w, ws, 11, &done)) return; /* block4_conv2  [H/8][W/8][512]   -> [H/8][W/8][512]   */
+  if (!conv(k, w, ws, 12, &done)) return; /* block4_conv3  [H/8][W/8][512]   -> [H/8][W/8][512]   */
+  if (!pool(k, w, ws, 13, &done)) return; /* block4_pool   [H/8][W/8][512]   -> [H/16][W/16][512] */
+  if (!conv(k, w, ws, 14, &done)) return; /* block5_conv1  [H/16][W/16][512] -> [H/16][W/16][512] */
+  if (!conv(k, w, ws, 15, &done)) return; /* block5_conv2  [H/16][W/16][512] -> [H/16][W/16][512] */
+  if (!conv(k, w, ws, 16, &done)) return; /* block5_conv3  [H/16][W/16][512] -> [H/16][W/16][512] */
+  pool(k, w, ws, 17, &done);              /* block5_pool   [H/16][W/16][512] -> [H/32][W/32][512] */
 }
 
 void vt_vgg_forward(const vt_weights *w, vt_vgg_workspace *ws) { forward(&fast, w, ws); }

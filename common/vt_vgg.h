@@ -38,6 +38,10 @@ typedef struct {
   int H, W, last_layer;
   float *input;                       /* [H][W][3], preprocessed; fill before forward */
   float *out[VT_VGG16_NLAYERS];       /* out[l]: [h][w][c] of layer l (NULL past last_layer) */
+  unsigned char keep[VT_VGG16_NLAYERS]; /* out[l] is wanted after vt_vgg_forward: all set by
+                                           init; clear the ones you never read, and the fast
+                                           pass may leave them unwritten (it then runs a
+                                           block's two convs + pool in row bands, in cache) */
   int oh[VT_VGG16_NLAYERS], ow[VT_VGG16_NLAYERS], oc[VT_VGG16_NLAYERS];
   float *scratch;
   void *memory;

@@ -10,6 +10,8 @@
 #include "vt_common.h"
 #include "vt_conv.h"
 #include "vt_gemm.h"
+#include "vt_vgg.h"
+#include "vt_weights.h"
 
 static int failures = 0;
 
@@ -276,6 +278,48 @@ static void test_pair(void) {
     pair_vs_naive(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4]);
 }
 
+/* The forward pass (vt_vgg) on packed weights through block2_pool: keeping
+ * every layer (each block still chained, writing all outputs) and keeping
+ * only block2_pool (chained, conv outputs never written) must give the same
+ * pools bit for bit, and every layer must match the naive forward pass. 90
+ * rows at width 64 make three row bands in block1. */
+static void test_forward_chained(void) {
+  enum { FH = 90, FW = 64, LAST = 5 };
+  vt_weights w;
+  memset(&w, 0, sizeof w);
+  for (int c = 0; c < 4; c++) {
+    const vt_layer_def *d = &vt_vgg16_layers[c < 2 ? c : c + 1];
+    vt_conv_weights *cw = &w.conv[c];
+    cw->cin = d->cin, cw->cout = d->cout;
+    cw->kernel = rand_buf((size_t)9 * d->cin * d->cout, 2.0f / sqrtf(9.0f * d->cin));
+    cw->bias = rand_buf((size_t)d->cout, 0.1f);
+    cw->packed = vt_conv3x3_pack(cw->kernel, cw->bias, d->cin, d->cout, VT_CONV_AUTO);
+    w.n_conv = c + 1;
+  }
+  vt_vgg_workspace all, taps, naive;
+  int rc = vt_vgg_workspace_init(&all, FH, FW, LAST) | vt_vgg_workspace_init(&taps, FH, FW, LAST) |
+           vt_vgg_workspace_init(&naive, FH, FW, LAST);
+  CHECK(rc == 0, "workspace: %s", vt_failure_reason());
+  if (rc) return;
+  for (size_t i = 0; i < (size_t)FH * FW * 3; i++)
+    all.input[i] = taps.input[i] = naive.input[i] = 100.0f * frand();
+  memset(taps.keep, 0, sizeof taps.keep);
+  taps.keep[LAST] = 1;
+  vt_vgg_forward(&w, &all);
+  vt_vgg_forward(&w, &taps);
+  vt_vgg_forward_naive(&w, &naive);
+  for (int l = 0; l <= LAST; l++) {
+    size_t n = (size_t)all.oh[l] * all.ow[l] * all.oc[l];
+    double e = rel_err(all.out[l], naive.out[l], n);
+    CHECK(e < 2e-4, "forward %s: fast vs naive rel err %g", vt_vgg16_layers[l].name, e);
+    if (vt_vgg16_layers[l].kind == VT_LAYER_POOL)
+      CHECK(equal_floats(all.out[l], taps.out[l], n), "forward %s: keeping only the tap changes it",
+            vt_vgg16_layers[l].name);
+  }
+  vt_vgg_workspace_free(&all), vt_vgg_workspace_free(&taps), vt_vgg_workspace_free(&naive);
+  vt_weights_free(&w);
+}
+
 /* The GEMM kernel on its own, against its reference. */
 static void test_sgemm_rows(void) {
   const int ms[] = {1, 5, 6, 7, 13}, ns[] = {1, 7, 16, 17, 64, 65, 130}, ks[] = {1, 3, 27, 64};
@@ -399,6 +443,7 @@ int main(void) {
   test_sgemm_rows();
   test_conv_fast();
   test_pair();
+  test_forward_chained();
   test_pools_fast();
   test_conv_threads();
   if (failures) {
