@@ -14,7 +14,8 @@
 #             prints one table, also written to WORK/sweep.csv
 #   clean     removes WORK
 #
-# WORK is the config's `work` key, default runs/<config name>. Make decides on
+# Run it from the repository root (or give BIN=path/to/bin); WORK is the
+# config's `work` key, default runs/<config name>. Make decides on
 # content, not on the config file's time stamp: extraction re-runs only when
 # the [extract] settings, the image list (names, sizes, times) or the weights
 # change; training only when the store or the [train] settings change. Safe
