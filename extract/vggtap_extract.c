@@ -8,6 +8,7 @@
 
 #include "pipeline.h"
 #include "store_writer.h"
+#include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_config.h"
 #include "vt_extract.h"
@@ -85,30 +86,6 @@ typedef struct {
   vt_extract_config cfg;
 } options;
 
-static int parse_int(const char *s, long lo, long hi, const char *flag, long *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (!*s || *end || v < lo || v > hi)
-    return vt_fail("%s: '%s' is not a whole number in %ld..%ld", flag, s, lo, hi);
-  *out = v;
-  return 0;
-}
-
-static int parse_size(const char *s, vt_extract_config *c) {
-  int h, w;
-  char x;
-  if (sscanf(s, "%d%c%d", &h, &x, &w) == 3 && (x == 'x' || x == 'X')) {
-  } else if (sscanf(s, "%d", &h) == 1 && !strchr(s, 'x')) {
-    w = h;
-  } else {
-    return vt_fail("--size: '%s' is not N or HxW", s);
-  }
-  if (h < 8 || w < 8 || h > 4096 || w > 4096) return vt_fail("--size: %dx%d is outside 8..4096", h, w);
-  c->height = h;
-  c->width = w;
-  return 0;
-}
-
 /* At file scope: vt_config_apply checks config keys against it too. */
 static const struct option longopts[] = {
     {"weights", required_argument, 0, 'w'}, {"data", required_argument, 0, 'd'},
@@ -145,11 +122,11 @@ static int parse_options(int argc, char **argv, options *o) {
       case 'L': o->label_col = optarg; break;
       case 'P': o->split_col = optarg; break;
       case 'z':
-        if (parse_int(optarg, 0, 9, "--compress", &v) < 0) return -1;
+        if (vt_parse_long(optarg, 0, 9, "--compress", &v) < 0) return -1;
         o->compress = (int)v;
         break;
       case 'S':
-        if (parse_size(optarg, &o->cfg) < 0) return -1;
+        if (vt_parse_size(optarg, "--size", &o->cfg.height, &o->cfg.width) < 0) return -1;
         break;
       case 'r':
         if (vt_resize_policy_parse(optarg, &o->cfg.resize) < 0)
@@ -160,11 +137,11 @@ static int parse_options(int argc, char **argv, options *o) {
           return vt_fail("--preprocess: unknown mode '%s' (caffe or torch)", optarg);
         break;
       case 'M':
-        if (parse_int(optarg, 1, 1L << 40, "--max-pixels", &v) < 0) return -1;
+        if (vt_parse_long(optarg, 1, 1L << 40, "--max-pixels", &v) < 0) return -1;
         o->cfg.max_pixels = (size_t)v;
         break;
       case 'j':
-        if (parse_int(optarg, 1, 256, "--threads", &v) < 0) return -1;
+        if (vt_parse_long(optarg, 1, 256, "--threads", &v) < 0) return -1;
         o->threads = (int)v;
         break;
       case 'O': o->overwrite = 1; break;
@@ -180,7 +157,6 @@ static int parse_options(int argc, char **argv, options *o) {
   if ((o->data || o->manifest) && optind < argc)
     return vt_fail("unexpected argument '%s'", argv[optind]);
   if (!o->out) return vt_fail("--out STORE.h5 is required");
-  if (!(o->weights = vt_weights_find(o->weights))) return -1;
   if (vt_extract_parse_taps(&o->cfg, o->taps) < 0) return vt_fail_prefix("--tap");
   if (o->grids && vt_extract_parse_grids(&o->cfg, o->grids) < 0) return vt_fail_prefix("--grids");
   if (strcmp(o->map_dtype, "float32") && strcmp(o->map_dtype, "float16"))
@@ -214,6 +190,11 @@ int main(int argc, char **argv) {
   if (vt_config_apply(&argc, &argv, "extract", longopts) < 0 || parse_options(argc, argv, &o) < 0) {
     fprintf(stderr, "vggtap-extract: %s\n", vt_config_annotate(vt_failure_reason()));
     return EXIT_USAGE;
+  }
+  /* A missing weights file is an error of the setup, not of the command line. */
+  if (!(o.weights = vt_weights_find(o.weights))) {
+    fprintf(stderr, "vggtap-extract: %s\n", vt_failure_reason());
+    return EXIT_ERROR;
   }
   vt_extract_config *cfg = &o.cfg;
   int store_maps = strstr(o.store, "maps") != NULL, store_pooled = strstr(o.store, "pooled") != NULL;

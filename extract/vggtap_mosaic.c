@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_extract.h"
 #include "vt_h5.h"
@@ -61,29 +62,6 @@ typedef struct {
   int h, w, c;
   char title[512], footer[512];
 } mosaic;
-
-static int parse_long(const char *s, long lo, long hi, const char *flag, long *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (!*s || *end || v < lo || v > hi) return vt_fail("%s: '%s' is not a whole number in %ld..%ld", flag, s, lo, hi);
-  *out = v;
-  return 0;
-}
-
-static int parse_size(const char *s, vt_extract_config *c) {
-  int h, w;
-  char x;
-  if (sscanf(s, "%d%c%d", &h, &x, &w) == 3 && (x == 'x' || x == 'X')) {
-  } else if (sscanf(s, "%d", &h) == 1 && !strchr(s, 'x')) {
-    w = h;
-  } else {
-    return vt_fail("--size: '%s' is not N or HxW", s);
-  }
-  if (h < 8 || w < 8 || h > 4096 || w > 4096) return vt_fail("--size: %dx%d is outside 8..4096", h, w);
-  c->height = h;
-  c->width = w;
-  return 0;
-}
 
 /* Loads path and resizes it to the network input as extraction did. */
 static void load_input(const char *path, int H, int W, vt_resize_policy policy, mosaic *m) {
@@ -167,7 +145,7 @@ out:
 static int from_image(const options *o, mosaic *m) {
   vt_extract_config cfg;
   vt_extract_config_default(&cfg);
-  if (o->size && parse_size(o->size, &cfg) < 0) return -1;
+  if (o->size && vt_parse_size(o->size, "--size", &cfg.height, &cfg.width) < 0) return -1;
   if (o->resize && vt_resize_policy_parse(o->resize, &cfg.resize) < 0)
     return vt_fail("--resize: unknown policy '%s' (antialias or nearest)", o->resize);
   if (o->preprocess && vt_preprocess_parse(o->preprocess, &cfg.preprocess) < 0)
@@ -293,7 +271,7 @@ static int parse_options(int argc, char **argv, options *o) {
     switch (c) {
       case 's': o->store = optarg; break;
       case 'r':
-        if (parse_long(optarg, 0, 1L << 40, "--row", &o->row) < 0) return -1;
+        if (vt_parse_long(optarg, 0, 1L << 40, "--row", &o->row) < 0) return -1;
         break;
       case 'i': o->image = optarg; break;
       case 'w': o->weights = optarg; break;
@@ -303,10 +281,10 @@ static int parse_options(int argc, char **argv, options *o) {
       case 'R': o->resize = optarg; break;
       case 'p': o->preprocess = optarg; break;
       case 'c':
-        if (parse_long(optarg, 1, 1 << 20, "--channels", &o->channels) < 0) return -1;
+        if (vt_parse_long(optarg, 1, 1 << 20, "--channels", &o->channels) < 0) return -1;
         break;
       case 'x':
-        if (parse_long(optarg, 1, 64, "--scale", &o->scale) < 0) return -1;
+        if (vt_parse_long(optarg, 1, 64, "--scale", &o->scale) < 0) return -1;
         break;
       case 'h': fputs(usage, stdout); exit(EXIT_OK);
       case 'V': printf("vggtap-mosaic %s\n", VT_VERSION); exit(EXIT_OK);

@@ -1,0 +1,31 @@
+#include "vt_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt_common.h"
+
+int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || v < lo || v > hi)
+    return vt_fail("%s: '%s' is not a whole number in %ld..%ld", flag, s, lo, hi);
+  *out = v;
+  return 0;
+}
+
+int vt_parse_size(const char *s, const char *flag, int *height, int *width) {
+  int h, w, n = 0;
+  char x;
+  if (sscanf(s, "%d%c%d%n", &h, &x, &w, &n) == 3 && (x == 'x' || x == 'X') && !s[n]) {
+  } else if (sscanf(s, "%d%n", &h, &n) == 1 && !s[n]) {
+    w = h;
+  } else {
+    return vt_fail("%s: '%s' is not N or HxW", flag, s);
+  }
+  if (h < 8 || w < 8 || h > 4096 || w > 4096) return vt_fail("%s: %dx%d is outside 8..4096", flag, h, w);
+  *height = h;
+  *width = w;
+  return 0;
+}
