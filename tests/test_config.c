@@ -12,14 +12,7 @@
 #include "vt_config.h"
 #include "vt_weights_find.h"
 
-static int failures;
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                    \
-    }                                                                \
-  } while (0)
+#include "vt_test.h"
 
 static char dir[256];
 

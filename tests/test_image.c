@@ -22,18 +22,9 @@
 #include "vt_common.h"
 #include "vt_image.h"
 
-static int failures = 0;
-static char dir[64];
+#include "vt_test.h"
 
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                      \
-      printf(__VA_ARGS__);                                                                                             \
-      printf("\n");                                                                                                    \
-      failures++;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
+static char dir[64];
 
 static uint32_t rng_state = 12345;
 static uint32_t rng(void) { /* xorshift32: deterministic test data */

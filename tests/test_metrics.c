@@ -9,15 +9,9 @@
 #include "report.h"
 #include "vt_common.h"
 
-static int failures;
+#include "vt_test.h"
 
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
+
 #define NEAR(a, b) CHECK(fabs((a) - (b)) < 1e-12)
 
 int main(void) {

@@ -11,15 +11,8 @@
 #include "vt_common.h"
 #include "vt_png_plot.h"
 
-static int failures;
+#include "vt_test.h"
 
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
 
 static const uint8_t *px(const vt_canvas *c, int x, int y) { return c->rgb + ((size_t)y * c->w + x) * 3; }
 static int is_white(const vt_canvas *c, int x, int y) {

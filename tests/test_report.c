@@ -16,15 +16,8 @@
 #include "vt_common.h"
 #include "vt_png_plot.h"
 
-static int failures;
+#include "vt_test.h"
 
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
 
 static char *slurp(const char *dir, const char *name) {
   char path[512];

@@ -11,17 +11,8 @@
 #include "vt_common.h"
 #include "vt_vgg.h"
 
-static int failures = 0;
+#include "vt_test.h"
 
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (!(cond)) {                                \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-      failures++;                                 \
-    }                                             \
-  } while (0)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 

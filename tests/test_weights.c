@@ -11,18 +11,9 @@
 #include "vt_common.h"
 #include "vt_weights.h"
 
-static int failures = 0;
-static char tmpdir[256];
+#include "vt_test.h"
 
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (!(cond)) {                        \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-      failures++;                         \
-    }                                     \
-  } while (0)
+static char tmpdir[256];
 
 static float kernel_at(const vt_conv_weights *c, int h, int w, int i, int o) {
   return c->kernel[((h * 3 + w) * c->cin + i) * c->cout + o];
