@@ -4,8 +4,11 @@
 each other, seeded runs bitwise identical, pooled-vs-maps features equal,
 --eval and --split manifest, and every kind of bad input refused with a clear
 message and nothing written."""
+import csv
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -138,6 +141,20 @@ def main():
         want = np.concatenate([maps.mean((1, 2)), maps.max((1, 2))], 1)[tr].mean(0)
     check(r.returncode == 0 and np.allclose(head_arrays(p("h16.h5"))["standardize/mean"], want, rtol=1e-4, atol=1e-5),
           "float16 maps without pooled vectors: pooled while streaming (%s)" % r.stderr.strip()[-200:])
+
+    # --- the numpy recipe in docs/HEAD.md computes what vggtap-predict does (MLP, two poolings) ---
+    r = train(s, p("hdoc.h5"), "--tap", "block1_pool", "--pool", "avg2+max1", "--hidden", "12,6", "--epochs", "20")
+    doc = open(os.path.join(ROOT, "docs", "HEAD.md")).read()
+    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    code = code.replace('"head.h5"', repr(p("hdoc.h5"))).replace('"store.h5"', repr(s))
+    code = code.replace("print(classes[p[ok].argmax(1)])", "pred = classes[p[ok].argmax(1)]")
+    g = {}
+    exec(code, g)
+    rp = run([PREDICT, "--head", p("hdoc.h5"), "--store", s, "--top", "1"])
+    rows = [row for row in csv.DictReader(io.StringIO(rp.stdout)) if not row["error"]]
+    check(r.returncode == 0 and rp.returncode == 0 and [row["class_1"] for row in rows] == list(g["pred"]) and
+          np.allclose([float(row["probability_1"]) for row in rows], g["p"][g["ok"]].max(1), atol=2e-6),
+          "docs/HEAD.md's numpy recipe agrees with vggtap-predict --store")
 
     # --- class weights: on imbalanced classes, balanced weights raise balanced accuracy ---
     imb = fixture(p("imb.h5"), "--rows", "2000", "--classes", "3", "--dim", "8", "--noise", "2", "--imbalance", "0.15")
