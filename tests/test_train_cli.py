@@ -168,6 +168,24 @@ def main():
               "%s: balanced class weights raise balanced accuracy (%.3f -> %.3f)"
               % (opt, scores["none", opt], scores["balanced", opt]))
 
+    # --- --weight-decay auto: picks from the grid the penalty with the lowest validation loss ---
+    wd_base = fixture(p("wd.h5"), "--rows", "600", "--classes", "5", "--dim", "40", "--noise", "4")
+    ra = train(wd_base, p("hwa.h5"), "--weight-decay", "auto")
+    rd = train(wd_base, p("hwd.h5"))
+    last_val_loss = lambda log: float(open(log).read().splitlines()[-1].split(",")[4])
+    with h5py.File(p("hwa.h5"), "r") as f:
+        conf = dict(line.split("=", 1) for line in f.attrs["config"].splitlines())
+    n_train = len(h5py.File(p("hwd.h5"), "r")["training/train_rows"])
+    grid = [k / n_train for k in (0.01, 0.1, 1, 10, 100)]
+    check(ra.returncode == 0 and rd.returncode == 0 and conf["weight_decay_auto"] == "1" and
+          min(abs(float(conf["weight_decay"]) / g - 1) for g in grid) < 1e-3 and
+          last_val_loss(p("hwa.log.csv")) <= last_val_loss(p("hwd.log.csv")),
+          "--weight-decay auto: %s from the grid, val loss %.4f <= default's %.4f"
+          % (conf.get("weight_decay"), last_val_loss(p("hwa.log.csv")), last_val_loss(p("hwd.log.csv"))))
+    r = train(wd_base, p("hb.h5"), "--weight-decay", "auto", "--val-fraction", "0")
+    check(r.returncode == 1 and "needs validation rows" in r.stderr and not os.path.exists(p("hb.h5")),
+          "--weight-decay auto without validation rows: refused")
+
     # --- the head it replaces: Flatten + Dense(4096) + Dense(4096) + Dense(16) on block1_pool ---
     s16c = fixture(p("s16c.h5"), "--rows", "64", "--classes", "16", "--dim", "8")
     r = train(s16c, p("hp.h5"), "--tap", "block1_pool")

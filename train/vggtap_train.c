@@ -61,7 +61,9 @@ static const char usage[] =
     "  --lr X                adam/sgd learning rate (default 0.001 adam, 0.01 sgd)\n"
     "  --momentum X          sgd momentum (default 0.9)\n"
     "  --weight-decay X      on weights, not biases (default 1e-4; lbfgs: 1/n_train, the\n"
-    "                        penalty of scikit-learn's LogisticRegression(C=1))\n"
+    "                        penalty of scikit-learn's LogisticRegression(C=1)); auto: train\n"
+    "                        with the default x 0.01, 0.1, 1, 10, 100 and keep the one with\n"
+    "                        the lowest validation loss (needs validation rows)\n"
     "  --lr-schedule S       adam/sgd: constant (default), cosine (to 0 over --epochs), step\n"
     "  --lr-step N           step schedule: lr x 0.1 every N epochs (default 30)\n"
     "  --batch-size N        adam/sgd (default 64)\n"
@@ -96,7 +98,7 @@ typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
   double val_fraction;
-  int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given;
+  int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
   vt_train_config tc;
 } options;
 
@@ -183,9 +185,14 @@ static int parse_args(int argc, char **argv, options *o) {
       o->tc.optim.momentum = (float)fv;
       break;
     case O_WD:
-      if (parse_float(optarg, 0, 10, &fv) < 0) return usage_error("--weight-decay wants 0..10, not '%s'", optarg);
+      if (strcmp(optarg, "auto") == 0) {
+        o->wd_auto = 1;
+        break;
+      }
+      if (parse_float(optarg, 0, 10, &fv) < 0) return usage_error("--weight-decay wants 0..10 or auto, not '%s'", optarg);
       o->tc.optim.weight_decay = (float)fv;
       o->wd_given = 1;
+      o->wd_auto = 0;
       break;
     case O_SCHED:
       if (vt_lr_schedule_parse(optarg, &o->tc.schedule) < 0)
@@ -486,13 +493,44 @@ static char *config_text(const options *o, const vt_head *h, const char *pooling
            "tap=%s\npool=%s\npooling=%s\nhead=%s\nhidden=%s\ndropout=%g\noptimizer=%s\nlr=%g\n"
            "momentum=%g\nweight_decay=%g\nlr_schedule=%s\nlr_step=%d\nbatch_size=%d\nepochs=%d\n"
            "patience=%d\nclass_weight=%s\nlabel_smoothing=%g\nsplit=%s\nval_fraction=%g\n"
+           "weight_decay_auto=%d\n"
            "seed=%llu\nfeatures=%s\n",
            o->tap, o->pool, pooling, vt_head_kind(h), o->hidden ? o->hidden : "", c->dropout,
            vt_optimizer_name(c->optim.kind), c->lr, c->optim.momentum, c->optim.weight_decay,
            vt_lr_schedule_name(c->schedule), c->lr_step_epochs, c->batch_size, c->epochs,
-           c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction,
+           c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction, o->wd_auto,
            (unsigned long long)c->seed, o->features);
   return s;
+}
+
+/* --weight-decay auto: the default penalty times 10^-2 .. 10^2, each trained
+ * in full; keeps the one whose final weights have the lowest validation loss
+ * (the same criterion early stopping uses). */
+static int choose_weight_decay(vt_head *h, const vt_xy *tr, const vt_xy *va, options *o) {
+  if (va->n == 0) return vt_fail("--weight-decay auto needs validation rows (--val-fraction > 0)");
+  static const float scale[] = {0.01f, 0.1f, 1.0f, 10.0f, 100.0f};
+  float base = o->tc.optim.weight_decay, best = base;
+  double best_loss = INFINITY;
+  vt_train_config c = o->tc;
+  c.verbose = 0;
+  for (size_t i = 0; i < sizeof scale / sizeof scale[0]; i++) {
+    c.optim.weight_decay = base * scale[i];
+    vt_train_result r;
+    if (vt_train(h, tr, va, &c, &r) < 0) return -1;
+    /* the validation loss of the weights vt_train kept */
+    double loss = r.epochs[r.best_epoch - 1].val_loss;
+    if (!o->quiet)
+      fprintf(stderr, "weight decay %.3g: validation loss %.4f, accuracy %.4f (epoch %d)\n",
+              c.optim.weight_decay, loss, r.epochs[r.best_epoch - 1].val_acc, r.best_epoch);
+    if (loss < best_loss) {
+      best_loss = loss;
+      best = c.optim.weight_decay;
+    }
+    free(r.epochs);
+  }
+  o->tc.optim.weight_decay = best;
+  if (!o->quiet) fprintf(stderr, "weight decay: %.3g chosen\n", best);
+  return 0;
 }
 
 static int parse_hidden(const char *spec, int *hidden) {
@@ -602,6 +640,7 @@ static int run(int argc, char **argv, const options *o0) {
   /* lbfgs solves the penalised loss exactly, so the penalty matters more than
    * with early-stopped Adam: default to scikit-learn's C = 1, lambda = 1/n */
   if (o->tc.optim.kind == VT_OPT_LBFGS && !o->wd_given) o->tc.optim.weight_decay = 1.0f / (float)tr.n;
+  if (o->wd_auto && choose_weight_decay(&hf.head, &xtr, &xva, o) < 0) goto fail;
   if (vt_train(&hf.head, &xtr, &xva, &o->tc, &res) < 0) goto fail;
 
   /* evaluation set: --eval store, else the manifest's test rows, else validation, else train */
