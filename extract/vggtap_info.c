@@ -14,6 +14,7 @@
 #include "vt_h5.h"
 #include "vt_store_read.h"
 #include "vt_store_schema.h"
+#include "vt_text.h"
 
 static const char usage[] =
     "usage: vggtap-info FILE.h5...                    describe stores and heads\n"
@@ -468,19 +469,6 @@ static int describe(const char *path, int max_reasons) {
   return rc;
 }
 
-static void csv_field(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\n\r")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
-}
-
 static void fmt_num(char *out, size_t n, double v, const char *fmt) {
   if (isnan(v)) snprintf(out, n, "-");
   else snprintf(out, n, fmt, v);
@@ -532,13 +520,13 @@ static int table(int n, char **paths, const char *csv_path) {
         fmt_num(acc, sizeof acc, h[i].accuracy, "%.6f");
         fmt_num(f1, sizeof f1, h[i].macro_f1, "%.6f");
         fmt_num(secs, sizeof secs, h[i].train_seconds, "%.3f");
-        csv_field(f, paths[i]);
+        vt_csv_field(f, paths[i]);
         fputc(',', f);
-        csv_field(f, h[i].tap);
+        vt_csv_field(f, h[i].tap);
         fputc(',', f);
-        csv_field(f, h[i].pooling);
+        vt_csv_field(f, h[i].pooling);
         fputc(',', f);
-        csv_field(f, h[i].hidden[0] ? h[i].hidden : "softmax");
+        vt_csv_field(f, h[i].hidden[0] ? h[i].hidden : "softmax");
         fprintf(f, ",%lld,%s,%s,%s\n", h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
                 isnan(h[i].macro_f1) ? "" : f1, isnan(h[i].train_seconds) ? "" : secs);
       }

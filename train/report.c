@@ -11,6 +11,7 @@
 
 #include "vt_common.h"
 #include "vt_png_plot.h"
+#include "vt_text.h"
 
 /* ---- formatting helpers ---- */
 
@@ -125,19 +126,6 @@ void vt_report_print(FILE *f, const vt_report *r) {
 
 /* ---- files ---- */
 
-static void json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; s && *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-    else if (ch == '\n') fputs("\\n", f);
-    else if (ch == '\t') fputs("\\t", f);
-    else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-    else fputc(ch, f);
-  }
-  fputc('"', f);
-}
-
 /* JSON has no NaN or infinity: those become null. */
 static void json_number(FILE *f, double v) {
   if (isfinite(v)) fprintf(f, "%.10g", v);
@@ -148,9 +136,9 @@ static int write_json(FILE *f, const vt_report *r) {
   const vt_metrics *m = r->metrics;
   char name[32];
   fprintf(f, "{\n  \"title\": ");
-  json_string(f, r->title ? r->title : "");
+  vt_json_string(f, r->title ? r->title : "");
   fprintf(f, ",\n  \"eval\": ");
-  json_string(f, r->eval_name ? r->eval_name : "");
+  vt_json_string(f, r->eval_name ? r->eval_name : "");
   fprintf(f, ",\n  \"n\": %d,\n  \"n_classes\": %d,\n  \"accuracy\": ", m->n, m->n_classes);
   json_number(f, m->accuracy);
   fprintf(f, ",\n  \"balanced_accuracy\": ");
@@ -160,7 +148,7 @@ static int write_json(FILE *f, const vt_report *r) {
   fprintf(f, ",\n  \"per_class\": [");
   for (int c = 0; c < m->n_classes; c++) {
     fprintf(f, "%s\n    {\"name\": ", c ? "," : "");
-    json_string(f, class_name(r, c, name));
+    vt_json_string(f, class_name(r, c, name));
     fprintf(f, ", \"precision\": ");
     json_number(f, m->precision[c]);
     fprintf(f, ", \"recall\": ");
@@ -202,27 +190,13 @@ static int write_json(FILE *f, const vt_report *r) {
   return 0;
 }
 
-/* RFC 4180: quote a field holding a comma, quote or line break. */
-static void csv_field(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\r\n")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
-}
-
 static int write_per_class_csv(FILE *f, const vt_report *r) {
   const vt_metrics *m = r->metrics;
   char name[32];
   fprintf(f, "class,name,precision,recall,f1,support\n");
   for (int c = 0; c < m->n_classes; c++) {
     fprintf(f, "%d,", c);
-    csv_field(f, class_name(r, c, name));
+    vt_csv_field(f, class_name(r, c, name));
     fprintf(f, ",%.10g,%.10g,%.10g,%ld\n", m->precision[c], m->recall[c], m->f1[c], m->support[c]);
   }
   return 0;
@@ -234,11 +208,11 @@ static int write_confusion_csv(FILE *f, const vt_report *r) {
   fprintf(f, "true\\pred");
   for (int j = 0; j < m->n_classes; j++) {
     fputc(',', f);
-    csv_field(f, class_name(r, j, name));
+    vt_csv_field(f, class_name(r, j, name));
   }
   fputc('\n', f);
   for (int i = 0; i < m->n_classes; i++) {
-    csv_field(f, class_name(r, i, name));
+    vt_csv_field(f, class_name(r, i, name));
     for (int j = 0; j < m->n_classes; j++) fprintf(f, ",%ld", m->confusion[(size_t)i * m->n_classes + j]);
     fputc('\n', f);
   }

@@ -25,6 +25,7 @@
 #include "vt_trainer.h"
 #include "vt_vgg.h"
 #include "vt_weights_find.h"
+#include "vt_text.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_IMAGES_FAILED = 3 };
 
@@ -146,30 +147,6 @@ typedef struct {
   float *prob;
 } prediction;
 
-static void json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-    else if (c < 0x20) fprintf(f, "\\u%04x", c);
-    else fputc(c, f);
-  }
-  fputc('"', f);
-}
-
-static void csv_str(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\n\r")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
-}
-
 static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
                               const prediction *p, int n, int k, int with_truth) {
   if (strcmp(o->format, "csv") == 0) {
@@ -177,10 +154,10 @@ static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
     for (int j = 1; j <= k; j++) fprintf(f, ",class_%d,probability_%d", j, j);
     fprintf(f, ",error\n");
     for (int i = 0; i < n; i++) {
-      csv_str(f, p[i].path);
+      vt_csv_field(f, p[i].path);
       if (with_truth) {
         fputc(',', f);
-        csv_str(f, p[i].true_class ? p[i].true_class : "");
+        vt_csv_field(f, p[i].true_class ? p[i].true_class : "");
       }
       for (int j = 0; j < k; j++) {
         if (p[i].error) {
@@ -188,40 +165,40 @@ static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
           continue;
         }
         fputc(',', f);
-        csv_str(f, hf->classes[p[i].top[j]]);
+        vt_csv_field(f, hf->classes[p[i].top[j]]);
         fprintf(f, ",%.6f", p[i].prob[j]);
       }
       fputc(',', f);
-      csv_str(f, p[i].error ? p[i].error : "");
+      vt_csv_field(f, p[i].error ? p[i].error : "");
       fputc('\n', f);
     }
     return;
   }
   fprintf(f, "{\n  \"head\": ");
-  json_str(f, o->head);
+  vt_json_string(f, o->head);
   fprintf(f, ",\n  \"tap\": ");
-  json_str(f, hf->tap);
+  vt_json_string(f, hf->tap);
   fprintf(f, ",\n  \"pooling\": ");
-  json_str(f, hf->pooling);
+  vt_json_string(f, hf->pooling);
   fprintf(f, ",\n  \"predictions\": [");
   for (int i = 0; i < n; i++) {
     fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-    json_str(f, p[i].path);
+    vt_json_string(f, p[i].path);
     if (with_truth) {
       fprintf(f, ", \"true_class\": ");
-      if (p[i].true_class) json_str(f, p[i].true_class);
+      if (p[i].true_class) vt_json_string(f, p[i].true_class);
       else fprintf(f, "null");
     }
     if (p[i].error) {
       fprintf(f, ", \"error\": ");
-      json_str(f, p[i].error);
+      vt_json_string(f, p[i].error);
       fputc('}', f);
       continue;
     }
     fprintf(f, ", \"top\": [");
     for (int j = 0; j < k; j++) {
       fprintf(f, "%s{\"class\": ", j ? ", " : "");
-      json_str(f, hf->classes[p[i].top[j]]);
+      vt_json_string(f, hf->classes[p[i].top[j]]);
       fprintf(f, ", \"probability\": %.6f}", p[i].prob[j]);
     }
     fprintf(f, "]}");
