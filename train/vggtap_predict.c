@@ -25,6 +25,7 @@
 #include "vt_trainer.h"
 #include "vt_vgg.h"
 #include "vt_weights_find.h"
+#include "vt_cli.h"
 #include "vt_text.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_IMAGES_FAILED = 3 };
@@ -104,9 +105,8 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_STORE: o->store = optarg; break;
     case O_LIST: o->list = optarg; break;
     case O_TOP: {
-      char *end;
-      long v = strtol(optarg, &end, 10);
-      if (*end || end == optarg || v < 1 || v > 100000) return usage_error("--top wants a positive integer, not '%s'", optarg);
+      long v;
+      if (vt_parse_long(optarg, 1, 100000, "--top", &v) < 0) return usage_error("%s", vt_failure_reason());
       o->top = (int)v;
       break;
     }
@@ -120,9 +120,8 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_PRE: o->preprocess = optarg; break;
     case O_STRICT: o->strict = 1; break;
     case O_THREADS: {
-      char *end;
-      long v = strtol(optarg, &end, 10);
-      if (*end || end == optarg || v < 1 || v > 1024) return usage_error("--threads wants a positive integer, not '%s'", optarg);
+      long v;
+      if (vt_parse_long(optarg, 1, 1024, "--threads", &v) < 0) return usage_error("%s", vt_failure_reason());
       o->threads = (int)v;
       break;
     }
@@ -261,13 +260,7 @@ static int head_config(const options *o, const vt_head_file *hf, const vt_poolin
   cfg->taps[0] = layer;
   if (o->size) {
     int h, w;
-    char extra;
-    if (sscanf(o->size, "%dx%d%c", &h, &w, &extra) == 2) {
-    } else if (sscanf(o->size, "%d%c", &h, &extra) == 1) {
-      w = h;
-    } else {
-      return vt_fail("--size wants N or HxW, not '%s'", o->size);
-    }
+    if (vt_parse_size(o->size, "--size", &h, &w) < 0) return -1;
     if (h != hf->input_height || w != hf->input_width)
       return vt_fail("the head was trained on %dx%d inputs; --size %s was given: refusing",
                      hf->input_height, hf->input_width, o->size);

@@ -165,7 +165,7 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_EVAL: o->eval = optarg; break;
     case O_REPORT: o->report = optarg; break;
     case O_LOG: o->log = optarg; break;
-    case O_HIDDEN: o->hidden = optarg; break;
+    case O_HIDDEN: o->hidden = optarg[0] ? optarg : NULL; break; /* "" = softmax */
     case O_DROPOUT:
       if (parse_float(optarg, 0, 0.95, &fv) < 0) return usage_error("--dropout wants 0..0.95, not '%s'", optarg);
       o->tc.dropout = (float)fv;
@@ -567,15 +567,13 @@ static int run(int argc, char **argv, const options *o0) {
   int hidden[VT_HEAD_MAX_LAYERS];
   int n_hidden = parse_hidden(o->hidden, hidden);
   if (n_hidden < 0) {
-    fprintf(stderr, "vggtap-train: --hidden wants positive widths like 256,128 (at most %d), not '%s'\n",
-            VT_HEAD_MAX_LAYERS - 1, o->hidden);
-    return EXIT_USAGE;
+    char msg[256];
+    snprintf(msg, sizeof msg, "--hidden wants positive widths like 256,128 (at most %d), not '%%s'",
+             VT_HEAD_MAX_LAYERS - 1);
+    return usage_error(msg, o->hidden);
   }
   vt_pooling pooling;
-  if (vt_pooling_parse(o->pool, &pooling) < 0) {
-    fprintf(stderr, "vggtap-train: --pool: %s\n", vt_failure_reason());
-    return EXIT_USAGE;
-  }
+  if (vt_pooling_parse(o->pool, &pooling) < 0) return usage_error("--pool: %s", vt_failure_reason());
   char pooling_name[256] = "";
   for (int i = 0; i < pooling.n; i++) {
     size_t len = strlen(pooling_name);
