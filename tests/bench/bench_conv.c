@@ -2,6 +2,7 @@
  * shapes, one thread, median of repeats.
  *
  *   bench_conv [-s SIZE] [-r REPS] [-l FIRST-LAST]
+ *   bench_conv -p WEIGHTS.h5 [-s SIZE] [-r REPS]
  *
  * SIZE is the network input (224: block1 at 224x224 ... block5 at 14x14).
  * For each layer: im2col + BLIS (vt_conv3x3_relu), im2col + our AVX-512
@@ -16,6 +17,10 @@
  * chained in row bands writing only the pooled map, and chained writing all
  * three outputs (what a forward pass that must keep every layer does).
  *
+ * With -p, the whole forward pass (vt_vgg_forward, one thread) up to each
+ * pool layer the weights file reaches, keeping every layer's output and
+ * keeping only the tap's (what vggtap-extract asks for).
+ *
  * Times are CPU time of the thread (the machine is shared). */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +30,8 @@
 
 #include "vt_common.h"
 #include "vt_conv.h"
+#include "vt_vgg.h"
+#include "vt_weights.h"
 
 static const struct {
   const char *name;
@@ -138,15 +145,54 @@ static void bench_pairs(int size, int reps, double *times) {
   }
 }
 
+static int bench_prefix(const char *path, int size, int reps, double *times) {
+  int n_conv = vt_weights_count(path);
+  vt_weights w;
+  if (n_conv < 1 || vt_weights_load(path, n_conv, &w) < 0) {
+    fprintf(stderr, "%s\n", vt_failure_reason());
+    return 1;
+  }
+  printf("forward pass, %dx%d input, one thread, median of %d, ms per image\n", size, size, reps);
+  printf("%-13s %10s %10s\n", "up to", "keep all", "keep tap");
+  for (int l = 0; l < VT_VGG16_NLAYERS && vt_vgg16_convs_needed(l) <= n_conv; l++) {
+    if (vt_vgg16_layers[l].kind != VT_LAYER_POOL) continue;
+    printf("%-13s", vt_vgg16_layers[l].name);
+    for (int keep_all = 1; keep_all >= 0; keep_all--) {
+      vt_vgg_workspace ws;
+      if (vt_vgg_workspace_init(&ws, size, size, l) < 0) {
+        fprintf(stderr, "%s\n", vt_failure_reason());
+        return 1;
+      }
+      if (!keep_all) {
+        memset(ws.keep, 0, sizeof ws.keep);
+        ws.keep[l] = 1;
+      }
+      for (size_t i = 0; i < (size_t)size * size * 3; i++) ws.input[i] = 240 * frand() - 120;
+      for (int r = -1; r < reps; r++) {
+        double t0 = cpu_now();
+        vt_vgg_forward(&w, &ws);
+        if (r >= 0) times[r] = cpu_now() - t0;
+      }
+      printf(" %10.2f", median_ms(times, reps));
+      vt_vgg_workspace_free(&ws);
+    }
+    printf("\n");
+  }
+  vt_weights_free(&w);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int size = 224, reps = 7, first = 0, last = 12;
+  const char *weights = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-s") && i + 1 < argc) size = atoi(argv[++i]);
     else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-p") && i + 1 < argc) weights = argv[++i];
     else if (!strcmp(argv[i], "-l") && i + 1 < argc) {
       if (sscanf(argv[++i], "%d-%d", &first, &last) == 1) last = first;
     } else {
-      fprintf(stderr, "usage: %s [-s SIZE] [-r REPS] [-l FIRST-LAST]\n", argv[0]);
+      fprintf(stderr, "usage: %s [-s SIZE] [-r REPS] [-l FIRST-LAST] | -p WEIGHTS.h5 [-s SIZE] [-r REPS]\n", argv[0]);
       return 2;
     }
   }
@@ -154,13 +200,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
+  double *times = vt_xmalloc((size_t)reps * sizeof(double));
+  if (weights) {
+    int rc = bench_prefix(weights, size, reps, times);
+    free(times);
+    return rc;
+  }
   printf("input %dx%d, %d reps, median ms (GFLOP/s direct-equivalent), err vs blis\n", size,
          size, reps);
   printf("%-13s %9s", "layer", "GFLOP");
   for (int p = 0; p < NPATHS; p++) printf(" %19s", path_names[p]);
   printf("  err(gemm) err(wino)\n");
   double total[NPATHS] = {0};
-  double *times = vt_xmalloc((size_t)reps * sizeof(double));
   for (int l = first; l <= last; l++) {
     int H = size / layers[l].scale, W = H, cin = layers[l].cin, cout = layers[l].cout;
     size_t nin = (size_t)H * W * cin, nout = (size_t)H * W * cout, nk = (size_t)9 * cin * cout;
