@@ -2,7 +2,7 @@
  * shapes, one thread, median of repeats.
  *
  *   bench_conv [-s SIZE] [-r REPS] [-l FIRST-LAST]
- *   bench_conv -p WEIGHTS.h5 [-s SIZE] [-r REPS]
+ *   bench_conv -p WEIGHTS.h5 [-s SIZE] [-r REPS] [-t THREADS]
  *
  * SIZE is the network input (224: block1 at 224x224 ... block5 at 14x14).
  * For each layer: im2col + BLIS (vt_conv3x3_relu), im2col + our AVX-512
@@ -17,12 +17,15 @@
  * chained in row bands writing only the pooled map, and chained writing all
  * three outputs (what a forward pass that must keep every layer does).
  *
- * With -p, the whole forward pass (vt_vgg_forward, one thread) up to each
- * pool layer the weights file reaches, keeping every layer's output and
- * keeping only the tap's (what vggtap-extract asks for).
+ * With -p, the whole forward pass (vt_vgg_forward) up to each pool layer the
+ * weights file reaches, keeping every layer's output and keeping only the
+ * tap's (what vggtap-extract asks for); -t runs that many threads at once,
+ * one image each, as vggtap-extract does, to show how much they slow each
+ * other down.
  *
  * Times are CPU time of the thread (the machine is shared). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,36 +148,65 @@ static void bench_pairs(int size, int reps, double *times) {
   }
 }
 
-static int bench_prefix(const char *path, int size, int reps, double *times) {
+/* One worker of the -p benchmark: its own workspace, reps forwards, the
+ * median CPU time per forward into *ms. */
+typedef struct {
+  const vt_weights *w;
+  int size, layer, keep_all, reps, failed;
+  double ms;
+} prefix_job;
+
+static void *prefix_worker(void *arg) {
+  prefix_job *j = arg;
+  vt_vgg_workspace ws;
+  if (vt_vgg_workspace_init(&ws, j->size, j->size, j->layer) < 0) {
+    j->failed = 1;
+    return NULL;
+  }
+  if (!j->keep_all) {
+    memset(ws.keep, 0, sizeof ws.keep);
+    ws.keep[j->layer] = 1;
+  }
+  /* Deterministic, caffe-range input; frand's state is not thread-safe. */
+  for (size_t i = 0; i < (size_t)j->size * j->size * 3; i++) ws.input[i] = (float)(i * 7919 % 241) - 120;
+  double *times = vt_xmalloc((size_t)j->reps * sizeof(double));
+  for (int r = -1; r < j->reps; r++) {
+    double t0 = cpu_now();
+    vt_vgg_forward(j->w, &ws);
+    if (r >= 0) times[r] = cpu_now() - t0;
+  }
+  j->ms = median_ms(times, j->reps);
+  free(times);
+  vt_vgg_workspace_free(&ws);
+  return NULL;
+}
+
+static int bench_prefix(const char *path, int size, int reps, int threads) {
   int n_conv = vt_weights_count(path);
   vt_weights w;
   if (n_conv < 1 || vt_weights_load(path, n_conv, &w) < 0) {
     fprintf(stderr, "%s\n", vt_failure_reason());
     return 1;
   }
-  printf("forward pass, %dx%d input, one thread, median of %d, ms per image\n", size, size, reps);
+  printf("forward pass, %dx%d input, %d thread(s) at once, each on its own image; median of %d,\n"
+         "ms of CPU time per image (of the first thread)\n", size, size, threads, reps);
   printf("%-13s %10s %10s\n", "up to", "keep all", "keep tap");
   for (int l = 0; l < VT_VGG16_NLAYERS && vt_vgg16_convs_needed(l) <= n_conv; l++) {
     if (vt_vgg16_layers[l].kind != VT_LAYER_POOL) continue;
     printf("%-13s", vt_vgg16_layers[l].name);
     for (int keep_all = 1; keep_all >= 0; keep_all--) {
-      vt_vgg_workspace ws;
-      if (vt_vgg_workspace_init(&ws, size, size, l) < 0) {
-        fprintf(stderr, "%s\n", vt_failure_reason());
+      prefix_job jobs[8];
+      pthread_t th[8];
+      for (int t = 0; t < threads; t++) {
+        jobs[t] = (prefix_job){&w, size, l, keep_all, reps, 0, 0};
+        pthread_create(&th[t], NULL, prefix_worker, &jobs[t]);
+      }
+      for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+      if (jobs[0].failed) {
+        fprintf(stderr, "workspace: %s\n", vt_failure_reason());
         return 1;
       }
-      if (!keep_all) {
-        memset(ws.keep, 0, sizeof ws.keep);
-        ws.keep[l] = 1;
-      }
-      for (size_t i = 0; i < (size_t)size * size * 3; i++) ws.input[i] = 240 * frand() - 120;
-      for (int r = -1; r < reps; r++) {
-        double t0 = cpu_now();
-        vt_vgg_forward(&w, &ws);
-        if (r >= 0) times[r] = cpu_now() - t0;
-      }
-      printf(" %10.2f", median_ms(times, reps));
-      vt_vgg_workspace_free(&ws);
+      printf(" %10.2f", jobs[0].ms);
     }
     printf("\n");
   }
@@ -183,29 +215,26 @@ static int bench_prefix(const char *path, int size, int reps, double *times) {
 }
 
 int main(int argc, char **argv) {
-  int size = 224, reps = 7, first = 0, last = 12;
+  int size = 224, reps = 7, first = 0, last = 12, threads = 1;
   const char *weights = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-s") && i + 1 < argc) size = atoi(argv[++i]);
     else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "-p") && i + 1 < argc) weights = argv[++i];
+    else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "-l") && i + 1 < argc) {
       if (sscanf(argv[++i], "%d-%d", &first, &last) == 1) last = first;
     } else {
-      fprintf(stderr, "usage: %s [-s SIZE] [-r REPS] [-l FIRST-LAST] | -p WEIGHTS.h5 [-s SIZE] [-r REPS]\n", argv[0]);
+      fprintf(stderr, "usage: %s [-s SIZE] [-r REPS] [-l FIRST-LAST] | -p WEIGHTS.h5 [-s SIZE] [-r REPS] [-t THREADS]\n", argv[0]);
       return 2;
     }
   }
-  if (size < 16 || reps < 1 || first < 0 || last > 12 || first > last) {
+  if (size < 16 || reps < 1 || first < 0 || last > 12 || first > last || threads < 1 || threads > 8) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
+  if (weights) return bench_prefix(weights, size, reps, threads);
   double *times = vt_xmalloc((size_t)reps * sizeof(double));
-  if (weights) {
-    int rc = bench_prefix(weights, size, reps, times);
-    free(times);
-    return rc;
-  }
   printf("input %dx%d, %d reps, median ms (GFLOP/s direct-equivalent), err vs blis\n", size,
          size, reps);
   printf("%-13s %9s", "layer", "GFLOP");
