@@ -15,8 +15,10 @@
  * narrower vectors elsewhere). */
 #include "vt_winograd.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "vt_common.h"
 #include "vt_gemm.h"
 
 /* One vector of channels: as wide as the target's registers, so that no
@@ -60,19 +62,27 @@ static const double G[6][3] = {
 
 void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int Coutp, float *u) {
   memset(u, 0, (size_t)VT_WG_POS * Cin * Coutp * sizeof(float));
-  for (int i = 0; i < Cin; i++)
-    for (int o = 0; o < Cout; o++) {
-      double g[3][3], t[6][3];
-      for (int r = 0; r < 3; r++)
-        for (int s = 0; s < 3; s++) g[r][s] = kernel[((size_t)(r * 3 + s) * Cin + i) * Cout + o];
-      for (int a = 0; a < 6; a++)
-        for (int s = 0; s < 3; s++) t[a][s] = G[a][0] * g[0][s] + G[a][1] * g[1][s] + G[a][2] * g[2][s];
-      for (int a = 0; a < 6; a++)
-        for (int b = 0; b < 6; b++) {
-          double x = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
-          u[((size_t)(a * 6 + b) * Cin + i) * Coutp + o] = (float)x;
-        }
-    }
+  /* Output channels innermost, so that every loop reads and writes
+   * contiguous rows: t[a][s][o] = (G g)[a][s] for one input channel. */
+  double *t = vt_xmalloc((size_t)18 * Cout * sizeof(double));
+  for (int i = 0; i < Cin; i++) {
+    const float *g[3][3];
+    for (int r = 0; r < 3; r++)
+      for (int s = 0; s < 3; s++) g[r][s] = kernel + ((size_t)(r * 3 + s) * Cin + i) * Cout;
+    for (int a = 0; a < 6; a++)
+      for (int s = 0; s < 3; s++) {
+        double *ta = t + (size_t)(a * 3 + s) * Cout;
+        for (int o = 0; o < Cout; o++)
+          ta[o] = G[a][0] * g[0][s][o] + G[a][1] * g[1][s][o] + G[a][2] * g[2][s][o];
+      }
+    for (int a = 0; a < 6; a++)
+      for (int b = 0; b < 6; b++) {
+        const double *t0 = t + (size_t)(a * 3) * Cout, *t1 = t0 + Cout, *t2 = t1 + Cout;
+        float *dst = u + ((size_t)(a * 6 + b) * Cin + i) * Coutp;
+        for (int o = 0; o < Cout; o++) dst[o] = (float)(t0[o] * G[b][0] + t1[o] * G[b][1] + t2[o] * G[b][2]);
+      }
+  }
+  free(t);
 }
 
 /* ---- input transform: V = B^T d B ---------------------------------------- */
