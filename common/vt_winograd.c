@@ -43,7 +43,14 @@ static inline vf load_full(const float *p) {
   memcpy(&v, p, sizeof v);
   return v;
 }
-static inline void store_n(float *p, vf v, int n) { memcpy(p, &v, (size_t)n * sizeof(float)); }
+/* n of the vector's floats; the full-vector case is a plain store (a memcpy of
+ * variable size would be a call). */
+static inline void store_n(float *p, vf v, int n) {
+  if (n == VL)
+    memcpy(p, &v, sizeof v);
+  else
+    memcpy(p, &v, (size_t)n * sizeof(float));
+}
 static inline vf vmax(vf a, vf b) {
   vi m = a > b;
   return (vf)(((vi)a & m) | ((vi)b & ~m));
@@ -136,11 +143,7 @@ static void input_transform(const float *in, int in_y0, int in_y1, int W, int Ci
         bt6(col + a * 6, 1, r);
 #pragma GCC unroll 6
         for (int b = 0; b < 6; b++) {
-          float *dst = v + (size_t)(a * 6 + b) * xi_stride + c;
-          if (n == VL)
-            memcpy(dst, &r[b], sizeof(vf));
-          else
-            store_n(dst, r[b], n);
+          store_n(v + (size_t)(a * 6 + b) * xi_stride + c, r[b], n);
         }
       }
     }
@@ -181,29 +184,24 @@ static void output_transform(const float *M, size_t xi_stride, int Coutp, const 
 #pragma GCC unroll 4
         for (int a = 0; a < 4; a++) col[a * 6 + j] = r[a];
       }
+#pragma GCC unroll 4
+      for (int a = 0; a < 4; a++) at4(col + a * 6, 1, y + a * 4);
+      /* Bias and ReLU commute with the max-pool (the same bias over the
+       * window, ReLU monotone): the pool takes the raw sums, so that a
+       * pooled-only call adds the bias to 4 values, not 16. */
       vf b = load_full(bias + c);
-#pragma GCC unroll 4
-      for (int a = 0; a < 4; a++) {
-        vf r[4];
-        at4(col + a * 6, 1, r);
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) y[a * 4 + k] = vmax(r[k] + b, zero);
-      }
       if (out)
         for (int a = 0; a < ny; a++)
-          for (int k = 0; k < nx; k++) {
-            float *dst = out + ((size_t)(4 * ty + a) * W + 4 * tx + k) * Cout + c;
-            if (n == VL)
-              memcpy(dst, &y[a * 4 + k], sizeof(vf));
-            else
-              store_n(dst, y[a * 4 + k], n);
-          }
+          for (int k = 0; k < nx; k++)
+            store_n(out + ((size_t)(4 * ty + a) * W + 4 * tx + k) * Cout + c,
+                    vmax(y[a * 4 + k] + b, zero), n);
       if (pooled)
         for (int a = 0; a < 2 && 2 * ty + a < ph; a++)
           for (int k = 0; k < 2 && 2 * tx + k < pw; k++) {
             const vf *q = y + 2 * a * 4 + 2 * k;
             vf mx = vmax(vmax(q[0], q[1]), vmax(q[4], q[5]));
-            store_n(pooled + ((size_t)(2 * ty + a) * pw + 2 * tx + k) * Cout + c, mx, n);
+            store_n(pooled + ((size_t)(2 * ty + a) * pw + 2 * tx + k) * Cout + c,
+                    vmax(mx + b, zero), n);
           }
     }
   }
