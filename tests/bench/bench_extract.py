@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""End-to-end extraction on real JPEGs (decode, resize, preprocess, conv,
+pooled vectors and maps written to HDF5): bin/vggtap-extract against the conv
+prefix alone (bench_prefix_c on the same number of images and threads) and
+against the PyTorch + PIL + h5py baseline (torch_extract_baseline.py); thread
+scaling of vggtap-extract; and its peak RSS with full maps stored, 100 vs
+2000 images.
+
+Images: N distinct JPEGs, taken in turn from the shared clothing-dataset-small,
+clothing-attributes-neckline and shirt-collars sets (266x400 .. 500x682),
+listed in a manifest; the memory runs list them again and again. vggtap's time
+is the whole command (start-up, weights sha256, store assembly included);
+the baseline's excludes its set-up (imports, trace, warm-up), which favours
+the baseline. Both write the same store content (checked: features agree to
+1e-4 of the tap's max). Every case runs once untimed, then --repeats
+interleaved rounds; tables show medians.
+
+  bench_extract.py [--images 200] [--repeats 3] [--threads 2]
+                   [--torch-best best.json] [--memory 100,2000] [--md OUT.md]
+
+--torch-best is the JSON bench_prefix.py --json writes (PyTorch's best
+configuration per tap); without it the baseline runs channels_last +
+TorchScript freeze, batch 1, 2 threads. Prints Markdown on stdout.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.environ.get("VGGTAP_ROOT", os.path.dirname(os.path.dirname(HERE)))
+SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", os.environ.get("TEST_BUILD", "build")))
+WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
+DATA = os.path.join(SHARED, "data")
+EXTRACT = os.path.join(ROOT, "bin", "vggtap-extract")
+BASELINE = os.path.join(HERE, "torch_extract_baseline.py")
+TAPS = ("block1_pool", "block2_pool")
+STORES = ("pooled", "maps,pooled")
+DEFAULT_TORCH = dict(format="channels_last", executor="jit", batch=1, threads=2, procs=1)
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def jpegs(n):
+    """n distinct JPEG paths, round-robin over three shared data sets."""
+    lists = []
+    for ds in ("clothing-dataset-small", "clothing-attributes-neckline", "shirt-collars"):
+        with open(os.path.join(DATA, ds, "manifest.csv")) as f:
+            rows = [line.split(",")[:2] for line in f.read().splitlines()[1:]]
+        lists.append([(os.path.join(DATA, ds, p), c) for p, c in rows])
+    out = [r for group in zip(*lists) for r in group]
+    if n > len(out):
+        sys.exit(f"bench_extract: only {len(out)} JPEGs available")
+    return out[:n]
+
+
+def write_manifest(path, rows):
+    with open(path, "w") as f:
+        f.write("path,label\n")
+        for p, c in rows:
+            f.write(f"{p},{c}\n")
+
+
+def timed(cmd, rss=False):
+    """Runs cmd; returns (wall seconds, stdout, peak RSS in KiB or None)."""
+    if rss:
+        cmd = ["/usr/bin/time", "-f", "maxrss_kib %M"] + cmd
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"bench_extract: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
+    peak = None
+    if rss:
+        peak = int([ln for ln in p.stderr.splitlines() if ln.startswith("maxrss_kib")][-1].split()[1])
+    return dt, p.stdout, peak
+
+
+def vggtap_cmd(manifest, tap, store, out, threads):
+    if os.path.exists(out):  # a complete store with the same settings would be a no-op run
+        os.remove(out)
+    return [EXTRACT, "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap, "--store", store,
+            "--out", out, "--threads", str(threads), "--overwrite", "--quiet"]
+
+
+def torch_cmd(manifest, tap, store, out, cfg):
+    return [sys.executable, BASELINE, "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap,
+            "--store", store, "--out", out, "--format", cfg["format"], "--executor", cfg["executor"],
+            "--batch", str(cfg["batch"]), "--threads", str(cfg["threads"]), "--procs", str(cfg["procs"])]
+
+
+def conv_cmd(tap, threads, n):
+    return [os.path.join(BUILD, "tools", "bench_prefix_c"), WEIGHTS, tap, "-t", str(threads),
+            "-n", str(max(1, n // threads)), "-r", "1", "-w", "1"]
+
+
+def torch_name(c):
+    ex = {"eager": "eager", "jit": "jit.freeze", "ofi": "jit.optimize_for_inference"}[c["executor"]]
+    par = f"{c['procs']}x{c['threads']}t" if c["procs"] > 1 else f"{c['threads']}t"
+    return f"{c['format']}, {ex}, batch {c['batch']}, {par}"
+
+
+def same_content(a, b):
+    """Worst relative difference over the float datasets both stores hold."""
+    import h5py
+    import numpy as np
+    worst = 0.0
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        for name in ("features", "pooled"):
+            if name not in fa:
+                continue
+            keys = []
+            fa[name].visit(lambda k: keys.append(k) if isinstance(fa[name][k], h5py.Dataset) else None)
+            for k in keys:
+                x, y = fa[name][k][()], fb[name][k][()]
+                worst = max(worst, float(np.abs(x - y).max() / np.abs(y).max()))
+        for k in ("path", "label", "status", "width", "height"):
+            if not (fa["images"][k][()] == fb["images"][k][()]).all():
+                return float("inf")
+    return worst
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--torch-best", help="JSON from bench_prefix.py --json")
+    ap.add_argument("--memory", default="100,2000", help="image counts for the RSS runs ('' skips)")
+    ap.add_argument("--tmp", default=None, help="scratch directory (the 2000-image store is ~13 GB at peak)")
+    ap.add_argument("--md", help="also write the tables here")
+    a = ap.parse_args()
+    for p in (EXTRACT, os.path.join(BUILD, "tools", "bench_prefix_c")):
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench_extract: {p} is missing: run `make`")
+    best = {}
+    if a.torch_best:
+        with open(a.torch_best) as f:
+            best = json.load(f)
+    tcfg = {tap: best.get(tap, DEFAULT_TORCH) for tap in TAPS}
+
+    tmp = tempfile.mkdtemp(prefix="vggtap-bench-", dir=a.tmp)
+    try:
+        md = run(a, tmp, tcfg)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(md)
+    if a.md:
+        with open(a.md, "w") as f:
+            f.write(md + "\n")
+    return 0
+
+
+def run(a, tmp, tcfg):
+    manifest = os.path.join(tmp, "images.csv")
+    write_manifest(manifest, jpegs(a.images))
+    vs, ts = os.path.join(tmp, "v.h5"), os.path.join(tmp, "t.h5")
+
+    # Every case: a name and a function returning images/s.
+    cases = {}
+    for tap in TAPS:
+        for store in STORES:
+            cases["vggtap", tap, store] = lambda tap=tap, store=store: \
+                a.images / timed(vggtap_cmd(manifest, tap, store, vs, a.threads))[0]
+            cases["torch", tap, store] = lambda tap=tap, store=store: \
+                a.images / float(timed(torch_cmd(manifest, tap, store, ts, tcfg[tap]))[1].split()[-1])
+        cases["conv", tap] = lambda tap=tap: \
+            float(timed(conv_cmd(tap, a.threads, a.images))[1].splitlines()[-1].split()[1])
+        if a.threads > 1:
+            cases["vggtap1", tap] = lambda tap=tap: \
+                a.images / timed(vggtap_cmd(manifest, tap, "pooled", vs, 1))[0]
+
+    log(f"warm-up: every case once on {a.images} images")
+    diff = {}
+    for key, fn in cases.items():
+        fn()
+        if key[0] == "torch":  # the case before wrote vggtap's store for the same tap and content
+            diff[key[1], key[2]] = same_content(vs, ts)
+    rates = {k: [] for k in cases}
+    for r in range(a.repeats):
+        for key, fn in cases.items():
+            rates[key].append(fn())
+        log(f"round {r}: " + ", ".join(f"{'/'.join(k)} {v[-1]:.1f}" for k, v in rates.items()))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+
+    mem = []
+    for n in [int(x) for x in a.memory.split(",") if x]:
+        rows = jpegs(min(n, a.images))
+        write_manifest(manifest, [rows[i % len(rows)] for i in range(n)])
+        log(f"memory: {n} images at block1_pool with maps")
+        dt, _, peak = timed(vggtap_cmd(manifest, "block1_pool", "maps,pooled", vs, a.threads), rss=True)
+        mem.append((n, peak, dt, os.path.getsize(vs)))
+        os.remove(vs)
+
+    out = []
+    out.append("### End to end: vggtap-extract vs conv prefix alone vs PyTorch + PIL + h5py (images/s)\n")
+    out.append(f"{a.images} real JPEGs, {a.threads} threads, 224x224 antialias resize, caffe, grids 1,2; "
+               f"medians of {a.repeats} interleaved rounds after one untimed round.\n")
+    out.append("| tap | store | vggtap-extract | conv only | e2e / conv [>= 90%] | PyTorch baseline | "
+               "vggtap / PyTorch [>= 3x] | PyTorch config | store diff |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---|---:|")
+    for tap in TAPS:
+        for store in STORES:
+            v, c, t = med["vggtap", tap, store], med["conv", tap], med["torch", tap, store]
+            out.append(f"| {tap} | {store} | {v:.2f} | {c:.2f} | {100 * v / c:.0f}% | {t:.2f} | "
+                       f"{v / t:.2f}x | {torch_name(tcfg[tap])} | {diff[tap, store]:.1e} |")
+    out.append("")
+    out.append("store diff: max |vggtap - PyTorch| / max |PyTorch| over every feature and pooled "
+               "dataset (paths, labels, status, sizes equal).\n")
+    if a.threads > 1:
+        out.append("### Thread scaling: vggtap-extract, pooled store (images/s)\n")
+        out.append(f"| tap | --threads 1 | --threads {a.threads} | speed-up |")
+        out.append("|---|---:|---:|---:|")
+        for tap in TAPS:
+            one, many = med["vggtap1", tap], med["vggtap", tap, "pooled"]
+            out.append(f"| {tap} | {one:.2f} | {many:.2f} | {many / one:.2f}x |")
+        out.append("")
+    if mem:
+        out.append("### Memory: vggtap-extract peak RSS, block1_pool, maps (float32) + pooled\n")
+        out.append("| images | peak RSS | wall time | store size |")
+        out.append("|---:|---:|---:|---:|")
+        for n, peak, dt, size in mem:
+            out.append(f"| {n} | {peak / 1024:.0f} MiB | {dt:.1f} s | {size / 2**30:.2f} GiB |")
+        out.append("")
+    out.append("Commands (one round; $M = manifest of the images, $S = $VGGTAP_SHARED):\n")
+    out.append("```")
+    ex = [vggtap_cmd("$M", "block1_pool", "maps,pooled", "v.h5", a.threads),
+          conv_cmd("block1_pool", a.threads, a.images),
+          torch_cmd("$M", "block1_pool", "maps,pooled", "t.h5", tcfg["block1_pool"])]
+    for cmd in ex:
+        s = " ".join(cmd).replace(SHARED, "$S").replace(ROOT + "/", "")
+        out.append(s)
+    out.append("```")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+/* tap_accuracy: how far the fast forward pass (vt_vgg_forward) is from the
+ * naive reference (vt_vgg_forward_naive: direct loops accumulating in double)
+ * at every layer, on real photos: decode, antialiased resize to SIZE, caffe
+ * preprocessing, as vggtap-extract does.
+ *
+ *   tap_accuracy WEIGHTS.h5 LAST_LAYER [-s SIZE] IMAGE...
+ *
+ * For each layer up to LAST_LAYER prints the worst over the images of
+ * max |fast - naive| / max |naive| (the error relative to the tap's largest
+ * activation, the scale a head sees), one line per layer:
+ *   <layer> <worst relative error> <max |naive|>
+ * The naive pass runs the whole network at double-accumulated precision, so
+ * this is the error a user gets, accumulated through every layer before the
+ * tap. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vt_common.h"
+#include "vt_image.h"
+#include "vt_vgg.h"
+
+static int load_input(const char *path, int size, float *dst) {
+  vt_image img = {0}, sized = {0};
+  if (vt_image_load(path, SIZE_MAX, &img) < 0) return vt_fail_prefix("%s", path);
+  int rc = vt_image_resize(&img, size, size, VT_RESIZE_ANTIALIAS, &sized);
+  if (rc == 0) vt_preprocess(sized.rgb, size, size, VT_PREPROCESS_CAFFE, dst);
+  else vt_fail_prefix("%s", path);
+  free(img.rgb);
+  free(sized.rgb);
+  return rc;
+}
+
+static int run(int argc, char **argv) {
+  if (argc < 4)
+    return vt_fail("usage: tap_accuracy WEIGHTS.h5 LAST_LAYER [-s SIZE] IMAGE...");
+  int last = vt_vgg16_layer_index(argv[2]);
+  if (last < 0) return vt_fail("unknown layer '%s' (block1_conv1 .. block5_pool)", argv[2]);
+  int first_image = 3, size = 224;
+  if (strcmp(argv[3], "-s") == 0) {
+    if (argc < 6) return vt_fail("-s needs a size and at least one image");
+    size = atoi(argv[4]);
+    first_image = 5;
+  }
+  vt_weights w;
+  if (vt_weights_load(argv[1], vt_vgg16_convs_needed(last), &w) < 0)
+    return vt_fail_prefix("layer %s", argv[2]);
+  vt_vgg_workspace fast, ref;
+  if (vt_vgg_workspace_init(&fast, size, size, last) < 0) return vt_weights_free(&w), -1;
+  if (vt_vgg_workspace_init(&ref, size, size, last) < 0) {
+    vt_vgg_workspace_free(&fast);
+    vt_weights_free(&w);
+    return -1;
+  }
+  double worst[VT_VGG16_NLAYERS] = {0}, scale[VT_VGG16_NLAYERS] = {0};
+  int rc = 0;
+  for (int i = first_image; i < argc && rc == 0; i++) {
+    if ((rc = load_input(argv[i], size, fast.input)) < 0) break;
+    memcpy(ref.input, fast.input, (size_t)size * size * 3 * sizeof(float));
+    vt_vgg_forward(&w, &fast);
+    vt_vgg_forward_naive(&w, &ref);
+    for (int l = 0; l <= last; l++) {
+      size_t n = (size_t)fast.oh[l] * fast.ow[l] * fast.oc[l];
+      double d = 0, m = 0;
+      for (size_t k = 0; k < n; k++) {
+        double e = fabs((double)fast.out[l][k] - ref.out[l][k]);
+        if (e > d || isnan(e)) d = isnan(e) ? INFINITY : e;
+        if (fabs(ref.out[l][k]) > m) m = fabs(ref.out[l][k]);
+      }
+      double rel = m > 0 ? d / m : d;
+      if (rel > worst[l]) worst[l] = rel;
+      if (m > scale[l]) scale[l] = m;
+    }
+  }
+  if (rc == 0)
+    for (int l = 0; l <= last; l++)
+      printf("%s %.3e %.4g\n", vt_vgg16_layers[l].name, worst[l], scale[l]);
+  vt_vgg_workspace_free(&fast);
+  vt_vgg_workspace_free(&ref);
+  vt_weights_free(&w);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (run(argc, argv) < 0) {
+    fprintf(stderr, "tap_accuracy: %s\n", vt_failure_reason());
+    return 1;
+  }
+  return 0;
+}
