@@ -4,12 +4,14 @@
  * single-threaded unless BLIS_NUM_THREADS is set; leave it unset).
  *
  *   bench_prefix_c WEIGHTS.h5 LAYER [-i INPUT.f32] [-s SIZE] [-t THREADS]
- *                  [-n IMAGES] [-r REPEATS] [-w WARMUP]
+ *                  [-n IMAGES] [-r REPEATS] [-w WARMUP] [-a 0|1]
  *
  * INPUT.f32 is one preprocessed network input, raw float32 [SIZE][SIZE][3]
  * (BGR minus the caffe mean), the same bytes the PyTorch side is fed
  * (tests/bench/bench_prefix.py writes it); without -i a fixed pseudo-random
- * input in the caffe range is used. Each repeat runs IMAGES forwards per
+ * input in the caffe range is used. Only LAYER's output is kept, as
+ * vggtap-extract keeps only its taps (the forward pass may then skip writing
+ * intermediate maps); -a 1 keeps every layer's. Each repeat runs IMAGES forwards per
  * thread between two barriers, after WARMUP untimed forwards per thread.
  * Prints one line per repeat, then
  *   images_per_s <median> threads <T> layer <LAYER> checksum <sum of the output>
@@ -26,7 +28,7 @@
 typedef struct {
   const vt_weights *w;
   const float *input;
-  int size, layer, n_images, n_repeats, n_warmup;
+  int size, layer, n_images, n_repeats, n_warmup, keep_all;
   pthread_barrier_t *barrier;
   double checksum;
   int failed;
@@ -40,6 +42,10 @@ static void *worker(void *p) {
   vt_vgg_workspace ws;
   a->failed = vt_vgg_workspace_init(&ws, a->size, a->size, a->layer) < 0;
   if (!a->failed) {
+    if (!a->keep_all) {
+      memset(ws.keep, 0, sizeof ws.keep);
+      ws.keep[a->layer] = 1;
+    }
     memcpy(ws.input, a->input, (size_t)a->size * a->size * 3 * sizeof(float));
     for (int i = 0; i < a->n_warmup; i++) vt_vgg_forward(a->w, &ws);
   }
@@ -75,7 +81,7 @@ static int cmp_double(const void *x, const void *y) {
 
 static int usage(void) {
   return vt_fail("usage: bench_prefix_c WEIGHTS.h5 LAYER [-i INPUT.f32] [-s SIZE] [-t THREADS] "
-                 "[-n IMAGES] [-r REPEATS] [-w WARMUP]");
+                 "[-n IMAGES] [-r REPEATS] [-w WARMUP] [-a 0|1]");
 }
 
 static int run(int argc, char **argv) {
@@ -83,7 +89,7 @@ static int run(int argc, char **argv) {
   const char *weights = argv[1], *input_path = NULL;
   int layer = vt_vgg16_layer_index(argv[2]);
   if (layer < 0) return vt_fail("unknown layer '%s' (block1_conv1 .. block5_pool)", argv[2]);
-  int size = 224, threads = vt_cpu_count(), n_images = 10, n_repeats = 5, n_warmup = 1;
+  int size = 224, threads = vt_cpu_count(), n_images = 10, n_repeats = 5, n_warmup = 1, keep_all = 0;
   for (int i = 3; i < argc; i++) {
     if (i + 1 >= argc || argv[i][0] != '-' || strlen(argv[i]) != 2) return usage();
     const char *v = argv[++i];
@@ -94,6 +100,7 @@ static int run(int argc, char **argv) {
     case 'n': n_images = atoi(v); break;
     case 'r': n_repeats = atoi(v); break;
     case 'w': n_warmup = atoi(v); break;
+    case 'a': keep_all = atoi(v) != 0; break;
     default: return usage();
     }
   }
@@ -125,7 +132,7 @@ static int run(int argc, char **argv) {
   for (int t = 0; t < threads; t++) {
     args[t] = (worker_arg){.w = &w, .input = input, .size = size, .layer = layer,
                            .n_images = n_images, .n_repeats = n_repeats, .n_warmup = n_warmup,
-                           .barrier = &barrier};
+                           .keep_all = keep_all, .barrier = &barrier};
     pthread_create(&th[t], NULL, worker, &args[t]);
   }
   pthread_barrier_wait(&barrier);

@@ -7,7 +7,10 @@
  *
  * For each layer up to LAST_LAYER prints the worst over the images of
  * max |fast - naive| / max |naive| (the error relative to the tap's largest
- * activation, the scale a head sees), one line per layer:
+ * activation, the scale a head sees). The fast pass runs both ways it can:
+ * keeping only that layer's output, as vggtap-extract does for a single tap
+ * (blocks may then run fused in row bands), and keeping every output; the
+ * worse of the two counts. One line per layer:
  *   <layer> <worst relative error> <max |naive|>
  * The naive pass runs the whole network at double-accumulated precision, so
  * this is the error a user gets, accumulated through every layer before the
@@ -29,6 +32,17 @@ static int load_input(const char *path, int size, float *dst) {
   free(img.rgb);
   free(sized.rgb);
   return rc;
+}
+
+static double rel_error(const float *fast, const float *ref, size_t n, double *scale) {
+  double d = 0, m = 0;
+  for (size_t k = 0; k < n; k++) {
+    double e = fabs((double)fast[k] - ref[k]);
+    if (e > d || isnan(e)) d = isnan(e) ? INFINITY : e;
+    if (fabs(ref[k]) > m) m = fabs(ref[k]);
+  }
+  *scale = m;
+  return m > 0 ? d / m : d;
 }
 
 static int run(int argc, char **argv) {
@@ -57,19 +71,20 @@ static int run(int argc, char **argv) {
   for (int i = first_image; i < argc && rc == 0; i++) {
     if ((rc = load_input(argv[i], size, fast.input)) < 0) break;
     memcpy(ref.input, fast.input, (size_t)size * size * 3 * sizeof(float));
-    vt_vgg_forward(&w, &fast);
     vt_vgg_forward_naive(&w, &ref);
-    for (int l = 0; l <= last; l++) {
-      size_t n = (size_t)fast.oh[l] * fast.ow[l] * fast.oc[l];
-      double d = 0, m = 0;
-      for (size_t k = 0; k < n; k++) {
-        double e = fabs((double)fast.out[l][k] - ref.out[l][k]);
-        if (e > d || isnan(e)) d = isnan(e) ? INFINITY : e;
-        if (fabs(ref.out[l][k]) > m) m = fabs(ref.out[l][k]);
+    for (int mode = 0; mode <= last + 1; mode++) { /* keep only layer `mode`, or all */
+      memset(fast.keep, mode > last, sizeof fast.keep);
+      if (mode <= last) fast.keep[mode] = 1;
+      for (int l = 0; l <= last; l++) /* NaN shows any kept output left unwritten */
+        if (fast.keep[l])
+          for (size_t k = 0; k < (size_t)fast.oh[l] * fast.ow[l] * fast.oc[l]; k++) fast.out[l][k] = NAN;
+      vt_vgg_forward(&w, &fast);
+      for (int l = 0; l <= last; l++) {
+        if (!fast.keep[l]) continue;
+        double m, rel = rel_error(fast.out[l], ref.out[l], (size_t)fast.oh[l] * fast.ow[l] * fast.oc[l], &m);
+        if (rel > worst[l]) worst[l] = rel;
+        if (m > scale[l]) scale[l] = m;
       }
-      double rel = m > 0 ? d / m : d;
-      if (rel > worst[l]) worst[l] = rel;
-      if (m > scale[l]) scale[l] = m;
     }
   }
   if (rc == 0)
