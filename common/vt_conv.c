@@ -186,18 +186,26 @@ vt_conv_algo vt_conv3x3_packed_algo(const vt_conv3x3_packed *p) { return p->algo
  * holds rows in_y0..in_y1-1, out gets rows y0..y1-1, pooled rows y0/2... */
 
 /* Direct path: sub-bands of an even number of rows (so a fused pool never
- * straddles two of them); a sub-band's conv output goes to `out`, or to
- * scratch when only the pooled map is wanted. */
-static int packed_band_rows(int W, int Cin) {
-  int rows = band_rows(W, Cin);
+ * straddles two of them). A sub-band's input rows are copied with a zero
+ * pixel on either side (and zero rows above and below the image), so that
+ * every output row is one vt_sgemm_rows_seg call reading its three input
+ * rows in place. Its conv output goes to `out`, or to scratch when only the
+ * pooled map is wanted. About 256 KB of scratch. */
+enum { DIRECT_BAND_FLOATS = 64 * 1024 };
+
+static int packed_band_rows(int W, int Cin, int Cout) {
+  int rows = DIRECT_BAND_FLOATS / ((W + 2) * Cin + W * Cout);
   return rows < 2 ? 2 : rows & ~1;
+}
+
+static size_t padded_rows_floats(int rows, int W, int Cin) {
+  return ((size_t)(rows + 2) * (W + 2) * Cin + 15) & ~(size_t)15;
 }
 
 static size_t scratch_floats(vt_conv_algo algo, int rows, int W, int Cin, int Cout) {
   if (algo == VT_CONV_WINOGRAD) return vt_winograd4_scratch_floats(rows, W, Cin, padded_cout(Cout));
-  size_t band = (size_t)packed_band_rows(W, Cin);
-  size_t col = (band * W * 9 * Cin + 15) & ~(size_t)15;
-  return col + band * W * Cout;
+  int band = packed_band_rows(W, Cin, Cout);
+  return padded_rows_floats(band, W, Cin) + (size_t)band * W * Cout;
 }
 
 size_t vt_conv3x3_packed_scratch_floats(const vt_conv3x3_packed *p, int H, int W) {
@@ -210,15 +218,28 @@ size_t vt_conv3x3_auto_scratch_floats(int H, int W, int Cin, int Cout) {
 
 static void gemm_conv_rows(const vt_conv3x3_packed *p, int W, const float *in, int in_y0,
                            int in_y1, int y0, int y1, float *out, float *pooled, float *scratch) {
-  int rows = packed_band_rows(W, p->cin), Cout = p->cout, K = 9 * p->cin;
-  float *col = scratch;
-  float *band = col + (((size_t)rows * W * K + 15) & ~(size_t)15);
+  int Cin = p->cin, Cout = p->cout, rows = packed_band_rows(W, Cin, Cout);
+  size_t prow = (size_t)(W + 2) * Cin; /* floats per padded row */
+  float *padded = scratch;
+  float *band = padded + padded_rows_floats(rows, W, Cin);
   for (int b0 = y0; b0 < y1; b0 += rows) {
     int b1 = b0 + rows < y1 ? b0 + rows : y1;
+    for (int y = b0 - 1; y <= b1; y++) { /* padded row y - (b0 - 1) */
+      float *dst = padded + (size_t)(y - b0 + 1) * prow;
+      memset(dst, 0, (size_t)Cin * sizeof(float));
+      memset(dst + (size_t)(W + 1) * Cin, 0, (size_t)Cin * sizeof(float));
+      if (y >= in_y0 && y < in_y1)
+        memcpy(dst + Cin, in + (size_t)(y - in_y0) * W * Cin, (size_t)W * Cin * sizeof(float));
+      else
+        memset(dst + Cin, 0, (size_t)W * Cin * sizeof(float));
+    }
     float *dst = out ? out + (size_t)(b0 - y0) * W * Cout : band;
-    im2col_band(in, in_y0, in_y1, W, p->cin, b0, b1, col);
-    vt_sgemm_rows((b1 - b0) * W, Cout, K, col, (size_t)K, p->weights, (size_t)Cout, dst,
-                  (size_t)Cout, p->bias);
+    for (int y = b0; y < b1; y++) {
+      const float *a[3];
+      for (int dy = 0; dy < 3; dy++) a[dy] = padded + (size_t)(y - b0 + dy) * prow;
+      vt_sgemm_rows_seg(W, Cout, 3, 3 * Cin, a, (size_t)Cin, p->weights, (size_t)Cout,
+                        dst + (size_t)(y - b0) * W * Cout, (size_t)Cout, p->bias);
+    }
     if (pooled) vt_maxpool2x2(dst, b1 - b0, W, Cout, pooled + (size_t)((b0 - y0) / 2) * (W / 2) * Cout);
   }
 }

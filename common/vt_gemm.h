@@ -13,6 +13,14 @@
 void vt_sgemm_rows(int m, int n, int k, const float *A, size_t lda, const float *B, size_t ldb,
                    float *C, size_t ldc, const float *bias);
 
+/* The same with K in nseg segments of kseg: row i of A is the concatenation
+ * of A[s][i*lda .. i*lda + kseg-1] over s, and B has nseg*kseg rows. A direct
+ * 3x3 conv is this with one segment per kernel row dy, each reading an input
+ * row in place (lda = Cin, kseg = 3*Cin): no im2col copy. */
+enum { VT_GEMM_MAXSEG = 3 };
+void vt_sgemm_rows_seg(int m, int n, int nseg, int kseg, const float *const *A, size_t lda,
+                       const float *B, size_t ldb, float *C, size_t ldc, const float *bias);
+
 /* C[m][n] = A[m][k] * B[k][n] by plain loops (accumulating in double), the
  * reference the fast one is tested against. */
 void vt_sgemm_rows_naive(int m, int n, int k, const float *A, size_t lda, const float *B,
