@@ -85,8 +85,12 @@ void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int C
     for (int a = 0; a < 6; a++)
       for (int b = 0; b < 6; b++) {
         const double *t0 = t + (size_t)(a * 3) * Cout, *t1 = t0 + Cout, *t2 = t1 + Cout;
-        float *dst = u + ((size_t)(a * 6 + b) * Cin + i) * Coutp;
-        for (int o = 0; o < Cout; o++) dst[o] = (float)(t0[o] * G[b][0] + t1[o] * G[b][1] + t2[o] * G[b][2]);
+        for (int p0 = 0; p0 < Cout; p0 += VT_WG_PANEL) {
+          int pw = Coutp - p0 < VT_WG_PANEL ? Coutp - p0 : VT_WG_PANEL;
+          int pe = Cout - p0 < VT_WG_PANEL ? Cout : p0 + VT_WG_PANEL;
+          float *dst = u + (size_t)(a * 6 + b) * Cin * Coutp + (size_t)p0 * Cin + (size_t)i * pw - p0;
+          for (int o = p0; o < pe; o++) dst[o] = (float)(t0[o] * G[b][0] + t1[o] * G[b][1] + t2[o] * G[b][2]);
+        }
       }
   }
   free(t);
@@ -253,9 +257,12 @@ void vt_winograd4_conv_rows(const float *u, const float *bias, int Cin, int Cout
     int nt = tiles - t0 < T ? tiles - t0 : T;
     input_transform(in, in_y0, in_y1, W, Cin, y0, tiles_x, t0, nt, zeros, V, vs);
     for (int xi = 0; xi < VT_WG_POS; xi++)
-      vt_sgemm_rows(nt, Coutp, Cin, V + xi * vs, (size_t)Cin,
-                    u + (size_t)xi * Cin * Coutp, (size_t)Coutp, M + xi * ms,
-                    (size_t)Coutp, NULL);
+      for (int p0 = 0; p0 < Coutp; p0 += VT_WG_PANEL) {
+        int pw = Coutp - p0 < VT_WG_PANEL ? Coutp - p0 : VT_WG_PANEL;
+        vt_sgemm_rows(nt, pw, Cin, V + xi * vs, (size_t)Cin,
+                      u + (size_t)xi * Cin * Coutp + (size_t)p0 * Cin, (size_t)pw, M + xi * ms + p0,
+                      (size_t)Coutp, NULL);
+      }
     output_transform(M, ms, Coutp, bias, Cout, y1 - y0, W, tiles_x, t0, nt, out, pooled);
   }
 }

@@ -9,8 +9,12 @@
  * each a [tiles][Cin] x [Cin][Cout] product. */
 enum { VT_WG_POS = 36 };
 
-/* u[36][Cin][Coutp] = G g G^T of every (input, output) channel pair of an HWIO
- * kernel, zero in the columns Cout..Coutp-1. Computed in double. */
+/* u = G g G^T of every (input, output) channel pair of an HWIO kernel,
+ * computed in double, zero for the outputs Cout..Coutp-1. Layout: for each
+ * of the 36 positions, panels of 64 output channels (the last one narrower),
+ * each [Cin][64]: the GEMM kernel's column panel, so that it streams each
+ * panel as one contiguous block. */
+enum { VT_WG_PANEL = 64 };
 void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int Coutp, float *u);
 
 /* Scratch for a call that computes `rows` output rows of width W. */
