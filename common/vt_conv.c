@@ -63,21 +63,19 @@ size_t vt_conv3x3_scratch_floats(int W, int Cin) {
   return (size_t)band_rows(W, Cin) * (size_t)W * 9 * (size_t)Cin;
 }
 
-/* One im2col row per pixel of rows y0..y1-1: [dy][dx][Cin]. `in` holds input
- * rows in_y0..in_y1-1 (row in_y0 first); taps on other rows are zero. */
-static void im2col_band(const float *in, int in_y0, int in_y1, int W, int Cin, int y0, int y1,
-                        float *col) {
+/* One im2col row per pixel of rows y0..y1-1: [dy][dx][Cin], zeros outside. */
+static void im2col_band(const float *in, int H, int W, int Cin, int y0, int y1, float *col) {
   size_t cin = (size_t)Cin;
   for (int y = y0; y < y1; y++) {
     for (int x = 0; x < W; x++) {
       float *dst = col + ((size_t)(y - y0) * W + x) * 9 * cin;
       for (int dy = 0; dy < 3; dy++) {
         int sy = y + dy - 1;
-        if (sy < in_y0 || sy >= in_y1) {
+        if (sy < 0 || sy >= H) {
           memset(dst + (size_t)dy * 3 * cin, 0, 3 * cin * sizeof(float));
           continue;
         }
-        const float *src_row = in + (size_t)(sy - in_y0) * W * cin;
+        const float *src_row = in + (size_t)sy * W * cin;
         float *d = dst + (size_t)dy * 3 * cin;
         /* The three source pixels x-1..x+1 are contiguous in NHWC unless the
          * window hangs over the left or right edge. */
@@ -125,7 +123,7 @@ void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel
     int y1 = y0 + rows < H ? y0 + rows : H;
     int pixels = (y1 - y0) * W;
     float *dst = out + (size_t)y0 * W * Cout;
-    im2col_band(in, 0, H, W, Cin, y0, y1, scratch);
+    im2col_band(in, H, W, Cin, y0, y1, scratch);
     sgemm_rowmajor_1t(pixels, Cout, 9 * Cin, scratch, kernel, dst);
     bias_relu(dst, (size_t)pixels, bias, Cout);
   }

@@ -13,8 +13,11 @@
 void vt_conv3x3_relu_naive(const float *in, int H, int W, int Cin, const float *kernel,
                            const float *bias, int Cout, float *out);
 
-/* Fast version (BLIS GEMM). scratch must hold vt_conv3x3_scratch_floats(W, Cin)
- * floats, 64-byte aligned. Uses BLIS single-threaded: parallelism is per image. */
+/* Fast version on unpacked weights: im2col + BLIS sgemm. scratch must hold
+ * vt_conv3x3_scratch_floats(W, Cin) floats, 64-byte aligned. Uses BLIS
+ * single-threaded: parallelism is per image. The packed path below is several
+ * times faster (and does not depend on BLIS recognising the CPU: see
+ * docs/perf-kernels.md). */
 size_t vt_conv3x3_scratch_floats(int W, int Cin);
 void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel,
                      const float *bias, int Cout, float *out, float *scratch);
@@ -22,8 +25,8 @@ void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel
 /* Packed weights: the kernel transformed once into the layout of the fastest
  * algorithm for its shape, then read-only, so one packed layer serves every
  * thread. VT_CONV_AUTO picks Winograd F(4x4,3x3) for Cin >= 16 and the direct
- * GEMM (im2col + a register-blocked AVX-512 kernel) below that; the others
- * force one (tests, benchmarks). */
+ * GEMM (a register-blocked AVX-512 kernel reading input rows in place) below
+ * that; the others force one (tests, benchmarks). */
 typedef enum { VT_CONV_AUTO, VT_CONV_GEMM, VT_CONV_WINOGRAD } vt_conv_algo;
 typedef struct vt_conv3x3_packed vt_conv3x3_packed;
 
@@ -50,8 +53,8 @@ void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, in
 
 /* Two convs then the 2x2 max-pool (a VGG block of two convs), in bands of
  * rows so that the first conv's output never leaves the cache: a: Cin ->
- * C1, b: C1 -> Cout. pooled [H/2][W/2][Cout]; out_a [H][W][C1] and out_b
- * [H][W][Cout] are written too unless NULL. */
+ * C1, b: C1 -> Cout (b's Cin must be a's Cout). pooled [H/2][W/2][Cout];
+ * out_a [H][W][C1] and out_b [H][W][Cout] are written too unless NULL. */
 size_t vt_conv3x3_pair_scratch_floats(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
                                       int H, int W);
 size_t vt_conv3x3_pair_auto_scratch_floats(int H, int W, int Cin, int C1, int Cout);
