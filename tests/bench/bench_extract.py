@@ -38,7 +38,9 @@ SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "sh
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", os.environ.get("TEST_BUILD", "build")))
 WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
 DATA = os.path.join(SHARED, "data")
-EXTRACT = os.path.join(ROOT, "bin", "vggtap-extract")
+PROGS = {"vggtap-extract": os.path.join(ROOT, "bin", "vggtap-extract"),
+         "bench_prefix_c": os.path.join(BUILD, "tools", "bench_prefix_c")}
+RUN = dict(PROGS)  # what is run: private copies once snapshot_tools ran
 BASELINE = os.path.join(HERE, "torch_extract_baseline.py")
 TAPS = ("block1_pool", "block2_pool")
 STORES = ("pooled", "maps,pooled")
@@ -47,6 +49,14 @@ DEFAULT_TORCH = dict(format="channels_last", executor="jit", batch=1, threads=2,
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+def snapshot_tools(tmp):
+    """Runs private copies of the programs: on a shared tree someone's
+    `make` may relink bin/ in the middle of a run."""
+    for name, path in list(PROGS.items()):
+        RUN[name] = os.path.join(tmp, name)
+        shutil.copy2(path, RUN[name])
 
 
 def jpegs(n):
@@ -87,7 +97,7 @@ def timed(cmd, rss=False):
 def vggtap_cmd(manifest, tap, store, out, threads):
     if os.path.exists(out):  # a complete store with the same settings would be a no-op run
         os.remove(out)
-    return [EXTRACT, "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap, "--store", store,
+    return [RUN["vggtap-extract"], "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap, "--store", store,
             "--out", out, "--threads", str(threads), "--overwrite", "--quiet"]
 
 
@@ -98,7 +108,7 @@ def torch_cmd(manifest, tap, store, out, cfg):
 
 
 def conv_cmd(tap, threads, n):
-    return [os.path.join(BUILD, "tools", "bench_prefix_c"), WEIGHTS, tap, "-t", str(threads),
+    return [RUN["bench_prefix_c"], WEIGHTS, tap, "-t", str(threads),
             "-n", str(max(1, n // threads)), "-r", "1", "-w", "1"]
 
 
@@ -138,7 +148,7 @@ def main():
     ap.add_argument("--tmp", default=None, help="scratch directory (the 2000-image store is ~13 GB at peak)")
     ap.add_argument("--md", help="also write the tables here")
     a = ap.parse_args()
-    for p in (EXTRACT, os.path.join(BUILD, "tools", "bench_prefix_c")):
+    for p in PROGS.values():
         if not os.access(p, os.X_OK):
             sys.exit(f"bench_extract: {p} is missing: run `make`")
     best = {}
@@ -149,6 +159,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="vggtap-bench-", dir=a.tmp)
     try:
+        snapshot_tools(tmp)
         md = run(a, tmp, tcfg)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -236,7 +247,10 @@ def run(a, tmp, tcfg):
           conv_cmd("block1_pool", a.threads, a.images),
           torch_cmd("$M", "block1_pool", "maps,pooled", "t.h5", tcfg["block1_pool"])]
     for cmd in ex:
-        s = " ".join(cmd).replace(SHARED, "$S").replace(ROOT + "/", "")
+        s = " ".join(cmd)
+        for name, path in PROGS.items():
+            s = s.replace(RUN[name], path)
+        s = s.replace(SHARED, "$S").replace(ROOT + "/", "")
         out.append(s)
     out.append("```")
     return "\n".join(out)

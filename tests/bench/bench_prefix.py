@@ -31,6 +31,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,11 +57,20 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
+TOOLS = {}  # name -> private copy (someone's `make` may relink $BUILD/tools mid-run)
+
+
 def tool(name):
-    p = os.path.join(BUILD, "tools", name)
-    if not os.access(p, os.X_OK):
-        sys.exit(f"bench_prefix: {p} is missing: run `make` (or make BUILD=... {p})")
-    return p
+    return TOOLS[name]
+
+
+def snapshot_tools(tmp):
+    for name in ("bench_prefix_c", "tap_accuracy"):
+        p = os.path.join(BUILD, "tools", name)
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench_prefix: {p} is missing: run `make` (or make BUILD=... {p})")
+        TOOLS[name] = os.path.join(tmp, name)
+        shutil.copy2(p, TOOLS[name])
 
 
 def photos(k):
@@ -81,6 +91,7 @@ def photos(k):
 def torch_worker(conn):
     import torch
     fn = x = None
+    calls = 0
     while True:
         msg, cfg = conn.recv()
         if msg == "quit":
@@ -290,6 +301,7 @@ def main():
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="vggtap-bench-")
+    snapshot_tools(tmp)
     rand_weights = os.path.join(tmp, f"vgg16_random_seed{RANDOM_SEED}.h5")
     subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"),
                     rand_weights, "--layers", "13", "--seed", str(RANDOM_SEED)], check=True)
@@ -318,9 +330,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({r["layer"]: r["best_cfg"] for r in results}, f, indent=1)
-    for f in os.listdir(tmp):
-        os.remove(os.path.join(tmp, f))
-    os.rmdir(tmp)
+    shutil.rmtree(tmp)
     return 0
 
 
