@@ -13,17 +13,8 @@
 #include "vt_vgg.h"
 #include "vt_weights.h"
 
-static int failures = 0;
+#include "vt_test.h"
 
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);          \
-      printf(__VA_ARGS__);                                 \
-      printf("\n");                                        \
-      failures++;                                          \
-    }                                                      \
-  } while (0)
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float frand(void) { /* uniform in [-1, 1) */

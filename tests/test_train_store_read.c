@@ -15,18 +15,9 @@
 #include "vt_store_read.h"
 #include "vt_store_schema.h"
 
-enum { N = 5, H = 3, W = 4, C = 2 };
-static int fails;
+#include "vt_test.h"
 
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (!(cond)) {                        \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-      fails++;                            \
-    }                                     \
-  } while (0)
+enum { N = 5, H = 3, W = 4, C = 2 };
 
 /* A 1-D dataset of fixed-length (NUL-padded) strings, as numpy 'S' arrays give. */
 static void write_fixed_strings(hid_t f, const char *name, const char *const *s, size_t n) {
@@ -135,7 +126,7 @@ static void test_good(const char *path, int fixed) {
         "pooled rows 3..4");
   CHECK(vt_store_pooled_read(&s, "block1_pool", "avg1", 4, 2, C, rows) < 0 &&
             strstr(vt_failure_reason(), "out of range"),
-        "reading past the end fails: %s", vt_failure_reason());
+        "reading past the end failures: %s", vt_failure_reason());
   vt_store_maps m;
   CHECK(vt_store_maps_open(&s, "block1_pool", &m) == 1 && m.h == H && m.w == W && m.c == C, "maps open");
   float map[H * W * C];
@@ -143,7 +134,7 @@ static void test_good(const char *path, int fixed) {
   for (int i = 0; i < H * W * C && exact; i++)
     exact = map[i] == (float)((2 * H * W * C + i) % 97) * 0.25f - 3.0f;
   CHECK(exact, "float16 map row 2 converts exactly");
-  CHECK(vt_store_maps_read(&m, N, map) < 0, "map row past the end fails");
+  CHECK(vt_store_maps_read(&m, N, map) < 0, "map row past the end failures");
   vt_store_maps_close(&m);
   CHECK(vt_store_maps_open(&s, "block2_pool", &m) == 0, "no maps for block2_pool");
   vt_store_close(&s);
@@ -185,6 +176,6 @@ int main(void) {
   CHECK(vt_store_open("/nonexistent/store.h5", &s) < 0 && strstr(vt_failure_reason(), "cannot open"),
         "missing file: %s", vt_failure_reason());
   unlink(path);
-  printf("%s\n", fails ? "store reader: FAILED" : "store reader: all checks passed");
-  return fails ? 1 : 0;
+  printf("%s\n", failures ? "store reader: FAILED" : "store reader: all checks passed");
+  return failures ? 1 : 0;
 }
