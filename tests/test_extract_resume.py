@@ -32,7 +32,7 @@ def same_nan(a, b):
 
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("clothing-dataset-small", 3, seed=2)  # 30 images
+    rows = vtlib.sample("clothing-dataset-small", 6, seed=2)  # 60 images
     man = os.path.join(tmp, "m.csv")
     vtlib.write_manifest(man, "clothing-dataset-small", rows)
     with open(man, "a") as fh:  # one failed row must survive resumes too
@@ -47,11 +47,26 @@ def main():
     out = os.path.join(tmp, "out.h5")
     cmd = base + ["--out", out]
     rng = random.Random(1)
+    partial = out + ".partial"
+
+    def n_parts():
+        try:
+            return sum(n.startswith("part-") and n.endswith(".h5") for n in os.listdir(partial))
+        except FileNotFoundError:
+            return 0
+
+    # Kill after the run has made progress (1-3 more parts), plus a random
+    # few milliseconds, so the kills land at varied moments of a part's life
+    # however fast the machine is.
     kills = 0
     interrupted = False
-    for attempt in range(16):
+    for attempt in range(40):
+        target = n_parts() + rng.randint(1, 3)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.1, 2.0))
+        deadline = time.time() + 120
+        while proc.poll() is None and n_parts() < target and time.time() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.03))
         if proc.poll() is not None:
             break
         if not interrupted and attempt == 3:
@@ -62,14 +77,12 @@ def main():
                 interrupted = True
             continue
         proc.kill()  # SIGKILL: no chance to clean up
-        proc.wait()
+        proc.communicate()
         kills += 1
-        partial = out + ".partial"
-        if os.path.isdir(partial):
-            print(f"kill {kills}: {sorted(os.listdir(partial))[-3:]}")
+        print(f"kill {kills}: {n_parts()} parts")
     final = vtlib.run(cmd)  # finishes whatever is left (or reports nothing to do)
     print(final.stderr.strip().splitlines()[-1])
-    assert kills >= 3, kills
+    assert kills >= 3 and interrupted, (kills, interrupted)
     assert os.path.exists(out) and not os.path.exists(out + ".partial")
     print(f"{kills} kill -9, Ctrl-C honoured: {interrupted}")
 
