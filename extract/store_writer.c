@@ -14,17 +14,15 @@
 #include "vt_h5.h"
 #include "vt_store_schema.h"
 
-/* A part is closed after this many rows or seconds, whichever comes first:
- * a crash loses at most that much work. VGGTAP_PART_ROWS lowers the row
- * count (the resume tests use it to get many parts from few images). */
+/* A part is closed after max_rows rows or PART_MAX_SECONDS, whichever comes
+ * first: a crash loses at most that much work. The pooled vectors of an open
+ * part are held in memory, so max_rows also keeps them under
+ * PART_POOLED_BYTES (deep taps with fine grids are ~80 KB a row).
+ * VGGTAP_PART_ROWS lowers the row count (the resume tests use it to get many
+ * parts from few images). */
 enum { PART_MAX_ROWS = 2048 };
 #define PART_MAX_SECONDS 30.0
-
-static long long part_max_rows(void) {
-  const char *env = getenv("VGGTAP_PART_ROWS");
-  long long n = env ? atoll(env) : 0;
-  return n > 0 && n < PART_MAX_ROWS ? n : PART_MAX_ROWS;
-}
+#define PART_POOLED_BYTES (64.0 * 1024 * 1024)
 
 struct vt_partial {
   char *dir;                /* OUT.partial */
@@ -43,7 +41,19 @@ struct vt_partial {
   char **errors;
   float *pooled[VT_VGG16_NLAYERS];
   size_t pooled_len[VT_VGG16_NLAYERS]; /* floats per row, all grids, avg + max */
+  long long max_rows;       /* rows per part */
 };
+
+static long long part_max_rows(const vt_partial *p) {
+  double row_bytes = 0;
+  for (int t = 0; t < p->lay.n_taps && p->lay.pooled; t++) row_bytes += 4.0 * p->pooled_len[t];
+  long long n = PART_MAX_ROWS;
+  if (row_bytes > 0 && PART_POOLED_BYTES / row_bytes < n) n = (long long)(PART_POOLED_BYTES / row_bytes);
+  const char *env = getenv("VGGTAP_PART_ROWS");
+  long long want = env ? atoll(env) : 0;
+  if (want > 0 && want < n) n = want;
+  return n < 1 ? 1 : n;
+}
 
 /* ---- meta ---- */
 
@@ -279,6 +289,7 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
   for (int t = 0; t < lay->n_taps; t++)
     for (int gi = 0; gi < lay->n_grids; gi++)
       p->pooled_len[t] += 2 * (size_t)lay->grids[gi] * lay->grids[gi] * (size_t)lay->c[t];
+  p->max_rows = part_max_rows(p);
   *n_done = 0;
   memset(done, 0, (size_t)m->n_rows);
 
@@ -378,13 +389,13 @@ static int part_open(vt_partial *p) {
   }
   p->n = 0;
   p->opened_at = vt_now();
-  p->rows = vt_xmalloc(PART_MAX_ROWS * sizeof *p->rows);
-  p->status = vt_xmalloc(PART_MAX_ROWS);
-  p->width = vt_xmalloc(PART_MAX_ROWS * sizeof *p->width);
-  p->height = vt_xmalloc(PART_MAX_ROWS * sizeof *p->height);
-  p->errors = vt_xcalloc(PART_MAX_ROWS, sizeof *p->errors);
+  p->rows = vt_xmalloc((size_t)p->max_rows * sizeof *p->rows);
+  p->status = vt_xmalloc((size_t)p->max_rows);
+  p->width = vt_xmalloc((size_t)p->max_rows * sizeof *p->width);
+  p->height = vt_xmalloc((size_t)p->max_rows * sizeof *p->height);
+  p->errors = vt_xcalloc((size_t)p->max_rows, sizeof *p->errors);
   for (int t = 0; t < lay->n_taps && lay->pooled; t++)
-    p->pooled[t] = vt_xmalloc(PART_MAX_ROWS * p->pooled_len[t] * sizeof(float));
+    p->pooled[t] = vt_xmalloc((size_t)p->max_rows * p->pooled_len[t] * sizeof(float));
   return 0;
 }
 
@@ -423,7 +434,7 @@ int vt_partial_add(vt_partial *p, const vt_store_row *r) {
   p->height[i] = r->height;
   p->errors[i] = vt_xstrdup(r->error ? r->error : "");
   p->n++;
-  if (p->n == part_max_rows() || vt_now() - p->opened_at > PART_MAX_SECONDS) return vt_partial_commit(p);
+  if (p->n == p->max_rows || vt_now() - p->opened_at > PART_MAX_SECONDS) return vt_partial_commit(p);
   return 0;
 }
 
