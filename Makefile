@@ -44,7 +44,7 @@ demo:
 	  $(BUILD)/tools/fmnist_png --out demo/fashion-mnist && touch demo/fashion-mnist/.complete; }
 	$(MAKE) -f pipeline.mk CONFIG=configs/demo.ini evaluate report
 
-$(BUILD)/%.o: %.c $(wildcard common/*.h extract/*.h train/*.h tests/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -24,6 +24,7 @@
 
 #include "vt_common.h"
 #include "vt_vgg.h"
+#include "../tools/raw_f32.h"
 
 typedef struct {
   const vt_weights *w;
@@ -63,17 +64,6 @@ static void *worker(void *p) {
   return NULL;
 }
 
-static int read_input(const char *path, float *dst, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return vt_fail("%s: cannot open: %s", path, strerror(errno));
-  size_t got = fread(dst, sizeof(float), n, f);
-  int extra = fgetc(f) != EOF;
-  fclose(f);
-  if (got != n || extra)
-    return vt_fail("%s: expected exactly %zu float32 values ([SIZE][SIZE][3])", path, n);
-  return 0;
-}
-
 static int cmp_double(const void *x, const void *y) {
   double a = *(const double *)x, b = *(const double *)y;
   return (a > b) - (a < b);
@@ -111,7 +101,7 @@ static int run(int argc, char **argv) {
   size_t n_in = (size_t)size * size * 3;
   float *input = vt_xmalloc(n_in * sizeof(float));
   if (input_path) {
-    if (read_input(input_path, input, n_in) < 0) return free(input), -1;
+    if (read_f32_file(input_path, input, n_in, "[SIZE][SIZE][3]") < 0) return free(input), -1;
   } else {
     uint64_t s = 88172645463325252ull; /* xorshift: values in [-124, 152), like caffe input */
     for (size_t i = 0; i < n_in; i++) {

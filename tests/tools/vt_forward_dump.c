@@ -13,18 +13,7 @@
 
 #include "vt_common.h"
 #include "vt_vgg.h"
-
-static int read_input(const char *path, float *dst, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return vt_fail("%s: cannot open: %s", path, strerror(errno));
-  size_t got = fread(dst, sizeof(float), n, f);
-  int extra = fgetc(f) != EOF;
-  fclose(f);
-  if (got != n || extra)
-    return vt_fail("%s: expected exactly %zu float32 values ([H][W][3]), got %s%zu", path, n,
-                   extra ? "more than " : "", got);
-  return 0;
-}
+#include "raw_f32.h"
 
 static int write_output(const char *path, const float *src, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -44,7 +33,7 @@ static int run(int argc, char **argv) {
   if (vt_vgg_workspace_init(&ws, H, W, layer) < 0) return -1;
   int rc = vt_weights_load(argv[1], vt_vgg16_convs_needed(layer), &w);
   if (rc < 0) vt_fail_prefix("tap %s", argv[5]);
-  if (rc == 0) rc = read_input(argv[2], ws.input, (size_t)H * W * 3);
+  if (rc == 0) rc = read_f32_file(argv[2], ws.input, (size_t)H * W * 3, "[H][W][3]");
   if (rc == 0) {
     if (argc == 8) vt_vgg_forward_naive(&w, &ws);
     else vt_vgg_forward(&w, &ws);
