@@ -13,12 +13,14 @@
 #include "vt_common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jerror.h>
 #include <jpeglib.h>
@@ -293,14 +295,33 @@ int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_imag
   return vt_fail("not a JPEG or PNG file");
 }
 
+/* What a path that is not a regular file is, for the failure reason. */
+static const char *file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "is a directory, not an image file";
+  if (S_ISFIFO(mode)) return "not a regular file (a FIFO)";
+  if (S_ISSOCK(mode)) return "not a regular file (a socket)";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "not a regular file (a device)";
+  return "not a regular file";
+}
+
 int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
   *out = (vt_image){0, 0, NULL};
-  FILE *f = fopen(path, "rb");
-  if (!f) return vt_fail("cannot open: %s", strerror(errno));
+  /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+   * forever; for a regular file the flag changes nothing. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return vt_fail("cannot open: %s", strerror(errno));
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    fclose(f);
-    return vt_fail("not a regular file");
+  int rc = fstat(fd, &st) != 0 ? vt_fail("cannot stat: %s", strerror(errno))
+           : !S_ISREG(st.st_mode) ? vt_fail("%s", file_kind(st.st_mode))
+                                  : 0;
+  if (rc < 0) {
+    close(fd);
+    return -1;
+  }
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return vt_fail("cannot open: %s", strerror(errno));
   }
   size_t size = (size_t)st.st_size;
   if (size == 0) {
@@ -315,8 +336,8 @@ int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
   size_t got = fread(data, 1, size, f);
   int read_error = ferror(f);
   fclose(f);
-  int rc = got != size ? vt_fail("read error: %s", read_error ? strerror(errno) : "file shrank while reading")
-                       : vt_image_decode(data, size, max_pixels, out);
+  rc = got != size ? vt_fail("read error: %s", read_error ? strerror(errno) : "file shrank while reading")
+                   : vt_image_decode(data, size, max_pixels, out);
   free(data);
   return rc;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
@@ -434,7 +435,10 @@ static void test_bad_inputs(void) {
   expect_failure("GIF file", temp_path("anim.png"), SIZE_MAX, "GIF");
 
   expect_failure("missing file", temp_path("no-such-file.jpg"), SIZE_MAX, "No such file");
-  expect_failure("directory", dir, SIZE_MAX, "not a regular file");
+  expect_failure("directory", dir, SIZE_MAX, "is a directory");
+  /* a FIFO: opening it blocking would wait for a writer forever */
+  CHECK(mkfifo(temp_path("pipe.jpg"), 0600) == 0);
+  expect_failure("FIFO", temp_path("pipe.jpg"), SIZE_MAX, "not a regular file (a FIFO)");
 
   /* Truncated JPEGs: in the entropy data, in the header, progressive. */
   uint8_t rgb[64 * 48 * 3];
