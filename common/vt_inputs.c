@@ -56,10 +56,33 @@ static int is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The directories from the walk's start down to the current one: a symbolic
+ * link back to one of them would make the walk go round (until the kernel's
+ * 40-link limit, listing every image 40 times), so it is not followed. */
+typedef struct dir_chain {
+  dev_t dev;
+  ino_t ino;
+  const struct dir_chain *up;
+} dir_chain;
+
+static int in_chain(const dir_chain *c, const struct stat *st) {
+  for (; c; c = c->up)
+    if (c->dev == st->st_dev && c->ino == st->st_ino) return 1;
+  return 0;
+}
+
 /* Appends image files under root/rel (recursively) to out as paths relative
- * to root. Hidden entries are skipped; other non-images are counted. */
-static int walk(const char *root, const char *rel, str_list *out, int *n_ignored) {
+ * to root. Hidden entries are skipped; other non-images are counted, and so
+ * are links back to a directory being walked (up: the directories above). */
+static int walk(const char *root, const char *rel, const dir_chain *up, str_list *out, vt_inputs *in) {
   char *dirpath = join(root, rel);
+  struct stat st = {0}; /* if stat fails, opendir below says why */
+  if (stat(dirpath, &st) == 0 && in_chain(up, &st)) {
+    in->n_cycles++;
+    free(dirpath);
+    return 0;
+  }
+  dir_chain here = {st.st_dev, st.st_ino, up};
   DIR *d = opendir(dirpath);
   if (!d) {
     vt_fail("%s: cannot read directory: %s", dirpath, strerror(errno));
@@ -76,12 +99,12 @@ static int walk(const char *root, const char *rel, str_list *out, int *n_ignored
     char *sub = join(rel, names.items[i]);
     char *full = join(root, sub);
     if (is_dir(full)) {
-      rc = walk(root, sub, out, n_ignored);
+      rc = walk(root, sub, &here, out, in);
       free(sub);
     } else if (vt_is_image_name(sub)) {
       list_push(out, sub);
     } else {
-      (*n_ignored)++;
+      in->n_ignored++;
       free(sub);
     }
     free(full);
@@ -89,6 +112,36 @@ static int walk(const char *root, const char *rel, str_list *out, int *n_ignored
   free(dirpath);
   list_free(&names);
   return rc;
+}
+
+typedef struct {
+  const char *path;
+  int index;
+} indexed_path;
+
+static int cmp_indexed_path(const void *a, const void *b) {
+  const indexed_path *x = a, *y = b;
+  int c = strcmp(x->path, y->path);
+  return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Finds a path listed twice: returns 1 with the indexes of its first two
+ * occurrences (the pair whose second comes earliest), 0 if all differ.
+ * A repeated image would count twice and could land in both the training
+ * and the validation split, so the caller refuses the list. */
+static int find_repeat(char *const *paths, int n, int *first, int *second) {
+  indexed_path *v = vt_xmalloc((size_t)(n ? n : 1) * sizeof *v);
+  for (int i = 0; i < n; i++) v[i] = (indexed_path){paths[i], i};
+  qsort(v, (size_t)n, sizeof *v, cmp_indexed_path);
+  int found = 0;
+  for (int k = 1; k < n; k++)
+    if (strcmp(v[k].path, v[k - 1].path) == 0 && (!found || v[k].index < *second)) {
+      *first = v[k - 1].index;
+      *second = v[k].index;
+      found = 1;
+    }
+  free(v);
+  return found;
 }
 
 static void inputs_alloc(vt_inputs *in, int n) {
@@ -118,11 +171,17 @@ int vt_inputs_from_folders(const char *dir, vt_inputs *in) {
     return vt_fail("%s: no class folders (expected one sub-folder of images per class)", dir);
   }
   qsort(classes.items, (size_t)classes.n, sizeof *classes.items, cmp_str);
+  struct stat root_st;
+  if (stat(dir, &root_st) != 0) {
+    list_free(&classes);
+    return vt_fail("%s: cannot read data directory: %s", dir, strerror(errno));
+  }
+  dir_chain root_chain = {root_st.st_dev, root_st.st_ino, NULL};
   str_list files = {0};
   int *labels = NULL, cap = 0;
   for (int c = 0; c < classes.n; c++) {
     int before = files.n;
-    if (walk(dir, classes.items[c], &files, &in->n_ignored) < 0) {
+    if (walk(dir, classes.items[c], &root_chain, &files, in) < 0) {
       list_free(&classes);
       list_free(&files);
       free(labels);
@@ -216,7 +275,7 @@ int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *
   FILE *f = fopen(csv, "rb");
   if (!f) return vt_fail("%s: cannot open manifest: %s", csv, strerror(errno));
   str_list header = {0}, fields = {0}, paths = {0}, labels = {0}, splits = {0};
-  int line = 1, rc = -1;
+  int line = 1, rc = -1, *row_line = NULL;
   int nh = csv_record(f, &header, &line);
   if (nh <= 0) {
     if (nh == 0) vt_fail("%s: empty manifest (expected a header line with a 'path' column)", csv);
@@ -258,12 +317,20 @@ int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *
       vt_fail("%s: line %d: empty path", csv, rec_line);
       goto done;
     }
+    row_line = vt_xrealloc(row_line, (size_t)(paths.n + 1) * sizeof *row_line);
+    row_line[paths.n] = rec_line;
     list_push(&paths, vt_xstrdup(fields.items[pcol]));
     list_push(&labels, vt_xstrdup(lcol >= 0 ? fields.items[lcol] : ""));
     list_push(&splits, vt_xstrdup(scol >= 0 ? fields.items[scol] : ""));
   }
   if (paths.n == 0) {
     vt_fail("%s: the manifest lists no images", csv);
+    goto done;
+  }
+  int first, second;
+  if (find_repeat(paths.items, paths.n, &first, &second)) {
+    vt_fail("%s: line %d: path '%s' is already listed on line %d (each image may appear once)", csv,
+            row_line[second], paths.items[second], row_line[first]);
     goto done;
   }
   /* Classes: sorted distinct non-empty labels. */
@@ -301,6 +368,7 @@ int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *
   rc = 0;
 done:
   fclose(f);
+  free(row_line);
   list_free(&header);
   list_free(&fields);
   list_free(&paths);
@@ -317,7 +385,7 @@ int vt_inputs_from_files(int n, char *const *files, vt_inputs *in) {
   for (int i = 0; i < n; i++) {
     if (is_dir(files[i])) {
       str_list sub = {0};
-      if (walk(files[i], "", &sub, &in->n_ignored) < 0) {
+      if (walk(files[i], "", NULL, &sub, in) < 0) {
         list_free(&sub);
         list_free(&all);
         return -1;
@@ -334,6 +402,13 @@ int vt_inputs_from_files(int n, char *const *files, vt_inputs *in) {
   if (all.n == 0) {
     list_free(&all);
     return vt_fail("no image files given");
+  }
+  int first, second;
+  if (find_repeat(all.items, all.n, &first, &second)) {
+    vt_fail("%s is given twice (images %d and %d of the list; a directory expands to its images)",
+            all.items[second], first + 1, second + 1);
+    list_free(&all);
+    return -1;
   }
   inputs_alloc(in, all.n);
   for (int i = 0; i < all.n; i++) {

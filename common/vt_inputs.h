@@ -14,6 +14,7 @@ typedef struct {
   const char *source; /* "folders", "manifest" or "files" */
   char *root;     /* data dir, manifest path, or "" for files */
   int n_ignored;  /* non-image files skipped while listing folders */
+  int n_cycles;   /* symbolic links back to a folder being listed, not followed */
 } vt_inputs;
 
 /* One sub-folder per class (sorted names = labels); images found recursively

@@ -210,6 +210,9 @@ int main(int argc, char **argv) {
   if (in.n_ignored && !o.quiet)
     fprintf(stderr, "vggtap-extract: note: %d non-image files ignored (not .jpg/.jpeg/.png/...)\n",
             in.n_ignored);
+  if (in.n_cycles && !o.quiet)
+    fprintf(stderr, "vggtap-extract: note: %d symbolic links back to a folder being listed not followed\n",
+            in.n_cycles);
 
   vt_weights w;
   int n_conv = vt_extract_convs_needed(cfg);
