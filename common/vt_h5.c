@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vt_common.h"
+#include "vt_text.h"
 
 void vt_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -25,6 +26,8 @@ hid_t vt_h5_half_type(void) {
 }
 
 int vt_h5_write_str_attr(hid_t obj, const char *name, const char *value) {
+  char *escaped = vt_utf8_escaped(value); /* the type says UTF-8: file names may not be */
+  if (escaped) value = escaped;
   hid_t t = vt_h5_str_type(), sp = H5Screate(H5S_SCALAR);
   if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
   hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
@@ -32,6 +35,7 @@ int vt_h5_write_str_attr(hid_t obj, const char *name, const char *value) {
   if (a >= 0) H5Aclose(a);
   H5Sclose(sp);
   H5Tclose(t);
+  free(escaped);
   return rc;
 }
 
@@ -103,6 +107,20 @@ hid_t vt_h5_lcpl(void) {
 }
 
 int vt_h5_write_strings(hid_t loc, const char *name, const char *const *s, size_t n) {
+  /* The type says UTF-8; file names and labels may not be: escape those. */
+  const char **valid = NULL;
+  char **escaped = NULL;
+  for (size_t i = 0; i < n; i++) {
+    char *e = vt_utf8_escaped(s[i]);
+    if (!e) continue;
+    if (!valid) {
+      valid = vt_xmalloc(n * sizeof *valid);
+      memcpy(valid, s, n * sizeof *valid);
+      escaped = vt_xcalloc(n, sizeof *escaped);
+    }
+    valid[i] = escaped[i] = e;
+  }
+  if (valid) s = valid;
   hid_t t = vt_h5_str_type();
   hsize_t dim = n;
   hid_t sp = H5Screate_simple(1, &dim, NULL), lcpl = vt_h5_lcpl();
@@ -114,6 +132,9 @@ int vt_h5_write_strings(hid_t loc, const char *name, const char *const *s, size_
   H5Pclose(lcpl);
   H5Sclose(sp);
   H5Tclose(t);
+  for (size_t i = 0; escaped && i < n; i++) free(escaped[i]);
+  free(escaped);
+  free(valid);
   return rc;
 }
 

@@ -1,6 +1,9 @@
 #include "vt_text.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "vt_common.h"
 
 void vt_csv_field(FILE *f, const char *s) {
   if (!strpbrk(s, ",\"\r\n")) {
@@ -26,4 +29,52 @@ void vt_json_string(FILE *f, const char *s) {
     else fputc(ch, f);
   }
   fputc('"', f);
+}
+
+int vt_utf8_sequence_length(const unsigned char *s) {
+  unsigned c = s[0];
+  if (c < 0x80) return 1;
+  int n;
+  unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;      /* overlong */
+    else if (c == 0xED) hi = 0x9F; /* surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;      /* overlong */
+    else if (c == 0xF4) hi = 0x8F; /* over U+10FFFF */
+  } else {
+    return 0;
+  }
+  if (s[1] < lo || s[1] > hi) return 0;
+  for (int i = 2; i < n; i++)
+    if (s[i] < 0x80 || s[i] > 0xBF) return 0; /* the terminating NUL stops here too */
+  return n;
+}
+
+char *vt_utf8_escaped(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t bad = 0, len = 0;
+  while (p[len]) {
+    int n = vt_utf8_sequence_length(p + len);
+    bad += n == 0;
+    len += n ? (size_t)n : 1;
+  }
+  if (!bad) return NULL;
+  char *out = vt_xmalloc(len + 3 * bad + 1), *o = out; /* "\xHH" is 3 bytes longer than the byte */
+  for (size_t i = 0; i < len;) {
+    int n = vt_utf8_sequence_length(p + i);
+    if (n == 0) {
+      o += sprintf(o, "\\x%02x", p[i]);
+      i++;
+    } else {
+      memcpy(o, p + i, (size_t)n);
+      o += n;
+      i += (size_t)n;
+    }
+  }
+  *o = '\0';
+  return out;
 }

@@ -1,4 +1,4 @@
-/* vt_text.h: writing strings into CSV and JSON files correctly escaped. */
+/* vt_text.h: writing strings into CSV, JSON and HDF5 (UTF-8) correctly escaped. */
 #ifndef VT_TEXT_H
 #define VT_TEXT_H
 
@@ -9,5 +9,15 @@ void vt_csv_field(FILE *f, const char *s);
 /* A JSON string literal (quotes, backslashes and control characters escaped);
  * NULL writes "". */
 void vt_json_string(FILE *f, const char *s);
+
+/* Length of the valid UTF-8 sequence at s (1-4 bytes), 0 if none starts
+ * there: overlong forms, surrogates and code points over U+10FFFF are
+ * invalid, as in Python's strict decoder. */
+int vt_utf8_sequence_length(const unsigned char *s);
+/* NULL if s is valid UTF-8, else a malloc'd copy in which every byte that is
+ * not part of a valid sequence is written as \xHH (lowercase hex): the same
+ * text as Python's bytes.decode('utf-8', 'backslashreplace'). File names on
+ * Linux are bytes; HDF5 strings we declare UTF-8 must be valid. */
+char *vt_utf8_escaped(const char *s);
 
 #endif
