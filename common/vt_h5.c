@@ -1,12 +1,44 @@
 #include "vt_h5.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vt_common.h"
 #include "vt_text.h"
 
-void vt_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* errno behind the last failing HDF5 call on this thread (0: none). HDF5's
+ * file drivers put it in the error description ("..., errno = 28, error
+ * message = 'No space left on device', ..."); nothing else exposes it. */
+static _Thread_local int last_os_errno;
+
+static herr_t find_errno(unsigned n, const H5E_error2_t *e, void *found) {
+  (void)n;
+  const char *at = e->desc ? strstr(e->desc, "errno = ") : NULL;
+  if (at && sscanf(at, "errno = %d", (int *)found) == 1) return 1; /* stop walking */
+  return 0;
+}
+
+/* The automatic error handler: instead of printing the stack, remember the
+ * OS error, if any, for vt_h5_os_error. */
+static herr_t record_os_error(hid_t stack, void *data) {
+  (void)data;
+  int found = 0;
+  H5Ewalk2(stack, H5E_WALK_UPWARD, find_errno, &found);
+  last_os_errno = found;
+  return 0;
+}
+
+void vt_h5_quiet(void) {
+  last_os_errno = 0;
+  H5Eset_auto2(H5E_DEFAULT, record_os_error, NULL);
+}
+
+void vt_h5_no_close_at_exit(void) { H5dont_atexit(); }
+
+const char *vt_h5_os_error(const char *otherwise) {
+  return last_os_errno ? strerror(last_os_errno) : otherwise;
+}
 
 hid_t vt_h5_str_type(void) {
   hid_t t = H5Tcopy(H5T_C_S1);

@@ -42,6 +42,7 @@ struct vt_partial {
   float *pooled[VT_VGG16_NLAYERS];
   size_t pooled_len[VT_VGG16_NLAYERS]; /* floats per row, all grids, avg + max */
   long long max_rows;       /* rows per part */
+  long long n_safe;         /* rows in finished parts */
 };
 
 static long long part_max_rows(const vt_partial *p) {
@@ -171,33 +172,44 @@ static char *path_join(const char *a, const char *b) {
   return s;
 }
 
-static int remove_dir(const char *dir) {
+/* Records that writing `path` failed, with the OS reason behind the HDF5
+ * failure (e.g. "No space left on device") when there was one. */
+static int write_failed(const char *path) {
+  return vt_fail("cannot write %s: %s", path, vt_h5_os_error("HDF5 write error"));
+}
+
+/* Removes dir and its files, or with keep_lock only the files other than
+ * the lock (store_lock.h) this run holds in it. */
+static int remove_dir(const char *dir, int keep_lock) {
   DIR *d = opendir(dir);
   if (!d) return errno == ENOENT ? 0 : vt_fail("%s: %s", dir, strerror(errno));
   int rc = 0;
   for (struct dirent *e; (e = readdir(d));) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if (keep_lock && !strcmp(e->d_name, "lock")) continue;
     char *p = path_join(dir, e->d_name);
     if (unlink(p) != 0) rc = vt_fail("cannot remove %s: %s", p, strerror(errno));
     free(p);
   }
   closedir(d);
-  if (rc == 0 && rmdir(dir) != 0) rc = vt_fail("cannot remove %s: %s", dir, strerror(errno));
+  if (rc == 0 && !keep_lock && rmdir(dir) != 0) rc = vt_fail("cannot remove %s: %s", dir, strerror(errno));
+  return rc;
+}
+
+static int remove_partial(const char *out, int keep_lock) {
+  char *dir = vt_xmalloc(strlen(out) + 16);
+  sprintf(dir, "%s.partial", out);
+  int rc = remove_dir(dir, keep_lock);
+  free(dir);
   return rc;
 }
 
 int vt_store_remove(const char *out) {
   if (unlink(out) != 0 && errno != ENOENT) return vt_fail("cannot remove %s: %s", out, strerror(errno));
-  return vt_store_remove_partial(out);
+  return remove_partial(out, 1);
 }
 
-int vt_store_remove_partial(const char *out) {
-  char *dir = vt_xmalloc(strlen(out) + 16);
-  sprintf(dir, "%s.partial", out);
-  int rc = remove_dir(dir);
-  free(dir);
-  return rc;
-}
+int vt_store_remove_partial(const char *out) { return remove_partial(out, 0); }
 
 /* Names of the finished parts, sorted. */
 static int list_parts(const char *dir, char ***names, int *n) {
@@ -266,10 +278,10 @@ static int write_plan(const char *dir, const vt_store_meta *m) {
   int rc = -1;
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) {
-    vt_fail("cannot create %s", tmp);
+    write_failed(tmp);
   } else {
     rc = write_meta(f, m);
-    if (H5Fclose(f) < 0) rc = vt_fail("cannot write %s", tmp);
+    if (H5Fclose(f) < 0 || rc < 0) rc = write_failed(tmp);
     if (rc == 0 && rename(tmp, fin) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
   }
   free(tmp);
@@ -336,6 +348,7 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
   }
   free(names);
   free(plan);
+  p->n_safe = *n_done;
   return p;
 fail:
   free(plan);
@@ -371,7 +384,7 @@ static int part_open(vt_partial *p) {
   p->tmp_path = vt_xmalloc(strlen(p->final_path) + 8);
   sprintf(p->tmp_path, "%s.tmp", p->final_path);
   p->file = H5Fcreate(p->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (p->file < 0) return vt_fail("cannot create %s", p->tmp_path);
+  if (p->file < 0) return write_failed(p->tmp_path);
   const vt_store_layout *lay = &p->lay;
   for (int t = 0; t < lay->n_taps && lay->maps; t++) {
     hsize_t dims[4] = {0, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
@@ -385,7 +398,7 @@ static int part_open(vt_partial *p) {
     H5Tclose(ft);
     H5Pclose(dcpl);
     H5Sclose(sp);
-    if (p->maps[t] < 0) return vt_fail("cannot create %s in %s", dname, p->tmp_path);
+    if (p->maps[t] < 0) return write_failed(p->tmp_path);
   }
   p->n = 0;
   p->opened_at = vt_now();
@@ -402,17 +415,17 @@ static int part_open(vt_partial *p) {
 static int write_map_row(vt_partial *p, int t, long long i, const void *data) {
   const vt_store_layout *lay = &p->lay;
   hsize_t dims[4] = {(hsize_t)i + 1, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
-  if (H5Dset_extent(p->maps[t], dims) < 0) return vt_fail("cannot extend maps in %s", p->tmp_path);
+  if (H5Dset_extent(p->maps[t], dims) < 0) return write_failed(p->tmp_path);
   if (!data) return 0; /* failed row: stays NaN (fill value) */
   hsize_t start[4] = {(hsize_t)i, 0, 0, 0}, count[4] = {1, dims[1], dims[2], dims[3]};
   hid_t fs = H5Dget_space(p->maps[t]), ms = H5Screate_simple(4, count, NULL);
   H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
   hid_t mt = map_file_type(lay);
-  herr_t e = H5Dwrite(p->maps[t], mt, ms, fs, H5P_DEFAULT, data);
+  int rc = H5Dwrite(p->maps[t], mt, ms, fs, H5P_DEFAULT, data) < 0 ? write_failed(p->tmp_path) : 0;
   H5Tclose(mt);
   H5Sclose(ms);
   H5Sclose(fs);
-  return e < 0 ? vt_fail("cannot write maps to %s (disk full?)", p->tmp_path) : 0;
+  return rc;
 }
 
 int vt_partial_add(vt_partial *p, const vt_store_row *r) {
@@ -486,13 +499,18 @@ int vt_partial_commit(vt_partial *p) {
   if (H5Fclose(p->file) < 0) rc = -1;
   p->file = -1;
   if (rc) {
-    vt_fail("cannot write %s (disk full?)", p->tmp_path);
+    write_failed(p->tmp_path);
+    unlink(p->tmp_path); /* give back the space; its rows are redone */
   } else if (rename(p->tmp_path, p->final_path) != 0) {
     rc = vt_fail("cannot rename %s: %s", p->tmp_path, strerror(errno));
+  } else {
+    p->n_safe += p->n;
   }
   part_release(p);
   return rc ? -1 : 0;
 }
+
+long long vt_partial_rows_safe(const vt_partial *p) { return p->n_safe; }
 
 void vt_partial_free(vt_partial *p) {
   if (!p) return;
@@ -516,8 +534,8 @@ typedef struct {
 
 /* Copies one part's pooled vectors into the store's /pooled datasets, one
  * hyperslab per run of consecutive rows. */
-static int copy_pooled(const vt_partial *p, hid_t part, hid_t out, const long long *rows,
-                       long long n) {
+static int copy_pooled(const vt_partial *p, hid_t part, const char *part_path, hid_t out,
+                       const char *out_path, const long long *rows, long long n) {
   const vt_store_layout *lay = &p->lay;
   for (int t = 0; t < lay->n_taps; t++) {
     char name[128];
@@ -526,7 +544,7 @@ static int copy_pooled(const vt_partial *p, hid_t part, hid_t out, const long lo
     float *buf = vt_xmalloc((size_t)n * len * sizeof(float));
     hid_t d = H5Dopen2(part, name, H5P_DEFAULT);
     int rc = (d < 0 || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-                 ? vt_fail("cannot read %s from a part", name) : 0;
+                 ? vt_fail("cannot read /%s of %s", name, part_path) : 0;
     if (d >= 0) H5Dclose(d);
     size_t off = 0;
     for (int gi = 0; gi < lay->n_grids && rc == 0; gi++) {
@@ -546,7 +564,7 @@ static int copy_pooled(const vt_partial *p, hid_t part, hid_t out, const long lo
           H5Sselect_hyperslab(ms, H5S_SELECT_SET, mstart, NULL, count, NULL);
           H5Sselect_hyperslab(fs, H5S_SELECT_SET, fstart, NULL, count, NULL);
           if (H5Dwrite(od, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) < 0)
-            rc = vt_fail("cannot write %s", dname);
+            rc = write_failed(out_path);
         }
         H5Sclose(ms);
         H5Sclose(fs);
@@ -561,8 +579,8 @@ static int copy_pooled(const vt_partial *p, hid_t part, hid_t out, const long lo
 
 /* Copies one part's map chunks (already compressed: no re-encoding) into
  * the store, skipping failed rows (they stay NaN). */
-static int copy_maps(const vt_partial *p, hid_t part, hid_t out, const long long *rows,
-                     const uint8_t *status, long long n) {
+static int copy_maps(const vt_partial *p, hid_t part, const char *part_path, hid_t out,
+                     const char *out_path, const long long *rows, const uint8_t *status, long long n) {
   const vt_store_layout *lay = &p->lay;
   void *buf = NULL;
   size_t cap = 0;
@@ -571,19 +589,20 @@ static int copy_maps(const vt_partial *p, hid_t part, hid_t out, const long long
     char name[128];
     snprintf(name, sizeof name, "features/%s", lay->name[t]);
     hid_t src = H5Dopen2(part, name, H5P_DEFAULT), dst = H5Dopen2(out, name, H5P_DEFAULT);
-    if (src < 0 || dst < 0) rc = vt_fail("cannot open %s while assembling", name);
+    if (src < 0 || dst < 0) rc = vt_fail("cannot open /%s of %s while assembling", name, src < 0 ? part_path : out_path);
     for (long long i = 0; i < n && rc == 0; i++) {
       if (status[i] != VT_ROW_OK) continue;
       hsize_t from[4] = {(hsize_t)i, 0, 0, 0}, to[4] = {(hsize_t)rows[i], 0, 0, 0}, nbytes = 0;
       uint32_t mask = 0;
       if (H5Dget_chunk_storage_size(src, from, &nbytes) < 0 || nbytes == 0) {
-        rc = vt_fail("part is missing the map of row %lld", rows[i]);
+        rc = vt_fail("%s is missing the map of row %lld", part_path, rows[i]);
         break;
       }
       if (nbytes > cap) buf = vt_xrealloc(buf, cap = (size_t)nbytes);
-      if (H5Dread_chunk(src, H5P_DEFAULT, from, &mask, buf) < 0 ||
-          H5Dwrite_chunk(dst, H5P_DEFAULT, mask, to, (size_t)nbytes, buf) < 0)
-        rc = vt_fail("cannot copy the map of row %lld (disk full?)", rows[i]);
+      if (H5Dread_chunk(src, H5P_DEFAULT, from, &mask, buf) < 0)
+        rc = vt_fail("cannot read the map of row %lld from %s", rows[i], part_path);
+      else if (H5Dwrite_chunk(dst, H5P_DEFAULT, mask, to, (size_t)nbytes, buf) < 0)
+        rc = write_failed(out_path);
     }
     if (src >= 0) H5Dclose(src);
     if (dst >= 0) H5Dclose(dst);
@@ -592,7 +611,7 @@ static int copy_maps(const vt_partial *p, hid_t part, hid_t out, const long long
   return rc;
 }
 
-static int create_store_datasets(const vt_partial *p, hid_t f, long long N) {
+static int create_store_datasets(const vt_partial *p, hid_t f, const char *path, long long N) {
   const vt_store_layout *lay = &p->lay;
   hid_t lcpl = vt_h5_lcpl();
   int rc = 0;
@@ -604,7 +623,7 @@ static int create_store_datasets(const vt_partial *p, hid_t f, long long N) {
       snprintf(name, sizeof name, "features/%s", lay->name[t]);
       hid_t d = H5Dcreate2(f, name, ft, sp, lcpl, dcpl, H5P_DEFAULT);
       if (d < 0 || vt_h5_write_str_attr(d, "layer", lay->name[t]) < 0)
-        rc = vt_fail("cannot create %s", name);
+        rc = write_failed(path);
       if (d >= 0) H5Dclose(d);
       H5Tclose(ft);
       H5Pclose(dcpl);
@@ -619,7 +638,7 @@ static int create_store_datasets(const vt_partial *p, hid_t f, long long N) {
         hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
         if (d < 0 || vt_h5_write_str_attr(d, "op", is_max ? "max" : "avg") < 0 ||
             vt_h5_write_int_attr(d, "grid", lay->grids[gi]) < 0)
-          rc = vt_fail("cannot create %s", name);
+          rc = write_failed(path);
         if (d >= 0) H5Dclose(d);
         H5Sclose(sp);
       }
@@ -629,7 +648,8 @@ static int create_store_datasets(const vt_partial *p, hid_t f, long long N) {
 }
 
 /* Reads a part's per-row table and copies its features into the store. */
-static int assemble_part(const vt_partial *p, const char *path, hid_t out, row_table *tab) {
+static int assemble_part(const vt_partial *p, const char *path, hid_t out, const char *out_path,
+                         row_table *tab) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return vt_fail("cannot open %s", path);
   long long n = 0, n2;
@@ -642,12 +662,13 @@ static int assemble_part(const vt_partial *p, const char *path, hid_t out, row_t
   if (err && n) {
     hid_t d = H5Dopen2(f, "error", H5P_DEFAULT), st = vt_h5_str_type();
     if (d < 0 || H5Dread(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, err) < 0)
-      rc = vt_fail("cannot read errors");
+      rc = vt_fail("cannot read dataset error");
     if (d >= 0) H5Dclose(d);
     H5Tclose(st);
   }
-  if (rc == 0 && p->lay.pooled) rc = copy_pooled(p, f, out, rows, n);
-  if (rc == 0 && p->lay.maps) rc = copy_maps(p, f, out, rows, status, n);
+  if (rc < 0) vt_fail_prefix("%s", path);
+  if (rc == 0 && p->lay.pooled) rc = copy_pooled(p, f, path, out, out_path, rows, n);
+  if (rc == 0 && p->lay.maps) rc = copy_maps(p, f, path, out, out_path, rows, status, n);
   for (long long i = 0; rc == 0 && i < n; i++) {
     long long r = rows[i];
     tab->status[r] = status[i];
@@ -663,7 +684,7 @@ static int assemble_part(const vt_partial *p, const char *path, hid_t out, row_t
   free(w);
   free(h);
   H5Fclose(f);
-  return rc < 0 ? vt_fail_prefix("%s", path) : 0;
+  return rc;
 }
 
 int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, long long *n_ok,
@@ -677,15 +698,17 @@ int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, lon
   int n_names = 0, rc = -1;
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) {
-    vt_fail("cannot create %s", tmp);
+    write_failed(tmp);
     goto done;
   }
-  if (write_meta(f, &p->meta) < 0 || create_store_datasets(p, f, N) < 0 ||
-      list_parts(p->dir, &names, &n_names) < 0)
+  if (write_meta(f, &p->meta) < 0) {
+    write_failed(tmp);
     goto done;
+  }
+  if (create_store_datasets(p, f, tmp, N) < 0 || list_parts(p->dir, &names, &n_names) < 0) goto done;
   for (int i = 0; i < n_names; i++) {
     char *path = path_join(p->dir, names[i]);
-    int prc = assemble_part(p, path, f, &tab);
+    int prc = assemble_part(p, path, f, tmp, &tab);
     free(path);
     if (prc < 0) goto done;
   }
@@ -705,15 +728,17 @@ int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, lon
       vt_h5_write_1d(f, "images/status", H5T_NATIVE_UINT8, tab.status, (size_t)N) < 0 ||
       vt_h5_write_strings(f, "images/error", (const char *const *)tab.error, (size_t)N) < 0 ||
       vt_h5_write_1d(f, "images/width", H5T_NATIVE_INT32, tab.width, (size_t)N) < 0 ||
-      vt_h5_write_1d(f, "images/height", H5T_NATIVE_INT32, tab.height, (size_t)N) < 0)
+      vt_h5_write_1d(f, "images/height", H5T_NATIVE_INT32, tab.height, (size_t)N) < 0) {
+    write_failed(tmp);
     goto done;
+  }
   hid_t st = H5Dopen2(f, "images/status", H5P_DEFAULT);
   vt_h5_write_str_attr(st, "meaning", "1 = ok, 2 = failed (see /images/error)");
   H5Dclose(st);
-  rc = H5Fclose(f) < 0 ? vt_fail("cannot finish %s (disk full?)", tmp) : 0;
+  rc = H5Fclose(f) < 0 ? write_failed(tmp) : 0;
   f = -1;
   if (rc == 0 && rename(tmp, out) != 0) rc = vt_fail("cannot rename %s to %s: %s", tmp, out, strerror(errno));
-  if (rc == 0) rc = remove_dir(p->dir);
+  if (rc == 0) rc = remove_dir(p->dir, 0);
 done:
   if (f >= 0) H5Fclose(f);
   if (rc < 0) unlink(tmp);

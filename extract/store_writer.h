@@ -6,6 +6,7 @@
  *   part-NNNNNN.h5    finished rows, in increasing row order; each part is
  *                     written as part-NNNNNN.h5.tmp and renamed when closed,
  *                     so a part that exists is complete
+ *   lock              held by the running extractor (store_lock.h)
  * When every row is in some part, the parts are assembled into
  * OUT.partial/assemble.h5.tmp, renamed to OUT, and OUT.partial/ is removed:
  * OUT exists only when complete. Anything *.tmp found on start is debris of a
@@ -77,13 +78,15 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
 int vt_partial_add(vt_partial *p, const vt_store_row *r);
 /* Closes the open part so its rows survive a crash. */
 int vt_partial_commit(vt_partial *p);
+/* Rows in finished parts: what a rerun will not redo. */
+long long vt_partial_rows_safe(const vt_partial *p);
 /* All rows done: writes OUT and removes OUT.partial/. Returns the ok and
  * failed row counts. */
 int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, long long *n_ok,
                         long long *n_failed);
 void vt_partial_free(vt_partial *p);
 
-/* Removes OUT and OUT.partial/ (for --overwrite). */
+/* Removes OUT and what OUT.partial/ holds but the lock (for --overwrite). */
 int vt_store_remove(const char *out);
 /* Removes OUT.partial/ only. */
 int vt_store_remove_partial(const char *out);

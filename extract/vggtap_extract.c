@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "pipeline.h"
+#include "store_lock.h"
 #include "store_writer.h"
 #include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_config.h"
 #include "vt_extract.h"
+#include "vt_h5.h"
 #include "vt_inputs.h"
 #include "vt_store_schema.h"
 #include "vt_weights_find.h"
@@ -186,6 +190,7 @@ static void print_failures(const char *out, long long n_failed) {
 }
 
 int main(int argc, char **argv) {
+  vt_h5_no_close_at_exit();
   options o;
   if (vt_config_apply(&argc, &argv, "extract", longopts) < 0 || parse_options(argc, argv, &o) < 0) {
     fprintf(stderr, "vggtap-extract: %s\n", vt_config_annotate(vt_failure_reason()));
@@ -250,6 +255,8 @@ int main(int argc, char **argv) {
   vt_partial *partial = NULL;
   long long *jobs = NULL;
   uint8_t *done = NULL;
+  int lock = vt_store_lock(o.out); /* held until exit */
+  if (lock < 0) goto fail;
   if (o.overwrite && vt_store_remove(o.out) < 0) goto fail;
   int existing = vt_store_check_existing(o.out, &meta);
   if (existing < 0) goto fail;
@@ -302,8 +309,13 @@ int main(int argc, char **argv) {
   goto out;
 fail:
   fprintf(stderr, "vggtap-extract: %s\n", vt_failure_reason());
+  if (partial)
+    fprintf(stderr, "vggtap-extract: %lld of %d rows are safe in %s.partial/; fix the cause (e.g. "
+                    "free disk space) and run the same command again to continue.\n",
+            vt_partial_rows_safe(partial), in.n, o.out);
   rc = EXIT_ERROR;
 out:
+  if (lock >= 0) close(lock);
   vt_partial_free(partial);
   free(jobs);
   free(done);

@@ -741,6 +741,7 @@ cleanup:
 }
 
 int main(int argc, char **argv) {
+  vt_h5_no_close_at_exit();
   options o;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;

@@ -93,10 +93,11 @@ int vt_head_file_write(const char *path, const vt_head_file *hf) {
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   int rc;
   if (f < 0) {
-    rc = vt_fail("cannot create %s: %s", tmp, strerror(errno));
+    rc = vt_fail("cannot create %s: %s", tmp, vt_h5_os_error("HDF5 error"));
   } else {
     rc = write_contents(f, hf);
-    if (H5Fclose(f) < 0 && rc == 0) rc = vt_fail("cannot finish writing %s", tmp);
+    if (H5Fclose(f) < 0 && rc == 0)
+      rc = vt_fail("cannot finish writing %s: %s", tmp, vt_h5_os_error("HDF5 error"));
     if (rc == 0 && rename(tmp, path) != 0)
       rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
     if (rc < 0) {
