@@ -1,9 +1,13 @@
-"""Resume: kill -9 at random moments (and Ctrl-C once), re-run the same
-command until it finishes; the final store must hold exactly what an
-uninterrupted run writes. A store or partial run made with other settings is
-refused with a message naming what differs; --overwrite replaces it."""
+"""Resume: kill -9 at 20 random moments of a real-data run (during start-up,
+while parts are written and closed, and during assembly), plus one SIGINT
+and one SIGTERM, re-running the same command each time; the final store must
+hold exactly what an uninterrupted run writes, with no repair step. A store
+or partial run made with other settings is refused with a message naming
+what differs; --overwrite replaces it."""
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +19,8 @@ import numpy as np
 import vtlib
 
 EXTRACT = vtlib.tool("vggtap-extract")
+KILLS = 20          # kill -9s that land while the extractor runs
+ASSEMBLY_KILLS = 3  # of them, during assembly
 
 
 def datasets(path):
@@ -30,61 +36,145 @@ def same_nan(a, b):
     return np.array_equal(a, b)
 
 
+class Run:
+    """The resumed run: OUT.partial/ as the tests see it."""
+
+    def __init__(self, cmd, env, out, n_rows):
+        self.cmd, self.env, self.out, self.n_rows = cmd, env, out, n_rows
+        self.partial = out + ".partial"
+
+    def names(self):
+        try:
+            return os.listdir(self.partial)
+        except FileNotFoundError:
+            return []
+
+    def n_parts(self):
+        return sum(n.startswith("part-") and n.endswith(".h5") for n in self.names())
+
+    def rows_in_parts(self):
+        rows = []
+        for n in self.names():
+            if n.startswith("part-") and n.endswith(".h5"):
+                with h5py.File(os.path.join(self.partial, n), "r") as f:
+                    rows += list(f["rows"][:])
+        assert len(rows) == len(set(rows)), "a row is in two parts"
+        return len(rows)
+
+    def assembling(self):
+        return "assemble.h5.tmp" in self.names()
+
+    def start(self):
+        return subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_until(self, proc, cond, timeout=120):
+        deadline = time.time() + timeout
+        while proc.poll() is None and not cond() and time.time() < deadline:
+            time.sleep(0.0005)
+
+
+def kill_during_extraction(run, rng, rows_per_part):
+    """Starts the run and kills it after 0-2 more parts close plus up to 40 ms
+    (so some land in start-up, some mid-part, some while a part closes),
+    leaving the last two parts for later. Returns True if the kill landed."""
+    parts_left = -(-(run.n_rows - run.rows_in_parts()) // rows_per_part)
+    more = min(rng.randint(0, 2), max(0, parts_left - 2))
+    target = run.n_parts() + more
+    proc = run.start()
+    run.wait_until(proc, lambda: run.n_parts() >= target or run.assembling())
+    time.sleep(rng.uniform(0, 0.04))
+    return finish_kill(proc)
+
+
+def finish_kill(proc):
+    if proc.poll() is not None:
+        _, err = proc.communicate()
+        assert proc.returncode == 0, "the run failed instead of resuming (a stale lock?): " + err
+        return False
+    proc.kill()  # SIGKILL: no chance to clean up
+    proc.communicate()
+    return True
+
+
+def stop_with(run, sig):
+    """SIGINT/SIGTERM once a part has closed: exit 130, and every row the run
+    says is safe is in a finished part (none lost, no part left open)."""
+    target = run.n_parts() + 1
+    proc = run.start()
+    run.wait_until(proc, lambda: run.n_parts() >= target)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (sig, proc.returncode, err)
+    m = re.search(r"interrupted; (\d+) of (\d+) rows are safe", err)
+    assert m and "Run the same command again" in err, err
+    safe = int(m.group(1))
+    assert safe == run.rows_in_parts(), (safe, run.rows_in_parts())
+    assert not any(n.endswith(".tmp") for n in run.names()), run.names()
+    print(f"{signal.Signals(sig).name}: exit 130, {safe} rows safe, all in finished parts")
+
+
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("clothing-dataset-small", 6, seed=2)  # 60 images
+    rows = vtlib.sample("clothing-dataset-small", 4, seed=2)  # 40 images
     man = os.path.join(tmp, "m.csv")
     vtlib.write_manifest(man, "clothing-dataset-small", rows)
     with open(man, "a") as fh:  # one failed row must survive resumes too
         fh.write(os.path.join(tmp, "missing.jpg") + ",dress\n")
+    n_rows = len(rows) + 1
+    # 112x112 inputs and 2-row parts: many parts from a short run
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool,block2_conv1",
-            "--store", "maps,pooled", "--map-dtype", "float16", "--compress", "1"]
-    env = dict(os.environ, VGGTAP_PART_ROWS="3")
+            "--store", "maps,pooled", "--map-dtype", "float16", "--compress", "1", "--size", "112"]
+    rows_per_part = 2
+    env = dict(os.environ, VGGTAP_PART_ROWS=str(rows_per_part))
 
     ref = os.path.join(tmp, "ref.h5")
+    t0 = time.time()
     vtlib.run(base + ["--out", ref, "--quiet"], env=env)
+    print(f"uninterrupted run: {time.time() - t0:.1f} s")
 
     out = os.path.join(tmp, "out.h5")
-    cmd = base + ["--out", out]
+    run = Run(base + ["--out", out], env, out, n_rows)
     rng = random.Random(1)
-    partial = out + ".partial"
-
-    def n_parts():
-        try:
-            return sum(n.startswith("part-") and n.endswith(".h5") for n in os.listdir(partial))
-        except FileNotFoundError:
-            return 0
-
-    # Kill after the run has made progress (1-3 more parts), plus a random
-    # few milliseconds, so the kills land at varied moments of a part's life
-    # however fast the machine is.
+    t0 = time.time()
     kills = 0
-    interrupted = False
-    for attempt in range(40):
-        target = n_parts() + rng.randint(1, 3)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        while proc.poll() is None and n_parts() < target and time.time() < deadline:
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.03))
-        if proc.poll() is not None:
-            break
-        if not interrupted and attempt == 3:
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=120)
-            if proc.returncode == 130:
-                assert "Run the same command again" in err, err
-                interrupted = True
+    stale_lock_seen = False
+    while kills < KILLS - ASSEMBLY_KILLS:
+        if kills == 5:
+            stop_with(run, signal.SIGINT)
+        if kills == 10:
+            stop_with(run, signal.SIGTERM)
+        if kill_during_extraction(run, rng, rows_per_part):
+            kills += 1
+            stale_lock_seen |= "lock" in run.names()
+            print(f"kill {kills}: {run.n_parts()} parts, {run.rows_in_parts()} of {n_rows} rows safe")
+        assert not os.path.exists(out), "the run completed before the assembly kills"
+
+    # During assembly: the window is short, so a kill may come too late (the
+    # run completes); then put back the parts as they were and try again.
+    late = 0
+    while kills < KILLS:
+        snapshot = os.path.join(tmp, "snapshot")
+        shutil.rmtree(snapshot, ignore_errors=True)
+        shutil.copytree(run.partial, snapshot)
+        proc = run.start()
+        run.wait_until(proc, run.assembling)
+        time.sleep(rng.uniform(0, 0.01))
+        if finish_kill(proc):
+            kills += 1
+            print(f"kill {kills}: during assembly")
             continue
-        proc.kill()  # SIGKILL: no chance to clean up
-        proc.communicate()
-        kills += 1
-        print(f"kill {kills}: {n_parts()} parts")
-    final = vtlib.run(cmd)  # finishes whatever is left (or reports nothing to do)
+        late += 1
+        assert late < 20, "could not kill during assembly 20 times in a row"
+        os.remove(out)
+        shutil.rmtree(run.partial, ignore_errors=True)
+        shutil.copytree(snapshot, run.partial)
+    final = vtlib.run(run.cmd)  # finishes whatever is left
     print(final.stderr.strip().splitlines()[-1])
-    assert kills >= 3 and interrupted, (kills, interrupted)
-    assert os.path.exists(out) and not os.path.exists(out + ".partial")
-    print(f"{kills} kill -9, Ctrl-C honoured: {interrupted}")
+    assert stale_lock_seen, "no kill left a lock file behind: the stale-lock case was not exercised"
+    assert os.path.exists(out) and not os.path.exists(run.partial)
+    print(f"{kills} kill -9 ({ASSEMBLY_KILLS} during assembly, {late} too late and retried), "
+          f"SIGINT and SIGTERM: {time.time() - t0:.1f} s")
 
     a, b = datasets(ref), datasets(out)
     assert sorted(a) == sorted(b), (sorted(a), sorted(b))
