@@ -1,0 +1,98 @@
+"""One extractor per store: while vggtap-extract writes OUT, a second one on
+the same OUT (same settings, --overwrite, or other settings) is refused with
+a message naming the holder, touches nothing, and the first finishes
+unharmed with the store an uninterrupted run writes. The lock file a kill -9
+leaves behind does not block the resume."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+import vtlib
+
+EXTRACT = vtlib.tool("vggtap-extract")
+
+
+def datasets(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[:]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def snapshot(d):
+    """Names and sizes of what OUT.partial/ holds."""
+    return {n: os.path.getsize(os.path.join(d, n)) for n in sorted(os.listdir(d))}
+
+
+def wait_for_part(proc, partial):
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        names = os.listdir(partial) if os.path.isdir(partial) else []
+        if any(n.startswith("part-") and n.endswith(".h5") for n in names):
+            return
+        time.sleep(0.005)
+    raise AssertionError("the first extractor wrote no part")
+
+
+def main():
+    tmp = vtlib.tmpdir()
+    rows = vtlib.sample("clothing-dataset-small", 3, seed=4)  # 30 images
+    man = os.path.join(tmp, "m.csv")
+    vtlib.write_manifest(man, "clothing-dataset-small", rows)
+    base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
+            "--store", "maps,pooled", "--size", "112", "--quiet"]
+    env = dict(os.environ, VGGTAP_PART_ROWS="2")
+    ref = os.path.join(tmp, "ref.h5")
+    vtlib.run(base + ["--out", ref], env=env)
+
+    out = os.path.join(tmp, "out.h5")
+    partial = out + ".partial"
+    first = subprocess.Popen(base + ["--out", out], env=env, stderr=subprocess.PIPE, text=True)
+    wait_for_part(first, partial)
+    first.send_signal(signal.SIGSTOP)  # hold it mid-run while the others try
+    try:
+        before = snapshot(partial)
+        for extra, what in (([], "same command"), (["--overwrite"], "--overwrite"),
+                            (["--size", "160"], "other settings")):
+            p = vtlib.run(base + ["--out", out] + extra, env=env, check=False)
+            assert p.returncode == 1, (what, p.returncode, p.stderr)
+            want = f"{out} is being written by another vggtap-extract (pid {first.pid}), which holds {partial}/lock"
+            assert want in p.stderr, (what, p.stderr)
+            assert snapshot(partial) == before, (what, before, snapshot(partial))
+            assert not os.path.exists(out), what
+            print(f"{what}: refused, nothing touched: {p.stderr.strip()}")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, (first.returncode, err)
+    a, b = datasets(ref), datasets(out)
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
+    print("the first extractor finished unharmed: its store equals an uninterrupted run's")
+    assert not os.path.exists(partial), os.listdir(partial)
+
+    # once it is done, the lock is gone: the same command has nothing to do
+    p = vtlib.run(base[:-1] + ["--out", out], env=env)
+    assert "nothing to do" in p.stderr and not os.path.exists(partial), p.stderr
+
+    # kill -9 leaves the lock file; the resume is not blocked by it
+    out2 = os.path.join(tmp, "out2.h5")
+    proc = subprocess.Popen(base + ["--out", out2], env=env)
+    wait_for_part(proc, out2 + ".partial")
+    proc.kill()
+    proc.wait()
+    assert "lock" in os.listdir(out2 + ".partial")
+    p = vtlib.run(base[:-1] + ["--out", out2], env=env)
+    assert "resuming" in p.stderr, p.stderr
+    b = datasets(out2)
+    assert all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
+    print("a lock file left by kill -9 does not block the resume")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
