@@ -74,4 +74,12 @@ void vt_maxpool2x2(const float *in, int H, int W, int C, float *out);
 void vt_grid_pool_naive(const float *in, int H, int W, int C, int g, float *avg, float *max);
 void vt_grid_pool(const float *in, int H, int W, int C, int g, float *avg, float *max);
 
+/* Every grid of grids[0..n) at once, into out laid out per grid in the given
+ * order as avg [g][g][C] then max [g][g][C] (the extractor's pooled layout).
+ * When the finest grid G divides H and W and every other grid divides G
+ * (all of block1_pool..block4_pool for grids 1, 2, 4), each coarse cell is a
+ * union of equal fine cells: the map is read once, not twice per grid.
+ * Otherwise each grid is pooled on its own by vt_grid_pool. */
+void vt_grid_pool_all(const float *in, int H, int W, int C, const int *grids, int n, float *out);
+
 #endif

@@ -156,13 +156,8 @@ int vt_extractor_run_file(vt_extractor *x, const char *path) {
 
   for (int t = 0; t < c->n_taps; t++) {
     int l = c->taps[t];
-    float *dst = x->pooled[t];
-    for (int gi = 0; gi < c->n_grids; gi++) {
-      size_t len = vt_extract_pooled_len(x, t, gi);
-      vt_grid_pool(x->ws.out[l], x->ws.oh[l], x->ws.ow[l], x->ws.oc[l], c->grids[gi], dst,
-                   dst + len);
-      dst += 2 * len;
-    }
+    vt_grid_pool_all(x->ws.out[l], x->ws.oh[l], x->ws.ow[l], x->ws.oc[l], c->grids, c->n_grids,
+                     x->pooled[t]);
   }
   return 0;
 }

@@ -385,6 +385,40 @@ static void test_pools_fast(void) {
   free(in);
 }
 
+/* vt_grid_pool_all against the naive pooling of each grid, on the maps the
+ * extractor pools (112 = block1_pool, 56, 7 = block5_pool, where the grids
+ * do not nest) and on sizes where only some grid sets nest. */
+static void test_grid_pool_all(void) {
+  static const int sizes[][3] = {{112, 112, 64}, {56, 56, 128}, {7, 7, 512}, {8, 12, 3}, {5, 6, 16}, {4, 4, 1}};
+  static const int sets[][4] = {{3, 1, 2, 4}, {2, 1, 2}, {1, 4, 0}, {3, 4, 2, 1}, {3, 1, 2, 3}, {2, 2, 4}};
+  for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)
+    for (size_t b = 0; b < sizeof sets / sizeof *sets; b++) {
+      int H = sizes[a][0], W = sizes[a][1], C = sizes[a][2], n = sets[b][0];
+      const int *grids = sets[b] + 1;
+      size_t total = 0;
+      for (int i = 0; i < n; i++) total += 2 * (size_t)grids[i] * grids[i] * C;
+      float *in = rand_buf((size_t)H * W * C, 3.0f);
+      for (size_t i = 0; i < (size_t)H * W * C; i++) in[i] += 3.0f; /* post-ReLU-like */
+      float *out = vt_xmalloc((total + 1) * sizeof(float));
+      out[total] = 777.0f;
+      vt_grid_pool_all(in, H, W, C, grids, n, out);
+      CHECK(out[total] == 777.0f, "grid_pool_all %dx%dx%d wrote past its output", H, W, C);
+      const float *at = out;
+      for (int i = 0; i < n; i++) {
+        int g = grids[i];
+        size_t len = (size_t)g * g * C;
+        float *ra = vt_xmalloc(len * sizeof(float)), *rm = vt_xmalloc(len * sizeof(float));
+        vt_grid_pool_naive(in, H, W, C, g, ra, rm);
+        double e = rel_err(at, ra, len);
+        CHECK(e < 1e-6, "grid_pool_all %dx%dx%d grid %d (set %zu) avg: rel err %g", H, W, C, g, b, e);
+        CHECK(equal_floats(at + len, rm, len), "grid_pool_all %dx%dx%d grid %d (set %zu) max differs", H, W, C, g, b);
+        at += 2 * len;
+        free(ra), free(rm);
+      }
+      free(in), free(out);
+    }
+}
+
 /* Two threads running the fast convs at once must each get the
  * single-thread answer bit for bit (BLIS state is shared, our rntm_t is not;
  * a packed layer is shared read-only). */
@@ -436,6 +470,7 @@ int main(void) {
   test_pair();
   test_forward_chained();
   test_pools_fast();
+  test_grid_pool_all();
   test_conv_threads();
   if (failures) {
     printf("%d check(s) failed\n", failures);
