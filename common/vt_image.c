@@ -115,7 +115,16 @@ static void grey_to_rgb_inplace(uint8_t *row, int w) {
   }
 }
 
-static int decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
+/* PIL's Image.draft rule: the largest of 8, 4, 2, 1 not over either
+ * integer ratio, so at least fit_w x fit_h pixels remain. */
+static unsigned draft_factor(unsigned w, unsigned h, int fit_w, int fit_h) {
+  unsigned rw = w / (unsigned)fit_w, rh = h / (unsigned)fit_h, r = rw < rh ? rw : rh;
+  return r >= 8 ? 8 : r >= 4 ? 4 : r >= 2 ? 2 : 1;
+}
+
+/* fit_w, fit_h > 0: decode shrunk by draft_factor in the DCT domain. */
+static int decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h,
+                       vt_image *out, int file_size[2]) {
   struct jpeg_decompress_struct cinfo;
   jpeg_failure failure;
   uint8_t *volatile rgb = NULL; /* volatile: assigned after setjmp, freed after longjmp */
@@ -139,8 +148,20 @@ static int decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, vt_i
   case JCS_YCCK: cinfo.out_color_space = JCS_CMYK; cmyk = 1; break;
   default: cinfo.out_color_space = JCS_RGB; break;
   }
+  /* The limit is on the file's own size, so which rows fail does not depend
+   * on the resize policy. */
+  if (check_size(cinfo.image_width, cinfo.image_height, max_pixels) < 0) {
+    jpeg_destroy_decompress(&cinfo);
+    return -1;
+  }
+  if (file_size) file_size[0] = (int)cinfo.image_width, file_size[1] = (int)cinfo.image_height;
+  if (fit_w > 0 && fit_h > 0) {
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = draft_factor(cinfo.image_width, cinfo.image_height, fit_w, fit_h);
+  }
+  jpeg_calc_output_dimensions(&cinfo);
   uint8_t *buf;
-  if (alloc_rgb(cinfo.image_width, cinfo.image_height, max_pixels, &buf) < 0) {
+  if (alloc_rgb(cinfo.output_width, cinfo.output_height, max_pixels, &buf) < 0) {
     jpeg_destroy_decompress(&cinfo);
     return -1;
   }
@@ -278,12 +299,17 @@ static int starts_with(const uint8_t *data, size_t size, const char *magic, size
   return size >= n && memcmp(data, magic, n) == 0;
 }
 
-int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
+static int decode(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h, vt_image *out,
+                  int file_size[2]) {
   static const char png_magic[8] = "\x89PNG\r\n\x1a\n";
   *out = (vt_image){0, 0, NULL};
   if (size == 0) return vt_fail("empty file");
-  if (starts_with(data, size, "\xff\xd8\xff", 3)) return decode_jpeg(data, size, max_pixels, out);
-  if (starts_with(data, size, png_magic, 8)) return decode_png(data, size, max_pixels, out);
+  if (starts_with(data, size, "\xff\xd8\xff", 3)) return decode_jpeg(data, size, max_pixels, fit_w, fit_h, out, file_size);
+  if (starts_with(data, size, png_magic, 8)) {
+    if (decode_png(data, size, max_pixels, out) < 0) return -1;
+    if (file_size) file_size[0] = out->width, file_size[1] = out->height;
+    return 0;
+  }
   if (size < 8 && memcmp(data, png_magic, size) == 0) return vt_fail("truncated PNG data");
   /* Name the common formats we do not read, so the user knows what to convert. */
   const char *kind = NULL;
@@ -295,6 +321,15 @@ int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_imag
   return vt_fail("not a JPEG or PNG file");
 }
 
+int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
+  return decode(data, size, max_pixels, 0, 0, out, NULL);
+}
+
+int vt_image_decode_draft(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h,
+                          vt_image *out, int file_size[2]) {
+  return decode(data, size, max_pixels, fit_w, fit_h, out, file_size);
+}
+
 /* What a path that is not a regular file is, for the failure reason. */
 static const char *file_kind(mode_t mode) {
   if (S_ISDIR(mode)) return "is a directory, not an image file";
@@ -304,7 +339,7 @@ static const char *file_kind(mode_t mode) {
   return "not a regular file";
 }
 
-int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
+static int load(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_image *out, int file_size[2]) {
   *out = (vt_image){0, 0, NULL};
   /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
    * forever; for a regular file the flag changes nothing. */
@@ -337,7 +372,16 @@ int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
   int read_error = ferror(f);
   fclose(f);
   rc = got != size ? vt_fail("read error: %s", read_error ? strerror(errno) : "file shrank while reading")
-                   : vt_image_decode(data, size, max_pixels, out);
+                   : decode(data, size, max_pixels, fit_w, fit_h, out, file_size);
   free(data);
   return rc;
+}
+
+int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
+  return load(path, max_pixels, 0, 0, out, NULL);
+}
+
+int vt_image_load_draft(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_image *out,
+                        int file_size[2]) {
+  return load(path, max_pixels, fit_w, fit_h, out, file_size);
 }

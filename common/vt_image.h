@@ -23,9 +23,24 @@ int vt_image_load(const char *path, size_t max_pixels, vt_image *out);
 /* The same from memory. */
 int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out);
 
+/* As vt_image_load / vt_image_decode, but a JPEG is decoded already shrunk
+ * in libjpeg's DCT domain, by the largest f of 8, 4, 2, 1 with
+ * width / fit_w >= f and height / fit_h >= f (integer division), to
+ * ceil(width / f) x ceil(height / f): at least fit_w x fit_h remain. That is
+ * PIL's Image.draft('RGB', (fit_w, fit_h)) rule, with the same pixels. A 2x
+ * larger photo decodes and resamples ~4x fewer pixels. PNGs decode in full.
+ * file_size (may be NULL) gets the file's own width and height; max_pixels
+ * applies to that size. */
+int vt_image_load_draft(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_image *out,
+                        int file_size[2]);
+int vt_image_decode_draft(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h,
+                          vt_image *out, int file_size[2]);
+
 typedef enum {
   VT_RESIZE_NEAREST,   /* "nearest": Keras load_img default (PIL NEAREST) */
   VT_RESIZE_ANTIALIAS, /* "antialias": PIL-style bilinear with antialiasing */
+  VT_RESIZE_DCT_ANTIALIAS, /* "dct-antialias": JPEGs shrunk by 2/4/8 while decoding
+                            * (vt_image_load_draft), then antialias */
 } vt_resize_policy;
 
 /* Name <-> policy. Returns -1 for unknown names. */

@@ -4,7 +4,11 @@
  *              load_img(target_size=...) does by default.
  *   antialias  a separable triangle (bilinear) filter whose support widens by
  *              the downscale factor, so every source pixel contributes; the
- *              same definition as PIL's BILINEAR, which it matches to +-1. */
+ *              same definition as PIL's BILINEAR, which it matches to +-1.
+ *   dct-antialias  antialias, after the decoder has shrunk a JPEG at least
+ *              twice the target size by 2, 4 or 8 in the DCT domain
+ *              (vt_image_load_draft; the loader's part, not this file's):
+ *              much less work for large photos, slightly different pixels. */
 #include "vt_image.h"
 #include "vt_common.h"
 
@@ -15,7 +19,8 @@
 int vt_resize_policy_parse(const char *name, vt_resize_policy *out) {
   if (strcmp(name, "nearest") == 0) *out = VT_RESIZE_NEAREST;
   else if (strcmp(name, "antialias") == 0) *out = VT_RESIZE_ANTIALIAS;
-  else return vt_fail("unknown resize policy '%s' (expected nearest or antialias)", name);
+  else if (strcmp(name, "dct-antialias") == 0) *out = VT_RESIZE_DCT_ANTIALIAS;
+  else return vt_fail("unknown resize policy '%s' (expected nearest, antialias or dct-antialias)", name);
   return 0;
 }
 
@@ -23,6 +28,7 @@ const char *vt_resize_policy_name(vt_resize_policy p) {
   switch (p) {
   case VT_RESIZE_NEAREST: return "nearest";
   case VT_RESIZE_ANTIALIAS: return "antialias";
+  case VT_RESIZE_DCT_ANTIALIAS: return "dct-antialias";
   }
   return "unknown";
 }
@@ -221,7 +227,8 @@ int vt_image_resize(const vt_image *in, int W, int H, vt_resize_policy p, vt_ima
   int rc = 0;
   switch (p) {
   case VT_RESIZE_NEAREST: resize_nearest(in, out); break;
-  case VT_RESIZE_ANTIALIAS: rc = resize_antialias(in, out); break;
+  case VT_RESIZE_ANTIALIAS:
+  case VT_RESIZE_DCT_ANTIALIAS: rc = resize_antialias(in, out); break;
   default: rc = vt_fail("unknown resize policy %d", (int)p); break;
   }
   if (rc < 0) {

@@ -44,8 +44,10 @@ static const char usage[] =
     "                        any of block1_conv1 .. block5_conv3, block1_pool .. block5_pool.\n"
     "                        The network runs only as deep as the deepest tap.\n"
     "  --size N|HxW          network input size (default 224)\n"
-    "  --resize POLICY       antialias (default: PIL-style antialiased bilinear) or nearest\n"
-    "                        (what Keras load_img does by default)\n"
+    "  --resize POLICY       antialias (default: PIL-style antialiased bilinear), nearest\n"
+    "                        (what Keras load_img does by default), or dct-antialias: JPEGs\n"
+    "                        at least twice the input size are shrunk 2/4/8x while decoding\n"
+    "                        (libjpeg DCT scaling, as PIL's draft), then antialias; faster\n"
     "  --preprocess MODE     caffe (default; Keras VGG16: BGR minus [103.939,116.779,123.68])\n"
     "                        or torch (RGB /255, ImageNet mean/std)\n"
     "  --max-pixels N        refuse images larger than N pixels (default 178956970)\n"
@@ -134,7 +136,7 @@ static int parse_options(int argc, char **argv, options *o) {
         break;
       case 'r':
         if (vt_resize_policy_parse(optarg, &o->cfg.resize) < 0)
-          return vt_fail("--resize: unknown policy '%s' (antialias or nearest)", optarg);
+          return vt_fail("--resize: unknown policy '%s' (antialias, nearest or dct-antialias)", optarg);
         break;
       case 'p':
         if (vt_preprocess_parse(optarg, &o->cfg.preprocess) < 0)

@@ -91,10 +91,52 @@ def test_real_photos():
         aa_differing += int((diff.max(axis=2) > 0).sum())
         aa_max = max(aa_max, int(diff.max()))
         check(diff.max() <= 1, f"antialias differs from PIL BILINEAR by {diff.max()}: {path}")
+        check_dct_antialias(path)
     modes = sorted({Image.open(p).format + " " + Image.open(p).mode for p in photos})
     print(f"{len(photos)} photos ({', '.join(modes)}): decode and nearest compared exactly; antialias vs "
           f"BILINEAR: max diff {aa_max}, {aa_differing} of {aa_pixels} pixels differ")
+    print(f"dct-antialias: {dct_stats['photos']} photos ({dct_stats['shrunk']} shrunk while decoding) equal to "
+          f"PIL draft; resized, max diff {dct_stats['max']} from PIL draft + BILINEAR")
+    check(dct_stats["shrunk"] > 0, "no sampled photo was large enough to be shrunk while decoding")
     check(len(photos) >= 4 * PER_DATASET * 0.9, f"only {len(photos)} photos sampled")
+
+
+dct_stats = {"photos": 0, "shrunk": 0, "max": 0}
+
+
+def check_dct_antialias(path, size=224):
+    """dct-antialias: the DCT-shrunk decode equals PIL's draft('RGB', size)
+    decode exactly; resized, it is within 1 of PIL's BILINEAR of that."""
+    im = Image.open(path)
+    full = im.size
+    im.draft("RGB", (size, size))
+    rgb = im.convert("RGB")
+    ours = vt_dump(path, size, size, "draft")
+    if ours is None:
+        return
+    check(np.array_equal(ours, np.asarray(rgb)), f"DCT-shrunk decode differs from PIL draft: {path}")
+    dct_stats["photos"] += 1
+    dct_stats["shrunk"] += rgb.size != full
+    aa = vt_dump(path, size, size, "dct-antialias")
+    if aa is not None:
+        diff = np.abs(aa.astype(int) - np.asarray(rgb.resize((size, size), Image.BILINEAR)).astype(int))
+        dct_stats["max"] = max(dct_stats["max"], int(diff.max()))
+        check(diff.max() <= 1, f"dct-antialias differs from PIL draft + BILINEAR by {diff.max()}: {path}")
+
+
+def test_dct_shrink_factors(tmp):
+    """A large JPEG takes every factor: 8x, 4x, 2x and none, by PIL's rule."""
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.integers(0, 256, (600, 1900, 3), dtype=np.uint8))
+    path = os.path.join(tmp, "large.jpg")
+    img.save(path, quality=90)
+    for fit, want in ((70, (238, 75)), (140, (475, 150)), (224, (950, 300)), (400, (1900, 600))):
+        im = Image.open(path)
+        im.draft("RGB", (fit, fit))
+        check(im.size == want, f"PIL draft to {fit}: {im.size}, expected {want}")
+        ours = vt_dump(path, fit, fit, "draft")
+        check(ours is not None and ours.shape[1::-1] == want, f"draft to {fit}: {None if ours is None else ours.shape}")
+        check(ours is not None and np.array_equal(ours, np.asarray(im.convert("RGB"))), f"draft to {fit} differs from PIL")
 
 
 # ---- synthetic PNGs (tests/pngwrite.py writes every colour type / depth / interlace) ----
@@ -190,6 +232,7 @@ def main():
         test_synthetic_png(tmp)
         test_synthetic_jpeg(tmp)
         test_synthetic_resize(tmp)
+        test_dct_shrink_factors(tmp)
     print("FAILED" if failures else "all passed", f"({len(failures)} failures)")
     return 1 if failures else 0
 

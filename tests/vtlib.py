@@ -71,12 +71,18 @@ def write_manifest(path, dataset, rows, extra=None):
             f.write(line + "\n")
 
 
-def caffe_input(path, size=224):
+def caffe_input(path, size=224, resize="nearest"):
     """Keras load_img(target_size, nearest) + caffe preprocessing, in
-    PIL/numpy: the independent reference for the network input. NHWC."""
+    PIL/numpy: the independent reference for the network input. NHWC.
+    resize="dct-antialias": PIL's draft (libjpeg DCT scaling) + BILINEAR."""
     import numpy as np
     from PIL import Image
-    img = Image.open(path).convert("RGB").resize((size, size), Image.NEAREST)
+    img = Image.open(path)
+    if resize == "dct-antialias":
+        img.draft("RGB", (size, size))
+        img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+    else:
+        img = img.convert("RGB").resize((size, size), Image.NEAREST)
     x = np.asarray(img, dtype=np.float32)[:, :, ::-1]
     return x - np.array([103.939, 116.779, 123.68], dtype=np.float32)
 

@@ -2,7 +2,8 @@
  * writes the RGB pixels as a binary PPM (P6) to stdout, so tests can compare
  * them with PIL.
  *
- *   vt_imgdump IMAGE [W H POLICY]      POLICY: nearest | antialias
+ *   vt_imgdump IMAGE [W H POLICY]      POLICY: nearest | antialias | dct-antialias
+ *                                      | draft (the DCT-shrunk decode alone, not resized)
  *
  * On failure prints the reason to stderr and exits 1. */
 #include "vt_common.h"
@@ -11,18 +12,22 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv) {
   if (argc != 2 && argc != 5) {
-    fprintf(stderr, "usage: %s IMAGE [W H nearest|antialias]\n", argv[0]);
+    fprintf(stderr, "usage: %s IMAGE [W H nearest|antialias|dct-antialias|draft]\n", argv[0]);
     return 2;
   }
   vt_image img, resized;
-  if (vt_image_load(argv[1], SIZE_MAX, &img) < 0) {
+  int draft_only = argc == 5 && strcmp(argv[4], "draft") == 0;
+  int fit = argc == 5 && (draft_only || strcmp(argv[4], "dct-antialias") == 0);
+  int fit_w = fit ? atoi(argv[2]) : 0, fit_h = fit ? atoi(argv[3]) : 0;
+  if (vt_image_load_draft(argv[1], SIZE_MAX, fit_w, fit_h, &img, NULL) < 0) {
     fprintf(stderr, "%s: %s\n", argv[1], vt_failure_reason());
     return 1;
   }
-  if (argc == 5) {
+  if (argc == 5 && !draft_only) {
     vt_resize_policy policy;
     if (vt_resize_policy_parse(argv[4], &policy) < 0 ||
         vt_image_resize(&img, atoi(argv[2]), atoi(argv[3]), policy, &resized) < 0) {
