@@ -423,10 +423,11 @@ static void cell_row_sum_max(const float *px, int n, size_t c, float *rs, float 
   }
 }
 
-/* Same cells, channel loop innermost. Sums are float per row of the cell,
+/* One cell at a time, for grids whose cells are not unions of the fine
+ * cells below (odd map sizes, g = 3). Sums are float per row of the cell,
  * then added into a double total per cell, which keeps a 224x224 global
  * average within ~1e-7 relative. */
-void vt_grid_pool(const float *in, int H, int W, int C, int g, float *avg, float *max) {
+static void pool_cells(const float *in, int H, int W, int C, int g, float *avg, float *max) {
   size_t c = (size_t)C;
   float *rowsum = vt_xmalloc(c * sizeof(float));
   float *scratch_max = max ? NULL : vt_xmalloc(c * sizeof(float));
@@ -454,66 +455,87 @@ void vt_grid_pool(const float *in, int H, int W, int C, int g, float *avg, float
   free(sum);
 }
 
-static int grids_nest(int H, int W, const int *grids, int n, int *finest) {
-  int G = 1;
-  for (int i = 0; i < n; i++) G = grids[i] > G ? grids[i] : G;
-  *finest = G;
-  if (H % G || W % G) return 0;
-  for (int i = 0; i < n; i++)
-    if (G % grids[i]) return 0;
+/* The fine grid F (4, 2 or 1: the largest dividing both sides) that every
+ * grid dividing it is derived from. It depends on the map size only, never
+ * on which grids are asked for together, so a grid's averages are bitwise
+ * the same whether the extractor pools it with others or the trainer pools
+ * it alone from stored maps. */
+static int fine_grid(int H, int W) {
+  for (int f = 4; f > 1; f /= 2)
+    if (H % f == 0 && W % f == 0) return f;
   return 1;
 }
 
-void vt_grid_pool_all(const float *in, int H, int W, int C, const int *grids, int n, float *out) {
-  int G;
-  if (!grids_nest(H, W, grids, n, &G)) {
-    for (int i = 0; i < n; i++) {
-      size_t len = (size_t)grids[i] * grids[i] * C;
-      vt_grid_pool(in, H, W, C, grids[i], out, out + len);
-      out += 2 * len;
-    }
-    return;
-  }
-  /* Fine cells of ch x cw pixels: per cell a double sum (fed by float sums
-   * over one row of the cell, as vt_grid_pool) and a max. */
-  size_t c = (size_t)C, cells = (size_t)G * G;
-  int ch = H / G, cw = W / G;
-  double *sum = vt_xmalloc(cells * c * sizeof(double));
-  float *max = vt_xmalloc(cells * c * sizeof(float));
-  float *rowsum = vt_xmalloc((size_t)G * c * sizeof(float));
+/* One pass over the map: per fine cell a double sum (fed by float sums over
+ * one row of the cell) and a max. sum, max: [F][F][C]. */
+static void pool_fine(const float *in, int H, int W, int C, int F, double *sum, float *max) {
+  size_t c = (size_t)C, cells = (size_t)F * F;
+  int ch = H / F, cw = W / F;
+  float *rowsum = vt_xmalloc((size_t)F * c * sizeof(float));
   for (size_t k = 0; k < cells * c; k++) sum[k] = 0, max[k] = -FLT_MAX;
   for (int y = 0; y < H; y++) {
-    size_t row0 = (size_t)(y / ch) * G * c;
-    for (size_t k = 0; k < (size_t)G * c; k++) rowsum[k] = 0;
+    size_t row0 = (size_t)(y / ch) * F * c;
+    for (size_t k = 0; k < (size_t)F * c; k++) rowsum[k] = 0;
     const float *px = in + (size_t)y * W * c;
-    for (int j = 0; j < G; j++, px += (size_t)cw * c)
+    for (int j = 0; j < F; j++, px += (size_t)cw * c)
       cell_row_sum_max(px, cw, c, rowsum + (size_t)j * c, max + row0 + (size_t)j * c);
-    for (size_t k = 0; k < (size_t)G * c; k++) sum[row0 + k] += rowsum[k];
+    for (size_t k = 0; k < (size_t)F * c; k++) sum[row0 + k] += rowsum[k];
   }
-  for (int i = 0; i < n; i++) {
-    int g = grids[i], f = G / g;
-    size_t len = (size_t)g * g * c;
-    float *avg = out, *mx = out + len;
-    double inv = 1.0 / ((double)ch * cw * f * f);
-    for (int a = 0; a < g; a++)
-      for (int b = 0; b < g; b++) {
-        size_t at = ((size_t)a * g + b) * c;
-        for (size_t k = 0; k < c; k++) {
-          double s = 0;
-          float m = -FLT_MAX;
-          for (int u = a * f; u < (a + 1) * f; u++)
-            for (int v = b * f; v < (b + 1) * f; v++) {
-              size_t fine = ((size_t)u * G + v) * c + k;
-              s += sum[fine];
-              m = max[fine] > m ? max[fine] : m;
-            }
-          avg[at + k] = (float)(s * inv);
-          mx[at + k] = m;
-        }
+  free(rowsum);
+}
+
+/* Grid g (dividing F) from the fine cells of an H x W map. */
+static void derive_grid(const double *sum, const float *max, int H, int W, int C, int F, int g, float *avg,
+                        float *mx) {
+  size_t c = (size_t)C;
+  int f = F / g;
+  double inv = 1.0 / ((double)(H / g) * (W / g));
+  for (int a = 0; a < g; a++)
+    for (int b = 0; b < g; b++) {
+      size_t at = ((size_t)a * g + b) * c;
+      for (size_t k = 0; k < c; k++) {
+        double s = 0;
+        float m = -FLT_MAX;
+        for (int u = a * f; u < (a + 1) * f; u++)
+          for (int v = b * f; v < (b + 1) * f; v++) {
+            size_t fine = ((size_t)u * F + v) * c + k;
+            s += sum[fine];
+            m = max[fine] > m ? max[fine] : m;
+          }
+        if (avg) avg[at + k] = (float)(s * inv);
+        if (mx) mx[at + k] = m;
       }
+    }
+}
+
+void vt_grid_pool_all(const float *in, int H, int W, int C, const int *grids, int n, float *out) {
+  int F = fine_grid(H, W), any_fine = 0;
+  for (int i = 0; i < n; i++) any_fine |= F % grids[i] == 0;
+  size_t cells = (size_t)F * F * C;
+  double *sum = any_fine ? vt_xmalloc(cells * sizeof(double)) : NULL;
+  float *max = any_fine ? vt_xmalloc(cells * sizeof(float)) : NULL;
+  if (any_fine) pool_fine(in, H, W, C, F, sum, max);
+  for (int i = 0; i < n; i++) {
+    size_t len = (size_t)grids[i] * grids[i] * C;
+    if (F % grids[i] == 0) derive_grid(sum, max, H, W, C, F, grids[i], out, out + len);
+    else pool_cells(in, H, W, C, grids[i], out, out + len);
     out += 2 * len;
   }
   free(sum);
   free(max);
-  free(rowsum);
+}
+
+void vt_grid_pool(const float *in, int H, int W, int C, int g, float *avg, float *max) {
+  int F = fine_grid(H, W);
+  if (F % g) {
+    pool_cells(in, H, W, C, g, avg, max);
+    return;
+  }
+  size_t cells = (size_t)F * F * C;
+  double *fsum = vt_xmalloc(cells * sizeof(double));
+  float *fmax = vt_xmalloc(cells * sizeof(float));
+  pool_fine(in, H, W, C, F, fsum, fmax);
+  derive_grid(fsum, fmax, H, W, C, F, g, avg, max);
+  free(fsum);
+  free(fmax);
 }

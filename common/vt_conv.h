@@ -76,10 +76,10 @@ void vt_grid_pool(const float *in, int H, int W, int C, int g, float *avg, float
 
 /* Every grid of grids[0..n) at once, into out laid out per grid in the given
  * order as avg [g][g][C] then max [g][g][C] (the extractor's pooled layout).
- * When the finest grid G divides H and W and every other grid divides G
- * (all of block1_pool..block4_pool for grids 1, 2, 4), each coarse cell is a
- * union of equal fine cells: the map is read once, not twice per grid.
- * Otherwise each grid is pooled on its own by vt_grid_pool. */
+ * Grids dividing the map's fine grid (4, 2 or 1, the largest dividing H and
+ * W: grids 1, 2, 4 at block1_pool..block4_pool) come from one pass over the
+ * map; others pool cell by cell. Each grid's values are bitwise those of
+ * vt_grid_pool for it alone. */
 void vt_grid_pool_all(const float *in, int H, int W, int C, const int *grids, int n, float *out);
 
 #endif

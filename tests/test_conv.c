@@ -412,6 +412,10 @@ static void test_grid_pool_all(void) {
         double e = rel_err(at, ra, len);
         CHECK(e < 1e-6, "grid_pool_all %dx%dx%d grid %d (set %zu) avg: rel err %g", H, W, C, g, b, e);
         CHECK(equal_floats(at + len, rm, len), "grid_pool_all %dx%dx%d grid %d (set %zu) max differs", H, W, C, g, b);
+        /* bitwise what the trainer gets pooling this grid alone from stored maps */
+        vt_grid_pool(in, H, W, C, g, ra, rm);
+        CHECK(equal_floats(at, ra, len) && equal_floats(at + len, rm, len),
+              "grid_pool_all %dx%dx%d grid %d (set %zu) differs from vt_grid_pool alone", H, W, C, g, b);
         at += 2 * len;
         free(ra), free(rm);
       }
