@@ -99,6 +99,13 @@ static int write_meta(hid_t f, const vt_store_meta *m) {
   rc |= vt_h5_write_str_attr(f, "source", m->source ? m->source : "");
   rc |= vt_h5_write_str_attr(f, "data_root", m->data_root ? m->data_root : "");
   rc |= vt_h5_write_str_attr(f, "command", m->command ? m->command : "");
+  if (m->shard_count > 0) {
+    rc |= vt_h5_write_int_attr(f, "shard_index", m->shard_index);
+    rc |= vt_h5_write_int_attr(f, "shard_count", m->shard_count);
+    rc |= vt_h5_write_int_attr(f, "shard_first_row", m->shard_first_row);
+    rc |= vt_h5_write_int_attr(f, "global_n_rows", m->global_n_rows);
+    rc |= vt_h5_write_str_attr(f, "global_rows_digest", m->global_rows_digest);
+  }
   return rc ? -1 : 0;
 }
 
@@ -149,6 +156,11 @@ static int compare_meta(const char *path, const vt_store_meta *m) {
   diff_int(f, "max_pixels", m->max_pixels, msg, sizeof msg);
   diff_int(f, "n_rows", m->n_rows, msg, sizeof msg);
   diff_str(f, "rows_digest", m->rows_digest, msg, sizeof msg);
+  if (m->shard_count > 0) {
+    diff_int(f, "shard_index", m->shard_index, msg, sizeof msg);
+    diff_int(f, "shard_count", m->shard_count, msg, sizeof msg);
+    diff_str(f, "global_rows_digest", m->global_rows_digest, msg, sizeof msg);
+  }
   H5Fclose(f);
   if (msg[0])
     return vt_fail("%s was made with other settings:%s\n(rows_digest differs when the image list, "

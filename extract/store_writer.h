@@ -32,6 +32,11 @@ typedef struct {
   long long max_pixels;
   char rows_digest[32];  /* digest of classes + (path, label, split) per row */
   long long n_rows;
+  /* a shard (--shard i/n, extract/shard.h) when shard_count > 0: its place
+   * in the whole run, whose rows_digest and n_rows are the global ones */
+  int shard_index, shard_count;
+  long long shard_first_row, global_n_rows;
+  char global_rows_digest[32];
   /* recorded, not compared: */
   const char *weights_file, *source, *data_root, *command;
 } vt_store_meta;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "pipeline.h"
+#include "shard.h"
 #include "store_lock.h"
 #include "store_writer.h"
 #include "vt_cli.h"
@@ -65,6 +66,9 @@ static const char usage[] =
     "  --config FILE         take options from the [extract] section (and `weights` in\n"
     "                        [vggtap]) of an INI file (docs/CONFIG.md); flags given here win\n"
     "  --threads N           worker threads, one image each (default: all cores)\n"
+    "  --shard I/N           extract only shard I of N (0 <= I < N): a fixed contiguous block\n"
+    "                        of the rows; vggtap-merge joins the N shard stores into one\n"
+    "                        (docs/SCALING.md)\n"
     "  --strict              exit 3 if any image failed (default: only if all failed)\n"
     "  --quiet               no progress output\n"
     "  --help, --version\n"
@@ -89,6 +93,7 @@ typedef struct {
   const char *weights, *data, *manifest, *out, *taps, *store, *grids, *map_dtype, *label_col,
       *split_col;
   int files, threads, compress, overwrite, strict, quiet;
+  int shard_index, shard_count; /* shard_count 0: the whole run */
   vt_extract_config cfg;
 } options;
 
@@ -104,7 +109,8 @@ static const struct option longopts[] = {
     {"threads", required_argument, 0, 'j'}, {"overwrite", no_argument, 0, 'O'},
     {"strict", no_argument, 0, 'T'}, {"quiet", no_argument, 0, 'q'},
     {"label-column", required_argument, 0, 'L'}, {"split-column", required_argument, 0, 'P'},
-    {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+    {"shard", required_argument, 0, 'H'}, {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
 static int parse_options(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
@@ -149,6 +155,9 @@ static int parse_options(int argc, char **argv, options *o) {
       case 'j':
         if (vt_parse_long(optarg, 1, 256, "--threads", &v) < 0) return -1;
         o->threads = (int)v;
+        break;
+      case 'H':
+        if (vt_shard_parse(optarg, &o->shard_index, &o->shard_count) < 0) return vt_fail_prefix("--shard");
         break;
       case 'O': o->overwrite = 1; break;
       case 'T': o->strict = 1; break;
@@ -243,6 +252,14 @@ int main(int argc, char **argv) {
   if (store_maps && o.compress) snprintf(meta.compression, sizeof meta.compression, "deflate-%d", o.compress);
   else snprintf(meta.compression, sizeof meta.compression, "none");
   vt_store_meta_digest_rows(&meta, &in);
+  int n_all = in.n;
+  if (o.shard_count && vt_shard_select(&meta, &in, o.shard_index, o.shard_count) < 0) {
+    fprintf(stderr, "vggtap-extract: %s\n", vt_failure_reason());
+    free(command);
+    vt_weights_free(&w);
+    vt_inputs_free(&in);
+    return EXIT_ERROR;
+  }
 
   vt_store_layout lay = {.n_taps = cfg->n_taps, .n_grids = store_pooled ? cfg->n_grids : 0,
                          .maps = store_maps, .pooled = store_pooled,
@@ -280,6 +297,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vggtap-extract: %d images, %d classes (%s %s), taps %s, %dx%d, %s resize, %s, %d threads\n",
             in.n, in.n_classes, in.source, in.root, meta.taps, cfg->height, cfg->width, meta.resize,
             meta.preprocessing, o.threads);
+    if (o.shard_count)
+      fprintf(stderr, "vggtap-extract: shard %d/%d: rows %lld..%lld of %d\n", o.shard_index,
+              o.shard_count, meta.shard_first_row, meta.shard_first_row + in.n - 1, n_all);
     if (n_done) fprintf(stderr, "vggtap-extract: resuming: %lld rows already done\n", n_done);
   }
 
