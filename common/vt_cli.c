@@ -29,3 +29,15 @@ int vt_parse_size(const char *s, const char *flag, int *height, int *width) {
   *width = w;
   return 0;
 }
+
+char *vt_join_args(int argc, char *const *argv) {
+  size_t n = 1;
+  for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+  char *s = vt_xmalloc(n);
+  s[0] = '\0';
+  for (int i = 0; i < argc; i++) {
+    if (i) strcat(s, " ");
+    strcat(s, argv[i]);
+  }
+  return s;
+}

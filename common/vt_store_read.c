@@ -7,6 +7,7 @@
 #include "vt_common.h"
 #include "vt_h5.h"
 #include "vt_store_schema.h"
+#include "vt_vds.h"
 
 /* ---- HDF5 helpers ---- */
 
@@ -256,7 +257,11 @@ int vt_store_open(const char *path, vt_store *s) {
     vt_fail("%s: cannot open as HDF5 (corrupt or truncated?)", path);
     goto fail_noprefix;
   }
-  if (check_format(s) < 0 || read_attrs(s) < 0 || read_index(s) < 0) goto fail;
+  /* A merged store (vggtap-merge) reads missing shard files as fill values
+   * without an error: check that they are all there first. */
+  if (check_format(s) < 0 || read_attrs(s) < 0 || read_index(s) < 0 ||
+      vt_vds_check_sources(s->file, path, NULL) < 0)
+    goto fail;
   return 0;
 fail:
   vt_fail_prefix("%s", path);

@@ -182,18 +182,6 @@ static int parse_options(int argc, char **argv, options *o) {
   return vt_extract_config_check(&o->cfg);
 }
 
-static char *join_argv(int argc, char **argv) {
-  size_t n = 1;
-  for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-  char *s = vt_xmalloc(n);
-  s[0] = '\0';
-  for (int i = 0; i < argc; i++) {
-    if (i) strcat(s, " ");
-    strcat(s, argv[i]);
-  }
-  return s;
-}
-
 static void print_failures(const char *out, long long n_failed) {
   if (n_failed == 0) return;
   fprintf(stderr, "vggtap-extract: the failed rows and their reasons are in %s: /images/status, "
@@ -239,7 +227,7 @@ int main(int argc, char **argv) {
     return EXIT_ERROR;
   }
 
-  char *command = join_argv(argc, argv);
+  char *command = vt_join_args(argc, argv);
   vt_store_meta meta = {.input_height = cfg->height, .input_width = cfg->width,
                         .max_pixels = (long long)cfg->max_pixels, .weights_file = o.weights,
                         .source = in.source, .data_root = in.root, .command = command};
