@@ -34,6 +34,10 @@ void vt_h5_quiet(void) {
   H5Eset_auto2(H5E_DEFAULT, record_os_error, NULL);
 }
 
+static int write_error(const char *kind, const char *name) {
+  return vt_fail("cannot write %s %s: %s", kind, name, vt_h5_os_error("HDF5 error"));
+}
+
 void vt_h5_no_close_at_exit(void) { H5dont_atexit(); }
 
 const char *vt_h5_os_error(const char *otherwise) {
@@ -63,7 +67,7 @@ int vt_h5_write_str_attr(hid_t obj, const char *name, const char *value) {
   hid_t t = vt_h5_str_type(), sp = H5Screate(H5S_SCALAR);
   if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
   hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = (a < 0 || H5Awrite(a, t, &value) < 0) ? vt_fail("cannot write attribute %s", name) : 0;
+  int rc = (a < 0 || H5Awrite(a, t, &value) < 0) ? write_error("attribute", name) : 0;
   if (a >= 0) H5Aclose(a);
   H5Sclose(sp);
   H5Tclose(t);
@@ -77,7 +81,7 @@ int vt_h5_write_int_attr(hid_t obj, const char *name, long long value) {
   hid_t type = (value >= INT32_MIN && value <= INT32_MAX) ? H5T_STD_I32LE : H5T_STD_I64LE;
   hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
   int rc = (a < 0 || H5Awrite(a, H5T_NATIVE_LLONG, &value) < 0)
-               ? vt_fail("cannot write attribute %s", name) : 0;
+               ? write_error("attribute", name) : 0;
   if (a >= 0) H5Aclose(a);
   H5Sclose(sp);
   return rc;
@@ -159,8 +163,8 @@ int vt_h5_write_strings(hid_t loc, const char *name, const char *const *s, size_
   hid_t d = H5Dcreate2(loc, name, t, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   int rc = 0;
   if (d < 0 || (n && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0))
-    rc = vt_fail("cannot write dataset %s", name);
-  if (d >= 0) H5Dclose(d);
+    rc = write_error("dataset", name);
+  if (d >= 0 && H5Dclose(d) < 0) rc = write_error("dataset", name); /* closing flushes */
   H5Pclose(lcpl);
   H5Sclose(sp);
   H5Tclose(t);
@@ -176,8 +180,8 @@ int vt_h5_write_1d(hid_t loc, const char *name, hid_t type, const void *data, si
   hid_t d = H5Dcreate2(loc, name, type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   int rc = 0;
   if (d < 0 || (n && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
-    rc = vt_fail("cannot write dataset %s", name);
-  if (d >= 0) H5Dclose(d);
+    rc = write_error("dataset", name);
+  if (d >= 0 && H5Dclose(d) < 0) rc = write_error("dataset", name); /* closing flushes */
   H5Pclose(lcpl);
   H5Sclose(sp);
   return rc;

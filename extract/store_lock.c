@@ -39,7 +39,8 @@ static void note_pid(int fd) {
 /* Opens and locks `path`: the fd, -1 with a reason, or -2 when the file was
  * removed meanwhile (try again). */
 static int try_lock(const char *out, const char *dir, const char *path) {
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST) return vt_fail("cannot create %s: %s", dir, strerror(errno));
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return vt_fail("cannot create %s: %s", dir, strerror(errno));
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) return errno == ENOENT ? -2 : vt_fail("cannot create %s: %s", path, strerror(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

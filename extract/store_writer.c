@@ -396,7 +396,14 @@ static int part_open(vt_partial *p) {
   p->tmp_path = vt_xmalloc(strlen(p->final_path) + 8);
   sprintf(p->tmp_path, "%s.tmp", p->final_path);
   p->file = H5Fcreate(p->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (p->file < 0) return write_failed(p->tmp_path);
+  if (p->file < 0) {
+    write_failed(p->tmp_path);
+    unlink(p->tmp_path); /* HDF5 may have created it before failing */
+    free(p->tmp_path);
+    free(p->final_path);
+    p->tmp_path = p->final_path = NULL;
+    return -1;
+  }
   const vt_store_layout *lay = &p->lay;
   for (int t = 0; t < lay->n_taps && lay->maps; t++) {
     hsize_t dims[4] = {0, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
@@ -487,7 +494,7 @@ static int write_2d(hid_t loc, const char *name, const float *data, long long n,
   hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   int rc = (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
                ? vt_fail("cannot write %s", name) : 0;
-  if (d >= 0) H5Dclose(d);
+  if (d >= 0 && H5Dclose(d) < 0) rc = vt_fail("cannot write %s", name); /* close flushes */
   H5Pclose(lcpl);
   H5Sclose(sp);
   return rc;
@@ -507,7 +514,10 @@ int vt_partial_commit(vt_partial *p) {
     snprintf(name, sizeof name, "pooled/%s", lay->name[t]);
     rc |= write_2d(p->file, name, p->pooled[t], p->n, p->pooled_len[t]);
   }
-  for (int t = 0; t < lay->n_taps && lay->maps; t++) H5Dclose(p->maps[t]);
+  /* Closing a map dataset flushes its cached chunks: on a full disk that is
+   * where a row's map is lost, so a failed close must fail the part. */
+  for (int t = 0; t < lay->n_taps && lay->maps; t++)
+    if (H5Dclose(p->maps[t]) < 0) rc = -1;
   if (H5Fclose(p->file) < 0) rc = -1;
   p->file = -1;
   if (rc) {
@@ -580,7 +590,7 @@ static int copy_pooled(const vt_partial *p, hid_t part, const char *part_path, h
         }
         H5Sclose(ms);
         H5Sclose(fs);
-        H5Dclose(od);
+        if (H5Dclose(od) < 0 && rc == 0) rc = write_failed(out_path);
       }
     }
     free(buf);
@@ -601,7 +611,8 @@ static int copy_maps(const vt_partial *p, hid_t part, const char *part_path, hid
     char name[128];
     snprintf(name, sizeof name, "features/%s", lay->name[t]);
     hid_t src = H5Dopen2(part, name, H5P_DEFAULT), dst = H5Dopen2(out, name, H5P_DEFAULT);
-    if (src < 0 || dst < 0) rc = vt_fail("cannot open /%s of %s while assembling", name, src < 0 ? part_path : out_path);
+    if (src < 0 || dst < 0)
+      rc = vt_fail("cannot open /%s of %s while assembling", name, src < 0 ? part_path : out_path);
     for (long long i = 0; i < n && rc == 0; i++) {
       if (status[i] != VT_ROW_OK) continue;
       hsize_t from[4] = {(hsize_t)i, 0, 0, 0}, to[4] = {(hsize_t)rows[i], 0, 0, 0}, nbytes = 0;
@@ -617,7 +628,7 @@ static int copy_maps(const vt_partial *p, hid_t part, const char *part_path, hid
         rc = write_failed(out_path);
     }
     if (src >= 0) H5Dclose(src);
-    if (dst >= 0) H5Dclose(dst);
+    if (dst >= 0 && H5Dclose(dst) < 0 && rc == 0) rc = write_failed(out_path);
   }
   free(buf);
   return rc;

@@ -20,8 +20,9 @@ static int write_2d(hid_t loc, const char *name, const float *data, int rows, in
   hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   int rc = 0;
   if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    rc = vt_fail("cannot write dataset %s", name);
-  if (d >= 0) H5Dclose(d);
+    rc = vt_fail("cannot write dataset %s: %s", name, vt_h5_os_error("HDF5 error"));
+  if (d >= 0 && H5Dclose(d) < 0) /* closing flushes */
+    rc = vt_fail("cannot write dataset %s: %s", name, vt_h5_os_error("HDF5 error"));
   H5Pclose(lcpl);
   H5Sclose(sp);
   return rc;
@@ -94,6 +95,7 @@ int vt_head_file_write(const char *path, const vt_head_file *hf) {
   int rc;
   if (f < 0) {
     rc = vt_fail("cannot create %s: %s", tmp, vt_h5_os_error("HDF5 error"));
+    unlink(tmp); /* HDF5 may have created it before failing */
   } else {
     rc = write_contents(f, hf);
     if (H5Fclose(f) < 0 && rc == 0)
