@@ -12,9 +12,10 @@ void vt_extract_config_default(vt_extract_config *c) {
   c->resize = VT_RESIZE_ANTIALIAS;
   c->preprocess = VT_PREPROCESS_CAFFE;
   c->max_pixels = 178956970; /* PIL's MAX_IMAGE_PIXELS: a familiar bound */
-  c->n_grids = 2;
+  c->n_grids = 3;
   c->grids[0] = 1;
   c->grids[1] = 2;
+  c->grids[2] = 4;
 }
 
 static int cmp_int(const void *a, const void *b) {
@@ -74,6 +75,22 @@ int vt_extract_config_check(const vt_extract_config *c) {
                      vt_vgg16_layers[c->taps[t]].name, h, w, c->height, c->width);
   }
   return 0;
+}
+
+void vt_extract_fit_grids(vt_extract_config *c) {
+  int n = 0;
+  for (int i = 0; i < c->n_grids; i++) {
+    int fits = 1;
+    for (int t = 0; t < c->n_taps; t++) {
+      int h, w, ch;
+      if (vt_vgg16_layer_shape(c->taps[t], c->height, c->width, &h, &w, &ch) < 0) return;
+      fits &= c->grids[i] <= h && c->grids[i] <= w;
+    }
+    if (fits) c->grids[n++] = c->grids[i];
+  }
+  /* grid 1 fits any map; keep it so the check below names a real problem */
+  c->n_grids = n ? n : 1;
+  if (!n) c->grids[0] = 1;
 }
 
 void vt_extract_taps_text(const vt_extract_config *c, char *out, size_t n) {

@@ -20,15 +20,20 @@ typedef struct {
   int n_taps;
   int taps[VT_VGG16_NLAYERS];    /* layer indices, strictly ascending */
   int n_grids;
-  int grids[VT_MAX_GRIDS];       /* pooling grids, strictly ascending, e.g. {1, 2} */
+  int grids[VT_MAX_GRIDS];       /* pooling grids, strictly ascending, e.g. {1, 2, 4} */
 } vt_extract_config;
 
-/* Defaults: 224x224, antialias, caffe, 178,956,970 pixels (PIL's limit), grids {1, 2}. */
+/* Defaults: 224x224, antialias, caffe, 178,956,970 pixels (PIL's limit), grids
+ * {1, 2, 4}: GAP/GMP, and the 2x2 and 4x4 layouts that GAP throws away. */
 void vt_extract_config_default(vt_extract_config *c);
 /* "block1_pool,block2_pool" -> taps (sorted, duplicates refused). */
 int vt_extract_parse_taps(vt_extract_config *c, const char *list);
 /* "1,2,4" -> grids. */
 int vt_extract_parse_grids(vt_extract_config *c, const char *list);
+/* Drops the grids larger than some tap's map (for the default grids, so that
+ * small inputs or deep taps still work; explicit --grids are checked instead).
+ * Call after the taps and input size are set. */
+void vt_extract_fit_grids(vt_extract_config *c);
 /* Checks every tap fits the input size and every grid fits every tap. */
 int vt_extract_config_check(const vt_extract_config *c);
 /* The taps / grids as the canonical comma-separated text recorded in stores. */

@@ -57,7 +57,9 @@ static const char usage[] =
     "  --out STORE.h5        the feature store to write (resumed if a run was interrupted)\n"
     "  --store WHAT          pooled (default), maps, or maps,pooled: pooled vectors are a few\n"
     "                        KB per image; full maps are up to 3.2 MB per image at block1\n"
-    "  --grids LIST          pooling grids for pooled vectors (default 1,2: GAP/GMP and 2x2)\n"
+    "  --grids LIST          pooling grids for pooled vectors: average and max over a GxG\n"
+    "                        grid each (default 1,2,4: GAP/GMP, 2x2 and 4x4, those that fit\n"
+    "                        every tap's map)\n"
     "  --map-dtype T         float32 (default) or float16 for stored maps\n"
     "  --compress L          shuffle + deflate level 1-9 for maps (default 0: none)\n"
     "  --overwrite           replace an existing or partial store made with other settings\n"
@@ -174,6 +176,7 @@ static int parse_options(int argc, char **argv, options *o) {
   if (!o->out) return vt_fail("--out STORE.h5 is required");
   if (vt_extract_parse_taps(&o->cfg, o->taps) < 0) return vt_fail_prefix("--tap");
   if (o->grids && vt_extract_parse_grids(&o->cfg, o->grids) < 0) return vt_fail_prefix("--grids");
+  if (!o->grids) vt_extract_fit_grids(&o->cfg);
   if (strcmp(o->map_dtype, "float32") && strcmp(o->map_dtype, "float16"))
     return vt_fail("--map-dtype: '%s' is not float32 or float16", o->map_dtype);
   if (strcmp(o->store, "pooled") && strcmp(o->store, "maps") && strcmp(o->store, "maps,pooled") &&

@@ -423,6 +423,43 @@ static void test_grid_pool_all(void) {
     }
 }
 
+/* The map sizes VGG16 taps have at a 224 input (7 .. 224) and odd ones that
+ * no grid divides, against the naive reference for every stored grid: the
+ * cells then overlap or differ in size, where an off-by-one would show. */
+static void test_grid_pool_tap_sizes(void) {
+  const int hw[][2] = {{7, 7}, {14, 14}, {28, 28}, {56, 56}, {112, 112}, {224, 224},
+                       {9, 13}, {57, 55}, {111, 113}};
+  const int C = 8;
+  for (size_t a = 0; a < sizeof hw / sizeof *hw; a++) {
+    int H = hw[a][0], W = hw[a][1];
+    float *in = rand_buf((size_t)H * W * C, 3.0f);
+    for (int g = 1; g <= 4; g *= 2) {
+      size_t n = (size_t)g * g * C;
+      float ra[16 * 8], rm[16 * 8], fa[16 * 8], fm[16 * 8];
+      vt_grid_pool_naive(in, H, W, C, g, ra, rm);
+      vt_grid_pool(in, H, W, C, g, fa, fm);
+      CHECK(equal_floats(rm, fm, n), "grid max %dx%dx%d g %d differs from naive", H, W, C, g);
+      double e = max_abs_diff(fa, ra, n);
+      CHECK(e < 3e-6, "grid avg %dx%dx%d g %d: abs err %g against naive", H, W, C, g, e);
+    }
+    /* grids 1, 2, 4 in one pass, as the extractor pools them */
+    static const int grids[3] = {1, 2, 4};
+    float all[2 * 21 * 8];
+    vt_grid_pool_all(in, H, W, C, grids, 3, all);
+    const float *at = all;
+    for (int i = 0; i < 3; i++) {
+      int g = grids[i];
+      size_t n = (size_t)g * g * C;
+      float ra[16 * 8], rm[16 * 8];
+      vt_grid_pool_naive(in, H, W, C, g, ra, rm);
+      CHECK(max_abs_diff(at, ra, n) < 3e-6 && equal_floats(at + n, rm, n),
+            "grid_pool_all %dx%dx%d grid %d differs from naive", H, W, C, g);
+      at += 2 * n;
+    }
+    free(in);
+  }
+}
+
 /* Two threads running the fast convs at once must each get the
  * single-thread answer bit for bit (BLIS state is shared, our rntm_t is not;
  * a packed layer is shared read-only). */
@@ -475,6 +512,7 @@ int main(void) {
   test_forward_chained();
   test_pools_fast();
   test_grid_pool_all();
+  test_grid_pool_tap_sizes();
   test_conv_threads();
   if (failures) {
     printf("%d check(s) failed\n", failures);
