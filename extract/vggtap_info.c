@@ -27,8 +27,9 @@ static const char usage[] =
     "pooling, classes, provenance, and the scores in its report (HEAD.report/\n"
     "metrics.json beside it) when present.\n"
     "\n"
-    "  --table       one line per head: tap, pooling, hidden layers, parameters, accuracy,\n"
-    "                macro-F1, training seconds (read from each head's report)\n"
+    "  --table       one line per head: tap, pooling, hidden layers, feature width,\n"
+    "                parameters, accuracy, macro-F1, training seconds (read from each\n"
+    "                head's report)\n"
     "  --csv OUT     with --table, also write the table as CSV to OUT\n"
     "  --failures N  show at most N failure reasons (default 10)\n"
     "  --help, --version\n"
@@ -343,7 +344,7 @@ static char *read_small_file(const char *path) {
 }
 
 typedef struct {
-  char *tap, *pooling, *hidden, *head_kind, *preprocessing, *resize, *weights_sha256, *store,
+  char *tap, *pooling, *features, *hidden, *head_kind, *preprocessing, *resize, *weights_sha256, *store,
       *eval_store, *feature_source, *config, *evaluated_on;
   long long n_params, n_features, n_classes, n_layers, best_epoch, input_h, input_w, version;
   double accuracy, macro_f1, balanced_accuracy, train_seconds;
@@ -351,7 +352,7 @@ typedef struct {
 } head_info;
 
 static void head_info_free(head_info *h) {
-  free(h->tap), free(h->pooling), free(h->hidden), free(h->head_kind), free(h->preprocessing);
+  free(h->tap), free(h->pooling), free(h->features), free(h->hidden), free(h->head_kind), free(h->preprocessing);
   free(h->resize), free(h->weights_sha256), free(h->store), free(h->eval_store);
   free(h->feature_source), free(h->config), free(h->evaluated_on);
 }
@@ -363,6 +364,7 @@ static int read_head(const char *path, hid_t f, head_info *h) {
   h->hidden = str_attr_or(f, "hidden", "");
   h->tap = str_attr_or(f, "tap", "?");
   h->pooling = str_attr_or(f, "pooling", "?");
+  h->features = str_attr_or(f, "features", ""); /* format_version 2 */
   h->preprocessing = str_attr_or(f, "preprocessing", "?");
   h->resize = str_attr_or(f, "resize", "?");
   h->weights_sha256 = str_attr_or(f, "weights_sha256", "?");
@@ -399,6 +401,7 @@ static int describe_head(const char *path, hid_t f) {
          h.head_kind, h.hidden[0] ? " " : "", h.hidden, h.n_features, h.n_classes, h.n_layers,
          h.n_layers == 1 ? "" : "s", h.n_params);
   printf("  features       tap %s, pooling %s (%s)\n", h.tap, h.pooling, h.feature_source);
+  if (h.features[0]) printf("    in order     %s\n", h.features);
   int n_classes = 0;
   char **classes = NULL;
   if (vt_read_string_dataset(f, "classes", &n_classes, &classes) == 0) {
@@ -476,7 +479,7 @@ static void fmt_num(char *out, size_t n, double v, const char *fmt) {
 
 static int table(int n, char **paths, const char *csv_path) {
   head_info *h = vt_xcalloc((size_t)n, sizeof *h);
-  int rc = 0, width = 4;
+  int rc = 0, width = 4, tap_w = 3, pool_w = 7;
   for (int i = 0; i < n && rc == 0; i++) {
     int kind;
     hid_t f = open_vggtap(paths[i], &kind);
@@ -492,17 +495,20 @@ static int table(int n, char **paths, const char *csv_path) {
     read_head(paths[i], f, &h[i]);
     H5Fclose(f);
     if ((int)strlen(paths[i]) > width) width = (int)strlen(paths[i]);
+    if ((int)strlen(h[i].tap) > tap_w) tap_w = (int)strlen(h[i].tap);
+    if ((int)strlen(h[i].pooling) > pool_w) pool_w = (int)strlen(h[i].pooling);
   }
   if (rc == 0) {
-    printf("%-*s  %-12s  %-10s  %-10s  %10s  %8s  %8s  %8s\n", width, "head", "tap", "pooling",
-           "hidden", "params", "accuracy", "macro-F1", "train s");
+    printf("%-*s  %-*s  %-*s  %-10s  %8s  %10s  %8s  %8s  %8s\n", width, "head", tap_w, "tap",
+           pool_w, "pooling", "hidden", "features", "params", "accuracy", "macro-F1", "train s");
     for (int i = 0; i < n; i++) {
       char acc[32], f1[32], secs[32];
       fmt_num(acc, sizeof acc, h[i].accuracy, "%.4f");
       fmt_num(f1, sizeof f1, h[i].macro_f1, "%.4f");
       fmt_num(secs, sizeof secs, h[i].train_seconds, "%.2f");
-      printf("%-*s  %-12s  %-10s  %-10s  %10lld  %8s  %8s  %8s\n", width, paths[i], h[i].tap,
-             h[i].pooling, h[i].hidden[0] ? h[i].hidden : "softmax", h[i].n_params, acc, f1, secs);
+      printf("%-*s  %-*s  %-*s  %-10s  %8lld  %10lld  %8s  %8s  %8s\n", width, paths[i], tap_w,
+             h[i].tap, pool_w, h[i].pooling, h[i].hidden[0] ? h[i].hidden : "softmax",
+             h[i].n_features, h[i].n_params, acc, f1, secs);
     }
   }
   if (rc == 0 && csv_path) {
@@ -514,7 +520,7 @@ static int table(int n, char **paths, const char *csv_path) {
     if (!f) {
       rc = vt_fail("%s: cannot write", tmp);
     } else {
-      fprintf(f, "head,tap,pooling,hidden,params,accuracy,macro_f1,train_seconds\n");
+      fprintf(f, "head,tap,pooling,hidden,features,params,accuracy,macro_f1,train_seconds\n");
       for (int i = 0; i < n; i++) {
         char acc[32], f1[32], secs[32];
         fmt_num(acc, sizeof acc, h[i].accuracy, "%.6f");
@@ -527,7 +533,7 @@ static int table(int n, char **paths, const char *csv_path) {
         vt_csv_field(f, h[i].pooling);
         fputc(',', f);
         vt_csv_field(f, h[i].hidden[0] ? h[i].hidden : "softmax");
-        fprintf(f, ",%lld,%s,%s,%s\n", h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
+        fprintf(f, ",%lld,%lld,%s,%s,%s\n", h[i].n_features, h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
                 isnan(h[i].macro_f1) ? "" : f1, isnan(h[i].train_seconds) ? "" : secs);
       }
       if (fclose(f) != 0 || rename(tmp, csv_path) != 0) rc = vt_fail("%s: cannot write", csv_path);

@@ -144,11 +144,12 @@ for h, r in zip(heads, rows):
     with h5py.File(h, "r") as hf:
         check(r["tap"] == hf.attrs["tap"] and r["pooling"] == hf.attrs["pooling"], f"{h}: tap/pooling")
         check(int(r["params"]) == int(hf.attrs["n_params"]), f"{h}: params")
+        check(int(r["features"]) == int(hf.attrs["n_features"]), f"{h}: features")
         check(r["hidden"] == (hf.attrs["hidden"] or "softmax"), f"{h}: hidden")
     check(abs(float(r["accuracy"]) - m["accuracy"]) < 1e-6, f"{h}: accuracy")
     check(abs(float(r["macro_f1"]) - m["macro_f1"]) < 1e-6, f"{h}: macro-F1")
     check(abs(float(r["train_seconds"]) - m["train_seconds"]) < 1e-3, f"{h}: train seconds")
-    check(re.search(rf"^{re.escape(h)}\s+{r['tap']}\s+{re.escape(r['pooling'])}\s+{r['hidden']}\s+{r['params']}\s+"
+    check(re.search(rf"^{re.escape(h)}\s+{r['tap']}\s+{re.escape(r['pooling'])}\s+{r['hidden']}\s+{r['features']}\s+{r['params']}\s+"
                     rf"{float(r['accuracy']):.4f}\s+{float(r['macro_f1']):.4f}", out, re.M) is not None,
           f"{h}: table line")
 

@@ -77,8 +77,9 @@ def main():
           "failed and unlabelled rows skipped and counted (%d, %d)" % (m["skipped_failed"], m["skipped_unlabelled"]))
     with h5py.File(p("h.h5"), "r") as f:
         a = f.attrs
-        check(a["format"] == "vggtap-head" and a["tap"] == "block1_pool" and a["pooling"] == "avg1+max1",
-              "head attrs: format, tap, pooling")
+        check(a["format"] == "vggtap-head" and a["format_version"] == 2 and a["tap"] == "block1_pool" and
+              a["pooling"] == "avg1,max1" and a["features"] == "block1_pool/avg1,block1_pool/max1",
+              "head attrs: format, version, tap, pooling ('+' read as ','), features")
         check(a["n_features"] == 32 and f["layers/0/kernel"].shape == (32, 4), "head shapes: 32 features -> 4 classes")
         check(list(f["classes"].asstr()[()]) == ["class_%02d" % i for i in range(4)], "head classes")
         mean, std = f["standardize/mean"][()], f["standardize/std"][()]
@@ -108,6 +109,61 @@ def main():
     log = open(p("h.log.csv")).read().splitlines()
     check(log[0] == "epoch,lr,train_loss,train_acc,val_loss,val_acc" and len(log) == m["epochs_run"] + 1,
           "per-epoch log CSV has a header and one line per epoch")
+
+    # --- a head of format_version 1 (one tap, '+'-joined pooling, no features
+    # attribute) still loads and predicts the same ---
+    old_head = p("h-v1.h5")
+    subprocess.run(["cp", p("h.h5"), old_head], check=True)
+    with h5py.File(old_head, "r+") as f:
+        f.attrs["format_version"] = np.int32(1)
+        f.attrs["pooling"] = "avg1+max1"
+        del f.attrs["features"]
+    r_old = run([PREDICT, "--head", old_head, "--store", s, "--top", "2", "--format", "json"])
+    check(r_old.returncode == 0 and json.loads(r_old.stdout)["predictions"] == preds,
+          "a format_version 1 head predicts as before (%s)" % r_old.stderr.strip()[-200:])
+
+    # --- several taps and a comma pooling: columns tap-major, in the order
+    # given; one tap from its maps and one from stored vectors ---
+    mt = fixture(p("mt.h5"), "--rows", "240", "--classes", "3", "--maps", "--noise", "1.5")
+    other = fixture(p("mt-other.h5"), "--rows", "240", "--classes", "3", "--map", "4,4,8", "--pooled",
+                    "--grids", "1,2,4", "--seed", "2", "--noise", "1.5")
+    with h5py.File(mt, "r+") as f, h5py.File(other, "r") as g:
+        f.copy(g["pooled/block1_pool"], "pooled/block2_pool")
+        f.attrs["taps"] = "block1_pool,block2_pool"
+    r = train(mt, p("hmt.h5"), "--tap", "block2_pool,block1_pool", "--pool", "max4,avg1", "--seed", "4")
+    with h5py.File(mt, "r") as f:
+        maps = f["features/block1_pool"][()].astype(np.float64)
+        b2 = {k: f["pooled/block2_pool/" + k][()] for k in ("max4", "avg1")}
+    cells = [maps[:, i * 2:(i + 1) * 2, j * 2:(j + 1) * 2, :].max((1, 2)) for i in range(4) for j in range(4)]
+    want_x = np.concatenate([b2["max4"], b2["avg1"], np.concatenate(cells, 1), maps.mean((1, 2))], 1)
+    with h5py.File(p("hmt.h5"), "r") as f:
+        a = dict(f.attrs)
+        tr = f["training/train_rows"][()]
+        mean = f["standardize/mean"][()]
+    check(r.returncode == 0 and a["tap"] == "block2_pool,block1_pool" and a["pooling"] == "max4,avg1" and
+          a["features"] == "block2_pool/max4,block2_pool/avg1,block1_pool/max4,block1_pool/avg1" and
+          a["feature_source"] == "pooled+maps",
+          "--tap block2_pool,block1_pool --pool max4,avg1: recipe and source recorded (%s %s)"
+          % (r.stderr.strip()[-200:], a.get("features")))
+    check(a.get("n_features") == 8 * 16 + 8 + 16 * 16 + 16 and mean.shape == (408,) and
+          np.allclose(mean, want_x[tr].mean(0), rtol=1e-4, atol=1e-5),
+          "multi-tap features are the parts concatenated in order (mean of %s columns)" % mean.shape)
+    mm = json.load(open(p("hmt.report/metrics.json")))
+    # the dense baseline flattens both taps' maps (at 224: 112x112x64 and 56x56x128) side by side
+    flat = 112 * 112 * 64 + 56 * 56 * 128
+    check(mm["head_params"] == 409 * 3 and mm["features"] == 408 and
+          mm["dense_params"] == flat * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 3 + 3,
+          "parameter counts follow the feature width (head %s for %s features, dense baseline %s)"
+          % (mm["head_params"], mm["features"], mm["dense_params"]))
+    r = run([PREDICT, "--head", p("hmt.h5"), "--store", mt, "--top", "1", "--format", "json"])
+    pm = json.loads(r.stdout)["predictions"] if r.returncode == 0 else []
+    with h5py.File(p("hmt.h5"), "r") as f:
+        W, b = f["layers/0/kernel"][()], f["layers/0/bias"][()]
+        std = f["standardize/std"][()]
+        classes = f["classes"].asstr()[()]
+    want_top = classes[np.argmax(((want_x - mean) / std) @ W + b, 1)]
+    check(len(pm) == 240 and all(q["top"][0]["class"] == c for q, c in zip(pm, want_top)),
+          "predict --store on the multi-tap head applies the same recipe (%s)" % r.stderr.strip()[-200:])
 
     # --- seeded runs are bitwise identical (MLP with dropout, cosine, balanced weights) ---
     args = ["--tap", "block1_pool", "--hidden", "16,8", "--dropout", "0.2", "--lr-schedule", "cosine",

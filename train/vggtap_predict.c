@@ -251,13 +251,17 @@ static int check_setting(const char *what, const char *given, const char *head_h
   return 0;
 }
 
-static int head_config(const options *o, const vt_head_file *hf, const vt_pooling *p,
+static int head_config(const options *o, const vt_head_file *hf, const vt_recipe *r,
                        vt_extract_config *cfg) {
   vt_extract_config_default(cfg);
-  int layer = vt_vgg16_layer_index(hf->tap);
-  if (layer < 0) return vt_fail("the head's tap '%s' is not a VGG16 layer", hf->tap);
-  cfg->n_taps = 1;
-  cfg->taps[0] = layer;
+  char taps[VT_RECIPE_MAX_PARTS][VT_TAP_NAME_MAX], list[VT_RECIPE_MAX_PARTS * VT_TAP_NAME_MAX] = "";
+  int n_taps = vt_recipe_taps(r, taps);
+  for (int t = 0; t < n_taps; t++) {
+    if (vt_vgg16_layer_index(taps[t]) < 0)
+      return vt_fail("the head's tap '%s' is not a VGG16 layer", taps[t]);
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", t ? "," : "", taps[t]);
+  }
+  if (vt_extract_parse_taps(cfg, list) < 0) return -1;
   if (o->size) {
     int h, w;
     if (vt_parse_size(o->size, "--size", &h, &w) < 0) return -1;
@@ -274,11 +278,11 @@ static int head_config(const options *o, const vt_head_file *hf, const vt_poolin
     return vt_fail("the head's resize policy '%s' is unknown", hf->resize);
   if (vt_preprocess_parse(hf->preprocessing, &cfg->preprocess) < 0)
     return vt_fail("the head's preprocessing '%s' is unknown", hf->preprocessing);
-  /* the distinct grids of the pooling, ascending */
+  /* the distinct grids of the recipe, ascending */
   cfg->n_grids = 0;
   for (int g = 1; g <= 64; g++)
-    for (int i = 0; i < p->n; i++)
-      if (p->grid[i] == g) {
+    for (int i = 0; i < r->n; i++)
+      if (r->part[i].grid == g) {
         if (cfg->n_grids == VT_MAX_GRIDS) return vt_fail("the head's pooling uses too many grids");
         cfg->grids[cfg->n_grids++] = g;
         break;
@@ -305,7 +309,9 @@ static int read_list(const char *path, int *n, char ***items) {
  * results land in p[i], so the output order is the input order. */
 typedef struct {
   const vt_head_file *hf;
-  const vt_pooling *pool;
+  const vt_recipe *recipe;
+  /* part k of the recipe is the extractor's tap part_tap[k], grid part_grid[k] */
+  int part_tap[VT_RECIPE_MAX_PARTS], part_grid[VT_RECIPE_MAX_PARTS];
   const vt_extract_config *cfg;
   const vt_inputs *in;
   prediction *p;
@@ -326,16 +332,13 @@ static int worker_init(worker *w, const vt_weights *weights) {
   const shared *sh = w->sh;
   if (vt_extractor_init(&w->x, sh->cfg, weights) < 0) return -1;
   w->ready = 1;
-  /* the pooling's parts, in order, must make up the head's input */
+  /* the recipe's parts, in order, must make up the head's input */
   size_t dim = 0;
-  for (int j = 0; j < sh->pool->n; j++) {
-    int gi = 0;
-    while (sh->cfg->grids[gi] != sh->pool->grid[j]) gi++;
-    dim += vt_extract_pooled_len(&w->x, 0, gi);
-  }
+  for (int k = 0; k < sh->recipe->n; k++)
+    dim += vt_extract_pooled_len(&w->x, sh->part_tap[k], sh->part_grid[k]);
   if (dim != (size_t)sh->hf->head.dims[0])
-    return vt_fail("the head expects %d features, %s %s gives %zu", sh->hf->head.dims[0],
-                   sh->hf->tap, sh->hf->pooling, dim);
+    return vt_fail("the head expects %d features, %s gives %zu", sh->hf->head.dims[0],
+                   sh->hf->features, dim);
   if (vt_head_work_init(&w->hw, &sh->hf->head, 1) < 0) return -1;
   w->feat = vt_xmalloc(sizeof(float) * dim);
   w->probs = vt_xmalloc(sizeof(float) * (size_t)sh->hf->n_classes);
@@ -363,13 +366,13 @@ static void *worker_run(void *arg) {
       p->error = vt_xstrdup(vt_failure_reason());
       continue;
     }
-    int col = 0;
-    for (int j = 0; j < sh->pool->n; j++) {
-      int gi = 0;
-      while (sh->cfg->grids[gi] != sh->pool->grid[j]) gi++;
-      size_t len = vt_extract_pooled_len(&w->x, 0, gi);
-      memcpy(w->feat + col, vt_extractor_pooled(&w->x, 0, gi, sh->pool->is_max[j]), len * sizeof(float));
-      col += (int)len;
+    size_t col = 0;
+    for (int k = 0; k < sh->recipe->n; k++) {
+      int t = sh->part_tap[k], gi = sh->part_grid[k];
+      size_t len = vt_extract_pooled_len(&w->x, t, gi);
+      memcpy(w->feat + col, vt_extractor_pooled(&w->x, t, gi, sh->recipe->part[k].is_max),
+             len * sizeof(float));
+      col += len;
     }
     vt_standardize_apply(w->feat, 1, dim, hf->mean, hf->std);
     vt_head_predict(&hf->head, &w->hw, w->feat, 1, w->probs);
@@ -380,10 +383,10 @@ static void *worker_run(void *arg) {
   return NULL;
 }
 
-static int predict_images(const options *o, const vt_head_file *hf, const vt_pooling *pool,
+static int predict_images(const options *o, const vt_head_file *hf, const vt_recipe *recipe,
                           int *n_failed_out, int *n_total_out) {
   vt_extract_config cfg;
-  if (head_config(o, hf, pool, &cfg) < 0) return -1;
+  if (head_config(o, hf, recipe, &cfg) < 0) return -1;
   int need = vt_extract_convs_needed(&cfg);
   vt_weights w;
   if (vt_weights_load(o->weights, need, &w) < 0)
@@ -415,7 +418,14 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_poo
   int top = o->top < hf->n_classes ? o->top : hf->n_classes;
   prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
   worker *wk = vt_xcalloc((size_t)threads, sizeof *wk);
-  shared sh = {.hf = hf, .pool = pool, .cfg = &cfg, .in = &in, .p = p, .top = top};
+  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .in = &in, .p = p, .top = top};
+  for (int k = 0; k < recipe->n; k++) {
+    int layer = vt_vgg16_layer_index(recipe->part[k].tap), t = 0, gi = 0;
+    while (cfg.taps[t] != layer) t++;
+    while (cfg.grids[gi] != recipe->part[k].grid) gi++;
+    sh.part_tap[k] = t;
+    sh.part_grid[k] = gi;
+  }
   atomic_init(&sh.next, 0);
   int started = 0;
   for (int t = 0; t < threads && rc == 0; t++) {
@@ -455,7 +465,7 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_poo
   return rc;
 }
 
-static int predict_store(const options *o, const vt_head_file *hf, const vt_pooling *pool) {
+static int predict_store(const options *o, const vt_head_file *hf, const vt_recipe *recipe) {
   vt_store s;
   if (vt_store_open(o->store, &s) < 0) return -1;
   int rc = 0;
@@ -470,11 +480,11 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_pool
     rc = vt_fail("%s was extracted at %dx%d, the head was trained at %dx%d: refusing", s.path,
                  s.input_width, s.input_height, hf->input_width, hf->input_height);
   int dim = 0;
-  vt_feature_source got;
-  if (rc == 0 && vt_features_plan(&s, hf->tap, pool, VT_SOURCE_AUTO, &dim, &got) < 0) rc = -1;
+  const char *got;
+  if (rc == 0 && vt_features_plan(&s, recipe, VT_SOURCE_AUTO, &dim, &got) < 0) rc = -1;
   if (rc == 0 && dim != hf->head.dims[0])
-    rc = vt_fail("%s: %s %s features are %d wide, the head expects %d", s.path, hf->tap,
-                 hf->pooling, dim, hf->head.dims[0]);
+    rc = vt_fail("%s: the %s features are %d wide, the head expects %d", s.path, hf->features,
+                 dim, hf->head.dims[0]);
   if (rc < 0) {
     vt_store_close(&s);
     return -1;
@@ -483,7 +493,7 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_pool
   for (int i = 0; i < s.n_rows; i++)
     if (s.status[i] == VT_ROW_OK) rows[n_ok++] = i;
   vt_features f;
-  if (vt_features_load(&s, hf->tap, pool, VT_SOURCE_AUTO, rows, n_ok, 0, &f) < 0) {
+  if (vt_features_load(&s, recipe, VT_SOURCE_AUTO, rows, n_ok, 0, &f) < 0) {
     free(rows);
     vt_store_close(&s);
     return -1;
@@ -531,13 +541,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
     return EXIT_ERROR;
   }
-  vt_pooling pool;
+  vt_recipe recipe;
   int n_failed = 0, n_total = 0;
-  if (vt_pooling_parse(hf.pooling, &pool) < 0) {
-    vt_fail_prefix("%s: pooling", o.head);
+  if (vt_recipe_parse(hf.features, &recipe) < 0) {
+    vt_fail_prefix("%s: features", o.head);
     rc = -1;
   } else {
-    rc = o.store ? predict_store(&o, &hf, &pool) : predict_images(&o, &hf, &pool, &n_failed, &n_total);
+    rc = o.store ? predict_store(&o, &hf, &recipe)
+                 : predict_images(&o, &hf, &recipe, &n_failed, &n_total);
   }
   vt_head_file_free(&hf);
   if (rc < 0) {

@@ -27,18 +27,21 @@
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 
 static const char usage[] =
-    "usage: vggtap-train --store STORE.h5 --tap LAYER --out HEAD.h5 [options]\n"
+    "usage: vggtap-train --store STORE.h5 --tap LAYER[,LAYER...] --out HEAD.h5 [options]\n"
     "\n"
-    "Trains a head on the pooled features of one tap of a feature store (made by\n"
+    "Trains a head on the pooled features of taps of a feature store (made by\n"
     "vggtap-extract), writes it to HEAD.h5 (docs/HEAD.md) with a per-epoch log,\n"
     "and prints and writes an evaluation report.\n"
     "\n"
     "Data:\n"
     "  --store FILE          feature store to train on (required)\n"
-    "  --tap LAYER           layer whose features to use, e.g. block2_pool (default: the\n"
-    "                        store's tap, if it holds only one)\n"
-    "  --pool P              gap (default: global average), gmp (global max), gap+gmp, or\n"
-    "                        stored pooled names joined by '+': avg2, avg2+max2, avg1+avg2...\n"
+    "  --tap LIST            layers whose features to use, e.g. block2_pool, or\n"
+    "                        block1_pool,block2_pool (concatenated in that order; default:\n"
+    "                        the store's tap, if it holds only one)\n"
+    "  --pool LIST           avgG / maxG for a GxG grid of cells (G = 1, 2, 4: the store's\n"
+    "                        grids), concatenated in the order given: avg1 (= gap, the\n"
+    "                        default: global average), max1 (= gmp), max4, avg1,avg2,avg4\n"
+    "                        (a spatial pyramid)... Every tap gets every part.\n"
     "  --features SRC        auto (default): stored pooled vectors when present, else pool\n"
     "                        the stored maps (streamed one row at a time); pooled; maps\n"
     "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
@@ -452,22 +455,30 @@ static int eval_rows(const vt_store *train, const vt_store *ev, row_set *out, in
   return rc;
 }
 
-static int load(const vt_store *s, const options *o, const vt_pooling *p, const row_set *rs,
+static int load(const vt_store *s, const options *o, const vt_recipe *r, const row_set *rs,
                 vt_features *f) {
   vt_feature_source src;
   vt_feature_source_parse(o->features, &src);
-  return vt_features_load(s, o->tap, p, src, rs->rows, rs->n, !o->quiet, f);
+  return vt_features_load(s, r, src, rs->rows, rs->n, !o->quiet, f);
 }
 
-/* Parameters of Flatten + Dense(4096) x2 + Dense(K) on the tap's map, and the
- * same plus the VGG16 convs up to the tap. 0 when the tap is not a VGG16 layer. */
-static void baseline_params(const vt_store *s, const char *tap, int k, long *dense, long *with_convs) {
+/* Parameters of Flatten + Dense(4096) x2 + Dense(K) on the taps' maps (all of
+ * them flattened side by side), and the same plus the VGG16 convs up to the
+ * deepest tap. 0 when a tap is not a VGG16 layer. */
+static void baseline_params(const vt_store *s, char taps[][VT_TAP_NAME_MAX], int n_taps, int k,
+                            long *dense, long *with_convs) {
   *dense = *with_convs = 0;
-  int layer = vt_vgg16_layer_index(tap), h, w, c;
-  if (layer < 0 || vt_vgg16_layer_shape(layer, s->input_height, s->input_width, &h, &w, &c) < 0)
-    return;
-  long long d = vt_dense_baseline_params(h, w, c, k), convs = 0;
-  for (int l = 0; l <= layer; l++) {
+  int deepest = -1;
+  long long flat = 0;
+  for (int t = 0; t < n_taps; t++) {
+    int layer = vt_vgg16_layer_index(taps[t]), h, w, c;
+    if (layer < 0 || vt_vgg16_layer_shape(layer, s->input_height, s->input_width, &h, &w, &c) < 0)
+      return;
+    flat += (long long)h * w * c;
+    deepest = layer > deepest ? layer : deepest;
+  }
+  long long d = vt_dense_baseline_params(1, 1, flat, k), convs = 0;
+  for (int l = 0; l <= deepest; l++) {
     const vt_layer_def *def = &vt_vgg16_layers[l];
     if (def->kind == VT_LAYER_CONV) convs += 9LL * def->cin * def->cout + def->cout;
   }
@@ -486,7 +497,8 @@ static char *command_line(int argc, char **argv) {
   return s;
 }
 
-static char *config_text(const options *o, const vt_head *h, const char *pooling) {
+static char *config_text(const options *o, const vt_head *h, const char *taps,
+                         const char *pooling) {
   char *s = vt_xmalloc(4096);
   const vt_train_config *c = &o->tc;
   snprintf(s, 4096,
@@ -495,7 +507,7 @@ static char *config_text(const options *o, const vt_head *h, const char *pooling
            "patience=%d\nclass_weight=%s\nlabel_smoothing=%g\nsplit=%s\nval_fraction=%g\n"
            "weight_decay_auto=%d\n"
            "seed=%llu\nfeatures=%s\n",
-           o->tap, o->pool, pooling, vt_head_kind(h), o->hidden ? o->hidden : "", c->dropout,
+           taps, o->pool, pooling, vt_head_kind(h), o->hidden ? o->hidden : "", c->dropout,
            vt_optimizer_name(c->optim.kind), c->lr, c->optim.momentum, c->optim.weight_decay,
            vt_lr_schedule_name(c->schedule), c->lr_step_epochs, c->batch_size, c->epochs,
            c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction, o->wd_auto,
@@ -574,11 +586,13 @@ static int run(int argc, char **argv, const options *o0) {
   }
   vt_pooling pooling;
   if (vt_pooling_parse(o->pool, &pooling) < 0) return usage_error("--pool: %s", vt_failure_reason());
-  char pooling_name[256] = "";
-  for (int i = 0; i < pooling.n; i++) {
-    size_t len = strlen(pooling_name);
-    snprintf(pooling_name + len, sizeof pooling_name - len, "%s%s", i ? "+" : "", pooling.part[i]);
-  }
+  char pooling_name[256], taps_name[VT_RECIPE_MAX_TAPS * VT_TAP_NAME_MAX], recipe_text[4096];
+  char taps[VT_RECIPE_MAX_TAPS][VT_TAP_NAME_MAX];
+  vt_pooling_text(&pooling, pooling_name, sizeof pooling_name);
+  int n_taps = 0;
+  if (o->tap && (n_taps = vt_taps_parse(o->tap, taps, VT_RECIPE_MAX_TAPS)) < 0)
+    return usage_error("--tap: %s", vt_failure_reason());
+  vt_recipe recipe;
 
   if (vt_store_open(o->store, &st) < 0) goto fail_noclose;
   if (!o->tap) {
@@ -587,11 +601,20 @@ static int run(int argc, char **argv, const options *o0) {
       goto fail;
     }
     o->tap = tap_owned = vt_xstrdup(st.taps);
+    n_taps = vt_taps_parse(o->tap, taps, VT_RECIPE_MAX_TAPS);
+    if (n_taps < 0) goto fail;
   }
+  if (vt_recipe_product(taps, n_taps, &pooling, &recipe) < 0) goto fail;
+  vt_recipe_text(&recipe, recipe_text, sizeof recipe_text);
+  taps_name[0] = '\0';
+  for (int t = 0; t < n_taps; t++)
+    snprintf(taps_name + strlen(taps_name), sizeof taps_name - strlen(taps_name), "%s%s",
+             t ? "," : "", taps[t]);
   int n_failed, n_unlabelled, dim;
-  vt_feature_source src, got;
+  vt_feature_source src;
+  const char *got;
   vt_feature_source_parse(o->features, &src);
-  if (vt_features_plan(&st, o->tap, &pooling, src, &dim, &got) < 0) goto fail;
+  if (vt_features_plan(&st, &recipe, src, &dim, &got) < 0) goto fail;
   if (usable_rows(&st, &all, &n_failed, &n_unlabelled) < 0) goto fail;
   if (split_rows(&st, o, &all, &tr, &va, &te) < 0) goto fail;
 
@@ -600,12 +623,12 @@ static int run(int argc, char **argv, const options *o0) {
     if (vt_store_open(o->eval, &ev) < 0) goto fail;
     have_ev = 1;
     int edim;
-    vt_feature_source egot;
+    const char *egot;
     if (check_compatible(&st, &ev) < 0 || eval_rows(&st, &ev, &er, &ev_failed, &ev_unlabelled) < 0 ||
-        vt_features_plan(&ev, o->tap, &pooling, src, &edim, &egot) < 0)
+        vt_features_plan(&ev, &recipe, src, &edim, &egot) < 0)
       goto fail;
     if (edim != dim) {
-      vt_fail("%s: %s features of %s are %d wide, %d in %s", ev.path, pooling_name, o->tap, edim,
+      vt_fail("%s: %s features of %s are %d wide, %d in %s", ev.path, pooling_name, taps_name, edim,
               dim, st.path);
       goto fail;
     }
@@ -619,9 +642,11 @@ static int run(int argc, char **argv, const options *o0) {
             "%s: %d rows: %d labelled ok (train %d, val %d, test %d), %d failed and %d unlabelled "
             "skipped; %d classes; %s %s, %d features (%s)\n",
             st.path, st.n_rows, all.n, tr.n, va.n, te.n, n_failed, n_unlabelled, st.n_classes,
-            o->tap, pooling_name, dim, got == VT_SOURCE_POOLED ? "stored pooled vectors" : "pooled from the maps");
-  if (load(&st, o, &pooling, &tr, &ftr) < 0 || load(&st, o, &pooling, &va, &fva) < 0 ||
-      load(&st, o, &pooling, &te, &fte) < 0 || (have_ev && vt_features_load(&ev, o->tap, &pooling, src, er.rows, er.n, !o->quiet, &fev) < 0))
+            taps_name, pooling_name, dim,
+            !strcmp(got, "pooled") ? "stored pooled vectors" : !strcmp(got, "maps") ? "pooled from the maps"
+                                   : "stored pooled vectors and pooled maps");
+  if (load(&st, o, &recipe, &tr, &ftr) < 0 || load(&st, o, &recipe, &va, &fva) < 0 ||
+      load(&st, o, &recipe, &te, &fte) < 0 || (have_ev && vt_features_load(&ev, &recipe, src, er.rows, er.n, !o->quiet, &fev) < 0))
     goto fail;
 
   hf.mean = vt_xmalloc(sizeof(float) * (size_t)dim);
@@ -659,11 +684,12 @@ static int run(int argc, char **argv, const options *o0) {
 
   /* the head file */
   cmd = command_line(argc, argv);
-  config = config_text(o, &hf.head, pooling_name);
+  config = config_text(o, &hf.head, taps_name, pooling_name);
   hf.n_classes = k;
   hf.classes = st.classes;
-  hf.tap = (char *)o->tap;
+  hf.tap = taps_name;
   hf.pooling = pooling_name;
+  hf.features = recipe_text;
   hf.preprocessing = st.preprocessing;
   hf.resize = st.resize;
   hf.weights_sha256 = st.weights_sha256;
@@ -682,9 +708,9 @@ static int run(int argc, char **argv, const options *o0) {
   if (vt_head_file_write(o->out, &hf) < 0 || write_log(log_path, &res) < 0) goto fail;
 
   long dense, dense_convs;
-  baseline_params(&st, o->tap, k, &dense, &dense_convs);
+  baseline_params(&st, taps, n_taps, k, &dense, &dense_convs);
   char title[512], extra[2048];
-  snprintf(title, sizeof title, "%s %s %s%s%s", o->tap, pooling_name, vt_head_kind(&hf.head),
+  snprintf(title, sizeof title, "%s %s %s%s%s", taps_name, pooling_name, vt_head_kind(&hf.head),
            o->hidden ? " " : "", o->hidden ? o->hidden : "");
   snprintf(extra, sizeof extra,
            "\"tap\": \"%s\", \"pooling\": \"%s\", \"head\": \"%s\", \"hidden\": \"%s\", "
@@ -692,7 +718,7 @@ static int run(int argc, char **argv, const options *o0) {
            "\"n_test\": %d, \"n_eval\": %d, \"skipped_failed\": %d, \"skipped_unlabelled\": %d, "
            "\"eval_skipped_failed\": %d, \"eval_skipped_unlabelled\": %d, \"best_epoch\": %d, "
            "\"epochs_run\": %d, \"seed\": %llu",
-           o->tap, pooling_name, vt_head_kind(&hf.head), o->hidden ? o->hidden : "", dim,
+           taps_name, pooling_name, vt_head_kind(&hf.head), o->hidden ? o->hidden : "", dim,
            ftr.source, tr.n, va.n, te.n, re->n, n_failed, n_unlabelled, ev_failed, ev_unlabelled,
            res.best_epoch, res.n_epochs, (unsigned long long)o->tc.seed);
   vt_report rep = {

@@ -9,29 +9,129 @@
 #include "vt_conv.h"
 #include "vt_progress.h"
 
+/* "avg4" / "max1" / "gap" / "gmp" -> grid and op; 0 or -1. */
+static int parse_part(const char *tok, int *grid, int *is_max) {
+  const char *name = strcmp(tok, "gap") == 0 ? "avg1" : strcmp(tok, "gmp") == 0 ? "max1" : tok;
+  int g = 0, used = 0;
+  *is_max = strncmp(name, "max", 3) == 0;
+  if ((!*is_max && strncmp(name, "avg", 3) != 0) || sscanf(name + 3, "%d%n", &g, &used) != 1 ||
+      name[3 + used] != '\0' || g < 1 || g > 64)
+    return -1;
+  *grid = g;
+  return 0;
+}
+
 int vt_pooling_parse(const char *spec, vt_pooling *p) {
   memset(p, 0, sizeof *p);
   char buf[256];
   if (strlen(spec) >= sizeof buf) return vt_fail("pooling '%.40s...' is too long", spec);
   strcpy(buf, spec);
-  for (char *save = NULL, *tok = strtok_r(buf, "+", &save); tok; tok = strtok_r(NULL, "+", &save)) {
-    const char *name = strcmp(tok, "gap") == 0 ? "avg1" : strcmp(tok, "gmp") == 0 ? "max1" : tok;
-    int g = 0, used = 0;
-    int is_max = strncmp(name, "max", 3) == 0;
-    if ((!is_max && strncmp(name, "avg", 3) != 0) || sscanf(name + 3, "%d%n", &g, &used) != 1 ||
-        name[3 + used] != '\0' || g < 1 || g > 64)
-      return vt_fail("unknown pooling '%s' in '%s' (use gap, gmp, gap+gmp, or stored names "
-                     "like avg2, max1, avg2+max2)", tok, spec);
+  for (char *save = NULL, *tok = strtok_r(buf, ",+", &save); tok; tok = strtok_r(NULL, ",+", &save)) {
+    int g, is_max;
+    if (parse_part(tok, &g, &is_max) < 0)
+      return vt_fail("unknown pooling '%s' in '%s' (a comma list of avgG and maxG, G a stored "
+                     "grid: avg1 (= gap), max1 (= gmp), avg2, max4, avg1,avg2,avg4 ...)", tok, spec);
     if (p->n == VT_POOLING_MAX_PARTS) return vt_fail("pooling '%s' has too many parts", spec);
+    char name[16];
+    snprintf(name, sizeof name, "%s%d", is_max ? "max" : "avg", g);
     for (int i = 0; i < p->n; i++)
       if (strcmp(p->part[i], name) == 0) return vt_fail("pooling '%s' repeats %s", spec, name);
-    snprintf(p->part[p->n], sizeof p->part[0], "%s%d", is_max ? "max" : "avg", g);
+    strcpy(p->part[p->n], name);
     p->grid[p->n] = g;
     p->is_max[p->n] = is_max;
     p->n++;
   }
   if (p->n == 0) return vt_fail("empty pooling");
   return 0;
+}
+
+void vt_pooling_text(const vt_pooling *p, char *out, size_t n) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = 0; i < p->n && len < n; i++)
+    len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : "", p->part[i]);
+}
+
+int vt_taps_parse(const char *list, char taps[][VT_TAP_NAME_MAX], int max) {
+  char buf[1024];
+  if (strlen(list) >= sizeof buf) return vt_fail("tap list '%.40s...' is too long", list);
+  strcpy(buf, list);
+  int n = 0;
+  const char *p = buf;
+  for (;;) {
+    size_t len = strcspn(p, ",");
+    if (len == 0) return vt_fail("empty tap name in '%s'", list);
+    if (len >= VT_TAP_NAME_MAX || memchr(p, '/', len))
+      return vt_fail("'%.*s' in '%s' is not a tap name", (int)len, p, list);
+    if (n == max) return vt_fail("more than %d taps in '%s'", max, list);
+    memcpy(taps[n], p, len);
+    taps[n][len] = '\0';
+    for (int i = 0; i < n; i++)
+      if (strcmp(taps[i], taps[n]) == 0) return vt_fail("tap %s given twice in '%s'", taps[n], list);
+    n++;
+    if (!p[len]) break;
+    p += len + 1;
+  }
+  return n;
+}
+
+static int add_part(vt_recipe *r, const char *tap, int grid, int is_max) {
+  if (r->n == VT_RECIPE_MAX_PARTS) return vt_fail("more than %d feature parts", VT_RECIPE_MAX_PARTS);
+  vt_feature_part *q = &r->part[r->n];
+  if (strlen(tap) >= sizeof q->tap) return vt_fail("tap name '%s' is too long", tap);
+  for (int i = 0; i < r->n; i++)
+    if (strcmp(r->part[i].tap, tap) == 0 && r->part[i].grid == grid && r->part[i].is_max == is_max)
+      return vt_fail("%s/%s%d appears twice", tap, is_max ? "max" : "avg", grid);
+  strcpy(q->tap, tap);
+  snprintf(q->name, sizeof q->name, "%s%d", is_max ? "max" : "avg", grid);
+  q->grid = grid;
+  q->is_max = is_max;
+  r->n++;
+  return 0;
+}
+
+int vt_recipe_product(char taps[][VT_TAP_NAME_MAX], int n_taps, const vt_pooling *p,
+                      vt_recipe *r) {
+  memset(r, 0, sizeof *r);
+  for (int t = 0; t < n_taps; t++)
+    for (int i = 0; i < p->n; i++)
+      if (add_part(r, taps[t], p->grid[i], p->is_max[i]) < 0) return -1;
+  return 0;
+}
+
+int vt_recipe_parse(const char *text, vt_recipe *r) {
+  memset(r, 0, sizeof *r);
+  char buf[4096];
+  if (strlen(text) >= sizeof buf) return vt_fail("feature recipe '%.40s...' is too long", text);
+  strcpy(buf, text);
+  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    char *slash = strchr(tok, '/');
+    int g, is_max;
+    if (!slash || slash == tok || parse_part(slash + 1, &g, &is_max) < 0)
+      return vt_fail("'%s' in feature recipe '%s' is not TAP/avgG or TAP/maxG", tok, text);
+    *slash = '\0';
+    if (add_part(r, tok, g, is_max) < 0) return vt_fail_prefix("feature recipe '%s'", text);
+  }
+  if (r->n == 0) return vt_fail("empty feature recipe");
+  return 0;
+}
+
+void vt_recipe_text(const vt_recipe *r, char *out, size_t n) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = 0; i < r->n && len < n; i++)
+    len += (size_t)snprintf(out + len, n - len, "%s%s/%s", i ? "," : "", r->part[i].tap,
+                            r->part[i].name);
+}
+
+int vt_recipe_taps(const vt_recipe *r, char taps[][VT_TAP_NAME_MAX]) {
+  int n = 0;
+  for (int i = 0; i < r->n; i++) {
+    int seen = 0;
+    for (int t = 0; t < n && !seen; t++) seen = strcmp(taps[t], r->part[i].tap) == 0;
+    if (!seen) strcpy(taps[n++], r->part[i].tap);
+  }
+  return n;
 }
 
 int vt_feature_source_parse(const char *name, vt_feature_source *out) {
@@ -67,8 +167,20 @@ static void list_pooled(const vt_store *s, const char *tap, char *out, size_t n)
   if (!out[0]) snprintf(out, n, "none");
 }
 
-int vt_features_plan(const vt_store *s, const char *tap, const vt_pooling *p,
-                     vt_feature_source want, int *dim, vt_feature_source *got) {
+/* Where a recipe's columns come from. */
+typedef struct {
+  int dim;
+  int width[VT_RECIPE_MAX_PARTS], col[VT_RECIPE_MAX_PARTS]; /* per part */
+  int n_taps;
+  char taps[VT_RECIPE_MAX_PARTS][VT_TAP_NAME_MAX]; /* distinct, in order of first use */
+  int from_maps[VT_RECIPE_MAX_PARTS];              /* per distinct tap */
+} layout;
+
+/* Plans the parts of r that read tap: their widths, and whether they come
+ * from the stored pooled vectors (all of them stored, unless want is maps) or
+ * are pooled from the maps. */
+static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
+                    vt_feature_source want, layout *L, int *from_maps) {
   char maps_path[160], pooled_group[160];
   snprintf(maps_path, sizeof maps_path, "features/%s", tap);
   snprintf(pooled_group, sizeof pooled_group, "pooled/%s", tap);
@@ -76,26 +188,22 @@ int vt_features_plan(const vt_store *s, const char *tap, const vt_pooling *p,
       !vt_link_exists(s->file, pooled_group))
     return vt_fail("%s: tap %s is not in the store (it holds: %s)", s->path, tap,
                    s->taps[0] ? s->taps : "no taps");
-  int total = 0, missing = -1;
-  for (int i = 0; i < p->n; i++) {
-    int d = 0, rc = vt_store_pooled_dim(s, tap, p->part[i], &d);
+  int missing = -1;
+  for (int i = 0; i < r->n; i++) {
+    if (strcmp(r->part[i].tap, tap) != 0) continue;
+    int rc = vt_store_pooled_dim(s, tap, r->part[i].name, &L->width[i]);
     if (rc < 0) return -1;
-    if (rc == 0) {
-      if (missing < 0) missing = i;
-      continue;
-    }
-    total += d;
+    if (rc == 0 && missing < 0) missing = i;
   }
   if (want != VT_SOURCE_MAPS && missing < 0) {
-    *dim = total;
-    *got = VT_SOURCE_POOLED;
+    *from_maps = 0;
     return 0;
   }
   if (want == VT_SOURCE_POOLED) {
     char have[512];
     list_pooled(s, tap, have, sizeof have);
     return vt_fail("%s: /pooled/%s/%s is not stored (stored for %s: %s)", s->path, tap,
-                   p->part[missing], tap, have);
+                   r->part[missing].name, tap, have);
   }
   vt_store_maps m;
   int rc = vt_store_maps_open(s, tap, &m);
@@ -107,20 +215,48 @@ int vt_features_plan(const vt_store *s, const char *tap, const vt_pooling *p,
       return vt_fail("%s: the store holds no maps of %s (/features/%s) to pool", s->path, tap, tap);
     return vt_fail("%s: /pooled/%s/%s is not stored and there are no maps of %s to pool it "
                    "from (stored poolings: %s; re-extract with --grids or --store maps)",
-                   s->path, tap, p->part[missing], tap, have);
+                   s->path, tap, r->part[missing].name, tap, have);
   }
-  total = 0;
-  for (int i = 0; i < p->n; i++) {
-    if (p->grid[i] > m.h || p->grid[i] > m.w) {
+  for (int i = 0; i < r->n; i++) {
+    if (strcmp(r->part[i].tap, tap) != 0) continue;
+    int g = r->part[i].grid;
+    if (g > m.h || g > m.w) {
       vt_store_maps_close(&m);
-      return vt_fail("%s: grid %d does not fit the %dx%d maps of %s", s->path, p->grid[i], m.w,
-                     m.h, tap);
+      return vt_fail("%s: grid %d does not fit the %dx%d maps of %s", s->path, g, m.w, m.h, tap);
     }
-    total += p->grid[i] * p->grid[i] * m.c;
+    L->width[i] = g * g * m.c;
   }
   vt_store_maps_close(&m);
-  *dim = total;
-  *got = VT_SOURCE_MAPS;
+  *from_maps = 1;
+  return 0;
+}
+
+static int plan(const vt_store *s, const vt_recipe *r, vt_feature_source want, layout *L,
+                const char **source) {
+  memset(L, 0, sizeof *L);
+  if (r->n < 1) return vt_fail("internal: empty feature recipe");
+  L->n_taps = vt_recipe_taps(r, L->taps);
+  int n_maps = 0;
+  for (int t = 0; t < L->n_taps; t++) {
+    if (plan_tap(s, r, L->taps[t], want, L, &L->from_maps[t]) < 0) return -1;
+    n_maps += L->from_maps[t];
+  }
+  long long dim = 0;
+  for (int i = 0; i < r->n; i++) {
+    L->col[i] = (int)dim;
+    dim += L->width[i];
+    if (dim > (1 << 28)) return vt_fail("%s: the features would be %lld wide", s->path, dim);
+  }
+  L->dim = (int)dim;
+  *source = n_maps == 0 ? "pooled" : n_maps == L->n_taps ? "maps" : "pooled+maps";
+  return 0;
+}
+
+int vt_features_plan(const vt_store *s, const vt_recipe *r, vt_feature_source want, int *dim,
+                     const char **source) {
+  layout L;
+  if (plan(s, r, want, &L, source) < 0) return -1;
+  *dim = L.dim;
   return 0;
 }
 
@@ -144,16 +280,18 @@ static int load_pooled_part(const vt_store *s, const char *tap, const char *part
   return rc;
 }
 
-static int load_from_maps(const vt_store *s, const char *tap, const vt_pooling *p,
-                          const int *rows, int n, int verbose, float *x, int dim) {
+/* Pools every part of r that reads tap from its maps, one row at a time. */
+static int load_from_maps(const vt_store *s, const char *tap, const vt_recipe *r,
+                          const layout *L, const int *rows, int n, int verbose, float *x) {
   vt_store_maps m;
   if (vt_store_maps_open(s, tap, &m) <= 0) return vt_fail("%s: cannot open the maps of %s", s->path, tap);
   size_t hw = (size_t)m.h * m.w, len = hw * m.c;
   float *map = vt_aligned_alloc(len * sizeof(float));
   int gmax = 1;
-  for (int i = 0; i < p->n; i++) gmax = p->grid[i] > gmax ? p->grid[i] : gmax;
+  for (int i = 0; i < r->n; i++)
+    if (strcmp(r->part[i].tap, tap) == 0 && r->part[i].grid > gmax) gmax = r->part[i].grid;
   size_t cell = (size_t)gmax * gmax * m.c;
-  float *avg = vt_xmalloc(cell * sizeof(float)), *mx = vt_xmalloc(cell * sizeof(float));
+  float *out = vt_xmalloc(cell * sizeof(float));
   vt_progress prog;
   char what[200];
   snprintf(what, sizeof what, "pooling %s maps", tap);
@@ -172,59 +310,59 @@ static int load_from_maps(const vt_store *s, const char *tap, const vt_pooling *
         break;
       }
     if (rc < 0) break;
-    int col = 0;
-    for (int k = 0; k < p->n; k++) {
-      int g = p->grid[k];
-      size_t w = (size_t)g * g * m.c;
-      vt_grid_pool(map, m.h, m.w, m.c, g, p->is_max[k] ? NULL : avg, p->is_max[k] ? mx : NULL);
-      memcpy(x + (size_t)i * dim + col, p->is_max[k] ? mx : avg, w * sizeof(float));
-      col += (int)w;
+    for (int k = 0; k < r->n; k++) {
+      const vt_feature_part *q = &r->part[k];
+      if (strcmp(q->tap, tap) != 0) continue;
+      vt_grid_pool(map, m.h, m.w, m.c, q->grid, q->is_max ? NULL : out, q->is_max ? out : NULL);
+      memcpy(x + (size_t)i * L->dim + L->col[k], out, (size_t)L->width[k] * sizeof(float));
     }
     vt_progress_update(&prog, i + 1, 0);
   }
   if (!map) rc = -1;
   vt_progress_finish(&prog);
-  free(avg);
-  free(mx);
+  free(out);
   free(map);
   vt_store_maps_close(&m);
   return rc;
 }
 
-int vt_features_load(const vt_store *s, const char *tap, const vt_pooling *p,
-                     vt_feature_source src, const int *rows, int n, int verbose,
-                     vt_features *out) {
+int vt_features_load(const vt_store *s, const vt_recipe *r, vt_feature_source src,
+                     const int *rows, int n, int verbose, vt_features *out) {
   memset(out, 0, sizeof *out);
-  int dim;
-  vt_feature_source got;
-  if (vt_features_plan(s, tap, p, src, &dim, &got) < 0) return -1;
+  layout L;
+  const char *source;
+  if (plan(s, r, src, &L, &source) < 0) return -1;
   for (int i = 0; i < n; i++) {
     if (rows[i] < 0 || rows[i] >= s->n_rows || (i && rows[i] <= rows[i - 1]))
       return vt_fail("internal: feature rows must be ascending store rows");
   }
+  int dim = L.dim;
   size_t bytes;
   if (vt_size_mul3((size_t)n, (size_t)dim, sizeof(float), &bytes) < 0) return -1;
   float *x = vt_aligned_alloc(bytes);
   if (!x) return vt_fail_prefix("features of %d rows x %d", n, dim);
   int rc = 0;
-  if (got == VT_SOURCE_POOLED) {
-    int col = 0;
-    for (int k = 0; k < p->n && rc == 0; k++) {
-      int d;
-      vt_store_pooled_dim(s, tap, p->part[k], &d);
-      rc = load_pooled_part(s, tap, p->part[k], d, rows, n, x, dim, col);
-      col += d;
+  for (int t = 0; t < L.n_taps && rc == 0; t++) {
+    const char *tap = L.taps[t];
+    if (L.from_maps[t]) {
+      rc = load_from_maps(s, tap, r, &L, rows, n, verbose, x);
+      continue;
     }
+    for (int k = 0; k < r->n && rc == 0; k++)
+      if (strcmp(r->part[k].tap, tap) == 0)
+        rc = load_pooled_part(s, tap, r->part[k].name, L.width[k], rows, n, x, dim, L.col[k]);
     for (int i = 0; i < n && rc == 0; i++)
-      for (int j = 0; j < dim; j++)
-        if (!isfinite(x[(size_t)i * dim + j])) {
-          rc = vt_fail("%s: row %d (%s) is marked ok but its %s features hold %s (feature %d)",
-                       s->path, rows[i], s->paths[rows[i]], tap,
-                       isnan(x[(size_t)i * dim + j]) ? "NaN" : "inf", j);
-          break;
-        }
-  } else {
-    rc = load_from_maps(s, tap, p, rows, n, verbose, x, dim);
+      for (int k = 0; k < r->n && rc == 0; k++) {
+        if (strcmp(r->part[k].tap, tap) != 0) continue;
+        const float *v = x + (size_t)i * dim + L.col[k];
+        for (int j = 0; j < L.width[k]; j++)
+          if (!isfinite(v[j])) {
+            rc = vt_fail("%s: row %d (%s) is marked ok but its %s features hold %s (%s, "
+                         "feature %d)", s->path, rows[i], s->paths[rows[i]], tap,
+                         isnan(v[j]) ? "NaN" : "inf", r->part[k].name, j);
+            break;
+          }
+      }
   }
   if (rc < 0) {
     free(x);
@@ -233,7 +371,7 @@ int vt_features_load(const vt_store *s, const char *tap, const vt_pooling *p,
   out->n = n;
   out->dim = dim;
   out->x = x;
-  out->source = got == VT_SOURCE_POOLED ? "pooled" : "maps";
+  out->source = source;
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vt_common.h"
+#include "vt_features.h"
 #include "vt_h5.h"
 #include "vt_store_read.h"
 
@@ -45,6 +46,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
       {"activation", "relu"},
       {"tap", hf->tap},
       {"pooling", hf->pooling},
+      {"features", hf->features},
       {"preprocessing", hf->preprocessing},
       {"resize", hf->resize},
       {"weights_sha256", hf->weights_sha256},
@@ -222,6 +224,22 @@ static int read_contents(hid_t f, vt_head_file *hf) {
       int_attr(f, "input_width", &hf->input_width) < 0 ||
       int_attr(f, "n_layers", &n_layers) < 0 || int_attr(f, "n_features", &n_features) < 0)
     return -1;
+  if (version >= 2) {
+    vt_recipe r;
+    if (str_attr(f, "features", &hf->features) < 0 || vt_recipe_parse(hf->features, &r) < 0)
+      return vt_fail_prefix("attribute 'features'");
+  } else {
+    /* format_version 1: one tap, stored pooled names joined by '+' */
+    vt_pooling p;
+    vt_recipe r;
+    char taps[1][VT_TAP_NAME_MAX], text[4096];
+    if (strlen(hf->tap) >= VT_TAP_NAME_MAX) return vt_fail("tap '%s' is too long", hf->tap);
+    strcpy(taps[0], hf->tap);
+    if (vt_pooling_parse(hf->pooling, &p) < 0 || vt_recipe_product(taps, 1, &p, &r) < 0)
+      return vt_fail_prefix("attribute 'pooling'");
+    vt_recipe_text(&r, text, sizeof text);
+    hf->features = vt_xstrdup(text);
+  }
   optional_str(f, "store", &hf->store);
   optional_str(f, "eval_store", &hf->eval_store);
   optional_str(f, "feature_source", &hf->feature_source);
@@ -290,7 +308,7 @@ void vt_head_file_free(vt_head_file *hf) {
   free(hf->mean);
   free(hf->std);
   vt_free_strings(hf->classes, hf->n_classes);
-  char *strs[] = {hf->tap, hf->pooling, hf->preprocessing, hf->resize, hf->weights_sha256,
+  char *strs[] = {hf->tap, hf->pooling, hf->features, hf->preprocessing, hf->resize, hf->weights_sha256,
                   hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(strs[i]);
   free(hf->train_rows);

@@ -8,14 +8,18 @@
 #include "vt_head.h"
 
 #define VT_HEAD_FORMAT "vggtap-head"
-#define VT_HEAD_FORMAT_VERSION 1
+#define VT_HEAD_FORMAT_VERSION 2
 
 typedef struct {
   vt_head head;
   float *mean, *std;  /* [head.dims[0]] standardisation */
   int n_classes;
   char **classes;     /* [n_classes] */
-  char *tap, *pooling; /* e.g. "block2_pool", "avg1+max1" (canonical stored names) */
+  char *tap, *pooling; /* e.g. "block1_pool,block2_pool", "avg1,max4" (as trained) */
+  /* the exact input: "block1_pool/avg1,block1_pool/max4,block2_pool/avg1,..."
+   * (vt_recipe_parse); on reading a format_version 1 head, made from its tap
+   * and '+'-joined pooling */
+  char *features;
   char *preprocessing, *resize, *weights_sha256;
   int input_height, input_width;
   /* provenance (written; on read, "" / 0 / NULL when absent) */
