@@ -11,7 +11,9 @@
 #   predict   IMAGES="a.jpg dir/" [TAP=layer]: top classes from that tap's head
 #             (default: the last tap)
 #   sweep     trains the [sweep] grid (taps x pools x heads) on the cached store;
-#             prints one table, also written to WORK/sweep.csv
+#             prints one table, also written to WORK/sweep.csv (default grid:
+#             each tap and all together x GAP, GMP, the grid poolings and
+#             the pyramid x softmax)
 #   clean     removes WORK
 #
 # Run it from the repository root (or give BIN=path/to/bin); WORK is the
@@ -131,10 +133,24 @@ predict: $(WORK)/$(TAP)/head.h5
 	$(PREDICT) --config $(CONFIG) --head $< $(IMAGES)
 
 # ---- sweep: [sweep] taps x pools x heads, each head trained once per
-# store and [train] settings. Folder names use '-' for ',' (256,128 -> 256-128).
+# store and [train] settings. A tap entry may join taps with ',' (their
+# features concatenated), a pool entry poolings (avg1,avg2,avg4). Folder
+# names use '+' for ',' (block1_pool+block2_pool, avg1+avg2+avg4) and '-'
+# in head widths (256,128 -> 256-128).
+#
+# Defaults: every extracted tap alone and all of them together; for every
+# stored grid G the average and the max over GxG cells, and the pyramid of
+# averages over all the grids (with grids 1,2,4: avg1 max1 avg2 max2 avg4
+# max4 avg1,avg2,avg4); softmax.
 
-SWEEP_TAPS := $(call get,sweep,taps,$(TAPS))
-SWEEP_POOLS := $(call get,sweep,pools,gap)
+empty :=
+space := $(empty) $(empty)
+GRIDS := $(subst $(comma), ,$(call get,extract,grids,1$(comma)2$(comma)4))
+DEFAULT_SWEEP_TAPS := $(TAPS) $(if $(word 2,$(TAPS)),$(subst $(space),$(comma),$(strip $(TAPS))))
+DEFAULT_SWEEP_POOLS := $(foreach g,$(GRIDS),avg$(g) max$(g)) \
+  $(if $(word 2,$(GRIDS)),$(subst $(space),$(comma),$(strip $(addprefix avg,$(GRIDS)))))
+SWEEP_TAPS := $(subst $(comma),+,$(call get,sweep,taps,$(DEFAULT_SWEEP_TAPS)))
+SWEEP_POOLS := $(subst $(comma),+,$(call get,sweep,pools,$(DEFAULT_SWEEP_POOLS)))
 SWEEP_HEADS := $(subst $(comma),-,$(call get,sweep,heads,softmax))
 sweep_head = $(WORK)/sweep/$(1)/$(2)/$(3)/head.h5
 # softmax passes no --hidden (vggtap-train's defaults differ for an empty
@@ -143,10 +159,11 @@ TRAIN_HIDDEN := $(call get,train,hidden,)
 hidden_flag = $(if $(filter softmax,$(1)),$(if $(TRAIN_HIDDEN),--hidden=),--hidden=$(subst -,$(comma),$(1)))
 SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(call sweep_head,$(t),$(p),$(h)))))
 
+# '+' becomes ',' only when the recipe runs (a ',' would split make's arguments)
 define sweep_rule
 $(call sweep_head,$(1),$(2),$(3)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
 	@echo "sweep: tap $(1), pool $(2), head $(3)"
-	$$(call train_head,$$@,--tap $(1) --pool $(2) $$(call hidden_flag,$(3)))
+	$$(call train_head,$$@,--tap $$(subst +,$$(comma),$(1)) --pool $$(subst +,$$(comma),$(2)) $$(call hidden_flag,$(3)))
 endef
 $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(eval $(call sweep_rule,$(t),$(p),$(h))))))
 

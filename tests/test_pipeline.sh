@@ -34,7 +34,8 @@ data = data/test
 [train]
 seed = 0
 [sweep]
-pools = gap avg2
+taps = block1_pool block2_pool block1_pool,block2_pool
+pools = gap avg2 avg1,max4
 heads = softmax 8
 EOF
 
@@ -113,21 +114,35 @@ else
   [ -e run/store.h5 ] || fail "the resumed extraction did not finish"
 fi
 
-# 8. The sweep: taps x pools x heads = 2 x 2 x 2 rows; a second sweep does nothing.
+# 8. The sweep: taps x pools x heads = 3 x 3 x 2 rows (a tap entry joining
+# two taps, a pool entry two poolings); a second sweep does nothing.
 out=$(pipe -j2 sweep) || { echo "$out"; fail "sweep failed"; }
-[ "$(wc -l < run/sweep.csv)" = 9 ] || fail "sweep.csv should have a header and 8 rows"
+[ "$(wc -l < run/sweep.csv)" = 19 ] || fail "sweep.csv should have a header and 18 rows"
 /usr/bin/python3 - run/sweep.csv <<'EOF' || fail "sweep.csv content"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 combos = {(r["tap"], r["pooling"], r["hidden"]) for r in rows}
-want = {(t, p, h) for t in ("block1_pool", "block2_pool") for p in ("avg1", "avg2") for h in ("softmax", "8")}
+want = {(t, p, h) for t in ("block1_pool", "block2_pool", "block1_pool,block2_pool")
+        for p in ("avg1", "avg2", "avg1,max4") for h in ("softmax", "8")}
 assert combos == want, combos
+width = {"block1_pool": 64, "block2_pool": 128, "block1_pool,block2_pool": 192}
 for r in rows:
     assert 0 <= float(r["accuracy"]) <= 1 and 0 <= float(r["macro_f1"]) <= 1, r
     assert int(r["params"]) > 0 and float(r["train_seconds"]) >= 0, r
+    cells = {"avg1": 1, "avg2": 4, "avg1,max4": 17}[r["pooling"]]
+    assert int(r["features"]) == cells * width[r["tap"]], r
 EOF
 out=$(pipe sweep)
 [ "$(ran train "$out")" = 0 ] || fail "a second sweep re-trained"
+# Without [sweep] taps and pools: each tap and both together x GAP, GMP, the
+# 2x2 and 4x4 grids (avg, max) and the pyramid avg1,avg2,avg4.
+sed '/^taps = /d; /^pools = /d; s/^heads = .*/heads = softmax/' t.ini > t-default.ini
+out=$(make --no-print-directory -n -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t-default.ini sweep 2>&1)
+got=$(grep -o '^echo "sweep: tap [^"]*"' <<<"$out" | sort -u | wc -l)
+[ "$got" = 21 ] || { echo "$out" | head -30; fail "default sweep: expected 3 taps x 7 pools = 21 heads, got $got"; }
+for combo in "tap block1_pool, pool max4" "tap block1_pool+block2_pool, pool avg1+avg2+avg4" "tap block2_pool, pool avg1"; do
+  grep -q "sweep: $combo, head softmax" <<<"$out" || fail "default sweep lacks $combo"
+done
 
 # 9. No weights anywhere: extraction stops with the instructions.
 sed -i '/^weights = /d' t.ini
