@@ -35,7 +35,8 @@ static const char usage[] =
     "       vggtap-predict --head HEAD.h5 --store STORE.h5 [options]\n"
     "\n"
     "Prints the top-k classes of each image with their probabilities. Runs the\n"
-    "Keras VGG16 prefix only up to the head's tap, pools as the head was trained,\n"
+    "Keras VGG16 prefix only up to the head's deepest tap, pools and concatenates\n"
+    "the taps as the head was trained (its recipe, e.g. block1_pool/avg1,block2_pool/max4),\n"
     "standardises with the head's statistics and applies the head. With --store,\n"
     "predicts every row of an existing feature store without re-extracting.\n"
     "\n"
@@ -179,6 +180,8 @@ static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
   vt_json_string(f, hf->tap);
   fprintf(f, ",\n  \"pooling\": ");
   vt_json_string(f, hf->pooling);
+  fprintf(f, ",\n  \"features\": ");
+  vt_json_string(f, hf->features);
   fprintf(f, ",\n  \"predictions\": [");
   for (int i = 0; i < n; i++) {
     fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
