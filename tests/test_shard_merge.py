@@ -117,7 +117,7 @@ def main():
     assert "wrote" in r.stderr and f"{n_rows} rows from {N_SHARDS} shards" in r.stderr, r.stderr
     got = assert_same_store(single, merged, "virtual merge")
     virtual = sorted(n for n, v in got.items() if v[2])
-    assert virtual == ["features/block1_pool"] + [f"pooled/block1_pool/{k}" for k in ("avg1", "avg2", "max1", "max2")], virtual
+    assert virtual == ["features/block1_pool"] + [f"pooled/block1_pool/{k}" for k in ("avg1", "avg2", "avg4", "max1", "max2", "max4")], virtual
     assert not any(v[2] for n, v in got.items() if n.startswith("images/") or n == "classes")
     with h5py.File(merged, "r") as f:
         assert f.attrs["merged_shards"] == N_SHARDS and f.attrs["merged_features"] == "virtual"
