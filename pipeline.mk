@@ -16,6 +16,11 @@
 #             the pyramid x softmax)
 #   clean     removes WORK
 #
+# SHARDS=N (default 1) extracts the training store as N shards,
+# WORK/shards/store-I-of-N.h5, each a vggtap-extract --shard I/N with
+# SHARD_THREADS threads (default 1), run in parallel under make -jN, then
+# joins them into WORK/store.h5 with vggtap-merge (docs/SCALING.md).
+#
 # Run it from the repository root (or give BIN=path/to/bin); WORK is the
 # config's `work` key, default runs/<config name>. Make decides on
 # content, not on the config file's time stamp: extraction re-runs only when
@@ -29,6 +34,12 @@ EXTRACT := $(BIN)/vggtap-extract
 TRAIN := $(BIN)/vggtap-train
 PREDICT := $(BIN)/vggtap-predict
 INFO := $(BIN)/vggtap-info
+MERGE := $(BIN)/vggtap-merge
+SHARDS ?= 1
+SHARD_THREADS ?= 1
+ifneq ($(shell [ "$(SHARDS)" -ge 1 ] 2>/dev/null && echo ok),ok)
+$(error SHARDS=$(SHARDS): give a whole number of shards, 1 or more)
+endif
 
 ifeq ($(CONFIG),)
 $(error give a config: make -f pipeline.mk CONFIG=configs/NAME.ini [extract|train|evaluate|report|predict|sweep|clean])
@@ -94,8 +105,20 @@ define extract_store
  $(EXTRACT) --config $(CONFIG) --weights $(WEIGHTS) --out $(1) $(3) $$ow
 endef
 
+ifeq ($(SHARDS),1)
 $(WORK)/store.h5: $(WORK)/extract.settings $(WORK)/images.list $(WEIGHTS)
 	$(call extract_store,$@,$(WORK)/images.list,)
+else
+SHARD_STORES := $(foreach i,$(shell seq 0 $$(($(SHARDS) - 1))),$(WORK)/shards/store-$(i)-of-$(SHARDS).h5)
+$(WORK)/shards/:
+	@mkdir -p $@
+$(WORK)/shards/store-%-of-$(SHARDS).h5: $(WORK)/extract.settings $(WORK)/images.list $(WEIGHTS) | $(WORK)/shards/
+	$(call extract_store,$@,$(WORK)/images.list,--shard $*/$(SHARDS) --threads $(SHARD_THREADS))
+
+# Virtual datasets: store.h5 reads the features from the shard files beside it.
+$(WORK)/store.h5: $(SHARD_STORES)
+	$(MERGE) --overwrite --out $@ $^
+endif
 
 $(WORK)/eval.h5: $(WORK)/extract.settings $(WORK)/eval-images.list $(WEIGHTS)
 	$(call extract_store,$@,$(WORK)/eval-images.list,$(EVAL_FLAGS))

@@ -21,34 +21,6 @@ import vtlib
 EXTRACT, MERGE = vtlib.tool("vggtap-extract"), vtlib.tool("vggtap-merge")
 TRAIN, PREDICT, INFO = vtlib.tool("vggtap-train"), vtlib.tool("vggtap-predict"), vtlib.tool("vggtap-info")
 N_SHARDS = 3
-# attributes that describe how a store was made, not what it holds
-HOW_MADE = {"command", "merged_shards", "merged_features"}
-
-
-def contents(path):
-    """{dataset: (values, attrs)} and the root attributes of a store."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = (obj[()], dict(obj.attrs), obj.is_virtual)
-        f.visititems(visit)
-        root = {k: v for k, v in f.attrs.items() if k not in HOW_MADE}
-    return out, root
-
-
-def assert_same_store(ref, got, what):
-    a, ra = contents(ref)
-    b, rb = contents(got)
-    assert sorted(a) == sorted(b), f"{what}: datasets {sorted(a)} != {sorted(b)}"
-    for name, (x, xattrs, _) in a.items():
-        y, yattrs, _ = b[name]
-        assert x.dtype == y.dtype and x.shape == y.shape, f"{what}: /{name} {x.dtype}{x.shape} != {y.dtype}{y.shape}"
-        same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y)
-        assert same, f"{what}: /{name} differs"
-        assert xattrs == yattrs, f"{what}: /{name} attributes {xattrs} != {yattrs}"
-    assert ra == rb, f"{what}: root attributes differ: {set(ra.items()) ^ set(rb.items())}"
-    return b
 
 
 def main():
@@ -115,7 +87,7 @@ def main():
     # Virtual merge: everything equal to the single run, no feature copied.
     r = vtlib.run([MERGE, "--out", merged] + shard)
     assert "wrote" in r.stderr and f"{n_rows} rows from {N_SHARDS} shards" in r.stderr, r.stderr
-    got = assert_same_store(single, merged, "virtual merge")
+    got = vtlib.assert_same_store(single, merged, "virtual merge")
     virtual = sorted(n for n, v in got.items() if v[2])
     assert virtual == ["features/block1_pool"] + [f"pooled/block1_pool/{k}" for k in ("avg1", "avg2", "avg4", "max1", "max2", "max4")], virtual
     assert not any(v[2] for n, v in got.items() if n.startswith("images/") or n == "classes")
@@ -130,11 +102,11 @@ def main():
     os.makedirs(elsewhere)
     cwd = os.getcwd()
     os.chdir(elsewhere)
-    assert_same_store(single, os.path.relpath(merged), "merged store read from another directory")
+    vtlib.assert_same_store(single, os.path.relpath(merged), "merged store read from another directory")
     os.chdir(cwd)
     moved = os.path.join(tmp, "moved")
     shutil.move(work, moved)
-    assert_same_store(single, os.path.join(moved, "merged.h5"), "merged store after moving its folder")
+    vtlib.assert_same_store(single, os.path.join(moved, "merged.h5"), "merged store after moving its folder")
     shutil.move(moved, work)
 
     # train and predict: the merged store gives what the single store gives.
@@ -155,7 +127,7 @@ def main():
     # Materialised: a real, self-contained copy, equal to the single run.
     copy = os.path.join(tmp, "copy.h5")
     r = vtlib.run([MERGE, "--materialize", "--out", copy] + shard)
-    got = assert_same_store(single, copy, "materialised merge")
+    got = vtlib.assert_same_store(single, copy, "materialised merge")
     assert not any(v[2] for v in got.values()), "materialised store has virtual datasets"
     with h5py.File(copy, "r") as f, h5py.File(single, "r") as g:
         assert f["features/block1_pool"].chunks == g["features/block1_pool"].chunks

@@ -90,3 +90,38 @@ def caffe_input(path, size=224, resize="nearest"):
 def skip(reason):
     print(reason)
     sys.exit(77)
+
+
+# attributes that describe how a store was made, not what it holds
+STORE_HOW_MADE = {"command", "merged_shards", "merged_features"}
+
+
+def store_contents(path):
+    """{dataset: (values, attrs, is_virtual)} and the root attributes of a
+    store, without the attributes in STORE_HOW_MADE."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = (obj[()], dict(obj.attrs), obj.is_virtual)
+        f.visititems(visit)
+        root = {k: v for k, v in f.attrs.items() if k not in STORE_HOW_MADE}
+    return out, root
+
+
+def assert_same_store(ref, got, what):
+    """Every dataset (values, NaN included, type, shape, attributes) and root
+    attribute of store `got` equals those of `ref`; returns got's contents."""
+    import numpy as np
+    a, ra = store_contents(ref)
+    b, rb = store_contents(got)
+    assert sorted(a) == sorted(b), f"{what}: datasets {sorted(a)} != {sorted(b)}"
+    for name, (x, xattrs, _) in a.items():
+        y, yattrs, _ = b[name]
+        assert x.dtype == y.dtype and x.shape == y.shape, f"{what}: /{name} {x.dtype}{x.shape} != {y.dtype}{y.shape}"
+        same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y)
+        assert same, f"{what}: /{name} differs"
+        assert xattrs == yattrs, f"{what}: /{name} attributes {xattrs} != {yattrs}"
+    assert ra == rb, f"{what}: root attributes differ: {set(ra.items()) ^ set(rb.items())}"
+    return b
