@@ -14,6 +14,7 @@ PKGS=(
   liblinear-tools                 # head-training baseline
   dataset-fashion-mnist           # the demo data set
   valgrind
+  slurm-wlm munge                 # tests/test_slurm.sh: a real one-node cluster for slurm/*.sbatch
 )
 
 missing=()
