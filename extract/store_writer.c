@@ -13,6 +13,7 @@
 #include "vt_common.h"
 #include "vt_h5.h"
 #include "vt_store_schema.h"
+#include "map_file.h"
 
 /* A part is closed after max_rows rows or PART_MAX_SECONDS, whichever comes
  * first: a crash loses at most that much work. The pooled vectors of an open
@@ -41,6 +42,7 @@ struct vt_partial {
   char **errors;
   float *pooled[VT_VGG16_NLAYERS];
   size_t pooled_len[VT_VGG16_NLAYERS]; /* floats per row, all grids, avg + max */
+  vt_map_file *mapfile;     /* maps written in place (map_file.h), or NULL */
   long long max_rows;       /* rows per part */
   long long n_safe;         /* rows in finished parts */
 };
@@ -301,6 +303,42 @@ static int write_plan(const char *dir, const vt_store_meta *m) {
   return rc;
 }
 
+/* Marker of an assembly into the in-place maps file (map_file.h). */
+#define ASSEMBLING "assembling"
+
+/* Opens (or creates) the in-place maps file. After a kill during assembly
+ * it first removes what that assembly added; if the file cannot be trusted,
+ * or is missing, no part's rows have their maps: the parts are discarded
+ * and every row is redone. */
+static int open_map_file(vt_partial *p) {
+  char *maps = path_join(p->dir, "maps.h5"), *marker = path_join(p->dir, ASSEMBLING);
+  struct stat st;
+  int have_maps = stat(maps, &st) == 0;
+  if (have_maps && stat(marker, &st) == 0 && vt_map_file_reset(maps) < 0) {
+    fprintf(stderr, "vggtap-extract: warning: an interrupted assembly left %s unusable (%s); extracting every row again\n",
+            maps, vt_failure_reason());
+    unlink(maps);
+    have_maps = 0;
+  }
+  unlink(marker);
+  char **names;
+  int n_names, rc = 0;
+  if (!have_maps && list_parts(p->dir, &names, &n_names) == 0) {
+    for (int i = 0; i < n_names; i++) {
+      char *path = path_join(p->dir, names[i]);
+      unlink(path);
+      free(path);
+      free(names[i]);
+    }
+    free(names);
+  }
+  p->mapfile = vt_map_file_open(p->dir, &p->lay, p->meta.n_rows);
+  if (!p->mapfile) rc = -1;
+  free(maps);
+  free(marker);
+  return rc;
+}
+
 vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_store_layout *lay,
                             uint8_t *done, long long *n_done) {
   vt_h5_quiet();
@@ -334,6 +372,7 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
     remove_tmp_debris(p->dir);
     if (write_plan(p->dir, m) < 0) goto fail;
   }
+  if (vt_map_file_applies(lay) && open_map_file(p) < 0) goto fail;
   char **names;
   int n_names;
   if (list_parts(p->dir, &names, &n_names) < 0) goto fail;
@@ -370,25 +409,6 @@ fail:
 
 /* ---- writing parts ---- */
 
-static hid_t map_file_type(const vt_store_layout *lay) {
-  return lay->map_half ? vt_h5_half_type() : H5Tcopy(H5T_IEEE_F32LE);
-}
-
-/* Dataset creation properties of a map dataset: one image per chunk, NaN
- * where nothing was written (failed rows), optional shuffle + deflate. */
-static hid_t map_dcpl(const vt_store_layout *lay, int t) {
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  hsize_t chunk[4] = {1, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
-  H5Pset_chunk(dcpl, 4, chunk);
-  float nan = NAN;
-  H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &nan);
-  if (lay->deflate) {
-    H5Pset_shuffle(dcpl);
-    H5Pset_deflate(dcpl, (unsigned)lay->deflate);
-  }
-  return dcpl;
-}
-
 static int part_open(vt_partial *p) {
   char name[64];
   snprintf(name, sizeof name, "part-%06d.h5", p->next_part++);
@@ -405,10 +425,10 @@ static int part_open(vt_partial *p) {
     return -1;
   }
   const vt_store_layout *lay = &p->lay;
-  for (int t = 0; t < lay->n_taps && lay->maps; t++) {
+  for (int t = 0; t < lay->n_taps && lay->maps && !p->mapfile; t++) {
     hsize_t dims[4] = {0, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
     hsize_t maxd[4] = {H5S_UNLIMITED, dims[1], dims[2], dims[3]};
-    hid_t sp = H5Screate_simple(4, dims, maxd), dcpl = map_dcpl(lay, t), ft = map_file_type(lay);
+    hid_t sp = H5Screate_simple(4, dims, maxd), dcpl = vt_map_dcpl(lay, t), ft = vt_map_file_type(lay);
     hid_t lcpl = vt_h5_lcpl();
     char dname[128];
     snprintf(dname, sizeof dname, "features/%s", lay->name[t]);
@@ -439,7 +459,7 @@ static int write_map_row(vt_partial *p, int t, long long i, const void *data) {
   hsize_t start[4] = {(hsize_t)i, 0, 0, 0}, count[4] = {1, dims[1], dims[2], dims[3]};
   hid_t fs = H5Dget_space(p->maps[t]), ms = H5Screate_simple(4, count, NULL);
   H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-  hid_t mt = map_file_type(lay);
+  hid_t mt = vt_map_file_type(lay);
   int rc = H5Dwrite(p->maps[t], mt, ms, fs, H5P_DEFAULT, data) < 0 ? write_failed(p->tmp_path) : 0;
   H5Tclose(mt);
   H5Sclose(ms);
@@ -451,8 +471,11 @@ int vt_partial_add(vt_partial *p, const vt_store_row *r) {
   if (p->file < 0 && part_open(p) < 0) return -1;
   long long i = p->n;
   const vt_store_layout *lay = &p->lay;
-  for (int t = 0; t < lay->n_taps && lay->maps; t++)
-    if (write_map_row(p, t, i, r->status == VT_ROW_OK ? r->maps[t] : NULL) < 0) return -1;
+  for (int t = 0; t < lay->n_taps && lay->maps; t++) {
+    const void *map = r->status == VT_ROW_OK ? r->maps[t] : NULL;
+    if ((p->mapfile ? vt_map_file_write(p->mapfile, t, r->row, map) : write_map_row(p, t, i, map)) < 0)
+      return -1;
+  }
   for (int t = 0; t < lay->n_taps && lay->pooled; t++) {
     float *dst = p->pooled[t] + (size_t)i * p->pooled_len[t];
     if (r->status == VT_ROW_OK)
@@ -516,7 +539,7 @@ int vt_partial_commit(vt_partial *p) {
   }
   /* Closing a map dataset flushes its cached chunks: on a full disk that is
    * where a row's map is lost, so a failed close must fail the part. */
-  for (int t = 0; t < lay->n_taps && lay->maps; t++)
+  for (int t = 0; t < lay->n_taps && lay->maps && !p->mapfile; t++)
     if (H5Dclose(p->maps[t]) < 0) rc = -1;
   if (H5Fclose(p->file) < 0) rc = -1;
   p->file = -1;
@@ -537,11 +560,12 @@ long long vt_partial_rows_safe(const vt_partial *p) { return p->n_safe; }
 void vt_partial_free(vt_partial *p) {
   if (!p) return;
   if (p->file >= 0) { /* abandoned open part: discard */
-    for (int t = 0; t < p->lay.n_taps && p->lay.maps; t++) H5Dclose(p->maps[t]);
+    for (int t = 0; t < p->lay.n_taps && p->lay.maps && !p->mapfile; t++) H5Dclose(p->maps[t]);
     H5Fclose(p->file);
     unlink(p->tmp_path);
     part_release(p);
   }
+  vt_map_file_close(p->mapfile);
   free(p->dir);
   free(p);
 }
@@ -640,9 +664,9 @@ static int create_store_datasets(const vt_partial *p, hid_t f, const char *path,
   int rc = 0;
   for (int t = 0; t < lay->n_taps && rc == 0; t++) {
     char name[160];
-    if (lay->maps) {
+    if (lay->maps && !p->mapfile) {
       hsize_t dims[4] = {(hsize_t)N, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
-      hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = map_dcpl(lay, t), ft = map_file_type(lay);
+      hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = vt_map_dcpl(lay, t), ft = vt_map_file_type(lay);
       snprintf(name, sizeof name, "features/%s", lay->name[t]);
       hid_t d = H5Dcreate2(f, name, ft, sp, lcpl, dcpl, H5P_DEFAULT);
       if (d < 0 || vt_h5_write_str_attr(d, "layer", lay->name[t]) < 0)
@@ -691,7 +715,7 @@ static int assemble_part(const vt_partial *p, const char *path, hid_t out, const
   }
   if (rc < 0) vt_fail_prefix("%s", path);
   if (rc == 0 && p->lay.pooled) rc = copy_pooled(p, f, path, out, out_path, rows, n);
-  if (rc == 0 && p->lay.maps) rc = copy_maps(p, f, path, out, out_path, rows, status, n);
+  if (rc == 0 && p->lay.maps && !p->mapfile) rc = copy_maps(p, f, path, out, out_path, rows, status, n);
   for (long long i = 0; rc == 0 && i < n; i++) {
     long long r = rows[i];
     tab->status[r] = status[i];
@@ -716,10 +740,25 @@ int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, lon
   long long N = p->meta.n_rows;
   row_table tab = {vt_xcalloc((size_t)N, 1), vt_xcalloc((size_t)N, 4), vt_xcalloc((size_t)N, 4),
                    vt_xcalloc((size_t)N, sizeof(char *))};
-  char *tmp = path_join(p->dir, "assemble.h5.tmp");
   char **names = NULL;
   int n_names = 0, rc = -1;
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  char *tmp, *marker = path_join(p->dir, ASSEMBLING);
+  hid_t f;
+  if (p->mapfile) {
+    /* The maps are in place: the rest of the store goes into their file.
+     * From here until the rename, a rerun first undoes what this added. */
+    tmp = vt_xstrdup(vt_map_file_path(p->mapfile));
+    FILE *mf = fopen(marker, "w");
+    if (!mf || fclose(mf) != 0) {
+      vt_fail("cannot create %s: %s", marker, strerror(errno));
+      f = -1;
+      goto done;
+    }
+    f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+  } else {
+    tmp = path_join(p->dir, "assemble.h5.tmp");
+    f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  }
   if (f < 0) {
     write_failed(tmp);
     goto done;
@@ -764,7 +803,8 @@ int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, lon
   if (rc == 0) rc = remove_dir(p->dir, 0);
 done:
   if (f >= 0) H5Fclose(f);
-  if (rc < 0) unlink(tmp);
+  if (rc < 0 && !p->mapfile) unlink(tmp); /* in-place maps stay, for the rerun */
+  free(marker);
   for (int i = 0; i < n_names; i++) free(names[i]);
   free(names);
   for (long long r = 0; r < N; r++) free(tab.error[r]);

@@ -7,10 +7,13 @@
  *                     written as part-NNNNNN.h5.tmp and renamed when closed,
  *                     so a part that exists is complete
  *   lock              held by the running extractor (store_lock.h)
- * When every row is in some part, the parts are assembled into
- * OUT.partial/assemble.h5.tmp, renamed to OUT, and OUT.partial/ is removed:
- * OUT exists only when complete. Anything *.tmp found on start is debris of a
- * killed run and is deleted. */
+ *   maps.h5           uncompressed maps, written in place (map_file.h); the
+ *                     parts then hold no maps
+ *   assembling        present while the assembly writes into maps.h5
+ * When every row is in some part, the parts are assembled into maps.h5 (or,
+ * without in-place maps, into OUT.partial/assemble.h5.tmp), which is renamed
+ * to OUT, and OUT.partial/ is removed: OUT exists only when complete.
+ * Anything *.tmp found on start is debris of a killed run and is deleted. */
 #ifndef VT_STORE_WRITER_H
 #define VT_STORE_WRITER_H
 

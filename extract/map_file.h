@@ -1,0 +1,46 @@
+/* map_file.h: uncompressed feature maps written once, straight to their
+ * place in the finished store.
+ *
+ * OUT.partial/maps.h5 is the store-to-be: it is created (as maps.h5.tmp,
+ * renamed when closed) with every /features/<tap> dataset at full size and
+ * every chunk allocated but not written, so each row's chunk has a fixed
+ * file offset from the start. Rows are then written with pwrite() at those
+ * offsets: HDF5's own metadata is never touched while extracting, so a kill
+ * at any moment leaves the file as valid as it was created. Assembly adds
+ * the rest of the store to this file and renames it to OUT, instead of
+ * copying every map from the parts (which wrote the maps twice).
+ *
+ * Compressed maps (--compress) have no fixed chunk size: they still go
+ * through the parts. */
+#ifndef VT_MAP_FILE_H
+#define VT_MAP_FILE_H
+
+#include <hdf5.h>
+
+#include "store_writer.h"
+
+/* Whether maps of this layout are written in place (uncompressed, on a
+ * little-endian host: the file's types are little-endian). */
+int vt_map_file_applies(const vt_store_layout *lay);
+
+/* Dataset creation properties and file type of /features/<tap>: one image
+ * per chunk, NaN where nothing was written, optional shuffle + deflate. */
+hid_t vt_map_dcpl(const vt_store_layout *lay, int t);
+hid_t vt_map_file_type(const vt_store_layout *lay);
+
+typedef struct vt_map_file vt_map_file;
+
+/* Opens dir/maps.h5 for writing rows, creating it first if absent. NULL
+ * with a reason naming the file on failure. */
+vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long long n_rows);
+/* Writes row `row` of tap t (NULL data: a failed row, written as NaN). */
+int vt_map_file_write(vt_map_file *m, int t, long long row, const void *data);
+const char *vt_map_file_path(const vt_map_file *m);
+void vt_map_file_close(vt_map_file *m);
+
+/* Undoes an interrupted assembly of dir/maps.h5: removes every object and
+ * root attribute but /features. -1 if the file cannot be trusted (then its
+ * maps must be redone). */
+int vt_map_file_reset(const char *path);
+
+#endif
