@@ -53,7 +53,9 @@ def check_parts(partial, ref):
         for name in sorted(x for x in names if x.startswith("part-")):
             with h5py.File(os.path.join(partial, name), "r") as f:
                 rows = f["rows"][:]
-                assert np.array_equal(f["features/block1_pool"][:], ref_maps[rows]), name
+                # uncompressed maps are written in place, into maps.h5 (docs/STORE.md)
+                with h5py.File(os.path.join(partial, "maps.h5"), "r") as m:
+                    assert np.array_equal(m["features/block1_pool"][np.sort(rows)], ref_maps[np.sort(rows)]), name
                 c = ref_avg.shape[1]
                 assert np.array_equal(f["pooled/block1_pool"][:, :c], ref_avg[rows]), name
                 n += len(rows)
@@ -114,29 +116,23 @@ def run_tests(tmp, mnt):
         p = vtlib.run(cmd, env=env, check=False)
         clean_failure(p, "extraction")
         m = re.search(r"cannot write (\S+): No space left on device", p.stderr)
-        assert m and m.group(1).startswith(partial + "/part-"), p.stderr
+        assert m and (m.group(1).startswith(partial + "/part-") or m.group(1) == partial + "/maps.h5"), p.stderr
         safe = int(re.search(r"(\d+) of %d rows are safe in %s/" % (n, re.escape(partial)), p.stderr).group(1))
         assert safe < n and check_parts(partial, ref) == safe, (safe, p.stderr)
         print(f"full at {frac:.2f} x the store's size during extraction: exit 1, {safe} of {n} rows "
               "safe, every part readable and equal to the reference")
     print("  " + p.stderr.strip().replace("\n", "\n  "))
 
-    # 2. room for the parts but not for the assembled store beside them
-    resize(mnt, int(size * 1.5))
-    p = vtlib.run(cmd, env=env, check=False)
-    clean_failure(p, "assembly")
-    assert f"cannot write {partial}/assemble.h5.tmp: No space left on device" in p.stderr, p.stderr
-    assert f"{n} of {n} rows are safe" in p.stderr and check_parts(partial, ref) == n, p.stderr
-    assert not os.path.exists(out)
-    print("full during assembly: exit 1, every row safe in the parts:\n  " + p.stderr.strip().replace("\n", "\n  "))
-
-    # 3. space freed: the same command completes, equal to the uninterrupted run
-    resize(mnt, int(size * 3))
+    # 2. space freed: the same command completes, equal to the uninterrupted
+    # run. 1.2 x the store's size is enough: the maps are written in place and
+    # assembly adds the small datasets to that file, it does not copy the maps
+    resize(mnt, int(size * 1.2))
     vtlib.run(cmd, env=env)
     a, b = datasets(ref), datasets(out)
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     assert not os.path.exists(partial)
-    print("after freeing space: the rerun completes; the store equals the uninterrupted run's")
+    print("after freeing space (to 1.2 x the store's size): the rerun completes; the store equals the "
+          "uninterrupted run's")
 
     # 4. train and predict writing onto a full disk, or one with a few KB
     # left (the head's file is then created but cannot be finished: this

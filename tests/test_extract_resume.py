@@ -77,8 +77,9 @@ class Run:
             time.sleep(0.0005)
 
 
-def kill_during_extraction(run, rng, rows_per_part):
-    """Starts the run and kills it after 0-2 more parts close plus up to 40 ms
+def kill_during_extraction(run, rng, rows_per_part, max_delay):
+    """Starts the run and kills it after 0-2 more parts close plus up to
+    max_delay seconds (about one part's time)
     (so some land in start-up, some mid-part, some while a part closes),
     leaving the last two parts for later. Returns True if the kill landed."""
     parts_left = -(-(run.n_rows - run.rows_in_parts()) // rows_per_part)
@@ -86,7 +87,7 @@ def kill_during_extraction(run, rng, rows_per_part):
     target = run.n_parts() + more
     proc = run.start()
     run.wait_until(proc, lambda: run.n_parts() >= target or run.assembling())
-    time.sleep(rng.uniform(0, 0.04))
+    time.sleep(rng.uniform(0, max_delay))
     return finish_kill(proc)
 
 
@@ -125,7 +126,10 @@ def kill_and_resume(tmp, name, base, env, n_rows, rows_per_part, n_kills, assemb
     ref = os.path.join(tmp, name + "-ref.h5")
     t0 = time.time()
     vtlib.run(base + ["--out", ref, "--quiet"], env=env)
-    print(f"{name}: uninterrupted run: {time.time() - t0:.1f} s")
+    elapsed = time.time() - t0
+    print(f"{name}: uninterrupted run: {elapsed:.1f} s")
+    # within about one part's time, so a kill lands before the run ends
+    max_delay = min(0.04, elapsed / n_rows * rows_per_part)
 
     out = os.path.join(tmp, name + ".h5")
     run = Run(base + ["--out", out], env, out, n_rows)
@@ -138,7 +142,7 @@ def kill_and_resume(tmp, name, base, env, n_rows, rows_per_part, n_kills, assemb
             stop_with(run, signal.SIGINT)
         if kills == 2:
             stop_with(run, signal.SIGTERM)
-        if kill_during_extraction(run, rng, rows_per_part):
+        if kill_during_extraction(run, rng, rows_per_part, max_delay):
             kills += 1
             stale_lock_seen |= "lock" in run.names()
             print(f"kill {kills}: {run.n_parts()} parts, {run.rows_in_parts()} of {n_rows} rows safe")
@@ -193,7 +197,7 @@ def main():
               "--store", "maps,pooled", "--size", "112"]
     rows_per_part = 2
     env = dict(os.environ, VGGTAP_PART_ROWS=str(rows_per_part))
-    kill_and_resume(tmp, "in-place", common, env, n_rows, rows_per_part, KILLS, ASSEMBLY_KILLS)
+    kill_and_resume(tmp, "in-place", common, dict(env, VGGTAP_PART_ROWS="1"), n_rows, 1, KILLS, ASSEMBLY_KILLS)
     base = common + ["--map-dtype", "float16", "--compress", "1"]
     out = kill_and_resume(tmp, "compressed", base, env, n_rows, rows_per_part, 6, 2)
 
