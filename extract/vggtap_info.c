@@ -259,6 +259,25 @@ static void print_taps(const vt_store *s) {
   free(taps);
 }
 
+/* A shard's place in its run, or where a merged store's features are. */
+static void print_sharding(hid_t f) {
+  long long i, n, first, rows, total;
+  if (vt_h5_read_int_attr(f, "shard_index", &i) == 0 && vt_h5_read_int_attr(f, "shard_count", &n) == 0 &&
+      vt_h5_read_int_attr(f, "shard_first_row", &first) == 0 &&
+      vt_h5_read_int_attr(f, "n_rows", &rows) == 0 && vt_h5_read_int_attr(f, "global_n_rows", &total) == 0)
+    printf("    shard          %lld/%lld: rows %lld..%lld of %lld (vggtap-merge joins the %lld shards)\n",
+           i, n, first, first + rows - 1, total, n);
+  if (vt_h5_read_int_attr(f, "merged_shards", &n) == 0) {
+    char *how = str_attr_or(f, "merged_features", "?");
+    if (strcmp(how, "virtual") == 0)
+      printf("    merged         from %lld shards; features are virtual datasets read from the shard "
+             "files (not counted in the size above): keep them beside this file\n", n);
+    else
+      printf("    merged         from %lld shards; features %s into this file\n", n, how);
+    free(how);
+  }
+}
+
 static int describe_store(const char *path, int max_reasons) {
   vt_store s;
   if (vt_store_open(path, &s) < 0) return -1;
@@ -279,6 +298,7 @@ static int describe_store(const char *path, int max_reasons) {
   printf("    pooling grids  %s\n", s.grids[0] ? s.grids : "none");
   printf("    source         %s %s\n", s.source, s.data_root);
   printf("    command        %s\n", s.command);
+  print_sharding(s.file);
   free(weights_file);
   free(compression);
   vt_store_close(&s);

@@ -97,6 +97,12 @@ def main():
     assert os.path.getsize(merged) < os.path.getsize(single) / 20, (os.path.getsize(merged), os.path.getsize(single))
     assert os.path.getsize(merged) < os.path.getsize(shard[0]) / 5
 
+    info = vtlib.run([INFO, merged]).stdout
+    assert f"merged         from {N_SHARDS} shards; features are virtual" in info, info
+    lo, hi = n_rows // N_SHARDS, 2 * n_rows // N_SHARDS - 1
+    info = vtlib.run([INFO, shard[1]]).stdout
+    assert f"shard          1/{N_SHARDS}: rows {lo}..{hi} of {n_rows}" in info, info
+
     # Another working directory; then the folder moved as a whole.
     elsewhere = os.path.join(tmp, "elsewhere")
     os.makedirs(elsewhere)
