@@ -25,10 +25,10 @@ char *vt_relative_path(const char *target, const char *base_dir) {
     if (t_end && b_end) common = i;
     if (t[i] != b[i] || t[i] == '\0') break;
   }
-  if (strcmp(b, "/") == 0) common = 0; /* base is the root: every path shares "" */
-  size_t ups = 0;
-  for (const char *p = b + common; *p; p++)
-    if (*p == '/') ups++;
+  size_t ups = 0; /* one "../" per component of base below the common prefix */
+  if (strcmp(b, "/") != 0)
+    for (const char *p = b + common; *p; p++)
+      if (*p == '/') ups++;
   const char *rest = t + common + (t[common] == '/');
   size_t n = ups * 3 + strlen(rest) + 1;
   char *out = vt_xmalloc(n);

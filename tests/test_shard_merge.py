@@ -115,6 +115,16 @@ def main():
     vtlib.assert_same_store(single, os.path.join(moved, "merged.h5"), "merged store after moving its folder")
     shutil.move(moved, work)
 
+    # A merged store in a sibling folder names the shards through "..".
+    sibling = os.path.join(tmp, "sibling", "m.h5")
+    os.makedirs(os.path.dirname(sibling))
+    vtlib.run([MERGE, "--out", sibling] + shard)
+    with h5py.File(sibling, "r") as f:
+        assert f["features/block1_pool"].virtual_sources()[0].file_name == "../run/shards/s0.h5"
+    os.chdir(elsewhere)
+    vtlib.assert_same_store(single, "../sibling/m.h5", "merged store in a sibling folder")
+    os.chdir(cwd)
+
     # train and predict: the merged store gives what the single store gives.
     heads = {}
     for name, store in (("single", single), ("merged", merged)):
