@@ -406,18 +406,19 @@ static int map_virtual(shard_file *const *ord, int n, char *const *rel, const ch
 }
 
 /* Copies shard rows one chunk (= one row) at a time, raw: compressed maps
- * are not re-encoded. Rows whose image failed have no chunk (they read as
- * the fill value, NaN) and stay so. */
+ * are not re-encoded. Every chunk the shard holds is copied as it is (a
+ * failed row's NaN map included); a failed row without a chunk reads as the
+ * fill value (NaN) and stays so. */
 static int copy_chunks(const shard_file *s, hid_t src, hid_t dst, const char *name,
                        const uint8_t *status) {
   void *buf = NULL;
   size_t cap = 0;
   int rc = 0;
   for (long long i = 0; i < s->n && rc == 0; i++) {
-    if (status[s->first + i] != VT_ROW_OK) continue;
     hsize_t from[H5S_MAX_RANK] = {(hsize_t)i}, to[H5S_MAX_RANK] = {(hsize_t)(s->first + i)}, nbytes = 0;
     uint32_t mask = 0;
     if (H5Dget_chunk_storage_size(src, from, &nbytes) < 0 || nbytes == 0) {
+      if (status[s->first + i] != VT_ROW_OK) continue;
       rc = vt_fail("%s: /%s has no data for row %lld, whose image is ok", s->path, name, i);
       break;
     }

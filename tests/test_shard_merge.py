@@ -6,7 +6,8 @@ another working directory and after moving the folder; it copies no feature
 data; vggtap-train and vggtap-predict give the same head and predictions on
 it as on the single store; missing, unfinished, duplicated and mismatched
 shards are refused with each problem named; a merged store whose shard file
-is gone is refused by its readers instead of reading fill values."""
+is gone is refused by its readers instead of reading fill values. Uncompressed float32
+maps merge the same way."""
 import os
 import shutil
 import signal
@@ -148,6 +149,19 @@ def main():
     with h5py.File(copy, "r") as f, h5py.File(single, "r") as g:
         assert f["features/block1_pool"].chunks == g["features/block1_pool"].chunks
         assert f["features/block1_pool"].compression == "gzip"
+
+    # Uncompressed float32 maps (stored differently by the writer): the same.
+    plain = [c for c in base if c not in ("--compress", "1")]
+    plain = [c if c != "float16" else "float32" for c in plain] + ["--size", "64"]
+    pdir = os.path.join(tmp, "plain")
+    os.makedirs(pdir)
+    vtlib.run(plain + ["--out", os.path.join(pdir, "single.h5")])
+    pshards = [os.path.join(pdir, f"s{i}.h5") for i in range(2)]
+    for i, s in enumerate(pshards):
+        vtlib.run(plain + ["--out", s, "--shard", f"{i}/2", "--threads", "1"])
+    for flags, m in (([], "virtual.h5"), (["--materialize"], "copy.h5")):
+        vtlib.run([MERGE] + flags + ["--out", os.path.join(pdir, m)] + pshards)
+        vtlib.assert_same_store(os.path.join(pdir, "single.h5"), os.path.join(pdir, m), f"uncompressed maps, {m}")
 
     # A shard file gone: readers refuse the merged store (HDF5 would read NaN).
     os.rename(shard[2], shard[2] + ".away")
