@@ -49,6 +49,9 @@ const char *vt_resize_policy_name(vt_resize_policy p);
 
 /* Resizes to W x H (aspect not kept, as Keras load_img(target_size=...)). */
 int vt_image_resize(const vt_image *in, int W, int H, vt_resize_policy p, vt_image *out);
+/* The same without the vectorised horizontal pass: the reference the tests
+ * hold vt_image_resize to, bit for bit. */
+int vt_image_resize_scalar(const vt_image *in, int W, int H, vt_resize_policy p, vt_image *out);
 
 typedef enum {
   VT_PREPROCESS_CAFFE, /* "caffe": RGB->BGR, minus [103.939, 116.779, 123.68] */
