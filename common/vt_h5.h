@@ -8,12 +8,13 @@
 /* Turns off HDF5's own error-stack printing on this thread (vggtap reports
  * errors itself) and starts recording the OS error behind failing calls. */
 void vt_h5_quiet(void);
-/* Call first in main, before any other HDF5 call, in programs that write
- * HDF5 files: HDF5 then leaves open files alone at exit. After a failed
- * H5Fclose (a full disk) the file stays half-open in the library, and HDF5
- * 1.10's exit-time close of it crashes or loops ("infinite loop closing
- * library"). vggtap closes every file it writes itself, and a file whose
- * close failed is a temporary one that is deleted. */
+/* Every program calls this first in main, before any other HDF5 call: HDF5
+ * then leaves open files alone at exit. After a failed H5Fclose (a full
+ * disk, or corrupt metadata in a file being read) the file stays half-open
+ * in the library, and HDF5 1.10's exit-time close of it crashes or loops
+ * ("infinite loop closing library"). vggtap closes every file it writes
+ * itself, and a written file whose close failed is a temporary one that is
+ * deleted. */
 void vt_h5_no_close_at_exit(void);
 /* The OS reason (strerror, e.g. "No space left on device") behind the last
  * failing HDF5 call after vt_h5_quiet, or `otherwise` if it had none. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vt_common.h"
+#include "vt_crash_guard.h"
 #include "vt_h5.h"
 #include "vt_store_schema.h"
 #include "vt_vds.h"
@@ -252,16 +253,19 @@ int vt_store_open(const char *path, vt_store *s) {
     vt_fail("%s: not an HDF5 file (corrupt, truncated, or not a vggtap store)", path);
     goto fail_noprefix;
   }
+  vt_crash_guard_set(path);
   s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (s->file < 0) {
+    vt_crash_guard_clear();
     vt_fail("%s: cannot open as HDF5 (corrupt or truncated?)", path);
     goto fail_noprefix;
   }
   /* A merged store (vggtap-merge) reads missing shard files as fill values
    * without an error: check that they are all there first. */
-  if (check_format(s) < 0 || read_attrs(s) < 0 || read_index(s) < 0 ||
-      vt_vds_check_sources(s->file, path, NULL) < 0)
-    goto fail;
+  int rc = check_format(s) < 0 || read_attrs(s) < 0 || read_index(s) < 0 ||
+           vt_vds_check_sources(s->file, path, NULL) < 0;
+  vt_crash_guard_clear();
+  if (rc) goto fail;
   return 0;
 fail:
   vt_fail_prefix("%s", path);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "vt_common.h"
+#include "vt_crash_guard.h"
 #include "vt_h5.h"
 #include "vt_store_schema.h"
 #include "map_file.h"
@@ -135,13 +136,18 @@ static void diff_int(hid_t f, const char *name, long long want, char *msg, size_
 static int compare_meta(const char *path, const vt_store_meta *m) {
   vt_h5_quiet();
   if (H5Fis_hdf5(path) <= 0) return vt_fail("%s exists and is not an HDF5 file", path);
+  vt_crash_guard_set(path);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return vt_fail("%s: cannot open (corrupt HDF5 file?)", path);
+  if (f < 0) {
+    vt_crash_guard_clear();
+    return vt_fail("%s: cannot open (corrupt HDF5 file?)", path);
+  }
   char *format = vt_h5_read_str_attr(f, "format");
   int foreign = !format || strcmp(format, VT_STORE_FORMAT) != 0;
   free(format);
   if (foreign) {
     H5Fclose(f);
+    vt_crash_guard_clear();
     return vt_fail("%s exists and is not a vggtap store (no format='%s' attribute)", path,
                    VT_STORE_FORMAT);
   }

@@ -566,6 +566,7 @@ static int table(int n, char **paths, const char *csv_path) {
 }
 
 int main(int argc, char **argv) {
+  vt_h5_no_close_at_exit();
   static const struct option longopts[] = {{"table", no_argument, 0, 't'}, {"csv", required_argument, 0, 'c'},
                                            {"failures", required_argument, 0, 'f'},
                                            {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},

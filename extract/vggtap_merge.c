@@ -10,6 +10,7 @@
 #include "store_merge.h"
 #include "vt_cli.h"
 #include "vt_common.h"
+#include "vt_h5.h"
 #include "vt_store_read.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
@@ -43,6 +44,7 @@ static const char usage[] =
     "I/O error; 2 bad usage.\n";
 
 int main(int argc, char **argv) {
+  vt_h5_no_close_at_exit();
   static const struct option longopts[] = {
       {"out", required_argument, 0, 'o'}, {"materialize", no_argument, 0, 'm'},
       {"overwrite", no_argument, 0, 'O'}, {"quiet", no_argument, 0, 'q'},

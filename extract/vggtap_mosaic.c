@@ -306,6 +306,7 @@ static int parse_options(int argc, char **argv, options *o) {
 }
 
 int main(int argc, char **argv) {
+  vt_h5_no_close_at_exit();
   options o;
   if (parse_options(argc, argv, &o) < 0) {
     fprintf(stderr, "vggtap-mosaic: %s\n", vt_failure_reason());

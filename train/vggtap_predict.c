@@ -534,6 +534,7 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_reci
 }
 
 int main(int argc, char **argv) {
+  vt_h5_no_close_at_exit();
   options o;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;

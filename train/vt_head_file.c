@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vt_common.h"
+#include "vt_crash_guard.h"
 #include "vt_features.h"
 #include "vt_h5.h"
 #include "vt_store_read.h"
@@ -292,10 +293,12 @@ int vt_head_file_read(const char *path, vt_head_file *hf) {
   if (!probe) return vt_fail("%s: cannot open: %s", path, strerror(errno));
   fclose(probe);
   if (H5Fis_hdf5(path) <= 0) return vt_fail("%s: not an HDF5 file (not a head.h5)", path);
+  vt_crash_guard_set(path);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  int rc = f < 0 ? -1 : read_contents(f, hf);
+  if (f >= 0) H5Fclose(f);
+  vt_crash_guard_clear();
   if (f < 0) return vt_fail("%s: cannot open as HDF5 (corrupt or truncated?)", path);
-  int rc = read_contents(f, hf);
-  H5Fclose(f);
   if (rc < 0) {
     vt_head_file_free(hf);
     return vt_fail_prefix("%s", path);
