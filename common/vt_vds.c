@@ -42,7 +42,34 @@ typedef struct {
   const char *store;
   char *dir; /* the store's directory */
   int n_virtual, failed;
+  /* source files opened so far: each is opened once, however many datasets
+   * map into it (a merged store has one mapping per shard per dataset) */
+  char **open_path;
+  hid_t *open_file;
+  int n_open;
 } check_ctx;
+
+/* The source file at path, opened read-only (cached), or -1 + reason. */
+static hid_t open_source(check_ctx *ctx, const char *path, const char *dset, const char *rows) {
+  for (int i = 0; i < ctx->n_open; i++)
+    if (strcmp(ctx->open_path[i], path) == 0) return ctx->open_file[i];
+  hid_t f = -1;
+  if (access(path, R_OK) != 0) {
+    vt_fail("/%s: %s are in %s, which is missing (%s): a merged store reads its shard files "
+            "through paths relative to its own directory; keep them together",
+            dset, rows, path, strerror(errno));
+    return -1;
+  }
+  if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+    vt_fail("/%s: %s are in %s, which is not a readable HDF5 file", dset, rows, path);
+    return -1;
+  }
+  ctx->open_path = vt_xrealloc(ctx->open_path, (size_t)(ctx->n_open + 1) * sizeof *ctx->open_path);
+  ctx->open_file = vt_xrealloc(ctx->open_file, (size_t)(ctx->n_open + 1) * sizeof *ctx->open_file);
+  ctx->open_path[ctx->n_open] = vt_xstrdup(path);
+  ctx->open_file[ctx->n_open++] = f;
+  return f;
+}
 
 /* The source file's path as HDF5 resolves it for a store in ctx->dir. */
 static char *resolve(const check_ctx *ctx, const char *name) {
@@ -53,7 +80,7 @@ static char *resolve(const check_ctx *ctx, const char *name) {
   return p;
 }
 
-static int check_mapping(const check_ctx *ctx, const char *dset, hid_t dcpl, size_t i) {
+static int check_mapping(check_ctx *ctx, const char *dset, hid_t dcpl, size_t i) {
   ssize_t fl = H5Pget_virtual_filename(dcpl, i, NULL, 0),
           dl = H5Pget_virtual_dsetname(dcpl, i, NULL, 0);
   if (fl < 0 || dl < 0) return vt_fail("/%s: cannot read its virtual mapping %zu", dset, i);
@@ -74,13 +101,9 @@ static int check_mapping(const check_ctx *ctx, const char *dset, hid_t dcpl, siz
            (unsigned long long)end[0]);
   if (strcmp(file, ".") != 0) {
     char *path = resolve(ctx, file);
-    hid_t f = -1, d = -1;
-    if (access(path, R_OK) != 0) {
-      rc = vt_fail("/%s: %s are in %s, which is missing (%s): a merged store reads its shard "
-                   "files through paths relative to its own directory; keep them together",
-                   dset, rows, path, strerror(errno));
-    } else if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
-      rc = vt_fail("/%s: %s are in %s, which is not a readable HDF5 file", dset, rows, path);
+    hid_t f = open_source(ctx, path, dset, rows), d = -1;
+    if (f < 0) {
+      rc = -1;
     } else if ((d = H5Dopen2(f, src, H5P_DEFAULT)) < 0) {
       rc = vt_fail("/%s: %s are in %s, which has no dataset %s", dset, rows, path, src);
     } else {
@@ -95,7 +118,6 @@ static int check_mapping(const check_ctx *ctx, const char *dset, hid_t dcpl, siz
                      (unsigned long long)have[0], (unsigned long long)want[0]);
     }
     if (d >= 0) H5Dclose(d);
-    if (f >= 0) H5Fclose(f);
     free(path);
   }
   H5Sclose(vs);
@@ -135,6 +157,12 @@ int vt_vds_check_sources(hid_t file, const char *path, int *n_virtual) {
   ctx.dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : vt_xstrdup(".");
   herr_t e = H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, visit, &ctx);
   free(ctx.dir);
+  for (int i = 0; i < ctx.n_open; i++) {
+    H5Fclose(ctx.open_file[i]);
+    free(ctx.open_path[i]);
+  }
+  free(ctx.open_path);
+  free(ctx.open_file);
   if (n_virtual) *n_virtual = ctx.n_virtual;
   if (ctx.failed) return -1;
   if (e < 0) return vt_fail("cannot list the datasets");

@@ -170,6 +170,10 @@ def main():
     r = vtlib.run([TRAIN, "--store", merged, "--out", os.path.join(tmp, "h.h5"), "--quiet"], check=False)
     assert r.returncode != 0 and "s2.h5, which is missing" in r.stderr, r.stderr
     vtlib.run([INFO, copy])  # the materialised copy needs no shard
+    shutil.copy(shard[0], shard[2])  # another shard in its place: other row count
+    r = vtlib.run([PREDICT, "--head", os.path.join(tmp, "head-merged.h5"), "--store", merged], check=False)
+    n0, n2 = n_rows // N_SHARDS, n_rows - 2 * n_rows // N_SHARDS
+    assert r.returncode != 0 and f"whose shape changed since the merge ({n0} rows, expected {n2}): merge again" in r.stderr, r.stderr
     os.rename(shard[2] + ".away", shard[2])
 
     # Refusals, each problem named.
