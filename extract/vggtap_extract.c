@@ -77,12 +77,14 @@ static const char usage[] =
     "\n"
     "Bad images (truncated, corrupt, unsupported, too large) become failed rows with\n"
     "the reason in /images/error; the run goes on and ends with a summary.\n"
-    "Interrupting (Ctrl-C, or even kill -9) loses at most the last 30 s of work:\n"
-    "run the same command again to continue.\n"
+    "Interrupting (Ctrl-C, SIGTERM, or even kill -9) loses at most the last 30 s of\n"
+    "work: run the same command again to continue. One extractor per store: a second\n"
+    "one on the same --out is refused while the first runs.\n"
     "\n"
     "Exit status: 0 store complete; 1 error (nothing lost: bad weights, store made with\n"
-    "other settings, I/O error); 2 bad usage; 3 store complete but every image failed\n"
-    "(or any, with --strict); 130 interrupted (run again to resume).\n";
+    "other settings, another extractor on the store, a full disk or other I/O error);\n"
+    "2 bad usage; 3 store complete but every image failed (or any, with --strict);\n"
+    "130 stopped by Ctrl-C or SIGTERM (run again to resume). docs/RELIABILITY.md.\n";
 
 static volatile sig_atomic_t stop_requested;
 

@@ -53,9 +53,12 @@ def check_parts(partial, ref):
         for name in sorted(x for x in names if x.startswith("part-")):
             with h5py.File(os.path.join(partial, name), "r") as f:
                 rows = f["rows"][:]
-                # uncompressed maps are written in place, into maps.h5 (docs/STORE.md)
-                with h5py.File(os.path.join(partial, "maps.h5"), "r") as m:
-                    assert np.array_equal(m["features/block1_pool"][np.sort(rows)], ref_maps[np.sort(rows)]), name
+                if "features" in f:  # compressed maps go through the parts
+                    assert np.array_equal(f["features/block1_pool"][:], ref_maps[rows]), name
+                else:  # uncompressed maps are written in place, into maps.h5 (docs/STORE.md)
+                    with h5py.File(os.path.join(partial, "maps.h5"), "r") as m:
+                        assert np.array_equal(m["features/block1_pool"][np.sort(rows)],
+                                              ref_maps[np.sort(rows)]), name
                 c = ref_avg.shape[1]
                 assert np.array_equal(f["pooled/block1_pool"][:, :c], ref_avg[rows]), name
                 n += len(rows)
@@ -133,6 +136,40 @@ def run_tests(tmp, mnt):
     assert not os.path.exists(partial)
     print("after freeing space (to 1.2 x the store's size): the rerun completes; the store equals the "
           "uninterrupted run's")
+
+    # 3. compressed maps go through the parts and are copied at assembly:
+    # the disk fills while parts are written, then with room for the parts
+    # but not for the assembled store beside them
+    os.remove(out)
+    cbase = base + ["--map-dtype", "float16", "--compress", "1"]
+    cref = os.path.join(tmp, "cref.h5")
+    vtlib.run(cbase + ["--out", cref], env=env)
+    csize = os.path.getsize(cref)
+    cmd = cbase + ["--out", out]
+    for frac in np.linspace(0.15, 0.85, 5):
+        shutil.rmtree(partial, ignore_errors=True)
+        resize(mnt, int(csize * frac))
+        p = vtlib.run(cmd, env=env, check=False)
+        clean_failure(p, "compressed extraction")
+        m = re.search(r"cannot write (\S+): No space left on device", p.stderr)
+        assert m and m.group(1).startswith(partial + "/part-"), p.stderr
+        safe = int(re.search(r"(\d+) of %d rows are safe in %s/" % (n, re.escape(partial)), p.stderr).group(1))
+        assert safe < n and check_parts(partial, cref) == safe, (safe, p.stderr)
+        print(f"compressed maps, full at {frac:.2f} x the store's size: exit 1, {safe} of {n} rows safe, "
+              "every part equal to the reference")
+    resize(mnt, int(csize * 1.5))
+    p = vtlib.run(cmd, env=env, check=False)
+    clean_failure(p, "assembly")
+    assert f"cannot write {partial}/assemble.h5.tmp: No space left on device" in p.stderr, p.stderr
+    assert f"{n} of {n} rows are safe" in p.stderr and check_parts(partial, cref) == n, p.stderr
+    assert not os.path.exists(out)
+    print("compressed maps, full during assembly: exit 1, every row safe in the parts:\n  " +
+          p.stderr.strip().replace("\n", "\n  "))
+    resize(mnt, int(csize * 3))
+    vtlib.run(cmd, env=env)
+    a, b = datasets(cref), datasets(out)
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    print("compressed maps, after freeing space: the rerun completes; the store equals the uninterrupted run's")
 
     # 4. train and predict writing onto a full disk, or one with a few KB
     # left (the head's file is then created but cannot be finished: this
