@@ -43,7 +43,9 @@ PROGS = {"vggtap-extract": os.path.join(ROOT, "bin", "vggtap-extract"),
 RUN = dict(PROGS)  # what is run: private copies once snapshot_tools ran
 BASELINE = os.path.join(HERE, "torch_extract_baseline.py")
 TAPS = ("block1_pool", "block2_pool")
-STORES = ("pooled", "maps,pooled")
+# (store, resize policy): the default policy with and without maps, and the
+# DCT-scaling policy (JPEGs shrunk while decoding) for pooled vectors
+STORES = (("pooled", "antialias"), ("maps,pooled", "antialias"), ("pooled", "dct-antialias"))
 DEFAULT_TORCH = dict(format="channels_last", executor="jit", batch=1, threads=2, procs=1)
 
 
@@ -94,16 +96,16 @@ def timed(cmd, rss=False):
     return dt, p.stdout, peak
 
 
-def vggtap_cmd(manifest, tap, store, out, threads):
+def vggtap_cmd(manifest, tap, store, out, threads, resize="antialias"):
     if os.path.exists(out):  # a complete store with the same settings would be a no-op run
         os.remove(out)
     return [RUN["vggtap-extract"], "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap, "--store", store,
-            "--out", out, "--threads", str(threads), "--overwrite", "--quiet"]
+            "--resize", resize, "--out", out, "--threads", str(threads), "--overwrite", "--quiet"]
 
 
-def torch_cmd(manifest, tap, store, out, cfg):
+def torch_cmd(manifest, tap, store, out, cfg, resize="antialias"):
     return [sys.executable, BASELINE, "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap,
-            "--store", store, "--out", out, "--format", cfg["format"], "--executor", cfg["executor"],
+            "--store", store, "--resize", resize, "--out", out, "--format", cfg["format"], "--executor", cfg["executor"],
             "--batch", str(cfg["batch"]), "--threads", str(cfg["threads"]), "--procs", str(cfg["procs"])]
 
 
@@ -178,11 +180,11 @@ def run(a, tmp, tcfg):
     # Every case: a name and a function returning images/s.
     cases = {}
     for tap in TAPS:
-        for store in STORES:
-            cases["vggtap", tap, store] = lambda tap=tap, store=store: \
-                a.images / timed(vggtap_cmd(manifest, tap, store, vs, a.threads))[0]
-            cases["torch", tap, store] = lambda tap=tap, store=store: \
-                a.images / float(timed(torch_cmd(manifest, tap, store, ts, tcfg[tap]))[1].split()[-1])
+        for store, rs in STORES:
+            cases["vggtap", tap, store, rs] = lambda tap=tap, store=store, rs=rs: \
+                a.images / timed(vggtap_cmd(manifest, tap, store, vs, a.threads, rs))[0]
+            cases["torch", tap, store, rs] = lambda tap=tap, store=store, rs=rs: \
+                a.images / float(timed(torch_cmd(manifest, tap, store, ts, tcfg[tap], rs))[1].split()[-1])
         cases["conv", tap] = lambda tap=tap: \
             float(timed(conv_cmd(tap, a.threads, a.images))[1].splitlines()[-1].split()[1])
         if a.threads > 1:
@@ -194,7 +196,7 @@ def run(a, tmp, tcfg):
     for key, fn in cases.items():
         fn()
         if key[0] == "torch":  # the case before wrote vggtap's store for the same tap and content
-            diff[key[1], key[2]] = same_content(vs, ts)
+            diff[key[1:]] = same_content(vs, ts)
     rates = {k: [] for k in cases}
     for r in range(a.repeats):
         for key, fn in cases.items():
@@ -213,16 +215,16 @@ def run(a, tmp, tcfg):
 
     out = []
     out.append("### End to end: vggtap-extract vs conv prefix alone vs PyTorch + PIL + h5py (images/s)\n")
-    out.append(f"{a.images} real JPEGs, {a.threads} threads, 224x224 antialias resize, caffe, grids 1,2; "
+    out.append(f"{a.images} real JPEGs, {a.threads} threads, 224x224, caffe, grids 1,2,4 (vggtap's default); "
                f"medians of {a.repeats} interleaved rounds after one untimed round.\n")
-    out.append("| tap | store | vggtap-extract | conv only | e2e / conv [>= 90%] | PyTorch baseline | "
+    out.append("| tap | store | resize | vggtap-extract | conv only | e2e / conv [>= 90%] | PyTorch baseline | "
                "vggtap / PyTorch [>= 3x] | PyTorch config | store diff |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---|---:|")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---|---:|")
     for tap in TAPS:
-        for store in STORES:
-            v, c, t = med["vggtap", tap, store], med["conv", tap], med["torch", tap, store]
-            out.append(f"| {tap} | {store} | {v:.2f} | {c:.2f} | {100 * v / c:.0f}% | {t:.2f} | "
-                       f"{v / t:.2f}x | {torch_name(tcfg[tap])} | {diff[tap, store]:.1e} |")
+        for store, rs in STORES:
+            v, c, t = med["vggtap", tap, store, rs], med["conv", tap], med["torch", tap, store, rs]
+            out.append(f"| {tap} | {store} | {rs} | {v:.2f} | {c:.2f} | {100 * v / c:.0f}% | {t:.2f} | "
+                       f"{v / t:.2f}x | {torch_name(tcfg[tap])} | {diff[tap, store, rs]:.1e} |")
     out.append("")
     out.append("store diff: max |vggtap - PyTorch| / max |PyTorch| over every feature and pooled "
                "dataset (paths, labels, status, sizes equal).\n")
@@ -231,7 +233,7 @@ def run(a, tmp, tcfg):
         out.append(f"| tap | --threads 1 | --threads {a.threads} | speed-up |")
         out.append("|---|---:|---:|---:|")
         for tap in TAPS:
-            one, many = med["vggtap1", tap], med["vggtap", tap, "pooled"]
+            one, many = med["vggtap1", tap], med["vggtap", tap, "pooled", "antialias"]
             out.append(f"| {tap} | {one:.2f} | {many:.2f} | {many / one:.2f}x |")
         out.append("")
     if mem:

@@ -3,7 +3,9 @@
 the baseline of the end-to-end benchmark (tests/bench/bench_extract.py).
 
 PIL decodes and resizes (BILINEAR, which PIL antialiases when shrinking: the
-same filter as vggtap's default `antialias` policy), numpy does the Keras
+same filter as vggtap's default `antialias` policy; with --resize
+dct-antialias, PIL's draft() first lets libjpeg shrink large JPEGs while
+decoding, as vggtap's policy of that name does), numpy does the Keras
 "caffe" preprocessing, PyTorch runs the VGG16 prefix built from the Keras .h5
 weights at its fastest fp32 settings (see bench_prefix.py), and h5py writes a
 store with the same content as vggtap-extract's (docs/STORE.md): per-row path,
@@ -13,7 +15,7 @@ Failed images are recorded rows holding NaN, as in vggtap.
 
   torch_extract_baseline.py --weights W.h5 (--manifest CSV | --files IMG...)
       --tap block1_pool[,block2_pool] --out STORE.h5 [--store pooled|maps,pooled]
-      [--grids 1,2] [--threads 2] [--batch 1] [--format channels_last|contiguous]
+      [--grids 1,2,4] [--resize antialias|dct-antialias] [--threads 2] [--batch 1] [--format channels_last|contiguous]
       [--executor eager|jit|ofi] [--loader-workers 0]
 
 The model code (Prefix, load_prefix, prepare) is also what bench_prefix.py
@@ -111,12 +113,14 @@ def caffe(img):
     return np.asarray(img, dtype=np.float32)[:, :, ::-1] - CAFFE_MEAN_BGR
 
 
-def load_image(path, size):
+def load_image(path, size, resize):
     """-> (NHWC caffe input, width, height, error)."""
     from PIL import Image
     try:
         with Image.open(path) as im:
             w, h = im.size
+            if resize == "dct-antialias":
+                im.draft("RGB", (size, size))
             x = caffe(im.convert("RGB").resize((size, size), Image.BILINEAR))
         return x, w, h, ""
     except Exception as e:  # a bad image is a recorded row, as in vggtap
@@ -183,9 +187,9 @@ class Extractor:
         return res
 
 
-def load_batch(paths, size):
+def load_batch(paths, size, resize):
     """-> ([input or None], [(width, height, error)])"""
-    got = [load_image(p, size) for p in paths]
+    got = [load_image(p, size, resize) for p in paths]
     return [g[0] for g in got], [g[1:] for g in got]
 
 
@@ -195,7 +199,7 @@ def worker(a, taps, full, shard, q, go):
     q.put(("ready", None))
     go.wait()
     for start in range(shard * a.batch, len(full), a.procs * a.batch):
-        xs, meta = load_batch(full[start:start + a.batch], a.size)
+        xs, meta = load_batch(full[start:start + a.batch], a.size, a.resize)
         q.put(("batch", (start, meta, ex.run(xs))))
     q.put(("end", None))
 
@@ -209,7 +213,7 @@ def batches(a, taps, full):
         # Decoding overlaps the network only through DataLoader processes.
         loader = torch.utils.data.DataLoader(range(0, len(full), a.batch), batch_size=None,
                                              num_workers=a.loader_workers,
-                                             collate_fn=lambda s: (s, load_batch(full[s:s + a.batch], a.size)))
+                                             collate_fn=lambda s: (s, load_batch(full[s:s + a.batch], a.size, a.resize)))
         for start, (xs, meta) in loader:
             yield start, meta, ex.run(xs)
         return
@@ -242,7 +246,8 @@ def main():
     ap.add_argument("--tap", default="block1_pool")
     ap.add_argument("--out", required=True)
     ap.add_argument("--store", default="pooled", choices=["pooled", "maps", "maps,pooled"])
-    ap.add_argument("--grids", default="1,2")
+    ap.add_argument("--grids", default="1,2,4")
+    ap.add_argument("--resize", default="antialias", choices=["antialias", "dct-antialias"])
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2, help="torch threads per process")
     ap.add_argument("--procs", type=int, default=1,
@@ -272,7 +277,7 @@ def main():
         f.attrs["format"] = "torch-baseline"
         f.attrs["taps"] = ",".join(taps)
         f.attrs["preprocessing"] = "caffe"
-        f.attrs["resize"] = "antialias"
+        f.attrs["resize"] = a.resize
         f.create_dataset("classes", data=np.array(classes, dtype=object), dtype=vlen)
         img = f.create_group("images")
         img.create_dataset("path", data=np.array(rel, dtype=object), dtype=vlen)
