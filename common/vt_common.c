@@ -49,6 +49,12 @@ void *vt_xmalloc_at(size_t n, const char *file, int line) {
   return p;
 }
 
+void *vt_xpage_alloc_at(size_t n, const char *file, int line) {
+  void *p = NULL;
+  if (posix_memalign(&p, 4096, n ? n : 1) != 0) out_of_memory(n, file, line);
+  return p;
+}
+
 void *vt_xcalloc_at(size_t n, size_t size, const char *file, int line) {
   void *p = calloc(n ? n : 1, size ? size : 1);
   if (!p) out_of_memory(n * size, file, line);

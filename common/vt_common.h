@@ -35,10 +35,13 @@ const char *vt_failure_reason(void);
 #define vt_xcalloc(n, s) vt_xcalloc_at((n), (s), __FILE__, __LINE__)
 #define vt_xrealloc(p, n) vt_xrealloc_at((p), (n), __FILE__, __LINE__)
 #define vt_xstrdup(s) vt_xstrdup_at((s), __FILE__, __LINE__)
+/* Page-aligned (4096 bytes), as O_DIRECT writes need; free with free(). */
+#define vt_xpage_alloc(n) vt_xpage_alloc_at((n), __FILE__, __LINE__)
 void *vt_xmalloc_at(size_t n, const char *file, int line);
 void *vt_xcalloc_at(size_t n, size_t size, const char *file, int line);
 void *vt_xrealloc_at(void *p, size_t n, const char *file, int line);
 char *vt_xstrdup_at(const char *s, const char *file, int line);
+void *vt_xpage_alloc_at(size_t n, const char *file, int line);
 
 /* 64-byte aligned allocation for tensors; free with free(). NULL + vt_fail on failure. */
 void *vt_aligned_alloc(size_t n);

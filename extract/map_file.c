@@ -1,8 +1,10 @@
+#define _GNU_SOURCE /* O_DIRECT */
 #include "map_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +14,12 @@
 #include "vt_common.h"
 #include "vt_h5.h"
 
+enum { BLOCK = 4096 }; /* O_DIRECT alignment of offsets, lengths and buffers */
+
 struct vt_map_file {
   char *path;
   int fd;
+  int direct;                        /* fd was opened with O_DIRECT */
   int n_taps;
   size_t row_bytes[VT_VGG16_NLAYERS];
   haddr_t *offset[VT_VGG16_NLAYERS]; /* [n_rows] file offset of each row's chunk */
@@ -52,7 +57,11 @@ static int map_write_failed(const char *path) {
 static int create_file(const char *path, const vt_store_layout *lay, long long n_rows) {
   char *tmp = vt_xmalloc(strlen(path) + 8);
   sprintf(tmp, "%s.tmp", path);
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  /* chunks (every object of a block or more) start on a block boundary */
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_alignment(fapl, BLOCK, BLOCK);
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
   int rc = f < 0 ? map_write_failed(tmp) : 0;
   hid_t lcpl = vt_h5_lcpl();
   for (int t = 0; t < lay->n_taps && rc == 0; t++) {
@@ -118,7 +127,7 @@ vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long 
   for (int t = 0; t < lay->n_taps; t++) {
     size_t n = (size_t)lay->h[t] * lay->w[t] * lay->c[t];
     m->row_bytes[t] = n * elem;
-    m->nan_row[t] = vt_xmalloc(m->row_bytes[t]);
+    m->nan_row[t] = vt_xpage_alloc(m->row_bytes[t]);
     for (size_t k = 0; k < n; k++) {
       if (lay->map_half) ((uint16_t *)m->nan_row[t])[k] = 0x7E00; /* half quiet NaN */
       else ((float *)m->nan_row[t])[k] = NAN;
@@ -130,7 +139,17 @@ vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long 
     vt_map_file_close(m);
     return NULL;
   }
-  m->fd = open(m->path, O_WRONLY | O_CLOEXEC);
+  m->direct = 1;
+  for (int t = 0; t < lay->n_taps; t++) {
+    m->direct &= m->row_bytes[t] % BLOCK == 0;
+    for (long long i = 0; i < n_rows && m->direct; i++) m->direct &= m->offset[t][i] % BLOCK == 0;
+  }
+  /* tmpfs and some others refuse O_DIRECT: then write through the page cache */
+  m->fd = m->direct ? open(m->path, O_WRONLY | O_CLOEXEC | O_DIRECT) : -1;
+  if (m->fd < 0) {
+    m->direct = 0;
+    m->fd = open(m->path, O_WRONLY | O_CLOEXEC);
+  }
   if (m->fd < 0) {
     vt_fail("cannot open %s: %s", m->path, strerror(errno));
     vt_map_file_close(m);
@@ -141,6 +160,8 @@ vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long 
 
 int vt_map_file_write(vt_map_file *m, int t, long long row, const void *data) {
   const char *p = data ? data : m->nan_row[t];
+  if (m->direct && (uintptr_t)p % BLOCK)
+    return vt_fail("internal error: map buffer for %s not page-aligned", m->path);
   size_t left = m->row_bytes[t];
   off_t at = (off_t)m->offset[t][row];
   while (left > 0) {

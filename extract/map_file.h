@@ -10,6 +10,13 @@
  * the rest of the store to this file and renames it to OUT, instead of
  * copying every map from the parts (which wrote the maps twice).
  *
+ * When every row is a whole number of 4096-byte blocks (block1..block4
+ * maps at the default sizes: the file aligns its chunks to 4096 bytes) and
+ * the file system allows it, rows are written with O_DIRECT: the kernel
+ * then does not copy 3.2 MB per image into the page cache (at block1 that
+ * copy cost as much CPU as the convolutions), and the data goes straight
+ * from the caller's buffer, which must then be page-aligned, to the disk.
+ *
  * Compressed maps (--compress) have no fixed chunk size: they still go
  * through the parts. */
 #ifndef VT_MAP_FILE_H
@@ -33,7 +40,8 @@ typedef struct vt_map_file vt_map_file;
 /* Opens dir/maps.h5 for writing rows, creating it first if absent. NULL
  * with a reason naming the file on failure. */
 vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long long n_rows);
-/* Writes row `row` of tap t (NULL data: a failed row, written as NaN). */
+/* Writes row `row` of tap t (NULL data: a failed row, written as NaN).
+ * data must be 4096-byte aligned (vt_xpage_alloc). */
 int vt_map_file_write(vt_map_file *m, int t, long long row, const void *data);
 const char *vt_map_file_path(const vt_map_file *m);
 void vt_map_file_close(vt_map_file *m);

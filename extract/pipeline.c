@@ -119,7 +119,8 @@ int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed)
     s.slots[i].ready_for = i;
     for (int t = 0; t < lay->n_taps; t++) {
       size_t n = (size_t)lay->h[t] * lay->w[t] * lay->c[t];
-      if (lay->maps) s.slots[i].maps[t] = vt_xmalloc(n * (lay->map_half ? 2 : 4));
+      /* page-aligned: the map file may write them with O_DIRECT (map_file.h) */
+      if (lay->maps) s.slots[i].maps[t] = vt_xpage_alloc(n * (lay->map_half ? 2 : 4));
       size_t np = 0;
       for (int gi = 0; gi < lay->n_grids; gi++) np += 2 * (size_t)lay->grids[gi] * lay->grids[gi] * lay->c[t];
       if (lay->pooled) s.slots[i].pooled[t] = vt_xmalloc(np * sizeof(float));
