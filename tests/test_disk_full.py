@@ -22,18 +22,6 @@ TRAIN = vtlib.tool("vggtap-train")
 PREDICT = vtlib.tool("vggtap-predict")
 
 
-def skip(reason):
-    print(reason)
-    sys.exit(77)
-
-
-def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[:]) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
 def clean_failure(p, what):
     """Exit 1, no HDF5 error stack, no crash report, no Python-style noise."""
     assert p.returncode == 1, (what, p.returncode, p.stderr)
@@ -67,12 +55,12 @@ def check_parts(partial, ref):
 
 def main():
     if os.geteuid() != 0:
-        skip("needs root to mount a small tmpfs (CI runs as root)")
+        vtlib.skip("needs root to mount a small tmpfs (CI runs as root)")
     tmp = vtlib.tmpdir()
     mnt = os.path.join(tmp, "small")
     os.mkdir(mnt)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt], capture_output=True).returncode:
-        skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN in this container?)")
+        vtlib.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN in this container?)")
     try:
         return run_tests(tmp, mnt)
     finally:
@@ -131,7 +119,7 @@ def run_tests(tmp, mnt):
     # assembly adds the small datasets to that file, it does not copy the maps
     resize(mnt, int(size * 1.2))
     vtlib.run(cmd, env=env)
-    a, b = datasets(ref), datasets(out)
+    a, b = vtlib.datasets(ref), vtlib.datasets(out)
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     assert not os.path.exists(partial)
     print("after freeing space (to 1.2 x the store's size): the rerun completes; the store equals the "
@@ -167,7 +155,7 @@ def run_tests(tmp, mnt):
           p.stderr.strip().replace("\n", "\n  "))
     resize(mnt, int(csize * 3))
     vtlib.run(cmd, env=env)
-    a, b = datasets(cref), datasets(out)
+    a, b = vtlib.datasets(cref), vtlib.datasets(out)
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     print("compressed maps, after freeing space: the rerun completes; the store equals the uninterrupted run's")
 

@@ -9,19 +9,11 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 
 import vtlib
 
 EXTRACT = vtlib.tool("vggtap-extract")
-
-
-def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[:]) if isinstance(obj, h5py.Dataset) else None)
-    return out
 
 
 def snapshot(d):
@@ -70,7 +62,7 @@ def main():
         first.send_signal(signal.SIGCONT)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, (first.returncode, err)
-    a, b = datasets(ref), datasets(out)
+    a, b = vtlib.datasets(ref), vtlib.datasets(out)
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
     print("the first extractor finished unharmed: its store equals an uninterrupted run's")
     assert not os.path.exists(partial), os.listdir(partial)
@@ -88,7 +80,7 @@ def main():
     assert "lock" in os.listdir(out2 + ".partial")
     p = vtlib.run(base[:-1] + ["--out", out2], env=env)
     assert "resuming" in p.stderr, p.stderr
-    b = datasets(out2)
+    b = vtlib.datasets(out2)
     assert all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
     print("a lock file left by kill -9 does not block the resume")
     return 0

@@ -26,13 +26,6 @@ KILLS = 20          # kill -9s that land while the extractor runs
 ASSEMBLY_KILLS = 3  # of them, during assembly
 
 
-def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[:]) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
 def same_nan(a, b):
     if a.dtype.kind == "f":
         return np.array_equal(a, b, equal_nan=True)
@@ -174,7 +167,7 @@ def kill_and_resume(tmp, name, base, env, n_rows, rows_per_part, n_kills, assemb
     print(f"{name}: {kills} kill -9 ({assembly_kills} during assembly, {late} too late and retried), "
           f"SIGINT and SIGTERM: {time.time() - t0:.1f} s")
 
-    a, b = datasets(ref), datasets(out)
+    a, b = vtlib.datasets(ref), vtlib.datasets(out)
     assert sorted(a) == sorted(b), (sorted(a), sorted(b))
     for k in a:
         assert same_nan(a[k], b[k]), k

@@ -87,6 +87,15 @@ def caffe_input(path, size=224, resize="nearest"):
     return x - np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
 
+def datasets(path):
+    """{name: array} of every dataset in an HDF5 file, for comparing stores."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[:]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
 def skip(reason):
     print(reason)
     sys.exit(77)
