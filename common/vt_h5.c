@@ -87,6 +87,15 @@ int vt_h5_write_int_attr(hid_t obj, const char *name, long long value) {
   return rc;
 }
 
+/* 1 if the attribute holds exactly one value (scalar, or an array of one):
+ * reading an array into a single value's buffer would overflow it. */
+static int holds_one_value(hid_t a) {
+  hid_t sp = H5Aget_space(a);
+  hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+  if (sp >= 0) H5Sclose(sp);
+  return n == 1;
+}
+
 char *vt_h5_read_str_attr(hid_t obj, const char *name) {
   if (H5Aexists(obj, name) <= 0) {
     vt_fail("attribute '%s' is missing", name);
@@ -97,6 +106,8 @@ char *vt_h5_read_str_attr(hid_t obj, const char *name) {
   char *out = NULL;
   if (H5Tget_class(ft) != H5T_STRING) {
     vt_fail("attribute '%s' is not a string", name);
+  } else if (!holds_one_value(a)) {
+    vt_fail("attribute '%s' is not a single string", name);
   } else if (H5Tis_variable_str(ft) > 0) {
     hid_t mt = vt_h5_str_type();
     char *s = NULL;
@@ -129,7 +140,7 @@ int vt_h5_read_int_attr(hid_t obj, const char *name, long long *value) {
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   hid_t ft = H5Aget_type(a);
   int rc = 0;
-  if (H5Tget_class(ft) != H5T_INTEGER || H5Aread(a, H5T_NATIVE_LLONG, value) < 0)
+  if (H5Tget_class(ft) != H5T_INTEGER || !holds_one_value(a) || H5Aread(a, H5T_NATIVE_LLONG, value) < 0)
     rc = vt_fail("attribute '%s' is not an integer", name);
   H5Tclose(ft);
   H5Aclose(a);
