@@ -1,5 +1,6 @@
 # vggtap build. `make` builds bin/*, `make test` builds and runs every test,
-# `make check-asan` runs the C unit tests under ASan/UBSan.
+# `make check-asan` runs the C unit tests under ASan/UBSan, `make fuzz` the
+# libFuzzer harnesses of tests/fuzz/ (clang) for FUZZ_SECONDS each.
 #
 # Layout: every .c file in common/, extract/ and train/ goes into one static
 # library, except program mains, which are named vggtap_*.c and become
@@ -25,7 +26,7 @@ TESTS   := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
 TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
 
-.PHONY: all test check-asan clean deps demo
+.PHONY: all test check-asan fuzz fuzz-build clean deps demo
 all: $(PROGS) $(TESTS) $(TOOLS)
 
 deps:
@@ -76,6 +77,25 @@ $(BUILD)/tools/%: $(BUILD)/tests/bench/%.o $(LIB)
 test: all
 	bash tests/run.sh
 
+# libFuzzer harnesses (docs/RELIABILITY.md): the library built with clang,
+# coverage instrumentation and ASan+UBSan into build-fuzz/, one binary per
+# tests/fuzz/fuzz_*.c; `make fuzz` runs each for FUZZ_SECONDS (60) from its
+# committed seed corpus and fails on any crash, leak or sanitizer report.
+FUZZSRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_file.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) $(LDLIBS) -o $@
+
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1" SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	  $(FUZZSRC:tests/fuzz/%.c=build-fuzz/fuzz/%)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
+
 # C unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 check-asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
@@ -83,4 +103,4 @@ check-asan:
 	UBSAN_OPTIONS=halt_on_error=1 TEST_BUILD=build-asan bash tests/run.sh --c-only
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin

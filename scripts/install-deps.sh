@@ -13,8 +13,9 @@ PKGS=(
   python3 python3-numpy python3-h5py python3-torch python3-sklearn python3-pil  # conformance tests, baselines
   liblinear-tools                 # head-training baseline
   dataset-fashion-mnist           # the demo data set
-  valgrind
+  valgrind                        # a small end-to-end run is checked valgrind-clean
   slurm-wlm munge                 # tests/test_slurm.sh: a real one-node cluster for slurm/*.sbatch
+  clang libclang-rt-14-dev llvm   # libFuzzer harnesses (make fuzz); llvm-symbolizer for sanitizer reports
 )
 
 missing=()
