@@ -6,7 +6,7 @@
 # names the file and the line; flags win over the file.
 set -uo pipefail
 ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=$ROOT/bin
+BIN=${VGGTAP_BIN:-$ROOT/bin}
 for p in config extract train predict; do
   [ -x "$BIN/vggtap-$p" ] || { echo "skip: $BIN/vggtap-$p missing"; exit 77; }
 done

@@ -9,10 +9,11 @@ set -euo pipefail
 ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
 BUILD=${TEST_BUILD:-build}
+BIN=${VGGTAP_BIN:-$ROOT/bin}  # VGGTAP_BIN: see tests/vtlib.py
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
 FMNIST=/usr/share/datasets/fashion-mnist
-for f in "$WEIGHTS" "$FMNIST/train-images-idx3-ubyte.gz" "$BUILD/tools/fmnist_png" "$ROOT/bin/vggtap-config"; do
+for f in "$WEIGHTS" "$FMNIST/train-images-idx3-ubyte.gz" "$BUILD/tools/fmnist_png" "$BIN/vggtap-config"; do
   [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }
 done
 
@@ -41,10 +42,10 @@ EOF
 
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pipe() { make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t.ini "$@" 2>&1; }
+pipe() { make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t.ini "$@" 2>&1; }
 # Time stamps (ns) of every output that a run could remake.
 stamps() { stat -c '%n %.9Y' run/store.h5 run/eval.h5 run/block1_pool/head.h5 run/block2_pool/head.h5; }
-ran() { grep -c "^$ROOT/bin/vggtap-$1 " <<<"$2" || true; }
+ran() { grep -c "^$BIN/vggtap-$1 " <<<"$2" || true; }
 
 # 1. First run, in parallel: two stores, two heads, their reports.
 out=$(pipe -j2 report) || { echo "$out"; fail "first run failed"; exit 1; }
@@ -96,7 +97,7 @@ out=$(pipe train)
 # (224x224 makes the run long enough to interrupt.)
 sed -i 's/^size = 40/size = 224/' t.ini
 descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
-make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t.ini run/store.h5 >run/interrupted.log 2>&1 &
+make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t.ini run/store.h5 >run/interrupted.log 2>&1 &
 mk=$!
 for _ in $(seq 1 100); do [ -d run/store.h5.partial ] && break; sleep 0.05; done
 sleep 0.5
@@ -146,7 +147,7 @@ done
 
 # 9. No weights anywhere: extraction stops with the instructions.
 sed -i '/^weights = /d' t.ini
-out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t.ini extract 2>&1) && fail "extract without weights succeeded"
+out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t.ini extract 2>&1) && fail "extract without weights succeeded"
 grep -q "storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" <<<"$out" ||
   { echo "$out"; fail "no download instructions without weights"; }
 

@@ -17,8 +17,9 @@ import h5py
 import numpy as np
 
 ROOT = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(__file__), ".."))
-TRAIN = os.path.join(ROOT, "bin", "vggtap-train")
-PREDICT = os.path.join(ROOT, "bin", "vggtap-predict")
+BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))  # VGGTAP_BIN: see vtlib.py
+TRAIN = os.path.join(BIN, "vggtap-train")
+PREDICT = os.path.join(BIN, "vggtap-predict")
 FIXTURE = os.path.join(ROOT, "tests", "tools", "make_store_fixture.py")
 failures = []
 

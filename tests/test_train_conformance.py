@@ -15,7 +15,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 ROOT = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(__file__), ".."))
-TRAIN = os.path.join(ROOT, "bin", "vggtap-train")
+BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))  # VGGTAP_BIN: see vtlib.py
+TRAIN = os.path.join(BIN, "vggtap-train")
 FIXTURE = os.path.join(ROOT, "tests", "tools", "make_store_fixture.py")
 
 

@@ -28,7 +28,7 @@ ROOT = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(__file__), "..
 SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(ROOT, "..", "shared"))
 DATA = os.path.join(SHARED, "data", "clothing-dataset-small")
 WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
-BIN = os.path.join(ROOT, "bin")
+BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))  # VGGTAP_BIN: see vtlib.py
 PER_CLASS = 40
 failures = []
 

@@ -8,7 +8,7 @@ import tempfile
 ROOT = os.environ.get("VGGTAP_ROOT", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 BUILD = os.path.join(ROOT, os.environ.get("TEST_BUILD", "build"))
-# VGGTAP_BIN: where the programs are (make check-sanitized points it at a
+# VGGTAP_BIN: where the programs are (make check-asan points it at a
 # sanitizer build); the default is the tree's bin/.
 BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))
 WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
