@@ -138,7 +138,7 @@ out=$(pipe sweep)
 # Without [sweep] taps and pools: each tap and both together x GAP, GMP, the
 # 2x2 and 4x4 grids (avg, max) and the pyramid avg1,avg2,avg4.
 sed '/^taps = /d; /^pools = /d; s/^heads = .*/heads = softmax/' t.ini > t-default.ini
-out=$(make --no-print-directory -n -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" CONFIG=t-default.ini sweep 2>&1)
+out=$(make --no-print-directory -n -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t-default.ini sweep 2>&1)
 got=$(grep -o '^echo "sweep: tap [^"]*"' <<<"$out" | sort -u | wc -l)
 [ "$got" = 21 ] || { echo "$out" | head -30; fail "default sweep: expected 3 taps x 7 pools = 21 heads, got $got"; }
 for combo in "tap block1_pool, pool max4" "tap block1_pool+block2_pool, pool avg1+avg2+avg4" "tap block2_pool, pool avg1"; do

@@ -6,10 +6,11 @@
 # SHARDS value is refused.
 set -euo pipefail
 ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+BIN=${VGGTAP_BIN:-$ROOT/bin}  # VGGTAP_BIN: see tests/vtlib.py
 SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
 WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
 DATA=$SHARED/data/shirt-collars
-for f in "$WEIGHTS" "$DATA/manifest.csv" "$ROOT/bin/vggtap-merge"; do
+for f in "$WEIGHTS" "$DATA/manifest.csv" "$BIN/vggtap-merge"; do
   [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }
 done
 
@@ -35,16 +36,16 @@ done
 
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pipe() { make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$ROOT/bin" "$@" 2>&1; }
+pipe() { make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" "$@" 2>&1; }
 
 pipe CONFIG=one.ini train >/dev/null || fail "unsharded run failed"
 out=$(pipe -j2 CONFIG=two.ini SHARDS=2 train) || { echo "$out"; fail "sharded run failed"; }
 for i in 0 1; do
-  grep -q "^$ROOT/bin/vggtap-extract .*--shard $i/2 --threads 1" <<<"$out" || fail "no extraction of shard $i/2"
+  grep -q "^$BIN/vggtap-extract .*--shard $i/2 --threads 1" <<<"$out" || fail "no extraction of shard $i/2"
   [ -s two/shards/store-$i-of-2.h5 ] || fail "two/shards/store-$i-of-2.h5 missing"
 done
-[ "$(grep -c "^$ROOT/bin/vggtap-extract " <<<"$out")" = 2 ] || fail "expected exactly 2 extractions"
-grep -q "^$ROOT/bin/vggtap-merge --overwrite --out two/store.h5 two/shards/store-0-of-2.h5 two/shards/store-1-of-2.h5" <<<"$out" \
+[ "$(grep -c "^$BIN/vggtap-extract " <<<"$out")" = 2 ] || fail "expected exactly 2 extractions"
+grep -q "^$BIN/vggtap-merge --overwrite --out two/store.h5 two/shards/store-0-of-2.h5 two/shards/store-1-of-2.h5" <<<"$out" \
   || { echo "$out"; fail "shards not merged into two/store.h5"; }
 PYTHONPATH=$ROOT/tests /usr/bin/python3 - <<EOP || fail "merged store differs from the unsharded one"
 import h5py, numpy as np, vtlib

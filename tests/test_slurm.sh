@@ -10,6 +10,7 @@
 # (scripts/install-deps.sh installs them, so CI runs it).
 set -euo pipefail
 ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+BIN=${VGGTAP_BIN:-$ROOT/bin}  # VGGTAP_BIN: see tests/vtlib.py
 SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
 WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
 DATA=$SHARED/data/shirt-collars
@@ -17,7 +18,7 @@ DATA=$SHARED/data/shirt-collars
 for c in munged slurmctld slurmd sbatch squeue sinfo scontrol; do
   command -v $c >/dev/null || { echo "skip: $c not installed (apt-get install slurm-wlm munge)"; exit 77; }
 done
-for f in "$WEIGHTS" "$DATA/manifest.csv" "$ROOT/bin/vggtap-merge"; do
+for f in "$WEIGHTS" "$DATA/manifest.csv" "$BIN/vggtap-merge"; do
   [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }
 done
 
@@ -129,7 +130,7 @@ grep -q "wrote $tmp/run/store.h5: 150 rows from 2 shards" run/store.shards/slurm
   || die "merge log: $(cat run/store.shards/slurm-merge-$merge.out)"
 
 # ---- the merged store equals a single-process run, row for row
-"$ROOT/bin/vggtap-extract" "${args[@]}" --out single.h5 --threads 2 --quiet
+"$BIN/vggtap-extract" "${args[@]}" --out single.h5 --threads 2 --quiet
 mkdir elsewhere
 cd elsewhere # read it from another working directory
 PYTHONPATH=$ROOT/tests /usr/bin/python3 - "$tmp/single.h5" ../run/store.h5 <<'EOP' || die "merged store differs"
@@ -141,5 +142,5 @@ with h5py.File(sys.argv[2]) as f:
     assert src == ["store.shards/shard-0-of-2.h5", "store.shards/shard-1-of-2.h5"], src
 print("merged store == single run:", len(got), "datasets")
 EOP
-"$ROOT/bin/vggtap-train" --store ../run/store.h5 --out head.h5 --quiet >/dev/null || die "vggtap-train on the merged store"
+"$BIN/vggtap-train" --store ../run/store.h5 --out head.h5 --quiet >/dev/null || die "vggtap-train on the merged store"
 echo ok
