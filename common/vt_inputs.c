@@ -152,7 +152,7 @@ static void inputs_alloc(vt_inputs *in, int n) {
   in->split = vt_xcalloc((size_t)n, sizeof *in->split);
 }
 
-int vt_inputs_from_folders(const char *dir, vt_inputs *in) {
+static int from_folders(const char *dir, vt_inputs *in) {
   memset(in, 0, sizeof *in);
   in->source = "folders";
   in->root = vt_xstrdup(dir);
@@ -267,8 +267,7 @@ static int find_column(const str_list *header, const char *name) {
   return -1;
 }
 
-int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *split_col,
-                            vt_inputs *in) {
+static int from_manifest(const char *csv, const char *label_col, const char *split_col, vt_inputs *in) {
   memset(in, 0, sizeof *in);
   in->source = "manifest";
   in->root = vt_xstrdup(csv);
@@ -377,7 +376,7 @@ done:
   return rc;
 }
 
-int vt_inputs_from_files(int n, char *const *files, vt_inputs *in) {
+static int from_files(int n, char *const *files, vt_inputs *in) {
   memset(in, 0, sizeof *in);
   in->source = "files";
   in->root = vt_xstrdup("");
@@ -419,6 +418,26 @@ int vt_inputs_from_files(int n, char *const *files, vt_inputs *in) {
   }
   free(all.items);
   return 0;
+}
+
+/* The public entry points: on failure, nothing stays allocated. */
+int vt_inputs_from_folders(const char *dir, vt_inputs *in) {
+  int rc = from_folders(dir, in);
+  if (rc < 0) vt_inputs_free(in);
+  return rc;
+}
+
+int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *split_col,
+                            vt_inputs *in) {
+  int rc = from_manifest(csv, label_col, split_col, in);
+  if (rc < 0) vt_inputs_free(in);
+  return rc;
+}
+
+int vt_inputs_from_files(int n, char *const *files, vt_inputs *in) {
+  int rc = from_files(n, files, in);
+  if (rc < 0) vt_inputs_free(in);
+  return rc;
 }
 
 void vt_inputs_free(vt_inputs *in) {
