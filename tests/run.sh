@@ -6,7 +6,7 @@
 # --c-only runs only the C unit tests.
 # A test may exit 77 to report itself skipped (with the reason on stdout).
 # TEST_FILTER=substring runs only matching tests; TEST_EXCLUDE="a.py b.py"
-# leaves those out (make check-asan: the two data-volume tests).
+# leaves those out (make check-asan: see the Makefile).
 # Logs go to $TEST_BUILD/test-logs/.
 set -u
 cd "$(dirname "$0")/.."
