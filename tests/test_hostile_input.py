@@ -17,7 +17,8 @@ Asserts, for class folders and for a manifest over the same files:
   refused (exit 1) with a message naming the lines; so is a file given twice.
 
 The unreadable (chmod 000) file only fails for a non-root user: as root the
-extraction runs as 'nobody' through setpriv; if that is impossible the
+extraction runs as 'nobody' through setpriv (on copies of the program and the
+weights: a clone under /root is out of its reach); if that is impossible the
 unreadable case is dropped with a note."""
 import json
 import os
@@ -105,7 +106,21 @@ def main():
     vtlib.run(["/usr/bin/python3", os.path.join(vtlib.ROOT, "tests", "tools", "make_hostile_corpus.py"),
                corpus, os.path.join(vtlib.BUILD, "tools", "jpeg_variants")])
     expect = json.load(open(os.path.join(corpus, "expect.json")))
-    prefix = as_user()
+    prefix, extract_bin, weights = as_user(), EXTRACT, vtlib.WEIGHTS
+    if prefix:
+        # the user must reach the program and the weights: a clone under
+        # /root is out of its reach, so it gets copies in the temp dir
+        run_dir = os.path.join(tmp, "run")
+        os.makedirs(run_dir)
+        extract_bin = shutil.copy(EXTRACT, run_dir)
+        weights = shutil.copy(vtlib.WEIGHTS, run_dir)
+        nobody = pwd.getpwnam("nobody")
+        os.chmod(tmp, 0o755)
+        for d, dirs, files in os.walk(tmp):
+            for n in [d] + [os.path.join(d, x) for x in dirs + files]:
+                os.lchown(n, nobody.pw_uid, nobody.pw_gid)
+        if subprocess.run(prefix + [extract_bin, "--version"], capture_output=True).returncode != 0:
+            prefix = None
     if prefix is None:
         print("note: cannot run as a non-root user here; the unreadable-file case is dropped")
         os.chmod(os.path.join(corpus, "data", "bad", "unreadable.jpg"), 0o644)
@@ -113,14 +128,9 @@ def main():
         for table in expect.values():
             for k in [k for k in table if k.endswith("unreadable.jpg")]:
                 del table[k]
-    elif prefix:
-        nobody = pwd.getpwnam("nobody")
-        for d, dirs, files in os.walk(tmp):
-            for n in [d] + [os.path.join(d, x) for x in dirs + files]:
-                os.lchown(n, nobody.pw_uid, nobody.pw_gid)
 
     def extract(*args, timeout=120):  # a FIFO opened blocking would hang: fail instead
-        return subprocess.run(prefix + [EXTRACT, "--weights", vtlib.WEIGHTS, "--tap", "block1_pool",
+        return subprocess.run(prefix + [extract_bin, "--weights", weights, "--tap", "block1_pool",
                                         "--size", "32", "--threads", "2"] + list(args),
                               capture_output=True, text=True, errors="backslashreplace", timeout=timeout)
 
