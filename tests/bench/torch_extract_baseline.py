@@ -113,7 +113,7 @@ def caffe(img):
     return np.asarray(img, dtype=np.float32)[:, :, ::-1] - CAFFE_MEAN_BGR
 
 
-def load_image(path, size, resize):
+def load_image(path, size, resize="antialias"):
     """-> (NHWC caffe input, width, height, error)."""
     from PIL import Image
     try:
