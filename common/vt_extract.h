@@ -59,6 +59,10 @@ void vt_extractor_free(vt_extractor *x);
  * pooled vectors are filled. Returns -1 with a reason (not naming the file)
  * for undecodable images. */
 int vt_extractor_run_file(vt_extractor *x, const char *path);
+/* The same, with tap t's map written straight into maps[t] (h*w*c floats)
+ * where maps[t] is not NULL, instead of into the extractor's own buffer:
+ * the store writer's slots, so a 3.2 MB block1 map is not copied again. */
+int vt_extractor_run_file_into(vt_extractor *x, const char *path, float *const maps[]);
 /* The pooled vector of tap t for grid index gi (avg or max). */
 const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_max);
 /* Length of one map of tap t (h*w*c) and of one pooled vector for grid gi. */

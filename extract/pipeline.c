@@ -40,7 +40,10 @@ static void fill_slot(const shared *s, vt_extractor *x, slot *sl, long long row)
   sl->row.row = row;
   sl->error[0] = '\0';
   sl->row.error = sl->error;
-  if (vt_extractor_run_file(x, pl->in->full[row]) < 0) {
+  /* float32 maps are computed straight into the slot: no copy */
+  float *into[VT_VGG16_NLAYERS] = {0};
+  for (int t = 0; t < lay->n_taps && lay->maps && !lay->map_half; t++) into[t] = sl->maps[t];
+  if (vt_extractor_run_file_into(x, pl->in->full[row], into) < 0) {
     sl->row.status = VT_ROW_FAILED;
     snprintf(sl->error, sizeof sl->error, "%s", vt_failure_reason());
     return;
@@ -49,13 +52,8 @@ static void fill_slot(const shared *s, vt_extractor *x, slot *sl, long long row)
   sl->row.width = x->image_width;
   sl->row.height = x->image_height;
   for (int t = 0; t < lay->n_taps; t++) {
-    const float *map = x->ws.out[pl->cfg->taps[t]];
-    size_t n = vt_extract_map_len(x, t);
     if (lay->maps) {
-      if (lay->map_half)
-        vt_float_to_half_n(map, sl->maps[t], n);
-      else
-        memcpy(sl->maps[t], map, n * sizeof(float));
+      if (lay->map_half) vt_float_to_half_n(x->ws.out[pl->cfg->taps[t]], sl->maps[t], vt_extract_map_len(x, t));
       sl->row.maps[t] = sl->maps[t];
     }
     if (lay->pooled) {
