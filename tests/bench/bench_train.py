@@ -31,7 +31,9 @@ FIXTURE = os.path.join(ROOT, "tests", "tools", "make_store_fixture.py")
 
 def features(store, tap, pooling):
     with h5py.File(store, "r") as f:
-        x = np.concatenate([f["pooled/%s/%s" % (tap, p)][()] for p in pooling.split("+")], axis=1)
+        # head.h5 records the pooling as a comma list (older heads: '+')
+        parts = pooling.replace("+", ",").split(",")
+        x = np.concatenate([f["pooled/%s/%s" % (tap, p)][()] for p in parts], axis=1)
         y = f["images/label"][()]
     return x, y
 

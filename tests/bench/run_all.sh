@@ -96,8 +96,8 @@ if want train; then
     --tap block2_pool --grids 1,2,4 --out "$tmp/clothing-b2.h5" --quiet >&2
   echo "### Head training: vggtap-train vs scikit-learn and liblinear"
   echo
-  $PY tests/bench/bench_train.py --store "$tmp/clothing-b2.h5" --tap block2_pool --pool gap --pool gap+gmp \
-    --pool avg2 --pool avg2+max2 --pool avg4 --rows $train_rows --md "$tmp/train.md" >&2
+  $PY tests/bench/bench_train.py --store "$tmp/clothing-b2.h5" --tap block2_pool --pool gap --pool avg1,max1 \
+    --pool avg2 --pool avg2,max2 --pool avg4 --pool max4 --rows $train_rows --md "$tmp/train.md" >&2
   cat "$tmp/train.md"
   echo
 fi
