@@ -5,8 +5,7 @@
 # documents every key; a wrong key or value in each section is an error that
 # names the file and the line; flags win over the file.
 set -uo pipefail
-ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${VGGTAP_BIN:-$ROOT/bin}
+source "$(dirname "$0")/vtlib.sh"
 for p in config extract train predict; do
   [ -x "$BIN/vggtap-$p" ] || { echo "skip: $BIN/vggtap-$p missing"; exit 77; }
 done

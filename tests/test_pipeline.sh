@@ -6,12 +6,9 @@
 # extraction resumes; the sweep writes one row per combination; without
 # weights, extraction stops with the instructions.
 set -euo pipefail
-ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
+source "$(dirname "$0")/vtlib.sh"
 BUILD=${TEST_BUILD:-build}
-BIN=${VGGTAP_BIN:-$ROOT/bin}  # VGGTAP_BIN: see tests/vtlib.py
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
 FMNIST=/usr/share/datasets/fashion-mnist
 for f in "$WEIGHTS" "$FMNIST/train-images-idx3-ubyte.gz" "$BUILD/tools/fmnist_png" "$BIN/vggtap-config"; do
   [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }

@@ -5,10 +5,7 @@
 # the heads trained on both are identical; a second run does nothing; a bad
 # SHARDS value is refused.
 set -euo pipefail
-ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${VGGTAP_BIN:-$ROOT/bin}  # VGGTAP_BIN: see tests/vtlib.py
-SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
-WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
+source "$(dirname "$0")/vtlib.sh"
 DATA=$SHARED/data/shirt-collars
 for f in "$WEIGHTS" "$DATA/manifest.csv" "$BIN/vggtap-merge"; do
   [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }

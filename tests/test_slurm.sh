@@ -9,10 +9,7 @@
 # Skipped (exit 77) when not root or when Slurm/munge are not installed
 # (scripts/install-deps.sh installs them, so CI runs it).
 set -euo pipefail
-ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${VGGTAP_BIN:-$ROOT/bin}  # VGGTAP_BIN: see tests/vtlib.py
-SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
-WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
+source "$(dirname "$0")/vtlib.sh"
 DATA=$SHARED/data/shirt-collars
 [ "$(id -u)" = 0 ] || { echo "skip: starting slurmctld/slurmd/munged needs root"; exit 77; }
 for c in munged slurmctld slurmd sbatch squeue sinfo scontrol; do

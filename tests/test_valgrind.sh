@@ -9,9 +9,7 @@
 # -march=native: the kernels' C fallback) into build-vg/; the first run
 # compiles them (~1 minute), later runs reuse them.
 set -euo pipefail
-ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
-WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
+source "$(dirname "$0")/vtlib.sh"
 command -v valgrind >/dev/null || { echo "skip: valgrind is not installed"; exit 77; }
 # make check-asan reruns the suite on sanitized programs: valgrind cannot run
 # those, and this test builds its own anyway (it ran in make test)
