@@ -29,29 +29,21 @@ except ImportError as e:
     sys.exit(77)
 
 from pngwrite import write_png
+import vtlib
 
-ROOT = os.environ.get("VGGTAP_ROOT", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
-TOOL = os.path.join(ROOT, os.environ.get("TEST_BUILD", "build"), "tools", "vt_imgdump")
+SHARED = vtlib.SHARED
+TOOL = os.path.join(vtlib.BUILD, "tools", "vt_imgdump")
 # PIL's advice on palette + tRNS files, irrelevant to convert('RGB').
 warnings.filterwarnings("ignore", "Palette images with Transparency")
 DATASETS = ["clothing-attributes-neckline", "clothing-dataset-small", "fashion-mnist-png", "shirt-collars"]
 PER_DATASET = 10
-
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL", msg)
 
 
 def vt_dump(path, *resize):
     """(H, W, 3) uint8 from vt_imgdump, or None with the failure reason printed."""
     p = subprocess.run([TOOL, path, *map(str, resize)], capture_output=True)
     if p.returncode != 0:
-        check(False, f"vt_imgdump {path} {resize}: {p.stderr.decode().strip()}")
+        vtlib.check(False, f"vt_imgdump {path} {resize}: {p.stderr.decode().strip()}")
         return None
     magic, size, maxval, data = p.stdout.split(b"\n", 3)
     w, h = map(int, size.split())
@@ -79,9 +71,9 @@ def test_real_photos():
         ours = vt_dump(path)
         if ours is None:
             continue
-        check(np.array_equal(ours, np.asarray(rgb)), f"decode differs from PIL: {path}")
+        vtlib.check(np.array_equal(ours, np.asarray(rgb)), f"decode differs from PIL: {path}")
         near = vt_dump(path, 224, 224, "nearest")
-        check(near is not None and np.array_equal(near, np.asarray(rgb.resize((224, 224), Image.NEAREST))),
+        vtlib.check(near is not None and np.array_equal(near, np.asarray(rgb.resize((224, 224), Image.NEAREST))),
               f"nearest 224x224 differs from PIL: {path}")
         aa = vt_dump(path, 224, 224, "antialias")
         if aa is None:
@@ -90,15 +82,15 @@ def test_real_photos():
         aa_pixels += 224 * 224
         aa_differing += int((diff.max(axis=2) > 0).sum())
         aa_max = max(aa_max, int(diff.max()))
-        check(diff.max() <= 1, f"antialias differs from PIL BILINEAR by {diff.max()}: {path}")
+        vtlib.check(diff.max() <= 1, f"antialias differs from PIL BILINEAR by {diff.max()}: {path}")
         check_dct_antialias(path)
     modes = sorted({Image.open(p).format + " " + Image.open(p).mode for p in photos})
     print(f"{len(photos)} photos ({', '.join(modes)}): decode and nearest compared exactly; antialias vs "
           f"BILINEAR: max diff {aa_max}, {aa_differing} of {aa_pixels} pixels differ")
     print(f"dct-antialias: {dct_stats['photos']} photos ({dct_stats['shrunk']} shrunk while decoding) equal to "
           f"PIL draft; resized, max diff {dct_stats['max']} from PIL draft + BILINEAR")
-    check(dct_stats["shrunk"] > 0, "no sampled photo was large enough to be shrunk while decoding")
-    check(len(photos) >= 4 * PER_DATASET * 0.9, f"only {len(photos)} photos sampled")
+    vtlib.check(dct_stats["shrunk"] > 0, "no sampled photo was large enough to be shrunk while decoding")
+    vtlib.check(len(photos) >= 4 * PER_DATASET * 0.9, f"only {len(photos)} photos sampled")
 
 
 dct_stats = {"photos": 0, "shrunk": 0, "max": 0}
@@ -114,14 +106,14 @@ def check_dct_antialias(path, size=224):
     ours = vt_dump(path, size, size, "draft")
     if ours is None:
         return
-    check(np.array_equal(ours, np.asarray(rgb)), f"DCT-shrunk decode differs from PIL draft: {path}")
+    vtlib.check(np.array_equal(ours, np.asarray(rgb)), f"DCT-shrunk decode differs from PIL draft: {path}")
     dct_stats["photos"] += 1
     dct_stats["shrunk"] += rgb.size != full
     aa = vt_dump(path, size, size, "dct-antialias")
     if aa is not None:
         diff = np.abs(aa.astype(int) - np.asarray(rgb.resize((size, size), Image.BILINEAR)).astype(int))
         dct_stats["max"] = max(dct_stats["max"], int(diff.max()))
-        check(diff.max() <= 1, f"dct-antialias differs from PIL draft + BILINEAR by {diff.max()}: {path}")
+        vtlib.check(diff.max() <= 1, f"dct-antialias differs from PIL draft + BILINEAR by {diff.max()}: {path}")
 
 
 def test_dct_shrink_factors(tmp):
@@ -133,10 +125,10 @@ def test_dct_shrink_factors(tmp):
     for fit, want in ((70, (238, 75)), (140, (475, 150)), (224, (950, 300)), (400, (1900, 600))):
         im = Image.open(path)
         im.draft("RGB", (fit, fit))
-        check(im.size == want, f"PIL draft to {fit}: {im.size}, expected {want}")
+        vtlib.check(im.size == want, f"PIL draft to {fit}: {im.size}, expected {want}")
         ours = vt_dump(path, fit, fit, "draft")
-        check(ours is not None and ours.shape[1::-1] == want, f"draft to {fit}: {None if ours is None else ours.shape}")
-        check(ours is not None and np.array_equal(ours, np.asarray(im.convert("RGB"))), f"draft to {fit} differs from PIL")
+        vtlib.check(ours is not None and ours.shape[1::-1] == want, f"draft to {fit}: {None if ours is None else ours.shape}")
+        vtlib.check(ours is not None and np.array_equal(ours, np.asarray(im.convert("RGB"))), f"draft to {fit} differs from PIL")
 
 
 # ---- synthetic PNGs (tests/pngwrite.py writes every colour type / depth / interlace) ----
@@ -172,11 +164,11 @@ def test_synthetic_png(tmp):
                 n += 1
                 if ct == 0 and depth == 16:
                     high = np.repeat((px >> 8).astype(np.uint8), 3, axis=2)
-                    check(np.array_equal(ours, high), f"{what}: not the high byte")
-                    check(np.array_equal(pil, np.repeat(np.clip(px, 0, 255).astype(np.uint8), 3, axis=2)),
+                    vtlib.check(np.array_equal(ours, high), f"{what}: not the high byte")
+                    vtlib.check(np.array_equal(pil, np.repeat(np.clip(px, 0, 255).astype(np.uint8), 3, axis=2)),
                           f"{what}: PIL no longer clips 16-bit grey (revisit vt_image.c)")
                 else:
-                    check(np.array_equal(ours, pil), f"{what}: differs from PIL")
+                    vtlib.check(np.array_equal(ours, pil), f"{what}: differs from PIL")
     print(f"{n} synthetic PNGs (all colour types x depths, Adam7, tRNS): equal to PIL "
           f"(16-bit grey: high byte, where PIL clips)")
 
@@ -197,7 +189,7 @@ def test_synthetic_jpeg(tmp):
         img.save(path, "JPEG", **opts)
         ours = vt_dump(path)
         if ours is not None:
-            check(np.array_equal(ours, np.asarray(Image.open(path).convert("RGB"))), f"JPEG {name}: differs from PIL")
+            vtlib.check(np.array_equal(ours, np.asarray(Image.open(path).convert("RGB"))), f"JPEG {name}: differs from PIL")
     print(f"{len(cases)} PIL-written JPEGs (4:4:4, 4:2:0, progressive, grey, Adobe CMYK): equal to PIL")
 
 
@@ -212,11 +204,11 @@ def test_synthetic_resize(tmp):
         im = Image.fromarray(rng.randint(0, 256, size=(h, w, 3)).astype(np.uint8))
         im.save(path)
         near = vt_dump(path, W, H, "nearest")
-        check(near is not None and np.array_equal(near, np.asarray(im.resize((W, H), Image.NEAREST))),
+        vtlib.check(near is not None and np.array_equal(near, np.asarray(im.resize((W, H), Image.NEAREST))),
               f"nearest {w}x{h} -> {W}x{H} differs from PIL")
         aa = vt_dump(path, W, H, "antialias")
         diff = np.abs(aa.astype(int) - np.asarray(im.resize((W, H), Image.BILINEAR)).astype(int)).max()
-        check(diff <= 1, f"antialias {w}x{h} -> {W}x{H} differs from PIL BILINEAR by {diff}")
+        vtlib.check(diff <= 1, f"antialias {w}x{h} -> {W}x{H} differs from PIL BILINEAR by {diff}")
     print(f"{len(cases)} noise images at tie-prone ratios: nearest equal to PIL, antialias within 1")
 
 
@@ -233,8 +225,8 @@ def main():
         test_synthetic_jpeg(tmp)
         test_synthetic_resize(tmp)
         test_dct_shrink_factors(tmp)
-    print("FAILED" if failures else "all passed", f"({len(failures)} failures)")
-    return 1 if failures else 0
+    print("FAILED" if vtlib.failures else "all passed", f"({len(vtlib.failures)} failures)")
+    return 1 if vtlib.failures else 0
 
 
 if __name__ == "__main__":

@@ -47,18 +47,9 @@ p = vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data
 out = vtlib.run([vtlib.tool("vggtap-info"), store]).stdout
 print(out)
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        print("FAIL:", what)
-        failures += 1
-
 
 def has_line(pattern, what):
-    check(re.search(pattern, out, re.M) is not None, f"{what}: no line matching {pattern!r}")
+    vtlib.check(re.search(pattern, out, re.M) is not None, f"{what}: no line matching {pattern!r}")
 
 
 f = h5py.File(store, "r")
@@ -77,20 +68,20 @@ for k, name in enumerate(classes):
 # Failure reasons, grouped: one line per distinct reason with its count and
 # an example row that has it.
 reasons = collections.Counter(e for e, s in zip(errors, status) if s == 2)
-check(len(reasons) >= 2, f"the broken files should give several reasons: {reasons}")
+vtlib.check(len(reasons) >= 2, f"the broken files should give several reasons: {reasons}")
 has_line(rf"^  failures\s+{n - n_ok} rows, {len(reasons)} distinct reasons?:$", "failure summary")
 for reason, count in reasons.items():
     m = re.search(rf"^\s+{count}  {re.escape(reason)}  \(e\.g\. (.*)\)$", out, re.M)
-    check(m is not None, f"reason {reason!r} x{count} not listed")
+    vtlib.check(m is not None, f"reason {reason!r} x{count} not listed")
     if m:
         row = list(paths).index(m.group(1))
-        check(errors[row] == reason, f"example {m.group(1)} does not have reason {reason!r}")
+        vtlib.check(errors[row] == reason, f"example {m.group(1)} does not have reason {reason!r}")
 
 # Taps: maps with shape, type and filters; every pooled dataset with its shape.
 for tap in ("block1_pool", "block2_pool"):
     d = f[f"features/{tap}"]
     shape = "[" + ",".join(str(x) for x in d.shape) + "]"
-    check(d.dtype.str == "<f2" and d.compression == "gzip" and d.compression_opts == 3 and d.shuffle,
+    vtlib.check(d.dtype.str == "<f2" and d.compression == "gzip" and d.compression_opts == 3 and d.shuffle,
           f"{tap} maps are not the float16 shuffle+deflate-3 asked for")
     has_line(rf"^      maps\s+{re.escape(shape)}\s+float16, shuffle\+deflate-3$", f"{tap} maps line")
     for name, ds in f[f"pooled/{tap}"].items():
@@ -123,8 +114,8 @@ with h5py.File(heads[0], "r") as hf:
     n_params = int(hf.attrs["n_params"])
     d_in, k = int(hf.attrs["n_features"]), int(hf.attrs["n_classes"])
     head_classes = list(hf["classes"].asstr()[()])
-check(d_in == 4 * 128 and k == 3, f"avg2 at block2_pool should be 512 features, 3 classes: {d_in}, {k}")
-check(n_params == d_in * k + k, "a softmax head has D*K + K parameters")
+vtlib.check(d_in == 4 * 128 and k == 3, f"avg2 at block2_pool should be 512 features, 3 classes: {d_in}, {k}")
+vtlib.check(n_params == d_in * k + k, "a softmax head has D*K + K parameters")
 has_line(rf"^  head\s+softmax: {d_in} features -> {k} classes, 1 dense layer, {n_params} parameters$", "head line")
 has_line(r"^  features\s+tap block2_pool, pooling avg2 \(pooled\)$", "tap and pooling")
 has_line(rf"^  trained on\s+{re.escape(store)}: {n_ok} training rows, 0 validation rows, best epoch \d+$",
@@ -138,18 +129,18 @@ table_csv = os.path.join(tmp, "t.csv")
 out = vtlib.run([vtlib.tool("vggtap-info"), "--table", "--csv", table_csv] + heads).stdout
 print(out)
 rows = list(csv.DictReader(open(table_csv)))
-check(len(rows) == 2, "one CSV row per head")
+vtlib.check(len(rows) == 2, "one CSV row per head")
 for h, r in zip(heads, rows):
     m = json.load(open(h[:-3] + ".report/metrics.json"))
     with h5py.File(h, "r") as hf:
-        check(r["tap"] == hf.attrs["tap"] and r["pooling"] == hf.attrs["pooling"], f"{h}: tap/pooling")
-        check(int(r["params"]) == int(hf.attrs["n_params"]), f"{h}: params")
-        check(int(r["features"]) == int(hf.attrs["n_features"]), f"{h}: features")
-        check(r["hidden"] == (hf.attrs["hidden"] or "softmax"), f"{h}: hidden")
-    check(abs(float(r["accuracy"]) - m["accuracy"]) < 1e-6, f"{h}: accuracy")
-    check(abs(float(r["macro_f1"]) - m["macro_f1"]) < 1e-6, f"{h}: macro-F1")
-    check(abs(float(r["train_seconds"]) - m["train_seconds"]) < 1e-3, f"{h}: train seconds")
-    check(re.search(rf"^{re.escape(h)}\s+{r['tap']}\s+{re.escape(r['pooling'])}\s+{r['hidden']}\s+{r['features']}\s+{r['params']}\s+"
+        vtlib.check(r["tap"] == hf.attrs["tap"] and r["pooling"] == hf.attrs["pooling"], f"{h}: tap/pooling")
+        vtlib.check(int(r["params"]) == int(hf.attrs["n_params"]), f"{h}: params")
+        vtlib.check(int(r["features"]) == int(hf.attrs["n_features"]), f"{h}: features")
+        vtlib.check(r["hidden"] == (hf.attrs["hidden"] or "softmax"), f"{h}: hidden")
+    vtlib.check(abs(float(r["accuracy"]) - m["accuracy"]) < 1e-6, f"{h}: accuracy")
+    vtlib.check(abs(float(r["macro_f1"]) - m["macro_f1"]) < 1e-6, f"{h}: macro-F1")
+    vtlib.check(abs(float(r["train_seconds"]) - m["train_seconds"]) < 1e-3, f"{h}: train seconds")
+    vtlib.check(re.search(rf"^{re.escape(h)}\s+{r['tap']}\s+{re.escape(r['pooling'])}\s+{r['hidden']}\s+{r['features']}\s+{r['params']}\s+"
                     rf"{float(r['accuracy']):.4f}\s+{float(r['macro_f1']):.4f}", out, re.M) is not None,
           f"{h}: table line")
 
@@ -160,9 +151,9 @@ with h5py.File(foreign, "w") as hf:
 for args, want in (([store + ".nope"], "no such file"), ([os.path.join(data, "b", "text.jpg")], "not an HDF5 file"),
                    ([foreign], "not a vggtap store or head"), (["--table", store], "compares heads")):
     p = vtlib.run([vtlib.tool("vggtap-info")] + args, check=False)
-    check(p.returncode == 1 and want in p.stderr, f"vggtap-info {args}: exit {p.returncode}, {p.stderr!r}")
+    vtlib.check(p.returncode == 1 and want in p.stderr, f"vggtap-info {args}: exit {p.returncode}, {p.stderr!r}")
 
-if failures:
-    print(f"{failures} checks failed")
+if vtlib.failures:
+    print(f"{len(vtlib.failures)} checks failed")
     sys.exit(1)
 print("test_info: all checks passed")

@@ -43,15 +43,6 @@ pooled_only = os.path.join(tmp, "pooled.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data, "--tap",
            "block2_pool", "--size", str(SIZE), "--out", pooled_only, "--quiet"])
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        print("FAIL:", what)
-        failures += 1
-
 
 def mosaic(args, check_rc=True):
     return vtlib.run([vtlib.tool("vggtap-mosaic")] + args, check=check_rc)
@@ -92,7 +83,7 @@ with h5py.File(store, "r") as f:
     ok_row = paths.index("band/" + os.path.basename(images[1]))
     bad_row = paths.index("bad/x.jpg")
     maps = {t: f[f"features/{t}"][ok_row].astype(np.float32) for t in ("block1_pool", "block2_pool")}
-check(status[ok_row] == 1 and status[bad_row] == 2, "store rows")
+vtlib.check(status[ok_row] == 1 and status[bad_row] == 2, "store rows")
 
 # Store row: tiles and input.
 for tap in ("block1_pool", "block2_pool"):
@@ -102,11 +93,11 @@ for tap in ("block1_pool", "block2_pool"):
     fmap = maps[tap]
     got, want = tiles(img, fmap, fmap.shape[2], SIZE)
     worst = max(int(np.abs(g - w).max()) for g, w in zip(got, want))
-    check(worst <= 1, f"{tap}: a tile differs from its normalised channel by {worst} gray levels")
+    vtlib.check(worst <= 1, f"{tap}: a tile differs from its normalised channel by {worst} gray levels")
     ref = np.asarray(Image.open(images[1]).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)).astype(int)
     drawn = img[TOP:TOP + SIZE, MARGIN:MARGIN + SIZE].astype(int)
     diff = np.abs(drawn - ref)
-    check(diff.max() <= 2 and diff.mean() < 0.5,
+    vtlib.check(diff.max() <= 2 and diff.mean() < 0.5,
           f"{tap}: the input differs from PIL's resize (max {diff.max()}, mean {diff.mean():.3f})")
     if tap == "block2_pool":
         store_img = img
@@ -115,13 +106,13 @@ for tap in ("block1_pool", "block2_pool"):
 out = os.path.join(tmp, "from_image.png")
 mosaic(["--image", images[1], "--weights", vtlib.WEIGHTS, "--size", str(SIZE), "--tap", "block2_pool", "--out", out])
 img = png(out)
-check(img.shape == store_img.shape, f"image and store mosaics differ in size: {img.shape} {store_img.shape}")
+vtlib.check(img.shape == store_img.shape, f"image and store mosaics differ in size: {img.shape} {store_img.shape}")
 if img.shape == store_img.shape:
     fmap = maps["block2_pool"]
     got_image, _ = tiles(img, fmap, fmap.shape[2], SIZE)
     got_store, _ = tiles(store_img, fmap, fmap.shape[2], SIZE)
     diffs = np.concatenate([np.abs(a - b).ravel() for a, b in zip(got_image, got_store)])
-    check(diffs.max() <= 3 and diffs.mean() < 0.05,
+    vtlib.check(diffs.max() <= 3 and diffs.mean() < 0.05,
           f"image-mode tiles differ from store-mode tiles (max {diffs.max()}, mean {diffs.mean():.4f})")
 
 # --channels: a smaller grid (10 channels -> 4 columns) of the same tiles.
@@ -129,10 +120,10 @@ out = os.path.join(tmp, "ten.png")
 mosaic(["--store", store, "--row", str(ok_row), "--tap", "block2_pool", "--channels", "10", "--out", out])
 img = png(out)
 got, want = tiles(img, maps["block2_pool"], 10, SIZE)
-check(max(int(np.abs(g - w).max()) for g, w in zip(got, want)) <= 1, "--channels 10 tiles")
+vtlib.check(max(int(np.abs(g - w).max()) for g, w in zip(got, want)) <= 1, "--channels 10 tiles")
 tile = 16 * 7
 right_of_grid = img[TOP:TOP + tile, 2 * MARGIN + SIZE + 4 * tile + 3 * GAP + 1:]
-check(right_of_grid.size == 0 or (right_of_grid == 255).all(), "nothing drawn right of a 4-column grid")
+vtlib.check(right_of_grid.size == 0 or (right_of_grid == 255).all(), "nothing drawn right of a 4-column grid")
 
 # Errors.
 for args, rc, want in (
@@ -144,10 +135,10 @@ for args, rc, want in (
         (["--image", images[0], "--weights", vtlib.WEIGHTS, "--tap", "block3_pool"], 1, "block3_conv1")):
     out = os.path.join(tmp, "err.png")
     p = mosaic(args + ["--out", out], check_rc=False)
-    check(p.returncode == rc and want in p.stderr and not os.path.exists(out),
+    vtlib.check(p.returncode == rc and want in p.stderr and not os.path.exists(out),
           f"vggtap-mosaic {args}: exit {p.returncode}, {p.stderr.strip()!r}")
 
-if failures:
-    print(f"{failures} checks failed")
+if vtlib.failures:
+    print(f"{len(vtlib.failures)} checks failed")
     sys.exit(1)
 print("test_mosaic: all checks passed")

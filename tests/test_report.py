@@ -13,6 +13,8 @@ import tempfile
 import warnings
 
 import numpy as np
+
+import vtlib
 from PIL import Image
 from sklearn import metrics as skm
 
@@ -20,14 +22,6 @@ root = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(__file__), "..
 cli = os.path.join(root, os.environ.get("TEST_BUILD", "build"), "tools", "vt_metrics_cli")
 if not os.path.exists(cli):
     sys.exit(f"missing {cli}: build it with make")
-
-bad = []
-
-
-def check(cond, what):
-    if not cond:
-        bad.append(what)
-        print("FAIL:", what)
 
 
 def run(k, yt, yp, epochs, names, out):
@@ -50,41 +44,41 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
         j = json.load(f)
     present = np.unique(yt)
-    check(math.isclose(j["accuracy"], skm.accuracy_score(yt, yp), abs_tol=1e-9), "accuracy")
-    check(math.isclose(j["macro_f1"], skm.f1_score(yt, yp, labels=present, average="macro", zero_division=0),
+    vtlib.check(math.isclose(j["accuracy"], skm.accuracy_score(yt, yp), abs_tol=1e-9), "accuracy")
+    vtlib.check(math.isclose(j["macro_f1"], skm.f1_score(yt, yp, labels=present, average="macro", zero_division=0),
                        abs_tol=1e-9), "macro-F1")
-    check(j["n"] == 900 and j["eval"] == "stdin" and j["tool"] == "vt_metrics_cli", "n, eval, extra member")
-    check([c["name"] for c in j["per_class"]] == names, "class names round trip through JSON")
+    vtlib.check(j["n"] == 900 and j["eval"] == "stdin" and j["tool"] == "vt_metrics_cli", "n, eval, extra member")
+    vtlib.check([c["name"] for c in j["per_class"]] == names, "class names round trip through JSON")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
         bal = skm.balanced_accuracy_score(yt, yp)
     p, r, f1, s = skm.precision_recall_fscore_support(yt, yp, labels=range(k), zero_division=0)
-    check(np.allclose([c["precision"] for c in j["per_class"]], p, atol=1e-9) and
+    vtlib.check(np.allclose([c["precision"] for c in j["per_class"]], p, atol=1e-9) and
           np.allclose([c["recall"] for c in j["per_class"]], r, atol=1e-9) and
           np.allclose([c["f1"] for c in j["per_class"]], f1, atol=1e-9) and
           [c["support"] for c in j["per_class"]] == list(s), "per-class values")
-    check(math.isclose(j["balanced_accuracy"], bal, abs_tol=1e-9), "balanced accuracy")
+    vtlib.check(math.isclose(j["balanced_accuracy"], bal, abs_tol=1e-9), "balanced accuracy")
     cm = skm.confusion_matrix(yt, yp, labels=range(k))
-    check(np.array_equal(np.array(j["confusion"]), cm), "confusion in JSON")
-    check(j["epochs"][2]["val_loss"] is None and j["epochs"][3]["val_loss"] == 2.1 / 4, "epochs with null")
+    vtlib.check(np.array_equal(np.array(j["confusion"]), cm), "confusion in JSON")
+    vtlib.check(j["epochs"][2]["val_loss"] is None and j["epochs"][3]["val_loss"] == 2.1 / 4, "epochs with null")
     for key in ("head_params", "dense_params", "dense_params_with_convs", "train_seconds"):
-        check(isinstance(j[key], (int, float)) and j[key] > 0, key)
+        vtlib.check(isinstance(j[key], (int, float)) and j[key] > 0, key)
 
     with open(os.path.join(out, "per_class.csv"), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    check([row["name"] for row in rows] == names, "per_class.csv names")
-    check(all(math.isclose(float(row["f1"]), f1[i], abs_tol=1e-9) and int(row["support"]) == s[i]
+    vtlib.check([row["name"] for row in rows] == names, "per_class.csv names")
+    vtlib.check(all(math.isclose(float(row["f1"]), f1[i], abs_tol=1e-9) and int(row["support"]) == s[i]
               for i, row in enumerate(rows)), "per_class.csv values")
     with open(os.path.join(out, "confusion.csv"), newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    check(rows[0][1:] == names and [row[0] for row in rows[1:]] == names, "confusion.csv labels")
-    check(np.array_equal(np.array([[int(v) for v in row[1:]] for row in rows[1:]]), cm), "confusion.csv counts")
+    vtlib.check(rows[0][1:] == names and [row[0] for row in rows[1:]] == names, "confusion.csv labels")
+    vtlib.check(np.array_equal(np.array([[int(v) for v in row[1:]] for row in rows[1:]]), cm), "confusion.csv counts")
 
     im = np.asarray(Image.open(os.path.join(out, "curves.png")).convert("RGB")).astype(int)
-    check(im.shape == (480, 1000, 3), f"curves.png size {im.shape}")
-    check((im.sum(axis=2) < 600).mean() > 0.02, "curves.png is not blank")
+    vtlib.check(im.shape == (480, 1000, 3), f"curves.png size {im.shape}")
+    vtlib.check((im.sum(axis=2) < 600).mean() > 0.02, "curves.png is not blank")
     hm = Image.open(os.path.join(out, "confusion.png")).convert("RGB")
-    check(400 <= hm.width <= 1400 and 400 <= hm.height <= 1400, f"confusion.png size {hm.size}")
+    vtlib.check(400 <= hm.width <= 1400 and 400 <= hm.height <= 1400, f"confusion.png size {hm.size}")
 
     # a strongly diagonal matrix: the darkest cells lie on the diagonal of the
     # matrix area, found as the bounding box of saturated blue pixels
@@ -98,22 +92,22 @@ with tempfile.TemporaryDirectory() as tmp:
     # dark columns form two runs, the matrix and the colour bar at the right
     cols = np.nonzero(dark.any(axis=0))[0]
     split = np.nonzero(np.diff(cols) > 10)[0]
-    check(len(split) == 1, f"matrix and colour bar apart ({len(split)} gaps)")
+    vtlib.check(len(split) == 1, f"matrix and colour bar apart ({len(split)} gaps)")
     ys, xs = np.nonzero(dark[:, : cols[split[0]] + 1])
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     cell_w, cell_h = (x1 - x0) / k, (y1 - y0) / k
-    check(abs(cell_w - cell_h) <= 2, f"square cells ({cell_w:.1f} x {cell_h:.1f})")
+    vtlib.check(abs(cell_w - cell_h) <= 2, f"square cells ({cell_w:.1f} x {cell_h:.1f})")
     lum = np.zeros((k, k))
     for i in range(k):
         for jj in range(k):
             y, x = int(y0 + (i + 0.15) * cell_h), int(x0 + (jj + 0.15) * cell_w)
             lum[i, jj] = a[y, x].sum()
     off = lum[~np.eye(k, dtype=bool)]
-    check(np.diag(lum).max() < off.min(), f"diagonal darker than off-diagonal\n{lum}")
+    vtlib.check(np.diag(lum).max() < off.min(), f"diagonal darker than off-diagonal\n{lum}")
     im = np.asarray(Image.open(os.path.join(out, "curves.png")).convert("RGB")).astype(int)
     orange = ((im[:, :, 0] == 0xE8) & (im[:, :, 1] == 0x71) & (im[:, :, 2] == 0x0A)).sum()
     blue = ((im[:, :, 0] == 0x1F) & (im[:, :, 1] == 0x77) & (im[:, :, 2] == 0xB4)).sum()
-    check(blue > 10 and orange == 0, f"one epoch without validation: {blue} train pixels, {orange} validation")
+    vtlib.check(blue > 10 and orange == 0, f"one epoch without validation: {blue} train pixels, {orange} validation")
 
-print(f"{len(bad)} failed checks")
-sys.exit(1 if bad else 0)
+print(f"{len(vtlib.failures)} failed checks")
+sys.exit(1 if vtlib.failures else 0)

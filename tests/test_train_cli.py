@@ -5,6 +5,7 @@ each other, seeded runs bitwise identical, pooled-vs-maps features equal,
 --eval and --split manifest, and every kind of bad input refused with a clear
 message and nothing written."""
 import csv
+import functools
 import io
 import json
 import os
@@ -16,18 +17,14 @@ import tempfile
 import h5py
 import numpy as np
 
-ROOT = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(__file__), ".."))
-BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))  # VGGTAP_BIN: see vtlib.py
-TRAIN = os.path.join(BIN, "vggtap-train")
-PREDICT = os.path.join(BIN, "vggtap-predict")
-FIXTURE = os.path.join(ROOT, "tests", "tools", "make_store_fixture.py")
-failures = []
+import vtlib
 
+# passes are logged too: their messages carry the measured figures
+check = functools.partial(vtlib.check, show_ok=True)
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+TRAIN = vtlib.tool("vggtap-train")
+PREDICT = vtlib.tool("vggtap-predict")
+FIXTURE = os.path.join(vtlib.ROOT, "tests", "tools", "make_store_fixture.py")
 
 
 def fixture(path, *args):
@@ -201,7 +198,7 @@ def main():
 
     # --- the numpy recipe in docs/HEAD.md computes what vggtap-predict does (MLP, two poolings) ---
     r = train(s, p("hdoc.h5"), "--tap", "block1_pool", "--pool", "avg2+max1", "--hidden", "12,6", "--epochs", "20")
-    doc = open(os.path.join(ROOT, "docs", "HEAD.md")).read()
+    doc = open(os.path.join(vtlib.ROOT, "docs", "HEAD.md")).read()
     code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
     code = code.replace('"head.h5"', repr(p("hdoc.h5"))).replace('"store.h5"', repr(s))
     code = code.replace("print(classes[p[ok].argmax(1)])", "pred = classes[p[ok].argmax(1)]")
@@ -346,8 +343,8 @@ def main():
         r = run(cmd)
         check(r.returncode == 1 and message in r.stderr, "predict refuses: %r" % r.stderr.strip())
 
-    if failures:
-        print("\n%d failed" % len(failures))
+    if vtlib.failures:
+        print("\n%d failed" % len(vtlib.failures))
         return 1
     subprocess.run(["rm", "-rf", tmp])
     return 0

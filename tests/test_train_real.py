@@ -12,6 +12,7 @@ weights, train softmax heads with a seeded validation split, and check that
     the evaluation (the head applied to the store's rows), for a one-tap head
     and for a two-tap head with a pyramid pooling."""
 import csv
+import functools
 import io
 import json
 import os
@@ -22,26 +23,22 @@ import time
 
 import h5py
 import numpy as np
+
+import vtlib
+
+# passes are logged too: their messages carry the measured figures
+check = functools.partial(vtlib.check, show_ok=True)
 from sklearn.linear_model import LogisticRegression
 
-ROOT = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(__file__), ".."))
-SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(ROOT, "..", "shared"))
-DATA = os.path.join(SHARED, "data", "clothing-dataset-small")
-WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
-BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))  # VGGTAP_BIN: see vtlib.py
+DATA = os.path.join(vtlib.DATA, "clothing-dataset-small")
+WEIGHTS = vtlib.WEIGHTS
+BIN = vtlib.BIN
 PER_CLASS = 40
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def main():
     if not (os.path.exists(os.path.join(DATA, "manifest.csv")) and os.path.exists(WEIGHTS)):
-        print("skipped: no shared data or weights in %s" % SHARED)
+        print("skipped: no shared data or weights in %s" % vtlib.SHARED)
         return 77
     tmp = tempfile.mkdtemp(prefix="vt_train_real_")
     rows = list(csv.DictReader(open(os.path.join(DATA, "manifest.csv"))))
@@ -158,13 +155,13 @@ def main():
         # refusals that need real weights: other weights (another sha256), and a
         # tap deeper than the weights file holds
         other = os.path.join(tmp, "other-weights.h5")
-        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"), other,
+        subprocess.run([sys.executable, os.path.join(vtlib.ROOT, "tests", "tools", "make_keras_weights.py"), other,
                         "--layers", "4", "--seed", "3"], check=True)
         r = subprocess.run([os.path.join(BIN, "vggtap-predict"), "--weights", other, "--head", head, images[0]],
                            capture_output=True, text=True)
         check(r.returncode == 1 and "is not the weights file" in r.stderr, "other weights refused: %r" % r.stderr.strip())
         fx = os.path.join(tmp, "b3.h5")
-        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_store_fixture.py"), fx, "--tap",
+        subprocess.run([sys.executable, os.path.join(vtlib.ROOT, "tests", "tools", "make_store_fixture.py"), fx, "--tap",
                         "block3_pool", "--dim", "16"], check=True)
         subprocess.run([os.path.join(BIN, "vggtap-train"), "--store", fx, "--out", os.path.join(tmp, "b3-head.h5"),
                         "--quiet"], check=True, capture_output=True)
@@ -173,8 +170,8 @@ def main():
         check(r.returncode == 1 and "block3" in r.stderr, "a head at block3_pool with block1-2 weights refused: %r"
               % r.stderr.strip())
 
-    if failures:
-        print("\n%d failed" % len(failures))
+    if vtlib.failures:
+        print("\n%d failed" % len(vtlib.failures))
         return 1
     subprocess.run(["rm", "-rf", tmp])
     return 0

@@ -96,6 +96,18 @@ def datasets(path):
     return out
 
 
+failures = []
+
+
+def check(cond, what, show_ok=False):
+    """A check that records its failure (printed at once) and lets the test
+    go on, so one run shows every failure; show_ok also logs passes."""
+    if show_ok or not cond:
+        print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
 def skip(reason):
     print(reason)
     sys.exit(77)
