@@ -147,26 +147,22 @@ def main():
     bad_heads["foreign-keras-weights"] = vtlib.WEIGHTS
     bad_heads["a-jpeg"] = image
     bad_heads["missing"] = os.path.join(tmp, "no-such-head.h5")
-    n_cases = 0
+    # (case, file's name, the bad file, how to run on it): each refused naming the file, nothing written
+    cases = []
     for name, path in bad_stores.items():
-        for what, run in (("train", lambda: train(path)), ("predict --store", lambda: predict_store(head, path))):
-            clean(outdir)
-            p = run()
-            refused(p, path, f"{what} on {name}")
-            guarded(name, p)
-            assert not outputs_left(outdir), (what, name, outputs_left(outdir))
-            n_cases += 1
-            print(f"{what}, store {name}: {p.stderr.strip().splitlines()[-1]}")
+        cases += [(f"train on store {name}", name, path, lambda path=path: train(path)),
+                  (f"predict --store on store {name}", name, path, lambda path=path: predict_store(head, path))]
     for name, path in bad_heads.items():
-        for what, run in (("predict --store", lambda: predict_store(path, store)),
-                          ("predict images", lambda: predict_images(path))):
-            clean(outdir)
-            p = run()
-            refused(p, path, f"{what} with head {name}")
-            guarded(name, p)
-            assert not outputs_left(outdir), (what, name, outputs_left(outdir))
-            n_cases += 1
-            print(f"{what}, head {name}: {p.stderr.strip().splitlines()[-1]}")
+        cases += [(f"predict --store with head {name}", name, path, lambda path=path: predict_store(path, store)),
+                  (f"predict images with head {name}", name, path, lambda path=path: predict_images(path))]
+    for case, name, path, run in cases:
+        clean(outdir)
+        p = run()
+        refused(p, path, case)
+        guarded(name, p)
+        assert not outputs_left(outdir), (case, outputs_left(outdir))
+        print(f"{case}: {p.stderr.strip().splitlines()[-1]}")
+    n_cases = len(cases)
 
     # --- heads that do not match ---
     mismatches = [
