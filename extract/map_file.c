@@ -121,8 +121,8 @@ vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long 
   vt_map_file *m = vt_xcalloc(1, sizeof *m);
   m->fd = -1;
   m->n_taps = lay->n_taps;
-  m->path = vt_xmalloc(strlen(dir) + 16);
-  sprintf(m->path, "%s/maps.h5", dir);
+  m->path = vt_xmalloc(strlen(dir) + sizeof "/" VT_MAP_FILE_NAME);
+  sprintf(m->path, "%s/" VT_MAP_FILE_NAME, dir);
   size_t elem = lay->map_half ? 2 : 4;
   for (int t = 0; t < lay->n_taps; t++) {
     size_t n = (size_t)lay->h[t] * lay->w[t] * lay->c[t];

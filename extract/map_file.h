@@ -37,8 +37,11 @@ hid_t vt_map_file_type(const vt_store_layout *lay);
 
 typedef struct vt_map_file vt_map_file;
 
-/* Opens dir/maps.h5 for writing rows, creating it first if absent. NULL
- * with a reason naming the file on failure. */
+/* Its name inside OUT.partial/. */
+#define VT_MAP_FILE_NAME "maps.h5"
+
+/* Opens dir/VT_MAP_FILE_NAME for writing rows, creating it first if
+ * absent. NULL with a reason naming the file on failure. */
 vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long long n_rows);
 /* Writes row `row` of tap t (NULL data: a failed row, written as NaN).
  * data must be 4096-byte aligned (vt_xpage_alloc). */
@@ -46,7 +49,7 @@ int vt_map_file_write(vt_map_file *m, int t, long long row, const void *data);
 const char *vt_map_file_path(const vt_map_file *m);
 void vt_map_file_close(vt_map_file *m);
 
-/* Undoes an interrupted assembly of dir/maps.h5: removes every object and
+/* Undoes an interrupted assembly of a map file: removes every object and
  * root attribute but /features. -1 if the file cannot be trusted (then its
  * maps must be redone). */
 int vt_map_file_reset(const char *path);

@@ -317,7 +317,7 @@ static int write_plan(const char *dir, const vt_store_meta *m) {
  * or is missing, no part's rows have their maps: the parts are discarded
  * and every row is redone. */
 static int open_map_file(vt_partial *p) {
-  char *maps = path_join(p->dir, "maps.h5"), *marker = path_join(p->dir, ASSEMBLING);
+  char *maps = path_join(p->dir, VT_MAP_FILE_NAME), *marker = path_join(p->dir, ASSEMBLING);
   struct stat st;
   int have_maps = stat(maps, &st) == 0;
   if (have_maps && stat(marker, &st) == 0 && vt_map_file_reset(maps) < 0) {
