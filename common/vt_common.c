@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,8 +52,13 @@ void *vt_xmalloc_at(size_t n, const char *file, int line) {
 }
 
 void *vt_xpage_alloc_at(size_t n, const char *file, int line) {
+  enum { PAGE = 4096, HUGE_PAGE = 2 << 20 };
   void *p = NULL;
-  if (posix_memalign(&p, 4096, n ? n : 1) != 0) out_of_memory(n, file, line);
+  size_t align = n >= HUGE_PAGE && n <= SIZE_MAX - HUGE_PAGE ? HUGE_PAGE : PAGE;
+  if (align == HUGE_PAGE) n = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; /* no part-used huge page */
+  if (posix_memalign(&p, align, n ? n : 1) != 0) out_of_memory(n, file, line);
+  /* Only a hint: where huge pages are off or unavailable, nothing changes. */
+  if (align == HUGE_PAGE) madvise(p, n, MADV_HUGEPAGE);
   return p;
 }
 

@@ -25,6 +25,7 @@ typedef struct {
   pthread_cond_t cv;
   slot *slots;
   int n_slots;
+  void *map_block;     /* every slot's maps */
   long long next_job;  /* next job to claim */
   int abort;           /* writer failed: stop claiming */
   int init_failed;
@@ -113,12 +114,20 @@ int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed)
   s.n_slots = 2 * pl->n_threads + 2;
   s.slots = vt_xcalloc((size_t)s.n_slots, sizeof *s.slots);
   const vt_store_layout *lay = pl->lay;
+  /* The maps of all slots in one allocation, each at a page boundary: the
+   * map file may write them with O_DIRECT (map_file.h), and together they are
+   * large enough for huge pages (vt_xpage_alloc) even where one map is not. */
+  size_t map_at[VT_VGG16_NLAYERS] = {0}, slot_bytes = 0;
+  for (int t = 0; t < lay->n_taps && lay->maps; t++) {
+    map_at[t] = slot_bytes;
+    size_t bytes = (size_t)lay->h[t] * lay->w[t] * lay->c[t] * (lay->map_half ? 2 : 4);
+    slot_bytes += (bytes + 4095) / 4096 * 4096;
+  }
+  if (lay->maps) s.map_block = vt_xpage_alloc((size_t)s.n_slots * slot_bytes);
   for (int i = 0; i < s.n_slots; i++) {
     s.slots[i].ready_for = i;
     for (int t = 0; t < lay->n_taps; t++) {
-      size_t n = (size_t)lay->h[t] * lay->w[t] * lay->c[t];
-      /* page-aligned: the map file may write them with O_DIRECT (map_file.h) */
-      if (lay->maps) s.slots[i].maps[t] = vt_xpage_alloc(n * (lay->map_half ? 2 : 4));
+      if (lay->maps) s.slots[i].maps[t] = (char *)s.map_block + (size_t)i * slot_bytes + map_at[t];
       size_t np = 0;
       for (int gi = 0; gi < lay->n_grids; gi++) np += 2 * (size_t)lay->grids[gi] * lay->grids[gi] * lay->c[t];
       if (lay->pooled) s.slots[i].pooled[t] = vt_xmalloc(np * sizeof(float));
@@ -167,10 +176,8 @@ int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed)
   if (rc >= 0 && vt_partial_commit(pl->partial) < 0) rc = -1;
   else if (rc < 0) vt_fail("%s", reason);
   for (int i = 0; i < s.n_slots; i++)
-    for (int t = 0; t < VT_VGG16_NLAYERS; t++) {
-      free(s.slots[i].maps[t]);
-      free(s.slots[i].pooled[t]);
-    }
+    for (int t = 0; t < VT_VGG16_NLAYERS; t++) free(s.slots[i].pooled[t]);
+  free(s.map_block);
   free(s.slots);
   free(th);
   pthread_cond_destroy(&s.cv);
