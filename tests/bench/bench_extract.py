@@ -3,8 +3,8 @@
 pooled vectors and maps written to HDF5): bin/vggtap-extract against the conv
 prefix alone (bench_prefix_c on the same number of images and threads) and
 against the PyTorch + PIL + h5py baseline (torch_extract_baseline.py); thread
-scaling of vggtap-extract; and its peak RSS with full maps stored, 100 vs
-2000 images.
+scaling of vggtap-extract; its peak RSS with full maps stored, 100 vs
+2000 images; and where one image's time goes, stage by stage (bench_stages).
 
 Images: N distinct JPEGs, taken in turn from the shared clothing-dataset-small,
 clothing-attributes-neckline and shirt-collars sets (266x400 .. 500x682),
@@ -39,7 +39,8 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", os.environ.get("TEST_BUILD", 
 WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
 DATA = os.path.join(SHARED, "data")
 PROGS = {"vggtap-extract": os.path.join(ROOT, "bin", "vggtap-extract"),
-         "bench_prefix_c": os.path.join(BUILD, "tools", "bench_prefix_c")}
+         "bench_prefix_c": os.path.join(BUILD, "tools", "bench_prefix_c"),
+         "bench_stages": os.path.join(BUILD, "tools", "bench_stages")}
 RUN = dict(PROGS)  # what is run: private copies once snapshot_tools ran
 BASELINE = os.path.join(HERE, "torch_extract_baseline.py")
 TAPS = ("block1_pool", "block2_pool")
@@ -112,6 +113,17 @@ def torch_cmd(manifest, tap, store, out, cfg, resize="antialias"):
 def conv_cmd(tap, threads, n):
     return [RUN["bench_prefix_c"], WEIGHTS, tap, "-t", str(threads),
             "-n", str(max(1, n // threads)), "-r", "1", "-w", "1"]
+
+
+def stage_times(manifest, tap, resize, repeats):
+    """bench_stages' median ms per image, by stage name."""
+    _, text, _ = timed([RUN["bench_stages"], WEIGHTS, tap, manifest, "-r", str(repeats), "-p", resize])
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("stage "):
+            name, ms = line[6:].rsplit(" ms", 1)[0].rsplit(None, 1)
+            out[name.strip()] = float(ms)
+    return out
 
 
 def torch_name(c):
@@ -204,6 +216,12 @@ def run(a, tmp, tcfg):
         log(f"round {r}: " + ", ".join(f"{'/'.join(k)} {v[-1]:.1f}" for k, v in rates.items()))
     med = {k: statistics.median(v) for k, v in rates.items()}
 
+    stages = {}
+    for tap in TAPS:
+        for rs in ("antialias", "dct-antialias"):
+            log(f"stages: {tap} {rs}")
+            stages[tap, rs] = stage_times(manifest, tap, rs, a.repeats)
+
     mem = []
     for n in [int(x) for x in a.memory.split(",") if x]:
         rows = jpegs(min(n, a.images))
@@ -245,6 +263,22 @@ def run(a, tmp, tcfg):
             one, many = med["vggtap1", tap], med["vggtap", tap, "pooled", "antialias"]
             out.append(f"| {tap} | {one:.2f} | {many:.2f} | {many / one:.2f}x |")
         out.append("")
+    out.append("### Where one image's time goes (bench_stages, one thread, CPU ms per image)\n")
+    out.append(f"The same {a.images} JPEGs, each taken through the extractor's steps in turn; medians of "
+               f"{a.repeats} rounds. \"ceiling\": conv / (all stages), the most end to end / conv-only "
+               "can reach when two workers keep both cores busy; \"decode only\": the same if decoding "
+               "were the only work besides the conv. Entropy decoding (libjpeg's Huffman decoding, "
+               "measured alone) is part of every decode, whatever the resize policy.\n")
+    out.append("| tap | resize | read + decode | of which entropy decoding | resize | preprocess | grid pooling "
+               "| conv | ceiling | decode only |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (tap, rs), st in stages.items():
+        c = st["conv prefix"]
+        total = sum(v for k, v in st.items() if k != "(entropy decoding alone)")
+        out.append(f"| {tap} | {rs} | {st['read + decode']:.3f} | {st['(entropy decoding alone)']:.3f} | "
+                   f"{st['resize']:.3f} | {st['preprocess']:.3f} | {st['grid pooling']:.3f} | {c:.3f} | "
+                   f"{100 * c / total:.1f}% | {100 * c / (c + st['read + decode']):.1f}% |")
+    out.append("")
     if mem:
         out.append("### Memory: vggtap-extract peak RSS, block1_pool, maps (float32) + pooled\n")
         out.append("| images | peak RSS | wall time | store size |")

@@ -43,7 +43,7 @@ if ((quick)); then
 fi
 
 make BUILD="$BUILD" bin/vggtap-extract bin/vggtap-train "$BUILD/tools/bench_prefix_c" \
-  "$BUILD/tools/tap_accuracy" "$BUILD/tools/bench_conv" >&2
+  "$BUILD/tools/tap_accuracy" "$BUILD/tools/bench_conv" "$BUILD/tools/bench_stages" >&2
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -1,0 +1,174 @@
+/* bench_stages: where one image's time goes in vggtap-extract, stage by
+ * stage, on one thread: read + decode, resize, preprocess, the conv prefix,
+ * grid pooling; and, for JPEGs, how much of the decode is entropy decoding
+ * alone (libjpeg's jpeg_read_coefficients: the part no resize policy can
+ * skip).
+ *
+ *   bench_stages WEIGHTS.h5 LAYER LIST [-r REPEATS] [-p antialias|dct-antialias]
+ *
+ * LIST: image paths, one per line, or a manifest CSV whose first column is
+ * the path (a header line starting with "path" is skipped). The stages run
+ * in the extractor's order on each image in turn (vt_extractor's run_file,
+ * taken apart to time each step), so each sees the caches the previous one
+ * left, as in the pipeline. Times are thread CPU time; each figure is the
+ * median over REPEATS rounds of the mean per image. The last line is the
+ * end-to-end / conv-only ceiling these stages allow when two workers keep
+ * both cores busy: conv / (sum of the stages). */
+#include <stdio.h> /* before jpeglib.h, which uses FILE and size_t */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jpeglib.h>
+
+#include "vt_common.h"
+#include "vt_conv.h"
+#include "vt_extract.h"
+#include "vt_image.h"
+#include "vt_vgg.h"
+
+enum { LOAD, RESIZE, PREPROCESS, CONV, POOL, ENTROPY, N_STAGES };
+static const char *stage_names[N_STAGES] = {"read + decode", "resize", "preprocess", "conv prefix",
+                                            "grid pooling", "(entropy decoding alone)"};
+
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int read_list(const char *path, char ***out) {
+  FILE *f = fopen(path, "r");
+  if (!f) return vt_fail("cannot open %s", path);
+  char line[8192];
+  int n = 0, cap = 0;
+  char **paths = NULL;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, ",\r\n")] = '\0';
+    if (!line[0] || (n == 0 && strncmp(line, "path", 4) == 0)) continue;
+    if (n == cap) paths = vt_xrealloc(paths, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *paths);
+    paths[n++] = vt_xstrdup(line);
+  }
+  fclose(f);
+  *out = paths;
+  return n > 0 ? n : vt_fail("%s lists no images", path);
+}
+
+/* Entropy decoding of a JPEG file: Huffman decoding into DCT coefficients,
+ * no inverse DCT, upsampling or colour conversion. Errors are not expected
+ * here (the image decoded a moment ago); libjpeg's default handler exits. */
+static double entropy_decode_seconds(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  unsigned char magic[2] = {0};
+  size_t got = fread(magic, 1, 2, f);
+  if (got != 2 || magic[0] != 0xFF || magic[1] != 0xD8) return fclose(f), 0;
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  rewind(f);
+  unsigned char *data = vt_xmalloc((size_t)size);
+  got = fread(data, 1, (size_t)size, f);
+  fclose(f);
+  struct jpeg_decompress_struct cinfo;
+  struct jpeg_error_mgr err;
+  cinfo.err = jpeg_std_error(&err);
+  double t0 = cpu_now();
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, data, (unsigned long)got);
+  jpeg_read_header(&cinfo, TRUE);
+  jpeg_read_coefficients(&cinfo);
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  double dt = cpu_now() - t0;
+  free(data);
+  return dt;
+}
+
+static int cmp_double(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+static int run(int argc, char **argv) {
+  if (argc < 4)
+    return vt_fail("usage: bench_stages WEIGHTS.h5 LAYER LIST [-r REPEATS] [-p antialias|dct-antialias]");
+  int repeats = 3;
+  vt_extract_config cfg;
+  vt_extract_config_default(&cfg);
+  for (int i = 4; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "-r") == 0) repeats = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "-p") == 0) {
+      if (vt_resize_policy_parse(argv[i + 1], &cfg.resize) < 0) return -1;
+    } else return vt_fail("unknown option %s", argv[i]);
+  }
+  if (repeats < 1 || repeats > 99) return vt_fail("REPEATS must be 1..99");
+  if (vt_extract_parse_taps(&cfg, argv[2]) < 0) return -1;
+  vt_extract_fit_grids(&cfg);
+  char **paths = NULL;
+  int n = read_list(argv[3], &paths);
+  if (n < 0) return -1;
+  vt_weights w;
+  if (vt_weights_load(argv[1], vt_extract_convs_needed(&cfg), &w) < 0) return -1;
+  vt_extractor x;
+  if (vt_extractor_init(&x, &cfg, &w) < 0) return -1;
+  int tap = cfg.taps[0], fit = cfg.resize == VT_RESIZE_DCT_ANTIALIAS;
+
+  double per_round[N_STAGES][99];
+  for (int r = 0; r < repeats; r++) {
+    double sum[N_STAGES] = {0};
+    for (int i = 0; i < n; i++) {
+      vt_image img, sized = {0};
+      double t0 = cpu_now();
+      if (vt_image_load_draft(paths[i], cfg.max_pixels, fit ? cfg.width : 0, fit ? cfg.height : 0, &img, NULL) <
+          0)
+        return vt_fail_prefix("%s", paths[i]);
+      double t1 = cpu_now();
+      const vt_image *in = &img;
+      if (img.width != cfg.width || img.height != cfg.height) {
+        if (vt_image_resize(&img, cfg.width, cfg.height, cfg.resize, &sized) < 0) return -1;
+        in = &sized;
+      }
+      double t2 = cpu_now();
+      vt_preprocess(in->rgb, cfg.width, cfg.height, cfg.preprocess, x.ws.input);
+      double t3 = cpu_now();
+      vt_vgg_forward(&w, &x.ws);
+      double t4 = cpu_now();
+      vt_grid_pool_all(x.ws.out[tap], x.ws.oh[tap], x.ws.ow[tap], x.ws.oc[tap], cfg.grids, cfg.n_grids,
+                       x.pooled[0]);
+      double t5 = cpu_now();
+      free(img.rgb);
+      free(sized.rgb);
+      sum[LOAD] += t1 - t0, sum[RESIZE] += t2 - t1, sum[PREPROCESS] += t3 - t2;
+      sum[CONV] += t4 - t3, sum[POOL] += t5 - t4;
+      sum[ENTROPY] += entropy_decode_seconds(paths[i]);
+    }
+    for (int s = 0; s < N_STAGES; s++) per_round[s][r] = 1e3 * sum[s] / n;
+  }
+  double med[N_STAGES], total = 0;
+  for (int s = 0; s < N_STAGES; s++) {
+    qsort(per_round[s], (size_t)repeats, sizeof(double), cmp_double);
+    med[s] = per_round[s][repeats / 2];
+    if (s != ENTROPY) total += med[s];
+  }
+  printf("%d images, tap %s, resize %s, %d rounds; ms per image (thread CPU time, median of rounds)\n", n,
+         argv[2], vt_resize_policy_name(cfg.resize), repeats);
+  for (int s = 0; s < N_STAGES; s++)
+    printf("stage %-26s %7.3f ms  %5.1f%% of the conv\n", stage_names[s], med[s], 100 * med[s] / med[CONV]);
+  printf("ceiling e2e/conv %.1f%% (conv / all stages); with decode only: %.1f%%; with entropy decoding only: "
+         "%.1f%%\n",
+         100 * med[CONV] / total, 100 * med[CONV] / (med[CONV] + med[LOAD]),
+         100 * med[CONV] / (med[CONV] + med[ENTROPY]));
+  vt_extractor_free(&x);
+  vt_weights_free(&w);
+  for (int i = 0; i < n; i++) free(paths[i]);
+  free(paths);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (run(argc, argv) < 0) {
+    fprintf(stderr, "bench_stages: %s\n", vt_failure_reason());
+    return 1;
+  }
+  return 0;
+}
