@@ -5,6 +5,9 @@
  *   antialias  a separable triangle (bilinear) filter whose support widens by
  *              the downscale factor, so every source pixel contributes; the
  *              same definition as PIL's BILINEAR, which it matches to +-1.
+ *              Both passes are vectorised with AVX-512 (VBMI byte permutes,
+ *              VNNI dot products) where the compiler targets it, bitwise
+ *              equal to the scalar passes (vt_image_resize_scalar).
  *   dct-antialias  antialias, after the decoder has shrunk a JPEG at least
  *              twice the target size by 2, 4 or 8 in the DCT domain
  *              (vt_image_load_draft; the loader's part, not this file's):
@@ -145,76 +148,149 @@ static void resample_pixels(const uint8_t *in, int in_w, int h, const axis_weigh
 }
 
 #if defined(__AVX512VBMI__) && defined(__AVX512BW__)
-/* 16 outputs (48 bytes of RGB) at a time. Their sources span at most 128
- * bytes of the row when the downscale is below ~2.5x (the usual photo to
- * 224), so two 64-byte loads hold them, and for each tap one byte permute
- * (vpermi2b) picks the 48 source bytes already in output order: a handful
- * of vector ops instead of 240 scalar multiply-adds. Integer sums are exact
- * in any order, so the result is bitwise that of resample_pixels. Blocks
- * whose sources span more fall back to it. */
+#define VT_RESIZE_AVX512 1
+/* The vectorised passes multiply 8-bit pixels by 22-bit weights with 16-bit
+ * pair dot products (vpdpwssd, or vpmaddwd + vpaddd without VNNI): each weight
+ * is split as w = wh * 2^SPLIT_BITS + wl, wh in [0, 2^11] (w <= 2^22) and wl
+ * in [0, 2^11), both within int16, and
+ *   sum(x * w) = 2^SPLIT_BITS * sum(x * wh) + sum(x * wl)
+ * holds exactly in int32. Every product is non-negative (triangle weights are
+ * >= 0), so each partial sum is at most the scalar pass's full sum, which fits
+ * (see WEIGHT_BITS): no step can overflow, and integer sums are exact in any
+ * order, so the results are bitwise those of the scalar passes. */
+#define SPLIT_BITS 11
+
+/* Two int16 weights (taps k and k+1) in one int32 lane, as the dot product
+ * pairs them with (pixel k, pixel k+1). */
+static int32_t pair_hi(int32_t w0, int32_t w1) { return (w0 >> SPLIT_BITS) | (w1 >> SPLIT_BITS) << 16; }
+static int32_t pair_lo(int32_t w0, int32_t w1) {
+  const int32_t m = (1 << SPLIT_BITS) - 1;
+  return (w0 & m) | (w1 & m) << 16;
+}
+
+/* acc + x.lo16 * w.lo16 + x.hi16 * w.hi16 in each int32 lane */
+static inline __m512i dot_pairs(__m512i acc, __m512i x, __m512i w) {
+#ifdef __AVX512VNNI__
+  return _mm512_dpwssd_epi32(acc, x, w);
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(x, w));
+#endif
+}
+
+/* The sums of 16 outputs, given as their hi and lo parts (the rounding half
+ * is in lo), >> WEIGHT_BITS */
+static inline __m512i sums_shifted(__m512i hi, __m512i lo) {
+  return _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(hi, SPLIT_BITS), lo), WEIGHT_BITS);
+}
+
+/* to_u8 of four vectors of 16 shifted sums (each in [-512, 511], as any
+ * int32 >> 22 is): the saturating packs clamp to [0, 255] as to_u8 does.
+ * They work within 128-bit lanes, so byte 16 L + 4 q + j of the result is
+ * lane 4 L + j of a_q. */
+static inline __m512i pack_u8(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  return _mm512_packus_epi16(_mm512_packus_epi32(a0, a1), _mm512_packus_epi32(a2, a3));
+}
+
+/* The bytes of p that m selects, zero elsewhere, without touching the others
+ * (masked loads are slower: only where m leaves some out) */
+static inline __m512i load_bytes(const uint8_t *p, __mmask64 m) {
+  return m == ~0ull ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(m, p);
+}
+
+/* A byte permute with this mask zeroes every odd byte: the 16-bit lanes it
+ * fills are zero-extended source bytes, ready for dot_pairs. */
+#define EVEN_BYTES 0x5555555555555555ull
+
+/* Horizontal pass, 16 outputs (48 bytes of RGB) at a time. Their sources span
+ * at most 128 bytes of the row when the downscale is below ~2.5x (the usual
+ * photo to 224), so two 64-byte loads hold them, and for each pair of taps
+ * and each third of the 48 output bytes, one byte permute picks the two
+ * source bytes of each output byte, zero-extended. Only as many taps as the
+ * widest output footprint are visited (a->taps leaves room for more).
+ * Blocks whose sources span more than 128 bytes end the run of blocks; the
+ * caller does the rest with resample_pixels. Returns how many outputs per row
+ * were done. */
 enum { HB = 16 };
 
 static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weights *a, int out_w, uint8_t *out) {
-  int n_blocks = out_w / HB, taps = a->taps;
-  uint8_t *idx = vt_xcalloc((size_t)n_blocks * taps * 64, 1);
-  int32_t *wt = vt_xcalloc((size_t)n_blocks * taps * 48, sizeof *wt);
-  int *src0 = vt_xmalloc((size_t)(n_blocks ? n_blocks : 1) * sizeof *src0);
-  int done = 0; /* outputs 0..done handled here: a prefix of whole blocks */
-  for (int b = 0; b < n_blocks; b++) {
-    int x0 = b * HB, first = a->first[x0], last = first;
-    for (int i = 0; i < HB; i++)
-      if (a->first[x0 + i] + a->count[x0 + i] > last) last = a->first[x0 + i] + a->count[x0 + i];
+  int n_blocks = 0, count = 0;
+  for (; n_blocks < out_w / HB; n_blocks++) {
+    int x0 = n_blocks * HB, first = a->first[x0], last = first, widest = 0;
+    for (int i = 0; i < HB; i++) {
+      int end = a->first[x0 + i] + a->count[x0 + i];
+      if (end > last) last = end;
+      if (a->count[x0 + i] > widest) widest = a->count[x0 + i];
+    }
     if ((last - first) * 3 > 128) break;
-    src0[b] = first * 3;
-    for (int k = 0; k < taps; k++)
-      for (int i = 0; i < HB; i++)
-        for (int c = 0; c < 3; c++) {
-          int x = x0 + i, j = a->first[x] + k;
-          /* a tap past this output's count has weight 0: any byte will do */
-          int at = k < a->count[x] ? (j - first) * 3 + c : 0;
-          idx[((size_t)b * taps + k) * 64 + 3 * i + c] = (uint8_t)at;
-          wt[((size_t)b * taps + k) * 48 + 3 * i + c] = k < a->count[x] ? a->w[(size_t)x * taps + k] : 0;
-        }
-    done = x0 + HB;
+    if (widest > count) count = widest;
   }
-  const __m512i half = _mm512_set1_epi32(WEIGHT_HALF), lo = _mm512_setzero_si512(), hi = _mm512_set1_epi32(255);
+  if (n_blocks == 0) return 0;
+  int pairs = (count + 1) / 2;
+  /* per block, per pair of taps, per third: 64 index bytes, 16 hi and 16 lo weight pairs */
+  size_t per_block = (size_t)pairs * 3;
+  uint8_t *idx = vt_xcalloc((size_t)n_blocks * per_block * 64, 1);
+  int32_t *whi = vt_xmalloc((size_t)n_blocks * per_block * 16 * sizeof *whi);
+  int32_t *wlo = vt_xmalloc((size_t)n_blocks * per_block * 16 * sizeof *wlo);
+  int *src0 = vt_xmalloc((size_t)n_blocks * sizeof *src0);
+  for (int b = 0; b < n_blocks; b++) {
+    int x0 = b * HB;
+    src0[b] = a->first[x0] * 3;
+    for (int p = 0; p < pairs; p++)
+      for (int t = 0; t < 3; t++) {
+        size_t at = ((size_t)b * per_block + (size_t)p * 3 + t);
+        for (int l = 0; l < 16; l++) {
+          int o = 16 * t + l, x = x0 + o / 3, c = o % 3;
+          int32_t w[2];
+          for (int e = 0; e < 2; e++) {
+            int k = 2 * p + e;
+            /* a tap past this output's count has weight 0: any byte will do */
+            int in_range = k < a->count[x];
+            w[e] = in_range ? a->w[(size_t)x * a->taps + k] : 0;
+            idx[at * 64 + 4 * l + 2 * e] = (uint8_t)(in_range ? (a->first[x] + k) * 3 + c - src0[b] : 0);
+          }
+          whi[at * 16 + l] = pair_hi(w[0], w[1]);
+          wlo[at * 16 + l] = pair_lo(w[0], w[1]);
+        }
+      }
+  }
+  /* output byte 16 t + i is lane i of accumulator t, so byte 16 (i / 4) + 4 t + i % 4 of pack_u8 */
+  uint8_t unpack_bytes[64] = {0};
+  for (int o = 0; o < 48; o++) unpack_bytes[o] = (uint8_t)(16 * (o % 16 / 4) + 4 * (o / 16) + o % 4);
+  const __m512i half = _mm512_set1_epi32(WEIGHT_HALF), unpack = _mm512_loadu_si512(unpack_bytes);
   size_t row_bytes = (size_t)in_w * 3;
   for (int y = 0; y < h; y++) {
     const uint8_t *row = in + (size_t)y * row_bytes;
     uint8_t *dst = out + (size_t)y * out_w * 3;
-    for (int b = 0; b < done / HB; b++) {
-      /* masked loads: never read past the row (or the image) */
+    for (int b = 0; b < n_blocks; b++) {
+      /* never read past the row (or the image) */
       size_t left = row_bytes - (size_t)src0[b];
       __mmask64 m0 = left >= 64 ? ~0ull : (1ull << left) - 1;
       __mmask64 m1 = left >= 128 ? ~0ull : left <= 64 ? 0 : (1ull << (left - 64)) - 1;
-      __m512i s0 = _mm512_maskz_loadu_epi8(m0, row + src0[b]);
-      __m512i s1 = _mm512_maskz_loadu_epi8(m1, row + src0[b] + 64);
-      __m512i acc0 = half, acc1 = half, acc2 = half;
-      for (int k = 0; k < taps; k++) {
-        const uint8_t *ik = idx + ((size_t)b * taps + k) * 64;
-        const int32_t *wk = wt + ((size_t)b * taps + k) * 48;
-        __m512i v = _mm512_permutex2var_epi8(s0, _mm512_loadu_si512(ik), s1);
-        acc0 = _mm512_add_epi32(acc0, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(v)),
-                                                         _mm512_loadu_si512(wk)));
-        acc1 = _mm512_add_epi32(acc1, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(v, 1)),
-                                                         _mm512_loadu_si512(wk + 16)));
-        acc2 = _mm512_add_epi32(acc2, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(v, 2)),
-                                                         _mm512_loadu_si512(wk + 32)));
+      __m512i s0 = load_bytes(row + src0[b], m0), s1 = load_bytes(row + src0[b] + 64, m1);
+      __m512i hi0 = _mm512_setzero_si512(), hi1 = hi0, hi2 = hi0, lo0 = half, lo1 = half, lo2 = half;
+      const uint8_t *ib = idx + (size_t)b * per_block * 64;
+      const int32_t *hb = whi + (size_t)b * per_block * 16, *lb = wlo + (size_t)b * per_block * 16;
+      for (int p = 0; p < pairs; p++, ib += 3 * 64, hb += 3 * 16, lb += 3 * 16) {
+        __m512i v0 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, _mm512_loadu_si512(ib), s1);
+        __m512i v1 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, _mm512_loadu_si512(ib + 64), s1);
+        __m512i v2 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, _mm512_loadu_si512(ib + 128), s1);
+        hi0 = dot_pairs(hi0, v0, _mm512_loadu_si512(hb));
+        lo0 = dot_pairs(lo0, v0, _mm512_loadu_si512(lb));
+        hi1 = dot_pairs(hi1, v1, _mm512_loadu_si512(hb + 16));
+        lo1 = dot_pairs(lo1, v1, _mm512_loadu_si512(lb + 16));
+        hi2 = dot_pairs(hi2, v2, _mm512_loadu_si512(hb + 32));
+        lo2 = dot_pairs(lo2, v2, _mm512_loadu_si512(lb + 32));
       }
-      uint8_t *d = dst + (size_t)b * HB * 3;
-#define VT_STORE_U8(acc, at) \
-  _mm_storeu_si128((__m128i *)(d + (at)), \
-                   _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(acc, WEIGHT_BITS), lo), hi)))
-      VT_STORE_U8(acc0, 0);
-      VT_STORE_U8(acc1, 16);
-      VT_STORE_U8(acc2, 32);
-#undef VT_STORE_U8
+      __m512i a2 = sums_shifted(hi2, lo2);
+      __m512i o = pack_u8(sums_shifted(hi0, lo0), sums_shifted(hi1, lo1), a2, a2);
+      _mm512_mask_storeu_epi8(dst + (size_t)b * HB * 3, (1ull << 48) - 1, _mm512_permutexvar_epi8(unpack, o));
     }
   }
   free(idx);
-  free(wt);
+  free(whi);
+  free(wlo);
   free(src0);
-  return done;
+  return n_blocks * HB;
 }
 #endif
 
@@ -222,7 +298,7 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
 static void resample_horizontal(const uint8_t *in, int in_w, int h, const axis_weights *a, int out_w, int scalar,
                                 uint8_t *out) {
   int done = 0;
-#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
+#ifdef VT_RESIZE_AVX512
   if (!scalar) done = resample_blocks(in, in_w, h, a, out_w, out);
 #else
   (void)scalar;
@@ -255,9 +331,9 @@ static void store_row(uint8_t *restrict dst, const int32_t *restrict acc, size_t
   for (; i < n; i++) dst[i] = to_u8(acc[i]);
 }
 
-/* Vertical pass: whole rows are weighted and summed into one accumulator row,
- * so the inner loop runs over contiguous bytes. */
-static void resample_vertical(const uint8_t *in, int w, const axis_weights *a, int out_h, uint8_t *out) {
+/* Vertical pass, the reference: whole rows are weighted and summed into one
+ * accumulator row, so the inner loop runs over contiguous bytes. */
+static void resample_rows(const uint8_t *in, int w, const axis_weights *a, int out_h, uint8_t *out) {
   size_t n = (size_t)w * 3;
   int32_t *acc = vt_xmalloc(n * sizeof *acc);
   for (int y = 0; y < out_h; y++) {
@@ -270,6 +346,87 @@ static void resample_vertical(const uint8_t *in, int w, const axis_weights *a, i
     store_row(out + (size_t)y * n, acc, n);
   }
   free(acc);
+}
+
+#ifdef VT_RESIZE_AVX512
+/* Vertical pass, vectorised: the source rows of an output row go in pairs
+ * (the last one alone, with a zero-weight partner), 64 bytes of a row at a
+ * time: one byte permute per 16 bytes interleaves the two rows' bytes as
+ * zero-extended 16-bit pairs, and two dot products (hi and lo weights) add
+ * both rows' terms. The 64 outputs' sums stay in registers across all taps. */
+static void resample_row_pairs(const uint8_t *in, int w, const axis_weights *a, int out_h, uint8_t *out) {
+  size_t n = (size_t)w * 3;
+  int pairs_max = (a->taps + 1) / 2;
+  const uint8_t **rows = vt_xmalloc((size_t)pairs_max * 2 * sizeof *rows);
+  int32_t *whi = vt_xmalloc((size_t)pairs_max * sizeof *whi), *wlo = vt_xmalloc((size_t)pairs_max * sizeof *wlo);
+  /* lane i = 4 L + j of quarter q sums byte 16 L + 4 q + j of the two rows,
+   * which is where pack_u8 puts it */
+  uint8_t sel_bytes[4][64] = {{0}};
+  for (int q = 0; q < 4; q++)
+    for (int i = 0; i < 16; i++) {
+      sel_bytes[q][4 * i] = (uint8_t)(16 * (i / 4) + 4 * q + i % 4);
+      sel_bytes[q][4 * i + 2] = (uint8_t)(64 + 16 * (i / 4) + 4 * q + i % 4);
+    }
+  const __m512i sel0 = _mm512_loadu_si512(sel_bytes[0]), sel1 = _mm512_loadu_si512(sel_bytes[1]),
+                sel2 = _mm512_loadu_si512(sel_bytes[2]), sel3 = _mm512_loadu_si512(sel_bytes[3]);
+  const __m512i half = _mm512_set1_epi32(WEIGHT_HALF);
+  for (int y = 0; y < out_h; y++) {
+    const int32_t *wy = a->w + (size_t)y * a->taps;
+    int taps = 0, pairs;
+    int32_t wt[2] = {0, 0};
+    for (int k = 0; k < a->count[y]; k++) {
+      if (wy[k] == 0) continue;
+      rows[taps] = in + (size_t)(a->first[y] + k) * n;
+      wt[taps % 2] = wy[k];
+      if (++taps % 2 == 0) {
+        whi[taps / 2 - 1] = pair_hi(wt[0], wt[1]);
+        wlo[taps / 2 - 1] = pair_lo(wt[0], wt[1]);
+      }
+    }
+    if (taps % 2) { /* the odd one out pairs with itself, at weight 0 */
+      rows[taps] = rows[taps - 1];
+      whi[taps / 2] = pair_hi(wt[0], 0);
+      wlo[taps / 2] = pair_lo(wt[0], 0);
+    }
+    pairs = (taps + 1) / 2;
+    uint8_t *dst = out + (size_t)y * n;
+    for (size_t c = 0; c < n; c += 64) {
+      __mmask64 m = n - c >= 64 ? ~0ull : (1ull << (n - c)) - 1;
+      /* four quarters, each 16 outputs' hi and lo sums, named so they stay in registers */
+      __m512i h0 = _mm512_setzero_si512(), h1 = h0, h2 = h0, h3 = h0, l0 = half, l1 = half, l2 = half, l3 = half;
+      for (int p = 0; p < pairs; p++) {
+        __m512i r0 = load_bytes(rows[2 * p] + c, m), r1 = load_bytes(rows[2 * p + 1] + c, m);
+        __m512i vh = _mm512_set1_epi32(whi[p]), vl = _mm512_set1_epi32(wlo[p]);
+        __m512i v0 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, r0, sel0, r1);
+        __m512i v1 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, r0, sel1, r1);
+        __m512i v2 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, r0, sel2, r1);
+        __m512i v3 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, r0, sel3, r1);
+        h0 = dot_pairs(h0, v0, vh), l0 = dot_pairs(l0, v0, vl);
+        h1 = dot_pairs(h1, v1, vh), l1 = dot_pairs(l1, v1, vl);
+        h2 = dot_pairs(h2, v2, vh), l2 = dot_pairs(l2, v2, vl);
+        h3 = dot_pairs(h3, v3, vh), l3 = dot_pairs(l3, v3, vl);
+      }
+      __m512i o = pack_u8(sums_shifted(h0, l0), sums_shifted(h1, l1), sums_shifted(h2, l2), sums_shifted(h3, l3));
+      _mm512_mask_storeu_epi8(dst + c, m, o);
+    }
+  }
+  free(rows);
+  free(whi);
+  free(wlo);
+}
+#endif
+
+/* Vertical pass: rows of w pixels, in->height of them -> out_h rows. */
+static void resample_vertical(const uint8_t *in, int w, const axis_weights *a, int out_h, int scalar, uint8_t *out) {
+#ifdef VT_RESIZE_AVX512
+  if (!scalar) {
+    resample_row_pairs(in, w, a, out_h, out);
+    return;
+  }
+#else
+  (void)scalar;
+#endif
+  resample_rows(in, w, a, out_h, out);
 }
 
 /* Horizontal then vertical, rounding to 8 bits after each pass (as PIL does).
@@ -295,7 +452,7 @@ static int resize_antialias(const vt_image *in, vt_image *out, int scalar) {
   }
   if (out->height != in->height) {
     axis_weights ay = triangle_weights(in->height, out->height);
-    resample_vertical(src, w, &ay, out->height, out->rgb);
+    resample_vertical(src, w, &ay, out->height, scalar, out->rgb);
     axis_weights_free(&ay);
   } else if (out->width == in->width) {
     memcpy(out->rgb, in->rgb, (size_t)in->width * in->height * 3);

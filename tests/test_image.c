@@ -8,7 +8,9 @@
  *   - bad inputs: each fails with its specific reason and no path in it;
  *   - resize: nearest against the exact index formula, antialias against a
  *     naive double-precision reference, identity copy, constant images,
- *     upscaling, a checkerboard that antialiasing must average;
+ *     upscaling, a checkerboard that antialiasing must average; the
+ *     vectorised antialias bitwise equal to the scalar one on synthetic
+ *     sizes and on real photos from $VGGTAP_SHARED/data;
  *   - preprocess: caffe and torch values and channel order. */
 #include <math.h>
 #include <png.h>
@@ -604,31 +606,109 @@ static vt_image resize_antialias_naive(const vt_image *in, int W, int H) {
   return out;
 }
 
-/* The vectorised horizontal pass against the scalar one, bit for bit, over
- * widths where its 16-output blocks apply (downscales under ~2.5x), where
- * only some do, where none do, and upscales; odd heights and widths leave
- * partial blocks and rows. */
-static void test_antialias_blocks(void) {
-  static const int sizes[][4] = {{400, 533, 224, 224}, {533, 400, 224, 224}, {500, 682, 224, 224},
-                                 {266, 400, 224, 224}, {1000, 37, 224, 17}, {700, 30, 224, 30},
-                                 {31, 5, 17, 5},       {17, 3, 16, 2},      {224, 224, 224, 112},
-                                 {100, 9, 333, 9},     {1, 40, 48, 40},     {4096, 2, 16, 2}};
-  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-    int iw = sizes[s][0], ih = sizes[s][1], ow = sizes[s][2], oh = sizes[s][3];
-    vt_image in = {iw, ih, vt_xmalloc((size_t)iw * ih * 3)}, fast, ref;
-    for (size_t i = 0; i < (size_t)iw * ih * 3; i++) in.rgb[i] = (uint8_t)rng();
-    if (vt_image_resize(&in, ow, oh, VT_RESIZE_ANTIALIAS, &fast) < 0 ||
-        vt_image_resize_scalar(&in, ow, oh, VT_RESIZE_ANTIALIAS, &ref) < 0) {
-      CHECK(0, "antialias blocks: %s", vt_failure_reason());
-      free(in.rgb);
-      continue;
-    }
-    CHECK(memcmp(fast.rgb, ref.rgb, (size_t)ow * oh * 3) == 0,
-          "antialias %dx%d -> %dx%d: vectorised pass differs from the scalar one", iw, ih, ow, oh);
+/* vt_image_resize (vectorised where the CPU allows) against
+ * vt_image_resize_scalar, antialias: 1 if bitwise equal, else a failed check
+ * naming what. */
+static int same_as_scalar(const vt_image *in, int ow, int oh, const char *what) {
+  vt_image fast, ref;
+  if (vt_image_resize(in, ow, oh, VT_RESIZE_ANTIALIAS, &fast) < 0) {
+    CHECK(0, "antialias %s: %s", what, vt_failure_reason());
+    return 0;
+  }
+  if (vt_image_resize_scalar(in, ow, oh, VT_RESIZE_ANTIALIAS, &ref) < 0) {
+    CHECK(0, "antialias %s (scalar): %s", what, vt_failure_reason());
     free(fast.rgb);
-    free(ref.rgb);
+    return 0;
+  }
+  size_t n = (size_t)ow * oh * 3, at = 0;
+  while (at < n && fast.rgb[at] == ref.rgb[at]) at++;
+  CHECK(at == n, "antialias %s %dx%d -> %dx%d: vectorised differs from scalar at byte %zu (%d vs %d)", what,
+        in->width, in->height, ow, oh, at, at < n ? fast.rgb[at] : 0, at < n ? ref.rgb[at] : 0);
+  free(fast.rgb);
+  free(ref.rgb);
+  return at == n;
+}
+
+static vt_image noise_image(int w, int h) {
+  vt_image im = {w, h, vt_xmalloc((size_t)w * h * 3)};
+  for (size_t i = 0; i < (size_t)w * h * 3; i++) im.rgb[i] = (uint8_t)rng();
+  return im;
+}
+
+/* The vectorised passes against the scalar ones, bit for bit. Horizontal:
+ * widths where its 16-output blocks apply (downscales under ~2.5x), where
+ * only some do, where none do (it falls back), out_w not a multiple of 16,
+ * upscales, 1-pixel sources. Vertical: rows narrower than one 64-byte chunk,
+ * a chunk and a bit, odd and even tap counts, upscales. Then random sizes,
+ * and extremes (saturated pixels, a single non-zero pixel). */
+static void test_antialias_vectorised(void) {
+  static const int sizes[][4] = {
+      {400, 533, 224, 224}, {533, 400, 224, 224}, {500, 682, 224, 224}, {266, 400, 224, 224}, {711, 400, 224, 224},
+      {1000, 37, 224, 17},  {700, 30, 224, 30},   {31, 5, 17, 5},       {17, 3, 16, 2},       {224, 224, 224, 112},
+      {100, 9, 333, 9},     {1, 40, 48, 40},      {4096, 2, 16, 2},     {3000, 7, 224, 7},    {224, 5, 225, 5},
+      {225, 6, 224, 5},     {401, 3, 223, 3},     {35, 2, 17, 2},       {1, 1, 224, 224},     {1, 1, 1, 7},
+      {2, 2, 1, 1},         {5, 700, 5, 224},     {22, 400, 22, 224},   {43, 301, 43, 300},   {50, 20, 30, 77},
+      {16, 16, 16, 3},      {7, 5000, 3, 11},     {300, 1, 224, 1},     {1, 300, 1, 224},     {28, 28, 224, 224}};
+  int cases = 0, equal = 0;
+  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    vt_image in = noise_image(sizes[s][0], sizes[s][1]);
+    equal += same_as_scalar(&in, sizes[s][2], sizes[s][3], "listed size");
+    cases++;
     free(in.rgb);
   }
+  for (int s = 0; s < 150; s++) {
+    int iw = 1 + (int)(rng() % 300), ih = 1 + (int)(rng() % 300);
+    int ow = 1 + (int)(rng() % 240), oh = 1 + (int)(rng() % 240);
+    vt_image in = noise_image(iw, ih);
+    equal += same_as_scalar(&in, ow, oh, "random size");
+    cases++;
+    free(in.rgb);
+  }
+  /* all 255: the largest sums there are; and one bright pixel in black */
+  vt_image in = noise_image(400, 533);
+  memset(in.rgb, 255, (size_t)400 * 533 * 3);
+  equal += same_as_scalar(&in, 224, 224, "all 255");
+  memset(in.rgb, 0, (size_t)400 * 533 * 3);
+  memset(in.rgb + 3 * (200 * 400 + 123), 255, 3);
+  equal += same_as_scalar(&in, 224, 224, "one white pixel");
+  cases += 2;
+  free(in.rgb);
+  printf("ok   antialias: vectorised equal to scalar, bit for bit, in %d of %d synthetic cases\n", equal, cases);
+}
+
+/* The same on real photos of every data set (every 40th manifest entry),
+ * to the network's 224x224, to a size that upscales one axis, and to an odd
+ * one. */
+static void test_antialias_vectorised_photos(void) {
+  static const char *sets[] = {"clothing-dataset-small", "clothing-attributes-neckline", "shirt-collars",
+                               "fashion-mnist-png"};
+  static const int targets[][2] = {{224, 224}, {150, 700}, {97, 61}};
+  const char *shared = getenv("VGGTAP_SHARED");
+  int photos = 0, equal = 0, cases = 0;
+  for (size_t d = 0; d < sizeof sets / sizeof *sets; d++) {
+    char manifest[4096], path[8192], line[2048];
+    snprintf(manifest, sizeof manifest, "%s/data/%s/manifest.csv", shared ? shared : "../shared", sets[d]);
+    FILE *m = fopen(manifest, "r");
+    CHECK(m != NULL, "cannot open %s (set VGGTAP_SHARED)", manifest);
+    if (!m) continue;
+    for (int row = 0; fgets(line, sizeof line, m); row++) {
+      if (row == 0 || row % 40 != 1) continue; /* the header, and all but every 40th */
+      line[strcspn(line, ",\n")] = 0;
+      snprintf(path, sizeof path, "%s/data/%s/%s", shared ? shared : "../shared", sets[d], line);
+      vt_image im;
+      if (vt_image_load(path, (size_t)1 << 26, &im) < 0) {
+        CHECK(0, "%s", vt_failure_reason());
+        continue;
+      }
+      photos++;
+      for (size_t t = 0; t < sizeof targets / sizeof *targets; t++, cases++)
+        equal += same_as_scalar(&im, targets[t][0], targets[t][1], path);
+      free(im.rgb);
+    }
+    fclose(m);
+  }
+  CHECK(photos >= 80, "only %d photos read", photos);
+  printf("ok   antialias on %d real photos: vectorised equal to scalar in %d of %d resizes\n", photos, equal, cases);
 }
 
 static void test_antialias(void) {
@@ -776,7 +856,8 @@ int main(void) {
   test_signature_not_name();
   test_nearest();
   test_antialias();
-  test_antialias_blocks();
+  test_antialias_vectorised();
+  test_antialias_vectorised_photos();
   test_preprocess();
   remove_temp_dir();
   printf("%s (%d failures)\n", failures ? "FAILED" : "all passed", failures);
