@@ -17,6 +17,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,11 +227,13 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
   }
   if (n_blocks == 0) return 0;
   int pairs = (count + 1) / 2;
-  /* per block, per pair of taps, per third: 64 index bytes, 16 hi and 16 lo weight pairs */
-  size_t per_block = (size_t)pairs * 3;
-  uint8_t *idx = vt_xcalloc((size_t)n_blocks * per_block * 64, 1);
-  int32_t *whi = vt_xmalloc((size_t)n_blocks * per_block * 16 * sizeof *whi);
-  int32_t *wlo = vt_xmalloc((size_t)n_blocks * per_block * 16 * sizeof *wlo);
+  /* per block, per pair of taps, per third: 64 index bytes, 16 hi and 16 lo
+   * weight pairs; in one allocation aligned to 64 bytes, as loads that cross
+   * a cache line cost two (and this loop is bound by its loads) */
+  size_t per_block = (size_t)pairs * 3, vectors = (size_t)n_blocks * per_block;
+  uint8_t *tables = vt_xmalloc(vectors * 3 * 64 + 63);
+  uint8_t *idx = (uint8_t *)(((uintptr_t)tables + 63) & ~(uintptr_t)63);
+  int32_t *whi = (int32_t *)(idx + vectors * 64), *wlo = whi + vectors * 16;
   int *src0 = vt_xmalloc((size_t)n_blocks * sizeof *src0);
   for (int b = 0; b < n_blocks; b++) {
     int x0 = b * HB;
@@ -247,6 +250,7 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
             int in_range = k < a->count[x];
             w[e] = in_range ? a->w[(size_t)x * a->taps + k] : 0;
             idx[at * 64 + 4 * l + 2 * e] = (uint8_t)(in_range ? (a->first[x] + k) * 3 + c - src0[b] : 0);
+            idx[at * 64 + 4 * l + 2 * e + 1] = 0; /* zeroed by the permute's mask */
           }
           whi[at * 16 + l] = pair_hi(w[0], w[1]);
           wlo[at * 16 + l] = pair_lo(w[0], w[1]);
@@ -286,9 +290,7 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
       _mm512_mask_storeu_epi8(dst + (size_t)b * HB * 3, (1ull << 48) - 1, _mm512_permutexvar_epi8(unpack, o));
     }
   }
-  free(idx);
-  free(whi);
-  free(wlo);
+  free(tables);
   free(src0);
   return n_blocks * HB;
 }
