@@ -839,7 +839,7 @@ static void remove_temp_dir(void) {
   static const char *names[] = {"t.png",      "t.jpg",     "grey.jpg",  "cmyk.jpg",  "empty.jpg",        "noise.png",
                                 "text.jpg",   "anim.png",  "whole.jpg", "cut.jpg",   "huge.jpg",         "zero.jpg",
                                 "whole.png",  "cut.png",   "crc.png",   "huge.png",  "limit.png",        "zero.png",
-                                "really-a-png.jpg"};
+                                "really-a-png.jpg", "pipe.jpg"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(temp_path(names[i]));
   if (rmdir(dir) != 0) printf("note: could not remove %s\n", dir);
 }
