@@ -216,6 +216,13 @@ static inline __m512i load_bytes(const uint8_t *p, __mmask64 m) {
  * and each third of the 48 output bytes, one byte permute picks the two
  * source bytes of each output byte, zero-extended. Only as many taps as the
  * widest output footprint are visited (a->taps leaves room for more).
+ *
+ * The loop is bound by its loads, so the tables are compact: per block, the
+ * permutes of the first pair of taps (the next pair's pick bytes 6 further
+ * on: one add), and per pair of taps the 16 pixels' hi and lo weight pairs,
+ * which a dword permute spreads over each third's lanes (a pixel's three
+ * channels share its weights).
+ *
  * Blocks whose sources span more than 128 bytes end the run of blocks; the
  * caller does the rest with resample_pixels. Returns how many outputs per row
  * were done. */
@@ -235,40 +242,46 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
   }
   if (n_blocks == 0) return 0;
   int pairs = (count + 1) / 2;
-  /* per block, per pair of taps, per third: 64 index bytes, 16 hi and 16 lo
-   * weight pairs; in one allocation aligned to 64 bytes, as loads that cross
-   * a cache line cost two (and this loop is bound by its loads) */
-  size_t per_block = (size_t)pairs * 3, vectors = (size_t)n_blocks * per_block;
-  uint8_t *tables = vt_xmalloc(vectors * 3 * 64 + 63);
-  uint8_t *idx = (uint8_t *)(((uintptr_t)tables + 63) & ~(uintptr_t)63);
-  int32_t *whi = (int32_t *)(idx + vectors * 64), *wlo = whi + vectors * 16;
+  /* per block: 3 x 64 permute bytes, then per pair 16 hi and 16 lo weight
+   * pairs; in one allocation aligned to 64 bytes, as loads that cross a cache
+   * line cost two */
+  size_t per_block = 3 + 2 * (size_t)pairs; /* 64-byte vectors */
+  uint8_t *tables = vt_xmalloc((size_t)n_blocks * per_block * 64 + 63);
+  uint8_t *tab = (uint8_t *)(((uintptr_t)tables + 63) & ~(uintptr_t)63);
   int *src0 = vt_xmalloc((size_t)n_blocks * sizeof *src0);
   for (int b = 0; b < n_blocks; b++) {
     int x0 = b * HB;
+    uint8_t *idx = tab + (size_t)b * per_block * 64;
+    int32_t *wt = (int32_t *)(idx + 3 * 64);
     src0[b] = a->first[x0] * 3;
-    for (int p = 0; p < pairs; p++)
-      for (int t = 0; t < 3; t++) {
-        size_t at = ((size_t)b * per_block + (size_t)p * 3 + t);
-        for (int l = 0; l < 16; l++) {
-          int o = 16 * t + l, x = x0 + o / 3, c = o % 3;
-          int32_t w[2];
-          for (int e = 0; e < 2; e++) {
-            int k = 2 * p + e;
-            /* a tap past this output's count has weight 0: any byte will do */
-            int in_range = k < a->count[x];
-            w[e] = in_range ? a->w[(size_t)x * a->taps + k] : 0;
-            idx[at * 64 + 4 * l + 2 * e] = (uint8_t)(in_range ? (a->first[x] + k) * 3 + c - src0[b] : 0);
-            idx[at * 64 + 4 * l + 2 * e + 1] = 0; /* zeroed by the permute's mask */
-          }
-          whi[at * 16 + l] = pair_hi(w[0], w[1]);
-          wlo[at * 16 + l] = pair_lo(w[0], w[1]);
-        }
+    /* output byte o = 16 t + l is lane l of third t: pixel x0 + o / 3, channel o % 3 */
+    for (int o = 0; o < 48; o++) {
+      int x = x0 + o / 3, at = 64 * (o / 16) + 4 * (o % 16);
+      idx[at] = (uint8_t)((a->first[x] * 3 + o % 3) - src0[b]);
+      idx[at + 1] = 0; /* odd bytes: zeroed by the permute's mask */
+      idx[at + 2] = (uint8_t)(idx[at] + 3);
+      idx[at + 3] = 0;
+    }
+    for (int q = 0; q < pairs; q++)
+      for (int i = 0; i < HB; i++) {
+        int x = x0 + i, k = 2 * q;
+        /* a tap past this output's count has weight 0: its byte can be any */
+        int32_t w0 = k < a->count[x] ? a->w[(size_t)x * a->taps + k] : 0;
+        int32_t w1 = k + 1 < a->count[x] ? a->w[(size_t)x * a->taps + k + 1] : 0;
+        wt[32 * q + i] = pair_hi(w0, w1);
+        wt[32 * q + 16 + i] = pair_lo(w0, w1);
       }
   }
-  /* output byte 16 t + i is lane i of accumulator t, so byte 16 (i / 4) + 4 t + i % 4 of pack_u8 */
+  /* output byte 16 t + i is lane i of third t, so byte 16 (i / 4) + 4 t + i % 4 of pack_u8 */
   uint8_t unpack_bytes[64] = {0};
-  for (int o = 0; o < 48; o++) unpack_bytes[o] = (uint8_t)(16 * (o % 16 / 4) + 4 * (o / 16) + o % 4);
+  int32_t pixel_of_lane[3][16];
+  for (int o = 0; o < 48; o++) {
+    unpack_bytes[o] = (uint8_t)(16 * (o % 16 / 4) + 4 * (o / 16) + o % 4);
+    pixel_of_lane[o / 16][o % 16] = o / 3;
+  }
   const __m512i half = _mm512_set1_epi32(WEIGHT_HALF), unpack = _mm512_loadu_si512(unpack_bytes);
+  const __m512i px0 = _mm512_loadu_si512(pixel_of_lane[0]), px1 = _mm512_loadu_si512(pixel_of_lane[1]),
+                px2 = _mm512_loadu_si512(pixel_of_lane[2]), six = _mm512_set1_epi8(6);
   size_t row_bytes = (size_t)in_w * 3;
   for (int y = 0; y < h; y++) {
     const uint8_t *row = in + (size_t)y * row_bytes;
@@ -280,18 +293,23 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
       __mmask64 m1 = left >= 128 ? ~0ull : left <= 64 ? 0 : (1ull << (left - 64)) - 1;
       __m512i s0 = load_bytes(row + src0[b], m0), s1 = load_bytes(row + src0[b] + 64, m1);
       __m512i hi0 = _mm512_setzero_si512(), hi1 = hi0, hi2 = hi0, lo0 = half, lo1 = half, lo2 = half;
-      const uint8_t *ib = idx + (size_t)b * per_block * 64;
-      const int32_t *hb = whi + (size_t)b * per_block * 16, *lb = wlo + (size_t)b * per_block * 16;
-      for (int p = 0; p < pairs; p++, ib += 3 * 64, hb += 3 * 16, lb += 3 * 16) {
-        __m512i v0 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, _mm512_loadu_si512(ib), s1);
-        __m512i v1 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, _mm512_loadu_si512(ib + 64), s1);
-        __m512i v2 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, _mm512_loadu_si512(ib + 128), s1);
-        hi0 = dot_pairs(hi0, v0, _mm512_loadu_si512(hb));
-        lo0 = dot_pairs(lo0, v0, _mm512_loadu_si512(lb));
-        hi1 = dot_pairs(hi1, v1, _mm512_loadu_si512(hb + 16));
-        lo1 = dot_pairs(lo1, v1, _mm512_loadu_si512(lb + 16));
-        hi2 = dot_pairs(hi2, v2, _mm512_loadu_si512(hb + 32));
-        lo2 = dot_pairs(lo2, v2, _mm512_loadu_si512(lb + 32));
+      const uint8_t *tb = tab + (size_t)b * per_block * 64;
+      /* pair q's permutes pick bytes 6 q further on; past the 128 loaded
+       * bytes they wrap (vpermi2b uses 7 index bits), for taps of weight 0 */
+      __m512i i0 = _mm512_load_si512(tb), i1 = _mm512_load_si512(tb + 64), i2 = _mm512_load_si512(tb + 128);
+      const int32_t *wt = (const int32_t *)(tb + 3 * 64);
+      for (int q = 0; q < pairs; q++, wt += 32) {
+        __m512i v0 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, i0, s1);
+        __m512i v1 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, i1, s1);
+        __m512i v2 = _mm512_maskz_permutex2var_epi8(EVEN_BYTES, s0, i2, s1);
+        __m512i wh = _mm512_load_si512(wt), wl = _mm512_load_si512(wt + 16);
+        hi0 = dot_pairs(hi0, v0, _mm512_permutexvar_epi32(px0, wh));
+        lo0 = dot_pairs(lo0, v0, _mm512_permutexvar_epi32(px0, wl));
+        hi1 = dot_pairs(hi1, v1, _mm512_permutexvar_epi32(px1, wh));
+        lo1 = dot_pairs(lo1, v1, _mm512_permutexvar_epi32(px1, wl));
+        hi2 = dot_pairs(hi2, v2, _mm512_permutexvar_epi32(px2, wh));
+        lo2 = dot_pairs(lo2, v2, _mm512_permutexvar_epi32(px2, wl));
+        i0 = _mm512_add_epi8(i0, six), i1 = _mm512_add_epi8(i1, six), i2 = _mm512_add_epi8(i2, six);
       }
       __m512i a2 = sums_shifted(hi2, lo2);
       __m512i o = pack_u8(sums_shifted(hi0, lo0), sums_shifted(hi1, lo1), a2, a2);
