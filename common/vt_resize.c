@@ -6,8 +6,9 @@
  *              the downscale factor, so every source pixel contributes; the
  *              same definition as PIL's BILINEAR, which it matches to +-1.
  *              Both passes are vectorised with AVX-512 (VBMI byte permutes,
- *              VNNI dot products) where the compiler targets it, bitwise
- *              equal to the scalar passes (vt_image_resize_scalar).
+ *              16-bit dot products: VNNI's where there) where the compiler
+ *              targets it, bitwise equal to the scalar passes
+ *              (vt_image_resize_scalar).
  *   dct-antialias  antialias, after the decoder has shrunk a JPEG at least
  *              twice the target size by 2, 4 or 8 in the DCT domain
  *              (vt_image_load_draft; the loader's part, not this file's):
