@@ -63,5 +63,8 @@ const char *vt_preprocess_name(vt_preprocess_mode m);
 
 /* rgb [H][W][3] uint8 -> out [H][W][3] float32 network input. */
 void vt_preprocess(const uint8_t *rgb, int W, int H, vt_preprocess_mode m, float *out);
+/* The same through a lookup table, one pixel at a time: the reference the
+ * vectorised path is tested against (bitwise). */
+void vt_preprocess_scalar(const uint8_t *rgb, int W, int H, vt_preprocess_mode m, float *out);
 
 #endif

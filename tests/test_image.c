@@ -827,6 +827,26 @@ static void test_preprocess(void) {
   CHECK(m < 1e-5, "torch: off by %g (got %g %g %g)", m, out[0], out[1], out[2]);
   printf("ok   torch: RGB /255, normalised, max error %.2g\n", m);
 
+  /* The vectorised path against the table, bitwise: every byte value in
+   * every channel position, pixel counts around its 16-pixel blocks. */
+  static const int sizes[][2] = {{1, 1}, {15, 1}, {16, 1}, {17, 1}, {33, 7}, {224, 224}, {256, 3}};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+    for (int mi = 0; mi < 2; mi++) {
+      vt_preprocess_mode pm = mi ? VT_PREPROCESS_TORCH : VT_PREPROCESS_CAFFE;
+      int W = sizes[k][0], H = sizes[k][1];
+      size_t n = (size_t)W * H * 3;
+      uint8_t *px = malloc(n);
+      float *fast = malloc((n + 1) * sizeof(float)), *ref = malloc(n * sizeof(float));
+      for (size_t i = 0; i < n; i++) px[i] = (uint8_t)(i * 7 + i / 768); /* every value at every channel */
+      fast[n] = 42.0f;
+      vt_preprocess(px, W, H, pm, fast);
+      vt_preprocess_scalar(px, W, H, pm, ref);
+      CHECK(memcmp(fast, ref, n * sizeof(float)) == 0 && fast[n] == 42.0f,
+            "preprocess %s %dx%d: vectorised differs from the table (or wrote past the end)", vt_preprocess_name(pm),
+            W, H);
+      free(px), free(fast), free(ref);
+    }
+
   vt_preprocess_mode mode;
   CHECK(vt_preprocess_parse("caffe", &mode) == 0 && mode == VT_PREPROCESS_CAFFE, "parse caffe");
   CHECK(vt_preprocess_parse("torch", &mode) == 0 && mode == VT_PREPROCESS_TORCH, "parse torch");
