@@ -7,7 +7,7 @@
 #   bash tests/bench/run_all.sh [--quick] [--only extract|kernels|train] > tables.md
 #
 #   extract  conv prefix vs PyTorch, per-tap accuracy, end to end, threads,
-#            memory (bench_prefix.py, bench_extract.py)       ~10 min
+#            memory (bench_prefix.py, bench_extract.py)       ~25 min
 #   kernels  per-layer conv paths and whole-prefix CPU times (bench_conv)  ~1 min
 #   train    head training vs scikit-learn/liblinear (bench_train.py on
 #            clothing-dataset-small at block2_pool + synthetic 25k rows)  ~3 min
@@ -34,7 +34,7 @@ done
 want() { [[ $only == all || $only == "$1" ]]; }
 
 prefix_args=(--repeats 5 --seconds 2 --screen 1 --accuracy-images 4)
-extract_args=(--images 200 --repeats 3 --memory 100,2000)
+extract_args=(--images 1000 --repeats 3 --memory 100,2000)
 conv_reps=7 train_rows=25000
 if ((quick)); then
   prefix_args=(--repeats 2 --seconds 0.5 --screen 0.3 --accuracy-images 1)
