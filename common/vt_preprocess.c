@@ -33,11 +33,14 @@ const char *vt_preprocess_name(vt_preprocess_mode m) {
 static const float caffe_mean_bgr[3] = {103.939f, 116.779f, 123.68f};
 static const float torch_mean[3] = {0.485f, 0.456f, 0.406f}, torch_std[3] = {0.229f, 0.224f, 0.225f};
 
+/* Which input channel (R=0, G=1, B=2) output channel c reads: caffe is BGR. */
+static int source_channel(vt_preprocess_mode m, int c) { return m == VT_PREPROCESS_CAFFE ? 2 - c : c; }
+
 /* lut[c][v]: the value written to output channel c for input byte v, and
- * src[c]: which input channel (R=0, G=1, B=2) output channel c reads. */
+ * src[c]: source_channel(m, c). */
 static void build_table(vt_preprocess_mode m, float lut[3][256], int src[3]) {
   for (int c = 0; c < 3; c++) {
-    src[c] = m == VT_PREPROCESS_CAFFE ? 2 - c : c;
+    src[c] = source_channel(m, c);
     for (int v = 0; v < 256; v++) {
       if (m == VT_PREPROCESS_CAFFE) lut[c][v] = (float)v - caffe_mean_bgr[c];
       else lut[c][v] = ((float)v / 255.0f - torch_mean[c]) / torch_std[c];
@@ -67,7 +70,7 @@ static size_t preprocess_blocks(const uint8_t *rgb, size_t n, vt_preprocess_mode
   float mean[3][16], std[3][16];
   for (int i = 0; i < 48; i++) {
     int c = i % 3;
-    idx[i] = (uint8_t)(i - c + (m == VT_PREPROCESS_CAFFE ? 2 - c : c));
+    idx[i] = (uint8_t)(i - c + source_channel(m, c));
     mean[i / 16][i % 16] = m == VT_PREPROCESS_CAFFE ? caffe_mean_bgr[c] : torch_mean[c];
     std[i / 16][i % 16] = torch_std[c];
   }

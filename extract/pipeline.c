@@ -25,7 +25,6 @@ typedef struct {
   pthread_cond_t cv;
   slot *slots;
   int n_slots;
-  void *map_block;     /* every slot's maps */
   long long next_job;  /* next job to claim */
   int abort;           /* writer failed: stop claiming */
   int init_failed;
@@ -123,11 +122,11 @@ int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed)
     size_t bytes = (size_t)lay->h[t] * lay->w[t] * lay->c[t] * (lay->map_half ? 2 : 4);
     slot_bytes += (bytes + 4095) / 4096 * 4096;
   }
-  if (lay->maps) s.map_block = vt_xpage_alloc((size_t)s.n_slots * slot_bytes);
+  void *map_block = lay->maps ? vt_xpage_alloc((size_t)s.n_slots * slot_bytes) : NULL;
   for (int i = 0; i < s.n_slots; i++) {
     s.slots[i].ready_for = i;
     for (int t = 0; t < lay->n_taps; t++) {
-      if (lay->maps) s.slots[i].maps[t] = (char *)s.map_block + (size_t)i * slot_bytes + map_at[t];
+      if (lay->maps) s.slots[i].maps[t] = (char *)map_block + (size_t)i * slot_bytes + map_at[t];
       size_t np = 0;
       for (int gi = 0; gi < lay->n_grids; gi++) np += 2 * (size_t)lay->grids[gi] * lay->grids[gi] * lay->c[t];
       if (lay->pooled) s.slots[i].pooled[t] = vt_xmalloc(np * sizeof(float));
@@ -177,7 +176,7 @@ int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed)
   else if (rc < 0) vt_fail("%s", reason);
   for (int i = 0; i < s.n_slots; i++)
     for (int t = 0; t < VT_VGG16_NLAYERS; t++) free(s.slots[i].pooled[t]);
-  free(s.map_block);
+  free(map_block);
   free(s.slots);
   free(th);
   pthread_cond_destroy(&s.cv);
