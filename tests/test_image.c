@@ -24,6 +24,7 @@
 
 #include "vt_common.h"
 #include "vt_image.h"
+#include "vt_inputs.h"
 
 #include "vt_test.h"
 
@@ -686,26 +687,25 @@ static void test_antialias_vectorised_photos(void) {
   const char *shared = getenv("VGGTAP_SHARED");
   int photos = 0, equal = 0, cases = 0;
   for (size_t d = 0; d < sizeof sets / sizeof *sets; d++) {
-    char manifest[4096], path[8192], line[2048];
+    char manifest[4096];
     snprintf(manifest, sizeof manifest, "%s/data/%s/manifest.csv", shared ? shared : "../shared", sets[d]);
-    FILE *m = fopen(manifest, "r");
-    CHECK(m != NULL, "cannot open %s (set VGGTAP_SHARED)", manifest);
-    if (!m) continue;
-    for (int row = 0; fgets(line, sizeof line, m); row++) {
-      if (row == 0 || row % 40 != 1) continue; /* the header, and all but every 40th */
-      line[strcspn(line, ",\n")] = 0;
-      snprintf(path, sizeof path, "%s/data/%s/%s", shared ? shared : "../shared", sets[d], line);
+    vt_inputs in;
+    if (vt_inputs_from_manifest(manifest, NULL, NULL, &in) < 0) {
+      CHECK(0, "%s (set VGGTAP_SHARED)", vt_failure_reason());
+      continue;
+    }
+    for (int row = 0; row < in.n; row += 40) {
       vt_image im;
-      if (vt_image_load(path, (size_t)1 << 26, &im) < 0) {
+      if (vt_image_load(in.full[row], (size_t)1 << 26, &im) < 0) {
         CHECK(0, "%s", vt_failure_reason());
         continue;
       }
       photos++;
       for (size_t t = 0; t < sizeof targets / sizeof *targets; t++, cases++)
-        equal += same_as_scalar(&im, targets[t][0], targets[t][1], path);
+        equal += same_as_scalar(&im, targets[t][0], targets[t][1], in.full[row]);
       free(im.rgb);
     }
-    fclose(m);
+    vt_inputs_free(&in);
   }
   CHECK(photos >= 80, "only %d photos read", photos);
   printf("ok   antialias on %d real photos: vectorised equal to scalar in %d of %d resizes\n", photos, equal, cases);

@@ -4,10 +4,11 @@
  * alone (libjpeg's jpeg_read_coefficients: the part no resize policy can
  * skip).
  *
- *   bench_stages WEIGHTS.h5 LAYER LIST [-r REPEATS] [-p antialias|dct-antialias]
+ *   bench_stages WEIGHTS.h5 LAYER MANIFEST.csv [-r REPEATS] [-p antialias|dct-antialias]
  *
- * LIST: image paths, one per line, or a manifest CSV whose first column is
- * the path (a header line starting with "path" is skipped). The stages run
+ * MANIFEST.csv: the images, read as vggtap-extract --manifest reads them
+ * (vt_inputs_from_manifest: a "path" column, relative to the manifest's
+ * directory unless absolute; labels are not used). The stages run
  * in the extractor's order on each image in turn (vt_extractor's run_file,
  * taken apart to time each step), so each sees the caches the previous one
  * left, as in the pipeline. Times are thread CPU time; each figure is the
@@ -25,6 +26,7 @@
 #include "vt_conv.h"
 #include "vt_extract.h"
 #include "vt_image.h"
+#include "vt_inputs.h"
 #include "vt_vgg.h"
 
 enum { LOAD, RESIZE, PREPROCESS, CONV, POOL, ENTROPY, N_STAGES };
@@ -35,23 +37,6 @@ static double cpu_now(void) {
   struct timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int read_list(const char *path, char ***out) {
-  FILE *f = fopen(path, "r");
-  if (!f) return vt_fail("cannot open %s", path);
-  char line[8192];
-  int n = 0, cap = 0;
-  char **paths = NULL;
-  while (fgets(line, sizeof line, f)) {
-    line[strcspn(line, ",\r\n")] = '\0';
-    if (!line[0] || (n == 0 && strncmp(line, "path", 4) == 0)) continue;
-    if (n == cap) paths = vt_xrealloc(paths, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *paths);
-    paths[n++] = vt_xstrdup(line);
-  }
-  fclose(f);
-  *out = paths;
-  return n > 0 ? n : vt_fail("%s lists no images", path);
 }
 
 /* Entropy decoding of a JPEG file: Huffman decoding into DCT coefficients,
@@ -91,7 +76,7 @@ static int cmp_double(const void *x, const void *y) {
 
 static int run(int argc, char **argv) {
   if (argc < 4)
-    return vt_fail("usage: bench_stages WEIGHTS.h5 LAYER LIST [-r REPEATS] [-p antialias|dct-antialias]");
+    return vt_fail("usage: bench_stages WEIGHTS.h5 LAYER MANIFEST.csv [-r REPEATS] [-p antialias|dct-antialias]");
   int repeats = 3;
   vt_extract_config cfg;
   vt_extract_config_default(&cfg);
@@ -104,9 +89,11 @@ static int run(int argc, char **argv) {
   if (repeats < 1 || repeats > 99) return vt_fail("REPEATS must be 1..99");
   if (vt_extract_parse_taps(&cfg, argv[2]) < 0) return -1;
   vt_extract_fit_grids(&cfg);
-  char **paths = NULL;
-  int n = read_list(argv[3], &paths);
-  if (n < 0) return -1;
+  vt_inputs list;
+  if (vt_inputs_from_manifest(argv[3], NULL, NULL, &list) < 0) return -1;
+  if (list.n == 0) return vt_fail("%s lists no images", argv[3]);
+  int n = list.n;
+  char **paths = list.full;
   vt_weights w;
   if (vt_weights_load(argv[1], vt_extract_convs_needed(&cfg), &w) < 0) return -1;
   vt_extractor x;
@@ -160,8 +147,7 @@ static int run(int argc, char **argv) {
          100 * med[CONV] / (med[CONV] + med[ENTROPY]));
   vt_extractor_free(&x);
   vt_weights_free(&w);
-  for (int i = 0; i < n; i++) free(paths[i]);
-  free(paths);
+  vt_inputs_free(&list);
   return 0;
 }
 
