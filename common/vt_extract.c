@@ -151,7 +151,7 @@ const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_ma
   return x->pooled[t] + off + (is_max ? vt_extract_pooled_len(x, t, gi) : 0);
 }
 
-static int run_file(vt_extractor *x, const char *path) {
+int vt_extractor_run_file(vt_extractor *x, const char *path) {
   const vt_extract_config *c = x->cfg;
   vt_image img = {0}, sized = {0};
   int file_size[2];
@@ -182,15 +182,13 @@ static int run_file(vt_extractor *x, const char *path) {
   return 0;
 }
 
-int vt_extractor_run_file(vt_extractor *x, const char *path) { return run_file(x, path); }
-
 int vt_extractor_run_file_into(vt_extractor *x, const char *path, float *const maps[]) {
   float *own[VT_VGG16_NLAYERS];
   for (int t = 0; t < x->cfg->n_taps; t++) {
     own[t] = x->ws.out[x->cfg->taps[t]];
     if (maps[t]) x->ws.out[x->cfg->taps[t]] = maps[t];
   }
-  int rc = run_file(x, path);
+  int rc = vt_extractor_run_file(x, path);
   for (int t = 0; t < x->cfg->n_taps; t++) x->ws.out[x->cfg->taps[t]] = own[t];
   return rc;
 }

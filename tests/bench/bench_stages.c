@@ -9,7 +9,7 @@
  * MANIFEST.csv: the images, read as vggtap-extract --manifest reads them
  * (vt_inputs_from_manifest: a "path" column, relative to the manifest's
  * directory unless absolute; labels are not used). The stages run
- * in the extractor's order on each image in turn (vt_extractor's run_file,
+ * in the extractor's order on each image in turn (vt_extractor_run_file,
  * taken apart to time each step), so each sees the caches the previous one
  * left, as in the pipeline. Times are thread CPU time; each figure is the
  * median over REPEATS rounds of the mean per image. The last line is the
