@@ -5,3 +5,6 @@ ROOT=${VGGTAP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=${VGGTAP_BIN:-$ROOT/bin}
 SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
 WEIGHTS=$SHARED/weights/vgg16_keras_prefix.h5
+# Tests that run pipeline.mk read what make echoes; flags of a `make -s test`
+# around them would reach that make through the environment and silence it.
+unset MAKEFLAGS MFLAGS MAKELEVEL
