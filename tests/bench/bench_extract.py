@@ -268,18 +268,21 @@ def run(a, tmp, tcfg):
     out.append("### Where one image's time goes (bench_stages, one thread, CPU ms per image)\n")
     out.append(f"The same {a.images} JPEGs, each taken through the extractor's steps in turn; medians of "
                f"{a.repeats} rounds. \"ceiling\": conv / (all stages), the most end to end / conv-only "
-               "can reach when two workers keep both cores busy; \"decode only\": the same if decoding "
-               "were the only work besides the conv. Entropy decoding (libjpeg's Huffman decoding, "
-               "measured alone) is part of every decode, whatever the resize policy.\n")
-    out.append("| tap | resize | read + decode | of which entropy decoding | resize | preprocess | grid pooling "
-               "| conv | ceiling | decode only |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "can reach when two workers keep both cores busy; \"no upsampling\": the same if libjpeg's "
+               "chroma upsampling and colour conversion were free (the decode stopped after the inverse "
+               "DCT, libjpeg's raw output); \"decode only\": the same if decoding were the only work "
+               "besides the conv. Entropy decoding (libjpeg's Huffman decoding, measured alone) is part of "
+               "every decode, whatever the resize policy.\n")
+    out.append("| tap | resize | read + decode | of which entropy decoding | of which entropy + IDCT | resize "
+               "| preprocess | grid pooling | conv | ceiling | no upsampling | decode only |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (tap, rs), st in stages.items():
-        c = st["conv prefix"]
-        total = sum(v for k, v in st.items() if k != "(entropy decoding alone)")
-        out.append(f"| {tap} | {rs} | {st['read + decode']:.3f} | {st['(entropy decoding alone)']:.3f} | "
+        c, load, raw = st["conv prefix"], st["read + decode"], st["(entropy decoding + IDCT)"]
+        total = sum(v for k, v in st.items() if not k.startswith("("))
+        out.append(f"| {tap} | {rs} | {load:.3f} | {st['(entropy decoding alone)']:.3f} | {raw:.3f} | "
                    f"{st['resize']:.3f} | {st['preprocess']:.3f} | {st['grid pooling']:.3f} | {c:.3f} | "
-                   f"{100 * c / total:.1f}% | {100 * c / (c + st['read + decode']):.1f}% |")
+                   f"{100 * c / total:.1f}% | {100 * c / (total - load + raw):.1f}% | "
+                   f"{100 * c / (c + load):.1f}% |")
     out.append("")
     if mem:
         out.append("### Memory: vggtap-extract peak RSS, block1_pool, maps (float32) + pooled\n")
