@@ -32,8 +32,9 @@ void vt_config_free(vt_config *c);
 
 /* The entry for key in section, or NULL. */
 const vt_config_entry *vt_config_find(const vt_config *c, const char *section, const char *key);
-/* True for keys whose value is a file or directory (data, out, weights, ...). */
-int vt_config_is_path_key(const char *key);
+/* True for keys of section whose value is a file or directory (data, out,
+ * weights, ...; store except in [extract], where it is pooled/maps). */
+int vt_config_is_path_key(const char *section, const char *key);
 /* The entry's value, with a relative path in a path key resolved against the
  * config's directory (malloc'd). */
 char *vt_config_value(const vt_config *c, const vt_config_entry *e);
