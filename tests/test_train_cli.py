@@ -338,6 +338,10 @@ def main():
         ([PREDICT, "--head", s, "--store", s], "not a vggtap head file"),
         ([PREDICT, "--head", p("h.h5"), "--weights", p("x.h5"), "--preprocess", "torch", "img.jpg"], "preprocess caffe"),
         ([PREDICT, "--head", p("h.h5"), "--weights", p("x.h5"), "--size", "256", "img.jpg"], "224x224"),
+        # with --store too: a given setting that is not the head's is refused
+        ([PREDICT, "--head", p("h.h5"), "--store", s, "--preprocess", "torch"], "preprocess caffe"),
+        ([PREDICT, "--head", p("h.h5"), "--store", s, "--size", "256"], "224x224"),
+        ([PREDICT, "--head", p("h.h5"), "--store", s, "--resize", "nearest"], "resize antialias"),
     ]
     for cmd, message in checks:
         r = run(cmd)

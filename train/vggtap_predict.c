@@ -254,6 +254,22 @@ static int check_setting(const char *what, const char *given, const char *head_h
   return 0;
 }
 
+/* --size, --resize and --preprocess, where given, must be the head's, whether
+ * the features come from images or from a --store. */
+static int check_given_settings(const options *o, const vt_head_file *hf) {
+  if (o->size) {
+    int h, w;
+    if (vt_parse_size(o->size, "--size", &h, &w) < 0) return -1;
+    if (h != hf->input_height || w != hf->input_width)
+      return vt_fail("the head was trained on %dx%d inputs; --size %s was given: refusing",
+                     hf->input_height, hf->input_width, o->size);
+  }
+  if (check_setting("resize", o->resize, hf->resize) < 0 ||
+      check_setting("preprocess", o->preprocess, hf->preprocessing) < 0)
+    return -1;
+  return 0;
+}
+
 static int head_config(const options *o, const vt_head_file *hf, const vt_recipe *r,
                        vt_extract_config *cfg) {
   vt_extract_config_default(cfg);
@@ -265,16 +281,6 @@ static int head_config(const options *o, const vt_head_file *hf, const vt_recipe
     snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", t ? "," : "", taps[t]);
   }
   if (vt_extract_parse_taps(cfg, list) < 0) return -1;
-  if (o->size) {
-    int h, w;
-    if (vt_parse_size(o->size, "--size", &h, &w) < 0) return -1;
-    if (h != hf->input_height || w != hf->input_width)
-      return vt_fail("the head was trained on %dx%d inputs; --size %s was given: refusing",
-                     hf->input_height, hf->input_width, o->size);
-  }
-  if (check_setting("resize", o->resize, hf->resize) < 0 ||
-      check_setting("preprocess", o->preprocess, hf->preprocessing) < 0)
-    return -1;
   cfg->height = hf->input_height;
   cfg->width = hf->input_width;
   if (vt_resize_policy_parse(hf->resize, &cfg->resize) < 0)
@@ -549,6 +555,8 @@ int main(int argc, char **argv) {
   int n_failed = 0, n_total = 0;
   if (vt_recipe_parse(hf.features, &recipe) < 0) {
     vt_fail_prefix("%s: features", o.head);
+    rc = -1;
+  } else if (check_given_settings(&o, &hf) < 0) {
     rc = -1;
   } else {
     rc = o.store ? predict_store(&o, &hf, &recipe)
