@@ -346,6 +346,10 @@ def main():
     for cmd, message in checks:
         r = run(cmd)
         check(r.returncode == 1 and message in r.stderr, "predict refuses: %r" % r.stderr.strip())
+    # weights that are not there: an error of the setup (exit 1, as vggtap-extract), not of usage
+    r = run([PREDICT, "--head", p("h.h5"), "--weights", p("missing.h5"), "img.jpg"])
+    check(r.returncode == 1 and "missing.h5" in r.stderr and "does not exist" in r.stderr,
+          "predict with a missing weights file: exit 1 (got %d: %r)" % (r.returncode, r.stderr.strip()[:120]))
 
     if vtlib.failures:
         print("\n%d failed" % len(vtlib.failures))

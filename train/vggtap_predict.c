@@ -136,7 +136,6 @@ static int parse_args(int argc, char **argv, options *o) {
   if (!o->head) return usage_error("%s", "--head is required");
   if (o->store && (o->n_inputs || o->list)) return usage_error("%s", "--store predicts a store's rows: give no images with it");
   if (!o->store && !o->n_inputs && !o->list) return usage_error("%s", "no images given (IMAGE|DIR..., --list FILE or --store FILE)");
-  if (!o->store && !(o->weights = vt_weights_find(o->weights))) return usage_error("%s", vt_failure_reason());
   return -1;
 }
 
@@ -544,6 +543,12 @@ int main(int argc, char **argv) {
   options o;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;
+  /* A missing weights file is an error of the setup, not of the command line
+   * (exit 1, as vggtap-extract). */
+  if (!o.store && !(o.weights = vt_weights_find(o.weights))) {
+    fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
+    return EXIT_ERROR;
+  }
   vt_h5_quiet();
   bli_thread_set_num_threads(1);
   vt_head_file hf;
