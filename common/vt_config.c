@@ -337,6 +337,8 @@ int vt_config_apply(int *argc, char ***argv, const char *section, const struct o
     int mine = !strcmp(e->section, section);
     if (!mine && !(!strcmp(e->section, "vggtap") && vt_config_shared_applies(e->key, section)))
       continue;
+    /* The program's own section wins over [vggtap], wherever each stands. */
+    if (!mine && vt_config_find(c, section, e->key)) continue;
     const struct option *o = find_option(longopts, e->key);
     if (!o) {
       unknown_key(c, e, program, longopts);

@@ -34,8 +34,9 @@ static const char usage[] =
     "            make compares to decide whether a step's settings changed\n"
     "  images    list the images the section's data or manifest names, with size and\n"
     "            modification time (a manifest lists itself too)\n"
-    "  weights   print the weights file the programs would use (the [vggtap] weights\n"
-    "            key, else $VGGTAP_WEIGHTS, else the Keras cache), or say how to get one\n"
+    "  weights   print the weights file vggtap-extract would use (the [extract] weights\n"
+    "            key, else [vggtap]'s, else $VGGTAP_WEIGHTS, else the Keras cache), or say\n"
+    "            how to get one\n"
     "  --out FILE  write there, and only if the content changed (keeps its time stamp\n"
     "              otherwise), instead of standard output\n"
     "\n"
@@ -227,8 +228,11 @@ static int images(const vt_config *c, const char *section, const char *out) {
   return rc;
 }
 
+/* The weights vggtap-extract would use with this config (pipeline.mk passes
+ * them on): [extract]'s key, else [vggtap]'s, else the environment's. */
 static int weights(const vt_config *c) {
-  const vt_config_entry *e = vt_config_find(c, "vggtap", "weights");
+  const vt_config_entry *e = vt_config_find(c, "extract", "weights");
+  if (!e) e = vt_config_find(c, "vggtap", "weights");
   char *given = e ? vt_config_value(c, e) : NULL;
   const char *path = vt_weights_find(given);
   if (path) printf("%s\n", path);

@@ -283,6 +283,19 @@ static void test_apply(void) {
     print_args(argc, argv);
   }
 
+  /* The program's section wins over [vggtap] for a shared key, even when
+   * [vggtap] comes later in the file: one --weights, the section's. */
+  path = write_file("w.ini", "[extract]\nweights = mine.h5\n[vggtap]\nweights = shared.h5\n");
+  const char *a2c[] = {"prog", "--config", path};
+  CHECK(apply(3, a2c, "extract", &argc, &argv) == 0);
+  char mine[600];
+  snprintf(mine, sizeof mine, "--weights=%s/mine.h5", dir);
+  const char *w2c[] = {"prog", mine};
+  if (!same_args(argc, argv, w2c, 2)) {
+    failures++;
+    print_args(argc, argv);
+  }
+
   /* Without --config nothing changes. */
   const char *a3[] = {"prog", "--tap", "x"};
   vt_config_release();

@@ -80,5 +80,15 @@ printf '[train]\nepochs = abc\n' > "$tmp/win.ini"
 "$BIN/vggtap-train" --config "$tmp/win.ini" --epochs 5 --help >/dev/null 2>&1 ||
   fail "a command-line --epochs did not replace the config's bad value"
 
+# vggtap-config weights (what pipeline.mk hands vggtap-extract) is the file
+# vggtap-extract would use: [extract]'s weights key before [vggtap]'s.
+touch "$tmp/mine.h5" "$tmp/shared.h5"
+printf '[vggtap]\nweights = shared.h5\n[extract]\nweights = mine.h5\n' > "$tmp/w.ini"
+got=$(env -u VGGTAP_WEIGHTS "$BIN/vggtap-config" weights "$tmp/w.ini" 2>&1)
+[ "$got" = "$tmp/mine.h5" ] || fail "vggtap-config weights: wanted [extract]'s $tmp/mine.h5, got: $got"
+printf '[vggtap]\nweights = shared.h5\n' > "$tmp/w.ini"
+got=$(env -u VGGTAP_WEIGHTS "$BIN/vggtap-config" weights "$tmp/w.ini" 2>&1)
+[ "$got" = "$tmp/shared.h5" ] || fail "vggtap-config weights: wanted [vggtap]'s $tmp/shared.h5, got: $got"
+
 [ $failures -eq 0 ] && echo "test_configs: all checks passed"
 exit $((failures > 0))
