@@ -50,7 +50,9 @@ static const char usage[] =
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 
 typedef struct {
-  const char *store, *image, *weights, *tap, *out, *size, *resize, *preprocess;
+  const char *store, *image, *weights, *tap, *out;
+  int net_given;            /* --size, --resize or --preprocess was given */
+  vt_extract_config net;    /* defaults, with those flags applied */
   long row, channels, scale;
 } options;
 
@@ -143,13 +145,7 @@ out:
 }
 
 static int from_image(const options *o, mosaic *m) {
-  vt_extract_config cfg;
-  vt_extract_config_default(&cfg);
-  if (o->size && vt_parse_size(o->size, "--size", &cfg.height, &cfg.width) < 0) return -1;
-  if (o->resize && vt_resize_policy_parse(o->resize, &cfg.resize) < 0)
-    return vt_fail("--resize: unknown policy '%s' (antialias or nearest)", o->resize);
-  if (o->preprocess && vt_preprocess_parse(o->preprocess, &cfg.preprocess) < 0)
-    return vt_fail("--preprocess: unknown mode '%s' (caffe or torch)", o->preprocess);
+  vt_extract_config cfg = o->net;
   if (vt_extract_parse_taps(&cfg, o->tap) < 0) return vt_fail_prefix("--tap");
   if (cfg.n_taps != 1) return vt_fail("--tap: give one layer");
   cfg.n_grids = 1;
@@ -266,6 +262,7 @@ static int parse_options(int argc, char **argv, options *o) {
       {"scale", required_argument, 0, 'x'}, {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
+  vt_extract_config_default(&o->net);
   o->row = -1;
   for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
     switch (c) {
@@ -277,9 +274,20 @@ static int parse_options(int argc, char **argv, options *o) {
       case 'w': o->weights = optarg; break;
       case 't': o->tap = optarg; break;
       case 'o': o->out = optarg; break;
-      case 'S': o->size = optarg; break;
-      case 'R': o->resize = optarg; break;
-      case 'p': o->preprocess = optarg; break;
+      case 'S':
+        if (vt_parse_size(optarg, "--size", &o->net.height, &o->net.width) < 0) return -1;
+        o->net_given = 1;
+        break;
+      case 'R':
+        if (vt_resize_policy_parse(optarg, &o->net.resize) < 0)
+          return vt_fail("--resize: unknown policy '%s' (antialias, nearest or dct-antialias)", optarg);
+        o->net_given = 1;
+        break;
+      case 'p':
+        if (vt_preprocess_parse(optarg, &o->net.preprocess) < 0)
+          return vt_fail("--preprocess: unknown mode '%s' (caffe or torch)", optarg);
+        o->net_given = 1;
+        break;
       case 'c':
         if (vt_parse_long(optarg, 1, 1 << 20, "--channels", &o->channels) < 0) return -1;
         break;
@@ -296,7 +304,7 @@ static int parse_options(int argc, char **argv, options *o) {
   if (!o->out) return vt_fail("--out PNG is required");
   if (o->store) {
     if (o->row < 0) return vt_fail("--store needs --row N");
-    if (o->weights || o->size || o->resize || o->preprocess)
+    if (o->weights || o->net_given)
       return vt_fail("--store draws stored maps: --weights, --size, --resize, --preprocess do not apply");
   } else {
     if (!o->image) return vt_fail("give --store STORE --row N, or --image IMAGE");

@@ -132,6 +132,10 @@ for args, rc, want in (
         (["--store", store, "--row", "99", "--tap", "block2_pool"], 1, "past the last row"),
         (["--store", store, "--row", str(ok_row), "--tap", "block3_pool"], 1, "no tap block3_pool"),
         (["--store", store, "--row", "0"], 2, "--tap LAYER is required"),
+        # a bad value is bad usage (exit 2), as for vggtap-extract
+        (["--image", images[0], "--tap", "block1_pool", "--resize", "bicubic"], 2, "dct-antialias"),
+        (["--image", images[0], "--tap", "block1_pool", "--preprocess", "tf"], 2, "caffe or torch"),
+        (["--image", images[0], "--tap", "block1_pool", "--size", "3"], 2, "--size"),
         (["--image", images[0], "--weights", vtlib.WEIGHTS, "--tap", "block3_pool"], 1, "block3_conv1")):
     out = os.path.join(tmp, "err.png")
     p = mosaic(args + ["--out", out], check_rc=False)
