@@ -1,8 +1,10 @@
 """Store round trip: what vggtap-extract writes reads back with h5py, h5ls
 and h5dump; rows carry path, label, split and status; pooled vectors agree
 with the stored maps; float16 and compressed maps are the float32 maps within
-half precision; manifest and plain-file inputs keep their order."""
+half precision; manifest and plain-file inputs keep their order; docs/STORE.md
+lists exactly the root attributes and datasets (with shapes) of a store."""
 import os
+import re
 import subprocess
 import sys
 
@@ -16,6 +18,34 @@ EXTRACT = vtlib.tool("vggtap-extract")
 
 def strings(ds):
     return [s.decode() if isinstance(s, bytes) else s for s in ds[:]]
+
+
+def documented_store(md, taps, grids):
+    """docs/STORE.md's root attributes (its first table: a single run's; the
+    next is a shard's) and its datasets with their shapes, expanded for these
+    taps and grids."""
+    text = open(md).read()
+    def first_table(section):
+        body = text.split("\n## " + section + "\n", 1)[1]
+        rows = []
+        for line in body.splitlines():
+            if line.startswith("|"):
+                rows.append([c.strip() for c in line.strip("|").split("|")])
+            elif rows:
+                break
+        return [r for r in rows if r[0].startswith("`")]
+    attrs = set()
+    for row in first_table("Root attributes"):
+        attrs |= set(re.findall(r"`([a-z_0-9]+)`", row[0]))
+    datasets = {}
+    for row in first_table("Datasets"):
+        for path in re.findall(r"`(/[^`]+)`", row[0]):
+            for tap in (taps if "<tap>" in path else [None]):
+                for g in (grids if "<g>" in path else [None]):
+                    p = path.replace("<tap>", tap or "").replace("<g>", str(g))
+                    dims = re.findall(r"[^\[\],]+", row[1].replace(" ", ""))
+                    datasets[p.lstrip("/")] = (tap, g, dims)
+    return attrs, datasets
 
 
 def main():
@@ -67,6 +97,18 @@ def main():
                     ref = m[:, b[gy][0]:b[gy][1], b[gx][0]:b[gx][1]].mean(axis=(1, 2))
                     assert np.abs(a3[:, gy, gx] - ref).max() <= 1e-5 * scale
         maps32 = m1[:]
+
+        # docs/STORE.md lists exactly this store's attributes and datasets, with their shapes
+        attrs, documented = documented_store(os.path.join(vtlib.ROOT, "docs", "STORE.md"),
+                                             ["block1_pool", "block2_conv1"], [1, 2, 3])
+        assert attrs == set(f.attrs), ("STORE.md root attributes", attrs ^ set(f.attrs))
+        found = []
+        f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert set(documented) == set(found), ("STORE.md datasets", set(documented) ^ set(found))
+        for name, (tap, g, dims) in documented.items():
+            h, w, c = f[f"features/{tap}"].shape[1:] if tap else (0, 0, 0)
+            want = tuple(eval(d, {"N": 12, "K": len(classes), "h": h, "w": w, "c": c, "g": g}) for d in dims)
+            assert f[name].shape == want, (name, f[name].shape, want)
 
     # h5ls / h5dump read it without vggtap code
     ls = vtlib.run(["h5ls", "-r", s32]).stdout
