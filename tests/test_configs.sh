@@ -2,11 +2,12 @@
 # test_configs: every shipped config parses, for every program that reads it
 # (vggtap-config check for the sections no program owns; each program's own
 # option table and value checks via --config FILE --help); docs/CONFIG.md
-# documents every key; a wrong key or value in each section is an error that
+# documents every key; every program's --help lists exactly the options its
+# parser takes; a wrong key or value in each section is an error that
 # names the file and the line; flags win over the file.
 set -uo pipefail
 source "$(dirname "$0")/vtlib.sh"
-for p in config extract train predict; do
+for p in config extract train predict info mosaic merge; do
   [ -x "$BIN/vggtap-$p" ] || { echo "skip: $BIN/vggtap-$p missing"; exit 77; }
 done
 tmp=$(mktemp -d /tmp/test_configs.XXXXXX)
@@ -42,6 +43,20 @@ for p in extract train predict; do
     case $key in help | version | config) continue ;; esac
     grep -q "\`$key\`" <<<"$section" || fail "docs/CONFIG.md [$p] does not document '$key'"
   done
+done
+
+# Every program's --help lists exactly the options its parser takes: the
+# names in the source's getopt_long table (plus --config where the program
+# reads configs through vt_config_apply) are the --flags that start a line
+# of the option list (or follow ", " on it).
+for p in extract train predict info mosaic merge; do
+  src=$(ls "$ROOT"/extract/vggtap_$p.c "$ROOT"/train/vggtap_$p.c 2>/dev/null)
+  parsed=$( { awk '/longopts\[\] = \{/, /\};/' "$src" | grep -oE '\{"[a-z0-9-]+"' | tr -d '{"'
+              grep -q vt_config_apply "$src" && echo config; } | sort -u)
+  listed=$("$BIN/vggtap-$p" --help | grep -oE '^  --[a-z0-9-]+|, --[a-z0-9-]+' | sed 's/.*--//' | sort -u)
+  [ "$(wc -l <<<"$parsed")" -ge 3 ] || fail "vggtap-$p: found no option table in $src"
+  [ "$parsed" = "$listed" ] || fail "vggtap-$p --help and its parser differ: only parsed: $(comm -23 \
+    <(echo "$parsed") <(echo "$listed") | tr '\n' ' ')only listed: $(comm -13 <(echo "$parsed") <(echo "$listed") | tr '\n' ' ')"
 done
 
 # expect CONFIG_TEXT PROGRAM LINE PATTERN: PROGRAM --config fails (exit 2,
