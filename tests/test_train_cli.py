@@ -2,8 +2,9 @@
 """vggtap-train and vggtap-predict end to end on synthetic stores
 (tests/tools/make_store_fixture.py): outputs readable with h5py and matching
 each other, seeded runs bitwise identical, pooled-vs-maps features equal,
---eval and --split manifest, and every kind of bad input refused with a clear
-message and nothing written."""
+--eval and --split manifest, every kind of bad input refused with a clear
+message and nothing written, and docs/HEAD.md listing exactly a head's
+attributes and datasets."""
 import csv
 import functools
 import io
@@ -25,6 +26,24 @@ check = functools.partial(vtlib.check, show_ok=True)
 TRAIN = vtlib.tool("vggtap-train")
 PREDICT = vtlib.tool("vggtap-predict")
 FIXTURE = os.path.join(vtlib.ROOT, "tests", "tools", "make_store_fixture.py")
+
+
+def documented_head(n_layers):
+    """docs/HEAD.md's root attributes and datasets (<l> = 0 .. n_layers-1)."""
+    text = open(os.path.join(vtlib.ROOT, "docs", "HEAD.md")).read()
+    def first_table(section):
+        rows = []
+        for line in text.split("\n## " + section + "\n", 1)[1].splitlines():
+            if line.startswith("| `"):
+                rows.append(line.strip("|").split("|")[0])
+            elif rows and not line.startswith("|"):
+                break
+        return rows
+    attrs = {a for cell in first_table("Root attributes") for a in re.findall(r"`([a-z_0-9]+)`", cell)}
+    datasets = {p.lstrip("/").replace("<l>", str(l))
+                for cell in first_table("Datasets") for p in re.findall(r"`(/[^`]+)`", cell)
+                for l in (range(n_layers) if "<l>" in p else [0])}
+    return attrs, datasets
 
 
 def fixture(path, *args):
@@ -80,6 +99,12 @@ def main():
               "head attrs: format, version, tap, pooling ('+' read as ','), features")
         check(a["n_features"] == 32 and f["layers/0/kernel"].shape == (32, 4), "head shapes: 32 features -> 4 classes")
         check(list(f["classes"].asstr()[()]) == ["class_%02d" % i for i in range(4)], "head classes")
+        attrs, datasets = documented_head(int(a["n_layers"]))
+        found = []
+        f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
+        check(attrs == set(a) and datasets == set(found),
+              "docs/HEAD.md lists exactly the head's attributes and datasets (differ: %s)"
+              % sorted((attrs ^ set(a)) | (datasets ^ set(found))))
         mean, std = f["standardize/mean"][()], f["standardize/std"][()]
         train_rows, val_rows = f["training/train_rows"][()], f["training/val_rows"][()]
         W, b = f["layers/0/kernel"][()], f["layers/0/bias"][()]
