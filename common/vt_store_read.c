@@ -1,8 +1,10 @@
 #include "vt_store_read.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vt_common.h"
 #include "vt_crash_guard.h"
@@ -245,7 +247,20 @@ int vt_store_open(const char *path, vt_store *s) {
   s->path = vt_xstrdup(path);
   FILE *probe = fopen(path, "rb");
   if (!probe) {
-    vt_fail("%s: cannot open", path);
+    int err = errno;
+    /* vggtap-extract writes OUT.partial/ and renames OUT into place only
+     * when every row is done: say so rather than just "no such file" */
+    struct stat st;
+    size_t n = strlen(path) + sizeof ".partial";
+    char *partial = vt_xmalloc(n);
+    snprintf(partial, n, "%s.partial", path);
+    if (err == ENOENT && stat(partial, &st) == 0)
+      vt_fail("%s is not finished: its extraction is still running or was interrupted (%s/ "
+              "holds the rows done so far); run its vggtap-extract command again to complete it",
+              path, partial);
+    else
+      vt_fail("%s: cannot open: %s", path, strerror(err));
+    free(partial);
     goto fail_noprefix;
   }
   fclose(probe);

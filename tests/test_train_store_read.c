@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vt_common.h"
@@ -173,9 +174,18 @@ int main(void) {
   fclose(f);
   CHECK(vt_store_open(path, &s) < 0 && strstr(vt_failure_reason(), "not an HDF5 file"), "CSV: %s",
         vt_failure_reason());
-  CHECK(vt_store_open("/nonexistent/store.h5", &s) < 0 && strstr(vt_failure_reason(), "cannot open"),
-        "missing file: %s", vt_failure_reason());
   unlink(path);
+  CHECK(vt_store_open("/nonexistent/store.h5", &s) < 0 &&
+            strstr(vt_failure_reason(), "cannot open: No such file or directory"),
+        "missing file, with the reason: %s", vt_failure_reason());
+  /* an extraction still running (or interrupted) has only PATH.partial/ */
+  char partial[80];
+  snprintf(partial, sizeof partial, "%s.partial", path);
+  mkdir(partial, 0777);
+  CHECK(vt_store_open(path, &s) < 0 && strstr(vt_failure_reason(), "is not finished") &&
+            strstr(vt_failure_reason(), partial),
+        "a store still being extracted: %s", vt_failure_reason());
+  rmdir(partial);
   printf("%s\n", failures ? "store reader: FAILED" : "store reader: all checks passed");
   return failures ? 1 : 0;
 }
