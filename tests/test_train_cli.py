@@ -347,6 +347,21 @@ def main():
         subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
         r = run([TRAIN, "--store", s, "--out", p("hb.h5"), *args])
         check(r.returncode == 2 and not os.path.exists(p("hb.h5")), "usage error %s: exit 2" % " ".join(args))
+    # --- an output that cannot be written, found only after training, leaves
+    # an existing head, log and report as they were (the head used to be
+    # replaced before the report directory failed) ---
+    subprocess.run("rm -rf %s/hk*" % tmp, shell=True)
+    r = train(s, p("hk.h5"), "--tap", "block1_pool")
+    kept = {x: open(p(x), "rb").read() for x in ("hk.h5", "hk.log.csv", "hk.report/metrics.json")}
+    open(p("hk-file"), "w").close()
+    for report in (p("hk-file"), p("hk-file/sub")):
+        r = train(s, p("hk.h5"), "--tap", "block1_pool", "--pool", "max1", "--report", report)
+        same = all(open(p(x), "rb").read() == v for x, v in kept.items())
+        left = sorted(x for x in os.listdir(tmp) if x.startswith("hk") and ".tmp" in x)
+        check(r.returncode == 1 and r.stderr.count(p("hk-file") + " is not a directory") == 1 and same and not left,
+              "--report %s not creatable: exit %d, %r once, head, log and report unchanged %s, no temporary file %s"
+              % (report, r.returncode, r.stderr.strip(), same, left))
+
     r = run([TRAIN, "--help"])
     check(r.returncode == 0 and all(o in r.stdout for o in (
         "--store", "--tap", "--pool", "--out", "--eval", "--report", "--hidden", "--dropout", "--optimizer",

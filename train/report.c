@@ -304,6 +304,40 @@ static int make_dirs(const char *dir) {
   return 0;
 }
 
+int vt_report_check_dir(const char *dir) {
+  if (!*dir) return vt_fail("report: empty directory name");
+  /* the deepest part of dir that exists: dir itself, or the folder
+   * make_dirs would create it in */
+  char *p = vt_xstrdup(dir);
+  size_t n = strlen(p);
+  while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
+  struct stat st;
+  while (stat(p, &st) != 0) {
+    char *slash = strrchr(p, '/');
+    if (!slash) strcpy(p, ".");
+    else if (slash == p) p[1] = '\0';
+    else *slash = '\0';
+  }
+  int rc = 0;
+  if (!S_ISDIR(st.st_mode)) {
+    rc = vt_fail("cannot write the report into %s: %s is not a directory", dir, p);
+  } else {
+    size_t len = strlen(p) + 48;
+    char *probe = vt_xmalloc(len);
+    snprintf(probe, len, "%s/.vggtap-report-probe%ld", p, (long)getpid());
+    FILE *f = fopen(probe, "wb");
+    if (!f) {
+      rc = vt_fail("cannot write the report into %s: %s: %s", dir, p, strerror(errno));
+    } else {
+      fclose(f);
+      unlink(probe);
+    }
+    free(probe);
+  }
+  free(p);
+  return rc;
+}
+
 /* Writes dir/name through a temporary file in dir, renamed when complete. */
 static int write_file(const char *dir, const char *name, int (*writer)(FILE *, const vt_report *),
                       const vt_report *r) {

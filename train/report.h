@@ -44,6 +44,10 @@ typedef struct {
 /* Human-readable summary: metrics, per-class table, confusion matrix, and the
  * parameter comparison. */
 void vt_report_print(FILE *f, const vt_report *r);
+/* Checks, creating nothing, that vt_report_write(dir) can create dir (its
+ * deepest existing part is a writable directory): run before the work
+ * whose report it is. 0 or -1 + reason. */
+int vt_report_check_dir(const char *dir);
 /* Writes the report files into dir (created if missing). Each file is written
  * to a temporary name and renamed, so nothing is left half-written. */
 int vt_report_write(const char *dir, const vt_report *r);

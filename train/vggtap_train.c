@@ -301,7 +301,7 @@ static int write_log(const char *path, const vt_train_result *r) {
   FILE *f = fopen(tmp, "w");
   int rc = 0;
   if (!f) {
-    rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
+    rc = vt_fail("cannot write %s: %s", path, strerror(errno));
   } else {
     fprintf(f, "epoch,lr,train_loss,train_acc,val_loss,val_acc\n");
     for (int i = 0; i < r->n_epochs; i++) {
@@ -310,8 +310,9 @@ static int write_log(const char *path, const vt_train_result *r) {
       if (isnan(e->val_loss)) fprintf(f, ",\n");
       else fprintf(f, "%.9g,%.9g\n", e->val_loss, e->val_acc);
     }
-    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", path, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0)
+      rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
     if (rc < 0) unlink(tmp);
   }
   free(tmp);
@@ -572,6 +573,7 @@ static int run(int argc, char **argv, const options *o0) {
   vt_train_result res = {0};
   vt_metrics m = {0};
   char *log_path = NULL, *report_dir = NULL, *tap_owned = NULL, *cmd = NULL, *config = NULL;
+  char *staged = NULL; /* the head's temporary file until it is renamed to --out */
   float *probs = NULL;
   int *pred = NULL;
   double t0 = vt_now();
@@ -635,7 +637,9 @@ static int run(int argc, char **argv, const options *o0) {
   }
   log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
   report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
-  if (check_writable(o->out) < 0 || check_writable(log_path) < 0) goto fail;
+  if (check_writable(o->out) < 0 || check_writable(log_path) < 0 ||
+      vt_report_check_dir(report_dir) < 0)
+    goto fail;
 
   if (!o->quiet)
     fprintf(stderr,
@@ -705,7 +709,10 @@ static int run(int argc, char **argv, const options *o0) {
   hf.train_rows = tr.rows;
   hf.n_val = va.n;
   hf.val_rows = va.rows;
-  if (vt_head_file_write(o->out, &hf) < 0 || write_log(log_path, &res) < 0) goto fail;
+  /* the head is staged first (the largest file: a full disk shows here) and
+   * renamed over --out last, so that a failure on the way leaves an
+   * existing head as it was */
+  if (!(staged = vt_head_file_stage(o->out, &hf)) || write_log(log_path, &res) < 0) goto fail;
 
   long dense, dense_convs;
   baseline_params(&st, taps, n_taps, k, &dense, &dense_convs);
@@ -727,6 +734,9 @@ static int run(int argc, char **argv, const options *o0) {
       .head_params = (long)hf.head.n_params, .dense_params = dense,
       .dense_params_with_convs = dense_convs, .train_seconds = res.seconds, .extra_json = extra};
   if (vt_report_write(report_dir, &rep) < 0) goto fail;
+  int committed = vt_head_file_commit(staged, o->out);
+  staged = NULL;
+  if (committed < 0) goto fail;
   vt_report_print(stdout, &rep);
   printf("best epoch %d of %d run; head: %s, log: %s, report: %s/ (%.1f s in all)\n",
          res.best_epoch, res.n_epochs, o->out, log_path, report_dir, vt_now() - t0);
@@ -742,6 +752,10 @@ done:
 fail_noclose:
   fprintf(stderr, "vggtap-train: %s\n", vt_failure_reason());
 cleanup:
+  if (staged) {
+    unlink(staged);
+    free(staged);
+  }
   vt_metrics_free(&m);
   vt_head_free(&hf.head);
   free(hf.mean);

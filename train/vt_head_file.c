@@ -90,7 +90,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
   return 0;
 }
 
-int vt_head_file_write(const char *path, const vt_head_file *hf) {
+char *vt_head_file_stage(const char *path, const vt_head_file *hf) {
   size_t len = strlen(path) + 32;
   char *tmp = vt_xmalloc(len);
   snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
@@ -98,19 +98,27 @@ int vt_head_file_write(const char *path, const vt_head_file *hf) {
   int rc;
   if (f < 0) {
     rc = vt_fail("cannot create %s: %s", tmp, vt_h5_os_error("HDF5 error"));
-    unlink(tmp); /* HDF5 may have created it before failing */
   } else {
     rc = write_contents(f, hf);
     if (H5Fclose(f) < 0 && rc == 0)
       rc = vt_fail("cannot finish writing %s: %s", tmp, vt_h5_os_error("HDF5 error"));
-    if (rc == 0 && rename(tmp, path) != 0)
-      rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc < 0) {
-      unlink(tmp);
-      vt_fail_prefix("%s", path);
-    }
   }
-  free(tmp);
+  if (rc < 0) {
+    unlink(tmp); /* HDF5 may have created it before failing */
+    free(tmp);
+    vt_fail_prefix("%s", path);
+    return NULL;
+  }
+  return tmp;
+}
+
+int vt_head_file_commit(char *staged, const char *path) {
+  int rc = 0;
+  if (rename(staged, path) != 0) {
+    rc = vt_fail("%s: cannot rename %s to it: %s", path, staged, strerror(errno));
+    unlink(staged);
+  }
+  free(staged);
   return rc;
 }
 

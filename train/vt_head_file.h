@@ -29,9 +29,15 @@ typedef struct {
   int *train_rows, *val_rows; /* store rows used for training / validation */
 } vt_head_file;
 
-/* Writes path atomically (a temporary file in the same directory, renamed
- * over path only when complete). 0 or -1 + reason. */
-int vt_head_file_write(const char *path, const vt_head_file *hf);
+/* Writing is two steps, so that a program can write its other outputs in
+ * between and leave an existing head alone if any of them fails.
+ * vt_head_file_stage writes the head complete into a temporary file beside
+ * path (path.tmpPID, so the rename is atomic) and returns its malloc'd name,
+ * or NULL + reason (nothing left behind). vt_head_file_commit renames it
+ * over path and frees the name; 0 or -1 + reason (the staged file removed).
+ * To give up instead: unlink and free the staged name. */
+char *vt_head_file_stage(const char *path, const vt_head_file *hf);
+int vt_head_file_commit(char *staged, const char *path);
 /* Reads and validates a head file (shapes chain, finite values, class count). */
 int vt_head_file_read(const char *path, vt_head_file *hf);
 void vt_head_file_free(vt_head_file *hf);
