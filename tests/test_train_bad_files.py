@@ -64,7 +64,7 @@ def broken_copies(src, tmp, prefix):
     # loops forever
     at = free_space_entry(data)
     if at is not None:
-        put("global-heap-free-space", data[:at] + b"\xff" * 64 + data[at + 64:])
+        put("global-heap-free-space", data[:at] + b"\xff" * 16 + data[at + 16:])
     put("signature-only", data[:8])
     put("text", b"path,label\na.jpg,cat\n")
     return out
