@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "vt_common.h"
+#include "vt_h5.h"
 
 char *vt_relative_path(const char *target, const char *base_dir) {
   char t[PATH_MAX], b[PATH_MAX];
@@ -40,6 +41,7 @@ char *vt_relative_path(const char *target, const char *base_dir) {
 
 typedef struct {
   const char *store;
+  hid_t file; /* the merged store */
   char *dir; /* the store's directory */
   int n_virtual, failed;
   /* source files opened so far: each is opened once, however many datasets
@@ -49,8 +51,52 @@ typedef struct {
   int n_open;
 } check_ctx;
 
-/* The source file at path, opened read-only (cached), or -1 + reason. */
-static hid_t open_source(check_ctx *ctx, const char *path, const char *dset, const char *rows) {
+/* The settings a shard shares with the store merged from it (vggtap-merge
+ * copies them): a shard file re-extracted since the merge with other
+ * settings, or from other images, would otherwise be read as if it were
+ * the one merged. */
+static const char *const same_str[] = {"weights_sha256", "taps", "grids", "preprocessing",
+                                       "resize", "map_dtype", "compression"};
+static const char *const same_int[] = {"input_height", "input_width"};
+
+/* A reason for source file f not being the shard of ctx->file whose rows
+ * start at first_row (a description for "which ..."), or NULL if it is. */
+static char *not_the_shard(const check_ctx *ctx, hid_t f, long long first_row) {
+  char why[512] = "";
+  long long a, b;
+  char *x = vt_h5_read_str_attr(f, "global_rows_digest"), *y = NULL;
+  if (!x) {
+    snprintf(why, sizeof why, "is not a shard store (made without --shard)");
+  } else if (!(y = vt_h5_read_str_attr(ctx->file, "rows_digest")) || strcmp(x, y) != 0) {
+    snprintf(why, sizeof why, "is a shard of another image list (global_rows_digest %s, the "
+             "merged store's rows_digest %s)", x, y ? y : "(missing)");
+  } else if (vt_h5_read_int_attr(f, "shard_first_row", &a) < 0 || a != first_row) {
+    snprintf(why, sizeof why, "is the shard starting at row %lld, not %lld", a, first_row);
+  }
+  free(x);
+  free(y);
+  for (size_t i = 0; !why[0] && i < sizeof same_str / sizeof *same_str; i++) {
+    x = vt_h5_read_str_attr(f, same_str[i]);
+    y = vt_h5_read_str_attr(ctx->file, same_str[i]);
+    if (!x || !y || strcmp(x, y) != 0)
+      snprintf(why, sizeof why, "has %s '%s', the merged store '%s'", same_str[i],
+               x ? x : "(missing)", y ? y : "(missing)");
+    free(x);
+    free(y);
+  }
+  for (size_t i = 0; !why[0] && i < sizeof same_int / sizeof *same_int; i++) {
+    a = b = -1;
+    if (vt_h5_read_int_attr(f, same_int[i], &a) < 0 ||
+        vt_h5_read_int_attr(ctx->file, same_int[i], &b) < 0 || a != b)
+      snprintf(why, sizeof why, "has %s %lld, the merged store %lld", same_int[i], a, b);
+  }
+  return why[0] ? vt_xstrdup(why) : NULL;
+}
+
+/* The source file at path, opened read-only (cached) and checked to be the
+ * shard whose rows start at first_row, or -1 + reason. */
+static hid_t open_source(check_ctx *ctx, const char *path, const char *dset, const char *rows,
+                         long long first_row) {
   for (int i = 0; i < ctx->n_open; i++)
     if (strcmp(ctx->open_path[i], path) == 0) return ctx->open_file[i];
   hid_t f = -1;
@@ -62,6 +108,14 @@ static hid_t open_source(check_ctx *ctx, const char *path, const char *dset, con
   }
   if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
     vt_fail("/%s: %s are in %s, which is not a readable HDF5 file", dset, rows, path);
+    return -1;
+  }
+  char *why = not_the_shard(ctx, f, first_row);
+  if (why) {
+    vt_fail("/%s: %s are in %s, which %s: it has changed since the merge; re-extract it as the "
+            "other shards were, or merge again", dset, rows, path, why);
+    free(why);
+    H5Fclose(f);
     return -1;
   }
   ctx->open_path = vt_xrealloc(ctx->open_path, (size_t)(ctx->n_open + 1) * sizeof *ctx->open_path);
@@ -101,7 +155,7 @@ static int check_mapping(check_ctx *ctx, const char *dset, hid_t dcpl, size_t i)
            (unsigned long long)end[0]);
   if (strcmp(file, ".") != 0) {
     char *path = resolve(ctx, file);
-    hid_t f = open_source(ctx, path, dset, rows), d = -1;
+    hid_t f = open_source(ctx, path, dset, rows, (long long)start[0]), d = -1;
     if (f < 0) {
       rc = -1;
     } else if ((d = H5Dopen2(f, src, H5P_DEFAULT)) < 0) {
@@ -152,7 +206,7 @@ static herr_t visit(hid_t root, const char *name, const H5L_info_t *info, void *
 }
 
 int vt_vds_check_sources(hid_t file, const char *path, int *n_virtual) {
-  check_ctx ctx = {.store = path};
+  check_ctx ctx = {.store = path, .file = file};
   const char *slash = strrchr(path, '/');
   ctx.dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : vt_xstrdup(".");
   herr_t e = H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, visit, &ctx);

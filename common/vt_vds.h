@@ -18,8 +18,10 @@ char *vt_relative_path(const char *target, const char *base_dir);
 
 /* For every virtual dataset in the store at `path` (open as `file`): each
  * source file exists beside it (relative names resolve against the store's
- * directory, never the working directory), opens, and holds the source
- * dataset with the mapped shape. 0, or -1 + a reason naming the dataset, the
+ * directory, never the working directory), opens, is still the shard that
+ * was merged (same image list and first row, same extraction settings as
+ * the store's attributes), and holds the source dataset with the mapped
+ * shape. 0, or -1 + a reason naming the dataset, the
  * source file and its rows. Sets *n_virtual to the number of virtual
  * datasets (may be NULL). */
 int vt_vds_check_sources(hid_t file, const char *path, int *n_virtual);

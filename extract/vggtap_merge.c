@@ -68,16 +68,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vggtap-merge: give --out MERGED.h5 and the shard files (see --help)\n");
     return EXIT_USAGE;
   }
-  struct stat st;
-  if (!overwrite && stat(out, &st) == 0) {
+  /* the same file under another name (./s0.h5, an absolute path, a link)
+   * too: --overwrite would replace that shard with a store reading itself */
+  struct stat st, shard_st;
+  int out_exists = stat(out, &st) == 0;
+  for (int i = optind; i < argc; i++)
+    if (strcmp(argv[i], out) == 0 || (out_exists && stat(argv[i], &shard_st) == 0 &&
+                                      shard_st.st_dev == st.st_dev && shard_st.st_ino == st.st_ino)) {
+      fprintf(stderr, "vggtap-merge: --out %s is the shard %s\n", out, argv[i]);
+      return EXIT_USAGE;
+    }
+  if (!overwrite && out_exists) {
     fprintf(stderr, "vggtap-merge: %s exists; pass --overwrite to replace it\n", out);
     return EXIT_ERROR;
   }
-  for (int i = optind; i < argc; i++)
-    if (strcmp(argv[i], out) == 0) {
-      fprintf(stderr, "vggtap-merge: %s is both a shard and --out\n", out);
-      return EXIT_USAGE;
-    }
   char *command = vt_join_args(argc, argv);
   o.command = command;
   double t0 = vt_now();

@@ -6,7 +6,9 @@ another working directory and after moving the folder; it copies no feature
 data; vggtap-train and vggtap-predict give the same head and predictions on
 it as on the single store; missing, unfinished, duplicated and mismatched
 shards are refused with each problem named; a merged store whose shard file
-is gone is refused by its readers instead of reading fill values. Uncompressed float32
+is gone, or was replaced or re-extracted with other settings since the merge,
+is refused by its readers instead of reading fill values or other features;
+--out naming a shard (under any spelling) is refused. Uncompressed float32
 maps merge the same way."""
 import os
 import shutil
@@ -170,11 +172,27 @@ def main():
     r = vtlib.run([TRAIN, "--store", merged, "--out", os.path.join(tmp, "h.h5"), "--quiet"], check=False)
     assert r.returncode != 0 and "s2.h5, which is missing" in r.stderr, r.stderr
     vtlib.run([INFO, copy])  # the materialised copy needs no shard
-    shutil.copy(shard[0], shard[2])  # another shard in its place: other row count
+    shutil.copy(shard[0], shard[2])  # another shard in its place
     r = vtlib.run([PREDICT, "--head", os.path.join(tmp, "head-merged.h5"), "--store", merged], check=False)
-    n0, n2 = n_rows // N_SHARDS, n_rows - 2 * n_rows // N_SHARDS
-    assert r.returncode != 0 and f"whose shape changed since the merge ({n0} rows, expected {n2}): merge again" in r.stderr, r.stderr
+    first2 = 2 * n_rows // N_SHARDS
+    assert r.returncode != 0 and f"shards/s2.h5, which is the shard starting at row 0, not {first2}: it has changed since the merge" in r.stderr, r.stderr
+    # shard 2 re-extracted since the merge with another preprocessing: the
+    # same rows and shapes, other features (they used to be read silently)
+    vtlib.run(base + ["--out", shard[2], "--shard", f"2/{N_SHARDS}", "--threads", "1", "--preprocess", "torch", "--overwrite"])
+    for tool in ([TRAIN, "--store", merged, "--out", os.path.join(tmp, "h.h5"), "--quiet"], [INFO, merged]):
+        r = vtlib.run(tool, check=False)
+        assert r.returncode == 1 and r.stderr.count("s2.h5, which has preprocessing 'torch', the merged store 'caffe'") == 1, r.stderr
+        assert not os.path.exists(os.path.join(tmp, "h.h5"))
     os.rename(shard[2] + ".away", shard[2])
+    vtlib.run([INFO, merged])
+
+    # --out naming a shard under another spelling is refused, the shard untouched
+    # (with --overwrite it was replaced by a store reading itself)
+    before = open(shard[0], "rb").read()
+    for alias in (os.path.join(work, "shards", ".", "s0.h5"), os.path.relpath(shard[0])):
+        r = vtlib.run([MERGE, "--overwrite", "--out", alias] + shard, check=False)
+        assert r.returncode == 2 and f"--out {alias} is the shard {shard[0]}" in r.stderr, r.stderr
+    assert open(shard[0], "rb").read() == before, "vggtap-merge --out ./shard overwrote the shard"
 
     # Refusals, each problem named.
     out = os.path.join(tmp, "x.h5")
