@@ -264,6 +264,11 @@ static int decode_png(const uint8_t *data, size_t size, size_t max_pixels, vt_im
     return -1;
   }
   png_set_read_fn(png, &src, png_read_memory);
+  /* libpng refuses widths or heights over 1,000,000 by default ("Invalid
+   * IHDR data"), which would fail a valid 1,000,001 x 1 strip that PIL reads.
+   * The pixel limit is ours (png_check_ihdr_size): lift libpng's to the
+   * format's own maximum, 2^31 - 1. */
+  png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   /* Default: critical chunks fail, ancillary ones are dropped with a warning.
    * A bad CRC anywhere means a damaged file, so we fail for both. */
   png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);

@@ -122,6 +122,11 @@ def main():
             trns = bytes(range(0, 256, 16))
         write_png(path, np.asarray(args[0], dtype=np.int64), args[1], args[2], len(args) > 3, pal, trns)
         put("good", name, None, True)
+    # over libpng's default 1,000,000-pixel limit on a side (refused as
+    # "Invalid IHDR data" before vggtap lifted it), far under --max-pixels
+    strip = (np.arange(1000001) % 251).astype(np.uint8)
+    Image.fromarray(strip.reshape(1, -1), "L").save(put("good", "wide_1000001x1.png", None, True))
+    Image.fromarray(np.dstack([strip] * 3).reshape(-1, 1, 3)).save(put("good", "tall_1x1000001.png", None, True))
     # a 16-bit grey PNG: PIL clips where vggtap keeps the high byte (vt_image.c), so no PIL check
     write_png(put("good", "grey16.png", None, True, pil=False), rgb[:, :, :1].astype(np.int64) * 257, 0, 16)
     # wrong extensions: the format comes from the bytes
