@@ -163,6 +163,7 @@ static int from_folders(const char *dir, vt_inputs *in) {
     if (e->d_name[0] == '.') continue;
     char *full = join(dir, e->d_name);
     if (is_dir(full)) list_push(&classes, vt_xstrdup(e->d_name));
+    else if (vt_is_image_name(e->d_name)) in->n_root_images++;
     free(full);
   }
   closedir(d);
@@ -179,20 +180,32 @@ static int from_folders(const char *dir, vt_inputs *in) {
   dir_chain root_chain = {root_st.st_dev, root_st.st_ino, NULL};
   str_list files = {0};
   int *labels = NULL, cap = 0;
+  /* A folder without image files is not a class: kept, it would be a class
+   * with no rows, which the trainer refuses. Its name is kept for the note. */
+  int n_kept = 0;
   for (int c = 0; c < classes.n; c++) {
     int before = files.n;
     if (walk(dir, classes.items[c], &root_chain, &files, in) < 0) {
-      list_free(&classes);
+      for (int k = 0; k < n_kept; k++) free(classes.items[k]); /* the rest moved or were freed */
+      for (int k = c; k < classes.n; k++) free(classes.items[k]);
+      free(classes.items);
       list_free(&files);
       free(labels);
       return -1;
+    }
+    if (files.n == before) {
+      if (in->n_empty_classes++ == 0) in->first_empty_class = classes.items[c];
+      else free(classes.items[c]);
+      continue;
     }
     if (files.n > cap) {
       cap = files.cap;
       labels = vt_xrealloc(labels, (size_t)cap * sizeof *labels);
     }
-    for (int i = before; i < files.n; i++) labels[i] = c;
+    for (int i = before; i < files.n; i++) labels[i] = n_kept;
+    classes.items[n_kept++] = classes.items[c];
   }
+  classes.n = n_kept;
   if (files.n == 0) {
     list_free(&classes);
     list_free(&files);
@@ -447,6 +460,7 @@ void vt_inputs_free(vt_inputs *in) {
     free(in->split[i]);
   }
   for (int i = 0; i < in->n_classes; i++) free(in->classes[i]);
+  free(in->first_empty_class);
   free(in->path);
   free(in->full);
   free(in->label);

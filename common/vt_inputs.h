@@ -15,10 +15,14 @@ typedef struct {
   char *root;     /* data dir, manifest path, or "" for files */
   int n_ignored;  /* non-image files skipped while listing folders */
   int n_cycles;   /* symbolic links back to a folder being listed, not followed */
+  int n_empty_classes;     /* folders: sub-folders holding no image file, not classes */
+  char *first_empty_class; /* the first of them by name, or NULL */
+  int n_root_images;       /* folders: image files in the data folder itself, ignored */
 } vt_inputs;
 
-/* One sub-folder per class (sorted names = labels); images found recursively
- * inside each, sorted by relative path. Files in the root are ignored. */
+/* One sub-folder per class (sorted names of the sub-folders holding image
+ * files = labels); images found recursively inside each, sorted by relative
+ * path. Files in the root are ignored (image files there are counted). */
 int vt_inputs_from_folders(const char *dir, vt_inputs *in);
 /* CSV with a header. label_col/split_col may be NULL: label defaults to the
  * column "label", else "class"; split to "split". Paths are relative to the

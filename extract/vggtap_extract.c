@@ -219,6 +219,12 @@ int main(int argc, char **argv) {
   if (in.n_ignored && !o.quiet)
     fprintf(stderr, "vggtap-extract: note: %d non-image files ignored (not .jpg/.jpeg/.png/...)\n",
             in.n_ignored);
+  if (in.n_empty_classes && !o.quiet)
+    fprintf(stderr, "vggtap-extract: note: %d folders without image files are not classes (%s%s)\n",
+            in.n_empty_classes, in.first_empty_class, in.n_empty_classes > 1 ? ", ..." : "");
+  if (in.n_root_images && !o.quiet)
+    fprintf(stderr, "vggtap-extract: note: %d image files directly in %s ignored (--data takes one "
+                    "sub-folder of images per class)\n", in.n_root_images, in.root);
   if (in.n_cycles && !o.quiet)
     fprintf(stderr, "vggtap-extract: note: %d symbolic links back to a folder being listed not followed\n",
             in.n_cycles);

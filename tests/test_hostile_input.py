@@ -3,6 +3,8 @@ valid encodings, broken files, special files, a non-UTF-8 name, manifests with
 missing files, bad labels and duplicate paths) through vggtap-extract.
 
 Asserts, for class folders and for a manifest over the same files:
+- folders without image files are not classes, and an image beside the
+  class folders is not a row (both are counted in notes);
 - the run completes (exit 0) and lists every file exactly once, in spite of a
   FIFO (no hang), a symlink loop and a symbolic link back to a parent folder;
 - each valid file is an ok row with finite features, and its pixels equal
@@ -142,6 +144,10 @@ def main():
     n_bad = len(expect["folders"]) - n_ok
     assert f"{n_ok} ok, {n_bad} failed of {n_ok + n_bad} images" in p.stderr, p.stderr
     assert "1 symbolic links back to a folder being listed not followed" in p.stderr, p.stderr
+    # folders without image files are not classes (a class without rows
+    # would make vggtap-train refuse the store); the stray image is counted
+    assert "note: 2 folders without image files are not classes (empty, ...)" in p.stderr, p.stderr
+    assert "note: 1 image files directly in " in p.stderr, p.stderr
     st = read_store(os.path.join(tmp, "folders.h5"))
     assert st["classes"] == ["bad", "good"], st["classes"]
     n_pil = check_rows(st, expect["folders"], p.stderr, os.path.join(corpus, "data"))

@@ -5,7 +5,9 @@ from synthetic pixels (no photos are copied).
     /usr/bin/python3 tests/tools/make_hostile_corpus.py DIR [JPEG_VARIANTS_TOOL]
 
 DIR/data/          class folders for --data: good/ (valid, unusual encodings)
-                   and bad/ (broken files, special files, a non-UTF-8 name)
+                   and bad/ (broken files, special files, a non-UTF-8 name);
+                   empty/ and notes/ (no image files: not classes) and
+                   stray.jpg (beside the class folders: not a row)
 DIR/manifest.csv   a manifest over data/ adding a missing file, a directory,
                    an empty label and a non-UTF-8 label
 DIR/manifest_dup.csv, manifest_fields.csv   manifests that must be refused
@@ -162,6 +164,15 @@ def main():
     put("bad", "folder.jpg/inside.png", png, True)
     # a symlink back to its own class folder: walked once, not 40 times
     os.symlink("..", os.path.join(bad, "folder.jpg", "up"))
+
+    # not classes: a folder without files, one without image files; not rows:
+    # an image beside the class folders
+    os.makedirs(os.path.join(out, "data", "empty"))
+    os.makedirs(os.path.join(out, "data", "notes"))
+    with open(os.path.join(out, "data", "notes", "readme.txt"), "w") as f:
+        f.write("not an image\n")
+    with open(os.path.join(out, "data", "stray.jpg"), "wb") as f:
+        f.write(baseline)
 
     # ---- manifests (paths relative to DIR) ----
     # manifest.csv: every file above with its folder's label, except grey.jpg
