@@ -288,14 +288,16 @@ static int from_manifest(const char *csv, const char *label_col, const char *spl
   if (!f) return vt_fail("%s: cannot open manifest: %s", csv, strerror(errno));
   str_list header = {0}, fields = {0}, paths = {0}, labels = {0}, splits = {0};
   int line = 1, rc = -1, *row_line = NULL;
+  /* A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped before parsing,
+   * so that a quoted first header field ("path") is still read as quoted. */
+  char bom[3];
+  if (fread(bom, 1, 3, f) != 3 || memcmp(bom, "\xEF\xBB\xBF", 3) != 0) rewind(f);
   int nh = csv_record(f, &header, &line);
   if (nh <= 0) {
     if (nh == 0) vt_fail("%s: empty manifest (expected a header line with a 'path' column)", csv);
     else vt_fail_prefix("%s", csv);
     goto done;
   }
-  if (header.n > 0 && strncmp(header.items[0], "\xEF\xBB\xBF", 3) == 0)
-    memmove(header.items[0], header.items[0] + 3, strlen(header.items[0]) - 2);
   int pcol = find_column(&header, "path");
   int lcol = label_col ? find_column(&header, label_col) : find_column(&header, "label");
   if (!label_col && lcol < 0) lcol = find_column(&header, "class");

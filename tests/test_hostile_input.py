@@ -15,6 +15,9 @@ Asserts, for class folders and for a manifest over the same files:
   stored as Python's decode('utf-8', 'backslashreplace') spells them;
 - an empty label is an unlabelled row; a missing file and a directory are
   failed rows;
+- a manifest in Excel's CSV UTF-8 dialect (a byte-order mark before a quoted
+  header, CRLF, a blank line, quoted fields) gives the rows, labels and
+  splits it holds;
 - a manifest listing a path twice, or a line with a field too many, is
   refused (exit 1) with a message naming the lines; so is a file given twice.
 
@@ -165,6 +168,16 @@ def main():
     check_rows(st, expect["manifest"], p.stderr, corpus, st["classes"])
     n = len(expect["manifest"])
     print(f"manifest: {n} rows as expected (labels included)")
+
+    # a byte-order mark before a quoted header (before: "no 'path' column")
+    p = extract("--manifest", os.path.join(corpus, "manifest_excel.csv"), "--out", os.path.join(tmp, "excel.h5"))
+    assert p.returncode == 0, p.stderr
+    with h5py.File(os.path.join(tmp, "excel.h5"), "r") as f:
+        got = ([s.decode() for s in f["classes"][:]], [s.decode() for s in f["images/path"][:]],
+               list(f["images/label"][:]), [s.decode() for s in f["images/split"][:]])
+    assert got == (['a "quoted", label', "good"], ["data/good/baseline.jpg", "data/good/grey.jpg"], [1, 0],
+                   ["train", "val"]), got
+    print("manifest_excel.csv: BOM, quoted header, CRLF, blank line: 2 rows as expected")
 
     # refused lists: exit 1, nothing written, the message names the lines
     for csv, words in [("manifest_dup.csv", "line 5: path 'data/good/baseline.jpg' is already listed on line 3"),

@@ -10,6 +10,7 @@ DIR/data/          class folders for --data: good/ (valid, unusual encodings)
                    stray.jpg (beside the class folders: not a row)
 DIR/manifest.csv   a manifest over data/ adding a missing file, a directory,
                    an empty label and a non-UTF-8 label
+DIR/manifest_excel.csv  two rows in Excel's CSV UTF-8 dialect (BOM, quoted header, CRLF)
 DIR/manifest_dup.csv, manifest_fields.csv   manifests that must be refused
 DIR/expect.json    for each row path as stored (see docs/STORE.md on
                    non-UTF-8 bytes): {"ok": bool, "reason": text the failure
@@ -194,6 +195,11 @@ def main():
                                        "pil": False, "label": "bad"}
     with open(os.path.join(out, "manifest.csv"), "wb") as f:
         f.write(b"\n".join(lines) + b"\n")
+    # as Excel's "CSV UTF-8" and pandas' QUOTE_ALL write it: a byte-order
+    # mark before a quoted header, CRLF, a blank line, quotes and a comma in a label
+    with open(os.path.join(out, "manifest_excel.csv"), "wb") as f:
+        f.write(b'\xef\xbb\xbf"path","label","split"\r\n"data/good/baseline.jpg","good","train"\r\n\r\n'
+                b'"data/good/grey.jpg","a ""quoted"", label","val"\r\n')
     # refused as a whole: a path listed twice (lines 3 and 5), a line with a field too many (line 3)
     with open(os.path.join(out, "manifest_dup.csv"), "w") as f:
         f.write("path,label\ndata/good/grey.jpg,good\ndata/good/baseline.jpg,good\n"
