@@ -26,7 +26,9 @@
 # content, not on the config file's time stamp: extraction re-runs only when
 # the [extract] settings, the image list (names, sizes, times) or the weights
 # change; training only when the store or the [train] settings change. Safe
-# under make -j. Paths must not contain spaces (make's limit).
+# under make -j. The config, WORK, BIN and the weights file must not have
+# spaces in their paths (make's limit; refused at once); image folders and
+# manifests may.
 
 BIN ?= bin
 VT_CONFIG := $(BIN)/vggtap-config
@@ -44,6 +46,12 @@ endif
 ifeq ($(CONFIG),)
 $(error give a config: make -f pipeline.mk CONFIG=configs/NAME.ini [extract|train|evaluate|report|predict|sweep|clean])
 endif
+# make splits words at spaces, so a path holding one cannot be a target or a
+# prerequisite: refuse it by name rather than fail on its pieces.
+# $(1) what it is, $(2) the path
+no_space = $(if $(filter-out 0 1,$(words $(2))),$(error $(1) '$(2)' contains a space: make cannot handle such a path; use one without spaces (a symbolic link will do)))
+$(call no_space,CONFIG,$(CONFIG))
+$(call no_space,BIN,$(BIN))
 ifeq ($(wildcard $(VT_CONFIG)),)
 $(error $(VT_CONFIG) is missing: build vggtap first (make))
 endif
@@ -56,11 +64,14 @@ comma := ,
 get = $(shell $(VT_CONFIG) get $(CONFIG) $(1) $(2) '$(3)')
 NAME := $(basename $(notdir $(CONFIG)))
 WORK := $(call get,vggtap,work,runs/$(NAME))
+$(call no_space,$(CONFIG): [vggtap] work,$(WORK))
 TAPS := $(subst $(comma), ,$(call get,extract,tap,block1_pool))
 TAP ?= $(lastword $(TAPS))
 WEIGHTS := $(shell $(VT_CONFIG) weights $(CONFIG) 2>/dev/null)
-# [evaluate] data or manifest, as flags for the evaluation store's extraction
-EVAL_FLAGS := $(addprefix --,$(shell $(VT_CONFIG) settings $(CONFIG) evaluate))
+$(call no_space,the weights file,$(WEIGHTS))
+# [evaluate] data or manifest, as flags for the evaluation store's
+# extraction, each single-quoted for the shell (a folder may hold spaces)
+EVAL_FLAGS := $(shell $(VT_CONFIG) settings $(CONFIG) evaluate | sed "s/'/'\\\\''/g; s/^/'--/; s/\$$/'/")
 EVAL_STORE := $(if $(EVAL_FLAGS),$(WORK)/eval.h5)
 SCORED_STORE := $(or $(EVAL_STORE),$(WORK)/store.h5)
 

@@ -4,7 +4,8 @@
 # without re-extracting; changing an [extract] setting or an image
 # re-extracts; a change elsewhere in the config does nothing; an interrupted
 # extraction resumes; the sweep writes one row per combination; without
-# weights, extraction stops with the instructions.
+# weights, extraction stops with the instructions; paths with spaces work
+# where make allows them and are refused by name where it does not.
 set -euo pipefail
 source "$(dirname "$0")/vtlib.sh"
 BUILD=${TEST_BUILD:-build}
@@ -152,6 +153,35 @@ grep -q "storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weight
 printf '[sweep]\ntapz = x\n' >> t.ini
 out=$(pipe extract) && fail "a bad config was accepted"
 grep -q "t.ini:[0-9]*: unknown key 'tapz' in \[sweep\]" <<<"$out" || { echo "$out"; fail "bad config message"; }
+
+# 11. Spaces: an [evaluate] folder may have them (and a quote: its flag is
+# quoted for the shell; it was split into '--data=sp' and 'dir/...'); the
+# config, WORK and the weights file cannot be make targets or
+# prerequisites, so each is refused at once by name, and nothing is made.
+mkdir -p "sp dir" && cp -r data/test "sp dir/it's test"
+cat > sp.ini <<EOF
+[vggtap]
+weights = $WEIGHTS
+work = run-sp
+[extract]
+data = data/train
+tap = block1_pool
+size = 32
+[evaluate]
+data = sp dir/it's test
+EOF
+out=$(make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=sp.ini run-sp/eval.h5 2>&1) ||
+  { echo "$out"; fail "an [evaluate] folder with a space and a quote"; }
+grep -q "wrote run-sp/eval.h5: 40 ok" <<<"$out" || { echo "$out"; fail "the eval store from a folder with a space"; }
+mkdir -p "cfg dir" && cp sp.ini "cfg dir/c.ini"
+sed 's/^work = run-sp/work = run sp/' sp.ini > work-sp.ini
+ln -s "$WEIGHTS" "w sp.h5" && sed 's/^weights = .*/weights = w sp.h5/' sp.ini > weights-sp.ini
+for c in "cfg dir/c.ini|CONFIG 'cfg dir/c.ini' contains a space" "work-sp.ini|work-sp.ini: [vggtap] work 'run sp' contains a space" \
+         "weights-sp.ini|w sp.h5' contains a space"; do
+  out=$(make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG="${c%%|*}" extract 2>&1) && fail "${c%%|*} was accepted"
+  [ "$(grep -cF "${c#*|}" <<<"$out")" = 1 ] || { echo "$out"; fail "${c%%|*}: no single clear refusal"; }
+done
+[ ! -e "run sp" ] && [ ! -e runs ] || fail "a refused config made folders"
 
 [ $failures -eq 0 ] && echo "test_pipeline: all checks passed"
 exit $((failures > 0))
