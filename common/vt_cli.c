@@ -1,8 +1,11 @@
 #include "vt_cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vt_common.h"
 
@@ -40,4 +43,20 @@ char *vt_join_args(int argc, char *const *argv) {
     strcat(s, argv[i]);
   }
   return s;
+}
+
+int vt_check_writable(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return vt_fail("cannot write %s: it is a directory", path);
+  size_t len = strlen(path) + 32;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "wb");
+  int rc = f ? 0 : vt_fail("cannot write %s: %s", path, strerror(errno));
+  if (f) {
+    fclose(f);
+    unlink(tmp);
+  }
+  free(tmp);
+  return rc;
 }

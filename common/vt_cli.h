@@ -1,5 +1,5 @@
-/* vt_cli.h: parsing of command-line values shared by the programs; each
- * failure names the flag and the value. */
+/* vt_cli.h: parsing and checking of command-line values shared by the
+ * programs; each failure names the flag or the path, and the value. */
 #ifndef VT_CLI_H
 #define VT_CLI_H
 
@@ -7,6 +7,11 @@
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out);
 /* A network input size: "N" (square) or "HxW", each 8..4096. */
 int vt_parse_size(const char *s, const char *flag, int *height, int *width);
+/* Fails early, before any work, if an output file cannot be written at
+ * path: it is a directory, or a file cannot be created beside it (the
+ * programs write PATH.tmpPID and rename it over PATH). Leaves nothing
+ * behind. 0 or -1 + a reason naming path. */
+int vt_check_writable(const char *path);
 /* The command line as one string, arguments separated by spaces (malloc'd):
  * the `command` a store records. */
 char *vt_join_args(int argc, char *const *argv);

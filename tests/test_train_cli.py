@@ -362,6 +362,24 @@ def main():
               "--report %s not creatable: exit %d, %r once, head, log and report unchanged %s, no temporary file %s"
               % (report, r.returncode, r.stderr.strip(), same, left))
 
+    # an output path that is a directory, or in a missing folder, is refused
+    # before any work, naming the path given (not its temporary file)
+    os.makedirs(p("odir.h5"), exist_ok=True)
+    for cmd, path, reason in (
+            ([TRAIN, "--store", s, "--tap", "block1_pool", "--out", p("odir.h5"), "--quiet"], p("odir.h5"), "it is a directory"),
+            ([TRAIN, "--store", s, "--tap", "block1_pool", "--out", p("hk.h5"), "--log", p("odir.h5"), "--quiet"],
+             p("odir.h5"), "it is a directory"),
+            ([PREDICT, "--head", p("hk.h5"), "--store", s, "--out", p("odir.h5")], p("odir.h5"), "it is a directory"),
+            ([PREDICT, "--head", p("hk.h5"), "--store", s, "--out", p("no/p.csv")], p("no/p.csv"),
+             "No such file or directory")):
+        r = run(cmd)
+        msg = "cannot write %s: %s" % (path, reason)
+        left = sorted(x for x in os.listdir(tmp) if x.startswith("odir") and x != "odir.h5")
+        same = all(open(p(x), "rb").read() == v for x, v in kept.items())
+        check(r.returncode == 1 and r.stderr.count(msg) == 1 and r.stderr.count("\n") == 1 and not left and same,
+              "%s --out/--log %s: exit %d, %r, nothing written %s" % (os.path.basename(cmd[0]), path, r.returncode,
+                                                                    r.stderr.strip(), left))
+
     r = run([TRAIN, "--help"])
     check(r.returncode == 0 and all(o in r.stdout for o in (
         "--store", "--tap", "--pool", "--out", "--eval", "--report", "--hidden", "--dropout", "--optimizer",

@@ -220,11 +220,12 @@ static int emit(const options *o, const vt_head_file *hf, const prediction *p, i
   FILE *f = fopen(tmp, "w");
   int rc = 0;
   if (!f) {
-    rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
+    rc = vt_fail("cannot write %s: %s", o->out, strerror(errno));
   } else {
     write_predictions(f, o, hf, p, n, k, with_truth);
-    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, o->out) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", o->out, strerror(errno));
+    if (rc == 0 && rename(tmp, o->out) != 0)
+      rc = vt_fail("cannot rename %s to %s: %s", tmp, o->out, strerror(errno));
     if (rc < 0) unlink(tmp);
   }
   free(tmp);
@@ -563,6 +564,8 @@ int main(int argc, char **argv) {
     rc = -1;
   } else if (check_given_settings(&o, &hf) < 0) {
     rc = -1;
+  } else if (o.out && vt_check_writable(o.out) < 0) {
+    rc = -1; /* before the images are run, not after */
   } else {
     rc = o.store ? predict_store(&o, &hf, &recipe)
                  : predict_images(&o, &hf, &recipe, &n_failed, &n_total);

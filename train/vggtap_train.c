@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "report.h"
+#include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_config.h"
 #include "vt_features.h"
@@ -279,21 +280,6 @@ static char *beside(const char *path, const char *suffix) {
   return s;
 }
 
-/* Fails early, before any training, if path cannot be created. */
-static int check_writable(const char *path) {
-  size_t len = strlen(path) + 32;
-  char *tmp = vt_xmalloc(len);
-  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  int rc = f ? 0 : vt_fail("cannot write %s: %s", path, strerror(errno));
-  if (f) {
-    fclose(f);
-    unlink(tmp);
-  }
-  free(tmp);
-  return rc;
-}
-
 static int write_log(const char *path, const vt_train_result *r) {
   size_t len = strlen(path) + 32;
   char *tmp = vt_xmalloc(len);
@@ -487,17 +473,6 @@ static void baseline_params(const vt_store *s, char taps[][VT_TAP_NAME_MAX], int
   *with_convs = (long)(d + convs);
 }
 
-static char *command_line(int argc, char **argv) {
-  size_t n = 1;
-  for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-  char *s = vt_xcalloc(n, 1);
-  for (int i = 0; i < argc; i++) {
-    if (i) strcat(s, " ");
-    strcat(s, argv[i]);
-  }
-  return s;
-}
-
 static char *config_text(const options *o, const vt_head *h, const char *taps,
                          const char *pooling) {
   char *s = vt_xmalloc(4096);
@@ -637,7 +612,7 @@ static int run(int argc, char **argv, const options *o0) {
   }
   log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
   report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
-  if (check_writable(o->out) < 0 || check_writable(log_path) < 0 ||
+  if (vt_check_writable(o->out) < 0 || vt_check_writable(log_path) < 0 ||
       vt_report_check_dir(report_dir) < 0)
     goto fail;
 
@@ -687,7 +662,7 @@ static int run(int argc, char **argv, const options *o0) {
   if (vt_metrics_compute(k, re->n, re->y, pred, &m) < 0) goto fail;
 
   /* the head file */
-  cmd = command_line(argc, argv);
+  cmd = vt_join_args(argc, argv);
   config = config_text(o, &hf.head, taps_name, pooling_name);
   hf.n_classes = k;
   hf.classes = st.classes;
