@@ -347,6 +347,15 @@ def main():
         subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
         r = run([TRAIN, "--store", s, "--out", p("hb.h5"), *args])
         check(r.returncode == 2 and not os.path.exists(p("hb.h5")), "usage error %s: exit 2" % " ".join(args))
+    # a value out of range is told the range (1e-12 is positive, 2^40 >= 0:
+    # "wants a positive number" and "an integer >= 0" said otherwise)
+    for args, want in ((["--lr", "1e-12"], "--lr wants a number in 1e-9..100, not '1e-12'"),
+                       (["--lr", "nan"], "--lr wants a number in 1e-9..100, not 'nan'"),
+                       (["--seed", "1099511627776"], "--seed wants a whole number in 0..2147483647"),
+                       (["--batch-size", "2000000"], "--batch-size wants a whole number in 1..1048576"),
+                       (["--momentum", "1"], "--momentum wants 0..0.9999")):
+        r = run([TRAIN, "--store", s, "--out", p("hb.h5"), *args])
+        check(r.returncode == 2 and want in r.stderr, "%s: exit %d, %r" % (" ".join(args), r.returncode, r.stderr.strip()))
     # --- an output that cannot be written, found only after training, leaves
     # an existing head, log and report as they were (the head used to be
     # replaced before the report directory failed) ---

@@ -180,12 +180,12 @@ static int parse_args(int argc, char **argv, options *o) {
       o->optimizer_given = 1;
       break;
     case O_LR:
-      if (parse_float(optarg, 1e-9, 100, &fv) < 0) return usage_error("--lr wants a positive number, not '%s'", optarg);
+      if (parse_float(optarg, 1e-9, 100, &fv) < 0) return usage_error("--lr wants a number in 1e-9..100, not '%s'", optarg);
       o->tc.lr = (float)fv;
       o->lr_given = 1;
       break;
     case O_MOM:
-      if (parse_float(optarg, 0, 0.9999, &fv) < 0) return usage_error("--momentum wants 0..1, not '%s'", optarg);
+      if (parse_float(optarg, 0, 0.9999, &fv) < 0) return usage_error("--momentum wants 0..0.9999, not '%s'", optarg);
       o->tc.optim.momentum = (float)fv;
       break;
     case O_WD:
@@ -203,20 +203,20 @@ static int parse_args(int argc, char **argv, options *o) {
         return usage_error("--lr-schedule is constant, cosine or step, not '%s'", optarg);
       break;
     case O_LRSTEP:
-      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--lr-step wants a positive integer, not '%s'", optarg);
+      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--lr-step wants a whole number in 1..1000000, not '%s'", optarg);
       o->tc.lr_step_epochs = (int)iv;
       break;
     case O_BATCH:
-      if (parse_int(optarg, 1, 1 << 20, &iv) < 0) return usage_error("--batch-size wants a positive integer, not '%s'", optarg);
+      if (parse_int(optarg, 1, 1 << 20, &iv) < 0) return usage_error("--batch-size wants a whole number in 1..1048576, not '%s'", optarg);
       o->tc.batch_size = (int)iv;
       break;
     case O_EPOCHS:
-      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--epochs wants a positive integer, not '%s'", optarg);
+      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--epochs wants a whole number in 1..1000000, not '%s'", optarg);
       o->tc.epochs = (int)iv;
       o->epochs_given = 1;
       break;
     case O_PATIENCE:
-      if (parse_int(optarg, 0, 1000000, &iv) < 0) return usage_error("--patience wants an integer >= 0, not '%s'", optarg);
+      if (parse_int(optarg, 0, 1000000, &iv) < 0) return usage_error("--patience wants a whole number in 0..1000000, not '%s'", optarg);
       o->tc.patience = (int)iv;
       o->patience_given = 1;
       break;
@@ -240,7 +240,7 @@ static int parse_args(int argc, char **argv, options *o) {
       o->split = optarg;
       break;
     case O_SEED:
-      if (parse_int(optarg, 0, 2147483647L, &iv) < 0) return usage_error("--seed wants an integer >= 0, not '%s'", optarg);
+      if (parse_int(optarg, 0, 2147483647L, &iv) < 0) return usage_error("--seed wants a whole number in 0..2147483647, not '%s'", optarg);
       o->tc.seed = (uint64_t)iv;
       break;
     case O_FEAT: {
