@@ -339,6 +339,13 @@ def main():
         left = [x for x in os.listdir(tmp) if x.startswith("hb")]
         check(r.returncode == 1 and message in r.stderr and not left,
               "%s: exit %d, %r, nothing written" % (" ".join(args[2:]), r.returncode, r.stderr.strip()))
+    # every row failed: said so, not "train on a store ... with labels"
+    subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
+    r = train(fixture(p("allfailed.h5"), "--rows", "12", "--failed", "12"), p("hb.h5"), "--tap", "block1_pool")
+    want = "has no usable rows: 12 of its 12 rows failed extraction"
+    check(r.returncode == 1 and r.stderr.count(want) == 1 and "with labels" not in r.stderr and
+          not [x for x in os.listdir(tmp) if x.startswith("hb")],
+          "a store whose every row failed: exit %d, %r, nothing written" % (r.returncode, r.stderr.strip()))
     pooled_only = fixture(p("po.h5"), "--dim", "24")
     r = train(pooled_only, p("hb.h5"), "--pool", "avg2")
     check(r.returncode == 1 and "no maps of block1_pool to pool it from" in r.stderr,

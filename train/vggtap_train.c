@@ -342,7 +342,11 @@ static int usable_rows(const vt_store *s, row_set *all, int *n_failed, int *n_un
     }
   }
   int rc = 0;
-  if (s->n_classes == 0 || all->n == 0) {
+  if (all->n == 0 && s->n_classes > 0 && *n_failed > 0) {
+    rc = vt_fail("%s has no usable rows: %d of its %d rows failed extraction (their reasons are in "
+                 "/images/error; vggtap-info summarises them) and %d are unlabelled", s->path,
+                 *n_failed, s->n_rows, *n_unlabelled);
+  } else if (s->n_classes == 0 || all->n == 0) {
     rc = vt_fail("%s has no labelled rows (%d rows: %d unlabelled, %d failed): train on a store "
                  "made from class folders or a manifest with labels", s->path, s->n_rows,
                  *n_unlabelled, *n_failed);

@@ -118,7 +118,8 @@ def write(args):
         v[failed] = np.nan
     if maps is not None:
         maps[failed] = np.nan
-    bad_row = int(np.flatnonzero(status == 1)[0])
+    ok_rows = np.flatnonzero(status == 1)
+    bad_row = int(ok_rows[0]) if len(ok_rows) else None  # (--failed may fail every row)
     if args.bad in ("nan-feature", "inf-feature"):
         bad = np.nan if args.bad == "nan-feature" else np.inf
         for v in pooled.values():
