@@ -2,6 +2,7 @@
  * per class, failures grouped by reason, taps with shapes and types,
  * provenance, size on disk), and a one-line-per-head comparison table for
  * sweeps. h5ls/h5dump stay the low-level view. */
+#include <errno.h>
 #include <getopt.h>
 #include <hdf5.h>
 #include <math.h>
@@ -538,7 +539,7 @@ static int table(int n, char **paths, const char *csv_path) {
     snprintf(tmp, len, "%s.tmp", csv_path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-      rc = vt_fail("%s: cannot write", tmp);
+      rc = vt_fail("cannot write %s: %s", csv_path, strerror(errno));
     } else {
       fprintf(f, "head,tap,pooling,hidden,features,params,accuracy,macro_f1,train_seconds\n");
       for (int i = 0; i < n; i++) {
@@ -556,7 +557,10 @@ static int table(int n, char **paths, const char *csv_path) {
         fprintf(f, ",%lld,%lld,%s,%s,%s\n", h[i].n_features, h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
                 isnan(h[i].macro_f1) ? "" : f1, isnan(h[i].train_seconds) ? "" : secs);
       }
-      if (fclose(f) != 0 || rename(tmp, csv_path) != 0) rc = vt_fail("%s: cannot write", csv_path);
+      if (fclose(f) != 0 || rename(tmp, csv_path) != 0) {
+        rc = vt_fail("cannot write %s: %s", csv_path, strerror(errno));
+        remove(tmp);
+      }
     }
     free(tmp);
   }

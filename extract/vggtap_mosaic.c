@@ -2,6 +2,7 @@
  * image beside a grid of one tap's channels (each normalised to its own
  * min..max), as a PNG, from a store row that holds maps or from an image run
  * through the weights. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -332,12 +333,13 @@ int main(int argc, char **argv) {
   snprintf(tmp, len, "%s.tmp", o.out);
   FILE *f = fopen(tmp, "wb");
   if (!f) {
-    vt_fail("%s: cannot write", tmp);
+    vt_fail("cannot write %s: %s", o.out, strerror(errno));
   } else if (vt_canvas_write_png(&cv, f) < 0) {
+    vt_fail_prefix("cannot write %s", o.out);
     fclose(f);
     remove(tmp);
   } else if (fclose(f) != 0 || rename(tmp, o.out) != 0) {
-    vt_fail("%s: cannot write", o.out);
+    vt_fail("cannot write %s: %s", o.out, strerror(errno));
     remove(tmp);
   } else {
     printf("vggtap-mosaic: wrote %s (%dx%d): %s, %d channels of %dx%d\n", o.out, cv.w, cv.h, o.tap, m.c, m.h, m.w);

@@ -153,6 +153,12 @@ for args, want in (([store + ".nope"], "no such file"), ([os.path.join(data, "b"
     p = vtlib.run([vtlib.tool("vggtap-info")] + args, check=False)
     vtlib.check(p.returncode == 1 and want in p.stderr, f"vggtap-info {args}: exit {p.returncode}, {p.stderr!r}")
 
+# --csv where it cannot be written: the path and the OS reason
+bad_csv = os.path.join(tmp, "no-such-dir", "t.csv")
+p = vtlib.run([vtlib.tool("vggtap-info"), "--table", "--csv", bad_csv] + heads, check=False)
+vtlib.check(p.returncode == 1 and f"cannot write {bad_csv}: No such file or directory" in p.stderr,
+            f"vggtap-info --csv {bad_csv}: exit {p.returncode}, {p.stderr!r}")
+
 if vtlib.failures:
     print(f"{len(vtlib.failures)} checks failed")
     sys.exit(1)

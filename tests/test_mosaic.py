@@ -142,6 +142,13 @@ for args, rc, want in (
     vtlib.check(p.returncode == rc and want in p.stderr and not os.path.exists(out),
           f"vggtap-mosaic {args}: exit {p.returncode}, {p.stderr.strip()!r}")
 
+# an --out that cannot be written: the path and the OS reason, nothing left behind
+out = os.path.join(tmp, "no-such-dir", "m.png")
+p = mosaic(["--image", images[0], "--weights", vtlib.WEIGHTS, "--tap", "block1_pool", "--size", "32", "--out", out],
+           check_rc=False)
+vtlib.check(p.returncode == 1 and f"cannot write {out}: No such file or directory" in p.stderr,
+            f"vggtap-mosaic --out {out}: exit {p.returncode}, {p.stderr.strip()!r}")
+
 if vtlib.failures:
     print(f"{len(vtlib.failures)} checks failed")
     sys.exit(1)
