@@ -180,6 +180,7 @@ static int compare_meta(const char *path, const vt_store_meta *m) {
 int vt_store_check_existing(const char *out, const vt_store_meta *m) {
   struct stat st;
   if (stat(out, &st) != 0) return 0;
+  if (S_ISDIR(st.st_mode)) return vt_fail("%s is a directory: --out names the store file to write", out);
   return compare_meta(out, m) < 0 ? -1 : 1;
 }
 
@@ -230,6 +231,18 @@ int vt_store_remove(const char *out) {
 }
 
 int vt_store_remove_partial(const char *out) { return remove_partial(out, 0); }
+
+void vt_store_remove_lock_only_partial(const char *out) {
+  char *dir = vt_xmalloc(strlen(out) + 16);
+  sprintf(dir, "%s.partial", out);
+  DIR *d = opendir(dir);
+  int only_lock = d != NULL;
+  for (struct dirent *e; d && only_lock && (e = readdir(d));)
+    only_lock = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "lock");
+  if (d) closedir(d);
+  if (only_lock) remove_dir(dir, 0); /* best effort: a leftover empty folder harms nothing */
+  free(dir);
+}
 
 /* Names of the finished parts, sorted. */
 static int list_parts(const char *dir, char ***names, int *n) {

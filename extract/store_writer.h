@@ -98,5 +98,9 @@ void vt_partial_free(vt_partial *p);
 int vt_store_remove(const char *out);
 /* Removes OUT.partial/ only. */
 int vt_store_remove_partial(const char *out);
+/* Removes OUT.partial/ if it holds nothing but the lock: what a run refused
+ * before any work leaves (vt_store_lock created it), so a refusal leaves no
+ * trace; a partial run's rows are kept. The caller holds the lock. */
+void vt_store_remove_lock_only_partial(const char *out);
 
 #endif

@@ -176,6 +176,9 @@ static int parse_options(int argc, char **argv, options *o) {
   if ((o->data || o->manifest) && optind < argc)
     return vt_fail("unexpected argument '%s'", argv[optind]);
   if (!o->out) return vt_fail("--out STORE.h5 is required");
+  /* Caught here, not after the whole extraction failed to rename onto it. */
+  if (!o->out[0] || o->out[strlen(o->out) - 1] == '/')
+    return vt_fail("--out '%s': give the store's file name, e.g. --out features.h5", o->out);
   if (vt_extract_parse_taps(&o->cfg, o->taps) < 0) return vt_fail_prefix("--tap");
   if (o->grids && vt_extract_parse_grids(&o->cfg, o->grids) < 0) return vt_fail_prefix("--grids");
   if (!o->grids) vt_extract_fit_grids(&o->cfg);
@@ -277,7 +280,10 @@ int main(int argc, char **argv) {
   if (lock < 0) goto fail;
   if (o.overwrite && vt_store_remove(o.out) < 0) goto fail;
   int existing = vt_store_check_existing(o.out, &meta);
-  if (existing < 0) goto fail;
+  if (existing < 0) {
+    vt_store_remove_lock_only_partial(o.out); /* a refusal touches nothing */
+    goto fail;
+  }
   if (existing == 1) {
     vt_store_remove_partial(o.out); /* left if killed just after the rename */
     if (!o.quiet) fprintf(stderr, "vggtap-extract: %s is complete with these settings; nothing to do\n", o.out);

@@ -4,6 +4,7 @@ reason names the problem, every valid one is ok, and the summary and exit
 status say so."""
 import io
 import os
+import shutil
 import struct
 import sys
 import zlib
@@ -115,6 +116,33 @@ def main():
         p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", os.path.join(tmp, "data"),
                        "--out", out] + args, check=False)
         assert p.returncode == 2 and words in p.stderr and not os.path.exists(out), (args, p.stderr)
+    # an --out that is no file name: exit 2 before any work (before: the whole
+    # extraction ran, then failed to rename onto '' and left '.partial/' behind)
+    for out in ["", os.path.join(tmp, "newdir") + "/"]:
+        p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", os.path.join(tmp, "data"),
+                       "--out", out], check=False, cwd=tmp)
+        assert p.returncode == 2 and f"--out '{out}': give the store's file name" in p.stderr, (out, p.stderr)
+        assert not os.path.exists(os.path.join(tmp, ".partial")) and not os.path.exists(out or "/nonexistent")
+    # an --out that exists and is not a store of these settings is refused,
+    # exit 1, naming it, and left exactly as it was, with no OUT.partial/ beside
+    # it (before: the lock folder was left behind)
+    not_store = os.path.join(tmp, "notes.txt")
+    with open(not_store, "w") as f:
+        f.write("not a store\n")
+    a_dir = os.path.join(tmp, "a_dir")
+    os.mkdir(a_dir)
+    foreign = shutil.copy(vtlib.WEIGHTS, os.path.join(tmp, "weights_copy.h5"))  # HDF5, not a store
+    for out, extra, words in [(not_store, [], "exists and is not an HDF5 file"),
+                              (a_dir, [], "is a directory"),
+                              (foreign, [], "is not a vggtap store"),
+                              (store, ["--size", "64"], "was made with other settings")]:
+        before = open(out, "rb").read() if os.path.isfile(out) else None
+        p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", os.path.join(tmp, "data"),
+                       "--tap", "block1_pool", "--out", out] + extra, check=False)
+        assert p.returncode == 1 and f"{out} " in p.stderr and words in p.stderr, (out, p.returncode, p.stderr)
+        assert p.stderr.count(out) == 1, p.stderr
+        assert before is None or open(out, "rb").read() == before, out
+        assert not os.path.exists(out + ".partial"), (out, os.listdir(out + ".partial"))
     # a tap beyond what the weights file holds: exit 1 naming the missing layer
     p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", os.path.join(tmp, "data"),
                    "--tap", "block3_pool", "--out", os.path.join(tmp, "deep.h5")], check=False)
