@@ -241,26 +241,30 @@ static int read_index(vt_store *s) {
   return 0;
 }
 
+int vt_store_fail_unopenable(const char *path, int err) {
+  /* vggtap-extract writes OUT.partial/ and renames OUT into place only
+   * when every row is done: say so rather than just "no such file" */
+  struct stat st;
+  size_t n = strlen(path) + sizeof ".partial";
+  char *partial = vt_xmalloc(n);
+  snprintf(partial, n, "%s.partial", path);
+  if (err == ENOENT && stat(partial, &st) == 0)
+    vt_fail("%s is not finished: its extraction is still running or was interrupted (%s/ "
+            "holds the rows done so far); run its vggtap-extract command again to complete it",
+            path, partial);
+  else
+    vt_fail("%s: cannot open: %s", path, strerror(err));
+  free(partial);
+  return -1;
+}
+
 int vt_store_open(const char *path, vt_store *s) {
   memset(s, 0, sizeof *s);
   s->file = -1;
   s->path = vt_xstrdup(path);
   FILE *probe = fopen(path, "rb");
   if (!probe) {
-    int err = errno;
-    /* vggtap-extract writes OUT.partial/ and renames OUT into place only
-     * when every row is done: say so rather than just "no such file" */
-    struct stat st;
-    size_t n = strlen(path) + sizeof ".partial";
-    char *partial = vt_xmalloc(n);
-    snprintf(partial, n, "%s.partial", path);
-    if (err == ENOENT && stat(partial, &st) == 0)
-      vt_fail("%s is not finished: its extraction is still running or was interrupted (%s/ "
-              "holds the rows done so far); run its vggtap-extract command again to complete it",
-              path, partial);
-    else
-      vt_fail("%s: cannot open: %s", path, strerror(err));
-    free(partial);
+    vt_store_fail_unopenable(path, errno);
     goto fail_noprefix;
   }
   fclose(probe);

@@ -32,6 +32,10 @@ typedef struct {
  * ("not an HDF5 file", "not a vggtap store", "format_version 2 is newer ...",
  * "/images/label has 9 rows, /images/path 10", ...). */
 int vt_store_open(const char *path, vt_store *s);
+/* The failure for a store path that cannot be opened (err: the errno):
+ * the OS reason, or, when only PATH.partial/ exists, that its extraction is
+ * unfinished and how to complete it. Returns -1. */
+int vt_store_fail_unopenable(const char *path, int err);
 void vt_store_close(vt_store *s);
 
 /* 1 if tap is listed in the store's `taps` attribute, else 0. */

@@ -463,7 +463,8 @@ static int describe_head(const char *path, hid_t f) {
 /* Opens path and tells which kind of vggtap file it is: 1 store, 2 head. */
 static hid_t open_vggtap(const char *path, int *kind) {
   struct stat st;
-  if (stat(path, &st) != 0) return vt_fail("%s: no such file", path);
+  if (stat(path, &st) != 0) return vt_store_fail_unopenable(path, errno);
+  if (S_ISDIR(st.st_mode)) return vt_fail("%s: is a directory, not a store or head file", path);
   if (H5Fis_hdf5(path) <= 0) return vt_fail("%s: not an HDF5 file", path);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return vt_fail("%s: cannot open (corrupt HDF5 file?)", path);

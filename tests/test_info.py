@@ -148,7 +148,12 @@ for h, r in zip(heads, rows):
 foreign = os.path.join(tmp, "foreign.h5")
 with h5py.File(foreign, "w") as hf:
     hf["x"] = [1, 2, 3]
-for args, want in (([store + ".nope"], "no such file"), ([os.path.join(data, "b", "text.jpg")], "not an HDF5 file"),
+partial = os.path.join(tmp, "unfinished.h5")
+os.mkdir(partial + ".partial")  # what an interrupted vggtap-extract leaves
+for args, want in (([store + ".nope"], f"{store}.nope: cannot open: No such file or directory"),
+                   ([store + "/x"], f"{store}/x: cannot open: Not a directory"),
+                   ([tmp], f"{tmp}: is a directory"),
+                   ([partial], f"{partial} is not finished: its extraction is still running or was interrupted"), ([os.path.join(data, "b", "text.jpg")], "not an HDF5 file"),
                    ([foreign], "not a vggtap store or head"), (["--table", store], "compares heads")):
     p = vtlib.run([vtlib.tool("vggtap-info")] + args, check=False)
     vtlib.check(p.returncode == 1 and want in p.stderr, f"vggtap-info {args}: exit {p.returncode}, {p.stderr!r}")
