@@ -227,7 +227,9 @@ static int from_folders(const char *dir, vt_inputs *in) {
 }
 
 /* Reads one CSV record (RFC 4180: quoted fields, doubled quotes, CRLF) into
- * fields; returns the field count, 0 at end of file, -1 on error. */
+ * fields; returns the field count, 0 at end of file, -1 on error. Outside
+ * quotes a lone CR ends a line too, as in Python's csv module: old Mac
+ * spreadsheets write CR-only files, which would otherwise read as one line. */
 static int csv_record(FILE *f, str_list *fields, int *line) {
   for (int i = 0; i < fields->n; i++) free(fields->items[i]);
   fields->n = 0;
@@ -237,12 +239,16 @@ static int csv_record(FILE *f, str_list *fields, int *line) {
   char *buf = vt_xmalloc(cap);
   int quoted = 0, start_line = *line;
   for (;; c = fgetc(f)) {
+    if (c == '\r' && !quoted) {
+      int next = fgetc(f);
+      if (next != '\n') ungetc(next, f);
+      c = '\n';
+    }
     if (c == EOF && quoted) {
       free(buf);
       return vt_fail("line %d: unterminated quoted field", start_line);
     }
     if (!quoted && (c == ',' || c == '\n' || c == EOF)) {
-      while (len && buf[len - 1] == '\r') len--;
       buf[len] = '\0';
       list_push(fields, buf);
       if (c != ',') {
@@ -314,6 +320,10 @@ static int from_manifest(const char *csv, const char *label_col, const char *spl
     vt_fail("%s: line 1: no '%s' column in the header", csv, split_col);
     goto done;
   }
+  /* Other columns but none named label or class (e.g. " label", "Label"):
+   * every row is unlabelled, which the caller notes, so that a misspelt
+   * header is not found only when the trainer refuses the store. */
+  in->unused_columns = lcol < 0 ? header.n - 1 - (scol >= 0) : 0;
   for (;;) {
     int rec_line = line;
     int nf = csv_record(f, &fields, &line);

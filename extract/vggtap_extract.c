@@ -228,6 +228,9 @@ int main(int argc, char **argv) {
   if (in.n_root_images && !o.quiet)
     fprintf(stderr, "vggtap-extract: note: %d image files directly in %s ignored (--data takes one "
                     "sub-folder of images per class)\n", in.n_root_images, in.root);
+  if (in.unused_columns && !o.quiet)
+    fprintf(stderr, "vggtap-extract: note: %s has no 'label' or 'class' column: every row is "
+                    "unlabelled (--label-column NAME names another)\n", in.root);
   if (in.n_cycles && !o.quiet)
     fprintf(stderr, "vggtap-extract: note: %d symbolic links back to a folder being listed not followed\n",
             in.n_cycles);

@@ -17,7 +17,8 @@ Asserts, for class folders and for a manifest over the same files:
   failed rows;
 - a manifest in Excel's CSV UTF-8 dialect (a byte-order mark before a quoted
   header, CRLF, a blank line, quoted fields) gives the rows, labels and
-  splits it holds;
+  splits it holds, and so does one with CR-only line ends; a manifest with
+  columns but none named label or class is unlabelled, with a note;
 - a manifest listing a path twice, or a line with a field too many, is
   refused (exit 1) with a message naming the lines; so is a file given twice.
 
@@ -178,6 +179,18 @@ def main():
     assert got == (['a "quoted", label', "good"], ["data/good/baseline.jpg", "data/good/grey.jpg"], [1, 0],
                    ["train", "val"]), got
     print("manifest_excel.csv: BOM, quoted header, CRLF, blank line: 2 rows as expected")
+    # CR-only line ends (before: read as one line, "the manifest lists no images")
+    p = extract("--manifest", os.path.join(corpus, "manifest_cr.csv"), "--out", os.path.join(tmp, "cr.h5"))
+    assert p.returncode == 0, p.stderr
+    with h5py.File(os.path.join(tmp, "cr.h5"), "r") as f:
+        got = ([s.decode() for s in f["classes"][:]], [s.decode() for s in f["images/path"][:]], list(f["images/label"][:]))
+    assert got == (["bad", "good"], ["data/good/baseline.jpg", "data/good/grey.jpg"], [1, 0]), got
+    # no column named label or class, but others: unlabelled, and said so
+    p = extract("--manifest", os.path.join(corpus, "manifest_spaced.csv"), "--out", os.path.join(tmp, "sp.h5"))
+    assert p.returncode == 0 and "manifest_spaced.csv has no 'label' or 'class' column: every row is unlabelled" \
+        in p.stderr, p.stderr
+    p = extract("--manifest", os.path.join(corpus, "manifest_excel.csv"), "--out", os.path.join(tmp, "excel.h5"))
+    assert "no 'label' or 'class' column" not in p.stderr, p.stderr
 
     # refused lists: exit 1, nothing written, the message names the lines
     for csv, words in [("manifest_dup.csv", "line 5: path 'data/good/baseline.jpg' is already listed on line 3"),

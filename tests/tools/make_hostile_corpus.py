@@ -11,6 +11,8 @@ DIR/data/          class folders for --data: good/ (valid, unusual encodings)
 DIR/manifest.csv   a manifest over data/ adding a missing file, a directory,
                    an empty label and a non-UTF-8 label
 DIR/manifest_excel.csv  two rows in Excel's CSV UTF-8 dialect (BOM, quoted header, CRLF)
+DIR/manifest_cr.csv     two rows with CR-only line ends
+DIR/manifest_spaced.csv a row under the header 'path, label' (no 'label' column)
 DIR/manifest_dup.csv, manifest_fields.csv   manifests that must be refused
 DIR/expect.json    for each row path as stored (see docs/STORE.md on
                    non-UTF-8 bytes): {"ok": bool, "reason": text the failure
@@ -200,6 +202,12 @@ def main():
     with open(os.path.join(out, "manifest_excel.csv"), "wb") as f:
         f.write(b'\xef\xbb\xbf"path","label","split"\r\n"data/good/baseline.jpg","good","train"\r\n\r\n'
                 b'"data/good/grey.jpg","a ""quoted"", label","val"\r\n')
+    # CR-only line ends (old Mac spreadsheets), and a header whose label
+    # column is misspelt (" label"): read, and noted as unlabelled
+    with open(os.path.join(out, "manifest_cr.csv"), "wb") as f:
+        f.write(b"path,label\rdata/good/baseline.jpg,good\rdata/good/grey.jpg,bad\r")
+    with open(os.path.join(out, "manifest_spaced.csv"), "wb") as f:
+        f.write(b"path, label\ndata/good/baseline.jpg, good\n")
     # refused as a whole: a path listed twice (lines 3 and 5), a line with a field too many (line 3)
     with open(os.path.join(out, "manifest_dup.csv"), "w") as f:
         f.write("path,label\ndata/good/grey.jpg,good\ndata/good/baseline.jpg,good\n"
