@@ -3,7 +3,8 @@
  * The reference is what Keras load_img does: PIL open + convert('RGB'). JPEGs
  * are decoded with libjpeg's default settings (islow IDCT, fancy upsampling),
  * as PIL does with the same library, so the pixels are bit-identical. Where PIL
- * is not sane (16-bit grey) we take the sane choice and say so below.
+ * is not sane (16-bit grey) we take the sane choice and say so below. EXIF
+ * orientation is ignored, as PIL's open + convert do: pixels as stored.
  *
  * Every decode reads the header first and refuses images over max_pixels
  * before any pixel memory is allocated. Library warnings that mean "the data

@@ -6,6 +6,7 @@
  * KIND   pixels on stdin          written
  * arith  RGB, 3 bytes/pixel       baseline, arithmetic-coded
  * arith-progressive  RGB          progressive, arithmetic-coded
+ * restart  RGB                    baseline with a restart marker after every MCU row
  * ycck   Adobe-inverted CMYK,     YCCK (Adobe marker, transform 2)
  *        4 bytes/pixel
  *
@@ -18,14 +19,15 @@
 
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: %s arith|arith-progressive|ycck WIDTH HEIGHT OUT.jpg < pixels\n", argv[0]);
+    fprintf(stderr, "usage: %s arith|arith-progressive|restart|ycck WIDTH HEIGHT OUT.jpg < pixels\n", argv[0]);
     return 2;
   }
   const char *kind = argv[1];
   int w = atoi(argv[2]), h = atoi(argv[3]);
   int ycck = strcmp(kind, "ycck") == 0;
   if (w <= 0 || h <= 0 || w > 4096 || h > 4096 ||
-      (!ycck && strcmp(kind, "arith") != 0 && strcmp(kind, "arith-progressive") != 0)) {
+      (!ycck && strcmp(kind, "arith") != 0 && strcmp(kind, "arith-progressive") != 0 &&
+       strcmp(kind, "restart") != 0)) {
     fprintf(stderr, "jpeg_variants: bad kind or size\n");
     return 2;
   }
@@ -54,6 +56,8 @@ int main(int argc, char **argv) {
   jpeg_set_quality(&c, 90, TRUE);
   if (ycck) {
     jpeg_set_colorspace(&c, JCS_YCCK); /* libjpeg converts the CMYK rows to YCCK */
+  } else if (strcmp(kind, "restart") == 0) {
+    c.restart_in_rows = 1;
   } else {
     c.arith_code = TRUE;
     if (strcmp(kind, "arith-progressive") == 0) jpeg_simple_progression(&c);

@@ -19,9 +19,9 @@ DIR/expect.json    for each row path as stored (see docs/STORE.md on
                    reason must contain, "pil": compare pixels with PIL}
 
 JPEG_VARIANTS_TOOL (default build/tools/jpeg_variants) writes the arithmetic-
-coded and YCCK JPEGs, which PIL cannot write. The file made unreadable
-(chmod 000) is only unreadable to a non-root user: the test runs the
-extraction as one."""
+coded, restart-marker and YCCK JPEGs, which PIL cannot write. The file made
+unreadable (chmod 000) is only unreadable to a non-root user: the test runs
+the extraction as one."""
 import io
 import json
 import os
@@ -60,6 +60,17 @@ def with_sof_size(jpeg, w, h):
         marker, length = jpeg[i + 1], struct.unpack(">H", jpeg[i + 2:i + 4])[0]
         if marker in (0xC0, 0xC1, 0xC2):
             return jpeg[:i + 5] + struct.pack(">HH", h, w) + jpeg[i + 9:]
+        i += 2 + length
+    raise ValueError("no SOF marker")
+
+
+def with_sof_precision(jpeg, bits):
+    """The same JPEG with its SOF header declaring `bits` bits per sample."""
+    i = 2
+    while i + 4 <= len(jpeg):
+        marker, length = jpeg[i + 1], struct.unpack(">H", jpeg[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            return jpeg[:i + 4] + bytes([bits]) + jpeg[i + 5:]
         i += 2 + length
     raise ValueError("no SOF marker")
 
@@ -111,6 +122,13 @@ def main():
     put("good", "cmyk_adobe.jpg", jpeg_bytes(Image.frombytes("CMYK", (W, H), (255 - cmyk_inverted).tobytes()),
                                              quality=95), True)
     put("good", "ycck.jpg", tool_jpeg("ycck", cmyk_inverted), True)
+    put("good", "restart_markers.jpg", tool_jpeg("restart", rgb), True)
+    # EXIF orientation 6 (rotate 90 degrees to display) is ignored, as PIL's
+    # open + convert (Keras load_img) ignore it: the pixels as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    put("good", "exif_rotate90.jpg", jpeg_bytes(im, quality=90, exif=exif.tobytes()), True)
+    put("good", "trailing_bytes.jpg", baseline + b"\0" * 100 + b"appended by some tool\n", True)
     put("good", "one_pixel.jpg", jpeg_bytes(Image.new("RGB", (1, 1), (200, 30, 10)), quality=95), True)
     for name, args in {
         "rgb16.png": (rgb.astype(np.uint16) * 257 + 3, 2, 16),
@@ -153,6 +171,8 @@ def main():
     put("bad", "garbage_after_soi.jpg", b"\xff\xd8\xff" + bytes(np.random.default_rng(3).integers(0, 256, 1000, dtype=np.uint8)),
         False, "JPEG")  # libjpeg names what it met first: a bad marker, or the end of the data
     put("bad", "text.png", b"hello, not an image\n", False, "not a JPEG or PNG file")
+    # 12-bit samples: libjpeg-turbo 2.1 is built for 8 bits (PIL fails too)
+    put("bad", "precision12.jpg", with_sof_precision(baseline, 12), False, "JPEG: Unsupported JPEG data precision 12")
     put("bad", "gif_named.jpg", b"GIF89a" + bytes(40), False, "a GIF file: only JPEG and PNG are supported")
     put("bad", "huge_30000.jpg", with_sof_size(baseline, 30000, 30000), False,
         "image is 30000 x 30000 = 900,000,000 pixels, over the limit of 178,956,970")
