@@ -160,6 +160,8 @@ def main():
     put("good", "jpeg_named.png", baseline, True)
     # a file name that is not UTF-8 (Latin-1 e-acute): decoded; stored escaped
     put("good", b"caf\xe9.png", png, True)
+    # spaces, a comma, quotes and UTF-8 in a name (quoted in the manifest)
+    put("good", 'a "quoted", spaced \u65e5\u672c name.jpg', baseline, True)
 
     # ---- broken: failed rows whose reason names the problem ----
     put("bad", "zero_bytes.jpg", b"", False, "empty file")
@@ -208,7 +210,7 @@ def main():
             label = b""
         elif stored == "good/baseline.jpg":
             label = b"t\xe9"
-        lines.append(b"data/" + raw_names[stored] + b"," + label)
+        lines.append(b'"data/' + raw_names[stored].replace(b'"', b'""') + b'",' + label)
         manifest["data/" + stored] = dict(e, label=label.decode("utf-8", "backslashreplace"))
     lines += [b"data/missing.jpg,bad", b"data/bad/folder.jpg,bad"]
     manifest["data/missing.jpg"] = {"ok": False, "reason": "cannot open: No such file or directory",
