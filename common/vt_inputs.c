@@ -292,6 +292,11 @@ static int from_manifest(const char *csv, const char *label_col, const char *spl
   in->root = vt_xstrdup(csv);
   FILE *f = fopen(csv, "rb");
   if (!f) return vt_fail("%s: cannot open manifest: %s", csv, strerror(errno));
+  struct stat st; /* a directory opens, then reads as empty */
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fclose(f);
+    return vt_fail("%s: is a directory, not a manifest CSV (class folders go with --data)", csv);
+  }
   str_list header = {0}, fields = {0}, paths = {0}, labels = {0}, splits = {0};
   int line = 1, rc = -1, *row_line = NULL;
   /* A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped before parsing,

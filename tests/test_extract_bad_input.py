@@ -148,6 +148,10 @@ def main():
                    "--tap", "block3_pool", "--out", os.path.join(tmp, "deep.h5")], check=False)
     assert p.returncode == 1 and "block3_conv1" in p.stderr, p.stderr
     print(p.stderr.strip())
+    # a directory given as the manifest (before: "empty manifest")
+    p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", os.path.join(tmp, "data"),
+                   "--out", os.path.join(tmp, "x.h5")], check=False)
+    assert p.returncode == 1 and f"{tmp}/data: is a directory, not a manifest CSV" in p.stderr, p.stderr
     # a missing data dir and a missing weights file
     p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", os.path.join(tmp, "nope"),
                    "--out", os.path.join(tmp, "x.h5")], check=False)
