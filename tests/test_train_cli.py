@@ -129,6 +129,17 @@ def main():
     agree = np.mean([top1[paths[i]] == "class_%02d" % np.argmax(logits[j]) for j, i in enumerate(val_rows)])
     check(agree == 1.0, "predict --store agrees with the head on every validation row")
     check(sum("error" in q for q in preds) == 5 and len(preds) == 300, "predict --store lists failed rows with their error")
+    # failed store rows count as images that could not be read: a note, and
+    # exit 3 with --strict (which --store used to ignore) or when all failed
+    note = "5 of 300 rows of %s failed extraction" % s
+    check(r.stderr.count(note) == 1, "predict --store notes the failed rows once: %r" % r.stderr.strip())
+    r = run([PREDICT, "--head", p("h.h5"), "--store", s, "--strict"])
+    check(r.returncode == 3 and r.stderr.count(note) == 1 and r.stdout.count("\n") == 301,
+          "predict --store --strict with failed rows: exit %d, every row still written" % r.returncode)
+    every = fixture(p("allfailed-p.h5"), "--rows", "12", "--failed", "12", "--pooled", "--maps")
+    r = run([PREDICT, "--head", p("h.h5"), "--store", every])
+    check(r.returncode == 3 and "12 of 12 rows of %s failed extraction" % every in r.stderr,
+          "predict --store on a store whose every row failed: exit %d (%r)" % (r.returncode, r.stderr.strip()))
     log = open(p("h.log.csv")).read().splitlines()
     check(log[0] == "epoch,lr,train_loss,train_acc,val_loss,val_acc" and len(log) == m["epochs_run"] + 1,
           "per-epoch log CSV has a header and one line per epoch")

@@ -58,7 +58,8 @@ static const char usage[] =
     "  --top K               classes per image (default 5, at most the head's classes)\n"
     "  --format F            csv (default) or json\n"
     "  --out FILE            write there (atomically) instead of standard output\n"
-    "  --strict              exit 3 if any image failed (default: only if all failed)\n"
+    "  --strict              exit 3 if any image failed, or any --store row failed extraction\n"
+    "                        (default: only if all did)\n"
     "  --threads N           images predicted in parallel (default: all cores)\n"
     "  --config FILE         options from the [predict] section (and `weights` in [vggtap])\n"
     "                        of an INI file (docs/CONFIG.md); flags given here win\n"
@@ -68,7 +69,8 @@ static const char usage[] =
     "class_K, probability_K, error (empty unless the image could not be read).\n"
     "\n"
     "Exit status: 0 success, 1 error (bad head, weights, store or a mismatch),\n"
-    "2 usage, 3 images failed (all of them, or any with --strict).\n";
+    "2 usage, 3 images failed (all of them, or any with --strict; with --store, rows whose\n"
+    "extraction failed).\n";
 
 typedef struct {
   const char *head, *weights, *store, *list, *format, *out, *size, *resize, *preprocess;
@@ -474,7 +476,10 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_rec
   return rc;
 }
 
-static int predict_store(const options *o, const vt_head_file *hf, const vt_recipe *recipe) {
+/* Rows whose extraction failed count as images that could not be read, as
+ * in predict_images (their error column, the exit status, --strict). */
+static int predict_store(const options *o, const vt_head_file *hf, const vt_recipe *recipe,
+                         int *n_failed_out, int *n_total_out) {
   vt_store s;
   if (vt_store_open(o->store, &s) < 0) return -1;
   int rc = 0;
@@ -511,7 +516,13 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_reci
   vt_standardize_apply(f.x, f.n, dim, hf->mean, hf->std);
   float *probs = vt_xmalloc(sizeof(float) * ((size_t)n_ok * k + 1));
   vt_head_work hw;
-  vt_head_work_init(&hw, &hf->head, 1024);
+  if (vt_head_work_init(&hw, &hf->head, 1024) < 0) {
+    free(probs);
+    vt_features_free(&f);
+    free(rows);
+    vt_store_close(&s);
+    return -1;
+  }
   vt_head_predict(&hf->head, &hw, f.x, n_ok, probs);
   vt_head_work_free(&hw);
   prediction *p = vt_xcalloc((size_t)s.n_rows + 1, sizeof *p);
@@ -527,6 +538,8 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_reci
     top_k(probs + (size_t)j++ * k, k, top, p[i].top, p[i].prob);
   }
   rc = emit(o, hf, p, s.n_rows, top, 1);
+  *n_failed_out = s.n_rows - n_ok;
+  *n_total_out = s.n_rows;
   for (int i = 0; i < s.n_rows; i++) {
     free(p[i].top);
     free(p[i].prob);
@@ -567,7 +580,7 @@ int main(int argc, char **argv) {
   } else if (o.out && vt_check_writable(o.out) < 0) {
     rc = -1; /* before the images are run, not after */
   } else {
-    rc = o.store ? predict_store(&o, &hf, &recipe)
+    rc = o.store ? predict_store(&o, &hf, &recipe, &n_failed, &n_total)
                  : predict_images(&o, &hf, &recipe, &n_failed, &n_total);
   }
   vt_head_file_free(&hf);
@@ -575,7 +588,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
     return EXIT_ERROR;
   }
-  if (n_failed)
+  if (n_failed && o.store)
+    fprintf(stderr, "vggtap-predict: %d of %d rows of %s failed extraction (see the error column)\n",
+            n_failed, n_total, o.store);
+  else if (n_failed)
     fprintf(stderr, "vggtap-predict: %d of %d images could not be read (see the error column)\n",
             n_failed, n_total);
   return n_failed && (o.strict || n_failed == n_total) ? EXIT_IMAGES_FAILED : EXIT_OK;
