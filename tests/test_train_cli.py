@@ -350,6 +350,15 @@ def main():
         left = [x for x in os.listdir(tmp) if x.startswith("hb")]
         check(r.returncode == 1 and message in r.stderr and not left,
               "%s: exit %d, %r, nothing written" % (" ".join(args[2:]), r.returncode, r.stderr.strip()))
+    # a head far wider than memory: refused with the figures before any
+    # allocation (the kernel would hand out the memory lazily and then kill
+    # the process mid-training)
+    subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
+    r = run([TRAIN, "--store", s, "--out", p("hb.h5"), "--quiet", "--tap", "block1_pool", "--hidden",
+             ",".join(["65536"] * 7)])
+    check(r.returncode == 1 and r.stderr.count("needs at least") == 1 and "GB of memory to train with adam" in r.stderr
+          and not [x for x in os.listdir(tmp) if x.startswith("hb")],
+          "a head of 26 billion parameters: exit %d, %r, nothing written" % (r.returncode, r.stderr.strip()))
     # every row failed: said so, not "train on a store ... with labels"
     subprocess.run("rm -rf %s/hb*" % tmp, shell=True)
     r = train(fixture(p("allfailed.h5"), "--rows", "12", "--failed", "12"), p("hb.h5"), "--tap", "block1_pool")

@@ -525,6 +525,22 @@ static int choose_weight_decay(vt_head *h, const vt_xy *tr, const vt_xy *va, opt
   return 0;
 }
 
+/* A head far wider than memory would be allocated lazily by the kernel and
+ * then killed mid-training: refuse it first, with the figures. */
+static int check_head_fits(const options *o, int dim, int n_hidden, const int *hidden, int k) {
+  size_t n, need;
+  if (vt_head_param_count(dim, n_hidden, hidden, k, &n) < 0) return -1;
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 0; /* unknown: let the allocations tell */
+  double have = (double)pages * (double)page;
+  if (vt_size_mul(n, vt_train_bytes_per_param(&o->tc), &need) == 0 && (double)need <= have) return 0;
+  return vt_fail("a head of %zu parameters (%d features, --hidden %s, %d classes) needs at least "
+                 "%.1f GB of memory to train with %s; this machine has %.1f GB: use narrower "
+                 "--hidden layers", n, dim, o->hidden ? o->hidden : "none", k,
+                 (double)n * (double)vt_train_bytes_per_param(&o->tc) / 1e9,
+                 vt_optimizer_name(o->tc.optim.kind), have / 1e9);
+}
+
 static int parse_hidden(const char *spec, int *hidden) {
   if (!spec || !*spec) return 0;
   char buf[256];
@@ -598,6 +614,7 @@ static int run(int argc, char **argv, const options *o0) {
   if (vt_features_plan(&st, &recipe, src, &dim, &got) < 0) goto fail;
   if (usable_rows(&st, &all, &n_failed, &n_unlabelled) < 0) goto fail;
   if (split_rows(&st, o, &all, &tr, &va, &te) < 0) goto fail;
+  if (check_head_fits(o, dim, n_hidden, hidden, st.n_classes) < 0) goto fail;
 
   int ev_failed = 0, ev_unlabelled = 0;
   if (o->eval) {

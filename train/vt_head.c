@@ -7,25 +7,39 @@
 
 #include "vt_common.h"
 
-int vt_head_init(vt_head *h, int n_features, int n_hidden, const int *hidden, int n_classes) {
-  memset(h, 0, sizeof *h);
+/* Fills dims[0 .. n_hidden + 1] and counts the parameters. */
+static int head_shape(int n_features, int n_hidden, const int *hidden, int n_classes, int *dims,
+                      size_t *n) {
   if (n_hidden < 0 || n_hidden > VT_HEAD_MAX_LAYERS - 1)
     return vt_fail("at most %d hidden layers", VT_HEAD_MAX_LAYERS - 1);
   if (n_features < 1 || n_classes < 2) return vt_fail("a head needs features and >= 2 classes");
-  h->n_layers = n_hidden + 1;
-  h->dims[0] = n_features;
+  dims[0] = n_features;
   for (int l = 0; l < n_hidden; l++) {
     if (hidden[l] < 1) return vt_fail("hidden layer %d has width %d", l + 1, hidden[l]);
-    h->dims[l + 1] = hidden[l];
+    dims[l + 1] = hidden[l];
   }
-  h->dims[h->n_layers] = n_classes;
+  dims[n_hidden + 1] = n_classes;
   size_t total = 0;
-  for (int l = 0; l < h->n_layers; l++) {
+  for (int l = 0; l <= n_hidden; l++) {
     size_t wl;
-    if (vt_size_mul((size_t)h->dims[l], (size_t)h->dims[l + 1], &wl) < 0 ||
-        vt_size_add(total, wl, &total) < 0 || vt_size_add(total, (size_t)h->dims[l + 1], &total) < 0)
+    if (vt_size_mul((size_t)dims[l], (size_t)dims[l + 1], &wl) < 0 ||
+        vt_size_add(total, wl, &total) < 0 || vt_size_add(total, (size_t)dims[l + 1], &total) < 0)
       return vt_fail_prefix("head parameters");
   }
+  *n = total;
+  return 0;
+}
+
+int vt_head_param_count(int n_features, int n_hidden, const int *hidden, int n_classes, size_t *n) {
+  int dims[VT_HEAD_MAX_LAYERS + 1];
+  return head_shape(n_features, n_hidden, hidden, n_classes, dims, n);
+}
+
+int vt_head_init(vt_head *h, int n_features, int n_hidden, const int *hidden, int n_classes) {
+  memset(h, 0, sizeof *h);
+  size_t total;
+  if (head_shape(n_features, n_hidden, hidden, n_classes, h->dims, &total) < 0) return -1;
+  h->n_layers = n_hidden + 1;
   size_t bytes;
   if (vt_size_mul(total, sizeof(float), &bytes) < 0) return -1;
   h->params = vt_aligned_alloc(bytes);

@@ -21,6 +21,10 @@ typedef struct {
   float *b[VT_HEAD_MAX_LAYERS];     /* b[l]: [dims[l+1]] */
 } vt_head;
 
+/* The parameters (weights + biases) of such a head, with checked
+ * arithmetic, without allocating it: 0, or -1 + reason (bad shape, or a
+ * count that overflows). */
+int vt_head_param_count(int n_features, int n_hidden, const int *hidden, int n_classes, size_t *n);
 /* Allocates a head with n_hidden hidden layers of the given widths (n_hidden
  * = 0: softmax regression), parameters zeroed. 0 or -1 + reason. */
 int vt_head_init(vt_head *h, int n_features, int n_hidden, const int *hidden, int n_classes);

@@ -33,6 +33,18 @@ void vt_train_config_default(vt_train_config *c) {
   c->optim.weight_decay = 1e-4f;
 }
 
+size_t vt_train_bytes_per_param(const vt_train_config *c) {
+  size_t common = 3 * sizeof(float) + 1; /* params, gradient, best copy; decay mask */
+  if (c->optim.kind == VT_OPT_ADAM) return common + 2 * sizeof(float); /* m, v */
+  if (c->optim.kind == VT_OPT_SGD) return common + sizeof(float);      /* momentum */
+  vt_lbfgs_config lc;
+  vt_lbfgs_config_default(&lc);
+  /* the iterate, the objective's double accumulator, g, gn, d, xn, and the
+   * correction pairs S and Y */
+  return common + sizeof(float) + sizeof(double) + 4 * sizeof(float) +
+         2 * (size_t)lc.memory * sizeof(float);
+}
+
 int vt_argmax(const float *p, int k) {
   int best = 0;
   for (int j = 1; j < k; j++)

@@ -44,6 +44,12 @@ typedef struct {
 int vt_train(vt_head *h, const vt_xy *train, const vt_xy *val, const vt_train_config *c,
              vt_train_result *res);
 
+/* Bytes of memory vt_train keeps per head parameter with config c: the
+ * parameters, their gradient, the best epoch's copy, the decay mask and the
+ * optimiser's state (L-BFGS's correction pairs make it the largest). A
+ * lower bound, to refuse a head that cannot fit before allocating it. */
+size_t vt_train_bytes_per_param(const vt_train_config *c);
+
 /* Mean cross-entropy (no smoothing, no weights) and accuracy of probabilities
  * probs [n][k] against y. */
 void vt_loss_accuracy(const float *probs, const int *y, int n, int k, double *loss, double *acc);
