@@ -6,19 +6,24 @@
 #include "vt_common.h"
 
 void vt_csv_field(FILE *f, const char *s) {
+  char *escaped = vt_utf8_escaped(s); /* file names are bytes; CSV readers want UTF-8 */
+  if (escaped) s = escaped;
   if (!strpbrk(s, ",\"\r\n")) {
     fputs(s, f);
-    return;
+  } else {
+    fputc('"', f);
+    for (; *s; s++) {
+      if (*s == '"') fputc('"', f);
+      fputc(*s, f);
+    }
+    fputc('"', f);
   }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
+  free(escaped);
 }
 
 void vt_json_string(FILE *f, const char *s) {
+  char *escaped = s ? vt_utf8_escaped(s) : NULL; /* JSON is UTF-8 (RFC 8259) */
+  if (escaped) s = escaped;
   fputc('"', f);
   for (; s && *s; s++) {
     unsigned char ch = (unsigned char)*s;
@@ -29,6 +34,7 @@ void vt_json_string(FILE *f, const char *s) {
     else fputc(ch, f);
   }
   fputc('"', f);
+  free(escaped);
 }
 
 int vt_utf8_sequence_length(const unsigned char *s) {

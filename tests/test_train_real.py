@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,23 @@ def main():
         check(r.returncode == 0 and got == [bad] + images[:2],
               "predict --list + a bad file: exit %d, rows %s" % (r.returncode, got))
         check(any("error" in q and q["path"] == bad for q in out["predictions"]), "the bad file has an error entry")
+        # a file name with a comma, a quote, a line break and a Latin-1 byte
+        # (not UTF-8): both formats parse as strict UTF-8 and name it as a
+        # store would (the byte as \xe9); it was raw bytes, invalid JSON
+        odd = os.path.join(tmp, "odd").encode()
+        os.makedirs(odd, exist_ok=True)
+        odd_name = os.path.join(odd, b'caf\xe9, "x"\nA.jpg')
+        shutil.copy(images[0], odd_name)
+        want_path = odd_name.decode("utf-8", "backslashreplace")
+        for fmt in ("json", "csv"):
+            r = subprocess.run(pred + ["--format", fmt, "--top", "1", images[0], odd], capture_output=True)
+            text = r.stdout.decode("utf-8")  # strict: raises on invalid UTF-8
+            rows = (json.loads(text)["predictions"] if fmt == "json"
+                    else list(csv.DictReader(io.StringIO(text, newline=""))))
+            got = {q["path"]: (q["top"][0]["class"] if fmt == "json" else q["class_1"]) for q in rows}
+            check(r.returncode == 0 and len(rows) == 2 and got.get(want_path) == got.get(images[0]) is not None,
+                  "predict --format %s on a non-UTF-8 name: exit %d, valid UTF-8, path %r, same class as its "
+                  "original" % (fmt, r.returncode, want_path))
         r = subprocess.run(pred + ["--strict", images[0], bad], capture_output=True, text=True)
         check(r.returncode == 3, "--strict with a failed image exits 3 (%d)" % r.returncode)
         r = subprocess.run(pred + [bad], capture_output=True, text=True)

@@ -2,7 +2,9 @@
  * raw.decode("utf-8", "backslashreplace") (expected values printed by Python
  * 3.11): valid UTF-8 is left alone (NULL), each invalid byte becomes \xHH,
  * and overlong forms, surrogates, code points over U+10FFFF and truncated
- * sequences are invalid. */
+ * sequences are invalid; vt_csv_field and vt_json_string write that text
+ * (then quoted or escaped as their format wants). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,30 @@ int main(void) {
       CHECK(got && strcmp(got, cases[i].want) == 0, "case %zu: '%s', want '%s'", i, got ? got : "(null)",
             cases[i].want);
     free(got);
+  }
+  /* CSV fields and JSON strings are written as valid UTF-8 the same way
+   * (a Latin-1 file name in vggtap-predict's output was raw bytes: invalid
+   * JSON, and a CSV Python's utf-8 reader rejects) */
+  static const struct {
+    const char *raw, *csv, *json;
+  } out[] = {
+      {"caf\xe9.jpg", "caf\\xe9.jpg", "\"caf\\\\xe9.jpg\""},
+      {"caf\xc3\xa9, \"x\"", "\"caf\xc3\xa9, \"\"x\"\"\"", "\"caf\xc3\xa9, \\\"x\\\"\""},
+      {"a\xff\nb", "\"a\\xff\nb\"", "\"a\\\\xff\\nb\""},
+  };
+  for (size_t i = 0; i < sizeof out / sizeof *out; i++) {
+    char *buf;
+    size_t len;
+    FILE *f = open_memstream(&buf, &len);
+    vt_csv_field(f, out[i].raw);
+    fputc('|', f);
+    vt_json_string(f, out[i].raw);
+    fclose(f);
+    size_t n = strlen(out[i].csv);
+    CHECK(len == n + 1 + strlen(out[i].json) && !memcmp(buf, out[i].csv, n) && buf[n] == '|' &&
+              !strcmp(buf + n + 1, out[i].json),
+          "case %zu: wrote %s, want %s|%s", i, buf, out[i].csv, out[i].json);
+    free(buf);
   }
   printf("%s\n", failures ? "FAILED" : "ok");
   return failures != 0;
