@@ -162,8 +162,19 @@ static int from_folders(const char *dir, vt_inputs *in) {
   for (struct dirent *e; (e = readdir(d));) {
     if (e->d_name[0] == '.') continue;
     char *full = join(dir, e->d_name);
-    if (is_dir(full)) list_push(&classes, vt_xstrdup(e->d_name));
-    else if (vt_is_image_name(e->d_name)) in->n_root_images++;
+    struct stat st;
+    if (stat(full, &st) != 0) {
+      /* e.g. a link to an unmounted disk: it may have been meant as a class */
+      if (in->n_unreadable_entries++ == 0) {
+        size_t n = strlen(e->d_name) + 128;
+        in->first_unreadable_entry = vt_xmalloc(n);
+        snprintf(in->first_unreadable_entry, n, "%s: %s", e->d_name, strerror(errno));
+      }
+    } else if (S_ISDIR(st.st_mode)) {
+      list_push(&classes, vt_xstrdup(e->d_name));
+    } else if (vt_is_image_name(e->d_name)) {
+      in->n_root_images++;
+    }
     free(full);
   }
   closedir(d);
@@ -478,6 +489,7 @@ void vt_inputs_free(vt_inputs *in) {
   }
   for (int i = 0; i < in->n_classes; i++) free(in->classes[i]);
   free(in->first_empty_class);
+  free(in->first_unreadable_entry);
   free(in->path);
   free(in->full);
   free(in->label);

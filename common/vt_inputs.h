@@ -18,6 +18,8 @@ typedef struct {
   int n_empty_classes;     /* folders: sub-folders holding no image file, not classes */
   char *first_empty_class; /* the first of them by name, or NULL */
   int n_root_images;       /* folders: image files in the data folder itself, ignored */
+  int n_unreadable_entries;     /* folders: entries of the data folder stat() fails on */
+  char *first_unreadable_entry; /* "name: reason" of the first, or NULL */
   int unused_columns;      /* manifest without a label column: its other columns, unused */
 } vt_inputs;
 

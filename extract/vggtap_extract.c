@@ -225,6 +225,10 @@ int main(int argc, char **argv) {
   if (in.n_empty_classes && !o.quiet)
     fprintf(stderr, "vggtap-extract: note: %d folders without image files are not classes (%s%s)\n",
             in.n_empty_classes, in.first_empty_class, in.n_empty_classes > 1 ? ", ..." : "");
+  if (in.n_unreadable_entries && !o.quiet)
+    fprintf(stderr, "vggtap-extract: note: %d entries of %s cannot be read, so are not classes (%s%s)\n",
+            in.n_unreadable_entries, in.root, in.first_unreadable_entry,
+            in.n_unreadable_entries > 1 ? ", ..." : "");
   if (in.n_root_images && !o.quiet)
     fprintf(stderr, "vggtap-extract: note: %d image files directly in %s ignored (--data takes one "
                     "sub-folder of images per class)\n", in.n_root_images, in.root);

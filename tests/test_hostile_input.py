@@ -4,7 +4,8 @@ missing files, bad labels and duplicate paths) through vggtap-extract.
 
 Asserts, for class folders and for a manifest over the same files:
 - folders without image files are not classes, and an image beside the
-  class folders is not a row (both are counted in notes);
+  class folders is not a row (both are counted in notes), nor is a dangling
+  link beside them (a note names it and the reason);
 - the run completes (exit 0) and lists every file exactly once, in spite of a
   FIFO (no hang), a symlink loop and a symbolic link back to a parent folder;
 - each valid file is an ok row with finite features, and its pixels equal
@@ -152,6 +153,8 @@ def main():
     # would make vggtap-train refuse the store); the stray image is counted
     assert "note: 2 folders without image files are not classes (empty, ...)" in p.stderr, p.stderr
     assert "note: 1 image files directly in " in p.stderr, p.stderr
+    assert "note: 1 entries of " + os.path.join(corpus, "data") + " cannot be read, so are not classes " \
+        "(unmounted: No such file or directory)" in p.stderr, p.stderr
     st = read_store(os.path.join(tmp, "folders.h5"))
     assert st["classes"] == ["bad", "good"], st["classes"]
     n_pil = check_rows(st, expect["folders"], p.stderr, os.path.join(corpus, "data"))

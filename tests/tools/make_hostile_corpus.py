@@ -7,7 +7,8 @@ from synthetic pixels (no photos are copied).
 DIR/data/          class folders for --data: good/ (valid, unusual encodings)
                    and bad/ (broken files, special files, a non-UTF-8 name);
                    empty/ and notes/ (no image files: not classes) and
-                   stray.jpg (beside the class folders: not a row)
+                   stray.jpg (beside the class folders: not a row),
+                   unmounted (a dangling link: noted)
 DIR/manifest.csv   a manifest over data/ adding a missing file, a directory,
                    an empty label and a non-UTF-8 label
 DIR/manifest_excel.csv  two rows in Excel's CSV UTF-8 dialect (BOM, quoted header, CRLF)
@@ -198,6 +199,8 @@ def main():
         f.write("not an image\n")
     with open(os.path.join(out, "data", "stray.jpg"), "wb") as f:
         f.write(baseline)
+    # a class folder linked from a disk that is not mounted: noted, not silently dropped
+    os.symlink("/nonexistent/usb/unmounted", os.path.join(out, "data", "unmounted"))
 
     # ---- manifests (paths relative to DIR) ----
     # manifest.csv: every file above with its folder's label, except grey.jpg
