@@ -305,9 +305,14 @@ static int starts_with(const uint8_t *data, size_t size, const char *magic, size
   return size >= n && memcmp(data, magic, n) == 0;
 }
 
+static const char png_magic[8] = "\x89PNG\r\n\x1a\n";
+
+static int is_jpeg_or_png(const uint8_t *data, size_t size) {
+  return starts_with(data, size, "\xff\xd8\xff", 3) || starts_with(data, size, png_magic, 8);
+}
+
 static int decode(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h, vt_image *out,
                   int file_size[2]) {
-  static const char png_magic[8] = "\x89PNG\r\n\x1a\n";
   *out = (vt_image){0, 0, NULL};
   if (size == 0) return vt_fail("empty file");
   if (starts_with(data, size, "\xff\xd8\xff", 3)) return decode_jpeg(data, size, max_pixels, fit_w, fit_h, out, file_size);
@@ -369,6 +374,16 @@ static int load(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_im
     fclose(f);
     return vt_fail("empty file");
   }
+  /* Only a JPEG or PNG signature is worth reading the whole file for: a
+   * 6 GB video named .jpg took 6 GB of memory and 26 s to refuse, and a
+   * larger one would get the run killed. The first bytes say what it is. */
+  uint8_t head[12];
+  size_t head_len = fread(head, 1, sizeof head, f);
+  if (head_len == sizeof head && !is_jpeg_or_png(head, head_len)) {
+    fclose(f);
+    return decode(head, head_len, max_pixels, fit_w, fit_h, out, file_size); /* fails, naming the kind */
+  }
+  rewind(f);
   uint8_t *data = malloc(size);
   if (!data) {
     fclose(f);
