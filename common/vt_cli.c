@@ -60,3 +60,30 @@ int vt_check_writable(const char *path) {
   free(tmp);
   return rc;
 }
+
+/* The canonical path of the directory holding path ("." for a bare name),
+ * malloc'd, or NULL if it does not resolve. */
+static char *parent_realpath(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : vt_xstrdup(".");
+  char *real = dir ? realpath(dir, NULL) : NULL;
+  free(dir);
+  return real;
+}
+
+int vt_same_file(const char *a, const char *b) {
+  if (strcmp(a, b) == 0) return 1;
+  struct stat sa, sb;
+  int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+  if (ea || eb) return ea && eb && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  /* neither exists yet: the same name in the same directory */
+  const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+  na = na ? na + 1 : a;
+  nb = nb ? nb + 1 : b;
+  if (strcmp(na, nb) != 0) return 0;
+  char *da = parent_realpath(a), *db = parent_realpath(b);
+  int same = da && db && strcmp(da, db) == 0;
+  free(da);
+  free(db);
+  return same;
+}

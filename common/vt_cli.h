@@ -12,6 +12,9 @@ int vt_parse_size(const char *s, const char *flag, int *height, int *width);
  * programs write PATH.tmpPID and rename it over PATH). Leaves nothing
  * behind. 0 or -1 + a reason naming path. */
 int vt_check_writable(const char *path);
+/* 1 if paths a and b name the same file: the same inode if both exist, the
+ * same name in the same directory if neither does (./h.h5 and h.h5). */
+int vt_same_file(const char *a, const char *b);
 /* The command line as one string, arguments separated by spaces (malloc'd):
  * the `command` a store records. */
 char *vt_join_args(int argc, char *const *argv);

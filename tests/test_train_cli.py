@@ -398,6 +398,27 @@ def main():
               "--report %s not creatable: exit %d, %r once, head, log and report unchanged %s, no temporary file %s"
               % (report, r.returncode, r.stderr.strip(), same, left))
 
+    # two outputs, or an output and an input, on one path (under another
+    # spelling too): refused as usage, every file unchanged (a --log naming
+    # the head replaced the head with the log; predict --out naming the store
+    # or head replaced it with the predictions)
+    hk_dir, hk_base = os.path.split(p("hk.h5"))
+    dotted = os.path.join(hk_dir, ".", hk_base)
+    store_before = open(s, "rb").read()
+    for cmd, want in (
+            ([TRAIN, "--store", s, "--tap", "block1_pool", "--out", p("hk.h5"), "--log", dotted, "--quiet"],
+             "--log %s is the head file (--out)" % dotted),
+            ([TRAIN, "--store", s, "--tap", "block1_pool", "--out", p("hk.h5"), "--report", dotted, "--quiet"],
+             "--report %s is the head file (--out)" % dotted),
+            ([PREDICT, "--head", p("hk.h5"), "--store", s, "--out", os.path.join(os.path.dirname(s), ".", "s.h5")],
+             "is the --store file"),
+            ([PREDICT, "--head", p("hk.h5"), "--store", s, "--out", dotted], "--out %s is the --head file" % dotted)):
+        r = run(cmd)
+        same = all(open(p(x), "rb").read() == v for x, v in kept.items()) and open(s, "rb").read() == store_before
+        check(r.returncode == 2 and r.stderr.count(want) == 1 and same,
+              "%s: exit %d, %r, head, log, report and store unchanged %s"
+              % (" ".join(cmd[-4:]), r.returncode, r.stderr.strip().splitlines()[0], same))
+
     # an output path that is a directory, or in a missing folder, is refused
     # before any work, naming the path given (not its temporary file)
     os.makedirs(p("odir.h5"), exist_ok=True)

@@ -138,6 +138,10 @@ static int parse_args(int argc, char **argv, options *o) {
   if (!o->head) return usage_error("%s", "--head is required");
   if (o->store && (o->n_inputs || o->list)) return usage_error("%s", "--store predicts a store's rows: give no images with it");
   if (!o->store && !o->n_inputs && !o->list) return usage_error("%s", "no images given (IMAGE|DIR..., --list FILE or --store FILE)");
+  /* the predictions would replace an input */
+  if (o->out && vt_same_file(o->out, o->head)) return usage_error("--out %s is the --head file", o->out);
+  if (o->out && o->store && vt_same_file(o->out, o->store)) return usage_error("--out %s is the --store file", o->out);
+  if (o->out && o->list && vt_same_file(o->out, o->list)) return usage_error("--out %s is the --list file", o->out);
   return -1;
 }
 

@@ -590,6 +590,20 @@ static int run(int argc, char **argv, const options *o0) {
   if (o->tap && (n_taps = vt_taps_parse(o->tap, taps, VT_RECIPE_MAX_TAPS)) < 0)
     return usage_error("--tap: %s", vt_failure_reason());
   vt_recipe recipe;
+  log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
+  report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
+  /* two outputs on one path: the later one would replace the earlier (a
+   * --log naming the head destroyed the existing head) */
+  const char *clash = vt_same_file(log_path, o->out)      ? "--log %s is the head file (--out)"
+                      : vt_same_file(report_dir, o->out)  ? "--report %s is the head file (--out)"
+                      : vt_same_file(report_dir, log_path) ? "--report %s is the log file (--log)"
+                                                           : NULL;
+  if (clash) {
+    rc = usage_error(clash, vt_same_file(log_path, o->out) ? log_path : report_dir);
+    free(log_path);
+    free(report_dir);
+    return rc;
+  }
 
   if (vt_store_open(o->store, &st) < 0) goto fail_noclose;
   if (!o->tap) {
@@ -631,8 +645,6 @@ static int run(int argc, char **argv, const options *o0) {
       goto fail;
     }
   }
-  log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
-  report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
   if (vt_check_writable(o->out) < 0 || vt_check_writable(log_path) < 0 ||
       vt_report_check_dir(report_dir) < 0)
     goto fail;
