@@ -70,15 +70,13 @@ int main(int argc, char **argv) {
   }
   /* the same file under another name (./s0.h5, an absolute path, a link)
    * too: --overwrite would replace that shard with a store reading itself */
-  struct stat st, shard_st;
-  int out_exists = stat(out, &st) == 0;
   for (int i = optind; i < argc; i++)
-    if (strcmp(argv[i], out) == 0 || (out_exists && stat(argv[i], &shard_st) == 0 &&
-                                      shard_st.st_dev == st.st_dev && shard_st.st_ino == st.st_ino)) {
+    if (vt_same_file(argv[i], out)) {
       fprintf(stderr, "vggtap-merge: --out %s is the shard %s\n", out, argv[i]);
       return EXIT_USAGE;
     }
-  if (!overwrite && out_exists) {
+  struct stat st;
+  if (!overwrite && stat(out, &st) == 0) {
     fprintf(stderr, "vggtap-merge: %s exists; pass --overwrite to replace it\n", out);
     return EXIT_ERROR;
   }
