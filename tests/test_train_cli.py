@@ -132,7 +132,9 @@ def main():
     # failed store rows count as images that could not be read: a note, and
     # exit 3 with --strict (which --store used to ignore) or when all failed
     note = "5 of 300 rows of %s failed extraction" % s
-    check(r.stderr.count(note) == 1, "predict --store notes the failed rows once: %r" % r.stderr.strip())
+    named = [q["path"] + ": " + q["error"] for q in preds if "error" in q]
+    check(r.stderr.count(note) == 1 and all(r.stderr.count(x) == 1 for x in named),
+          "predict --store notes the failed rows once, each by name and reason: %r" % r.stderr.strip())
     r = run([PREDICT, "--head", p("h.h5"), "--store", s, "--strict"])
     check(r.returncode == 3 and r.stderr.count(note) == 1 and r.stdout.count("\n") == 301,
           "predict --store --strict with failed rows: exit %d, every row still written" % r.returncode)

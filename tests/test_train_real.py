@@ -148,6 +148,9 @@ def main():
         check(r.returncode == 0 and got == [bad] + images[:2],
               "predict --list + a bad file: exit %d, rows %s" % (r.returncode, got))
         check(any("error" in q and q["path"] == bad for q in out["predictions"]), "the bad file has an error entry")
+        check(r.stderr.count("1 of 3 images could not be read") == 1 and
+              r.stderr.count("%s: not a JPEG or PNG file" % bad) == 1,
+              "stderr names the bad file and its reason once: %r" % r.stderr.strip())
         # a file name with a comma, a quote, a line break and a Latin-1 byte
         # (not UTF-8): both formats parse as strict UTF-8 and name it as a
         # store would (the byte as \xe9); it was raw bytes, invalid JSON

@@ -238,6 +238,25 @@ static int emit(const options *o, const vt_head_file *hf, const prediction *p, i
   return rc;
 }
 
+/* After the output is written: how many inputs failed, and the first few
+ * by name with their reason (the error column has them all). */
+enum { FAILURES_LISTED = 10 };
+static void report_failures(const options *o, const prediction *p, int n, int n_failed) {
+  if (!n_failed) return;
+  if (o->store)
+    fprintf(stderr, "vggtap-predict: %d of %d rows of %s failed extraction (see the error column):\n",
+            n_failed, n, o->store);
+  else
+    fprintf(stderr, "vggtap-predict: %d of %d images could not be read (see the error column):\n",
+            n_failed, n);
+  for (int i = 0, listed = 0; i < n && listed < FAILURES_LISTED; i++)
+    if (p[i].error) {
+      fprintf(stderr, "  %s: %s\n", p[i].path, p[i].error);
+      listed++;
+    }
+  if (n_failed > FAILURES_LISTED) fprintf(stderr, "  ... and %d more\n", n_failed - FAILURES_LISTED);
+}
+
 /* Sorts class indices by probability (ties: lower index first) and keeps k. */
 static void top_k(const float *probs, int n_classes, int k, int *top, float *prob) {
   for (int j = 0; j < k; j++) {
@@ -466,6 +485,7 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_rec
   int n_failed = 0;
   for (int i = 0; i < in.n; i++) n_failed += p[i].error != NULL;
   if (rc == 0) rc = emit(o, hf, p, in.n, top, 0);
+  if (rc == 0) report_failures(o, p, in.n, n_failed);
   for (int i = 0; i < in.n; i++) {
     free((char *)p[i].path);
     free((char *)p[i].error);
@@ -542,6 +562,7 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_reci
     top_k(probs + (size_t)j++ * k, k, top, p[i].top, p[i].prob);
   }
   rc = emit(o, hf, p, s.n_rows, top, 1);
+  if (rc == 0) report_failures(o, p, s.n_rows, s.n_rows - n_ok);
   *n_failed_out = s.n_rows - n_ok;
   *n_total_out = s.n_rows;
   for (int i = 0; i < s.n_rows; i++) {
@@ -592,11 +613,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
     return EXIT_ERROR;
   }
-  if (n_failed && o.store)
-    fprintf(stderr, "vggtap-predict: %d of %d rows of %s failed extraction (see the error column)\n",
-            n_failed, n_total, o.store);
-  else if (n_failed)
-    fprintf(stderr, "vggtap-predict: %d of %d images could not be read (see the error column)\n",
-            n_failed, n_total);
   return n_failed && (o.strict || n_failed == n_total) ? EXIT_IMAGES_FAILED : EXIT_OK;
 }
