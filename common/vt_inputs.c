@@ -249,6 +249,10 @@ static int csv_record(FILE *f, str_list *fields, int *line) {
   size_t cap = 64, len = 0;
   char *buf = vt_xmalloc(cap);
   int quoted = 0, start_line = *line;
+  /* A UTF-8 byte-order mark (Excel's "CSV UTF-8") opening the file is
+   * dropped here, so that a quoted first field after it is read as quoted.
+   * (Not skipped before parsing: rewinding fails on a pipe manifest.) */
+  int at_bom = start_line == 1;
   for (;; c = fgetc(f)) {
     if (c == '\r' && !quoted) {
       int next = fgetc(f);
@@ -259,7 +263,12 @@ static int csv_record(FILE *f, str_list *fields, int *line) {
       free(buf);
       return vt_fail("line %d: unterminated quoted field", start_line);
     }
+    if (at_bom && len == 3) {
+      if (memcmp(buf, "\xEF\xBB\xBF", 3) == 0) len = 0;
+      at_bom = 0;
+    }
     if (!quoted && (c == ',' || c == '\n' || c == EOF)) {
+      at_bom = 0;
       buf[len] = '\0';
       list_push(fields, buf);
       if (c != ',') {
@@ -310,10 +319,6 @@ static int from_manifest(const char *csv, const char *label_col, const char *spl
   }
   str_list header = {0}, fields = {0}, paths = {0}, labels = {0}, splits = {0};
   int line = 1, rc = -1, *row_line = NULL;
-  /* A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped before parsing,
-   * so that a quoted first header field ("path") is still read as quoted. */
-  char bom[3];
-  if (fread(bom, 1, 3, f) != 3 || memcmp(bom, "\xEF\xBB\xBF", 3) != 0) rewind(f);
   int nh = csv_record(f, &header, &line);
   if (nh <= 0) {
     if (nh == 0) vt_fail("%s: empty manifest (expected a header line with a 'path' column)", csv);
