@@ -2,7 +2,7 @@
  * on train and validation rows; two runs with the same seed give bitwise the
  * same head and log, another seed a different head; early stopping keeps the
  * epoch with the lowest validation loss; the stratified split keeps each
- * class's share. */
+ * class's share; a constant feature is standardised to 0, not NaN. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +70,28 @@ static int test_split(void) {
   }
   printf("split: stratified counts ok\n");
   return 0;
+}
+
+/* A column constant on the training rows (a dead ReLU channel at 0, or any
+ * other value) gets std 1, not 0 (docs/HEAD.md): standardised it is exactly
+ * 0 there and finite elsewhere, never NaN or infinite. */
+static int test_standardize_constant(void) {
+  enum { R = 20, C = 3 };
+  float x[R * C], mean[C], sd[C], other[C] = {0.5f, 2.0f, -7.0f};
+  for (int i = 0; i < R; i++) {
+    x[i * C] = (float)i;
+    x[i * C + 1] = 0.0f;
+    x[i * C + 2] = 1234.5f;
+  }
+  vt_standardize_fit(x, R, C, mean, sd);
+  vt_standardize_apply(x, R, C, mean, sd);
+  vt_standardize_apply(other, 1, C, mean, sd);
+  int ok = sd[1] == 1.0f && sd[2] == 1.0f && mean[1] == 0.0f && mean[2] == 1234.5f && sd[0] > 5.0f;
+  for (int i = 0; i < R; i++) ok &= x[i * C + 1] == 0.0f && x[i * C + 2] == 0.0f && isfinite(x[i * C]);
+  ok &= other[1] == 2.0f && other[2] == -1241.5f;
+  printf("standardise: constant columns %s (std %g %g, mean %g %g)\n", ok ? "ok" : "FAILED", sd[1], sd[2],
+         mean[1], mean[2]);
+  return !ok;
 }
 
 static double accuracy(const vt_head *h, const float *x, const int *y, int n) {
@@ -175,7 +197,7 @@ static int test_early_stopping(void) {
 int main(void) {
   make_problem();
   int h1[] = {16}, h2[] = {24, 12};
-  int fails = test_split();
+  int fails = test_split() + test_standardize_constant();
   fails += test_head("softmax adam", 0, NULL, VT_OPT_ADAM, 0.0f);
   fails += test_head("softmax sgd", 0, NULL, VT_OPT_SGD, 0.0f);
   fails += test_head("softmax lbfgs", 0, NULL, VT_OPT_LBFGS, 0.0f);
