@@ -163,8 +163,11 @@ report: $(HEADS)
 	@$(INFO) --table --csv $(WORK)/report.csv $(HEADS)
 	@echo "(table also in $(WORK)/report.csv)"
 
+# The weights the store was extracted with (the head refuses any others),
+# even when the config names them only under [extract].
 predict: $(WORK)/$(TAP)/head.h5
-	$(PREDICT) --config $(CONFIG) --head $< $(IMAGES)
+	@test -n "$(WEIGHTS)" || { $(VT_CONFIG) weights $(CONFIG); exit 1; }
+	$(PREDICT) --config $(CONFIG) --weights $(WEIGHTS) --head $< $(IMAGES)
 
 # ---- sweep: [sweep] taps x pools x heads, each head trained once per
 # store and [train] settings. A tap entry may join taps with ',' (their

@@ -143,6 +143,17 @@ for combo in "tap block1_pool, pool max4" "tap block1_pool+block2_pool, pool avg
   grep -q "sweep: $combo, head softmax" <<<"$out" || fail "default sweep lacks $combo"
 done
 
+# 8b. predict on new images, the weights named only under [extract] and none
+# in the environment: it uses the weights the store was extracted with (it
+# used to look only in [predict], [vggtap] and the environment, and failed).
+sed -e '/^weights = /d' -e "s|^\[extract\]\$|[extract]\nweights = $WEIGHTS|" t.ini > t-xw.ini
+out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" \
+  BIN="$BIN" CONFIG=t-xw.ini predict TAP=block1_pool IMAGES="data/test/bag data/test/coat" 2>&1) ||
+  { echo "$out"; fail "predict with the weights under [extract] failed"; }
+[ "$(ran extract "$out")" = 0 ] || { echo "$out"; fail "moving the weights key to [extract] re-extracted"; }
+rows=$(grep -cE '^data/test/(bag|coat)/[^,]*\.png,[a-z_-]+,[01]\.[0-9]+,' <<<"$out" || true)
+[ "$rows" = 8 ] || { echo "$out"; fail "predict: expected a row with classes for each of the 8 images, got $rows"; }
+
 # 9. No weights anywhere: extraction stops with the instructions.
 sed -i '/^weights = /d' t.ini
 out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t.ini extract 2>&1) && fail "extract without weights succeeded"
