@@ -143,6 +143,12 @@ def main():
         assert p.stderr.count(out) == 1, p.stderr
         assert before is None or open(out, "rb").read() == before, out
         assert not os.path.exists(out + ".partial"), (out, os.listdir(out + ".partial"))
+    # an --out in a directory that does not exist: exit 1, the path and the reason
+    out = os.path.join(tmp, "no-such-dir", "s.h5")
+    p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", os.path.join(tmp, "data"), "--out", out],
+                  check=False)
+    assert p.returncode == 1 and f"cannot create {out}.partial: No such file or directory" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.dirname(out))
     # a tap beyond what the weights file holds: exit 1 naming the missing layer
     p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", os.path.join(tmp, "data"),
                    "--tap", "block3_pool", "--out", os.path.join(tmp, "deep.h5")], check=False)
