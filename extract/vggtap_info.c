@@ -184,6 +184,19 @@ static void print_failures(const vt_store *s, int max_reasons) {
   free(rc);
 }
 
+/* Terminal columns of UTF-8 text, counted as code points (printf's %-*s
+ * pads by bytes, which pushed the columns right after 'ü' or '日'). */
+static int text_columns(const char *s) {
+  int n = 0;
+  for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+  return n;
+}
+
+static void print_padded(const char *s, int width) {
+  int pad = width - text_columns(s);
+  printf("%s%*s", s, pad > 0 ? pad : 0, "");
+}
+
 static void print_rows(const vt_store *s) {
   int ok = 0, failed = 0, unlabelled = 0;
   for (int r = 0; r < s->n_rows; r++) {
@@ -193,16 +206,20 @@ static void print_rows(const vt_store *s) {
   }
   printf("  rows           %d: %d ok, %d failed\n", s->n_rows, ok, failed);
   if (s->n_classes) {
-    int width = 5;
+    int width = unlabelled ? (int)strlen("(unlabelled)") : 5;
     for (int k = 0; k < s->n_classes; k++)
-      if ((int)strlen(s->classes[k]) > width) width = (int)strlen(s->classes[k]);
-    printf("  classes        %d\n    %-*s  %7s  %7s\n", s->n_classes, width, "class", "ok", "failed");
+      if (text_columns(s->classes[k]) > width) width = text_columns(s->classes[k]);
+    printf("  classes        %d\n    ", s->n_classes);
+    print_padded("class", width);
+    printf("  %7s  %7s\n", "ok", "failed");
     for (int k = -1; k < s->n_classes; k++) {
       int kok = 0, kfail = 0;
       for (int r = 0; r < s->n_rows; r++)
         if (s->labels[r] == k) (s->status[r] == VT_ROW_OK ? kok++ : kfail++);
       if (k < 0 && !kok && !kfail) continue;
-      printf("    %-*s  %7d  %7d\n", width, k < 0 ? "(unlabelled)" : s->classes[k], kok, kfail);
+      printf("    ");
+      print_padded(k < 0 ? "(unlabelled)" : s->classes[k], width);
+      printf("  %7d  %7d\n", kok, kfail);
     }
   } else {
     printf("  classes        none (unlabelled input: %d rows)\n", unlabelled);

@@ -158,6 +158,21 @@ for args, want in (([store + ".nope"], f"{store}.nope: cannot open: No such file
     p = vtlib.run([vtlib.tool("vggtap-info")] + args, check=False)
     vtlib.check(p.returncode == 1 and want in p.stderr, f"vggtap-info {args}: exit {p.returncode}, {p.stderr!r}")
 
+# The class table's columns line up with UTF-8 class names and an unlabelled
+# row (before: padded by bytes, and '(unlabelled)' overflowed short names)
+photo = os.path.join(data, classes[0], sorted(os.listdir(os.path.join(data, classes[0])))[0])
+man = os.path.join(tmp, "utf8.csv")
+with open(man, "w", encoding="utf-8") as mf:
+    mf.write(f"path,label\n{photo},ünï €\n{os.path.join(data, 'b', 'text.jpg')},a\n"
+             f"{os.path.join(data, 'c', 'text2.jpg')},\n")
+utf8_store = os.path.join(tmp, "utf8.h5")
+vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--manifest", man, "--size", "32",
+           "--out", utf8_store, "--quiet"], check=False)
+table = vtlib.run([vtlib.tool("vggtap-info"), utf8_store]).stdout
+rows = [line for line in table.splitlines() if re.match(r"^    (class|ünï €|a|\(unlabelled\)) ", line)]
+vtlib.check(len(rows) == 4 and len({len(line) for line in rows}) == 1,
+            f"class table columns do not line up:\n" + "\n".join(rows))
+
 # --csv where it cannot be written: the path and the OS reason
 bad_csv = os.path.join(tmp, "no-such-dir", "t.csv")
 p = vtlib.run([vtlib.tool("vggtap-info"), "--table", "--csv", bad_csv] + heads, check=False)
