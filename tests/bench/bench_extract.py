@@ -268,13 +268,13 @@ def run(a, tmp, tcfg):
     out.append("### Where one image's time goes (bench_stages, one thread, CPU ms per image)\n")
     out.append(f"The same {a.images} JPEGs, each taken through the extractor's steps in turn; medians of "
                f"{a.repeats} rounds. \"ceiling\": conv / (all stages), the most end to end / conv-only "
-               "can reach when two workers keep both cores busy; \"no upsampling\": the same if libjpeg's "
-               "chroma upsampling and colour conversion were free (the decode stopped after the inverse "
-               "DCT, libjpeg's raw output); \"decode only\": the same if decoding were the only work "
+               "can reach when two workers keep both cores busy; \"stop at IDCT\": the same if the decode "
+               "stopped after the inverse DCT (libjpeg's raw output from a file in memory: no file read, "
+               "chroma upsampling or colour conversion); \"decode only\": the same if decoding were the only work "
                "besides the conv. Entropy decoding (libjpeg's Huffman decoding, measured alone) is part of "
                "every decode, whatever the resize policy.\n")
     out.append("| tap | resize | read + decode | of which entropy decoding | of which entropy + IDCT | resize "
-               "| preprocess | grid pooling | conv | ceiling | no upsampling | decode only |")
+               "| preprocess | grid pooling | conv | ceiling | stop at IDCT | decode only |")
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (tap, rs), st in stages.items():
         c, load, raw = st["conv prefix"], st["read + decode"], st["(entropy decoding + IDCT)"]

@@ -3,8 +3,9 @@
  * grid pooling; and, for JPEGs, how much of the decode is entropy decoding
  * alone (libjpeg's jpeg_read_coefficients: the part no resize policy can
  * skip) and how much is entropy decoding plus the inverse DCT (libjpeg's raw
- * output: the rest, chroma upsampling and colour conversion, is what a
- * decoder fused with the resize could take over).
+ * output, from a file already in memory: the rest, reading the file, chroma
+ * upsampling and colour conversion, is what a decode fused with the resize
+ * could save on).
  *
  *   bench_stages WEIGHTS.h5 LAYER MANIFEST.csv [-r REPEATS] [-p antialias|dct-antialias]
  *
@@ -180,7 +181,7 @@ static int run(int argc, char **argv) {
          argv[2], vt_resize_policy_name(cfg.resize), repeats);
   for (int s = 0; s < N_STAGES; s++)
     printf("stage %-26s %7.3f ms  %5.1f%% of the conv\n", stage_names[s], med[s], 100 * med[s] / med[CONV]);
-  printf("ceiling e2e/conv %.1f%% (conv / all stages); if libjpeg's upsampling and colour conversion were free: "
+  printf("ceiling e2e/conv %.1f%% (conv / all stages); with the decode stopped after the inverse DCT: "
          "%.1f%%; with decode only: %.1f%%; with entropy decoding only: %.1f%%\n",
          100 * med[CONV] / total, 100 * med[CONV] / (total - med[LOAD] + med[ENTROPY_IDCT]),
          100 * med[CONV] / (med[CONV] + med[LOAD]), 100 * med[CONV] / (med[CONV] + med[ENTROPY]));
