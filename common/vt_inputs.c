@@ -294,6 +294,10 @@ static int csv_record(FILE *f, str_list *fields, int *line) {
         continue;
       }
     }
+    if (c == '\0') { /* C strings would cut the path there, silently */
+      free(buf);
+      return vt_fail("line %d: a NUL byte (not a text CSV?)", *line);
+    }
     if (c == '\n') (*line)++;
     if (len + 2 > cap) buf = vt_xrealloc(buf, cap *= 2);
     buf[len++] = (char)c;
@@ -353,7 +357,7 @@ static int from_manifest(const char *csv, const char *label_col, const char *spl
       vt_fail_prefix("%s", csv);
       goto done;
     }
-    if (nf == 1 && fields.items[0][0] == '\0') continue; /* blank line */
+    if (nf == 1 && fields.items[0][strspn(fields.items[0], " \t")] == '\0') continue; /* blank line */
     if (nf != header.n) {
       vt_fail("%s: line %d: %d fields, the header has %d", csv, rec_line, nf, header.n);
       goto done;

@@ -17,11 +17,11 @@ Asserts, for class folders and for a manifest over the same files:
 - an empty label is an unlabelled row; a missing file and a directory are
   failed rows;
 - a manifest in Excel's CSV UTF-8 dialect (a byte-order mark before a quoted
-  header, CRLF, a blank line, quoted fields) gives the rows, labels and
+  header, CRLF, a blank line and one of blanks, quoted fields) gives the rows, labels and
   splits it holds, also through a pipe, and so does one with CR-only line ends; a manifest with
   columns but none named label or class is unlabelled, with a note;
-- a manifest listing a path twice, or a line with a field too many, is
-  refused (exit 1) with a message naming the lines; so is a file given twice.
+- a manifest listing a path twice, a line with a field too many, or a NUL
+  byte, is refused (exit 1) with a message naming the lines; so is a file given twice.
 
 The unreadable (chmod 000) file only fails for a non-root user: as root the
 extraction runs as 'nobody' through setpriv (on copies of the program and the
@@ -182,7 +182,7 @@ def main():
                list(f["images/label"][:]), [s.decode() for s in f["images/split"][:]])
     assert got == (['a "quoted", label', "good"], ["data/good/baseline.jpg", "data/good/grey.jpg"], [1, 0],
                    ["train", "val"]), got
-    print("manifest_excel.csv: BOM, quoted header, CRLF, blank line: 2 rows as expected")
+    print("manifest_excel.csv: BOM, quoted header, CRLF, blank lines: 2 rows as expected")
     # manifests through a pipe, as --manifest <(...) gives them, with and
     # without a BOM: the reader must not seek back (an early fix of the BOM
     # did: without one, the header lost its 'pat')
@@ -210,7 +210,8 @@ def main():
 
     # refused lists: exit 1, nothing written, the message names the lines
     for csv, words in [("manifest_dup.csv", "line 5: path 'data/good/baseline.jpg' is already listed on line 3"),
-                       ("manifest_fields.csv", "line 3: 3 fields, the header has 2")]:
+                       ("manifest_fields.csv", "line 3: 3 fields, the header has 2"),
+                       ("manifest_nul.csv", "manifest_nul.csv: line 2: a NUL byte (not a text CSV?)")]:
         out = os.path.join(tmp, csv + ".h5")
         p = extract("--manifest", os.path.join(corpus, csv), "--out", out)
         assert p.returncode == 1 and words in p.stderr and not os.path.exists(out), (csv, p.returncode, p.stderr)

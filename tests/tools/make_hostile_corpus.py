@@ -14,7 +14,7 @@ DIR/manifest.csv   a manifest over data/ adding a missing file, a directory,
 DIR/manifest_excel.csv  two rows in Excel's CSV UTF-8 dialect (BOM, quoted header, CRLF)
 DIR/manifest_cr.csv     two rows with CR-only line ends
 DIR/manifest_spaced.csv a row under the header 'path, label' (no 'label' column)
-DIR/manifest_dup.csv, manifest_fields.csv   manifests that must be refused
+DIR/manifest_dup.csv, manifest_fields.csv, manifest_nul.csv   manifests that must be refused
 DIR/expect.json    for each row path as stored (see docs/STORE.md on
                    non-UTF-8 bytes): {"ok": bool, "reason": text the failure
                    reason must contain, "pil": compare pixels with PIL}
@@ -223,9 +223,10 @@ def main():
     with open(os.path.join(out, "manifest.csv"), "wb") as f:
         f.write(b"\n".join(lines) + b"\n")
     # as Excel's "CSV UTF-8" and pandas' QUOTE_ALL write it: a byte-order
-    # mark before a quoted header, CRLF, a blank line, quotes and a comma in a label
+    # mark before a quoted header, CRLF, a blank line and one of blanks, quotes
+    # and a comma in a label
     with open(os.path.join(out, "manifest_excel.csv"), "wb") as f:
-        f.write(b'\xef\xbb\xbf"path","label","split"\r\n"data/good/baseline.jpg","good","train"\r\n\r\n'
+        f.write(b'\xef\xbb\xbf"path","label","split"\r\n"data/good/baseline.jpg","good","train"\r\n\r\n \t \r\n'
                 b'"data/good/grey.jpg","a ""quoted"", label","val"\r\n')
     # CR-only line ends (old Mac spreadsheets), and a header whose label
     # column is misspelt (" label"): read, and noted as unlabelled
@@ -233,12 +234,15 @@ def main():
         f.write(b"path,label\rdata/good/baseline.jpg,good\rdata/good/grey.jpg,bad\r")
     with open(os.path.join(out, "manifest_spaced.csv"), "wb") as f:
         f.write(b"path, label\ndata/good/baseline.jpg, good\n")
-    # refused as a whole: a path listed twice (lines 3 and 5), a line with a field too many (line 3)
+    # refused as a whole: a path listed twice (lines 3 and 5), a line with a
+    # field too many (line 3), a NUL byte in a path (line 2; it used to cut the path short)
     with open(os.path.join(out, "manifest_dup.csv"), "w") as f:
         f.write("path,label\ndata/good/grey.jpg,good\ndata/good/baseline.jpg,good\n"
                 "data/good/ycck.jpg,good\ndata/good/baseline.jpg,bad\n")
     with open(os.path.join(out, "manifest_fields.csv"), "w") as f:
         f.write("path,label\ndata/good/grey.jpg,good\ndata/good/baseline.jpg,good,extra\n")
+    with open(os.path.join(out, "manifest_nul.csv"), "wb") as f:
+        f.write(b"path,label\ndata/good/grey.jpg\0.bak,good\ndata/good/baseline.jpg,good\n")
     json.dump({"folders": expect, "manifest": manifest}, open(os.path.join(out, "expect.json"), "w"), indent=1)
 
 if __name__ == "__main__":
