@@ -328,6 +328,8 @@ static int decode(const uint8_t *data, size_t size, size_t max_pixels, int fit_w
   else if (size >= 12 && starts_with(data, size, "RIFF", 4) && memcmp(data + 8, "WEBP", 4) == 0) kind = "WebP";
   else if (starts_with(data, size, "II*\0", 4) || starts_with(data, size, "MM\0*", 4)) kind = "TIFF";
   else if (size >= 12 && memcmp(data + 4, "ftyp", 4) == 0) kind = "HEIF/AVIF";
+  else if (size >= 10 && starts_with(data, size, "BM", 2) && memcmp(data + 6, "\0\0\0\0", 4) == 0)
+    kind = "BMP"; /* "BM", the file size, then 4 reserved bytes that are zero */
   if (kind) return vt_fail("a %s file: only JPEG and PNG are supported", kind);
   return vt_fail("not a JPEG or PNG file");
 }

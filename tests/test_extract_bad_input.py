@@ -58,7 +58,7 @@ def main():
                           ["truncated", "premature"]),
         "truncated.png": (lambda p: open(p, "wb").write(_png_bytes(arr)[:300]), ["truncated", "png"]),
         "huge.png": (lambda p: open(p, "wb").write(png_header_only(100000, 100000)), ["limit"]),
-        "image.bmp": (lambda p: Image.fromarray(arr).save(p, format="BMP"), ["not a jpeg or png", "bmp"]),
+        "image.bmp": (lambda p: Image.fromarray(arr).save(p, format="BMP"), ["a bmp file: only jpeg and png"]),
         "garbage.png": (lambda p: open(p, "wb").write(b"\x89PNG\r\n\x1a\n" + os.urandom(200)), ["png"]),
     }
     for name, w in valid.items():

@@ -426,7 +426,7 @@ static void test_bad_inputs(void) {
 
   uint8_t noise[1000];
   for (size_t i = 0; i < sizeof noise; i++) noise[i] = (uint8_t)rng();
-  noise[0] = 0x42; /* not a signature byte of any format we name */
+  noise[0] = 0x01; /* not a signature byte of any format we name */
   write_bytes(temp_path("noise.png"), noise, sizeof noise);
   expect_failure("random bytes", temp_path("noise.png"), SIZE_MAX, "not a JPEG or PNG file");
 
@@ -452,6 +452,11 @@ static void test_bad_inputs(void) {
 
   write_bytes(temp_path("anim.png"), "GIF89a\x01\x00\x01\x00", 10);
   expect_failure("GIF file", temp_path("anim.png"), SIZE_MAX, "GIF");
+  /* a BMP header (2x2, 24-bit) as Windows tools and PIL write it */
+  write_bytes(temp_path("scan.jpg"), "BM\x46\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18);
+  expect_failure("BMP file", temp_path("scan.jpg"), SIZE_MAX, "a BMP file: only JPEG and PNG are supported");
+  write_bytes(temp_path("bmw.jpg"), "BMW 320d, 2019, diesel\n", 23);
+  expect_failure("text starting with BM", temp_path("bmw.jpg"), SIZE_MAX, "not a JPEG or PNG file");
 
   expect_failure("missing file", temp_path("no-such-file.jpg"), SIZE_MAX, "No such file");
   expect_failure("directory", dir, SIZE_MAX, "is a directory");
@@ -875,7 +880,7 @@ static void remove_temp_dir(void) {
   static const char *names[] = {"t.png",      "t.jpg",     "grey.jpg",  "cmyk.jpg",  "empty.jpg",        "noise.png",
                                 "text.jpg",   "anim.png",  "whole.jpg", "cut.jpg",   "huge.jpg",         "zero.jpg",
                                 "whole.png",  "cut.png",   "crc.png",   "huge.png",  "limit.png",        "zero.png",
-                                "really-a-png.jpg", "pipe.jpg"};
+                                "really-a-png.jpg", "pipe.jpg", "scan.jpg", "bmw.jpg"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(temp_path(names[i]));
   if (rmdir(dir) != 0) printf("note: could not remove %s\n", dir);
 }
