@@ -230,6 +230,15 @@ int vt_store_remove(const char *out) {
   return remove_partial(out, 1);
 }
 
+int vt_store_partial_exists(const char *out) {
+  char *dir = vt_xmalloc(strlen(out) + 16);
+  sprintf(dir, "%s.partial", out);
+  struct stat st;
+  int absent = lstat(dir, &st) != 0 && errno == ENOENT;
+  free(dir);
+  return !absent;
+}
+
 int vt_store_remove_partial(const char *out) { return remove_partial(out, 0); }
 
 void vt_store_remove_lock_only_partial(const char *out) {

@@ -96,6 +96,9 @@ void vt_partial_free(vt_partial *p);
 
 /* Removes OUT and what OUT.partial/ holds but the lock (for --overwrite). */
 int vt_store_remove(const char *out);
+/* 0 if OUT.partial/ certainly does not exist, else 1 (also when that cannot
+ * be told: the caller then takes the locked path). */
+int vt_store_partial_exists(const char *out);
 /* Removes OUT.partial/ only. */
 int vt_store_remove_partial(const char *out);
 /* Removes OUT.partial/ if it holds nothing but the lock: what a run refused

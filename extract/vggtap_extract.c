@@ -283,16 +283,25 @@ int main(int argc, char **argv) {
   vt_partial *partial = NULL;
   long long *jobs = NULL;
   uint8_t *done = NULL;
-  int lock = vt_store_lock(o.out); /* held until exit */
-  if (lock < 0) goto fail;
-  if (o.overwrite && vt_store_remove(o.out) < 0) goto fail;
-  int existing = vt_store_check_existing(o.out, &meta);
-  if (existing < 0) {
-    vt_store_remove_lock_only_partial(o.out); /* a refusal touches nothing */
-    goto fail;
+  int lock = -1;
+  /* Checking a store only reads it, so without OUT.partial/ (no run going
+   * on or stopped) it comes before the lock: a rerun on a complete store in
+   * a directory this user cannot write (a read-only share) has nothing to
+   * do, and one with other settings is refused naming them. */
+  int existing = o.overwrite || vt_store_partial_exists(o.out) ? 0 : vt_store_check_existing(o.out, &meta);
+  if (existing < 0) goto fail;
+  if (existing == 0) {
+    lock = vt_store_lock(o.out); /* held until exit */
+    if (lock < 0) goto fail;
+    if (o.overwrite && vt_store_remove(o.out) < 0) goto fail;
+    existing = vt_store_check_existing(o.out, &meta);
+    if (existing < 0) {
+      vt_store_remove_lock_only_partial(o.out); /* a refusal touches nothing */
+      goto fail;
+    }
+    if (existing == 1) vt_store_remove_partial(o.out); /* left if killed just after the rename */
   }
   if (existing == 1) {
-    vt_store_remove_partial(o.out); /* left if killed just after the rename */
     if (!o.quiet) fprintf(stderr, "vggtap-extract: %s is complete with these settings; nothing to do\n", o.out);
     rc = EXIT_OK;
     goto out;

@@ -2,8 +2,17 @@
 the same OUT (same settings, --overwrite, or other settings) is refused with
 a message naming the holder, touches nothing, and the first finishes
 unharmed with the store an uninterrupted run writes. The lock file a kill -9
-leaves behind does not block the resume."""
+leaves behind does not block the resume.
+
+A complete store in a directory the user cannot write (a read-only share):
+rerunning the same command says there is nothing to do, exit 0, with the
+words a writable directory gets, creating nothing (it was 'cannot create
+OUT.partial: Permission denied': the lock was taken before the store was
+checked); other settings there are refused naming the differences. As root
+this runs as 'nobody' (vtlib.as_user); if that is impossible it is skipped
+with a note."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +38,46 @@ def wait_for_part(proc, partial):
             return
         time.sleep(0.005)
     raise AssertionError("the first extractor wrote no part")
+
+
+def read_only_rerun(tmp, man):
+    """The rerun on a complete store in a directory the user cannot write."""
+    prefix = vtlib.as_user()
+    run_dir = os.path.join(tmp, "ro-run")
+    os.makedirs(run_dir)
+    # copies the user can reach; the store is written by root (or the user)
+    # into share/, which is then made unwritable for the user
+    extract = shutil.copy(EXTRACT, run_dir)
+    weights = shutil.copy(vtlib.WEIGHTS, run_dir)
+    os.chmod(tmp, 0o755)
+    if prefix and subprocess.run(prefix + [extract, "--version"], capture_output=True).returncode != 0:
+        prefix = None
+    if prefix is None:
+        print("note: cannot run as a non-root user here; the read-only share case is not tested")
+        return
+    share = os.path.join(tmp, "share")
+    os.makedirs(share)
+    out = os.path.join(share, "s.h5")
+    cmd = [extract, "--weights", weights, "--manifest", man, "--tap", "block1_pool", "--size", "64",
+           "--out", out]
+    vtlib.run(cmd)
+    writable = vtlib.run(cmd)  # the rerun where it could write: its words are the reference
+    assert writable.returncode == 0 and "nothing to do" in writable.stderr, writable.stderr
+    os.chmod(share, 0o555)
+    try:
+        before = sorted(os.listdir(share)), os.path.getmtime(out)
+        p = vtlib.run(prefix + cmd, check=False)
+        assert p.returncode == 0, (p.returncode, p.stderr)
+        assert p.stderr == writable.stderr, (p.stderr, writable.stderr)
+        assert (sorted(os.listdir(share)), os.path.getmtime(out)) == before, os.listdir(share)
+        print(f"read-only share, same settings: exit 0, {p.stderr.strip()}")
+        p = vtlib.run(prefix + cmd[:-2] + ["--size", "80", "--out", out], check=False)
+        assert p.returncode == 1 and "was made with other settings" in p.stderr, (p.returncode, p.stderr)
+        assert "Permission denied" not in p.stderr, p.stderr
+        assert (sorted(os.listdir(share)), os.path.getmtime(out)) == before, os.listdir(share)
+        print("read-only share, other settings: refused naming the differences, nothing created")
+    finally:
+        os.chmod(share, 0o755)
 
 
 def main():
@@ -83,6 +132,8 @@ def main():
     b = vtlib.datasets(out2)
     assert all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
     print("a lock file left by kill -9 does not block the resume")
+
+    read_only_rerun(tmp, man)
     return 0
 
 

@@ -48,20 +48,6 @@ EXTRACT = vtlib.tool("vggtap-extract")
 IMGDUMP = os.path.join(vtlib.BUILD, "tools", "vt_imgdump")
 
 
-def as_user():
-    """The command prefix that runs a program as a user without root's
-    override of file permissions, or None (the unreadable case is then dropped)."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        return None
-    if not shutil.which("setpriv"):
-        return None
-    return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
-
-
 def imgdump(path):
     p = subprocess.run([IMGDUMP, path], capture_output=True, timeout=60)
     assert p.returncode == 0, (path, p.stderr)
@@ -114,7 +100,7 @@ def main():
     vtlib.run(["/usr/bin/python3", os.path.join(vtlib.ROOT, "tests", "tools", "make_hostile_corpus.py"),
                corpus, os.path.join(vtlib.BUILD, "tools", "jpeg_variants")])
     expect = json.load(open(os.path.join(corpus, "expect.json")))
-    prefix, extract_bin, weights = as_user(), EXTRACT, vtlib.WEIGHTS
+    prefix, extract_bin, weights = vtlib.as_user(), EXTRACT, vtlib.WEIGHTS
     if prefix:
         # the user must reach the program and the weights: a clone under
         # /root is out of its reach, so it gets copies in the temp dir

@@ -146,3 +146,22 @@ def assert_same_store(ref, got, what):
         assert xattrs == yattrs, f"{what}: /{name} attributes {xattrs} != {yattrs}"
     assert ra == rb, f"{what}: root attributes differ: {set(ra.items()) ^ set(rb.items())}"
     return b
+
+
+def as_user():
+    """The command prefix that runs a program as a user without root's
+    override of file permissions ('nobody' through setpriv when running as
+    root; [] when not root), or None if that is impossible. The user must
+    reach the program and its inputs: a clone under /root is out of its
+    reach, so tests run copies from their temp dir."""
+    import pwd
+    import shutil
+    if os.geteuid() != 0:
+        return []
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+    if not shutil.which("setpriv"):
+        return None
+    return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
