@@ -4,9 +4,11 @@
 
 #include <stdio.h>
 
-/* Both write s as valid UTF-8: bytes that are not (a Latin-1 file name) as
- * \xHH, the text vt_utf8_escaped gives and a store holds for that name. */
-/* RFC 4180: quotes a field holding a comma, quote or line break. */
+/* The two writers below write s as valid UTF-8: a byte that is not part of
+ * a valid sequence (a Latin-1 file name) becomes \xHH, the text
+ * vt_utf8_escaped gives and a store holds for that name. */
+
+/* A CSV field (RFC 4180), quoted if it holds a comma, quote or line break. */
 void vt_csv_field(FILE *f, const char *s);
 /* A JSON string literal (quotes, backslashes and control characters escaped);
  * NULL writes "". */
