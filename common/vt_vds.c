@@ -70,7 +70,9 @@ static char *not_the_shard(const check_ctx *ctx, hid_t f, long long first_row) {
   } else if (!(y = vt_h5_read_str_attr(ctx->file, "rows_digest")) || strcmp(x, y) != 0) {
     snprintf(why, sizeof why, "is a shard of another image list (global_rows_digest %s, the "
              "merged store's rows_digest %s)", x, y ? y : "(missing)");
-  } else if (vt_h5_read_int_attr(f, "shard_first_row", &a) < 0 || a != first_row) {
+  } else if (vt_h5_read_int_attr(f, "shard_first_row", &a) < 0) {
+    snprintf(why, sizeof why, "has no integer shard_first_row attribute");
+  } else if (a != first_row) {
     snprintf(why, sizeof why, "is the shard starting at row %lld, not %lld", a, first_row);
   }
   free(x);

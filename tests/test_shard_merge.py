@@ -176,6 +176,10 @@ def main():
     r = vtlib.run([PREDICT, "--head", os.path.join(tmp, "head-merged.h5"), "--store", merged], check=False)
     first2 = 2 * n_rows // N_SHARDS
     assert r.returncode != 0 and f"shards/s2.h5, which is the shard starting at row 0, not {first2}: it has changed since the merge" in r.stderr, r.stderr
+    with h5py.File(shard[2], "r+") as f:  # it printed an uninitialised row number
+        del f.attrs["shard_first_row"]
+    r = vtlib.run([INFO, merged], check=False)
+    assert r.returncode == 1 and "shards/s2.h5, which has no integer shard_first_row attribute" in r.stderr, r.stderr
     # shard 2 re-extracted since the merge with another preprocessing: the
     # same rows and shapes, other features (they used to be read silently)
     vtlib.run(base + ["--out", shard[2], "--shard", f"2/{N_SHARDS}", "--threads", "1", "--preprocess", "torch", "--overwrite"])
