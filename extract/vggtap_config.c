@@ -91,9 +91,10 @@ static int write_if_changed(const char *path, const text *t) {
   snprintf(tmp, n, "%s.tmp", path);
   f = fopen(tmp, "wb");
   int rc = 0;
-  if (!f || fputs(content, f) == EOF) rc = vt_fail("%s: cannot write: %s", tmp, strerror(errno));
-  if (f && fclose(f) != 0 && rc == 0) rc = vt_fail("%s: cannot write", tmp);
-  if (rc == 0 && rename(tmp, path) != 0) rc = vt_fail("%s: cannot rename: %s", path, strerror(errno));
+  if (!f || fputs(content, f) == EOF) rc = vt_fail("cannot write %s: %s", path, strerror(errno));
+  if (f && fclose(f) != 0 && rc == 0) rc = vt_fail("cannot write %s: %s", path, strerror(errno));
+  if (rc == 0 && rename(tmp, path) != 0)
+    rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
   if (rc < 0) remove(tmp);
   free(tmp);
   return rc;

@@ -105,5 +105,11 @@ printf '[vggtap]\nweights = shared.h5\n' > "$tmp/w.ini"
 got=$(env -u VGGTAP_WEIGHTS "$BIN/vggtap-config" weights "$tmp/w.ini" 2>&1)
 [ "$got" = "$tmp/shared.h5" ] || fail "vggtap-config weights: wanted [vggtap]'s $tmp/shared.h5, got: $got"
 
+# vggtap-config --out that cannot be written names the path given and the OS
+# reason, as the programs do (it named FILE.tmp, and a failed close no reason).
+out=$("$BIN/vggtap-config" settings "$tmp/w.ini" vggtap --out "$tmp/no-such-dir/s.txt" 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"cannot write $tmp/no-such-dir/s.txt: No such file or directory"* ]] ||
+  fail "vggtap-config --out into a missing folder: exit $rc, $out"
+
 [ $failures -eq 0 ] && echo "test_configs: all checks passed"
 exit $((failures > 0))
