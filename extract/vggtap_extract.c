@@ -18,7 +18,6 @@
 #include "vt_extract.h"
 #include "vt_h5.h"
 #include "vt_inputs.h"
-#include "vt_store_schema.h"
 #include "vt_weights_find.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_ROWS_FAILED = 3, EXIT_INTERRUPTED = 130 };
