@@ -33,7 +33,9 @@ static int in_list(const char *s, const char *const *list, int n) {
   return 0;
 }
 
-int vt_config_is_path_key(const char *section, const char *key) {
+/* True for keys of section whose value is a file or directory (data, out,
+ * weights, ...; store except in [extract], where it is pooled/maps). */
+static int is_path_key(const char *section, const char *key) {
   if (!strcmp(key, "store") && !strcmp(section, "extract")) return 0;
   return in_list(key, path_keys, COUNT(path_keys));
 }
@@ -222,7 +224,7 @@ static void clean_path(char *path) {
 
 char *vt_config_value(const vt_config *c, const vt_config_entry *e) {
   const char *v = e->value;
-  if (!vt_config_is_path_key(e->section, e->key)) return vt_xstrdup(v);
+  if (!is_path_key(e->section, e->key)) return vt_xstrdup(v);
   const char *home = getenv("HOME");
   const char *base = NULL;
   if (v[0] == '~' && (v[1] == '/' || !v[1]) && home) base = home, v += v[1] ? 2 : 1;

@@ -32,11 +32,9 @@ void vt_config_free(vt_config *c);
 
 /* The entry for key in section, or NULL. */
 const vt_config_entry *vt_config_find(const vt_config *c, const char *section, const char *key);
-/* True for keys of section whose value is a file or directory (data, out,
- * weights, ...; store except in [extract], where it is pooled/maps). */
-int vt_config_is_path_key(const char *section, const char *key);
-/* The entry's value, with a relative path in a path key resolved against the
- * config's directory (malloc'd). */
+/* The entry's value (malloc'd); in a key that names a file or folder (data,
+ * out, weights, ...; not [extract]'s store), a relative path is resolved
+ * against the config's directory. */
 char *vt_config_value(const vt_config *c, const vt_config_entry *e);
 /* True if the [vggtap] key is handed to program section `section`. */
 int vt_config_shared_applies(const char *key, const char *section);

@@ -31,7 +31,9 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int vt_is_image_name(const char *name) {
+/* True if the name has an image extension (jpg, jpeg, png, and the other
+ * formats Keras lists, which then fail with a clear "unsupported" reason). */
+static int is_image_name(const char *name) {
   static const char *const exts[] = {"jpg", "jpeg", "jpe", "png", "bmp", "gif",
                                      "tif", "tiff", "webp", "ppm", "pgm"};
   const char *dot = strrchr(name, '.');
@@ -101,7 +103,7 @@ static int walk(const char *root, const char *rel, const dir_chain *up, str_list
     if (is_dir(full)) {
       rc = walk(root, sub, &here, out, in);
       free(sub);
-    } else if (vt_is_image_name(sub)) {
+    } else if (is_image_name(sub)) {
       list_push(out, sub);
     } else {
       in->n_ignored++;
@@ -172,7 +174,7 @@ static int from_folders(const char *dir, vt_inputs *in) {
       }
     } else if (S_ISDIR(st.st_mode)) {
       list_push(&classes, vt_xstrdup(e->d_name));
-    } else if (vt_is_image_name(e->d_name)) {
+    } else if (is_image_name(e->d_name)) {
       in->n_root_images++;
     }
     free(full);

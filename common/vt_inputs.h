@@ -37,8 +37,4 @@ int vt_inputs_from_manifest(const char *csv, const char *label_col, const char *
 int vt_inputs_from_files(int n, char *const *files, vt_inputs *in);
 void vt_inputs_free(vt_inputs *in);
 
-/* True if the name has an image extension (jpg, jpeg, png, and the other
- * formats Keras lists, which then fail with a clear "unsupported" reason). */
-int vt_is_image_name(const char *name);
-
 #endif

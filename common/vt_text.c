@@ -37,7 +37,10 @@ void vt_json_string(FILE *f, const char *s) {
   free(escaped);
 }
 
-int vt_utf8_sequence_length(const unsigned char *s) {
+/* Length of the valid UTF-8 sequence at s (1-4 bytes), 0 if none starts
+ * there: overlong forms, surrogates and code points over U+10FFFF are
+ * invalid, as in Python's strict decoder. */
+static int utf8_sequence_length(const unsigned char *s) {
   unsigned c = s[0];
   if (c < 0x80) return 1;
   int n;
@@ -64,14 +67,14 @@ char *vt_utf8_escaped(const char *s) {
   const unsigned char *p = (const unsigned char *)s;
   size_t bad = 0, len = 0;
   while (p[len]) {
-    int n = vt_utf8_sequence_length(p + len);
+    int n = utf8_sequence_length(p + len);
     bad += n == 0;
     len += n ? (size_t)n : 1;
   }
   if (!bad) return NULL;
   char *out = vt_xmalloc(len + 3 * bad + 1), *o = out; /* "\xHH" is 3 bytes longer than the byte */
   for (size_t i = 0; i < len;) {
-    int n = vt_utf8_sequence_length(p + i);
+    int n = utf8_sequence_length(p + i);
     if (n == 0) {
       o += sprintf(o, "\\x%02x", p[i]);
       i++;

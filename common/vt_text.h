@@ -14,10 +14,6 @@ void vt_csv_field(FILE *f, const char *s);
  * NULL writes "". */
 void vt_json_string(FILE *f, const char *s);
 
-/* Length of the valid UTF-8 sequence at s (1-4 bytes), 0 if none starts
- * there: overlong forms, surrogates and code points over U+10FFFF are
- * invalid, as in Python's strict decoder. */
-int vt_utf8_sequence_length(const unsigned char *s);
 /* NULL if s is valid UTF-8, else a malloc'd copy in which every byte that is
  * not part of a valid sequence is written as \xHH (lowercase hex): the same
  * text as Python's bytes.decode('utf-8', 'backslashreplace'). File names on

@@ -13,7 +13,9 @@ static int is_file(const char *path) {
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-const char *vt_weights_cache_path(void) {
+/* The Keras cache path of the weights file (whether or not it exists), in a
+ * static buffer; "" if neither $KERAS_HOME nor $HOME is set. */
+static const char *keras_cache_path(void) {
   static char path[4096];
   const char *keras_home = getenv("KERAS_HOME"), *home = getenv("HOME");
   if (keras_home && *keras_home)
@@ -33,7 +35,7 @@ const char *vt_weights_cache_path(void) {
   "section, or export VGGTAP_WEIGHTS=FILE (docs/CONFIG.md, \"Weights\")."
 
 static void cache_dir(char *dir, size_t n) {
-  snprintf(dir, n, "%s", vt_weights_cache_path());
+  snprintf(dir, n, "%s", keras_cache_path());
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
   else snprintf(dir, n, "~/.keras/models");
@@ -54,7 +56,7 @@ const char *vt_weights_find(const char *given) {
     vt_fail("VGGTAP_WEIGHTS=%s: no such file.\n" HOW_TO_GET, env, VT_KERAS_WEIGHTS_BYTES, dir, dir);
     return NULL;
   }
-  const char *cache = vt_weights_cache_path();
+  const char *cache = keras_cache_path();
   if (*cache && is_file(cache)) return cache;
   vt_fail("no VGG16 weights found (no --weights, no `weights` key, VGGTAP_WEIGHTS unset, and no %s).\n" HOW_TO_GET,
           *cache ? cache : "Keras cache file", VT_KERAS_WEIGHTS_BYTES, dir, dir);

@@ -21,8 +21,4 @@
  * a reason that says how to get the file and where to put it. */
 const char *vt_weights_find(const char *given);
 
-/* The Keras cache path of the weights file (whether or not it exists), in a
- * static buffer; "" if neither $KERAS_HOME nor $HOME is set. */
-const char *vt_weights_cache_path(void);
-
 #endif
