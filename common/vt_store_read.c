@@ -213,7 +213,7 @@ static int read_attrs(vt_store *s) {
       optional_str_attr(f, "command", &s->command) < 0)
     return -1;
   if (s->input_height < 1 || s->input_width < 1)
-    return vt_fail("invalid input size %dx%d", s->input_width, s->input_height);
+    return vt_fail("invalid input size %dx%d", s->input_height, s->input_width);
   return 0;
 }
 

@@ -135,6 +135,11 @@ def main():
     named = [q["path"] + ": " + q["error"] for q in preds if "error" in q]
     check(r.stderr.count(note) == 1 and all(r.stderr.count(x) == 1 for x in named),
           "predict --store notes the failed rows once, each by name and reason: %r" % r.stderr.strip())
+    # another input size is refused, height x width as --size takes them
+    w = fixture(p("pw.h5"), "--rows", "20", "--classes", "4", "--pooled", "--input-size", "256x128")
+    r = run([PREDICT, "--head", p("h.h5"), "--store", w])
+    check(r.returncode == 1 and "pw.h5 was extracted at 256x128, the head was trained at 224x224" in r.stderr,
+          "predict --store of another input size: exit %d, %r" % (r.returncode, r.stderr.strip()))
     r = run([PREDICT, "--head", p("h.h5"), "--store", s, "--strict"])
     check(r.returncode == 3 and r.stderr.count(note) == 1 and r.stdout.count("\n") == 301,
           "predict --store --strict with failed rows: exit %d, every row still written" % r.returncode)
@@ -344,6 +349,9 @@ def main():
         (["--tap", "block1_pool", "--pool", "avg16"], "grid 16 does not fit"),
         (["--tap", "block1_pool", "--eval", fixture(p("et.h5"), "--preprocessing", "torch")], "preprocessing torch"),
         (["--tap", "block1_pool", "--eval", fixture(p("ez.h5"), "--input-size", "256")], "256x256"),
+        # sizes read height x width, as --size takes them
+        (["--tap", "block1_pool", "--eval", fixture(p("ew.h5"), "--input-size", "256x128")],
+         "ew.h5 was extracted at 256x128, %s at 224x224" % s),
         (["--tap", "block1_pool", "--eval", fixture(p("ec.h5"), "--classes", "5")], "class 'class_04'"),
     ]
     for args, message in cases:

@@ -516,7 +516,7 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_reci
                  what, a, b);
   else if (s.input_height != hf->input_height || s.input_width != hf->input_width)
     rc = vt_fail("%s was extracted at %dx%d, the head was trained at %dx%d: refusing", s.path,
-                 s.input_width, s.input_height, hf->input_width, hf->input_height);
+                 s.input_height, s.input_width, hf->input_height, hf->input_width);
   int dim = 0;
   const char *got;
   if (rc == 0 && vt_features_plan(&s, recipe, VT_SOURCE_AUTO, &dim, &got) < 0) rc = -1;

@@ -412,8 +412,8 @@ static int check_compatible(const vt_store *train, const vt_store *ev) {
                    ev->path, what, b, train->path, a);
   if (train->input_height != ev->input_height || train->input_width != ev->input_width)
     return vt_fail("%s was extracted at %dx%d, %s at %dx%d: their features are not comparable",
-                   ev->path, ev->input_width, ev->input_height, train->path, train->input_width,
-                   train->input_height);
+                   ev->path, ev->input_height, ev->input_width, train->path, train->input_height,
+                   train->input_width);
   return 0;
 }
 

@@ -222,7 +222,7 @@ static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
     int g = r->part[i].grid;
     if (g > m.h || g > m.w) {
       vt_store_maps_close(&m);
-      return vt_fail("%s: grid %d does not fit the %dx%d maps of %s", s->path, g, m.w, m.h, tap);
+      return vt_fail("%s: grid %d does not fit the %dx%d maps of %s", s->path, g, m.h, m.w, tap);
     }
     L->width[i] = g * g * m.c;
   }

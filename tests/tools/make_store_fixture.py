@@ -144,8 +144,9 @@ def write(args):
         a["taps"] = tap
         a["preprocessing"] = args.preprocessing
         a["resize"] = args.resize
-        a["input_height"] = np.int32(args.input_size)
-        a["input_width"] = np.int32(args.input_size)
+        height, _, width = args.input_size.partition("x")
+        a["input_height"] = np.int32(height)
+        a["input_width"] = np.int32(width or height)
         a["map_dtype"] = args.dtype if maps is not None and args.maps else "none"
         a["compression"] = "none"
         a["grids"] = ",".join(str(g) for g in args.grids) if not args.dim else "1"
@@ -216,7 +217,7 @@ def main():
     p.add_argument("--split", action="store_true", help="fill /images/split (train/val)")
     p.add_argument("--preprocessing", default="caffe")
     p.add_argument("--resize", default="antialias")
-    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--input-size", default="224", help="N or HxW")
     p.add_argument("--sha", default="f" * 64)
     p.add_argument("--bad", choices=BAD)
     args = p.parse_args()
