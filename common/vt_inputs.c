@@ -95,7 +95,7 @@ static int walk(const char *root, const char *rel, const dir_chain *up, str_list
   for (struct dirent *e; (e = readdir(d));)
     if (e->d_name[0] != '.') list_push(&names, vt_xstrdup(e->d_name));
   closedir(d);
-  qsort(names.items, (size_t)names.n, sizeof *names.items, cmp_str);
+  if (names.n > 1) qsort(names.items, (size_t)names.n, sizeof *names.items, cmp_str); /* items is NULL if none */
   int rc = 0;
   for (int i = 0; i < names.n && rc == 0; i++) {
     char *sub = join(rel, names.items[i]);
