@@ -68,10 +68,9 @@ static int describe_dataset(hid_t loc, const char *path, char *shape, size_t ns,
   hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
   if (d < 0) return vt_fail("cannot open /%s", path);
   hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
-  hsize_t dims[8];
-  int rank = H5Sget_simple_extent_ndims(sp);
-  if (rank < 0 || rank > 8) rank = 0;
-  H5Sget_simple_extent_dims(sp, dims, NULL);
+  hsize_t dims[H5S_MAX_RANK]; /* H5Sget_simple_extent_dims writes every dimension */
+  int rank = H5Sget_simple_extent_dims(sp, dims, NULL);
+  if (rank < 0) rank = 0;
   size_t len = snprintf(shape, ns, "[");
   for (int i = 0; i < rank && len < ns; i++)
     len += snprintf(shape + len, ns - len, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);

@@ -7,9 +7,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 
 import h5py
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vtlib  # noqa: E402
@@ -157,6 +159,16 @@ for args, want in (([store + ".nope"], f"{store}.nope: cannot open: No such file
                    ([foreign], "not a vggtap store or head"), (["--table", store], "compares heads")):
     p = vtlib.run([vtlib.tool("vggtap-info")] + args, check=False)
     vtlib.check(p.returncode == 1 and want in p.stderr, f"vggtap-info {args}: exit {p.returncode}, {p.stderr!r}")
+
+# A dataset of rank 10 under /pooled (a foreign or damaged store) is shown
+# whole; its dimensions were written into an 8-entry array, past its end.
+ranked = os.path.join(tmp, "rank10.h5")
+shutil.copy(store, ranked)
+with h5py.File(ranked, "r+") as hf:
+    hf["pooled/block1_pool/rank10"] = np.zeros((1,) * 10, np.float32)
+p = vtlib.run([vtlib.tool("vggtap-info"), ranked], check=False)
+vtlib.check(p.returncode == 0 and re.search(r"^      rank10\s+\[1(,1){9}\]\s+float32$", p.stdout, re.M),
+            f"vggtap-info on a rank-10 pooled dataset: exit {p.returncode}, {p.stdout!r} {p.stderr!r}")
 
 # The class table's columns line up with UTF-8 class names and an unlabelled
 # row (before: padded by bytes, and '(unlabelled)' overflowed short names)
