@@ -300,12 +300,20 @@ static void *read_1d(hid_t f, const char *name, hid_t type, size_t elem, long lo
   }
   hid_t sp = H5Dget_space(d);
   hsize_t dim = 0;
-  H5Sget_simple_extent_dims(sp, &dim, NULL);
-  void *buf = vt_xmalloc((size_t)dim * elem);
-  if (dim && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-    free(buf);
-    buf = NULL;
-    vt_fail("cannot read dataset %s", name);
+  size_t bytes;
+  void *buf = NULL;
+  /* H5S_ALL reads every element: a damaged part of another rank or size
+   * would overflow a buffer sized from the first dimension */
+  if (H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &dim, NULL) != 1 ||
+      vt_size_mul((size_t)dim, elem, &bytes) < 0) {
+    vt_fail("dataset %s is not a 1-D array", name);
+  } else {
+    buf = vt_xmalloc(bytes);
+    if (dim && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+      free(buf);
+      buf = NULL;
+      vt_fail("cannot read dataset %s", name);
+    }
   }
   *n = (long long)dim;
   H5Sclose(sp);

@@ -223,6 +223,30 @@ def main():
     vtlib.run(base + ["--out", part_out, "--overwrite", "--quiet"])
     with h5py.File(part_out, "r") as f:
         assert len(f["images/path"]) == len(rows) + 2
+
+    # a part whose rows table is not 1-D is discarded and its rows redone (it
+    # was read whole into a buffer sized by its first dimension)
+    damaged = os.path.join(tmp, "d.h5")
+    proc = subprocess.Popen(base + ["--out", damaged, "--quiet"], env=env)
+    part = None
+    for _ in range(200):
+        time.sleep(0.1)
+        d = damaged + ".partial"
+        names = sorted(n for n in os.listdir(d) if n.startswith("part-") and n.endswith(".h5")) if os.path.isdir(d) else []
+        if names:
+            part = os.path.join(d, names[0])
+            break
+    proc.kill()
+    proc.wait()
+    assert part, "no part written before the kill"
+    with h5py.File(part, "r+") as f:
+        n = len(f["rows"])
+        del f["rows"]
+        f["rows"] = np.zeros((n, 64), np.int64)
+    p = vtlib.run(base + ["--out", damaged], env=env, check=False)
+    assert p.returncode == 0 and f"discarding unreadable {part}" in p.stderr, p.stderr
+    with h5py.File(damaged, "r") as f, h5py.File(part_out, "r") as g:
+        assert np.array_equal(f["images/status"][()], g["images/status"][()])
     return 0
 
 
