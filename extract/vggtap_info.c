@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_h5.h"
 #include "vt_store_read.h"
@@ -599,10 +600,9 @@ int main(int argc, char **argv) {
       case 't': as_table = 1; break;
       case 'c': csv = optarg; break;
       case 'f': {
-        char *end;
-        long v = strtol(optarg, &end, 10);
-        if (*end || end == optarg || v < 0 || v > 1000000) {
-          fprintf(stderr, "vggtap-info: --failures wants a whole number, not '%s'\n", optarg);
+        long v;
+        if (vt_parse_long(optarg, 0, 1000000, "--failures", &v) < 0) {
+          fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
           return EXIT_USAGE;
         }
         max_reasons = (int)v;

@@ -185,6 +185,12 @@ rows = [line for line in table.splitlines() if re.match(r"^    (class|ünï €|
 vtlib.check(len(rows) == 4 and len({len(line) for line in rows}) == 1,
             f"class table columns do not line up:\n" + "\n".join(rows))
 
+# a bad --failures is usage (exit 2), named with the range it takes
+for bad in ("x", "-1", "1e9"):
+    p = vtlib.run([vtlib.tool("vggtap-info"), "--failures", bad, store], check=False)
+    vtlib.check(p.returncode == 2 and f"--failures: '{bad}' is not a whole number in 0..1000000" in p.stderr,
+                f"vggtap-info --failures {bad}: exit {p.returncode}, {p.stderr!r}")
+
 # --csv where it cannot be written: the path and the OS reason
 bad_csv = os.path.join(tmp, "no-such-dir", "t.csv")
 p = vtlib.run([vtlib.tool("vggtap-info"), "--table", "--csv", bad_csv] + heads, check=False)
