@@ -87,3 +87,33 @@ char *vt_utf8_escaped(const char *s) {
   *o = '\0';
   return out;
 }
+
+/* The value of a lowercase hex digit, -1 for anything else. */
+static int lower_hex(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The byte \xHH at s stands for (0x80..0xff), or -1. */
+static int escaped_byte(const char *s) {
+  if (s[0] != '\\' || s[1] != 'x') return -1;
+  int hi = lower_hex(s[2]), lo = hi < 0 ? -1 : lower_hex(s[3]);
+  return hi >= 8 && lo >= 0 ? hi * 16 + lo : -1;
+}
+
+char *vt_utf8_unescaped(const char *s) {
+  const char *first = s;
+  while (*first && escaped_byte(first) < 0) first++;
+  if (!*first) return NULL;
+  char *out = vt_xmalloc(strlen(s) + 1), *o = out; /* only ever shorter */
+  for (const char *p = s; *p;) {
+    int b = escaped_byte(p);
+    if (b < 0) {
+      *o++ = *p++;
+    } else {
+      *o++ = (char)b;
+      p += 4;
+    }
+  }
+  *o = '\0';
+  return out;
+}

@@ -19,5 +19,11 @@ void vt_json_string(FILE *f, const char *s);
  * text as Python's bytes.decode('utf-8', 'backslashreplace'). File names on
  * Linux are bytes; HDF5 strings we declare UTF-8 must be valid. */
 char *vt_utf8_escaped(const char *s);
+/* The reverse, for finding a stored path on disk: NULL if s holds no \xHH
+ * with HH from 80 to ff (lowercase, as vt_utf8_escaped writes them; bytes
+ * below 0x80 are always valid UTF-8, so never escaped), else a malloc'd copy
+ * with each of those turned back into its byte. Not exact: a name that held
+ * a literal "\xe9" comes back with the byte in its place (docs/STORE.md). */
+char *vt_utf8_unescaped(const char *s);
 
 #endif

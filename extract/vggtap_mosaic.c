@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vt_cli.h"
 #include "vt_common.h"
@@ -16,6 +17,7 @@
 #include "vt_png_plot.h"
 #include "vt_store_read.h"
 #include "vt_store_schema.h"
+#include "vt_text.h"
 #include "vt_weights_find.h"
 
 static const char usage[] =
@@ -98,6 +100,22 @@ static char *row_image_path(const vt_store *s, int row) {
   return full;
 }
 
+/* A file name that was not UTF-8 is stored with its stray bytes as \xHH
+ * (docs/STORE.md), a name that does not exist: there the file is the name
+ * with those bytes put back. Takes path; the stored spelling is kept when
+ * neither exists, for the "input not shown" note. */
+static char *on_disk(char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 || errno != ENOENT) return path;
+  char *raw = vt_utf8_unescaped(path);
+  if (!raw || stat(raw, &st) != 0) {
+    free(raw);
+    return path;
+  }
+  free(path);
+  return raw;
+}
+
 static int from_store(const options *o, mosaic *m) {
   vt_store s;
   if (vt_store_open(o->store, &s) < 0) return -1;
@@ -131,7 +149,7 @@ static int from_store(const options *o, mosaic *m) {
   if (vt_store_maps_read(&maps, row, m->map) < 0) goto out;
   vt_resize_policy policy = VT_RESIZE_ANTIALIAS;
   vt_resize_policy_parse(s.resize, &policy);
-  char *path = o->image ? vt_xstrdup(o->image) : row_image_path(&s, row);
+  char *path = o->image ? vt_xstrdup(o->image) : on_disk(row_image_path(&s, row));
   load_input(path, s.input_height, s.input_width, policy, m);
   free(path);
   const char *cls = s.labels[row] >= 0 && s.labels[row] < s.n_classes ? s.classes[s.labels[row]] : "unlabelled";

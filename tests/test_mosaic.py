@@ -3,7 +3,8 @@ tile equals that channel of the map read with h5py, min..max normalised and
 scaled by whole pixels; the input beside it is the image resized as the
 network saw it (PIL's antialiased bilinear); drawing from the image and the
 weights gives the same tiles (float32 maps); --channels limits the grid;
-failed rows, pooled-only stores, bad rows and taps are clear errors.
+failed rows, pooled-only stores, bad rows and taps are clear errors. A row
+whose file name was not UTF-8 (stored as \\xHH) shows its image.
 The pixel positions follow the layout comment in extract/vggtap_mosaic.c."""
 import math
 import os
@@ -101,6 +102,30 @@ for tap in ("block1_pool", "block2_pool"):
           f"{tap}: the input differs from PIL's resize (max {diff.max()}, mean {diff.mean():.3f})")
     if tap == "block2_pool":
         store_img = img
+
+# A file name that is not UTF-8 (Latin-1 caf\xe9.png) is stored as the text
+# 'caf\\xe9.png' (docs/STORE.md), which does not exist: the input is found
+# with the byte put back (it drew "input not found"). A name holding a
+# literal '\xe9' that exists is taken as it is.
+latin_data = os.path.join(tmp, "latin-data")
+os.makedirs(os.path.join(latin_data, "c"))
+sources = {"caf\\xe9.png": images[0], "lit\\xe9.png": images[1]}
+Image.open(images[0]).convert("RGB").save(os.path.join(os.fsencode(latin_data), b"c", b"caf\xe9.png"), "PNG")
+Image.open(images[1]).convert("RGB").save(os.path.join(latin_data, "c", "lit\\xe9.png"))
+latin_store = os.path.join(tmp, "latin.h5")
+vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", latin_data, "--tap",
+           "block1_pool", "--size", str(SIZE), "--store", "maps,pooled", "--out", latin_store, "--quiet"])
+with h5py.File(latin_store, "r") as f:
+    latin_paths = list(f["images/path"].asstr()[()])
+vtlib.check(sorted(latin_paths) == ["c/caf\\xe9.png", "c/lit\\xe9.png"], f"stored paths {latin_paths}")
+for name, src in sources.items():
+    out = os.path.join(tmp, "latin.png")
+    p = mosaic(["--store", latin_store, "--row", str(latin_paths.index("c/" + name)), "--tap", "block1_pool",
+                "--out", out])
+    ref = np.asarray(Image.open(src).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)).astype(int)
+    diff = np.abs(png(out)[TOP:TOP + SIZE, MARGIN:MARGIN + SIZE].astype(int) - ref)
+    vtlib.check(diff.max() <= 2 and diff.mean() < 0.5,
+                f"{name}: the input drawn is not the image's (max {diff.max()}, mean {diff.mean():.3f}) {p.stderr}")
 
 # From the image and the weights: float32 maps, same tiles within float16 rounding.
 out = os.path.join(tmp, "from_image.png")

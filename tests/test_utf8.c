@@ -3,7 +3,8 @@
  * 3.11): valid UTF-8 is left alone (NULL), each invalid byte becomes \xHH,
  * and overlong forms, surrogates, code points over U+10FFFF and truncated
  * sequences are invalid; vt_csv_field and vt_json_string write that text
- * (then quoted or escaped as their format wants). */
+ * (then quoted or escaped as their format wants); vt_utf8_unescaped turns
+ * that text back into the bytes, leaving what the escaping never writes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,24 @@ int main(void) {
           "case %zu: wrote %s, want %s|%s", i, buf, out[i].csv, out[i].json);
     free(buf);
   }
+  /* vt_utf8_unescaped undoes it (vggtap-mosaic finds a stored path on disk
+   * with it): each \x80..\xff back to its byte; what the escaping never
+   * writes (\x41, uppercase hex, a short escape) stays as it is */
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    if (!cases[i].want) continue;
+    char *got = vt_utf8_unescaped(cases[i].want);
+    CHECK(got && strcmp(got, cases[i].raw) == 0, "case %zu: unescaped '%s'", i, got ? got : "(null)");
+    free(got);
+  }
+  static const char *const kept[] = {"plain", "a\\x41b", "caf\\xE9", "end\\xe", "end\\x", "\\\\x7f"};
+  for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+    char *got = vt_utf8_unescaped(kept[i]);
+    CHECK(got == NULL, "'%s' was unescaped to '%s'", kept[i], got);
+    free(got);
+  }
+  char *mixed = vt_utf8_unescaped("d\\x41\\xe9\\xc3\\xa9.png");
+  CHECK(mixed && !strcmp(mixed, "d\\x41\xe9\xc3\xa9.png"), "mixed: '%s'", mixed ? mixed : "(null)");
+  free(mixed);
   printf("%s\n", failures ? "FAILED" : "ok");
   return failures != 0;
 }
