@@ -3,8 +3,9 @@
 (tests/tools/make_store_fixture.py): outputs readable with h5py and matching
 each other, seeded runs bitwise identical, pooled-vs-maps features equal,
 --eval and --split manifest, every kind of bad input refused with a clear
-message and nothing written, and docs/HEAD.md listing exactly a head's
-attributes and datasets."""
+message and nothing written, docs/HEAD.md listing exactly a head's
+attributes and datasets, and an interrupt at any moment leaving the old
+outputs or the new ones, and no temporary file."""
 import csv
 import functools
 import io
@@ -69,6 +70,113 @@ def head_arrays(path):
 def outputs_of(head):
     stem = head[:-3]
     return [head, stem + ".log.csv", stem + ".report"]
+
+
+def files_under(d):
+    """{relative path: bytes} of every file below d."""
+    out = {}
+    for root, _, names in os.walk(d):
+        for n in names:
+            with open(os.path.join(root, n), "rb") as f:
+                out[os.path.relpath(os.path.join(root, n), d)] = f.read()
+    return out
+
+
+def output_state(d, old, new, new_head):
+    """'old' or 'new' when every output in d is the old run's or the new
+    run's (complete), else what is wrong. A file equal in both runs fits
+    either; metrics.json holds the run time, so the new one is told by its seed."""
+    now = files_under(d)
+    if set(now) != set(old):
+        return "files %s" % sorted(set(now) ^ set(old))
+    fits = set()
+    for name, data in now.items():
+        these = set()
+        if data == old[name]:
+            these.add("old")
+        if name.endswith("metrics.json"):
+            try:
+                if json.loads(data)["seed"] == 2:
+                    these.add("new")
+            except ValueError:
+                pass
+        elif name == "h.h5":
+            try:
+                got = head_arrays(os.path.join(d, name))
+                if sorted(got) == sorted(new_head) and all(np.array_equal(got[k], new_head[k]) for k in got):
+                    these.add("new")
+            except OSError:
+                pass
+        elif data == new[name]:
+            these.add("new")
+        if not these:
+            return "%s is neither the old nor the new one" % name
+        if these != {"old", "new"}:
+            fits.add(these.pop())
+    return fits.pop() if len(fits) == 1 else "a mix of old and new outputs"
+
+
+def interrupts(p):
+    """SIGINT / SIGTERM / SIGHUP at random moments of a run replacing
+    existing outputs: afterwards the outputs are all the old ones or all the
+    new ones, complete, and no temporary file is left (there was no signal
+    handling: an interrupt while writing left h.h5.tmpPID and report .tmp
+    files, and a half-replaced set). Half the interrupts aim at the writing
+    (a random moment after the report's first file appears), half anywhere
+    in the run."""
+    import random
+    import signal
+    import time
+    store = fixture(p("int.h5"), "--rows", "300", "--classes", "5", "--dim", "1024", "--noise", "3")
+    d = p("int")
+    ref_dir = p("int-ref")
+    os.makedirs(d)
+    os.makedirs(ref_dir)
+    args = ["--tap", "block1_pool", "--hidden", "256", "--epochs", "5", "--patience", "0"]
+    t0 = time.time()
+    r = train(store, os.path.join(ref_dir, "h.h5"), *args, "--seed", "2")
+    run_time = time.time() - t0
+    check(r.returncode == 0, "interrupts: the reference run (%.2f s): %r" % (run_time, r.stderr.strip()))
+    r = train(store, os.path.join(d, "h.h5"), *args, "--seed", "1")
+    check(r.returncode == 0, "interrupts: the old outputs")
+    old, new = files_under(d), files_under(ref_dir)
+    new_head = head_arrays(os.path.join(ref_dir, "h.h5"))
+    rng = random.Random(3)
+    counts = {}
+    for i in range(24):
+        sig = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+        proc = subprocess.Popen([TRAIN, "--store", store, "--out", os.path.join(d, "h.h5"), "--quiet", *args,
+                                 "--seed", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if i % 2 == 0:  # aim at the writing: the report's first temporary file (the
+            # head's name is also the name of the probe vt_check_writable makes at start-up)
+            first_report = os.path.join(d, "h.report", ".metrics.json.tmp%d" % proc.pid)
+            deadline = time.time() + 60
+            while proc.poll() is None and not os.path.exists(first_report) and time.time() < deadline:
+                time.sleep(0.0002)
+            time.sleep(rng.uniform(0, 0.02))
+        else:
+            time.sleep(rng.uniform(0, run_time))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        state = output_state(d, old, new, new_head)
+        left = [n for n in os.listdir(d) + os.listdir(os.path.join(d, "h.report"))
+                if ".tmp" in n or "probe" in n]
+        when = "after the run" if proc.returncode == 0 else "before writing" if state == "old" else "while writing"
+        counts[when] = counts.get(when, 0) + 1
+        ok = state in ("old", "new") and not left and proc.returncode in (0, -sig)
+        check(ok, "interrupt %d (%s, %s): outputs %s, left %s, exit %d %s" % (
+            i, signal.Signals(sig).name, when, state, left, proc.returncode, err.decode(errors="replace").strip()),
+            show_ok=False)
+        if not ok:
+            break
+        if state == "new":  # back to the old outputs for the next one
+            subprocess.run(["rm", "-rf", d], check=True)
+            for name, data in old.items():
+                os.makedirs(os.path.dirname(os.path.join(d, name)), exist_ok=True)
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+    check(counts.get("while writing", 0) > 0,
+          "interrupts: %s; each left the old outputs or the new ones complete, no temporary file" % counts)
 
 
 def main():
@@ -475,6 +583,8 @@ def main():
     r = run([PREDICT, "--head", p("h.h5"), "--weights", p("missing.h5"), "img.jpg"])
     check(r.returncode == 1 and "missing.h5" in r.stderr and "does not exist" in r.stderr,
           "predict with a missing weights file: exit 1 (got %d: %r)" % (r.returncode, r.stderr.strip()[:120]))
+
+    interrupts(p)
 
     if vtlib.failures:
         print("\n%d failed" % len(vtlib.failures))

@@ -18,6 +18,7 @@
 #include "vt_features.h"
 #include "vt_h5.h"
 #include "vt_head_file.h"
+#include "vt_signal_hold.h"
 #include "vt_split.h"
 #include "vt_standardize.h"
 #include "vt_store_read.h"
@@ -645,9 +646,11 @@ static int run(int argc, char **argv, const options *o0) {
       goto fail;
     }
   }
+  vt_signal_hold(); /* the checks create and remove probe files */
   if (vt_check_writable(o->out) < 0 || vt_check_writable(log_path) < 0 ||
       vt_report_check_dir(report_dir) < 0)
     goto fail;
+  vt_signal_release();
 
   if (!o->quiet)
     fprintf(stderr,
@@ -719,7 +722,9 @@ static int run(int argc, char **argv, const options *o0) {
   hf.val_rows = va.rows;
   /* the head is staged first (the largest file: a full disk shows here) and
    * renamed over --out last, so that a failure on the way leaves an
-   * existing head as it was */
+   * existing head as it was; an interrupt waits until all is renamed (or
+   * removed, on a failure), so it leaves the old outputs or the new ones */
+  vt_signal_hold();
   if (!(staged = vt_head_file_stage(o->out, &hf)) || write_log(log_path, &res) < 0) goto fail;
 
   long dense, dense_convs;
@@ -745,6 +750,7 @@ static int run(int argc, char **argv, const options *o0) {
   int committed = vt_head_file_commit(staged, o->out);
   staged = NULL;
   if (committed < 0) goto fail;
+  vt_signal_release();
   vt_report_print(stdout, &rep);
   printf("best epoch %d of %d run; head: %s, log: %s, report: %s/ (%.1f s in all)\n",
          res.best_epoch, res.n_epochs, o->out, log_path, report_dir, vt_now() - t0);
@@ -764,6 +770,7 @@ cleanup:
     unlink(staged);
     free(staged);
   }
+  vt_signal_release(); /* if a failure came while held */
   vt_metrics_free(&m);
   vt_head_free(&hf.head);
   free(hf.mean);
