@@ -21,9 +21,8 @@ char *vt_relative_path(const char *target, const char *base_dir);
  * directory, never the working directory), opens, is still the shard that
  * was merged (same image list and first row, same extraction settings as
  * the store's attributes), and holds the source dataset with the mapped
- * shape. 0, or -1 + a reason naming the dataset, the
- * source file and its rows. Sets *n_virtual to the number of virtual
- * datasets (may be NULL). */
+ * shape. 0, or -1 + a reason naming the dataset, the source file and its
+ * rows. Sets *n_virtual to the number of virtual datasets (may be NULL). */
 int vt_vds_check_sources(hid_t file, const char *path, int *n_virtual);
 
 #endif
