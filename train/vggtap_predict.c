@@ -238,9 +238,10 @@ static int emit(const options *o, const vt_head_file *hf, const prediction *p, i
   return rc;
 }
 
+enum { FAILURES_LISTED = 10 };
+
 /* After the output is written: how many inputs failed, and the first few
  * by name with their reason (the error column has them all). */
-enum { FAILURES_LISTED = 10 };
 static void report_failures(const options *o, const prediction *p, int n, int n_failed) {
   if (!n_failed) return;
   if (o->store)
