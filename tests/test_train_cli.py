@@ -11,7 +11,9 @@ import functools
 import io
 import json
 import os
+import pwd
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -554,6 +556,36 @@ def main():
         check(r.returncode == 1 and r.stderr.count(msg) == 1 and r.stderr.count("\n") == 1 and not left and same,
               "%s --out/--log %s: exit %d, %r, nothing written %s" % (os.path.basename(cmd[0]), path, r.returncode,
                                                                     r.stderr.strip(), left))
+
+    # a relative --report in a working directory the user may not search is
+    # refused, naming it (the search for its deepest existing folder looped
+    # forever); run as 'nobody' (vtlib.as_user) on copies that user can reach
+    prefix = vtlib.as_user()
+    box = p("nosearch")
+    cwd, outdir = os.path.join(box, "cwd"), os.path.join(box, "out")
+    os.makedirs(cwd)
+    os.makedirs(outdir)
+    train_copy, store_copy = shutil.copy(TRAIN, box), shutil.copy(s, box)
+    for x in (tmp, box, store_copy):
+        os.chmod(x, 0o755)
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody").pw_uid
+        os.chown(cwd, nobody, -1)
+        os.chown(outdir, nobody, -1)
+    if prefix is None or subprocess.run(prefix + [train_copy, "--version"], capture_output=True).returncode:
+        print("note: cannot run as a non-root user here; a working directory without search permission is not tested")
+    else:
+        script = 'cd "$1" && chmod 600 . && exec "$2" --store "$3" --out "$4" --report rep --tap block1_pool --quiet'
+        try:
+            r = subprocess.run(prefix + ["sh", "-c", script, "sh", cwd, train_copy, store_copy,
+                                         os.path.join(outdir, "h.h5")], capture_output=True, text=True, timeout=60)
+            check(r.returncode == 1 and r.stderr.count("cannot write the report into rep: .: Permission denied") == 1
+                  and not os.listdir(outdir),
+                  "--report in an unsearchable working directory: exit %d, %r, nothing written %s"
+                  % (r.returncode, r.stderr.strip(), os.listdir(outdir)))
+        except subprocess.TimeoutExpired:
+            check(False, "--report in an unsearchable working directory: still running after 60 s")
+        os.chmod(cwd, 0o755)
 
     r = run([TRAIN, "--help"])
     check(r.returncode == 0 and all(o in r.stdout for o in (

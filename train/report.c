@@ -313,6 +313,11 @@ int vt_report_check_dir(const char *dir) {
   while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
   struct stat st;
   while (stat(p, &st) != 0) {
+    if (!strcmp(p, ".") || !strcmp(p, "/")) { /* e.g. a working directory we may not search */
+      int rc = vt_fail("cannot write the report into %s: %s: %s", dir, p, strerror(errno));
+      free(p);
+      return rc;
+    }
     char *slash = strrchr(p, '/');
     if (!slash) strcpy(p, ".");
     else if (slash == p) p[1] = '\0';
