@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "vt_common.h"
+#include "vt_signal_hold.h"
 
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out) {
   char *end;
@@ -51,12 +52,14 @@ int vt_check_writable(const char *path) {
   size_t len = strlen(path) + 32;
   char *tmp = vt_xmalloc(len);
   snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  vt_signal_hold(); /* an interrupt must not leave the probe behind */
   FILE *f = fopen(tmp, "wb");
   int rc = f ? 0 : vt_fail("cannot write %s: %s", path, strerror(errno));
   if (f) {
     fclose(f);
     unlink(tmp);
   }
+  vt_signal_release();
   free(tmp);
   return rc;
 }

@@ -8,13 +8,13 @@ enum { N_HELD = sizeof held_signals / sizeof *held_signals };
 
 static struct sigaction previous[N_HELD];
 static volatile sig_atomic_t arrived; /* the last held signal that came, 0 if none */
-static int holding;
+static int depth;                     /* holds not yet released */
 
 /* Async-signal-safe: only records. */
 static void record(int sig) { arrived = sig; }
 
 void vt_signal_hold(void) {
-  if (holding) return;
+  if (depth++ > 0) return;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = record;
@@ -22,13 +22,11 @@ void vt_signal_hold(void) {
   sigfillset(&sa.sa_mask);
   arrived = 0;
   for (int i = 0; i < N_HELD; i++) sigaction(held_signals[i], &sa, &previous[i]);
-  holding = 1;
 }
 
 void vt_signal_release(void) {
-  if (!holding) return;
+  if (depth == 0 || --depth > 0) return;
   /* the previous actions first: a signal arriving now acts at once */
   for (int i = 0; i < N_HELD; i++) sigaction(held_signals[i], &previous[i], NULL);
-  holding = 0;
   if (arrived) raise(arrived);
 }

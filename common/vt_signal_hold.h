@@ -12,10 +12,12 @@
 #ifndef VT_SIGNAL_HOLD_H
 #define VT_SIGNAL_HOLD_H
 
-/* Starts holding; does nothing if already holding. */
+/* Starts holding. Holds nest: a function that holds while it makes a
+ * temporary file can be called inside a longer hold. */
 void vt_signal_hold(void);
-/* Stops holding and delivers what arrived meanwhile; does nothing if not
- * holding. */
+/* Ends one hold; ending the outermost delivers what arrived meanwhile.
+ * Does nothing when not holding, so a failure path may call it whether or
+ * not it holds. */
 void vt_signal_release(void);
 
 #endif

@@ -118,17 +118,47 @@ def output_state(d, old, new, new_head):
     return fits.pop() if len(fits) == 1 else "a mix of old and new outputs"
 
 
+def interrupt_once(cmd, rng, writing, run_time, aim):
+    """Starts cmd and sends it SIGINT, SIGTERM or SIGHUP: with aim (a time
+    in seconds), at most that long after writing(pid) says its outputs are
+    being written, else at a random moment of a run_time-long run. Returns the signal, exit status and stderr."""
+    import signal
+    import time
+    sig = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if aim:
+        deadline = time.time() + 60
+        while proc.poll() is None and not writing(proc.pid) and time.time() < deadline:
+            time.sleep(0.0002)
+        time.sleep(rng.uniform(0, aim))
+    else:
+        time.sleep(rng.uniform(0, run_time))
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return sig, proc.returncode, err.decode(errors="replace").strip()
+
+
+def restore(d, files):
+    """Puts back d's files as files_under gave them."""
+    subprocess.run(["rm", "-rf", d], check=True)
+    for name, data in files.items():
+        os.makedirs(os.path.dirname(os.path.join(d, name)), exist_ok=True)
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+
+
 def interrupts(p):
-    """SIGINT / SIGTERM / SIGHUP at random moments of a run replacing
-    existing outputs: afterwards the outputs are all the old ones or all the
-    new ones, complete, and no temporary file is left (there was no signal
-    handling: an interrupt while writing left h.h5.tmpPID and report .tmp
-    files, and a half-replaced set). Half the interrupts aim at the writing
-    (a random moment after the report's first file appears), half anywhere
-    in the run."""
+    """SIGINT / SIGTERM / SIGHUP at random moments of vggtap-train and
+    vggtap-predict runs replacing existing outputs: afterwards the outputs
+    are all the old ones or all the new ones, complete, and no temporary or
+    probe file is left (there was no signal handling: an interrupt while
+    writing left h.h5.tmpPID and report .tmp files, and a half-replaced set).
+    Half the interrupts aim at the writing (0-20 ms after the first temporary
+    output has data), half at any moment of the run."""
     import random
     import signal
     import time
+    rng = random.Random(3)
     store = fixture(p("int.h5"), "--rows", "300", "--classes", "5", "--dim", "1024", "--noise", "3")
     d = p("int")
     ref_dir = p("int-ref")
@@ -143,42 +173,68 @@ def interrupts(p):
     check(r.returncode == 0, "interrupts: the old outputs")
     old, new = files_under(d), files_under(ref_dir)
     new_head = head_arrays(os.path.join(ref_dir, "h.h5"))
-    rng = random.Random(3)
+    cmd = [TRAIN, "--store", store, "--out", os.path.join(d, "h.h5"), "--quiet", *args, "--seed", "2"]
+
+    def writing(pid):  # the staged head (the probe of the same name stays empty)
+        try:
+            return os.path.getsize(os.path.join(d, "h.h5.tmp%d" % pid)) > 0
+        except OSError:  # not there yet, or renamed already
+            return False
     counts = {}
     for i in range(24):
-        sig = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-        proc = subprocess.Popen([TRAIN, "--store", store, "--out", os.path.join(d, "h.h5"), "--quiet", *args,
-                                 "--seed", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if i % 2 == 0:  # aim at the writing: the report's first temporary file (the
-            # head's name is also the name of the probe vt_check_writable makes at start-up)
-            first_report = os.path.join(d, "h.report", ".metrics.json.tmp%d" % proc.pid)
-            deadline = time.time() + 60
-            while proc.poll() is None and not os.path.exists(first_report) and time.time() < deadline:
-                time.sleep(0.0002)
-            time.sleep(rng.uniform(0, 0.02))
-        else:
-            time.sleep(rng.uniform(0, run_time))
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        sig, rc, err = interrupt_once(cmd, rng, writing, run_time, 0.02 if i % 2 == 0 else 0)
         state = output_state(d, old, new, new_head)
         left = [n for n in os.listdir(d) + os.listdir(os.path.join(d, "h.report"))
                 if ".tmp" in n or "probe" in n]
-        when = "after the run" if proc.returncode == 0 else "before writing" if state == "old" else "while writing"
+        when = "after the run" if rc == 0 else "before writing" if state == "old" and not left else "while writing"
         counts[when] = counts.get(when, 0) + 1
-        ok = state in ("old", "new") and not left and proc.returncode in (0, -sig)
-        check(ok, "interrupt %d (%s, %s): outputs %s, left %s, exit %d %s" % (
-            i, signal.Signals(sig).name, when, state, left, proc.returncode, err.decode(errors="replace").strip()),
-            show_ok=False)
+        ok = state in ("old", "new") and not left and rc in (0, -sig)
+        check(ok, "train interrupt %d (%s, %s): outputs %s, left %s, exit %d %s" % (
+            i, signal.Signals(sig).name, when, state, left, rc, err), show_ok=False)
         if not ok:
             break
         if state == "new":  # back to the old outputs for the next one
-            subprocess.run(["rm", "-rf", d], check=True)
-            for name, data in old.items():
-                os.makedirs(os.path.dirname(os.path.join(d, name)), exist_ok=True)
-                with open(os.path.join(d, name), "wb") as f:
-                    f.write(data)
+            restore(d, old)
     check(counts.get("while writing", 0) > 0,
-          "interrupts: %s; each left the old outputs or the new ones complete, no temporary file" % counts)
+          "train interrupts: %s; each left the old outputs or the new ones complete, no temporary file" % counts)
+
+    # vggtap-predict: predictions.csv (20000 rows: tens of ms of writing)
+    big = fixture(p("int-big.h5"), "--rows", "20000", "--classes", "5", "--dim", "8", "--noise", "3")
+    r = train(big, p("int-big-head.h5"), "--tap", "block1_pool")
+    check(r.returncode == 0, "interrupts: a head for predict")
+    out = os.path.join(d, "pred.csv")
+    cmd = [PREDICT, "--head", p("int-big-head.h5"), "--store", big, "--out", out]
+    t0 = time.time()
+    r = run(cmd)
+    run_time = time.time() - t0
+    check(r.returncode == 0, "interrupts: predict's reference run (%.2f s)" % run_time)
+    new = open(out, "rb").read()
+    with open(out, "wb") as f:
+        f.write(b"old predictions\n")
+
+    def writing(pid):  # the probe of the same name stays empty
+        try:
+            return os.path.getsize(out + ".tmp%d" % pid) > 0
+        except OSError:  # not there yet, or renamed already
+            return False
+    counts = {}
+    for i in range(16):
+        sig, rc, err = interrupt_once(cmd, rng, writing, run_time, 0.02 if i % 2 == 0 else 0)
+        now = open(out, "rb").read()
+        state = "old" if now == b"old predictions\n" else "new" if now == new else "neither"
+        left = [n for n in os.listdir(d) if n.startswith("pred.csv.")]
+        when = "after the run" if rc == 0 else "before writing" if state == "old" and not left else "while writing"
+        counts[when] = counts.get(when, 0) + 1
+        ok = state in ("old", "new") and not left and rc in (0, -sig)
+        check(ok, "predict interrupt %d (%s, %s): output %s, left %s, exit %d %s" % (
+            i, signal.Signals(sig).name, when, state, left, rc, err), show_ok=False)
+        if not ok:
+            break
+        if state == "new":
+            with open(out, "wb") as f:
+                f.write(b"old predictions\n")
+    check(counts.get("while writing", 0) > 0,
+          "predict interrupts: %s; each left the old output or the new one complete, no temporary file" % counts)
 
 
 def main():

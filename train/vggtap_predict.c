@@ -18,6 +18,7 @@
 #include "vt_features.h"
 #include "vt_h5.h"
 #include "vt_head_file.h"
+#include "vt_signal_hold.h"
 #include "vt_inputs.h"
 #include "vt_standardize.h"
 #include "vt_store_read.h"
@@ -223,6 +224,7 @@ static int emit(const options *o, const vt_head_file *hf, const prediction *p, i
   size_t len = strlen(o->out) + 32;
   char *tmp = vt_xmalloc(len);
   snprintf(tmp, len, "%s.tmp%ld", o->out, (long)getpid());
+  vt_signal_hold(); /* an interrupt waits for the rename: no .tmp left */
   FILE *f = fopen(tmp, "w");
   int rc = 0;
   if (!f) {
@@ -234,6 +236,7 @@ static int emit(const options *o, const vt_head_file *hf, const prediction *p, i
       rc = vt_fail("cannot rename %s to %s: %s", tmp, o->out, strerror(errno));
     if (rc < 0) unlink(tmp);
   }
+  vt_signal_release();
   free(tmp);
   return rc;
 }

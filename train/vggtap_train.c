@@ -646,11 +646,9 @@ static int run(int argc, char **argv, const options *o0) {
       goto fail;
     }
   }
-  vt_signal_hold(); /* the checks create and remove probe files */
   if (vt_check_writable(o->out) < 0 || vt_check_writable(log_path) < 0 ||
       vt_report_check_dir(report_dir) < 0)
     goto fail;
-  vt_signal_release();
 
   if (!o->quiet)
     fprintf(stderr,
