@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "vt_common.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -104,16 +103,6 @@ int vt_size_mul3(size_t a, size_t b, size_t c, size_t *out) {
 int vt_size_add(size_t a, size_t b, size_t *out) {
   if (__builtin_add_overflow(a, b, out)) return vt_fail("size overflow (%zu + %zu)", a, b);
   return 0;
-}
-
-FILE *vt_fopen_check_at(const char *path, const char *mode, const char *file, int line) {
-  FILE *f = fopen(path, mode);
-  if (!f) {
-    fprintf(stderr, "vggtap: cannot open %s (mode %s): %s [%s:%d]\n", path, mode, strerror(errno),
-            file, line);
-    exit(EXIT_FAILURE);
-  }
-  return f;
 }
 
 double vt_now(void) {

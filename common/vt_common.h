@@ -56,11 +56,6 @@ int vt_size_mul(size_t a, size_t b, size_t *out);
 int vt_size_mul3(size_t a, size_t b, size_t c, size_t *out);
 int vt_size_add(size_t a, size_t b, size_t *out);
 
-/* fopen that reports file and line of the caller and exits on failure; for
- * files the program itself creates (reports, logs), not for user input. */
-#define vt_fopen_check(path, mode) vt_fopen_check_at((path), (mode), __FILE__, __LINE__)
-FILE *vt_fopen_check_at(const char *path, const char *mode, const char *file, int line);
-
 /* Monotonic clock in seconds. */
 double vt_now(void);
 

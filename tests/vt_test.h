@@ -4,8 +4,11 @@
 #ifndef VT_TEST_H
 #define VT_TEST_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int failures;
 
@@ -28,5 +31,17 @@ static inline void vt_test_note(const char *fmt, ...) {
       failures++;                                            \
     }                                                        \
   } while (0)
+
+/* fopen of a fixture file the test writes or reads back: a failure there is
+ * the test's setup failing, so it stops with the caller's file and line. */
+#define vt_fopen_check(path, mode) vt_fopen_check_at((path), (mode), __FILE__, __LINE__)
+static inline FILE *vt_fopen_check_at(const char *path, const char *mode, const char *file, int line) {
+  FILE *f = fopen(path, mode);
+  if (!f) {
+    fprintf(stderr, "cannot open %s (mode %s): %s [%s:%d]\n", path, mode, strerror(errno), file, line);
+    exit(EXIT_FAILURE);
+  }
+  return f;
+}
 
 #endif
