@@ -321,6 +321,46 @@ static void *read_1d(hid_t f, const char *name, hid_t type, size_t elem, long lo
   return buf;
 }
 
+/* 1 if dataset name in f has the given rank and dims; dims[0] < 0 means
+ * "at least -dims[0]" (an extendible map dataset). */
+static int has_shape(hid_t f, const char *name, int rank, const long long *dims) {
+  if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return 0;
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) return 0;
+  hid_t sp = H5Dget_space(d);
+  hsize_t got[4] = {0};
+  int ok = rank <= 4 && H5Sget_simple_extent_ndims(sp) == rank && H5Sget_simple_extent_dims(sp, got, NULL) == rank;
+  for (int k = 0; ok && k < rank; k++)
+    ok = dims[k] < 0 ? got[k] >= (hsize_t)-dims[k] : got[k] == (hsize_t)dims[k];
+  H5Sclose(sp);
+  H5Dclose(d);
+  return ok;
+}
+
+/* Why a finished part (n rows, their indexes `rows`) cannot be assembled
+ * into a store of n_rows rows, or NULL if it can. Parts are renamed into
+ * place only when complete, so this is a part damaged or edited on disk:
+ * assembly trusts the shapes and indexes checked here. */
+static const char *part_problem(const vt_partial *p, hid_t f, const long long *rows, long long n,
+                                long long n_rows) {
+  const vt_store_layout *lay = &p->lay;
+  for (long long i = 0; i < n; i++)
+    if (rows[i] < 0 || rows[i] >= n_rows) return "a row index out of range";
+  static const char *const per_row[] = {"status", "width", "height", "error"};
+  for (size_t k = 0; k < sizeof per_row / sizeof *per_row; k++)
+    if (!has_shape(f, per_row[k], 1, &n)) return "a per-row table of another length";
+  char name[128];
+  for (int t = 0; t < lay->n_taps; t++) {
+    snprintf(name, sizeof name, "pooled/%s", lay->name[t]);
+    long long pooled[2] = {n, (long long)p->pooled_len[t]};
+    if (lay->pooled && !has_shape(f, name, 2, pooled)) return "pooled vectors of another shape";
+    snprintf(name, sizeof name, "features/%s", lay->name[t]);
+    long long maps[4] = {-n, lay->h[t], lay->w[t], lay->c[t]};
+    if (lay->maps && !p->mapfile && !has_shape(f, name, 4, maps)) return "maps of another shape";
+  }
+  return NULL;
+}
+
 /* ---- opening ---- */
 
 static int write_plan(const char *dir, const vt_store_meta *m) {
@@ -419,10 +459,14 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     long long n = 0;
     long long *rows = f >= 0 ? read_1d(f, "rows", H5T_NATIVE_LLONG, sizeof(long long), &n) : NULL;
+    const char *problem = rows ? part_problem(p, f, rows, n, m->n_rows) : NULL;
     if (f >= 0) H5Fclose(f);
-    if (!rows) { /* unreadable part (e.g. disk was full): redo its rows */
-      fprintf(stderr, "vggtap-extract: warning: discarding unreadable %s\n", path);
+    if (!rows || problem) { /* unreadable (e.g. the disk was full) or damaged: redo its rows */
+      fprintf(stderr, "vggtap-extract: warning: discarding %s %s%s%s\n", problem ? "damaged" : "unreadable", path,
+              problem ? ": " : "", problem ? problem : "");
       unlink(path);
+      free(rows);
+      rows = NULL;
     }
     for (long long j = 0; rows && j < n; j++)
       if (rows[j] >= 0 && rows[j] < m->n_rows && !done[rows[j]]) {

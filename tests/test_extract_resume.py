@@ -224,8 +224,11 @@ def main():
     with h5py.File(part_out, "r") as f:
         assert len(f["images/path"]) == len(rows) + 2
 
-    # a part whose rows table is not 1-D is discarded and its rows redone (it
-    # was read whole into a buffer sized by its first dimension)
+    # a damaged part is discarded and its rows redone: assembly trusts a
+    # part's shapes and row indexes. Not 1-D rows (they were read whole into a
+    # buffer sized by the first dimension), a row index out of range, a short
+    # per-row table, pooled vectors of another width (each written past its
+    # buffer or the store's tables before)
     damaged = os.path.join(tmp, "d.h5")
     proc = subprocess.Popen(base + ["--out", damaged, "--quiet"], env=env)
     part = None
@@ -234,19 +237,47 @@ def main():
         d = damaged + ".partial"
         names = sorted(n for n in os.listdir(d) if n.startswith("part-") and n.endswith(".h5")) if os.path.isdir(d) else []
         if names:
-            part = os.path.join(d, names[0])
+            part = names[0]
             break
     proc.kill()
     proc.wait()
     assert part, "no part written before the kill"
-    with h5py.File(part, "r+") as f:
+
+    def rows_2d(f):
         n = len(f["rows"])
         del f["rows"]
         f["rows"] = np.zeros((n, 64), np.int64)
-    p = vtlib.run(base + ["--out", damaged], env=env, check=False)
-    assert p.returncode == 0 and f"discarding unreadable {part}" in p.stderr, p.stderr
-    with h5py.File(damaged, "r") as f, h5py.File(part_out, "r") as g:
-        assert np.array_equal(f["images/status"][()], g["images/status"][()])
+
+    def row_out_of_range(f):
+        r = f["rows"][()]
+        r[-1] = 10**9
+        f["rows"][...] = r
+
+    def short_status(f):
+        s = f["status"][()]
+        del f["status"]
+        f["status"] = s[:-1]
+
+    def narrow_pooled(f):
+        name = "pooled/" + sorted(f["pooled"].keys())[0]
+        v = f[name][()]
+        del f[name]
+        f[name] = v[:, :-1]
+
+    for damage, words in [(rows_2d, "discarding unreadable"),
+                          (row_out_of_range, "discarding damaged {}: a row index out of range"),
+                          (short_status, "discarding damaged {}: a per-row table of another length"),
+                          (narrow_pooled, "discarding damaged {}: pooled vectors of another shape")]:
+        out = os.path.join(tmp, damage.__name__ + ".h5")
+        shutil.copytree(damaged + ".partial", out + ".partial")
+        path = os.path.join(out + ".partial", part)
+        with h5py.File(path, "r+") as f:
+            damage(f)
+        p = vtlib.run(base + ["--out", out], env=env, check=False)
+        assert p.returncode == 0 and words.format(path) in p.stderr, (damage.__name__, p.stderr)
+        with h5py.File(out, "r") as f, h5py.File(part_out, "r") as g:
+            assert np.array_equal(f["images/status"][()], g["images/status"][()]), damage.__name__
+        print(f"{damage.__name__}: part discarded, rows redone, statuses as a clean run's")
     return 0
 
 
