@@ -147,6 +147,35 @@ def restore(d, files):
             f.write(data)
 
 
+def interrupt_series(what, n, cmd, rng, run_time, staged, state, leftovers, put_back_old):
+    """n interrupts of cmd (interrupt_once; every other one aimed at the
+    moment staged(pid), the temporary output, has data). After each, state()
+    must be "old" or "new", leftovers() empty and the exit 0 or death by the
+    signal; put_back_old() resets "new" outputs for the next one. Returns
+    how many landed before, while and after the writing."""
+    import signal
+
+    def writing(pid):
+        try:
+            return os.path.getsize(staged(pid)) > 0
+        except OSError:  # not there yet, or renamed already
+            return False
+    counts = {}
+    for i in range(n):
+        sig, rc, err = interrupt_once(cmd, rng, writing, run_time, 0.02 if i % 2 == 0 else 0)
+        now, left = state(), leftovers()
+        when = "after the run" if rc == 0 else "before writing" if now == "old" and not left else "while writing"
+        counts[when] = counts.get(when, 0) + 1
+        ok = now in ("old", "new") and not left and rc in (0, -sig)
+        check(ok, "%s interrupt %d (%s, %s): outputs %s, left %s, exit %d %s" % (
+            what, i, signal.Signals(sig).name, when, now, left, rc, err), show_ok=False)
+        if not ok:
+            break
+        if now == "new":
+            put_back_old()
+    return counts
+
+
 def interrupts(p):
     """SIGINT / SIGTERM / SIGHUP at random moments of vggtap-train and
     vggtap-predict runs replacing existing outputs: afterwards the outputs
@@ -156,7 +185,6 @@ def interrupts(p):
     Half the interrupts aim at the writing (0-20 ms after the first temporary
     output has data), half at any moment of the run."""
     import random
-    import signal
     import time
     rng = random.Random(3)
     store = fixture(p("int.h5"), "--rows", "300", "--classes", "5", "--dim", "1024", "--noise", "3")
@@ -175,26 +203,13 @@ def interrupts(p):
     new_head = head_arrays(os.path.join(ref_dir, "h.h5"))
     cmd = [TRAIN, "--store", store, "--out", os.path.join(d, "h.h5"), "--quiet", *args, "--seed", "2"]
 
-    def writing(pid):  # the staged head (the probe of the same name stays empty)
-        try:
-            return os.path.getsize(os.path.join(d, "h.h5.tmp%d" % pid)) > 0
-        except OSError:  # not there yet, or renamed already
-            return False
-    counts = {}
-    for i in range(24):
-        sig, rc, err = interrupt_once(cmd, rng, writing, run_time, 0.02 if i % 2 == 0 else 0)
-        state = output_state(d, old, new, new_head)
-        left = [n for n in os.listdir(d) + os.listdir(os.path.join(d, "h.report"))
-                if ".tmp" in n or "probe" in n]
-        when = "after the run" if rc == 0 else "before writing" if state == "old" and not left else "while writing"
-        counts[when] = counts.get(when, 0) + 1
-        ok = state in ("old", "new") and not left and rc in (0, -sig)
-        check(ok, "train interrupt %d (%s, %s): outputs %s, left %s, exit %d %s" % (
-            i, signal.Signals(sig).name, when, state, left, rc, err), show_ok=False)
-        if not ok:
-            break
-        if state == "new":  # back to the old outputs for the next one
-            restore(d, old)
+    counts = interrupt_series(
+        "train", 24, cmd, rng, run_time,
+        staged=lambda pid: os.path.join(d, "h.h5.tmp%d" % pid),  # the probe of the same name stays empty
+        state=lambda: output_state(d, old, new, new_head),
+        leftovers=lambda: [n for n in os.listdir(d) + os.listdir(os.path.join(d, "h.report"))
+                           if ".tmp" in n or "probe" in n],
+        put_back_old=lambda: restore(d, old))
     check(counts.get("while writing", 0) > 0,
           "train interrupts: %s; each left the old outputs or the new ones complete, no temporary file" % counts)
 
@@ -209,30 +224,20 @@ def interrupts(p):
     run_time = time.time() - t0
     check(r.returncode == 0, "interrupts: predict's reference run (%.2f s)" % run_time)
     new = open(out, "rb").read()
-    with open(out, "wb") as f:
-        f.write(b"old predictions\n")
 
-    def writing(pid):  # the probe of the same name stays empty
-        try:
-            return os.path.getsize(out + ".tmp%d" % pid) > 0
-        except OSError:  # not there yet, or renamed already
-            return False
-    counts = {}
-    for i in range(16):
-        sig, rc, err = interrupt_once(cmd, rng, writing, run_time, 0.02 if i % 2 == 0 else 0)
+    def put_back_old():
+        with open(out, "wb") as f:
+            f.write(b"old predictions\n")
+    put_back_old()
+
+    def state():
         now = open(out, "rb").read()
-        state = "old" if now == b"old predictions\n" else "new" if now == new else "neither"
-        left = [n for n in os.listdir(d) if n.startswith("pred.csv.")]
-        when = "after the run" if rc == 0 else "before writing" if state == "old" and not left else "while writing"
-        counts[when] = counts.get(when, 0) + 1
-        ok = state in ("old", "new") and not left and rc in (0, -sig)
-        check(ok, "predict interrupt %d (%s, %s): output %s, left %s, exit %d %s" % (
-            i, signal.Signals(sig).name, when, state, left, rc, err), show_ok=False)
-        if not ok:
-            break
-        if state == "new":
-            with open(out, "wb") as f:
-                f.write(b"old predictions\n")
+        return "old" if now == b"old predictions\n" else "new" if now == new else "neither"
+    counts = interrupt_series(
+        "predict", 16, cmd, rng, run_time,
+        staged=lambda pid: out + ".tmp%d" % pid,  # the probe of the same name stays empty
+        state=state, leftovers=lambda: [n for n in os.listdir(d) if n.startswith("pred.csv.")],
+        put_back_old=put_back_old)
     check(counts.get("while writing", 0) > 0,
           "predict interrupts: %s; each left the old output or the new one complete, no temporary file" % counts)
 
