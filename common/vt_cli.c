@@ -64,6 +64,29 @@ int vt_check_writable(const char *path) {
   return rc;
 }
 
+int vt_write_file_atomic(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx) {
+  size_t len = strlen(path) + 32;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  vt_signal_hold(); /* an interrupt waits for the rename: no .tmp left */
+  int rc = 0;
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    rc = vt_fail("cannot write %s: %s", path, strerror(errno));
+  } else {
+    if (write(f, ctx) < 0) rc = vt_fail_prefix("cannot write %s", path);
+    int stream_error = ferror(f); /* a failed write that the final flush does not repeat */
+    if (fclose(f) != 0 && rc == 0) rc = vt_fail("cannot write %s: %s", path, strerror(errno));
+    if (stream_error && rc == 0) rc = vt_fail("cannot write %s: write error", path);
+    if (rc == 0 && rename(tmp, path) != 0)
+      rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc < 0) unlink(tmp);
+  }
+  vt_signal_release();
+  free(tmp);
+  return rc;
+}
+
 /* The canonical path of the directory holding path ("." for a bare name),
  * malloc'd, or NULL if it does not resolve. */
 static char *parent_realpath(const char *path) {

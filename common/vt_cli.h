@@ -1,7 +1,10 @@
 /* vt_cli.h: parsing and checking of command-line values shared by the
- * programs; each failure names the flag or the path, and the value. */
+ * programs, and writing their output files; each failure names the flag or
+ * the path, and the value. */
 #ifndef VT_CLI_H
 #define VT_CLI_H
+
+#include <stdio.h>
 
 /* A whole number in lo..hi. */
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out);
@@ -12,6 +15,13 @@ int vt_parse_size(const char *s, const char *flag, int *height, int *width);
  * programs write PATH.tmpPID and rename it over PATH). Leaves nothing
  * behind. 0 or -1 + a reason naming path. */
 int vt_check_writable(const char *path);
+/* Writes path through a temporary file beside it (path.tmpPID, the name
+ * vt_check_writable probes), renamed over path only when write(f, ctx),
+ * the stream and the close all succeeded; SIGINT, SIGTERM and SIGHUP wait
+ * meanwhile (vt_signal_hold). So path is the old file or the new one, never
+ * half of it, and no temporary file is left. write returns 0 or -1 + reason.
+ * 0, or -1 + "cannot write PATH: reason". */
+int vt_write_file_atomic(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx);
 /* 1 if paths a and b name the same file: the same inode if both exist, the
  * same name in the same directory if neither does (./h.h5 and h.h5). */
 int vt_same_file(const char *a, const char *b);

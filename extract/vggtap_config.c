@@ -3,13 +3,13 @@
  * the small files make decides on (a section's settings, the image listing)
  * only when their content changes, so make re-runs a step exactly when what
  * it depends on changed. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_config.h"
 #include "vt_inputs.h"
@@ -71,6 +71,11 @@ static void text_addf(text *t, const char *fmt, ...) {
   text_add(t, buf);
 }
 
+static int write_text(FILE *f, const void *content) {
+  fputs(content, f);
+  return 0; /* a failed write shows in the stream's error state */
+}
+
 /* Writes t to path unless path already holds exactly t (so its time stamp
  * only moves when the content does); atomically, by rename. */
 static int write_if_changed(const char *path, const text *t) {
@@ -86,18 +91,7 @@ static int write_if_changed(const char *path, const text *t) {
     fclose(f);
     if (same && i == len) return 0;
   }
-  size_t n = strlen(path) + 8;
-  char *tmp = vt_xmalloc(n);
-  snprintf(tmp, n, "%s.tmp", path);
-  f = fopen(tmp, "wb");
-  int rc = 0;
-  if (!f || fputs(content, f) == EOF) rc = vt_fail("cannot write %s: %s", path, strerror(errno));
-  if (f && fclose(f) != 0 && rc == 0) rc = vt_fail("cannot write %s: %s", path, strerror(errno));
-  if (rc == 0 && rename(tmp, path) != 0)
-    rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-  if (rc < 0) remove(tmp);
-  free(tmp);
-  return rc;
+  return vt_write_file_atomic(path, write_text, content);
 }
 
 static int emit(const char *out, const text *t) {

@@ -516,6 +516,35 @@ static void fmt_num(char *out, size_t n, double v, const char *fmt) {
   else snprintf(out, n, fmt, v);
 }
 
+/* The heads --table compares, for write_table_csv. */
+typedef struct {
+  int n;
+  char **paths;
+  const head_info *h;
+} heads_table;
+
+static int write_table_csv(FILE *f, const void *arg) {
+  const heads_table *t = arg;
+  const head_info *h = t->h;
+  fprintf(f, "head,tap,pooling,hidden,features,params,accuracy,macro_f1,train_seconds\n");
+  for (int i = 0; i < t->n; i++) {
+    char acc[32], f1[32], secs[32];
+    fmt_num(acc, sizeof acc, h[i].accuracy, "%.6f");
+    fmt_num(f1, sizeof f1, h[i].macro_f1, "%.6f");
+    fmt_num(secs, sizeof secs, h[i].train_seconds, "%.3f");
+    vt_csv_field(f, t->paths[i]);
+    fputc(',', f);
+    vt_csv_field(f, h[i].tap);
+    fputc(',', f);
+    vt_csv_field(f, h[i].pooling);
+    fputc(',', f);
+    vt_csv_field(f, h[i].hidden[0] ? h[i].hidden : "softmax");
+    fprintf(f, ",%lld,%lld,%s,%s,%s\n", h[i].n_features, h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
+            isnan(h[i].macro_f1) ? "" : f1, isnan(h[i].train_seconds) ? "" : secs);
+  }
+  return 0;
+}
+
 static int table(int n, char **paths, const char *csv_path) {
   head_info *h = vt_xcalloc((size_t)n, sizeof *h);
   int rc = 0, width = 4, tap_w = 3, pool_w = 7;
@@ -550,38 +579,9 @@ static int table(int n, char **paths, const char *csv_path) {
              h[i].n_features, h[i].n_params, acc, f1, secs);
     }
   }
-  if (rc == 0 && csv_path) {
-    /* Written beside and renamed, so a reader never sees half a table. */
-    size_t len = strlen(csv_path) + 8;
-    char *tmp = vt_xmalloc(len);
-    snprintf(tmp, len, "%s.tmp", csv_path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-      rc = vt_fail("cannot write %s: %s", csv_path, strerror(errno));
-    } else {
-      fprintf(f, "head,tap,pooling,hidden,features,params,accuracy,macro_f1,train_seconds\n");
-      for (int i = 0; i < n; i++) {
-        char acc[32], f1[32], secs[32];
-        fmt_num(acc, sizeof acc, h[i].accuracy, "%.6f");
-        fmt_num(f1, sizeof f1, h[i].macro_f1, "%.6f");
-        fmt_num(secs, sizeof secs, h[i].train_seconds, "%.3f");
-        vt_csv_field(f, paths[i]);
-        fputc(',', f);
-        vt_csv_field(f, h[i].tap);
-        fputc(',', f);
-        vt_csv_field(f, h[i].pooling);
-        fputc(',', f);
-        vt_csv_field(f, h[i].hidden[0] ? h[i].hidden : "softmax");
-        fprintf(f, ",%lld,%lld,%s,%s,%s\n", h[i].n_features, h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
-                isnan(h[i].macro_f1) ? "" : f1, isnan(h[i].train_seconds) ? "" : secs);
-      }
-      if (fclose(f) != 0 || rename(tmp, csv_path) != 0) {
-        rc = vt_fail("cannot write %s: %s", csv_path, strerror(errno));
-        remove(tmp);
-      }
-    }
-    free(tmp);
-  }
+  /* Written beside and renamed, so a reader never sees half a table. */
+  heads_table t = {n, paths, h};
+  if (rc == 0 && csv_path) rc = vt_write_file_atomic(csv_path, write_table_csv, &t);
   for (int i = 0; i < n; i++) head_info_free(&h[i]);
   free(h);
   return rc;

@@ -332,6 +332,8 @@ static int parse_options(int argc, char **argv, options *o) {
   return 0;
 }
 
+static int write_png(FILE *f, const void *canvas) { return vt_canvas_write_png(canvas, f); }
+
 int main(int argc, char **argv) {
   vt_h5_no_close_at_exit();
   options o;
@@ -346,24 +348,10 @@ int main(int argc, char **argv) {
   int rc = EXIT_ERROR;
   if ((o.store ? from_store(&o, &m) : from_image(&o, &m)) < 0 || draw(&o, &m, &cv) < 0) goto out;
   /* Written beside and renamed: the PNG is whole or absent. */
-  size_t len = strlen(o.out) + 8;
-  char *tmp = vt_xmalloc(len);
-  snprintf(tmp, len, "%s.tmp", o.out);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    vt_fail("cannot write %s: %s", o.out, strerror(errno));
-  } else if (vt_canvas_write_png(&cv, f) < 0) {
-    vt_fail_prefix("cannot write %s", o.out);
-    fclose(f);
-    remove(tmp);
-  } else if (fclose(f) != 0 || rename(tmp, o.out) != 0) {
-    vt_fail("cannot write %s: %s", o.out, strerror(errno));
-    remove(tmp);
-  } else {
+  if (vt_write_file_atomic(o.out, write_png, &cv) == 0) {
     printf("vggtap-mosaic: wrote %s (%dx%d): %s, %d channels of %dx%d\n", o.out, cv.w, cv.h, o.tap, m.c, m.h, m.w);
     rc = EXIT_OK;
   }
-  free(tmp);
 out:
   if (rc != EXIT_OK) fprintf(stderr, "vggtap-mosaic: %s\n", vt_failure_reason());
   vt_canvas_free(&cv);

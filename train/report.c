@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_png_plot.h"
 #include "vt_signal_hold.h"
@@ -346,40 +347,26 @@ int vt_report_check_dir(const char *dir) {
   return rc;
 }
 
-/* Writes dir/name through a temporary file in dir, renamed when complete. */
+/* A report file's writer and what it writes, for vt_write_file_atomic. */
+typedef struct {
+  int (*writer)(FILE *, const vt_report *);
+  const vt_report *r;
+} report_file;
+
+static int write_report_file(FILE *f, const void *arg) {
+  const report_file *rf = arg;
+  return rf->writer(f, rf->r);
+}
+
+/* Writes dir/name atomically (vt_write_file_atomic). */
 static int write_file(const char *dir, const char *name, int (*writer)(FILE *, const vt_report *),
                       const vt_report *r) {
-  size_t len = strlen(dir) + strlen(name) + 48;
-  char *path = vt_xmalloc(len), *tmp = vt_xmalloc(len);
+  size_t len = strlen(dir) + strlen(name) + 2;
+  char *path = vt_xmalloc(len);
   snprintf(path, len, "%s/%s", dir, name);
-  snprintf(tmp, len, "%s/.%s.tmp%ld", dir, name, (long)getpid());
-  int rc = -1;
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    vt_fail("cannot write %s: %s", path, strerror(errno));
-    goto done;
-  }
-  if (writer(f, r) < 0) {
-    vt_fail_prefix("cannot write %s", path);
-    fclose(f);
-    unlink(tmp);
-    goto done;
-  }
-  int write_error = ferror(f);
-  if (fclose(f) != 0 || write_error) {
-    vt_fail("cannot write %s: %s", path, write_error ? "write error" : strerror(errno));
-    unlink(tmp);
-    goto done;
-  }
-  if (rename(tmp, path) < 0) {
-    vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    unlink(tmp);
-    goto done;
-  }
-  rc = 0;
-done:
+  report_file rf = {writer, r};
+  int rc = vt_write_file_atomic(path, write_report_file, &rf);
   free(path);
-  free(tmp);
   return rc;
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "vt_common.h"
 #include "vt_config.h"
@@ -18,7 +17,6 @@
 #include "vt_features.h"
 #include "vt_h5.h"
 #include "vt_head_file.h"
-#include "vt_signal_hold.h"
 #include "vt_inputs.h"
 #include "vt_standardize.h"
 #include "vt_store_read.h"
@@ -153,8 +151,20 @@ typedef struct {
   float *prob;
 } prediction;
 
-static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
-                              const prediction *p, int n, int k, int with_truth) {
+/* What write_predictions writes: n predictions of k classes each. */
+typedef struct {
+  const options *o;
+  const vt_head_file *hf;
+  const prediction *p;
+  int n, k, with_truth; /* with_truth: a true_class column (--store rows) */
+} predictions;
+
+static int write_predictions(FILE *f, const void *arg) {
+  const predictions *w = arg;
+  const options *o = w->o;
+  const vt_head_file *hf = w->hf;
+  const prediction *p = w->p;
+  int n = w->n, k = w->k, with_truth = w->with_truth;
   if (strcmp(o->format, "csv") == 0) {
     fprintf(f, "path%s", with_truth ? ",true_class" : "");
     for (int j = 1; j <= k; j++) fprintf(f, ",class_%d,probability_%d", j, j);
@@ -178,7 +188,7 @@ static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
       vt_csv_field(f, p[i].error ? p[i].error : "");
       fputc('\n', f);
     }
-    return;
+    return 0;
   }
   fprintf(f, "{\n  \"head\": ");
   vt_json_string(f, o->head);
@@ -212,33 +222,16 @@ static void write_predictions(FILE *f, const options *o, const vt_head_file *hf,
     fprintf(f, "]}");
   }
   fprintf(f, "\n  ]\n}\n");
+  return 0;
 }
 
 /* Writes to o->out atomically, or to stdout. */
 static int emit(const options *o, const vt_head_file *hf, const prediction *p, int n, int k,
                 int with_truth) {
-  if (!o->out) {
-    write_predictions(stdout, o, hf, p, n, k, with_truth);
-    return fflush(stdout) == 0 ? 0 : vt_fail("cannot write standard output");
-  }
-  size_t len = strlen(o->out) + 32;
-  char *tmp = vt_xmalloc(len);
-  snprintf(tmp, len, "%s.tmp%ld", o->out, (long)getpid());
-  vt_signal_hold(); /* an interrupt waits for the rename: no .tmp left */
-  FILE *f = fopen(tmp, "w");
-  int rc = 0;
-  if (!f) {
-    rc = vt_fail("cannot write %s: %s", o->out, strerror(errno));
-  } else {
-    write_predictions(f, o, hf, p, n, k, with_truth);
-    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", o->out, strerror(errno));
-    if (rc == 0 && rename(tmp, o->out) != 0)
-      rc = vt_fail("cannot rename %s to %s: %s", tmp, o->out, strerror(errno));
-    if (rc < 0) unlink(tmp);
-  }
-  vt_signal_release();
-  free(tmp);
-  return rc;
+  predictions w = {o, hf, p, n, k, with_truth};
+  if (o->out) return vt_write_file_atomic(o->out, write_predictions, &w);
+  write_predictions(stdout, &w);
+  return fflush(stdout) == 0 ? 0 : vt_fail("cannot write standard output");
 }
 
 enum { FAILURES_LISTED = 10 };

@@ -281,29 +281,17 @@ static char *beside(const char *path, const char *suffix) {
   return s;
 }
 
-static int write_log(const char *path, const vt_train_result *r) {
-  size_t len = strlen(path) + 32;
-  char *tmp = vt_xmalloc(len);
-  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  int rc = 0;
-  if (!f) {
-    rc = vt_fail("cannot write %s: %s", path, strerror(errno));
-  } else {
-    fprintf(f, "epoch,lr,train_loss,train_acc,val_loss,val_acc\n");
-    for (int i = 0; i < r->n_epochs; i++) {
-      const vt_epoch_log *e = &r->epochs[i];
-      fprintf(f, "%d,%.9g,%.9g,%.9g,", e->epoch, e->lr, e->train_loss, e->train_acc);
-      if (isnan(e->val_loss)) fprintf(f, ",\n");
-      else fprintf(f, "%.9g,%.9g\n", e->val_loss, e->val_acc);
-    }
-    if (fclose(f) != 0) rc = vt_fail("cannot write %s: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-      rc = vt_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc < 0) unlink(tmp);
+/* The per-epoch log (--log), a vt_train_result's epochs as CSV. */
+static int write_log(FILE *f, const void *arg) {
+  const vt_train_result *r = arg;
+  fprintf(f, "epoch,lr,train_loss,train_acc,val_loss,val_acc\n");
+  for (int i = 0; i < r->n_epochs; i++) {
+    const vt_epoch_log *e = &r->epochs[i];
+    fprintf(f, "%d,%.9g,%.9g,%.9g,", e->epoch, e->lr, e->train_loss, e->train_acc);
+    if (isnan(e->val_loss)) fprintf(f, ",\n");
+    else fprintf(f, "%.9g,%.9g\n", e->val_loss, e->val_acc);
   }
-  free(tmp);
-  return rc;
+  return 0;
 }
 
 /* The rows a head is trained or evaluated on, with their labels. */
@@ -723,7 +711,7 @@ static int run(int argc, char **argv, const options *o0) {
    * existing head as it was; an interrupt waits until all is renamed (or
    * removed, on a failure), so it leaves the old outputs or the new ones */
   vt_signal_hold();
-  if (!(staged = vt_head_file_stage(o->out, &hf)) || write_log(log_path, &res) < 0) goto fail;
+  if (!(staged = vt_head_file_stage(o->out, &hf)) || vt_write_file_atomic(log_path, write_log, &res) < 0) goto fail;
 
   long dense, dense_convs;
   baseline_params(&st, taps, n_taps, k, &dense, &dense_convs);
