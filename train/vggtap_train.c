@@ -517,16 +517,16 @@ static int choose_weight_decay(vt_head *h, const vt_xy *tr, const vt_xy *va, opt
 /* A head far wider than memory would be allocated lazily by the kernel and
  * then killed mid-training: refuse it first, with the figures. */
 static int check_head_fits(const options *o, int dim, int n_hidden, const int *hidden, int k) {
-  size_t n, need;
+  size_t n, need, per_param = vt_train_bytes_per_param(&o->tc);
   if (vt_head_param_count(dim, n_hidden, hidden, k, &n) < 0) return -1;
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page <= 0) return 0; /* unknown: let the allocations tell */
   double have = (double)pages * (double)page;
-  if (vt_size_mul(n, vt_train_bytes_per_param(&o->tc), &need) == 0 && (double)need <= have) return 0;
+  if (vt_size_mul(n, per_param, &need) == 0 && (double)need <= have) return 0;
   return vt_fail("a head of %zu parameters (%d features, --hidden %s, %d classes) needs at least "
                  "%.1f GB of memory to train with %s; this machine has %.1f GB: use narrower "
                  "--hidden layers", n, dim, o->hidden ? o->hidden : "none", k,
-                 (double)n * (double)vt_train_bytes_per_param(&o->tc) / 1e9,
+                 (double)n * (double)per_param / 1e9,
                  vt_optimizer_name(o->tc.optim.kind), have / 1e9);
 }
 
@@ -583,12 +583,12 @@ static int run(int argc, char **argv, const options *o0) {
   report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
   /* two outputs on one path: the later one would replace the earlier (a
    * --log naming the head destroyed the existing head) */
-  const char *clash = vt_same_file(log_path, o->out)      ? "--log %s is the head file (--out)"
-                      : vt_same_file(report_dir, o->out)  ? "--report %s is the head file (--out)"
-                      : vt_same_file(report_dir, log_path) ? "--report %s is the log file (--log)"
-                                                           : NULL;
+  const char *clash = NULL, *clashing = NULL;
+  if (vt_same_file(log_path, o->out)) clash = "--log %s is the head file (--out)", clashing = log_path;
+  else if (vt_same_file(report_dir, o->out)) clash = "--report %s is the head file (--out)", clashing = report_dir;
+  else if (vt_same_file(report_dir, log_path)) clash = "--report %s is the log file (--log)", clashing = report_dir;
   if (clash) {
-    rc = usage_error(clash, vt_same_file(log_path, o->out) ? log_path : report_dir);
+    rc = usage_error(clash, clashing);
     free(log_path);
     free(report_dir);
     return rc;
