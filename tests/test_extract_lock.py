@@ -40,6 +40,21 @@ def wait_for_part(proc, partial):
     raise AssertionError("the first extractor wrote no part")
 
 
+def stop(proc):
+    """SIGSTOP, then wait until the kernel reports the process stopped: the
+    signal is delivered asynchronously, and a process still running on the
+    other core for a moment can create a file after the snapshot."""
+    proc.send_signal(signal.SIGSTOP)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state in ("T", "t"):
+            return
+        time.sleep(0.001)
+    raise AssertionError("the first extractor did not stop")
+
+
 def read_only_rerun(tmp, man):
     """The rerun on a complete store in a directory the user cannot write."""
     prefix = vtlib.as_user()
@@ -95,7 +110,7 @@ def main():
     partial = out + ".partial"
     first = subprocess.Popen(base + ["--out", out], env=env, stderr=subprocess.PIPE, text=True)
     wait_for_part(first, partial)
-    first.send_signal(signal.SIGSTOP)  # hold it mid-run while the others try
+    stop(first)  # hold it mid-run while the others try
     try:
         before = snapshot(partial)
         for extra, what in (([], "same command"), (["--overwrite"], "--overwrite"),
