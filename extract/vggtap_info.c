@@ -2,14 +2,17 @@
  * per class, failures grouped by reason, taps with shapes and types,
  * provenance, size on disk), and a one-line-per-head comparison table for
  * sweeps. h5ls/h5dump stay the low-level view. */
+#define _XOPEN_SOURCE 700 /* wcwidth */
 #include <errno.h>
 #include <getopt.h>
 #include <hdf5.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <wchar.h>
 
 #include "vt_cli.h"
 #include "vt_common.h"
@@ -184,11 +187,36 @@ static void print_failures(const vt_store *s, int max_reasons) {
   free(rc);
 }
 
-/* Terminal columns of UTF-8 text, counted as code points (printf's %-*s
- * pads by bytes, which pushed the columns right after 'ü' or '日'). */
+/* Terminal columns of UTF-8 text (printf's %-*s pads by bytes, which pushed
+ * the columns right after 'ü' or '日'): wide characters take two, combining
+ * marks none. wcwidth knows UTF-8 only under a UTF-8 locale, so C.UTF-8
+ * (glibc's libc-bin, always installed) is used whatever the user's LANG;
+ * bytes that are not UTF-8, or no such locale, count one column each. */
 static int text_columns(const char *s) {
+  static locale_t utf8;
+  if (!utf8) utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
   int n = 0;
-  for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+  if (!utf8) {
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+  }
+  locale_t old = uselocale(utf8);
+  mbstate_t st = {0};
+  for (size_t len = strlen(s); len;) {
+    wchar_t wc;
+    size_t k = mbrtowc(&wc, s, len, &st);
+    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+      memset(&st, 0, sizeof st);
+      k = 1;
+      n++;
+    } else {
+      int w = wcwidth(wc);
+      n += w < 0 ? 1 : w;
+    }
+    s += k;
+    len -= k;
+  }
+  uselocale(old);
   return n;
 }
 
@@ -562,21 +590,22 @@ static int table(int n, char **paths, const char *csv_path) {
     }
     read_head(paths[i], f, &h[i]);
     H5Fclose(f);
-    if ((int)strlen(paths[i]) > width) width = (int)strlen(paths[i]);
+    if (text_columns(paths[i]) > width) width = text_columns(paths[i]);
     if ((int)strlen(h[i].tap) > tap_w) tap_w = (int)strlen(h[i].tap);
     if ((int)strlen(h[i].pooling) > pool_w) pool_w = (int)strlen(h[i].pooling);
   }
   if (rc == 0) {
-    printf("%-*s  %-*s  %-*s  %-10s  %8s  %10s  %8s  %8s  %8s\n", width, "head", tap_w, "tap",
-           pool_w, "pooling", "hidden", "features", "params", "accuracy", "macro-F1", "train s");
+    print_padded("head", width);
+    printf("  %-*s  %-*s  %-10s  %8s  %10s  %8s  %8s  %8s\n", tap_w, "tap", pool_w, "pooling", "hidden",
+           "features", "params", "accuracy", "macro-F1", "train s");
     for (int i = 0; i < n; i++) {
       char acc[32], f1[32], secs[32];
       fmt_num(acc, sizeof acc, h[i].accuracy, "%.4f");
       fmt_num(f1, sizeof f1, h[i].macro_f1, "%.4f");
       fmt_num(secs, sizeof secs, h[i].train_seconds, "%.2f");
-      printf("%-*s  %-*s  %-*s  %-10s  %8lld  %10lld  %8s  %8s  %8s\n", width, paths[i], tap_w,
-             h[i].tap, pool_w, h[i].pooling, h[i].hidden[0] ? h[i].hidden : "softmax",
-             h[i].n_features, h[i].n_params, acc, f1, secs);
+      print_padded(paths[i], width);
+      printf("  %-*s  %-*s  %-10s  %8lld  %10lld  %8s  %8s  %8s\n", tap_w, h[i].tap, pool_w, h[i].pooling,
+             h[i].hidden[0] ? h[i].hidden : "softmax", h[i].n_features, h[i].n_params, acc, f1, secs);
     }
   }
   /* Written beside and renamed, so a reader never sees half a table. */

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+import unicodedata
 
 import h5py
 import numpy as np
@@ -170,20 +171,41 @@ p = vtlib.run([vtlib.tool("vggtap-info"), ranked], check=False)
 vtlib.check(p.returncode == 0 and re.search(r"^      rank10\s+\[1(,1){9}\]\s+float32$", p.stdout, re.M),
             f"vggtap-info on a rank-10 pooled dataset: exit {p.returncode}, {p.stdout!r} {p.stderr!r}")
 
-# The class table's columns line up with UTF-8 class names and an unlabelled
-# row (before: padded by bytes, and '(unlabelled)' overflowed short names)
-photo = os.path.join(data, classes[0], sorted(os.listdir(os.path.join(data, classes[0])))[0])
+
+def columns(text):
+    """Terminal columns: wide (CJK) characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
+# The class table's columns line up with UTF-8 class names (accented, a
+# combining accent, wide CJK) and an unlabelled row (before: padded by bytes,
+# then by code points, and '(unlabelled)' overflowed short names), whatever
+# the user's locale
+photos = [os.path.join(data, classes[0], n) for n in sorted(os.listdir(os.path.join(data, classes[0])))[:3]]
 man = os.path.join(tmp, "utf8.csv")
+names = ["ünï €", "襟ぐり", "cafe\u0301"]
 with open(man, "w", encoding="utf-8") as mf:
-    mf.write(f"path,label\n{photo},ünï €\n{os.path.join(data, 'b', 'text.jpg')},a\n"
-             f"{os.path.join(data, 'c', 'text2.jpg')},\n")
+    mf.write("path,label\n" + "".join(f"{p},{n}\n" for p, n in zip(photos, names)) +
+             f"{os.path.join(data, 'b', 'text.jpg')},a\n{os.path.join(data, 'c', 'text2.jpg')},\n")
 utf8_store = os.path.join(tmp, "utf8.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--manifest", man, "--size", "32",
            "--out", utf8_store, "--quiet"], check=False)
-table = vtlib.run([vtlib.tool("vggtap-info"), utf8_store]).stdout
-rows = [line for line in table.splitlines() if re.match(r"^    (class|ünï €|a|\(unlabelled\)) ", line)]
-vtlib.check(len(rows) == 4 and len({len(line) for line in rows}) == 1,
-            f"class table columns do not line up:\n" + "\n".join(rows))
+for lang in ("C", "C.UTF-8"):
+    table = vtlib.run([vtlib.tool("vggtap-info"), utf8_store], env=dict(os.environ, LC_ALL=lang, LANG=lang)).stdout
+    first = r"^    (class|" + "|".join(map(re.escape, names)) + r"|a|\(unlabelled\)) "
+    rows = [line for line in table.splitlines() if re.match(first, line)]
+    vtlib.check(len(rows) == 6 and len({columns(line) for line in rows}) == 1,
+                f"LC_ALL={lang}: class table columns do not line up:\n" + "\n".join(rows))
+
+# ... and so do --table's, with a head named in CJK
+wide_head = os.path.join(tmp, "頭部.h5")
+shutil.copy(heads[0], wide_head)
+out = vtlib.run([vtlib.tool("vggtap-info"), "--table", wide_head, heads[1]]).stdout
+starts = {columns(line[:line.index(f"  {tap}  ")]) for line in out.splitlines()
+          for tap in ("tap", "block1_pool", "block2_pool") if f"  {tap}  " in line}
+vtlib.check(len(out.splitlines()) == 3 and len(starts) == 1,
+            f"--table: the tap column does not line up ({starts}):\n{out}")
 
 # a bad --failures is usage (exit 2), named with the range it takes
 for bad in ("x", "-1", "1e9"):
