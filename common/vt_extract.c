@@ -153,23 +153,12 @@ const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_ma
 
 int vt_extractor_run_file(vt_extractor *x, const char *path) {
   const vt_extract_config *c = x->cfg;
-  vt_image img = {0}, sized = {0};
+  vt_image sized;
   int file_size[2];
-  int fit = c->resize == VT_RESIZE_DCT_ANTIALIAS;
-  if (vt_image_load_draft(path, c->max_pixels, fit ? c->width : 0, fit ? c->height : 0, &img, file_size) < 0)
-    return -1;
+  if (vt_image_load_resized(path, c->max_pixels, c->width, c->height, c->resize, &sized, file_size) < 0) return -1;
   x->image_width = file_size[0];
   x->image_height = file_size[1];
-  const vt_image *in = &img;
-  if (img.width != c->width || img.height != c->height) {
-    if (vt_image_resize(&img, c->width, c->height, c->resize, &sized) < 0) {
-      free(img.rgb);
-      return -1;
-    }
-    in = &sized;
-  }
-  vt_preprocess(in->rgb, c->width, c->height, c->preprocess, x->ws.input);
-  free(img.rgb);
+  vt_preprocess(sized.rgb, c->width, c->height, c->preprocess, x->ws.input);
   free(sized.rgb);
 
   vt_vgg_forward(x->weights, &x->ws);

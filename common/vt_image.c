@@ -62,6 +62,57 @@ static int alloc_rgb(size_t w, size_t h, size_t max_pixels, uint8_t **rgb) {
   return 0;
 }
 
+/* Where decoded rows go: a whole image (vt_image_load), or a resizer that
+ * takes them band by band (vt_image_load_resized). begin is called once the
+ * output size is known, before any pixel is decoded; on failure after that,
+ * sink_discard frees what it holds. */
+typedef struct {
+  size_t max_pixels;
+  int W, H; /* 0: the whole image */
+  vt_resize_policy policy;
+  int width, height; /* of the decoded image */
+  vt_image whole;
+  vt_resizer *resizer;
+} row_sink;
+
+static int sink_begin(row_sink *s, size_t w, size_t h) {
+  s->width = (int)w, s->height = (int)h; /* check_size below, or in alloc_rgb, bounds them */
+  if (!s->W) {
+    if (alloc_rgb(w, h, s->max_pixels, &s->whole.rgb) < 0) return -1;
+    s->whole.width = (int)w, s->whole.height = (int)h;
+    return 0;
+  }
+  if (check_size(w, h, s->max_pixels) < 0) return -1;
+  s->resizer = vt_resizer_new((int)w, (int)h, s->W, s->H, s->policy);
+  return s->resizer ? 0 : -1;
+}
+
+/* Where rows y.. go, *n of them at most. */
+static uint8_t *sink_rows(row_sink *s, int y, int *n) {
+  if (s->resizer) return vt_resizer_rows(s->resizer, y, n);
+  *n = s->whole.height - y;
+  return s->whole.rgb + (size_t)y * s->whole.width * 3;
+}
+
+/* Rows y..y+n are in rgb. */
+static void sink_push(row_sink *s, const uint8_t *rgb, int y, int n) {
+  if (s->resizer) vt_resizer_push(s->resizer, rgb, y, n);
+}
+
+static void sink_finish(row_sink *s, vt_image *out) {
+  if (s->resizer) vt_resizer_finish(s->resizer, out);
+  else *out = s->whole;
+  s->resizer = NULL;
+  s->whole = (vt_image){0, 0, NULL};
+}
+
+static void sink_discard(row_sink *s) {
+  vt_resizer_free(s->resizer);
+  free(s->whole.rgb);
+  s->resizer = NULL;
+  s->whole = (vt_image){0, 0, NULL};
+}
+
 /* ---- JPEG ---- */
 
 typedef struct {
@@ -124,18 +175,16 @@ static unsigned draft_factor(unsigned w, unsigned h, int fit_w, int fit_h) {
 }
 
 /* fit_w, fit_h > 0: decode shrunk by draft_factor in the DCT domain. */
-static int decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h,
-                       vt_image *out, int file_size[2]) {
+static int decode_jpeg(const uint8_t *data, size_t size, int fit_w, int fit_h, row_sink *sink, int file_size[2]) {
   struct jpeg_decompress_struct cinfo;
   jpeg_failure failure;
-  uint8_t *volatile rgb = NULL; /* volatile: assigned after setjmp, freed after longjmp */
 
   cinfo.err = jpeg_std_error(&failure.pub);
   failure.pub.error_exit = jpeg_on_error;
   failure.pub.emit_message = jpeg_on_message;
   if (setjmp(failure.jmp)) {
     jpeg_destroy_decompress(&cinfo);
-    free(rgb);
+    sink_discard(sink);
     return -1;
   }
   jpeg_create_decompress(&cinfo);
@@ -151,7 +200,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, int 
   }
   /* The limit is on the file's own size, so which rows fail does not depend
    * on the resize policy. */
-  if (check_size(cinfo.image_width, cinfo.image_height, max_pixels) < 0) {
+  if (check_size(cinfo.image_width, cinfo.image_height, sink->max_pixels) < 0) {
     jpeg_destroy_decompress(&cinfo);
     return -1;
   }
@@ -161,31 +210,31 @@ static int decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, int 
     cinfo.scale_denom = draft_factor(cinfo.image_width, cinfo.image_height, fit_w, fit_h);
   }
   jpeg_calc_output_dimensions(&cinfo);
-  uint8_t *buf;
-  if (alloc_rgb(cinfo.output_width, cinfo.output_height, max_pixels, &buf) < 0) {
+  if (sink_begin(sink, cinfo.output_width, cinfo.output_height) < 0) {
     jpeg_destroy_decompress(&cinfo);
     return -1;
   }
-  rgb = buf;
   jpeg_start_decompress(&cinfo);
 
-  int w = (int)cinfo.output_width;
+  int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
   JSAMPARRAY cmyk_row = NULL; /* freed by libjpeg with the decompressor */
   if (cmyk) cmyk_row = cinfo.mem->alloc_sarray((j_common_ptr)&cinfo, JPOOL_IMAGE, cinfo.output_width * 4, 1);
-  while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = buf + (size_t)cinfo.output_scanline * w * 3;
-    if (cmyk) {
-      jpeg_read_scanlines(&cinfo, cmyk_row, 1);
-      cmyk_inverted_to_rgb(cmyk_row[0], w, row);
-    } else {
-      jpeg_read_scanlines(&cinfo, &row, 1);
-      if (cinfo.out_color_space == JCS_GRAYSCALE) grey_to_rgb_inplace(row, w);
+  while ((int)cinfo.output_scanline < h) {
+    int y = (int)cinfo.output_scanline, n;
+    uint8_t *band = sink_rows(sink, y, &n);
+    for (int i = 0; i < n; i++) {
+      JSAMPROW row = band + (size_t)i * w * 3;
+      if (cmyk) {
+        jpeg_read_scanlines(&cinfo, cmyk_row, 1);
+        cmyk_inverted_to_rgb(cmyk_row[0], w, row);
+      } else {
+        jpeg_read_scanlines(&cinfo, &row, 1);
+        if (cinfo.out_color_space == JCS_GRAYSCALE) grey_to_rgb_inplace(row, w);
+      }
     }
+    sink_push(sink, band, y, n);
   }
   jpeg_finish_decompress(&cinfo);
-  out->width = w;
-  out->height = (int)cinfo.output_height;
-  out->rgb = buf;
   jpeg_destroy_decompress(&cinfo);
   return 0;
 }
@@ -221,15 +270,16 @@ static void png_on_warning(png_structp png, png_const_charp msg) {}
  * RGB(A) and grey+alpha. For 16-bit grey PIL differs: it opens the image as
  * 32-bit mode "I" and convert('RGB') clips each value to 0..255, so a 16-bit
  * value of 1000 becomes white. We keep the high byte there too (1000 -> 3). */
-static void png_set_rgb8_transforms(png_structp png, png_infop info) {
+static int png_set_rgb8_transforms(png_structp png, png_infop info) {
   int color_type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (!(color_type & PNG_COLOR_MASK_COLOR) && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (depth == 16) png_set_strip_16(png);
   png_set_strip_alpha(png);
   if (!(color_type & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
-  png_set_interlace_handling(png);
+  int passes = png_set_interlace_handling(png);
   png_read_update_info(png, info);
+  return passes;
 }
 
 /* png_read_info reads on to the first IDAT, so a header declaring a huge
@@ -244,11 +294,11 @@ static int png_check_ihdr_size(const uint8_t *data, size_t size, size_t max_pixe
   return check_size(w, h, max_pixels);
 }
 
-static int decode_png(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
-  if (png_check_ihdr_size(data, size, max_pixels) < 0) return -1;
+static int decode_png(const uint8_t *data, size_t size, row_sink *sink) {
+  if (png_check_ihdr_size(data, size, sink->max_pixels) < 0) return -1;
   png_source src = {data, size, 0};
   png_infop info = NULL;
-  uint8_t *volatile rgb = NULL;      /* volatile: assigned after setjmp, */
+  uint8_t *volatile whole = NULL;    /* volatile: assigned after setjmp, */
   png_bytep *volatile rows = NULL;   /* freed after a longjmp */
 
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_on_error, png_on_warning);
@@ -261,7 +311,8 @@ static int decode_png(const uint8_t *data, size_t size, size_t max_pixels, vt_im
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
-    free(rgb);
+    free(whole);
+    sink_discard(sink);
     return -1;
   }
   png_set_read_fn(png, &src, png_read_memory);
@@ -276,26 +327,43 @@ static int decode_png(const uint8_t *data, size_t size, size_t max_pixels, vt_im
   png_read_info(png, info);
 
   size_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-  uint8_t *buf;
-  if (alloc_rgb(w, h, max_pixels, &buf) < 0) {
+  if (sink_begin(sink, w, h) < 0) {
     png_destroy_read_struct(&png, &info, NULL);
     return -1;
   }
-  rgb = buf;
-  png_set_rgb8_transforms(png, info);
+  int interlaced = png_set_rgb8_transforms(png, info) > 1;
   if (png_get_rowbytes(png, info) != w * 3) png_error(png, "unexpected row size after conversion to RGB");
 
-  png_bytep *r = malloc(h * sizeof *r); /* h * 3 bytes were just allocated: no overflow */
-  if (!r) png_error(png, "out of memory");
-  rows = r;
-  for (size_t y = 0; y < h; y++) r[y] = buf + y * w * 3;
-  png_read_image(png, r);
+  if (!interlaced) {
+    for (int y = 0, n; y < (int)h; y += n) {
+      uint8_t *band = sink_rows(sink, y, &n);
+      for (int i = 0; i < n; i++) png_read_row(png, band + (size_t)i * w * 3, NULL);
+      sink_push(sink, band, y, n);
+    }
+  } else {
+    /* Each pass adds pixels to every row: the image is whole before any row
+     * is final. Into the sink's own image, or one of ours. */
+    int n;
+    uint8_t *buf = sink->resizer ? NULL : sink_rows(sink, 0, &n);
+    if (!buf) {
+      if (alloc_rgb(w, h, sink->max_pixels, &buf) < 0) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", vt_failure_reason());
+        png_error(png, why);
+      }
+      whole = buf;
+    }
+    png_bytep *r = malloc(h * sizeof *r); /* h * 3 bytes were just allocated: no overflow */
+    if (!r) png_error(png, "out of memory");
+    rows = r;
+    for (size_t y = 0; y < h; y++) r[y] = buf + y * w * 3;
+    png_read_image(png, r);
+    sink_push(sink, buf, 0, (int)h);
+  }
   png_read_end(png, NULL); /* checks the chunks after the pixels (CRCs, IEND) */
   png_destroy_read_struct(&png, &info, NULL);
-  free(r);
-  out->width = (int)w;
-  out->height = (int)h;
-  out->rgb = buf;
+  free(rows);
+  free(whole);
   return 0;
 }
 
@@ -311,14 +379,15 @@ static int is_jpeg_or_png(const uint8_t *data, size_t size) {
   return starts_with(data, size, "\xff\xd8\xff", 3) || starts_with(data, size, png_magic, 8);
 }
 
-static int decode(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h, vt_image *out,
+static int decode(const uint8_t *data, size_t size, int fit_w, int fit_h, row_sink *sink, vt_image *out,
                   int file_size[2]) {
   *out = (vt_image){0, 0, NULL};
   if (size == 0) return vt_fail("empty file");
-  if (starts_with(data, size, "\xff\xd8\xff", 3)) return decode_jpeg(data, size, max_pixels, fit_w, fit_h, out, file_size);
-  if (starts_with(data, size, png_magic, 8)) {
-    if (decode_png(data, size, max_pixels, out) < 0) return -1;
-    if (file_size) file_size[0] = out->width, file_size[1] = out->height;
+  if (starts_with(data, size, "\xff\xd8\xff", 3) || starts_with(data, size, png_magic, 8)) {
+    int png = starts_with(data, size, png_magic, 8);
+    if ((png ? decode_png(data, size, sink) : decode_jpeg(data, size, fit_w, fit_h, sink, file_size)) < 0) return -1;
+    if (png && file_size) file_size[0] = sink->width, file_size[1] = sink->height;
+    sink_finish(sink, out);
     return 0;
   }
   if (size < 8 && memcmp(data, png_magic, size) == 0) return vt_fail("truncated PNG data");
@@ -335,12 +404,23 @@ static int decode(const uint8_t *data, size_t size, size_t max_pixels, int fit_w
 }
 
 int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
-  return decode(data, size, max_pixels, 0, 0, out, NULL);
+  row_sink whole = {.max_pixels = max_pixels};
+  return decode(data, size, 0, 0, &whole, out, NULL);
 }
 
 int vt_image_decode_draft(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h,
                           vt_image *out, int file_size[2]) {
-  return decode(data, size, max_pixels, fit_w, fit_h, out, file_size);
+  row_sink whole = {.max_pixels = max_pixels};
+  return decode(data, size, fit_w, fit_h, &whole, out, file_size);
+}
+
+int vt_image_decode_resized(const uint8_t *data, size_t size, size_t max_pixels, int W, int H, vt_resize_policy p,
+                            vt_image *out, int file_size[2]) {
+  *out = (vt_image){0, 0, NULL};
+  if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H);
+  row_sink resize = {.max_pixels = max_pixels, .W = W, .H = H, .policy = p};
+  int fit = p == VT_RESIZE_DCT_ANTIALIAS;
+  return decode(data, size, fit ? W : 0, fit ? H : 0, &resize, out, file_size);
 }
 
 /* What a path that is not a regular file is, for the failure reason. */
@@ -352,7 +432,7 @@ static const char *file_kind(mode_t mode) {
   return "not a regular file";
 }
 
-static int load(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_image *out, int file_size[2]) {
+static int load(const char *path, int fit_w, int fit_h, row_sink *sink, vt_image *out, int file_size[2]) {
   *out = (vt_image){0, 0, NULL};
   /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
    * forever; for a regular file the flag changes nothing. */
@@ -383,7 +463,7 @@ static int load(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_im
   size_t head_len = fread(head, 1, sizeof head, f);
   if (head_len == sizeof head && !is_jpeg_or_png(head, head_len)) {
     fclose(f);
-    return decode(head, head_len, max_pixels, fit_w, fit_h, out, file_size); /* fails, naming the kind */
+    return decode(head, head_len, fit_w, fit_h, sink, out, file_size); /* fails, naming the kind */
   }
   rewind(f);
   uint8_t *data = malloc(size);
@@ -395,16 +475,27 @@ static int load(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_im
   int read_error = ferror(f);
   fclose(f);
   rc = got != size ? vt_fail("read error: %s", read_error ? strerror(errno) : "file shrank while reading")
-                   : decode(data, size, max_pixels, fit_w, fit_h, out, file_size);
+                   : decode(data, size, fit_w, fit_h, sink, out, file_size);
   free(data);
   return rc;
 }
 
 int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
-  return load(path, max_pixels, 0, 0, out, NULL);
+  row_sink whole = {.max_pixels = max_pixels};
+  return load(path, 0, 0, &whole, out, NULL);
 }
 
 int vt_image_load_draft(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_image *out,
                         int file_size[2]) {
-  return load(path, max_pixels, fit_w, fit_h, out, file_size);
+  row_sink whole = {.max_pixels = max_pixels};
+  return load(path, fit_w, fit_h, &whole, out, file_size);
+}
+
+int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_resize_policy p, vt_image *out,
+                          int file_size[2]) {
+  *out = (vt_image){0, 0, NULL};
+  if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H);
+  row_sink resize = {.max_pixels = max_pixels, .W = W, .H = H, .policy = p};
+  int fit = p == VT_RESIZE_DCT_ANTIALIAS;
+  return load(path, fit ? W : 0, fit ? H : 0, &resize, out, file_size);
 }

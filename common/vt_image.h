@@ -47,6 +47,32 @@ typedef enum {
 int vt_resize_policy_parse(const char *name, vt_resize_policy *out);
 const char *vt_resize_policy_name(vt_resize_policy p);
 
+/* Loads and resizes to W x H in one (dct-antialias: the JPEG shrunk while
+ * decoding, as vt_image_load_draft), without the whole image in memory:
+ * rows are resized as they are decoded (vt_resizer), so a 10000 x 10000
+ * photo takes ~7 MB, not 300. The pixels equal vt_image_load(_draft) +
+ * vt_image_resize's. file_size (may be NULL) gets the file's own width and
+ * height. An interlaced PNG is still decoded whole first (its rows arrive
+ * in passes). */
+int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_resize_policy p, vt_image *out,
+                          int file_size[2]);
+/* The same from memory. */
+int vt_image_decode_resized(const uint8_t *data, size_t size, size_t max_pixels, int W, int H, vt_resize_policy p,
+                            vt_image *out, int file_size[2]);
+
+/* Resizing an in_w x in_h image to W x H whose rows arrive in bands (from a
+ * decoder): vt_resizer_rows says where the rows from y on go (full RGB rows
+ * of in_w pixels) and how many at most; vt_resizer_push hands rows y..y+n
+ * over (from there, or from anywhere else); after the last row,
+ * vt_resizer_finish gives the result and frees the resizer. NULL + reason
+ * for invalid sizes or no memory. */
+typedef struct vt_resizer vt_resizer;
+vt_resizer *vt_resizer_new(int in_w, int in_h, int W, int H, vt_resize_policy p);
+uint8_t *vt_resizer_rows(vt_resizer *r, int y, int *n);
+void vt_resizer_push(vt_resizer *r, const uint8_t *rgb, int y, int n);
+void vt_resizer_finish(vt_resizer *r, vt_image *out);
+void vt_resizer_free(vt_resizer *r); /* to give up before the end */
+
 /* Resizes to W x H (aspect not kept, as Keras load_img(target_size=...)). */
 int vt_image_resize(const vt_image *in, int W, int H, vt_resize_policy p, vt_image *out);
 /* The same without the vectorised horizontal pass: the reference the tests

@@ -54,20 +54,6 @@ static void nearest_source_index(int in, int out, int *idx) {
   }
 }
 
-static void resize_nearest(const vt_image *in, vt_image *out) {
-  int *xs = vt_xmalloc((size_t)out->width * sizeof *xs);
-  int *ys = vt_xmalloc((size_t)out->height * sizeof *ys);
-  nearest_source_index(in->width, out->width, xs);
-  nearest_source_index(in->height, out->height, ys);
-  for (int y = 0; y < out->height; y++) {
-    const uint8_t *src = in->rgb + (size_t)ys[y] * in->width * 3;
-    uint8_t *dst = out->rgb + (size_t)y * out->width * 3;
-    for (int x = 0; x < out->width; x++) memcpy(dst + 3 * x, src + 3 * xs[x], 3);
-  }
-  free(xs);
-  free(ys);
-}
-
 /* ---- antialias ---- */
 
 /* Weights are fixed point with WEIGHT_BITS fraction bits: the largest sum,
@@ -229,7 +215,17 @@ static inline __m512i load_bytes(const uint8_t *p, __mmask64 m) {
  * were done. */
 enum { HB = 16 };
 
-static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weights *a, int out_w, uint8_t *out) {
+/* The tables of one horizontal resampling, built once per image and used
+ * for every band of rows. */
+typedef struct {
+  int n_blocks, pairs;
+  size_t per_block; /* 64-byte vectors per block */
+  uint8_t *tables, *tab; /* tab: tables aligned to 64 bytes */
+  int *src0;             /* [n_blocks] first source byte of each block */
+} block_plan;
+
+static block_plan plan_blocks(const axis_weights *a, int out_w) {
+  block_plan pl = {0};
   int n_blocks = 0, count = 0;
   for (; n_blocks < out_w / HB; n_blocks++) {
     int x0 = n_blocks * HB, first = a->first[x0], last = first, widest = 0;
@@ -241,12 +237,12 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
     if ((last - first) * 3 > 128) break;
     if (widest > count) count = widest;
   }
-  if (n_blocks == 0) return 0;
+  if (n_blocks == 0) return pl;
   int pairs = (count + 1) / 2;
   /* per block: 3 x 64 permute bytes, then per pair 16 hi and 16 lo weight
    * pairs; in one allocation aligned to 64 bytes, as loads that cross a cache
    * line cost two */
-  size_t per_block = 3 + 2 * (size_t)pairs; /* 64-byte vectors */
+  size_t per_block = 3 + 2 * (size_t)pairs;
   uint8_t *tables = vt_xmalloc((size_t)n_blocks * per_block * 64 + 63);
   uint8_t *tab = (uint8_t *)(((uintptr_t)tables + 63) & ~(uintptr_t)63);
   int *src0 = vt_xmalloc((size_t)n_blocks * sizeof *src0);
@@ -273,6 +269,20 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
         wt[32 * q + 16 + i] = pair_lo(w0, w1);
       }
   }
+  return (block_plan){n_blocks, pairs, per_block, tables, tab, src0};
+}
+
+static void block_plan_free(block_plan *pl) {
+  free(pl->tables);
+  free(pl->src0);
+}
+
+/* Runs the plan over h rows; returns how many outputs per row were done. */
+static int resample_blocks(const block_plan *pl, const uint8_t *in, int in_w, int h, int out_w, uint8_t *out) {
+  int n_blocks = pl->n_blocks, pairs = pl->pairs;
+  size_t per_block = pl->per_block;
+  const uint8_t *tab = pl->tab;
+  const int *src0 = pl->src0;
   /* output byte 16 t + i is lane i of third t, so byte 16 (i / 4) + 4 t + i % 4 of pack_u8 */
   uint8_t unpack_bytes[64] = {0};
   int32_t pixel_of_lane[3][16];
@@ -317,23 +327,9 @@ static int resample_blocks(const uint8_t *in, int in_w, int h, const axis_weight
       _mm512_mask_storeu_epi8(dst + (size_t)b * HB * 3, (1ull << 48) - 1, _mm512_permutexvar_epi8(unpack, o));
     }
   }
-  free(tables);
-  free(src0);
   return n_blocks * HB;
 }
 #endif
-
-/* Horizontal pass: rows of in_w pixels -> rows of out_w pixels. */
-static void resample_horizontal(const uint8_t *in, int in_w, int h, const axis_weights *a, int out_w, int scalar,
-                                uint8_t *out) {
-  int done = 0;
-#ifdef VT_RESIZE_AVX512
-  if (!scalar) done = resample_blocks(in, in_w, h, a, out_w, out);
-#else
-  (void)scalar;
-#endif
-  resample_pixels(in, in_w, h, a, out_w, done, out_w, out);
-}
 
 /* The row loops below run in blocks of 16 so that gcc -O2 vectorises them
  * (its cheap cost model leaves the plain loops scalar: 3x slower here). */
@@ -458,59 +454,151 @@ static void resample_vertical(const uint8_t *in, int w, const axis_weights *a, i
   resample_rows(in, w, a, out_h, out);
 }
 
-/* Horizontal then vertical, rounding to 8 bits after each pass (as PIL does).
- * An axis whose size does not change is not resampled, so a same-size resize
- * is an exact copy. */
-static int resize_antialias(const vt_image *in, vt_image *out, int scalar) {
-  const uint8_t *src = in->rgb;
-  uint8_t *tmp = NULL;
-  int w = in->width;
-  if (out->width != in->width) {
-    size_t bytes;
-    if (vt_size_mul3((size_t)in->height, (size_t)out->width, 3, &bytes) < 0) return -1;
-    if (out->height == in->height) {
-      tmp = out->rgb; /* the horizontal pass is the whole job */
-    } else if (!(tmp = malloc(bytes))) {
-      return vt_fail("out of memory resizing to %d x %d", out->width, out->height);
+/* ---- resizing an image that arrives in bands of rows ---- */
+
+/* A decoder hands its rows over in bands as it produces them. Each band is
+ * resampled horizontally at once, while it is in cache, and only the narrow
+ * result is kept (source height x W pixels), so a large image never needs to
+ * be whole in memory: a 10000 x 10000 photo takes 300 MB decoded, its rows
+ * at width 224 7 MB. When the last row is in, the vertical pass runs. The
+ * pixels are those of resizing the whole image: the horizontal pass treats
+ * each row alone, and PIL too rounds to 8 bits between the passes.
+ * An axis whose size does not change is not resampled, so a same-size
+ * resize is an exact copy (and its rows are decoded straight into it). */
+enum { BAND_ROWS = 16 };
+
+struct vt_resizer {
+  int in_w, in_h, W, H, scalar;
+  vt_resize_policy policy;
+  uint8_t *out;    /* [H][W][3] */
+  uint8_t *narrow; /* antialias: [in_h][W][3] after the horizontal pass; out when in_h == H */
+  uint8_t *band;   /* [BAND_ROWS][in_w][3] for a decoder's rows; NULL when they go straight to narrow */
+  int band_rows;
+  axis_weights ax; /* antialias, when the width changes */
+#ifdef VT_RESIZE_AVX512
+  block_plan plan;
+#endif
+  int *xs, *ys;    /* nearest: the source column of each output column, row of each output row */
+  int next_row;    /* nearest: the first output row not filled yet */
+};
+
+void vt_resizer_free(vt_resizer *r) {
+  if (!r) return;
+  if (r->narrow != r->out) free(r->narrow);
+  free(r->out);
+  free(r->band);
+  if (r->ax.w) axis_weights_free(&r->ax);
+#ifdef VT_RESIZE_AVX512
+  block_plan_free(&r->plan);
+#endif
+  free(r->xs);
+  free(r->ys);
+  free(r);
+}
+
+/* Allocates bytes = a * b * 3, or fails naming the resize. */
+static uint8_t *alloc_pixels(const vt_resizer *r, size_t a, size_t b) {
+  size_t bytes;
+  if (vt_size_mul3(a, b, 3, &bytes) < 0) return NULL;
+  uint8_t *p = malloc(bytes);
+  if (!p) vt_fail("out of memory resizing %d x %d to %d x %d", r->in_w, r->in_h, r->W, r->H);
+  return p;
+}
+
+static vt_resizer *resizer_new(int in_w, int in_h, int W, int H, vt_resize_policy p, int scalar) {
+  if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H), NULL;
+  if (in_w <= 0 || in_h <= 0) return vt_fail("resize of an empty image"), NULL;
+  if (p != VT_RESIZE_NEAREST && p != VT_RESIZE_ANTIALIAS && p != VT_RESIZE_DCT_ANTIALIAS)
+    return vt_fail("unknown resize policy %d", (int)p), NULL;
+  vt_resizer *r = vt_xcalloc(1, sizeof *r);
+  *r = (vt_resizer){.in_w = in_w, .in_h = in_h, .W = W, .H = H, .scalar = scalar, .policy = p};
+  int ok = (r->out = alloc_pixels(r, (size_t)W, (size_t)H)) != NULL;
+  int via_band = p == VT_RESIZE_NEAREST || W != in_w;
+  if (ok && via_band) {
+    r->band_rows = in_h < BAND_ROWS ? in_h : BAND_ROWS;
+    ok = (r->band = alloc_pixels(r, (size_t)r->band_rows, (size_t)in_w)) != NULL;
+  }
+  if (ok && p == VT_RESIZE_NEAREST) {
+    r->xs = vt_xmalloc((size_t)W * sizeof *r->xs);
+    r->ys = vt_xmalloc((size_t)H * sizeof *r->ys);
+    nearest_source_index(in_w, W, r->xs);
+    nearest_source_index(in_h, H, r->ys);
+  } else if (ok) {
+    r->narrow = in_h == H ? r->out : alloc_pixels(r, (size_t)in_h, (size_t)W);
+    ok = r->narrow != NULL;
+    if (ok && W != in_w) {
+      r->ax = triangle_weights(in_w, W);
+#ifdef VT_RESIZE_AVX512
+      if (!scalar) r->plan = plan_blocks(&r->ax, W);
+#endif
     }
-    axis_weights ax = triangle_weights(in->width, out->width);
-    resample_horizontal(in->rgb, in->width, in->height, &ax, out->width, scalar, tmp);
-    axis_weights_free(&ax);
-    src = tmp;
-    w = out->width;
   }
-  if (out->height != in->height) {
-    axis_weights ay = triangle_weights(in->height, out->height);
-    resample_vertical(src, w, &ay, out->height, scalar, out->rgb);
+  if (!ok) {
+    vt_resizer_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+vt_resizer *vt_resizer_new(int in_w, int in_h, int W, int H, vt_resize_policy p) {
+  return resizer_new(in_w, in_h, W, H, p, 0);
+}
+
+uint8_t *vt_resizer_rows(vt_resizer *r, int y, int *n) {
+  if (!r->band) {
+    *n = r->in_h - y;
+    return r->narrow + (size_t)y * r->W * 3;
+  }
+  *n = r->in_h - y < r->band_rows ? r->in_h - y : r->band_rows;
+  return r->band;
+}
+
+/* Nearest: every output row whose source row is among rows y..y+n. */
+static void pick_rows(vt_resizer *r, const uint8_t *rgb, int y, int n) {
+  for (; r->next_row < r->H && r->ys[r->next_row] < y + n; r->next_row++) {
+    const uint8_t *src = rgb + (size_t)(r->ys[r->next_row] - y) * r->in_w * 3;
+    uint8_t *dst = r->out + (size_t)r->next_row * r->W * 3;
+    for (int x = 0; x < r->W; x++) memcpy(dst + 3 * x, src + 3 * r->xs[x], 3);
+  }
+}
+
+void vt_resizer_push(vt_resizer *r, const uint8_t *rgb, int y, int n) {
+  if (r->policy == VT_RESIZE_NEAREST) {
+    pick_rows(r, rgb, y, n);
+    return;
+  }
+  uint8_t *dst = r->narrow + (size_t)y * r->W * 3;
+  if (r->W == r->in_w) {
+    if (rgb != dst) memcpy(dst, rgb, (size_t)n * r->W * 3);
+    return;
+  }
+  int done = 0;
+#ifdef VT_RESIZE_AVX512
+  if (!r->scalar && r->plan.n_blocks) done = resample_blocks(&r->plan, rgb, r->in_w, n, r->W, dst);
+#endif
+  resample_pixels(rgb, r->in_w, n, &r->ax, r->W, done, r->W, dst);
+}
+
+void vt_resizer_finish(vt_resizer *r, vt_image *out) {
+  if (r->policy != VT_RESIZE_NEAREST && r->H != r->in_h) {
+    axis_weights ay = triangle_weights(r->in_h, r->H);
+    resample_vertical(r->narrow, r->W, &ay, r->H, r->scalar, r->out);
     axis_weights_free(&ay);
-  } else if (out->width == in->width) {
-    memcpy(out->rgb, in->rgb, (size_t)in->width * in->height * 3);
   }
-  if (tmp != out->rgb) free(tmp);
-  return 0;
+  *out = (vt_image){r->W, r->H, r->out};
+  if (r->narrow == r->out) r->narrow = NULL;
+  r->out = NULL;
+  vt_resizer_free(r);
 }
 
 static int resize(const vt_image *in, int W, int H, vt_resize_policy p, int scalar, vt_image *out) {
   *out = (vt_image){0, 0, NULL};
-  if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H);
-  if (!in->rgb || in->width <= 0 || in->height <= 0) return vt_fail("resize of an empty image");
-  size_t bytes;
-  if (vt_size_mul3((size_t)W, (size_t)H, 3, &bytes) < 0) return -1;
-  uint8_t *rgb = malloc(bytes);
-  if (!rgb) return vt_fail("out of memory resizing to %d x %d", W, H);
-  *out = (vt_image){W, H, rgb};
-  int rc = 0;
-  switch (p) {
-  case VT_RESIZE_NEAREST: resize_nearest(in, out); break;
-  case VT_RESIZE_ANTIALIAS:
-  case VT_RESIZE_DCT_ANTIALIAS: rc = resize_antialias(in, out, scalar); break;
-  default: rc = vt_fail("unknown resize policy %d", (int)p); break;
-  }
-  if (rc < 0) {
-    free(rgb);
-    *out = (vt_image){0, 0, NULL};
-  }
-  return rc;
+  if (!in->rgb && in->width > 0 && in->height > 0) return vt_fail("resize of an empty image");
+  vt_resizer *r = resizer_new(in->width, in->height, W, H, p, scalar);
+  if (!r) return -1;
+  vt_resizer_push(r, in->rgb, 0, in->height);
+  vt_resizer_finish(r, out);
+  return 0;
 }
 
 int vt_image_resize(const vt_image *in, int W, int H, vt_resize_policy p, vt_image *out) {

@@ -70,16 +70,10 @@ typedef struct {
 
 /* Loads path and resizes it to the network input as extraction did. */
 static void load_input(const char *path, int H, int W, vt_resize_policy policy, mosaic *m) {
-  vt_image img;
-  if (vt_image_load(path, 178956970, &img) < 0) {
+  if (vt_image_load_resized(path, 178956970, W, H, policy, &m->input, NULL) < 0) {
     snprintf(m->input_note, sizeof m->input_note, "input not shown: %s: %s", path, vt_failure_reason());
-    return;
-  }
-  if (vt_image_resize(&img, W, H, policy, &m->input) < 0) {
-    snprintf(m->input_note, sizeof m->input_note, "input not shown: %s", vt_failure_reason());
     m->input.rgb = NULL;
   }
-  free(img.rgb);
 }
 
 /* The image a store row came from: relative to the data folder, or to the

@@ -11,6 +11,9 @@
  *     upscaling, a checkerboard that antialiasing must average; the
  *     vectorised antialias bitwise equal to the scalar one on synthetic
  *     sizes and on real photos from $VGGTAP_SHARED/data;
+ *   - resizing rows as they are decoded (vt_image_load_resized) bitwise equal
+ *     to decoding whole and resizing, for every file above, every policy
+ *     and real photos; failing the same way on every bad input;
  *   - preprocess: caffe and torch values and channel order. */
 #include <math.h>
 #include <png.h>
@@ -76,6 +79,60 @@ static void expect_failure(const char *what, const char *path, size_t max_pixels
     printf("ok   %-40s -> %s\n", what, why);
   }
   free(img.rgb);
+  /* resized while decoding: the same failure, nothing kept (ASan: no leak) */
+  for (int p = 0; p < 3; p++) {
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s", rc == -1 ? why : "");
+    rc = vt_image_load_resized(path, max_pixels, 7, 5, (vt_resize_policy)p, &img, NULL);
+    CHECK(rc == -1 && img.rgb == NULL && !strcmp(vt_failure_reason(), reason),
+          "%s, resized while decoding (%s): '%s', not '%s'", what, vt_resize_policy_name((vt_resize_policy)p),
+          rc == -1 ? vt_failure_reason() : "decoded", reason);
+    free(img.rgb);
+  }
+}
+
+/* vt_image_load_resized (rows resized as they are decoded) against decoding
+ * the whole image and resizing it, bit for bit, with every policy, to sizes
+ * that shrink, grow, keep the width, keep the height, keep both. */
+static int streamed_cases, streamed_equal;
+
+static void check_streamed(const char *what, const char *path) {
+  vt_image whole;
+  int w0, h0;
+  if (vt_image_load(path, SIZE_MAX, &whole) < 0) {
+    CHECK(0, "%s: %s", what, vt_failure_reason());
+    return;
+  }
+  w0 = whole.width, h0 = whole.height;
+  free(whole.rgb);
+  const int targets[][2] = {{7, 5}, {224, 224}, {w0, h0}, {w0, h0 / 2 + 1}, {w0 * 2 / 3 + 1, h0}, {97, 61}};
+  for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
+    for (int p = 0; p < 3; p++) {
+      int W = targets[t][0], H = targets[t][1], fit = p == VT_RESIZE_DCT_ANTIALIAS, ref_size[2], got_size[2];
+      vt_image dec, ref, got;
+      if (vt_image_load_draft(path, SIZE_MAX, fit ? W : 0, fit ? H : 0, &dec, ref_size) < 0 ||
+          vt_image_resize(&dec, W, H, (vt_resize_policy)p, &ref) < 0) {
+        CHECK(0, "%s: %s", what, vt_failure_reason());
+        return;
+      }
+      free(dec.rgb);
+      streamed_cases++;
+      if (vt_image_load_resized(path, SIZE_MAX, W, H, (vt_resize_policy)p, &got, got_size) < 0) {
+        CHECK(0, "%s resized while decoding to %dx%d: %s", what, W, H, vt_failure_reason());
+        free(ref.rgb);
+        continue;
+      }
+      size_t n = (size_t)W * H * 3, at = 0;
+      while (at < n && got.rgb[at] == ref.rgb[at]) at++;
+      int ok = got.width == W && got.height == H && at == n && got_size[0] == ref_size[0] &&
+               got_size[1] == ref_size[1] && got_size[0] == w0 && got_size[1] == h0;
+      CHECK(ok, "%s %dx%d -> %dx%d %s: resized while decoding differs at byte %zu of %zu (file size %dx%d vs %dx%d)",
+            what, w0, h0, W, H, vt_resize_policy_name((vt_resize_policy)p), at, n, got_size[0], got_size[1],
+            ref_size[0], ref_size[1]);
+      streamed_equal += ok;
+      free(ref.rgb);
+      free(got.rgb);
+    }
 }
 
 /* ---- PNG ---- */
@@ -176,6 +233,7 @@ static void check_png(const char *what, const png_spec *s) {
   if (!bad) printf("ok   %s\n", what);
   free(want);
   free(img.rgb);
+  check_streamed(what, path);
 }
 
 static void test_png_formats(void) {
@@ -350,6 +408,7 @@ static void check_jpeg_rgb(const char *what, int w, int h, J_COLOR_SPACE file_sp
     CHECK(m <= max_err && mean < 1.5, "%s: max error %d (limit %d), mean %.2f", what, m, max_err, mean);
     printf("ok   %-40s max error %d, mean %.2f\n", what, m, mean);
     free(img.rgb);
+    check_streamed(what, path);
   }
   free(src);
 }
@@ -376,6 +435,7 @@ static void test_jpeg_grey(void) {
   CHECK(m <= 3, "grey JPEG: max error %d", m);
   printf("ok   %-40s replicated, max error %d\n", "JPEG greyscale", m);
   free(img.rgb);
+  check_streamed("JPEG greyscale", path);
 }
 
 /* Four 32x32 blocks of flat ink, stored the Adobe way (255 - ink) as
@@ -406,6 +466,7 @@ static void check_jpeg_cmyk(const char *what, J_COLOR_SPACE file_space) {
   CHECK(m <= 2, "%s: block centres off by up to %d", what, m);
   printf("ok   %-40s block centres within %d\n", what, m);
   free(img.rgb);
+  check_streamed(what, path);
 }
 
 static void test_jpeg(void) {
@@ -413,6 +474,7 @@ static void test_jpeg(void) {
   check_jpeg_rgb("JPEG baseline 4:2:0, 37x23", 37, 23, JCS_YCbCr, 2, 2, 0);
   check_jpeg_rgb("JPEG progressive 4:2:0", 64, 48, JCS_YCbCr, 2, 2, 1);
   check_jpeg_rgb("JPEG stored as RGB (no YCbCr)", 64, 48, JCS_RGB, 1, 1, 0);
+  check_jpeg_rgb("JPEG 4:2:0, 1003x701 (many bands of rows)", 1003, 701, JCS_YCbCr, 2, 2, 0);
   test_jpeg_grey();
   check_jpeg_cmyk("JPEG CMYK (Adobe, inverted)", JCS_CMYK);
   check_jpeg_cmyk("JPEG YCCK (Adobe)", JCS_YCCK);
@@ -725,6 +787,7 @@ static void test_antialias_vectorised_photos(void) {
       for (size_t t = 0; t < sizeof targets / sizeof *targets; t++, cases++)
         equal += same_as_scalar(&im, targets[t][0], targets[t][1], in.full[row]);
       free(im.rgb);
+      if (row % 80 == 0) check_streamed(in.full[row], in.full[row]);
     }
     vt_inputs_free(&in);
   }
@@ -900,6 +963,8 @@ int main(void) {
   test_antialias_vectorised();
   test_antialias_vectorised_photos();
   test_preprocess();
+  CHECK(streamed_cases >= 1500, "only %d resizes while decoding compared", streamed_cases);
+  printf("ok   resized while decoding equal to decode + resize in %d of %d cases\n", streamed_equal, streamed_cases);
   remove_temp_dir();
   printf("%s (%d failures)\n", failures ? "FAILED" : "all passed", failures);
   return failures ? 1 : 0;

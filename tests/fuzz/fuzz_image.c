@@ -3,10 +3,14 @@
  * the preprocessing on whatever decodes; and the DCT-scaled decode of the
  * dct-antialias policy (vt_image_decode_draft), which must succeed wherever
  * the full decode does, report the file's own size and never come out
- * larger than it. Any crash, sanitizer report or leak
+ * larger than it; and the decode that resizes rows as they come
+ * (vt_image_decode_resized), which must fail where the full decode fails and
+ * otherwise equal decoding whole and resizing, byte for byte, with every
+ * policy. Any crash, sanitizer report or leak
  * is a finding; a failure with a reason is the expected outcome for junk. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vt_common.h"
 #include "vt_image.h"
@@ -14,9 +18,26 @@
 /* Small enough that the fuzzer's 2 GB memory limit is never the finding. */
 enum { MAX_PIXELS = 1 << 22 };
 
+/* Resized while decoding must be what decoding whole and resizing gives. */
+static void check_resized(const uint8_t *data, size_t size, const vt_image *img, vt_resize_policy p) {
+  vt_image whole = *img, ref, got;
+  int file_size[2];
+  if (p == VT_RESIZE_DCT_ANTIALIAS && vt_image_decode_draft(data, size, MAX_PIXELS, 7, 5, &whole, NULL) < 0) abort();
+  if (vt_image_resize(&whole, 7, 5, p, &ref) < 0) abort();
+  if (whole.rgb != img->rgb) free(whole.rgb);
+  if (vt_image_decode_resized(data, size, MAX_PIXELS, 7, 5, p, &got, file_size) < 0) abort();
+  if (memcmp(got.rgb, ref.rgb, 7 * 5 * 3) != 0 || file_size[0] != img->width || file_size[1] != img->height) abort();
+  free(ref.rgb);
+  free(got.rgb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   vt_image img;
-  if (vt_image_decode(data, size, MAX_PIXELS, &img) < 0) return 0;
+  if (vt_image_decode(data, size, MAX_PIXELS, &img) < 0) {
+    vt_image got;
+    if (vt_image_decode_resized(data, size, MAX_PIXELS, 7, 5, VT_RESIZE_ANTIALIAS, &got, NULL) == 0) abort();
+    return 0;
+  }
   static float input[7 * 5 * 3];
   for (int p = 0; p < 2; p++) {
     vt_image small;
@@ -25,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     vt_preprocess(small.rgb, 7, 5, p == 0 ? VT_PREPROCESS_CAFFE : VT_PREPROCESS_TORCH, input);
     free(small.rgb);
   }
+  for (int p = 0; p < 3; p++) check_resized(data, size, &img, (vt_resize_policy)p);
   /* fit 2x2 so even small images take the 2/4/8x shrink */
   vt_image draft;
   int file_size[2];

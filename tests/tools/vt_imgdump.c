@@ -19,24 +19,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s IMAGE [W H nearest|antialias|dct-antialias|draft]\n", argv[0]);
     return 2;
   }
-  vt_image img, resized;
+  vt_image img;
   int draft_only = argc == 5 && strcmp(argv[4], "draft") == 0;
-  int fit = argc == 5 && (draft_only || strcmp(argv[4], "dct-antialias") == 0);
-  int fit_w = fit ? atoi(argv[2]) : 0, fit_h = fit ? atoi(argv[3]) : 0;
-  if (vt_image_load_draft(argv[1], SIZE_MAX, fit_w, fit_h, &img, NULL) < 0) {
-    fprintf(stderr, "%s: %s\n", argv[1], vt_failure_reason());
-    return 1;
-  }
-  if (argc == 5 && !draft_only) {
-    vt_resize_policy policy;
+  vt_resize_policy policy;
+  if (argc == 5 && !draft_only) { /* as vggtap-extract does it: resized while decoding */
     if (vt_resize_policy_parse(argv[4], &policy) < 0 ||
-        vt_image_resize(&img, atoi(argv[2]), atoi(argv[3]), policy, &resized) < 0) {
-      fprintf(stderr, "%s\n", vt_failure_reason());
-      free(img.rgb);
+        vt_image_load_resized(argv[1], SIZE_MAX, atoi(argv[2]), atoi(argv[3]), policy, &img, NULL) < 0) {
+      fprintf(stderr, "%s: %s\n", argv[1], vt_failure_reason());
       return 1;
     }
-    free(img.rgb);
-    img = resized;
+  } else if (vt_image_load_draft(argv[1], SIZE_MAX, draft_only ? atoi(argv[2]) : 0, draft_only ? atoi(argv[3]) : 0,
+                                 &img, NULL) < 0) {
+    fprintf(stderr, "%s: %s\n", argv[1], vt_failure_reason());
+    return 1;
   }
   printf("P6\n%d %d\n255\n", img.width, img.height);
   size_t n = (size_t)img.width * img.height * 3;
