@@ -272,17 +272,20 @@ def run(a, tmp, tcfg):
                "stopped after the inverse DCT (libjpeg's raw output from a file in memory: no file read, "
                "chroma upsampling or colour conversion); \"decode only\": the same if decoding were the only work "
                "besides the conv. Entropy decoding (libjpeg's Huffman decoding, measured alone) is part of "
-               "every decode, whatever the resize policy.\n")
+               "every decode, whatever the resize policy. \"in one\": read + decode + resize with the rows "
+               "resized as they are decoded, as vggtap-extract does them, and the ceiling with it.\n")
     out.append("| tap | resize | read + decode | of which entropy decoding | of which entropy + IDCT | resize "
-               "| preprocess | grid pooling | conv | ceiling | stop at IDCT | decode only |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| read + decode + resize in one | preprocess | grid pooling | conv | ceiling | ceiling in one "
+               "| stop at IDCT | decode only |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (tap, rs), st in stages.items():
         c, load, raw = st["conv prefix"], st["read + decode"], st["(entropy decoding + IDCT)"]
+        one = st["(read + decode + resize in one)"]
         total = sum(v for k, v in st.items() if not k.startswith("("))
         out.append(f"| {tap} | {rs} | {load:.3f} | {st['(entropy decoding alone)']:.3f} | {raw:.3f} | "
-                   f"{st['resize']:.3f} | {st['preprocess']:.3f} | {st['grid pooling']:.3f} | {c:.3f} | "
-                   f"{100 * c / total:.1f}% | {100 * c / (total - load + raw):.1f}% | "
-                   f"{100 * c / (c + load):.1f}% |")
+                   f"{st['resize']:.3f} | {one:.3f} | {st['preprocess']:.3f} | {st['grid pooling']:.3f} | {c:.3f} | "
+                   f"{100 * c / total:.1f}% | {100 * c / (total - load - st['resize'] + one):.1f}% | "
+                   f"{100 * c / (total - load + raw):.1f}% | {100 * c / (c + load):.1f}% |")
     out.append("")
     if mem:
         out.append("### Memory: vggtap-extract peak RSS, block1_pool, maps (float32) + pooled\n")
