@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -28,31 +27,6 @@ EXTRACT = vtlib.tool("vggtap-extract")
 def snapshot(d):
     """Names and sizes of what OUT.partial/ holds."""
     return {n: os.path.getsize(os.path.join(d, n)) for n in sorted(os.listdir(d))}
-
-
-def wait_for_part(proc, partial):
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        names = os.listdir(partial) if os.path.isdir(partial) else []
-        if any(n.startswith("part-") and n.endswith(".h5") for n in names):
-            return
-        time.sleep(0.005)
-    raise AssertionError("the first extractor wrote no part")
-
-
-def stop(proc):
-    """SIGSTOP, then wait until the kernel reports the process stopped: the
-    signal is delivered asynchronously, and a process still running on the
-    other core for a moment can create a file after the snapshot."""
-    proc.send_signal(signal.SIGSTOP)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        with open(f"/proc/{proc.pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        if state in ("T", "t"):
-            return
-        time.sleep(0.001)
-    raise AssertionError("the first extractor did not stop")
 
 
 def read_only_rerun(tmp, man):
@@ -108,9 +82,11 @@ def main():
 
     out = os.path.join(tmp, "out.h5")
     partial = out + ".partial"
-    first = subprocess.Popen(base + ["--out", out], env=env, stderr=subprocess.PIPE, text=True)
-    wait_for_part(first, partial)
-    stop(first)  # hold it mid-run while the others try
+    # held mid-run, once it has a finished part, while the others try (a run
+    # the machine let finish first is removed and started again)
+    first = vtlib.start_held(
+        lambda: subprocess.Popen(base + ["--out", out], env=env, stderr=subprocess.PIPE, text=True),
+        lambda: vtlib.has_part(partial), lambda: os.remove(out))
     try:
         before = snapshot(partial)
         for extra, what in (([], "same command"), (["--overwrite"], "--overwrite"),
@@ -137,8 +113,8 @@ def main():
 
     # kill -9 leaves the lock file; the resume is not blocked by it
     out2 = os.path.join(tmp, "out2.h5")
-    proc = subprocess.Popen(base + ["--out", out2], env=env)
-    wait_for_part(proc, out2 + ".partial")
+    proc = vtlib.start_held(lambda: subprocess.Popen(base + ["--out", out2], env=env),
+                            lambda: vtlib.has_part(out2 + ".partial"), lambda: os.remove(out2))
     proc.kill()
     proc.wait()
     assert "lock" in os.listdir(out2 + ".partial")

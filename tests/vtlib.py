@@ -165,3 +165,69 @@ def as_user():
     if not shutil.which("setpriv"):
         return None
     return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+
+
+# Holding a running program at a known point. Tests that interrupt a run
+# must not depend on how fast the machine is: a busy or slow machine lets
+# a short run go further (or finish) between two looks of the test, and a
+# signal is delivered asynchronously.
+
+def stopped(pid):
+    """True once every thread of pid is stopped (SIGSTOP is delivered to
+    each thread on its own; a thread still running can write a file
+    after the signal was sent)."""
+    task = f"/proc/{pid}/task"
+    try:
+        states = []
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "stat")) as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return bool(states) and all(s in ("T", "t") for s in states)
+
+
+def hold(proc, ready, timeout=600):
+    """Waits until ready() while proc runs, then stops proc (SIGSTOP) and
+    waits until it really is stopped. Returns True with proc held (send it
+    SIGCONT or SIGKILL), False if proc ended first: a run a fast or busy
+    machine let through is not a failure, the caller starts it again."""
+    import signal
+    import time
+    deadline = time.time() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            return False
+        if time.time() > deadline:
+            raise AssertionError(f"{proc.args[0]} neither got there nor ended in {timeout} s")
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGSTOP)
+    while not stopped(proc.pid):
+        if proc.poll() is not None:  # it ended before the signal arrived
+            return False
+        if time.time() > deadline:
+            raise AssertionError(f"{proc.args[0]} did not stop")
+        time.sleep(0.001)
+    return True
+
+
+def start_held(start, ready, undo, tries=10):
+    """start() a process and hold() it once ready(); when it ends first,
+    undo() removes what the finished run made and it starts again. Returns
+    the held Popen; fails only if every one of `tries` runs ended first."""
+    for _ in range(tries):
+        proc = start()
+        if hold(proc, ready):
+            return proc
+        proc.communicate()
+        assert proc.returncode == 0, f"{proc.args[0]} exited {proc.returncode} before it could be held"
+        undo()
+    raise AssertionError(f"{tries} runs of {proc.args[0]} all ended before they could be held")
+
+
+def has_part(partial):
+    """True when OUT.partial/ holds a finished part (part-N.h5)."""
+    try:
+        return any(n.startswith("part-") and n.endswith(".h5") for n in os.listdir(partial))
+    except FileNotFoundError:
+        return False
