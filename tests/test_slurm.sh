@@ -56,12 +56,19 @@ wait_for 20 "munged's socket" test -S "$sock"
 node=$(slurmd -C | sed -n 's/^NodeName=\([^ ]*\).*/\1/p')
 hw=$(slurmd -C | head -n 1 | cut -d' ' -f2-)
 cpus=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$hw")
-port=$((20000 + RANDOM % 20000))
+# Two ports the kernel says are free (a random choice could be taken by a
+# service, an outgoing connection or another run of this test).
+read -r port dport < <(/usr/bin/python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
 cat > "$tmp/slurm.conf" <<EOF
 ClusterName=vggtaptest
 SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$port
-SlurmdPort=$((port + 1))
+SlurmdPort=$dport
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -112,7 +119,8 @@ read -r array merge <<<"$ids"
 [[ $array =~ ^[0-9]+$ && $merge =~ ^[0-9]+$ ]] || die "submit.sh printed '$ids', not two job ids"
 dep=$(scontrol show job "$merge" | grep -o 'Dependency=[^ ]*')
 [[ $dep == "Dependency=afterok:${array}_*"* ]] || die "merge job $merge: '$dep', expected afterok on array $array"
-jobs_gone() { [ -z "$(squeue -h -j "$array,$merge" -o %i 2>/dev/null)" ]; }
+# squeue failing (slurmctld slow to answer on a busy machine) is not "gone"
+jobs_gone() { local q; q=$(squeue -h -j "$array,$merge" -o %i) && [ -z "$q" ]; }
 wait_for 300 "jobs $array and $merge to finish" jobs_gone
 for t in 0 1; do
   state=$(scontrol show job "${array}_$t" | grep -o 'JobState=[A-Z_]*')
