@@ -118,24 +118,35 @@ def output_state(d, old, new, new_head):
     return fits.pop() if len(fits) == 1 else "a mix of old and new outputs"
 
 
-def interrupt_once(cmd, rng, writing, run_time, aim):
-    """Starts cmd and sends it SIGINT, SIGTERM or SIGHUP: with aim (a time
-    in seconds), at most that long after writing(pid) says its outputs are
-    being written, else at a random moment of a run_time-long run. Returns the signal, exit status and stderr."""
+def interrupt_once(cmd, rng, writing, run_time, when):
+    """Starts cmd and sends it SIGINT, SIGTERM or SIGHUP: when "held", while
+    its outputs are being written for certain (the run is held with SIGSTOP
+    as soon as writing(pid) says so and gets the signal there); when
+    "aimed", up to 20 ms after writing(pid) says so; else at a random
+    moment of a run_time-long run. Returns the signal, exit status, stderr
+    and False if a "held" run ended before the test saw it writing (the
+    signal then comes after the run), else True."""
     import signal
     import time
     sig = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if aim:
+    caught = True
+    if when == "held":
+        caught = vtlib.hold(proc, lambda: writing(proc.pid), timeout=60)
+        proc.send_signal(sig)
+        if caught:
+            proc.send_signal(signal.SIGCONT)
+    elif when == "aimed":
         deadline = time.time() + 60
         while proc.poll() is None and not writing(proc.pid) and time.time() < deadline:
             time.sleep(0.0002)
-        time.sleep(rng.uniform(0, aim))
+        time.sleep(rng.uniform(0, 0.02))
+        proc.send_signal(sig)
     else:
         time.sleep(rng.uniform(0, run_time))
-    proc.send_signal(sig)
+        proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    return sig, proc.returncode, err.decode(errors="replace").strip()
+    return sig, proc.returncode, err.decode(errors="replace").strip(), caught
 
 
 def restore(d, files):
@@ -148,11 +159,15 @@ def restore(d, files):
 
 
 def interrupt_series(what, n, cmd, rng, run_time, staged, state, leftovers, put_back_old):
-    """n interrupts of cmd (interrupt_once; every other one aimed at the
-    moment staged(pid), the temporary output, has data). After each, state()
+    """n interrupts of cmd (interrupt_once): every fourth held at the moment
+    staged(pid), the temporary output, has data, the one after it aimed up
+    to 20 ms after that moment, the others at random moments. After each, state()
     must be "old" or "new", leftovers() empty and the exit 0 or death by the
-    signal; put_back_old() resets "new" outputs for the next one. Returns
-    how many landed before, while and after the writing."""
+    signal; put_back_old() resets "new" outputs for the next one. A held
+    interrupt whose run ended before the test saw it writing (a busy
+    machine) is checked the same way and tried again (up to 10 times in all),
+    so some do land while writing. Returns how many landed before, while and
+    after the writing."""
     import signal
 
     def writing(pid):
@@ -161,8 +176,11 @@ def interrupt_series(what, n, cmd, rng, run_time, staged, state, leftovers, put_
         except OSError:  # not there yet, or renamed already
             return False
     counts = {}
-    for i in range(n):
-        sig, rc, err = interrupt_once(cmd, rng, writing, run_time, 0.02 if i % 2 == 0 else 0)
+    runs = [("held", "aimed", "random", "random")[i % 4] for i in range(n)]
+    missed = 0
+    i = 0
+    while i < len(runs):
+        sig, rc, err, caught = interrupt_once(cmd, rng, writing, run_time, runs[i])
         now, left = state(), leftovers()
         when = "after the run" if rc == 0 else "before writing" if now == "old" and not left else "while writing"
         counts[when] = counts.get(when, 0) + 1
@@ -173,6 +191,10 @@ def interrupt_series(what, n, cmd, rng, run_time, staged, state, leftovers, put_
             break
         if now == "new":
             put_back_old()
+        if not caught and missed < 10:
+            missed += 1
+            continue
+        i += 1
     return counts
 
 
@@ -182,8 +204,9 @@ def interrupts(p):
     are all the old ones or all the new ones, complete, and no temporary or
     probe file is left (there was no signal handling: an interrupt while
     writing left h.h5.tmpPID and report .tmp files, and a half-replaced set).
-    Half the interrupts aim at the writing (0-20 ms after the first temporary
-    output has data), half at any moment of the run."""
+    A quarter of the interrupts come while the first temporary output has
+    data (held there), a quarter 0-20 ms after it has, half at any moment
+    of the run."""
     import random
     import time
     rng = random.Random(3)
