@@ -53,7 +53,8 @@ const char *vt_resize_policy_name(vt_resize_policy p);
  * photo takes ~7 MB, not 300. The pixels equal vt_image_load(_draft) +
  * vt_image_resize's. file_size (may be NULL) gets the file's own width and
  * height. An interlaced PNG is still decoded whole first (its rows arrive
- * in passes). */
+ * in passes), and libjpeg keeps a progressive JPEG's coefficients for the
+ * whole image (2 bytes per sample). */
 int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_resize_policy p, vt_image *out,
                           int file_size[2]);
 /* The same from memory. */
