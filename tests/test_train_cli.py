@@ -192,6 +192,7 @@ def interrupt_series(what, n, cmd, rng, run_time, staged, state, leftovers, put_
         if now == "new":
             put_back_old()
         if not caught and missed < 10:
+            print("note: %s interrupt %d ended before the test saw it writing; again" % (what, i))
             missed += 1
             continue
         i += 1

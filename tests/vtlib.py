@@ -221,6 +221,7 @@ def start_held(start, ready, undo, tries=10):
             return proc
         proc.communicate()
         assert proc.returncode == 0, f"{proc.args[0]} exited {proc.returncode} before it could be held"
+        print(f"note: {os.path.basename(proc.args[0])} finished before it could be held; starting it again")
         undo()
     raise AssertionError(f"{tries} runs of {proc.args[0]} all ended before they could be held")
 
