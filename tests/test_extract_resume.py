@@ -77,7 +77,7 @@ def kill_during_extraction(run, rng, rows_per_part, max_delay):
     leaving the last two parts for later. Returns True if the kill landed
     (on a busy machine the run can get through the last two parts and the
     assembly before the test's kill: then it returns False, and the caller
-    checks the store the run completed and starts again; start_over)."""
+    checks the store the run completed and starts again; completed)."""
     parts_left = -(-(run.n_rows - run.rows_in_parts()) // rows_per_part)
     more = min(rng.randint(0, 2), max(0, parts_left - 2))
     target = run.n_parts() + more
@@ -102,7 +102,7 @@ def stop_with(run, sig):
     says is safe is in a finished part (none lost, no part left open). The
     run is held (SIGSTOP) when the part appears and gets the signal there,
     so it cannot finish first; if it did before the hold, the caller
-    starts over (start_over)."""
+    starts over (completed)."""
     target = run.n_parts() + 1
     proc = run.start()
     if not vtlib.hold(proc, lambda: run.n_parts() >= target):
@@ -121,17 +121,17 @@ def stop_with(run, sig):
     print(f"{signal.Signals(sig).name}: exit 130, {safe} rows safe, all in finished parts")
 
 
-def start_over(run, ref):
-    """The run completed before a kill could land: its store must equal the
-    uninterrupted one. A kill just after the rename leaves OUT.partial/,
-    which the same command removes. Then the store is removed, so the kills
-    go on from nothing."""
+def completed(run, ref):
+    """The run completed before a kill could land (or the kill came after
+    the store's rename): the store must equal the uninterrupted one. A kill
+    just after the rename leaves OUT.partial/, which the same command
+    removes. Then the store is removed, for the kills to go on."""
     vtlib.run(run.cmd)
     assert not os.path.exists(run.partial), run.names()
     a, b = vtlib.datasets(ref), vtlib.datasets(run.out)
     assert sorted(a) == sorted(b) and all(same_nan(a[k], b[k]) for k in a), "the completed store differs"
     os.remove(run.out)
-    print("the run completed before the kill: its store equals the uninterrupted one; starting over")
+    print("the run completed before the kill: its store equals the uninterrupted one")
 
 
 def kill_and_resume(tmp, name, base, env, n_rows, rows_per_part, n_kills, assembly_kills):
@@ -158,34 +158,40 @@ def kill_and_resume(tmp, name, base, env, n_rows, rows_per_part, n_kills, assemb
             stop_with(run, signal.SIGINT)
         if kills == 2:
             stop_with(run, signal.SIGTERM)
-        if not os.path.exists(out) and kill_during_extraction(run, rng, rows_per_part, max_delay):
+        landed = not os.path.exists(out) and kill_during_extraction(run, rng, rows_per_part, max_delay)
+        if os.path.exists(out):  # it completed first, or the kill came after the store's rename
+            completed(run, ref)
+            print("starting over from nothing")
+            starts += 1
+            assert starts <= 10, "the run completed before the kills 10 times"
+        elif landed:
             kills += 1
             stale_lock_seen |= "lock" in run.names()
             print(f"kill {kills}: {run.n_parts()} parts, {run.rows_in_parts()} of {n_rows} rows safe")
-        if os.path.exists(out):
-            start_over(run, ref)
-            starts += 1
-            assert starts <= 10, "the run completed before the kills 10 times"
 
     # During assembly: the window is short, so a kill may come too late (the
     # run completes); then put back the parts as they were and try again.
+    # (OUT.partial/ is missing if the last kill came in start-up, before it
+    # was made.)
     late = 0
     while kills < n_kills:
         snapshot = os.path.join(tmp, "snapshot")
         shutil.rmtree(snapshot, ignore_errors=True)
-        shutil.copytree(run.partial, snapshot)
+        if os.path.exists(run.partial):
+            shutil.copytree(run.partial, snapshot)
         proc = run.start()
         run.wait_until(proc, run.assembling)
         time.sleep(rng.uniform(0, 0.01))
-        if finish_kill(proc):
+        if finish_kill(proc) and not os.path.exists(out):
             kills += 1
             print(f"kill {kills}: during assembly")
             continue
         late += 1
-        assert late < 20, "could not kill during assembly 20 times in a row"
-        os.remove(out)
-        shutil.rmtree(run.partial, ignore_errors=True)
-        shutil.copytree(snapshot, run.partial)
+        assert late < 20, "could not kill during assembly in 20 tries"
+        completed(run, ref)
+        print("putting back the parts for another try")
+        if os.path.exists(snapshot):
+            shutil.copytree(snapshot, run.partial)
     final = vtlib.run(run.cmd)  # finishes whatever is left
     print(final.stderr.strip().splitlines()[-1])
     assert stale_lock_seen, "no kill left a lock file behind: the stale-lock case was not exercised"
