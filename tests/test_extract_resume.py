@@ -24,6 +24,12 @@ import vtlib
 EXTRACT = vtlib.tool("vggtap-extract")
 KILLS = 20          # kill -9s that land while the extractor runs
 ASSEMBLY_KILLS = 3  # of them, during assembly
+# Worker threads, fixed: by default one per core, and the rows a run still
+# writes after a stop request (every slot of extract/pipeline.c filled and
+# every worker holding a row) grow with them: on a many-core machine all 41
+# would be in flight at once, and a SIGINT could not show a stopped run.
+THREADS = 2
+IN_FLIGHT = 3 * THREADS + 2
 
 
 def same_nan(a, b):
@@ -100,15 +106,21 @@ def finish_kill(proc):
 def stop_with(run, sig):
     """SIGINT/SIGTERM once a part has closed: exit 130, and every row the run
     says is safe is in a finished part (none lost, no part left open). The
-    run is held (SIGSTOP) when the part appears and gets the signal there,
-    so it cannot finish first; if it did before the hold, the caller
-    starts over (completed)."""
+    run is held (SIGSTOP) when the part appears and gets the signal there.
+    Returns False when this run cannot show it: it completed before the
+    hold, or the test saw the part so late (a busy machine) that the rows
+    left may all be in flight already, and the run would rightly finish
+    (then it is killed); the caller starts over from nothing."""
     target = run.n_parts() + 1
     proc = run.start()
     if not vtlib.hold(proc, lambda: run.n_parts() >= target):
         _, err = proc.communicate()
         assert proc.returncode == 0, err
-        return
+        return False
+    if run.n_rows - run.rows_in_parts() <= IN_FLIGHT:
+        proc.kill()
+        proc.communicate()
+        return False
     proc.send_signal(sig)
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
@@ -119,6 +131,7 @@ def stop_with(run, sig):
     assert safe == run.rows_in_parts(), (safe, run.rows_in_parts())
     assert not any(n.endswith(".tmp") for n in run.names()), run.names()
     print(f"{signal.Signals(sig).name}: exit 130, {safe} rows safe, all in finished parts")
+    return True
 
 
 def completed(run, ref):
@@ -153,23 +166,29 @@ def kill_and_resume(tmp, name, base, env, n_rows, rows_per_part, n_kills, assemb
     kills = 0
     starts = 1
     stale_lock_seen = False
+    stops = [(1, signal.SIGINT), (2, signal.SIGTERM)]  # once each: (after how many kills, signal)
     while kills < n_kills - assembly_kills:
-        if kills == 1:
-            stop_with(run, signal.SIGINT)
-        if kills == 2:
-            stop_with(run, signal.SIGTERM)
+        assert starts <= 20, "the test could not act in time in 20 runs"
+        if stops and kills >= stops[0][0]:
+            if stop_with(run, stops[0][1]):
+                stops.pop(0)
+            elif not os.path.exists(out):
+                shutil.rmtree(run.partial)  # too far along to show a stop: again from nothing
+                print("the stop came too late in the run; starting over from nothing")
+                starts += 1
+                continue
         landed = not os.path.exists(out) and kill_during_extraction(run, rng, rows_per_part, max_delay)
         if os.path.exists(out):  # it completed first, or the kill came after the store's rename
             completed(run, ref)
             print("starting over from nothing")
-            starts += 1
-            # every start over is a complete, checked iteration; the bound only
-            # stops a machine where the test can never act in time
-            assert starts <= 20, "the run completed before the kills 20 times"
+            starts += 1  # each start over is a complete, checked run; the bound
+            # above only stops a machine where the test can never act in time
         elif landed:
             kills += 1
             stale_lock_seen |= "lock" in run.names()
             print(f"kill {kills}: {run.n_parts()} parts, {run.rows_in_parts()} of {n_rows} rows safe")
+
+    assert not stops, stops
 
     # During assembly: the window is short, so a kill may come too late (the
     # run completes); then put back the parts as they were and try again.
@@ -231,7 +250,8 @@ def main():
         fh.write(os.path.join(tmp, "missing.jpg") + ",dress\n")
     n_rows = len(rows) + 1
     # 112x112 inputs and 2-row parts: many parts from a short run
-    common = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool,block2_conv1",
+    common = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--threads", str(THREADS),
+              "--tap", "block1_pool,block2_conv1",
               "--store", "maps,pooled", "--size", "112"]
     rows_per_part = 2
     env = dict(os.environ, VGGTAP_PART_ROWS=str(rows_per_part))
