@@ -39,7 +39,14 @@ deps:
 # the weights, writes 300 training + 100 test Fashion-MNIST PNGs per class
 # (from Debian's dataset-fashion-mnist), then runs extract -> train ->
 # evaluate at block1_pool and block2_pool (configs/demo.ini) and prints the
-# report. A second run reuses everything already made.
+# report. A second run reuses everything already made. Weights: the usual
+# lookup (README), and when it finds nothing, the project's real
+# block1-block2 file in ../shared beside the checkout, which the demo's taps
+# need no more than.
+KERAS_CACHE    := $(or $(KERAS_HOME),$(HOME)/.keras)/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+SHARED_WEIGHTS := $(abspath ../shared/weights/vgg16_keras_prefix.h5)
+DEMO_WEIGHTS   := $(or $(VGGTAP_WEIGHTS),$(wildcard $(KERAS_CACHE)),$(wildcard $(SHARED_WEIGHTS)))
+demo: export VGGTAP_WEIGHTS := $(DEMO_WEIGHTS)
 demo:
 	bash scripts/install-deps.sh
 	$(MAKE) $(PROGS) $(BUILD)/tools/fmnist_png
