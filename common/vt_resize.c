@@ -472,7 +472,8 @@ struct vt_resizer {
   vt_resize_policy policy;
   uint8_t *out;    /* [H][W][3] */
   uint8_t *narrow; /* antialias: [in_h][W][3] after the horizontal pass; out when in_h == H */
-  uint8_t *band;   /* [BAND_ROWS][in_w][3] for a decoder's rows; NULL when they go straight to narrow */
+  uint8_t *band;   /* [BAND_ROWS][in_w][3] for a decoder's rows; NULL when they go straight to narrow,
+                    * or when the caller pushes rows of its own (vt_image_resize) */
   int band_rows;
   axis_weights ax; /* antialias, when the width changes */
 #ifdef VT_RESIZE_AVX512
@@ -505,7 +506,7 @@ static uint8_t *alloc_pixels(const vt_resizer *r, size_t a, size_t b) {
   return p;
 }
 
-static vt_resizer *resizer_new(int in_w, int in_h, int W, int H, vt_resize_policy p, int scalar) {
+static vt_resizer *resizer_new(int in_w, int in_h, int W, int H, vt_resize_policy p, int scalar, int decoder) {
   if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H), NULL;
   if (in_w <= 0 || in_h <= 0) return vt_fail("resize of an empty image"), NULL;
   if (p != VT_RESIZE_NEAREST && p != VT_RESIZE_ANTIALIAS && p != VT_RESIZE_DCT_ANTIALIAS)
@@ -513,7 +514,7 @@ static vt_resizer *resizer_new(int in_w, int in_h, int W, int H, vt_resize_polic
   vt_resizer *r = vt_xcalloc(1, sizeof *r);
   *r = (vt_resizer){.in_w = in_w, .in_h = in_h, .W = W, .H = H, .scalar = scalar, .policy = p};
   int ok = (r->out = alloc_pixels(r, (size_t)W, (size_t)H)) != NULL;
-  int via_band = p == VT_RESIZE_NEAREST || W != in_w;
+  int via_band = decoder && (p == VT_RESIZE_NEAREST || W != in_w);
   if (ok && via_band) {
     r->band_rows = in_h < BAND_ROWS ? in_h : BAND_ROWS;
     ok = (r->band = alloc_pixels(r, (size_t)r->band_rows, (size_t)in_w)) != NULL;
@@ -541,7 +542,7 @@ static vt_resizer *resizer_new(int in_w, int in_h, int W, int H, vt_resize_polic
 }
 
 vt_resizer *vt_resizer_new(int in_w, int in_h, int W, int H, vt_resize_policy p) {
-  return resizer_new(in_w, in_h, W, H, p, 0);
+  return resizer_new(in_w, in_h, W, H, p, 0, 1);
 }
 
 uint8_t *vt_resizer_rows(vt_resizer *r, int y, int *n) {
@@ -594,7 +595,7 @@ void vt_resizer_finish(vt_resizer *r, vt_image *out) {
 static int resize(const vt_image *in, int W, int H, vt_resize_policy p, int scalar, vt_image *out) {
   *out = (vt_image){0, 0, NULL};
   if (!in->rgb && in->width > 0 && in->height > 0) return vt_fail("resize of an empty image");
-  vt_resizer *r = resizer_new(in->width, in->height, W, H, p, scalar);
+  vt_resizer *r = resizer_new(in->width, in->height, W, H, p, scalar, 0);
   if (!r) return -1;
   vt_resizer_push(r, in->rgb, 0, in->height);
   vt_resizer_finish(r, out);
