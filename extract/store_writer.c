@@ -217,9 +217,15 @@ static int remove_dir(const char *dir, int keep_lock) {
   return rc;
 }
 
-static int remove_partial(const char *out, int keep_lock) {
-  char *dir = vt_xmalloc(strlen(out) + 16);
+/* OUT.partial, malloc'd: where a run keeps its work until OUT is assembled. */
+static char *partial_dir(const char *out) {
+  char *dir = vt_xmalloc(strlen(out) + sizeof ".partial");
   sprintf(dir, "%s.partial", out);
+  return dir;
+}
+
+static int remove_partial(const char *out, int keep_lock) {
+  char *dir = partial_dir(out);
   int rc = remove_dir(dir, keep_lock);
   free(dir);
   return rc;
@@ -231,8 +237,7 @@ int vt_store_remove(const char *out) {
 }
 
 int vt_store_partial_exists(const char *out) {
-  char *dir = vt_xmalloc(strlen(out) + 16);
-  sprintf(dir, "%s.partial", out);
+  char *dir = partial_dir(out);
   struct stat st;
   int absent = lstat(dir, &st) != 0 && errno == ENOENT;
   free(dir);
@@ -242,8 +247,7 @@ int vt_store_partial_exists(const char *out) {
 int vt_store_remove_partial(const char *out) { return remove_partial(out, 0); }
 
 void vt_store_remove_lock_only_partial(const char *out) {
-  char *dir = vt_xmalloc(strlen(out) + 16);
-  sprintf(dir, "%s.partial", out);
+  char *dir = partial_dir(out);
   DIR *d = opendir(dir);
   int only_lock = d != NULL;
   for (struct dirent *e; d && only_lock && (e = readdir(d));)
@@ -419,8 +423,7 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
                             uint8_t *done, long long *n_done) {
   vt_h5_quiet();
   vt_partial *p = vt_xcalloc(1, sizeof *p);
-  p->dir = vt_xmalloc(strlen(out) + 16);
-  sprintf(p->dir, "%s.partial", out);
+  p->dir = partial_dir(out);
   p->meta = *m;
   p->lay = *lay;
   p->file = -1;
