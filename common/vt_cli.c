@@ -46,28 +46,36 @@ char *vt_join_args(int argc, char *const *argv) {
   return s;
 }
 
+char *vt_temp_name(const char *path) {
+  size_t len = strlen(path) + 32;
+  char *tmp = vt_xmalloc(len);
+  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  return tmp;
+}
+
+int vt_try_create(const char *path) {
+  vt_signal_hold(); /* an interrupt must not leave the probe behind */
+  FILE *f = fopen(path, "wb");
+  int err = f ? 0 : errno;
+  if (f) {
+    fclose(f);
+    unlink(path);
+  }
+  vt_signal_release();
+  return err;
+}
+
 int vt_check_writable(const char *path) {
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return vt_fail("cannot write %s: it is a directory", path);
-  size_t len = strlen(path) + 32;
-  char *tmp = vt_xmalloc(len);
-  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
-  vt_signal_hold(); /* an interrupt must not leave the probe behind */
-  FILE *f = fopen(tmp, "wb");
-  int rc = f ? 0 : vt_fail("cannot write %s: %s", path, strerror(errno));
-  if (f) {
-    fclose(f);
-    unlink(tmp);
-  }
-  vt_signal_release();
+  char *tmp = vt_temp_name(path);
+  int err = vt_try_create(tmp);
   free(tmp);
-  return rc;
+  return err ? vt_fail("cannot write %s: %s", path, strerror(err)) : 0;
 }
 
 int vt_write_file_atomic(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx) {
-  size_t len = strlen(path) + 32;
-  char *tmp = vt_xmalloc(len);
-  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  char *tmp = vt_temp_name(path);
   vt_signal_hold(); /* an interrupt waits for the rename: no .tmp left */
   int rc = 0;
   FILE *f = fopen(tmp, "wb");

@@ -10,6 +10,13 @@
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out);
 /* A network input size: "N" (square) or "HxW", each 8..4096. */
 int vt_parse_size(const char *s, const char *flag, int *height, int *width);
+/* PATH.tmpPID (malloc'd): the temporary file beside path that an output is
+ * written to and then renamed over path, so the rename is atomic. */
+char *vt_temp_name(const char *path);
+/* Creates a file at path and removes it at once, with the signals held so
+ * that an interrupt cannot leave it behind: 0 if that worked, else the errno
+ * of the failed creation. A probe for whether outputs can be written. */
+int vt_try_create(const char *path);
 /* Fails early, before any work, if an output file cannot be written at
  * path: it is a directory, or a file cannot be created beside it (the
  * programs write PATH.tmpPID and rename it over PATH). Leaves nothing

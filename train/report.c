@@ -12,7 +12,6 @@
 #include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_png_plot.h"
-#include "vt_signal_hold.h"
 #include "vt_text.h"
 
 /* ---- formatting helpers ---- */
@@ -332,15 +331,8 @@ int vt_report_check_dir(const char *dir) {
     size_t len = strlen(p) + 48;
     char *probe = vt_xmalloc(len);
     snprintf(probe, len, "%s/.vggtap-report-probe%ld", p, (long)getpid());
-    vt_signal_hold(); /* an interrupt must not leave the probe behind */
-    FILE *f = fopen(probe, "wb");
-    if (!f) {
-      rc = vt_fail("cannot write the report into %s: %s: %s", dir, p, strerror(errno));
-    } else {
-      fclose(f);
-      unlink(probe);
-    }
-    vt_signal_release();
+    int err = vt_try_create(probe);
+    if (err) rc = vt_fail("cannot write the report into %s: %s: %s", dir, p, strerror(err));
     free(probe);
   }
   free(p);

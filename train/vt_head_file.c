@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_crash_guard.h"
 #include "vt_features.h"
@@ -91,9 +92,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
 }
 
 char *vt_head_file_stage(const char *path, const vt_head_file *hf) {
-  size_t len = strlen(path) + 32;
-  char *tmp = vt_xmalloc(len);
-  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+  char *tmp = vt_temp_name(path);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   int rc;
   if (f < 0) {
