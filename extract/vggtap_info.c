@@ -235,8 +235,10 @@ static void print_rows(const vt_store *s) {
   printf("  rows           %d: %d ok, %d failed\n", s->n_rows, ok, failed);
   if (s->n_classes) {
     int width = unlabelled ? (int)strlen("(unlabelled)") : 5;
-    for (int k = 0; k < s->n_classes; k++)
-      if (text_columns(s->classes[k]) > width) width = text_columns(s->classes[k]);
+    for (int k = 0; k < s->n_classes; k++) {
+      int cols = text_columns(s->classes[k]);
+      if (cols > width) width = cols;
+    }
     printf("  classes        %d\n    ", s->n_classes);
     print_padded("class", width);
     printf("  %7s  %7s\n", "ok", "failed");
@@ -590,7 +592,8 @@ static int table(int n, char **paths, const char *csv_path) {
     }
     read_head(paths[i], f, &h[i]);
     H5Fclose(f);
-    if (text_columns(paths[i]) > width) width = text_columns(paths[i]);
+    int cols = text_columns(paths[i]);
+    if (cols > width) width = cols;
     if ((int)strlen(h[i].tap) > tap_w) tap_w = (int)strlen(h[i].tap);
     if ((int)strlen(h[i].pooling) > pool_w) pool_w = (int)strlen(h[i].pooling);
   }
