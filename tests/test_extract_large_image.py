@@ -9,7 +9,6 @@ photo resized by PIL, as Keras load_img does: its network input within +-1
 of PIL's, and its pooled features equal a run on PIL's 224 x 224 resize
 within the rounding that +-1 makes."""
 import os
-import resource
 import subprocess
 import sys
 
@@ -23,13 +22,9 @@ WHOLE_JPEG = 9000 * 7000 * 3  # bytes of the JPEG's decoded pixels
 
 
 def peak_rss_bytes(cmd, want_rc=0):
-    """Runs cmd in a child of a fresh python, so the reported peak is cmd's own."""
-    probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
-             "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    out = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True, text=True, check=True)
-    rc, kib = out.stdout.split()
-    assert int(rc) == want_rc, (cmd, rc, out.stderr)
-    return int(kib) * 1024
+    rc, peak = vtlib.peak_rss(cmd)
+    assert rc == want_rc, (cmd, rc)
+    return peak
 
 
 def main():

@@ -491,13 +491,8 @@ def main():
     # --- streaming the maps keeps memory bounded: peak RSS far below the maps' size ---
     big = fixture(p("big.h5"), "--rows", "200", "--classes", "2", "--map", "56,56,64", "--maps", "--noise", "1")
     maps_bytes = 200 * 56 * 56 * 64 * 4
-    # measured in a fresh parent, whose only child is vggtap-train
-    probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-             "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    r = run([sys.executable, "-c", probe, TRAIN, "--store", big, "--out", p("hbig.h5"), "--quiet", "--tap",
-             "block1_pool", "--pool", "gap+gmp", "--features", "maps"])
-    rc, peak = (int(v) for v in r.stdout.split()[-2:])
-    peak *= 1024
+    rc, peak = vtlib.peak_rss([TRAIN, "--store", big, "--out", p("hbig.h5"), "--quiet", "--tap",
+                               "block1_pool", "--pool", "gap+gmp", "--features", "maps"])
     check(rc == 0 and peak < maps_bytes / 3,
           "pooling %d MB of maps streaming: peak RSS %d MB" % (maps_bytes >> 20, peak >> 20))
     os.remove(big)

@@ -28,6 +28,18 @@ def run(args, check=True, **kw):
     return p
 
 
+def peak_rss(cmd):
+    """Runs cmd (its output discarded) in a child of a fresh python, so that
+    the peak RSS the kernel reports for that python's children is cmd's own:
+    (exit status, peak RSS in bytes)."""
+    probe = ("import resource, subprocess, sys; "
+             "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode; "
+             "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe] + list(cmd), capture_output=True, text=True, check=True)
+    rc, kib = out.stdout.split()
+    return int(rc), int(kib) * 1024
+
+
 def tmpdir():
     """A temporary directory removed when the test exits."""
     import atexit
