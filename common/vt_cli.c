@@ -12,9 +12,29 @@
 
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out) {
   char *end;
+  errno = 0;
   long v = strtol(s, &end, 10);
-  if (!*s || *end || v < lo || v > hi)
-    return vt_fail("%s: '%s' is not a whole number in %ld..%ld", flag, s, lo, hi);
+  if (errno || end == s || *end || v < lo || v > hi)
+    return vt_fail("%s wants a whole number in %ld..%ld, not '%s'", flag, lo, hi, s);
+  *out = v;
+  return 0;
+}
+
+/* %g without the exponent's leading zero: 1e-9, not 1e-09 */
+static const char *short_g(double v, char buf[32]) {
+  snprintf(buf, 32, "%g", v);
+  char *e = strchr(buf, 'e');
+  if (e && (e[1] == '-' || e[1] == '+') && e[2] == '0' && e[3]) memmove(e + 2, e + 3, strlen(e + 3) + 1);
+  return buf;
+}
+
+int vt_parse_double(const char *s, double lo, double hi, const char *flag, double *out) {
+  char *end, a[32], b[32];
+  errno = 0;
+  double v = strtod(s, &end);
+  /* !(in range) also refuses nan; errno refuses values that under- or overflow */
+  if (errno || end == s || *end || !(v >= lo && v <= hi))
+    return vt_fail("%s wants a number in %s..%s, not '%s'", flag, short_g(lo, a), short_g(hi, b), s);
   *out = v;
   return 0;
 }

@@ -6,8 +6,10 @@
 
 #include <stdio.h>
 
-/* A whole number in lo..hi. */
+/* A whole number in lo..hi; the failure names flag, the range and s. */
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out);
+/* A number in lo..hi (not nan, not under- or overflowing), likewise. */
+int vt_parse_double(const char *s, double lo, double hi, const char *flag, double *out);
 /* A network input size: "N" (square) or "HxW", each 8..4096. */
 int vt_parse_size(const char *s, const char *flag, int *height, int *width);
 /* PATH.tmpPID (malloc'd): the temporary file beside path that an output is

@@ -210,7 +210,7 @@ vtlib.check(len(out.splitlines()) == 3 and len(starts) == 1,
 # a bad --failures is usage (exit 2), named with the range it takes
 for bad in ("x", "-1", "1e9"):
     p = vtlib.run([vtlib.tool("vggtap-info"), "--failures", bad, store], check=False)
-    vtlib.check(p.returncode == 2 and f"--failures: '{bad}' is not a whole number in 0..1000000" in p.stderr,
+    vtlib.check(p.returncode == 2 and f"--failures wants a whole number in 0..1000000, not '{bad}'" in p.stderr,
                 f"vggtap-info --failures {bad}: exit {p.returncode}, {p.stderr!r}")
 
 # --csv where it cannot be written: the path and the OS reason

@@ -580,7 +580,10 @@ def main():
                        (["--lr", "nan"], "--lr wants a number in 1e-9..100, not 'nan'"),
                        (["--seed", "1099511627776"], "--seed wants a whole number in 0..2147483647"),
                        (["--batch-size", "2000000"], "--batch-size wants a whole number in 1..1048576"),
-                       (["--momentum", "1"], "--momentum wants 0..0.9999")):
+                       (["--momentum", "1"], "--momentum wants a number in 0..0.9999, not '1'"),
+                       (["--dropout", "1e-400"], "--dropout wants a number in 0..0.95, not '1e-400'"),
+                       (["--weight-decay", "x"], "--weight-decay wants auto or a number in 0..10, not 'x'"),
+                       (["--hidden", "0"], "--hidden wants positive widths like 256,128")):
         r = run([TRAIN, "--store", s, "--out", p("hb.h5"), *args])
         check(r.returncode == 2 and want in r.stderr, "%s: exit %d, %r" % (" ".join(args), r.returncode, r.stderr.strip()))
     # --- an output that cannot be written, found only after training, leaves

@@ -114,24 +114,6 @@ static int usage_error(const char *fmt, const char *arg) {
   return EXIT_USAGE;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
-static int parse_float(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-  *out = v;
-  return 0;
-}
-
 /* Parses argv into o; returns -1 to continue, else an exit status. */
 static int parse_args(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
@@ -172,7 +154,7 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_LOG: o->log = optarg; break;
     case O_HIDDEN: o->hidden = optarg[0] ? optarg : NULL; break; /* "" = softmax */
     case O_DROPOUT:
-      if (parse_float(optarg, 0, 0.95, &fv) < 0) return usage_error("--dropout wants 0..0.95, not '%s'", optarg);
+      if (vt_parse_double(optarg, 0, 0.95, "--dropout", &fv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.dropout = (float)fv;
       break;
     case O_OPT:
@@ -181,12 +163,12 @@ static int parse_args(int argc, char **argv, options *o) {
       o->optimizer_given = 1;
       break;
     case O_LR:
-      if (parse_float(optarg, 1e-9, 100, &fv) < 0) return usage_error("--lr wants a number in 1e-9..100, not '%s'", optarg);
+      if (vt_parse_double(optarg, 1e-9, 100, "--lr", &fv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.lr = (float)fv;
       o->lr_given = 1;
       break;
     case O_MOM:
-      if (parse_float(optarg, 0, 0.9999, &fv) < 0) return usage_error("--momentum wants 0..0.9999, not '%s'", optarg);
+      if (vt_parse_double(optarg, 0, 0.9999, "--momentum", &fv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.optim.momentum = (float)fv;
       break;
     case O_WD:
@@ -194,7 +176,8 @@ static int parse_args(int argc, char **argv, options *o) {
         o->wd_auto = 1;
         break;
       }
-      if (parse_float(optarg, 0, 10, &fv) < 0) return usage_error("--weight-decay wants 0..10 or auto, not '%s'", optarg);
+      if (vt_parse_double(optarg, 0, 10, "--weight-decay", &fv) < 0)
+        return usage_error("--weight-decay wants auto or a number in 0..10, not '%s'", optarg);
       o->tc.optim.weight_decay = (float)fv;
       o->wd_given = 1;
       o->wd_auto = 0;
@@ -204,20 +187,20 @@ static int parse_args(int argc, char **argv, options *o) {
         return usage_error("--lr-schedule is constant, cosine or step, not '%s'", optarg);
       break;
     case O_LRSTEP:
-      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--lr-step wants a whole number in 1..1000000, not '%s'", optarg);
+      if (vt_parse_long(optarg, 1, 1000000, "--lr-step", &iv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.lr_step_epochs = (int)iv;
       break;
     case O_BATCH:
-      if (parse_int(optarg, 1, 1 << 20, &iv) < 0) return usage_error("--batch-size wants a whole number in 1..1048576, not '%s'", optarg);
+      if (vt_parse_long(optarg, 1, 1 << 20, "--batch-size", &iv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.batch_size = (int)iv;
       break;
     case O_EPOCHS:
-      if (parse_int(optarg, 1, 1000000, &iv) < 0) return usage_error("--epochs wants a whole number in 1..1000000, not '%s'", optarg);
+      if (vt_parse_long(optarg, 1, 1000000, "--epochs", &iv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.epochs = (int)iv;
       o->epochs_given = 1;
       break;
     case O_PATIENCE:
-      if (parse_int(optarg, 0, 1000000, &iv) < 0) return usage_error("--patience wants a whole number in 0..1000000, not '%s'", optarg);
+      if (vt_parse_long(optarg, 0, 1000000, "--patience", &iv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.patience = (int)iv;
       o->patience_given = 1;
       break;
@@ -228,11 +211,11 @@ static int parse_args(int argc, char **argv, options *o) {
       o->tc.balanced_class_weights = strcmp(optarg, "balanced") == 0;
       break;
     case O_SMOOTH:
-      if (parse_float(optarg, 0, 0.99, &fv) < 0) return usage_error("--label-smoothing wants 0..0.99, not '%s'", optarg);
+      if (vt_parse_double(optarg, 0, 0.99, "--label-smoothing", &fv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.label_smoothing = (float)fv;
       break;
     case O_VALF:
-      if (parse_float(optarg, 0, 0.9, &fv) < 0) return usage_error("--val-fraction wants 0..0.9, not '%s'", optarg);
+      if (vt_parse_double(optarg, 0, 0.9, "--val-fraction", &fv) < 0) return usage_error("%s", vt_failure_reason());
       o->val_fraction = fv;
       break;
     case O_SPLIT:
@@ -241,7 +224,7 @@ static int parse_args(int argc, char **argv, options *o) {
       o->split = optarg;
       break;
     case O_SEED:
-      if (parse_int(optarg, 0, 2147483647L, &iv) < 0) return usage_error("--seed wants a whole number in 0..2147483647, not '%s'", optarg);
+      if (vt_parse_long(optarg, 0, 2147483647L, "--seed", &iv) < 0) return usage_error("%s", vt_failure_reason());
       o->tc.seed = (uint64_t)iv;
       break;
     case O_FEAT: {
@@ -540,7 +523,7 @@ static int parse_hidden(const char *spec, int *hidden) {
   if (n < 0) return -1;
   for (int i = 0; i < n; i++) {
     long v;
-    if (parse_int(items[i], 1, 1 << 16, &v) < 0) return -1;
+    if (vt_parse_long(items[i], 1, 1 << 16, "--hidden", &v) < 0) return -1;
     hidden[i] = (int)v;
   }
   return n;
