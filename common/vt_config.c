@@ -290,6 +290,10 @@ static int unknown_key(const vt_config *c, const vt_config_entry *e, const char 
     int d = distance(e->key, o->name);
     if (!reserved(o->name) && d < best_d) best = o->name, best_d = d;
   }
+  /* the program does have --help, --version and --config: only not as keys */
+  if (reserved(e->key))
+    return vt_fail("%s:%d: [%s] unknown key '%s': help, version and config are command-line "
+                   "flags only", c->path, e->line, e->section, e->key);
   if (best)
     return vt_fail("%s:%d: [%s] unknown key '%s' (did you mean '%s'?)", c->path, e->line,
                    e->section, e->key, best);

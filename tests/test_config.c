@@ -321,6 +321,13 @@ static void test_apply(void) {
   path = write_file("h.ini", "[extract]\nhelp = true\n");
   const char *a6[] = {"prog", "--config", path};
   CHECK(apply(3, a6, "extract", &argc, &argv) == -1 && strstr(vt_failure_reason(), "unknown key 'help'"));
+  /* and the reason does not deny that the program has --help */
+  CHECK(strstr(vt_failure_reason(), "command-line flags only") && !strstr(vt_failure_reason(), "has no --"));
+  free(argv);
+  path = write_file("c.ini", "[train]\nconfig = other.ini\n");
+  const char *a6c[] = {"prog", "--config", path};
+  CHECK(apply(3, a6c, "train", &argc, &argv) == -1 && strstr(vt_failure_reason(), "unknown key 'config'") &&
+        strstr(vt_failure_reason(), "command-line flags only"));
   free(argv);
   /* A key unknown to this program in a section it does not own is fine. */
   path = write_file("o.ini", "[predict]\ntop = 3\n[extract]\ntap = a\n");
