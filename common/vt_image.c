@@ -7,9 +7,11 @@
  * orientation is ignored, as PIL's open + convert do: pixels as stored.
  *
  * Every decode reads the header first and refuses images over max_pixels
- * before any pixel memory is allocated. Library warnings that mean "the data
- * is damaged" (libjpeg's level -1 messages, PNG CRC errors) are failures:
- * both libraries would otherwise return partly grey images without a word. */
+ * before any pixel memory is allocated. A file's compressed bytes are read a
+ * chunk at a time as the decoder asks for them (byte_source), never whole.
+ * Library warnings that mean "the data is damaged" (libjpeg's level -1
+ * messages, PNG CRC errors) are failures: both libraries would otherwise
+ * return partly grey images without a word. */
 #include "vt_image.h"
 #include "vt_common.h"
 
@@ -113,6 +115,37 @@ static void sink_discard(row_sink *s) {
   s->whole = (vt_image){0, 0, NULL};
 }
 
+/* ---- where the compressed bytes come from ---- */
+
+/* libjpeg-turbo decodes an MCU with its fast Huffman path only while 512
+ * bytes per block of the MCU (up to 10 blocks: 5 KiB) are buffered, and the
+ * slow path until the next refill: 64 KiB keeps that to the last few KiB of
+ * each chunk. Most photos are smaller than one chunk (the clothing photos:
+ * median 26 KB, 15 of 1441 over 64 KiB) and decode as from memory. */
+enum { SOURCE_CHUNK = 64 * 1024 };
+
+/* The compressed bytes, all in memory (vt_image_decode*) or read from an
+ * open file a chunk at a time (vt_image_load*): a header declaring too many
+ * pixels, or gigabytes after a JPEG's end, cost one chunk, not the file's
+ * size. Both decoders read through it, so a file decodes exactly as its
+ * bytes do from memory. */
+typedef struct {
+  const uint8_t *next; /* the bytes not yet consumed */
+  size_t avail;
+  FILE *file;     /* NULL: next..next + avail is all there is */
+  uint8_t *chunk; /* with file: SOURCE_CHUNK bytes */
+} byte_source;
+
+/* Once the available bytes are consumed: the file's next chunk. 1 if there
+ * are bytes, 0 at the end of the data, -1 (reason given) on a read error. */
+static int source_refill(byte_source *s) {
+  if (!s->file) return 0;
+  size_t got = fread(s->chunk, 1, SOURCE_CHUNK, s->file);
+  if (got == 0 && ferror(s->file)) return vt_fail("read error: %s", strerror(errno));
+  s->next = s->chunk, s->avail = got;
+  return got > 0;
+}
+
 /* ---- JPEG ---- */
 
 typedef struct {
@@ -139,6 +172,42 @@ static void jpeg_on_error(j_common_ptr cinfo) {
  * so we stop. Higher levels are trace messages. */
 static void jpeg_on_message(j_common_ptr cinfo, int level) {
   if (level == -1) jpeg_on_error(cinfo);
+}
+
+/* A byte_source as libjpeg's data source (its jpeg_mem_src and
+ * jpeg_stdio_src read a buffer or a FILE; ours reads either). */
+typedef struct {
+  struct jpeg_source_mgr pub;
+  byte_source *bytes;
+} jpeg_source;
+
+static void jpeg_source_nothing(j_decompress_ptr cinfo) {} /* init_source, term_source */
+
+static boolean jpeg_source_fill(j_decompress_ptr cinfo) {
+  static const JOCTET fake_eoi[2] = {0xFF, JPEG_EOI};
+  jpeg_source *src = (jpeg_source *)cinfo->src;
+  int more = source_refill(src->bytes);
+  if (more < 0) longjmp(((jpeg_failure *)cinfo->err)->jmp, 1); /* the read error is the reason */
+  if (more) {
+    src->pub.next_input_byte = src->bytes->next, src->pub.bytes_in_buffer = src->bytes->avail;
+    return TRUE;
+  }
+  /* The end of the data: what libjpeg's own sources do, a warning (which
+   * jpeg_on_message makes "truncated JPEG data") and an EOI marker for a
+   * decoder that would go on. */
+  WARNMS(cinfo, JWRN_JPEG_EOF);
+  src->pub.next_input_byte = fake_eoi, src->pub.bytes_in_buffer = sizeof fake_eoi;
+  return TRUE;
+}
+
+/* Skips a marker segment we do not use (APPn, COM), refilling as needed. */
+static void jpeg_source_skip(j_decompress_ptr cinfo, long n) {
+  struct jpeg_source_mgr *src = cinfo->src;
+  while (n > 0 && (size_t)n > src->bytes_in_buffer) {
+    n -= (long)src->bytes_in_buffer;
+    src->fill_input_buffer(cinfo);
+  }
+  if (n > 0) src->next_input_byte += n, src->bytes_in_buffer -= (size_t)n;
 }
 
 /* CMYK -> RGB as PIL does it, which is also the usual "no colour management"
@@ -175,9 +244,17 @@ static unsigned draft_factor(unsigned w, unsigned h, int fit_w, int fit_h) {
 }
 
 /* fit_w, fit_h > 0: decode shrunk by draft_factor in the DCT domain. */
-static int decode_jpeg(const uint8_t *data, size_t size, int fit_w, int fit_h, row_sink *sink, int file_size[2]) {
+static int decode_jpeg(byte_source *bytes, int fit_w, int fit_h, row_sink *sink, int file_size[2]) {
   struct jpeg_decompress_struct cinfo;
   jpeg_failure failure;
+  jpeg_source src = {.pub = {.next_input_byte = bytes->next,
+                             .bytes_in_buffer = bytes->avail,
+                             .init_source = jpeg_source_nothing,
+                             .fill_input_buffer = jpeg_source_fill,
+                             .skip_input_data = jpeg_source_skip,
+                             .resync_to_restart = jpeg_resync_to_restart,
+                             .term_source = jpeg_source_nothing},
+                     .bytes = bytes};
 
   cinfo.err = jpeg_std_error(&failure.pub);
   failure.pub.error_exit = jpeg_on_error;
@@ -188,7 +265,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, int fit_w, int fit_h, r
     return -1;
   }
   jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, data, (unsigned long)size);
+  cinfo.src = &src.pub;
   jpeg_read_header(&cinfo, TRUE);
 
   int cmyk = 0;
@@ -241,16 +318,18 @@ static int decode_jpeg(const uint8_t *data, size_t size, int fit_w, int fit_h, r
 
 /* ---- PNG ---- */
 
-typedef struct {
-  const uint8_t *data;
-  size_t size, pos;
-} png_source;
-
-static void png_read_memory(png_structp png, png_bytep dst, size_t n) {
-  png_source *src = png_get_io_ptr(png);
-  if (n > src->size - src->pos) png_error(png, "truncated PNG data");
-  memcpy(dst, src->data + src->pos, n);
-  src->pos += n;
+static void png_read_source(png_structp png, png_bytep dst, size_t n) {
+  byte_source *bytes = png_get_io_ptr(png);
+  for (size_t k; n > 0; dst += k, n -= k) {
+    if (bytes->avail == 0) {
+      int more = source_refill(bytes);
+      if (more < 0) png_longjmp(png, 1); /* the read error is the reason */
+      if (!more) png_error(png, "truncated PNG data");
+    }
+    k = n < bytes->avail ? n : bytes->avail;
+    memcpy(dst, bytes->next, k);
+    bytes->next += k, bytes->avail -= k;
+  }
 }
 
 static void png_on_error(png_structp png, png_const_charp msg) {
@@ -294,9 +373,9 @@ static int png_check_ihdr_size(const uint8_t *data, size_t size, size_t max_pixe
   return check_size(w, h, max_pixels);
 }
 
-static int decode_png(const uint8_t *data, size_t size, row_sink *sink) {
-  if (png_check_ihdr_size(data, size, sink->max_pixels) < 0) return -1;
-  png_source src = {data, size, 0};
+static int decode_png(byte_source *bytes, row_sink *sink) {
+  /* the first chunk of a file holds the IHDR, unless the file is shorter */
+  if (png_check_ihdr_size(bytes->next, bytes->avail, sink->max_pixels) < 0) return -1;
   png_infop info = NULL;
   uint8_t *volatile whole = NULL;    /* volatile: assigned after setjmp, */
   png_bytep *volatile rows = NULL;   /* freed after a longjmp */
@@ -315,7 +394,7 @@ static int decode_png(const uint8_t *data, size_t size, row_sink *sink) {
     sink_discard(sink);
     return -1;
   }
-  png_set_read_fn(png, &src, png_read_memory);
+  png_set_read_fn(png, bytes, png_read_source);
   /* libpng refuses widths or heights over 1,000,000 by default ("Invalid
    * IHDR data"), which would fail a valid 1,000,001 x 1 strip that PIL reads.
    * The pixel limit is ours (png_check_ihdr_size): lift libpng's to the
@@ -379,13 +458,16 @@ static int is_jpeg_or_png(const uint8_t *data, size_t size) {
   return starts_with(data, size, "\xff\xd8\xff", 3) || starts_with(data, size, png_magic, 8);
 }
 
-static int decode(const uint8_t *data, size_t size, int fit_w, int fit_h, row_sink *sink, vt_image *out,
-                  int file_size[2]) {
+/* Sniffs the signature in the first bytes (all of them from memory, the
+ * first chunk of a file) and decodes. */
+static int decode(byte_source *bytes, int fit_w, int fit_h, row_sink *sink, vt_image *out, int file_size[2]) {
+  const uint8_t *data = bytes->next;
+  size_t size = bytes->avail;
   *out = (vt_image){0, 0, NULL};
   if (size == 0) return vt_fail("empty file");
-  if (starts_with(data, size, "\xff\xd8\xff", 3) || starts_with(data, size, png_magic, 8)) {
+  if (is_jpeg_or_png(data, size)) {
     int png = starts_with(data, size, png_magic, 8);
-    if ((png ? decode_png(data, size, sink) : decode_jpeg(data, size, fit_w, fit_h, sink, file_size)) < 0) return -1;
+    if ((png ? decode_png(bytes, sink) : decode_jpeg(bytes, fit_w, fit_h, sink, file_size)) < 0) return -1;
     if (png && file_size) file_size[0] = sink->width, file_size[1] = sink->height;
     sink_finish(sink, out);
     return 0;
@@ -403,15 +485,21 @@ static int decode(const uint8_t *data, size_t size, int fit_w, int fit_h, row_si
   return vt_fail("not a JPEG or PNG file");
 }
 
+static int decode_memory(const uint8_t *data, size_t size, int fit_w, int fit_h, row_sink *sink, vt_image *out,
+                         int file_size[2]) {
+  byte_source bytes = {.next = data, .avail = size};
+  return decode(&bytes, fit_w, fit_h, sink, out, file_size);
+}
+
 int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
   row_sink whole = {.max_pixels = max_pixels};
-  return decode(data, size, 0, 0, &whole, out, NULL);
+  return decode_memory(data, size, 0, 0, &whole, out, NULL);
 }
 
 int vt_image_decode_draft(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h,
                           vt_image *out, int file_size[2]) {
   row_sink whole = {.max_pixels = max_pixels};
-  return decode(data, size, fit_w, fit_h, &whole, out, file_size);
+  return decode_memory(data, size, fit_w, fit_h, &whole, out, file_size);
 }
 
 int vt_image_decode_resized(const uint8_t *data, size_t size, size_t max_pixels, int W, int H, vt_resize_policy p,
@@ -420,7 +508,7 @@ int vt_image_decode_resized(const uint8_t *data, size_t size, size_t max_pixels,
   if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H);
   row_sink resize = {.max_pixels = max_pixels, .W = W, .H = H, .policy = p};
   int fit = p == VT_RESIZE_DCT_ANTIALIAS;
-  return decode(data, size, fit ? W : 0, fit ? H : 0, &resize, out, file_size);
+  return decode_memory(data, size, fit ? W : 0, fit ? H : 0, &resize, out, file_size);
 }
 
 /* What a path that is not a regular file is, for the failure reason. */
@@ -451,32 +539,15 @@ static int load(const char *path, int fit_w, int fit_h, row_sink *sink, vt_image
     close(fd);
     return vt_fail("cannot open: %s", strerror(errno));
   }
-  size_t size = (size_t)st.st_size;
-  if (size == 0) {
-    fclose(f);
-    return vt_fail("empty file");
-  }
-  /* Only a JPEG or PNG signature is worth reading the whole file for: a
-   * 6 GB video named .jpg took 6 GB of memory and 26 s to refuse, and a
-   * larger one would get the run killed. The first bytes say what it is. */
-  uint8_t head[12];
-  size_t head_len = fread(head, 1, sizeof head, f);
-  if (head_len == sizeof head && !is_jpeg_or_png(head, head_len)) {
-    fclose(f);
-    return decode(head, head_len, fit_w, fit_h, sink, out, file_size); /* fails, naming the kind */
-  }
-  rewind(f);
-  uint8_t *data = malloc(size);
-  if (!data) {
-    fclose(f);
-    return vt_fail("out of memory reading a %zu-byte file", size);
-  }
-  size_t got = fread(data, 1, size, f);
-  int read_error = ferror(f);
+  /* The first chunk says what the file is (a 6 GB video named .jpg is
+   * refused from it: read whole, it took 6 GB and 26 s); the decoder reads
+   * the rest as it needs it. */
+  byte_source bytes = {.file = f, .chunk = malloc(SOURCE_CHUNK)};
+  rc = !bytes.chunk                ? vt_fail("out of memory for a read buffer")
+       : source_refill(&bytes) < 0 ? -1
+                                   : decode(&bytes, fit_w, fit_h, sink, out, file_size);
+  free(bytes.chunk);
   fclose(f);
-  rc = got != size ? vt_fail("read error: %s", read_error ? strerror(errno) : "file shrank while reading")
-                   : decode(data, size, fit_w, fit_h, sink, out, file_size);
-  free(data);
   return rc;
 }
 

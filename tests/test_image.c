@@ -14,6 +14,14 @@
  *   - resizing rows as they are decoded (vt_image_load_resized) bitwise equal
  *     to decoding whole and resizing, for every file above, every policy
  *     and real photos; failing the same way on every bad input;
+ *   - a file read a chunk at a time (vt_image_load*) bitwise equal to its
+ *     bytes decoded from memory (vt_image_decode*), whole, drafted and
+ *     resized, for every file above, and for JPEGs and PNGs of several
+ *     64 KiB chunks (a marker segment across a chunk boundary, progressive,
+ *     Adam7); failing the same way from memory on every bad input; 1 TB
+ *     sparse files: a JPEG or PNG header over the pixel limit refused, a
+ *     JPEG or PNG followed by 1 TB of zeros decoded as without them (the
+ *     bytes after its end are never read);
  *   - preprocess: caffe and torch values and channel order. */
 #include <math.h>
 #include <png.h>
@@ -89,6 +97,36 @@ static void expect_failure(const char *what, const char *path, size_t max_pixels
           rc == -1 ? vt_failure_reason() : "decoded", reason);
     free(img.rgb);
   }
+  /* the same bytes from memory: the same reason (a file that cannot be read,
+   * or is too large to read here, has no bytes to compare) */
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 24)) return;
+  char reason[512];
+  snprintf(reason, sizeof reason, "%s", rc == -1 ? vt_failure_reason() : "");
+  size_t n;
+  uint8_t *data = read_bytes(path, &n);
+  rc = vt_image_decode(data, n, max_pixels, &img);
+  CHECK(rc == -1 && img.rgb == NULL && !strcmp(vt_failure_reason(), reason), "%s, from memory: '%s', not '%s'",
+        what, rc == -1 ? vt_failure_reason() : "decoded", reason);
+  free(img.rgb);
+  free(data);
+}
+
+static int same_image(const vt_image *a, const vt_image *b) {
+  return a->width == b->width && a->height == b->height &&
+         !memcmp(a->rgb, b->rgb, (size_t)a->width * a->height * 3);
+}
+
+/* The file's bytes decoded from memory against the file read a chunk at a
+ * time: got (from the file) must equal want (decoded from memory, returning
+ * rc), bit for bit. */
+static int memory_cases, memory_equal;
+
+static void check_memory(const char *what, const vt_image *got, int rc, const vt_image *want) {
+  memory_cases++;
+  int same = rc == 0 && same_image(got, want);
+  CHECK(same, "%s: from memory %s", what, rc < 0 ? vt_failure_reason() : "differs from the file read in chunks");
+  memory_equal += same;
 }
 
 /* vt_image_load_resized (rows resized as they are decoded) against decoding
@@ -97,13 +135,17 @@ static void expect_failure(const char *what, const char *path, size_t max_pixels
 static int streamed_cases, streamed_equal;
 
 static void check_streamed(const char *what, const char *path) {
-  vt_image whole;
+  vt_image whole, mem;
   int w0, h0;
   if (vt_image_load(path, SIZE_MAX, &whole) < 0) {
     CHECK(0, "%s: %s", what, vt_failure_reason());
     return;
   }
   w0 = whole.width, h0 = whole.height;
+  size_t size;
+  uint8_t *data = read_bytes(path, &size);
+  check_memory(what, &whole, vt_image_decode(data, size, SIZE_MAX, &mem), &mem);
+  free(mem.rgb);
   free(whole.rgb);
   const int targets[][2] = {{7, 5}, {224, 224}, {w0, h0}, {w0, h0 / 2 + 1}, {w0 * 2 / 3 + 1, h0}, {97, 61}};
   for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
@@ -113,7 +155,12 @@ static void check_streamed(const char *what, const char *path) {
       if (vt_image_load_draft(path, SIZE_MAX, fit ? W : 0, fit ? H : 0, &dec, ref_size) < 0 ||
           vt_image_resize(&dec, W, H, (vt_resize_policy)p, &ref) < 0) {
         CHECK(0, "%s: %s", what, vt_failure_reason());
+        free(data);
         return;
+      }
+      if (fit) {
+        check_memory(what, &dec, vt_image_decode_draft(data, size, SIZE_MAX, W, H, &mem, NULL), &mem);
+        free(mem.rgb);
       }
       free(dec.rgb);
       streamed_cases++;
@@ -122,6 +169,9 @@ static void check_streamed(const char *what, const char *path) {
         free(ref.rgb);
         continue;
       }
+      check_memory(what, &got,
+                   vt_image_decode_resized(data, size, SIZE_MAX, W, H, (vt_resize_policy)p, &mem, NULL), &mem);
+      free(mem.rgb);
       size_t n = (size_t)W * H * 3, at = 0;
       while (at < n && got.rgb[at] == ref.rgb[at]) at++;
       int ok = got.width == W && got.height == H && at == n && got_size[0] == ref_size[0] &&
@@ -133,6 +183,7 @@ static void check_streamed(const char *what, const char *path) {
       free(ref.rgb);
       free(got.rgb);
     }
+  free(data);
 }
 
 /* ---- PNG ---- */
@@ -335,6 +386,7 @@ typedef struct {
   int h0, v0; /* sampling factors of the first component (2,2 = 4:2:0) */
   int progressive;
   const uint8_t *pixels;
+  unsigned app_bytes; /* > 0: an APP9 segment of that many zeros, which the decoder skips */
 } jpeg_spec;
 
 static void write_jpeg(const char *path, const jpeg_spec *s) {
@@ -356,6 +408,11 @@ static void write_jpeg(const char *path, const jpeg_spec *s) {
   c.comp_info[0].v_samp_factor = s->v0;
   if (s->progressive) jpeg_simple_progression(&c);
   jpeg_start_compress(&c, TRUE);
+  if (s->app_bytes) {
+    uint8_t *app = vt_xcalloc(s->app_bytes, 1);
+    jpeg_write_marker(&c, JPEG_APP0 + 9, app, s->app_bytes);
+    free(app);
+  }
   while (c.next_scanline < c.image_height) {
     JSAMPROW row = (JSAMPROW)s->pixels + (size_t)c.next_scanline * s->w * s->components;
     jpeg_write_scanlines(&c, &row, 1);
@@ -395,7 +452,7 @@ static void check_jpeg_rgb(const char *what, int w, int h, J_COLOR_SPACE file_sp
   const int max_err = 10;
   uint8_t *src = vt_xmalloc((size_t)w * h * 3);
   smooth_rgb(w, h, src);
-  jpeg_spec s = {w, h, 3, JCS_RGB, file_space, h0, v0, progressive, src};
+  jpeg_spec s = {w, h, 3, JCS_RGB, file_space, h0, v0, progressive, src, 0};
   const char *path = temp_path("t.jpg");
   write_jpeg(path, &s);
   vt_image img;
@@ -417,7 +474,7 @@ static void test_jpeg_grey(void) {
   const int w = 40, h = 24;
   uint8_t src[40 * 24];
   for (int i = 0; i < w * h; i++) src[i] = (uint8_t)(20 + 200 * (i % w) / (w - 1));
-  jpeg_spec s = {w, h, 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 1, 1, 0, src};
+  jpeg_spec s = {w, h, 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 1, 1, 0, src, 0};
   const char *path = temp_path("grey.jpg");
   write_jpeg(path, &s);
   vt_image img;
@@ -446,7 +503,7 @@ static void check_jpeg_cmyk(const char *what, J_COLOR_SPACE file_space) {
   for (int y = 0; y < 64; y++)
     for (int x = 0; x < 64; x++)
       for (int c = 0; c < 4; c++) src[(y * 64 + x) * 4 + c] = 255 - inks[(y / 32) * 2 + x / 32][c];
-  jpeg_spec s = {64, 64, 4, JCS_CMYK, file_space, 1, 1, 0, src};
+  jpeg_spec s = {64, 64, 4, JCS_CMYK, file_space, 1, 1, 0, src, 0};
   const char *path = temp_path("cmyk.jpg");
   write_jpeg(path, &s);
   vt_image img;
@@ -481,6 +538,39 @@ static void test_jpeg(void) {
 }
 
 /* ---- damaged and unsupported files ---- */
+
+/* Makes path 1 TB long, sparse (no disk used); 0, or -1 with a note where
+ * the file system cannot hold such a file. */
+static int make_1tb(const char *path) {
+  if (truncate(path, (off_t)1 << 40) == 0) return 0;
+  printf("note: no 1 TB sparse file here; a huge-file case is skipped\n");
+  return -1;
+}
+
+/* A valid image followed by 1 TB of zeros decodes (whole, and resized
+ * while decoding) exactly as the image alone: the decoder stops at its end
+ * and nothing after it is read (reading it would take hours, or all memory
+ * if read whole). */
+static void check_tail_ignored(const char *what, const char *path, const char *tailed) {
+  size_t n;
+  uint8_t *data = read_bytes(path, &n);
+  write_bytes(tailed, data, n);
+  free(data);
+  if (make_1tb(tailed) < 0) return;
+  for (int resized = 0; resized < 2; resized++) {
+    vt_image a, b;
+    int ra = resized ? vt_image_load_resized(path, SIZE_MAX, 7, 5, VT_RESIZE_ANTIALIAS, &a, NULL)
+                     : vt_image_load(path, SIZE_MAX, &a);
+    int rb = resized ? vt_image_load_resized(tailed, SIZE_MAX, 7, 5, VT_RESIZE_ANTIALIAS, &b, NULL)
+                     : vt_image_load(tailed, SIZE_MAX, &b);
+    CHECK(ra == 0 && rb == 0 && same_image(&a, &b), "%s%s: %s", what, resized ? ", resized" : "",
+          ra == 0 && rb == 0 ? "pixels differ from the image alone" : vt_failure_reason());
+    free(a.rgb);
+    free(b.rgb);
+  }
+  printf("ok   %-40s decodes as the image alone\n", what);
+  unlink(tailed);
+}
 
 static void test_bad_inputs(void) {
   write_bytes(temp_path("empty.jpg"), "", 0);
@@ -530,7 +620,7 @@ static void test_bad_inputs(void) {
   uint8_t rgb[64 * 48 * 3];
   smooth_rgb(64, 48, rgb);
   for (int progressive = 0; progressive < 2; progressive++) {
-    jpeg_spec s = {64, 48, 3, JCS_RGB, JCS_YCbCr, 2, 2, progressive, rgb};
+    jpeg_spec s = {64, 48, 3, JCS_RGB, JCS_YCbCr, 2, 2, progressive, rgb, 0};
     write_jpeg(temp_path("whole.jpg"), &s);
     size_t n;
     uint8_t *jpg = read_bytes(temp_path("whole.jpg"), &n);
@@ -552,6 +642,12 @@ static void test_bad_inputs(void) {
       write_bytes(temp_path("huge.jpg"), jpg, n);
       expect_failure("JPEG declaring 30000x30000", temp_path("huge.jpg"), 100000000,
                      "image is 30000 x 30000 = 900,000,000 pixels, over the limit of 100,000,000");
+      /* the same header 1 TB long: refused from the file's first chunk (read
+       * whole before: "out of memory reading a 1099511627776-byte file") */
+      if (make_1tb(temp_path("huge.jpg")) == 0)
+        expect_failure("JPEG declaring 30000x30000, 1 TB long", temp_path("huge.jpg"), 100000000,
+                       "image is 30000 x 30000 = 900,000,000 pixels, over the limit of 100,000,000");
+      check_tail_ignored("JPEG followed by 1 TB of zeros", temp_path("whole.jpg"), temp_path("tail.jpg"));
       jpg[sof + 5] = jpg[sof + 6] = 0;
       write_bytes(temp_path("zero.jpg"), jpg, n);
       expect_failure("JPEG declaring height 0", temp_path("zero.jpg"), SIZE_MAX, "JPEG: ");
@@ -588,6 +684,10 @@ static void test_bad_inputs(void) {
   write_png_header_only(temp_path("huge.png"), 100000, 100000);
   expect_failure("PNG declaring 100000x100000", temp_path("huge.png"), 100000000,
                  "image is 100000 x 100000 = 10,000,000,000 pixels, over the limit of 100,000,000");
+  if (make_1tb(temp_path("huge.png")) == 0)
+    expect_failure("PNG declaring 100000x100000, 1 TB long", temp_path("huge.png"), 100000000,
+                   "image is 100000 x 100000 = 10,000,000,000 pixels, over the limit of 100,000,000");
+  check_tail_ignored("PNG followed by 1 TB of zeros", temp_path("whole.png"), temp_path("tail.png"));
   write_png_header_only(temp_path("limit.png"), 1000, 1000);
   expect_failure("PNG 1000x1000, one pixel over", temp_path("limit.png"), 999999, "over the limit of 999,999");
   expect_failure("PNG 1000x1000 within the limit, no IDAT", temp_path("limit.png"), 1000000, "truncated PNG data");
@@ -611,6 +711,47 @@ static void test_signature_not_name(void) {
   free(a.rgb);
   free(b.rgb);
   free(data);
+}
+
+/* ---- files of several chunks ---- */
+
+/* vt_image_load reads a file 64 KiB at a time. Noise barely compresses, so
+ * these files are several chunks long and their entropy-coded data and
+ * IDATs cross chunk boundaries: a baseline JPEG with a 65000-byte APP9
+ * segment (skipped by libjpeg) across the first boundary, a progressive
+ * one, plain and Adam7 PNGs. Each decodes as from memory (check_streamed),
+ * and fails as truncated, from the file and from memory, when cut inside
+ * its third chunk. */
+static void test_multi_chunk(void) {
+  const int w = 600, h = 400, chunk = 64 * 1024;
+  uint8_t *rgb = vt_xmalloc((size_t)w * h * 3);
+  uint16_t *samples = vt_xmalloc((size_t)w * h * 3 * sizeof *samples);
+  for (size_t i = 0; i < (size_t)w * h * 3; i++) samples[i] = rgb[i] = (uint8_t)rng();
+  for (int kind = 0; kind < 4; kind++) {
+    static const char *names[] = {"JPEG of several chunks, APP9 across one", "progressive JPEG of several chunks",
+                                  "PNG of several chunks", "Adam7 PNG of several chunks"};
+    const char *path = temp_path(kind < 2 ? "big.jpg" : "big.png");
+    if (kind < 2) {
+      jpeg_spec s = {w, h, 3, JCS_RGB, JCS_YCbCr, 2, 2, kind == 1, rgb, kind == 0 ? 65000 : 0};
+      write_jpeg(path, &s);
+    } else {
+      png_spec s = {.w = w, .h = h / 2, .color_type = PNG_COLOR_TYPE_RGB, .depth = 8, .samples = samples,
+                    .interlace = kind == 3 ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE};
+      write_png(path, &s);
+    }
+    size_t n;
+    uint8_t *data = read_bytes(path, &n);
+    CHECK(n > 3 * (size_t)chunk, "%s: only %zu bytes", names[kind], n);
+    printf("ok   %-40s %zu bytes\n", names[kind], n);
+    check_streamed(names[kind], path);
+    char what[96];
+    snprintf(what, sizeof what, "%s, cut in the third", names[kind]);
+    write_bytes(temp_path("cut.img"), data, 2 * (size_t)chunk + 1000);
+    expect_failure(what, temp_path("cut.img"), SIZE_MAX, kind < 2 ? "truncated JPEG data" : "truncated PNG data");
+    free(data);
+  }
+  free(rgb);
+  free(samples);
 }
 
 /* ---- resize ---- */
@@ -943,7 +1084,8 @@ static void remove_temp_dir(void) {
   static const char *names[] = {"t.png",      "t.jpg",     "grey.jpg",  "cmyk.jpg",  "empty.jpg",        "noise.png",
                                 "text.jpg",   "anim.png",  "whole.jpg", "cut.jpg",   "huge.jpg",         "zero.jpg",
                                 "whole.png",  "cut.png",   "crc.png",   "huge.png",  "limit.png",        "zero.png",
-                                "really-a-png.jpg", "pipe.jpg", "scan.jpg", "bmw.jpg"};
+                                "really-a-png.jpg", "pipe.jpg", "scan.jpg", "bmw.jpg", "tail.jpg", "tail.png",
+                                "big.jpg", "big.png", "cut.img"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(temp_path(names[i]));
   if (rmdir(dir) != 0) printf("note: could not remove %s\n", dir);
 }
@@ -963,8 +1105,12 @@ int main(void) {
   test_antialias_vectorised();
   test_antialias_vectorised_photos();
   test_preprocess();
+  test_multi_chunk();
   CHECK(streamed_cases >= 1500, "only %d resizes while decoding compared", streamed_cases);
   printf("ok   resized while decoding equal to decode + resize in %d of %d cases\n", streamed_equal, streamed_cases);
+  CHECK(memory_cases >= 2500, "only %d decodes from memory compared", memory_cases);
+  printf("ok   files read in chunks equal to their bytes decoded from memory in %d of %d cases\n", memory_equal,
+         memory_cases);
   remove_temp_dir();
   printf("%s (%d failures)\n", failures ? "FAILED" : "all passed", failures);
   return failures ? 1 : 0;
