@@ -18,7 +18,9 @@ typedef struct {
  * (SIZE_MAX: no limit). Fails (-1 + reason, no path in it: the caller names
  * the file) for truncated, empty, corrupt or unsupported files. Pixels equal
  * PIL's open(path).convert('RGB') except for 16-bit greyscale PNGs (see
- * vt_image.c). Thread-safe: no state is shared between calls. */
+ * vt_image.c). The file is read 64 KiB at a time as the decoder needs its
+ * bytes, never whole, and decodes exactly as those bytes do from memory.
+ * Thread-safe: no state is shared between calls. */
 int vt_image_load(const char *path, size_t max_pixels, vt_image *out);
 /* The same from memory. */
 int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out);
