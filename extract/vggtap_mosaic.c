@@ -204,8 +204,13 @@ out:
  * with cols^2 >= channels. The footer (provenance) is the last line. */
 enum { MARGIN = 16, GAP = 2, TEXT_SCALE = 2 };
 
+/* The channels drawn: the first --channels of the tap's, else all. */
+static int channels_shown(const options *o, const mosaic *m) {
+  return o->channels > 0 && o->channels < m->c ? (int)o->channels : m->c;
+}
+
 static int draw(const options *o, mosaic *m, vt_canvas *cv) {
-  int n = o->channels > 0 && o->channels < m->c ? (int)o->channels : m->c;
+  int n = channels_shown(o, m);
   /* A grid about twice as wide as tall, in powers of two where they fit (64 -> 8x8, 128 -> 16x8). */
   int cols = 1;
   while (cols * cols < n) cols *= 2;
@@ -343,7 +348,8 @@ int main(int argc, char **argv) {
   if ((o.store ? from_store(&o, &m) : from_image(&o, &m)) < 0 || draw(&o, &m, &cv) < 0) goto out;
   /* Written beside and renamed: the PNG is whole or absent. */
   if (vt_write_file_atomic(o.out, write_png, &cv) == 0) {
-    printf("vggtap-mosaic: wrote %s (%dx%d): %s, %d channels of %dx%d\n", o.out, cv.w, cv.h, o.tap, m.c, m.h, m.w);
+    printf("vggtap-mosaic: wrote %s (%dx%d): %s, %d of %d channels of %dx%d\n", o.out, cv.w, cv.h, o.tap,
+           channels_shown(&o, &m), m.c, m.h, m.w);
     rc = EXIT_OK;
   }
 out:

@@ -142,7 +142,9 @@ if img.shape == store_img.shape:
 
 # --channels: a smaller grid (10 channels -> 4 columns) of the same tiles.
 out = os.path.join(tmp, "ten.png")
-mosaic(["--store", store, "--row", str(ok_row), "--tap", "block2_pool", "--channels", "10", "--out", out])
+p = mosaic(["--store", store, "--row", str(ok_row), "--tap", "block2_pool", "--channels", "10", "--out", out])
+vtlib.check("block2_pool, 10 of 128 channels of" in p.stdout, "--channels 10: the summary line says 10 of 128 drawn: "
+            + p.stdout.strip())
 img = png(out)
 got, want = tiles(img, maps["block2_pool"], 10, SIZE)
 vtlib.check(max(int(np.abs(g - w).max()) for g, w in zip(got, want)) <= 1, "--channels 10 tiles")
