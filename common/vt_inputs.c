@@ -43,9 +43,11 @@ static int is_image_name(const char *name) {
   return 0;
 }
 
+/* a/b; a folder typed with its trailing slash ("photos/") gives no "//" */
 static char *join(const char *a, const char *b) {
   if (!*a) return vt_xstrdup(b);
   size_t na = strlen(a), nb = strlen(b);
+  if (a[na - 1] == '/') na--;
   char *s = vt_xmalloc(na + nb + 2);
   memcpy(s, a, na);
   s[na] = '/';

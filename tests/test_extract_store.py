@@ -160,6 +160,14 @@ def main():
         assert strings(f["images/path"]) == files
         assert (f["images/label"][:] == -1).all() and len(f["classes"]) == 0
 
+    # 4b. a folder given with a trailing slash: its images, named without "//"
+    sd = os.path.join(tmp, "dir.h5")
+    vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--tap", "block1_pool", "--out", sd, "--quiet",
+               "--files", data + "/"])
+    with h5py.File(sd, "r") as f:
+        paths = strings(f["images/path"])
+    assert sorted(paths) == sorted(os.path.join(data, p) for p, _ in rows), paths[:3]
+
     # 5. re-running the same command does nothing and says so
     p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--tap", "block1_pool", "--out", sf, "--files"] + files)
     assert "nothing to do" in p.stderr, p.stderr
