@@ -117,33 +117,43 @@ static void sink_discard(row_sink *s) {
 
 /* ---- where the compressed bytes come from ---- */
 
-/* libjpeg-turbo decodes an MCU with its fast Huffman path only while 512
- * bytes per block of the MCU (up to 10 blocks: 5 KiB) are buffered, and the
- * slow path until the next refill: 64 KiB keeps that to the last few KiB of
- * each chunk. Most photos are smaller than one chunk (the clothing photos:
- * median 26 KB, 15 of 1441 over 64 KiB) and decode as from memory. */
-enum { SOURCE_CHUNK = 64 * 1024 };
+/* The decoders get the compressed bytes SOURCE_CHUNK at a time, from a file
+ * or from memory alike: a header declaring too many pixels, or gigabytes
+ * after a JPEG's end, cost one chunk, not the file's size; and a file
+ * decodes exactly as its bytes do from memory. That needs the same chunks
+ * in both: libjpeg-turbo decodes an MCU with its fast Huffman path while 512
+ * bytes per block of the MCU (up to 10 blocks: 5 KiB) are buffered, else
+ * with its slow path, and only the slow one reports a bad Huffman code (the
+ * fast one decodes it as 0), so on damaged data where the chunks end decides
+ * between an image and "Corrupt JPEG data". 64 KiB keeps the slow path to
+ * the last few KiB of each chunk; most photos fit one chunk (the clothing
+ * photos: median 26 KB, 15 of 1441 over 64 KiB). */
+#ifndef VT_SOURCE_CHUNK
+#define VT_SOURCE_CHUNK (64 * 1024) /* the fuzz build's are tiny: every boundary gets hit */
+#endif
+enum { SOURCE_CHUNK = VT_SOURCE_CHUNK };
 
-/* The compressed bytes, all in memory (vt_image_decode*) or read from an
- * open file a chunk at a time (vt_image_load*): a header declaring too many
- * pixels, or gigabytes after a JPEG's end, cost one chunk, not the file's
- * size. Both decoders read through it, so a file decodes exactly as its
- * bytes do from memory. */
 typedef struct {
-  const uint8_t *next; /* the bytes not yet consumed */
+  const uint8_t *next; /* the current chunk's bytes not yet consumed */
   size_t avail;
-  FILE *file;     /* NULL: next..next + avail is all there is */
-  uint8_t *chunk; /* with file: SOURCE_CHUNK bytes */
+  FILE *file;          /* a file's bytes, read into chunk */
+  uint8_t *chunk;
+  const uint8_t *rest; /* or bytes in memory: those after the current chunk */
+  size_t rest_len;
 } byte_source;
 
-/* Once the available bytes are consumed: the file's next chunk. 1 if there
- * are bytes, 0 at the end of the data, -1 (reason given) on a read error. */
+/* Once the available bytes are consumed: the next chunk. 1 if there are
+ * bytes, 0 at the end of the data, -1 (reason given) on a read error. */
 static int source_refill(byte_source *s) {
-  if (!s->file) return 0;
-  size_t got = fread(s->chunk, 1, SOURCE_CHUNK, s->file);
-  if (got == 0 && ferror(s->file)) return vt_fail("read error: %s", strerror(errno));
-  s->next = s->chunk, s->avail = got;
-  return got > 0;
+  if (s->file) {
+    size_t got = fread(s->chunk, 1, SOURCE_CHUNK, s->file);
+    if (got == 0 && ferror(s->file)) return vt_fail("read error: %s", strerror(errno));
+    s->next = s->chunk, s->avail = got;
+  } else {
+    s->next = s->rest, s->avail = s->rest_len < SOURCE_CHUNK ? s->rest_len : SOURCE_CHUNK;
+    s->rest += s->avail, s->rest_len -= s->avail;
+  }
+  return s->avail > 0;
 }
 
 /* ---- JPEG ---- */
@@ -374,7 +384,7 @@ static int png_check_ihdr_size(const uint8_t *data, size_t size, size_t max_pixe
 }
 
 static int decode_png(byte_source *bytes, row_sink *sink) {
-  /* the first chunk of a file holds the IHDR, unless the file is shorter */
+  /* the first chunk holds the IHDR, unless the data is shorter */
   if (png_check_ihdr_size(bytes->next, bytes->avail, sink->max_pixels) < 0) return -1;
   png_infop info = NULL;
   uint8_t *volatile whole = NULL;    /* volatile: assigned after setjmp, */
@@ -458,8 +468,7 @@ static int is_jpeg_or_png(const uint8_t *data, size_t size) {
   return starts_with(data, size, "\xff\xd8\xff", 3) || starts_with(data, size, png_magic, 8);
 }
 
-/* Sniffs the signature in the first bytes (all of them from memory, the
- * first chunk of a file) and decodes. */
+/* Sniffs the signature in the first chunk and decodes. */
 static int decode(byte_source *bytes, int fit_w, int fit_h, row_sink *sink, vt_image *out, int file_size[2]) {
   const uint8_t *data = bytes->next;
   size_t size = bytes->avail;
@@ -487,7 +496,8 @@ static int decode(byte_source *bytes, int fit_w, int fit_h, row_sink *sink, vt_i
 
 static int decode_memory(const uint8_t *data, size_t size, int fit_w, int fit_h, row_sink *sink, vt_image *out,
                          int file_size[2]) {
-  byte_source bytes = {.next = data, .avail = size};
+  byte_source bytes = {.rest = data, .rest_len = size};
+  source_refill(&bytes);
   return decode(&bytes, fit_w, fit_h, sink, out, file_size);
 }
 

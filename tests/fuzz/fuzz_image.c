@@ -6,11 +6,17 @@
  * larger than it; and the decode that resizes rows as they come
  * (vt_image_decode_resized), which must fail where the full decode fails and
  * otherwise equal decoding whole and resizing, byte for byte, with every
- * policy. Any crash, sanitizer report or leak
+ * policy; and the same bytes read from a file (vt_image_load, in the fuzz
+ * build's 61-byte chunks), which must decode exactly as they do from memory
+ * or fail with the same reason. Any crash, sanitizer report or leak
  * is a finding; a failure with a reason is the expected outcome for junk. */
+#define _GNU_SOURCE /* memfd_create */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "vt_common.h"
 #include "vt_image.h"
@@ -31,13 +37,35 @@ static void check_resized(const uint8_t *data, size_t size, const vt_image *img,
   free(got.rgb);
 }
 
+/* Read from a file, the bytes give what they gave from memory: the image
+ * (img, if ok) or the same failure reason (why). */
+static void check_file(const uint8_t *data, size_t size, int ok, const vt_image *img, const char *why) {
+  int fd = memfd_create("fuzz_image", 0);
+  if (fd < 0 || write(fd, data, size) != (ssize_t)size) abort();
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  vt_image got;
+  int loaded = vt_image_load(path, MAX_PIXELS, &got) == 0;
+  close(fd);
+  if (loaded != ok) abort();
+  if (!ok && strcmp(vt_failure_reason(), why) != 0) abort();
+  if (ok && (got.width != img->width || got.height != img->height ||
+             memcmp(got.rgb, img->rgb, (size_t)img->width * img->height * 3) != 0))
+    abort();
+  if (ok) free(got.rgb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   vt_image img;
   if (vt_image_decode(data, size, MAX_PIXELS, &img) < 0) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", vt_failure_reason());
+    check_file(data, size, 0, NULL, why);
     vt_image got;
     if (vt_image_decode_resized(data, size, MAX_PIXELS, 7, 5, VT_RESIZE_ANTIALIAS, &got, NULL) == 0) abort();
     return 0;
   }
+  check_file(data, size, 1, &img, NULL);
   static float input[7 * 5 * 3];
   for (int p = 0; p < 2; p++) {
     vt_image small;
