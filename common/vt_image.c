@@ -70,6 +70,7 @@ static int alloc_rgb(size_t w, size_t h, size_t max_pixels, uint8_t **rgb) {
  * sink_discard frees what it holds. */
 typedef struct {
   size_t max_pixels;
+  int fit_w, fit_h; /* > 0: a JPEG is decoded shrunk in the DCT domain, to no less (draft_factor) */
   int W, H; /* 0: the whole image */
   vt_resize_policy policy;
   int width, height; /* of the decoded image */
@@ -253,8 +254,7 @@ static unsigned draft_factor(unsigned w, unsigned h, int fit_w, int fit_h) {
   return r >= 8 ? 8 : r >= 4 ? 4 : r >= 2 ? 2 : 1;
 }
 
-/* fit_w, fit_h > 0: decode shrunk by draft_factor in the DCT domain. */
-static int decode_jpeg(byte_source *bytes, int fit_w, int fit_h, row_sink *sink, int file_size[2]) {
+static int decode_jpeg(byte_source *bytes, row_sink *sink, int file_size[2]) {
   struct jpeg_decompress_struct cinfo;
   jpeg_failure failure;
   jpeg_source src = {.pub = {.next_input_byte = bytes->next,
@@ -292,9 +292,9 @@ static int decode_jpeg(byte_source *bytes, int fit_w, int fit_h, row_sink *sink,
     return -1;
   }
   if (file_size) file_size[0] = (int)cinfo.image_width, file_size[1] = (int)cinfo.image_height;
-  if (fit_w > 0 && fit_h > 0) {
+  if (sink->fit_w > 0 && sink->fit_h > 0) {
     cinfo.scale_num = 1;
-    cinfo.scale_denom = draft_factor(cinfo.image_width, cinfo.image_height, fit_w, fit_h);
+    cinfo.scale_denom = draft_factor(cinfo.image_width, cinfo.image_height, sink->fit_w, sink->fit_h);
   }
   jpeg_calc_output_dimensions(&cinfo);
   if (sink_begin(sink, cinfo.output_width, cinfo.output_height) < 0) {
@@ -469,14 +469,14 @@ static int is_jpeg_or_png(const uint8_t *data, size_t size) {
 }
 
 /* Sniffs the signature in the first chunk and decodes. */
-static int decode(byte_source *bytes, int fit_w, int fit_h, row_sink *sink, vt_image *out, int file_size[2]) {
+static int decode(byte_source *bytes, row_sink *sink, vt_image *out, int file_size[2]) {
   const uint8_t *data = bytes->next;
   size_t size = bytes->avail;
   *out = (vt_image){0, 0, NULL};
   if (size == 0) return vt_fail("empty file");
   if (is_jpeg_or_png(data, size)) {
     int png = starts_with(data, size, png_magic, 8);
-    if ((png ? decode_png(bytes, sink) : decode_jpeg(bytes, fit_w, fit_h, sink, file_size)) < 0) return -1;
+    if ((png ? decode_png(bytes, sink) : decode_jpeg(bytes, sink, file_size)) < 0) return -1;
     if (png && file_size) file_size[0] = sink->width, file_size[1] = sink->height;
     sink_finish(sink, out);
     return 0;
@@ -494,31 +494,37 @@ static int decode(byte_source *bytes, int fit_w, int fit_h, row_sink *sink, vt_i
   return vt_fail("not a JPEG or PNG file");
 }
 
-static int decode_memory(const uint8_t *data, size_t size, int fit_w, int fit_h, row_sink *sink, vt_image *out,
-                         int file_size[2]) {
+static int decode_memory(const uint8_t *data, size_t size, row_sink *sink, vt_image *out, int file_size[2]) {
   byte_source bytes = {.rest = data, .rest_len = size};
   source_refill(&bytes);
-  return decode(&bytes, fit_w, fit_h, sink, out, file_size);
+  return decode(&bytes, sink, out, file_size);
+}
+
+/* The sink of a resize to W x H, from the JPEG shrunk while decoding for
+ * dct-antialias; -1 + reason for an invalid target. */
+static int resize_sink(size_t max_pixels, int W, int H, vt_resize_policy p, row_sink *s) {
+  if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H);
+  int fit = p == VT_RESIZE_DCT_ANTIALIAS;
+  *s = (row_sink){.max_pixels = max_pixels, .fit_w = fit ? W : 0, .fit_h = fit ? H : 0, .W = W, .H = H, .policy = p};
+  return 0;
 }
 
 int vt_image_decode(const uint8_t *data, size_t size, size_t max_pixels, vt_image *out) {
   row_sink whole = {.max_pixels = max_pixels};
-  return decode_memory(data, size, 0, 0, &whole, out, NULL);
+  return decode_memory(data, size, &whole, out, NULL);
 }
 
 int vt_image_decode_draft(const uint8_t *data, size_t size, size_t max_pixels, int fit_w, int fit_h,
                           vt_image *out, int file_size[2]) {
-  row_sink whole = {.max_pixels = max_pixels};
-  return decode_memory(data, size, fit_w, fit_h, &whole, out, file_size);
+  row_sink whole = {.max_pixels = max_pixels, .fit_w = fit_w, .fit_h = fit_h};
+  return decode_memory(data, size, &whole, out, file_size);
 }
 
 int vt_image_decode_resized(const uint8_t *data, size_t size, size_t max_pixels, int W, int H, vt_resize_policy p,
                             vt_image *out, int file_size[2]) {
+  row_sink resize;
   *out = (vt_image){0, 0, NULL};
-  if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H);
-  row_sink resize = {.max_pixels = max_pixels, .W = W, .H = H, .policy = p};
-  int fit = p == VT_RESIZE_DCT_ANTIALIAS;
-  return decode_memory(data, size, fit ? W : 0, fit ? H : 0, &resize, out, file_size);
+  return resize_sink(max_pixels, W, H, p, &resize) < 0 ? -1 : decode_memory(data, size, &resize, out, file_size);
 }
 
 /* What a path that is not a regular file is, for the failure reason. */
@@ -530,7 +536,7 @@ static const char *file_kind(mode_t mode) {
   return "not a regular file";
 }
 
-static int load(const char *path, int fit_w, int fit_h, row_sink *sink, vt_image *out, int file_size[2]) {
+static int load(const char *path, row_sink *sink, vt_image *out, int file_size[2]) {
   *out = (vt_image){0, 0, NULL};
   /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
    * forever; for a regular file the flag changes nothing. */
@@ -555,7 +561,7 @@ static int load(const char *path, int fit_w, int fit_h, row_sink *sink, vt_image
   byte_source bytes = {.file = f, .chunk = malloc(SOURCE_CHUNK)};
   rc = !bytes.chunk                ? vt_fail("out of memory for a read buffer")
        : source_refill(&bytes) < 0 ? -1
-                                   : decode(&bytes, fit_w, fit_h, sink, out, file_size);
+                                   : decode(&bytes, sink, out, file_size);
   free(bytes.chunk);
   fclose(f);
   return rc;
@@ -563,20 +569,18 @@ static int load(const char *path, int fit_w, int fit_h, row_sink *sink, vt_image
 
 int vt_image_load(const char *path, size_t max_pixels, vt_image *out) {
   row_sink whole = {.max_pixels = max_pixels};
-  return load(path, 0, 0, &whole, out, NULL);
+  return load(path, &whole, out, NULL);
 }
 
 int vt_image_load_draft(const char *path, size_t max_pixels, int fit_w, int fit_h, vt_image *out,
                         int file_size[2]) {
-  row_sink whole = {.max_pixels = max_pixels};
-  return load(path, fit_w, fit_h, &whole, out, file_size);
+  row_sink whole = {.max_pixels = max_pixels, .fit_w = fit_w, .fit_h = fit_h};
+  return load(path, &whole, out, file_size);
 }
 
 int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_resize_policy p, vt_image *out,
                           int file_size[2]) {
+  row_sink resize;
   *out = (vt_image){0, 0, NULL};
-  if (W <= 0 || H <= 0) return vt_fail("invalid resize target %d x %d", W, H);
-  row_sink resize = {.max_pixels = max_pixels, .W = W, .H = H, .policy = p};
-  int fit = p == VT_RESIZE_DCT_ANTIALIAS;
-  return load(path, fit ? W : 0, fit ? H : 0, &resize, out, file_size);
+  return resize_sink(max_pixels, W, H, p, &resize) < 0 ? -1 : load(path, &resize, out, file_size);
 }
