@@ -241,13 +241,18 @@ static int read_index(vt_store *s) {
   return 0;
 }
 
+char *vt_store_partial_dir(const char *out) {
+  size_t n = strlen(out) + sizeof ".partial";
+  char *dir = vt_xmalloc(n);
+  snprintf(dir, n, "%s.partial", out);
+  return dir;
+}
+
 int vt_store_fail_unopenable(const char *path, int err) {
   /* vggtap-extract writes OUT.partial/ and renames OUT into place only
    * when every row is done: say so rather than just "no such file" */
   struct stat st;
-  size_t n = strlen(path) + sizeof ".partial";
-  char *partial = vt_xmalloc(n);
-  snprintf(partial, n, "%s.partial", path);
+  char *partial = vt_store_partial_dir(path);
   if (err == ENOENT && stat(partial, &st) == 0)
     vt_fail("%s is not finished: its extraction is still running or was interrupted (%s/ "
             "holds the rows done so far); run its vggtap-extract command again to complete it",

@@ -36,6 +36,9 @@ int vt_store_open(const char *path, vt_store *s);
  * the OS reason, or, when only PATH.partial/ exists, that its extraction is
  * unfinished and how to complete it. Returns -1. */
 int vt_store_fail_unopenable(const char *path, int err);
+/* OUT.partial (malloc'd): the folder where vggtap-extract keeps a store's
+ * work until OUT is assembled. */
+char *vt_store_partial_dir(const char *out);
 void vt_store_close(vt_store *s);
 
 /* 1 if tap is listed in the store's `taps` attribute, else 0. */

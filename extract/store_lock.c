@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vt_common.h"
+#include "vt_store_read.h"
 
 /* The pid the holder wrote into the lock file, or 0 if unreadable. */
 static long holder_pid(int fd) {
@@ -62,10 +63,10 @@ static int try_lock(const char *out, const char *dir, const char *path) {
 }
 
 int vt_store_lock(const char *out) {
-  size_t n = strlen(out) + 16;
-  char *dir = vt_xmalloc(n), *path = vt_xmalloc(n);
-  snprintf(dir, n, "%s.partial", out);
-  snprintf(path, n, "%s.partial/lock", out);
+  char *dir = vt_store_partial_dir(out);
+  size_t n = strlen(dir) + sizeof "/lock";
+  char *path = vt_xmalloc(n);
+  snprintf(path, n, "%s/lock", dir);
   int fd = -2;
   for (int attempt = 0; attempt < 100 && fd == -2; attempt++) fd = try_lock(out, dir, path);
   if (fd == -2) fd = vt_fail("cannot lock %s: it keeps being removed", path);

@@ -62,13 +62,14 @@ static void open_shard(const char *path, shard_file *s, problems *pr) {
   s->f = -1;
   struct stat st;
   if (stat(path, &st) != 0) {
-    char partial[4096];
-    snprintf(partial, sizeof partial, "%s.partial", path);
+    int err = errno;
+    char *partial = vt_store_partial_dir(path);
     if (stat(partial, &st) == 0)
       problem(pr, "%s is not finished: %s/ holds the rows done so far; run its vggtap-extract "
                   "command again to complete it", path, partial);
     else
-      problem(pr, "%s: %s", path, strerror(errno));
+      problem(pr, "%s: %s", path, strerror(err));
+    free(partial);
     return;
   }
   if (H5Fis_hdf5(path) <= 0) {

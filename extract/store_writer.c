@@ -13,6 +13,7 @@
 #include "vt_common.h"
 #include "vt_crash_guard.h"
 #include "vt_h5.h"
+#include "vt_store_read.h"
 #include "vt_store_schema.h"
 #include "map_file.h"
 
@@ -217,15 +218,8 @@ static int remove_dir(const char *dir, int keep_lock) {
   return rc;
 }
 
-/* OUT.partial, malloc'd: where a run keeps its work until OUT is assembled. */
-static char *partial_dir(const char *out) {
-  char *dir = vt_xmalloc(strlen(out) + sizeof ".partial");
-  sprintf(dir, "%s.partial", out);
-  return dir;
-}
-
 static int remove_partial(const char *out, int keep_lock) {
-  char *dir = partial_dir(out);
+  char *dir = vt_store_partial_dir(out);
   int rc = remove_dir(dir, keep_lock);
   free(dir);
   return rc;
@@ -237,7 +231,7 @@ int vt_store_remove(const char *out) {
 }
 
 int vt_store_partial_exists(const char *out) {
-  char *dir = partial_dir(out);
+  char *dir = vt_store_partial_dir(out);
   struct stat st;
   int absent = lstat(dir, &st) != 0 && errno == ENOENT;
   free(dir);
@@ -247,7 +241,7 @@ int vt_store_partial_exists(const char *out) {
 int vt_store_remove_partial(const char *out) { return remove_partial(out, 0); }
 
 void vt_store_remove_lock_only_partial(const char *out) {
-  char *dir = partial_dir(out);
+  char *dir = vt_store_partial_dir(out);
   DIR *d = opendir(dir);
   int only_lock = d != NULL;
   for (struct dirent *e; d && only_lock && (e = readdir(d));)
@@ -423,7 +417,7 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
                             uint8_t *done, long long *n_done) {
   vt_h5_quiet();
   vt_partial *p = vt_xcalloc(1, sizeof *p);
-  p->dir = partial_dir(out);
+  p->dir = vt_store_partial_dir(out);
   p->meta = *m;
   p->lay = *lay;
   p->file = -1;
