@@ -27,38 +27,40 @@ static const char *keras_cache_path(void) {
   return path;
 }
 
-/* The instructions every "not found" message ends with. */
-#define HOW_TO_GET                                                                         \
-  "Get the Keras VGG16 weights (%d bytes, md5 " VT_KERAS_WEIGHTS_MD5 "):\n"                \
-  "  mkdir -p %s && curl -fL -o %s/" VT_KERAS_WEIGHTS_NAME " \\\n    " VT_KERAS_WEIGHTS_URL \
-  "\nor point at a file you have: --weights FILE, `weights = FILE` in the config's [vggtap]\n" \
-  "section, or export VGGTAP_WEIGHTS=FILE (docs/CONFIG.md, \"Weights\")."
-
-static void cache_dir(char *dir, size_t n) {
-  snprintf(dir, n, "%s", keras_cache_path());
+/* The instructions every "not found" message ends with, naming only the
+ * ways this program takes a path. */
+static void how_to_get(int config_key, char *out, size_t n) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", keras_cache_path());
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
-  else snprintf(dir, n, "~/.keras/models");
+  else snprintf(dir, sizeof dir, "~/.keras/models");
+  snprintf(out, n,
+           "Get the Keras VGG16 weights (%d bytes, md5 " VT_KERAS_WEIGHTS_MD5 "):\n"
+           "  mkdir -p %s && curl -fL -o %s/" VT_KERAS_WEIGHTS_NAME " \\\n    " VT_KERAS_WEIGHTS_URL
+           "\nor point at a file you have: --weights FILE, %sor export VGGTAP_WEIGHTS=FILE\n"
+           "(docs/CONFIG.md, \"Weights\").",
+           VT_KERAS_WEIGHTS_BYTES, dir, dir, config_key ? "`weights = FILE` in the config's [vggtap] section, " : "");
 }
 
-const char *vt_weights_find(const char *given) {
-  char dir[4096];
-  cache_dir(dir, sizeof dir);
+const char *vt_weights_find(const char *given, int config_key) {
+  char how[10240]; /* two paths of up to 4 KB, and the text */
+  how_to_get(config_key, how, sizeof how);
   if (given) {
     if (is_file(given)) return given;
-    vt_fail("weights file %s (from --weights or the config's `weights` key) does not exist.\n" HOW_TO_GET,
-            given, VT_KERAS_WEIGHTS_BYTES, dir, dir);
+    vt_fail("weights file %s (from --weights%s) does not exist.\n%s", given,
+            config_key ? " or the config's `weights` key" : "", how);
     return NULL;
   }
   const char *env = getenv("VGGTAP_WEIGHTS");
   if (env && *env) {
     if (is_file(env)) return env;
-    vt_fail("VGGTAP_WEIGHTS=%s: no such file.\n" HOW_TO_GET, env, VT_KERAS_WEIGHTS_BYTES, dir, dir);
+    vt_fail("VGGTAP_WEIGHTS=%s: no such file.\n%s", env, how);
     return NULL;
   }
   const char *cache = keras_cache_path();
   if (*cache && is_file(cache)) return cache;
-  vt_fail("no VGG16 weights found (no --weights, no `weights` key, VGGTAP_WEIGHTS unset, and no %s).\n" HOW_TO_GET,
-          *cache ? cache : "Keras cache file", VT_KERAS_WEIGHTS_BYTES, dir, dir);
+  vt_fail("no VGG16 weights found (no --weights, %sVGGTAP_WEIGHTS unset, and no %s).\n%s",
+          config_key ? "no `weights` key, " : "", *cache ? cache : "Keras cache file", how);
   return NULL;
 }

@@ -18,7 +18,9 @@
  *   3. Keras's own cache: $KERAS_HOME/models/<name>, else ~/.keras/models/<name>.
  * A path given by 1 or 2 must exist: it never falls through to the next.
  * Returns the path (given, the environment's, or a static buffer), or NULL +
- * a reason that says how to get the file and where to put it. */
-const char *vt_weights_find(const char *given);
+ * a reason that says how to get the file and where to put it. config_key:
+ * whether the program reads a config's `weights` key (all but vggtap-mosaic),
+ * so that the reason offers it only where it exists. */
+const char *vt_weights_find(const char *given, int config_key);
 
 #endif

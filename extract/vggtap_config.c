@@ -229,7 +229,7 @@ static int weights(const vt_config *c) {
   const vt_config_entry *e = vt_config_find(c, "extract", "weights");
   if (!e) e = vt_config_find(c, "vggtap", "weights");
   char *given = e ? vt_config_value(c, e) : NULL;
-  const char *path = vt_weights_find(given);
+  const char *path = vt_weights_find(given, 1);
   if (path) printf("%s\n", path);
   free(given);
   return path ? 0 : -1;

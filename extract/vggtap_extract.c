@@ -204,7 +204,7 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   /* A missing weights file is an error of the setup, not of the command line. */
-  if (!(o.weights = vt_weights_find(o.weights))) {
+  if (!(o.weights = vt_weights_find(o.weights, 1))) {
     fprintf(stderr, "vggtap-extract: %s\n", vt_failure_reason());
     return EXIT_ERROR;
   }

@@ -164,7 +164,7 @@ static int from_image(const options *o, mosaic *m) {
   cfg.n_grids = 1;
   cfg.grids[0] = 1;
   if (vt_extract_config_check(&cfg) < 0) return -1;
-  const char *weights = vt_weights_find(o->weights);
+  const char *weights = vt_weights_find(o->weights, 0);
   if (!weights) return -1;
   vt_weights w;
   if (vt_weights_load(weights, vt_extract_convs_needed(&cfg), &w) < 0) return vt_fail_prefix("--tap %s", o->tap);

@@ -349,11 +349,18 @@ static void test_weights_find(void) {
   setenv("HOME", home, 1);
   unsetenv("KERAS_HOME");
   unsetenv("VGGTAP_WEIGHTS");
-  /* Nothing anywhere: the message says what to download and where. */
-  CHECK(vt_weights_find(NULL) == NULL);
+  /* Nothing anywhere: the message says what to download and where, and
+   * offers a config's `weights` key only to a program that reads configs. */
+  CHECK(vt_weights_find(NULL, 1) == NULL);
   const char *why = vt_failure_reason();
   CHECK(strstr(why, VT_KERAS_WEIGHTS_URL) && strstr(why, VT_KERAS_WEIGHTS_MD5) &&
         strstr(why, "VGGTAP_WEIGHTS") && strstr(why, home));
+  CHECK(strstr(why, "no `weights` key") && strstr(why, "`weights = FILE` in the config"));
+  CHECK(vt_weights_find(NULL, 0) == NULL);
+  why = vt_failure_reason();
+  CHECK(strstr(why, VT_KERAS_WEIGHTS_URL) && strstr(why, "--weights FILE, or export VGGTAP_WEIGHTS"));
+  CHECK(!strstr(why, "config's") && !strstr(why, "weights` key"), "a program without --config was told of a config: %s",
+        why);
   /* The Keras cache. */
   snprintf(cache, sizeof cache, "%s/.keras", home);
   mkdir(cache, 0755);
@@ -361,24 +368,26 @@ static void test_weights_find(void) {
   mkdir(cache, 0755);
   snprintf(file, sizeof file, "%s/%s", cache, VT_KERAS_WEIGHTS_NAME);
   fclose(fopen(file, "w"));
-  const char *got = vt_weights_find(NULL);
+  const char *got = vt_weights_find(NULL, 1);
   CHECK(got && !strcmp(got, file));
   /* $VGGTAP_WEIGHTS before the cache, and a missing one is an error. */
   const char *other = write_file("other.h5", "x");
   setenv("VGGTAP_WEIGHTS", other, 1);
-  got = vt_weights_find(NULL);
+  got = vt_weights_find(NULL, 1);
   CHECK(got && !strcmp(got, other));
   setenv("VGGTAP_WEIGHTS", "/nonexistent/w.h5", 1);
-  CHECK(vt_weights_find(NULL) == NULL && strstr(vt_failure_reason(), "VGGTAP_WEIGHTS=/nonexistent/w.h5"));
+  CHECK(vt_weights_find(NULL, 1) == NULL && strstr(vt_failure_reason(), "VGGTAP_WEIGHTS=/nonexistent/w.h5"));
   /* The flag (or config key) before everything; missing is an error. */
-  got = vt_weights_find(other);
+  got = vt_weights_find(other, 1);
   CHECK(got && !strcmp(got, other));
-  CHECK(vt_weights_find("/nonexistent/flag.h5") == NULL &&
-        strstr(vt_failure_reason(), "/nonexistent/flag.h5"));
+  CHECK(vt_weights_find("/nonexistent/flag.h5", 1) == NULL &&
+        strstr(vt_failure_reason(), "/nonexistent/flag.h5 (from --weights or the config's `weights` key)"));
+  CHECK(vt_weights_find("/nonexistent/flag.h5", 0) == NULL &&
+        strstr(vt_failure_reason(), "/nonexistent/flag.h5 (from --weights) does not exist"));
   /* $KERAS_HOME replaces ~/.keras, as in Keras. */
   unsetenv("VGGTAP_WEIGHTS");
   setenv("KERAS_HOME", "/nonexistent-keras", 1);
-  CHECK(vt_weights_find(NULL) == NULL && strstr(vt_failure_reason(), "/nonexistent-keras/models"));
+  CHECK(vt_weights_find(NULL, 1) == NULL && strstr(vt_failure_reason(), "/nonexistent-keras/models"));
   unlink(file);
 }
 

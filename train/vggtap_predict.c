@@ -581,7 +581,7 @@ int main(int argc, char **argv) {
   if (rc >= 0) return rc;
   /* A missing weights file is an error of the setup, not of the command line
    * (exit 1, as vggtap-extract). */
-  if (!o.store && !(o.weights = vt_weights_find(o.weights))) {
+  if (!o.store && !(o.weights = vt_weights_find(o.weights, 1))) {
     fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
     return EXIT_ERROR;
   }
