@@ -1,11 +1,13 @@
 # vggtap build. `make` builds bin/*, `make test` builds and runs every test,
 # `make check-asan` runs the whole suite again on programs, tools and C tests
-# built with ASan+UBSan, `make fuzz` the libFuzzer harnesses of tests/fuzz/
-# (clang) for FUZZ_SECONDS each, `make ci-test` all three (what CI runs).
+# built with ASan+UBSan, `make check-tsan` the threaded tests with TSan,
+# `make fuzz` the libFuzzer harnesses of tests/fuzz/ (clang) for FUZZ_SECONDS
+# each, `make ci-test` all four (what CI runs).
 #
 # Layout: every .c file in common/, extract/ and train/ goes into one static
 # library, except program mains, which are named vggtap_*.c and become
-# $(BINDIR)/vggtap-* (bin/; build-asan/bin/ for the sanitizer build).
+# $(BINDIR)/vggtap-* (bin/; build-asan/bin/, build-tsan/bin/ for the sanitizer
+# builds).
 # tests/test_*.c become build/tests/test_*; tests/tools/*.c become
 # build/tools/* (helpers that tests and benchmarks call).
 
@@ -30,7 +32,7 @@ TESTS   := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
 TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
 
-.PHONY: all test ci-test check-asan fuzz fuzz-build clean deps demo
+.PHONY: all test ci-test check-asan check-tsan fuzz fuzz-build clean deps demo
 all: $(PROGS) $(TESTS) $(TOOLS)
 
 deps:
@@ -128,10 +130,27 @@ check-asan:
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  VGGTAP_BIN=$(CURDIR)/build-asan/bin TEST_BUILD=build-asan TEST_EXCLUDE="$(ASAN_EXCLUDE)" bash tests/run.sh
 
-# What CI runs (.ci/run): the suite, the suite under ASan+UBSan, the fuzzers.
+# The tests whose programs run threads and take signals, again on programs,
+# tools and C tests built with ThreadSanitizer into build-tsan/: the
+# extractor's workers and writer (store, lock, bad input, a full disk, kills
+# and Ctrl-C), vggtap-predict's workers (test_train_cli) and the conv kernels
+# shared by threads (test_conv). Any race report fails the program (exit 66)
+# and so its test. The whole suite under TSan takes 9 minutes and found
+# nothing more (docs/RELIABILITY.md). -O1, as TSan's documentation advises.
+TSAN_SAN   := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS := test_conv test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
+              test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py
+check-tsan:
+	$(MAKE) BUILD=build-tsan BINDIR=build-tsan/bin OPT="-O1 -march=native" SAN="$(TSAN_SAN)" all
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
+	  VGGTAP_BIN=$(CURDIR)/build-tsan/bin TEST_BUILD=build-tsan TEST_ONLY="$(TSAN_TESTS)" bash tests/run.sh
+
+# What CI runs (.ci/run): the suite, the suite under ASan+UBSan, the threaded
+# tests under TSan, the fuzzers.
 ci-test: test
 	$(MAKE) check-asan
+	$(MAKE) check-tsan
 	$(MAKE) fuzz
 
 clean:
-	rm -rf build build-asan build-fuzz bin
+	rm -rf build build-asan build-tsan build-fuzz bin

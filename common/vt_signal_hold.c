@@ -1,17 +1,20 @@
 #include "vt_signal_hold.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static const int held_signals[] = {SIGINT, SIGTERM, SIGHUP};
 enum { N_HELD = sizeof held_signals / sizeof *held_signals };
 
 static struct sigaction previous[N_HELD];
-static volatile sig_atomic_t arrived; /* the last held signal that came, 0 if none */
+/* the last held signal that came, 0 if none: atomic, as the handler may run
+ * on another thread than the one that releases the hold */
+static atomic_int arrived;
 static int depth;                     /* holds not yet released */
 
 /* Async-signal-safe: only records. */
-static void record(int sig) { arrived = sig; }
+static void record(int sig) { atomic_store(&arrived, sig); }
 
 void vt_signal_hold(void) {
   if (depth++ > 0) return;
@@ -20,7 +23,7 @@ void vt_signal_hold(void) {
   sa.sa_handler = record;
   sa.sa_flags = SA_RESTART; /* the writes in progress go on, uninterrupted */
   sigfillset(&sa.sa_mask);
-  arrived = 0;
+  atomic_store(&arrived, 0);
   for (int i = 0; i < N_HELD; i++) sigaction(held_signals[i], &sa, &previous[i]);
 }
 
@@ -28,5 +31,6 @@ void vt_signal_release(void) {
   if (depth == 0 || --depth > 0) return;
   /* the previous actions first: a signal arriving now acts at once */
   for (int i = 0; i < N_HELD; i++) sigaction(held_signals[i], &previous[i], NULL);
-  if (arrived) raise(arrived);
+  int sig = atomic_load(&arrived);
+  if (sig) raise(sig);
 }

@@ -31,7 +31,7 @@ typedef struct {
   char init_error[512];
 } shared;
 
-static int stopping(const shared *s) { return s->abort || *s->pl->stop; }
+static int stopping(const shared *s) { return s->abort || atomic_load(s->pl->stop); }
 
 static void fill_slot(const shared *s, vt_extractor *x, slot *sl, long long row) {
   const vt_pipeline *pl = s->pl;

@@ -5,7 +5,7 @@
 #ifndef VT_PIPELINE_H
 #define VT_PIPELINE_H
 
-#include <signal.h>
+#include <stdatomic.h>
 
 #include "store_writer.h"
 #include "vt_extract.h"
@@ -22,7 +22,8 @@ typedef struct {
   int n_threads;
   vt_partial *partial;
   vt_progress *progress;
-  volatile sig_atomic_t *stop; /* set by a signal handler: finish cleanly */
+  const atomic_int *stop; /* set by a signal handler, on whichever thread the signal
+                            * lands: finish cleanly */
 } vt_pipeline;
 
 /* Returns 0 when every job is written, 1 when stopped early through *stop

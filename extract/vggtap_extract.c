@@ -2,6 +2,7 @@
  * writes the activations at the chosen taps into an HDF5 feature store. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,10 +87,14 @@ static const char usage[] =
     "2 bad usage; 3 store complete but every image failed (or any, with --strict);\n"
     "130 stopped by Ctrl-C or SIGTERM (run again to resume). docs/RELIABILITY.md.\n";
 
-static volatile sig_atomic_t stop_requested;
+/* Atomic, not volatile sig_atomic_t: the handler runs on whichever thread
+ * the signal lands on (often a worker) and the writer thread reads the flag;
+ * volatile only orders a handler against its own thread (ThreadSanitizer
+ * reported the race). A lock-free atomic is also safe in a handler. */
+static atomic_int stop_requested;
 
 static void on_signal(int sig) {
-  stop_requested = 1;
+  atomic_store(&stop_requested, 1);
   signal(sig, SIG_DFL); /* a second Ctrl-C kills at once; the parts are safe */
 }
 

@@ -5,8 +5,9 @@
 #   tests/test_*.sh      integration tests of the bin/ programs
 # --c-only runs only the C unit tests.
 # A test may exit 77 to report itself skipped (with the reason on stdout).
-# TEST_FILTER=substring runs only matching tests; TEST_EXCLUDE="a.py b.py"
-# leaves those out (make check-asan: see the Makefile).
+# TEST_FILTER=substring runs only matching tests; TEST_ONLY="a b.py" only
+# those named (make check-tsan); TEST_EXCLUDE="a.py b.py" leaves those out
+# (make check-asan: see the Makefile).
 # Logs go to $TEST_BUILD/test-logs/.
 set -u
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ for t in "${tests[@]}"; do
   case "$t" in *.o|*.d) continue ;; esac
   name=$(basename "$t")
   [ -n "$filter" ] && [[ "$name" != *$filter* ]] && continue
+  [ -n "${TEST_ONLY:-}" ] && [[ " $TEST_ONLY " != *" $name "* ]] && continue
   [[ " ${TEST_EXCLUDE:-} " == *" $name "* ]] && continue
   start=$(date +%s.%N)
   case "$t" in
