@@ -118,9 +118,8 @@ int vt_write_file_atomic(const char *path, int (*write)(FILE *f, const void *ctx
 /* The canonical path of the directory holding path ("." for a bare name),
  * malloc'd, or NULL if it does not resolve. */
 static char *parent_realpath(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : vt_xstrdup(".");
-  char *real = dir ? realpath(dir, NULL) : NULL;
+  char *dir = vt_xdirname(path);
+  char *real = realpath(dir, NULL);
   free(dir);
   return real;
 }

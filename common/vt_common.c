@@ -80,6 +80,16 @@ char *vt_xstrdup_at(const char *s, const char *file, int line) {
   return p;
 }
 
+char *vt_xdirname_at(const char *path, const char *file, int line) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return vt_xstrdup_at(".", file, line);
+  size_t n = (size_t)(slash - path) + (slash == path); /* "/x" -> "/" */
+  char *p = vt_xmalloc_at(n + 1, file, line);
+  memcpy(p, path, n);
+  p[n] = '\0';
+  return p;
+}
+
 void *vt_aligned_alloc(size_t n) {
   void *p = NULL;
   if (posix_memalign(&p, 64, n ? n : 64) != 0) {

@@ -35,6 +35,9 @@ const char *vt_failure_reason(void);
 #define vt_xcalloc(n, s) vt_xcalloc_at((n), (s), __FILE__, __LINE__)
 #define vt_xrealloc(p, n) vt_xrealloc_at((p), (n), __FILE__, __LINE__)
 #define vt_xstrdup(s) vt_xstrdup_at((s), __FILE__, __LINE__)
+/* The directory part of a path, as a new string: "." for a bare name, "/"
+ * for a name at the root. */
+#define vt_xdirname(path) vt_xdirname_at((path), __FILE__, __LINE__)
 /* Page-aligned (4096 bytes), as O_DIRECT writes need; free with free().
  * From 2 MiB up, aligned to 2 MiB and backed by huge pages where the kernel
  * allows (MADV_HUGEPAGE): an O_DIRECT write pins every page of its buffer,
@@ -45,6 +48,7 @@ void *vt_xmalloc_at(size_t n, const char *file, int line);
 void *vt_xcalloc_at(size_t n, size_t size, const char *file, int line);
 void *vt_xrealloc_at(void *p, size_t n, const char *file, int line);
 char *vt_xstrdup_at(const char *s, const char *file, int line);
+char *vt_xdirname_at(const char *path, const char *file, int line);
 void *vt_xpage_alloc_at(size_t n, const char *file, int line);
 
 /* 64-byte aligned allocation for tensors; free with free(). NULL + vt_fail on failure. */

@@ -209,8 +209,7 @@ static herr_t visit(hid_t root, const char *name, const H5L_info_t *info, void *
 
 int vt_vds_check_sources(hid_t file, const char *path, int *n_virtual) {
   check_ctx ctx = {.store = path, .file = file};
-  const char *slash = strrchr(path, '/');
-  ctx.dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : vt_xstrdup(".");
+  ctx.dir = vt_xdirname(path);
   herr_t e = H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, visit, &ctx);
   free(ctx.dir);
   for (int i = 0; i < ctx.n_open; i++) {

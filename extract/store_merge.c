@@ -596,8 +596,7 @@ int vt_store_merge(const char *out, char *const *paths, int n, const vt_merge_op
     goto done;
   }
   /* Relative names for the shards, from the merged store's directory. */
-  const char *slash = strrchr(out, '/');
-  dir = slash ? strndup(out, (size_t)(slash - out) + (slash == out)) : vt_xstrdup(".");
+  dir = vt_xdirname(out);
   rel = vt_xcalloc((size_t)n, sizeof *rel);
   for (int k = 0; k < n && !o->materialize; k++)
     if (!(rel[k] = vt_relative_path(ord[k]->path, dir))) goto done;

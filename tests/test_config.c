@@ -342,6 +342,18 @@ static void test_apply(void) {
   free(argv);
 }
 
+/* vt_xdirname, which vt_same_file, the VDS source check and vggtap-merge's
+ * relative shard names resolve against. */
+static void test_dirname(void) {
+  static const char *cases[][2] = {{"a.h5", "."},  {"d/a.h5", "d"},   {"/a.h5", "/"},
+                                   {"/d/e/a", "/d/e"}, {"d//a", "d/"}, {"d/", "d"}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char *got = vt_xdirname(cases[i][0]);
+    CHECK(!strcmp(got, cases[i][1]), "vt_xdirname(%s) = '%s', expected '%s'", cases[i][0], got, cases[i][1]);
+    free(got);
+  }
+}
+
 static void test_weights_find(void) {
   char home[600], cache[700], file[800];
   snprintf(home, sizeof home, "%s/home", dir);
@@ -401,6 +413,7 @@ int main(void) {
   test_clean_paths();
   test_errors();
   test_apply();
+  test_dirname();
   test_weights_find();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
