@@ -12,7 +12,10 @@
 #include "vt_cli.h"
 #include "vt_common.h"
 #include "vt_config.h"
+#include "vt_extract.h"
+#include "vt_features.h"
 #include "vt_inputs.h"
+#include "vt_vgg.h"
 #include "vt_weights_find.h"
 
 static const char usage[] =
@@ -24,8 +27,9 @@ static const char usage[] =
     "\n"
     "The helper behind pipeline.mk (docs/WORKFLOW.md); configs: docs/CONFIG.md.\n"
     "  check     parse CONFIG and check what no program owns: sections, the keys of\n"
-    "            [vggtap], [evaluate] and [sweep], and that [evaluate] gives its images\n"
-    "            the way [extract] does. Program sections are checked by the programs\n"
+    "            [vggtap], [evaluate] and [sweep] (its taps must be among [extract]'s,\n"
+    "            its pools must parse), and that [evaluate] gives its images the way\n"
+    "            [extract] does. Program sections are checked by the programs\n"
     "            (vggtap-extract --config CONFIG --help checks [extract]).\n"
     "  get       print one value (paths resolved against CONFIG's folder), or DEFAULT;\n"
     "            exit 1 if neither\n"
@@ -102,31 +106,57 @@ static int emit(const char *out, const text *t) {
 
 /* ---- subcommands ---- */
 
-static int count_words(const char *s) {
-  int n = 0;
-  for (const char *p = s; *p;) {
-    p += strspn(p, " \t");
-    if (!*p) break;
-    n++;
-    p += strcspn(p, " \t");
-  }
-  return n;
-}
-
 /* Each word is "softmax" or widths like 256,128 (pipeline.mk names folders
  * after them, with '-' for ','). */
-static int valid_heads(const char *list) {
-  for (const char *p = list + strspn(list, " \t"); *p; p += strspn(p, " \t")) {
-    size_t n = strcspn(p, " \t");
-    int ok = n == 7 && !strncmp(p, "softmax", 7);
-    if (!ok) {
-      ok = p[0] != ',' && p[n - 1] != ',';
-      for (size_t i = 0; i < n && ok; i++) ok = (p[i] >= '0' && p[i] <= '9') || (p[i] == ',' && p[i + 1] != ',');
+static int valid_head(const char *w) {
+  size_t n = strlen(w);
+  if (!strcmp(w, "softmax")) return 1;
+  int ok = w[0] != ',' && w[n - 1] != ',';
+  for (size_t i = 0; i < n && ok; i++) ok = (w[i] >= '0' && w[i] <= '9') || (w[i] == ',' && w[i + 1] != ',');
+  return ok;
+}
+
+/* One word of a [sweep] list, checked as the program it goes to would check
+ * it: a typo there would otherwise surface only once the extraction is done.
+ * stored: the taps [extract] stores, which every sweep tap must be among. */
+static int check_sweep_word(const vt_config_entry *e, const char *w, const vt_extract_config *stored) {
+  if (strchr(w, '/')) return vt_fail("'/' cannot be part of a value (values name folders)");
+  if (!strcmp(e->key, "heads") && !valid_head(w))
+    return vt_fail("each head is softmax or hidden widths like 256,128 (in '%s')", e->value);
+  if (!strcmp(e->key, "pools")) {
+    vt_pooling pooling;
+    return vt_pooling_parse(w, &pooling);
+  }
+  if (!strcmp(e->key, "taps")) {
+    vt_extract_config taps = {0};
+    if (vt_extract_parse_taps(&taps, w) < 0) return -1;
+    for (int i = 0; i < taps.n_taps; i++) {
+      int in_store = 0;
+      for (int j = 0; j < stored->n_taps; j++) in_store |= stored->taps[j] == taps.taps[i];
+      if (!in_store && stored->n_taps) {
+        char names[512];
+        vt_extract_taps_text(stored, names, sizeof names);
+        return vt_fail("%s is not among the taps [extract] stores (%s)", vt_vgg16_layers[taps.taps[i]].name, names);
+      }
     }
-    if (!ok) return 0;
+  }
+  return 0;
+}
+
+static int check_sweep(const vt_config *c, const vt_config_entry *e) {
+  /* [extract]'s taps as pipeline.mk passes them; left unchecked (n_taps 0)
+   * when they do not parse, which vggtap-extract reports itself */
+  const vt_config_entry *et = vt_config_find(c, "extract", "tap");
+  vt_extract_config stored = {0};
+  if (vt_extract_parse_taps(&stored, et ? et->value : "block1_pool") < 0) stored.n_taps = 0;
+  char w[1024];
+  for (const char *p = e->value + strspn(e->value, " \t"); *p; p += strspn(p, " \t")) {
+    size_t n = strcspn(p, " \t");
+    snprintf(w, sizeof w, "%.*s", (int)n, p);
+    if (check_sweep_word(e, w, &stored) < 0) return vt_fail_prefix("%s:%d: [sweep] %s", c->path, e->line, e->key);
     p += n;
   }
-  return 1;
+  return 0;
 }
 
 static int check(const vt_config *c) {
@@ -141,13 +171,7 @@ static int check(const vt_config *c) {
     const vt_config_entry *e = &c->entries[i];
     if (!strcmp(e->section, "evaluate") && (!strcmp(e->key, "label-column") || !strcmp(e->key, "split-column")) && !vm)
       return vt_fail("%s:%d: [evaluate] %s goes with an [evaluate] manifest", c->path, e->line, e->key);
-    if (!strcmp(e->section, "sweep") && count_words(e->value) == 0)
-      return vt_fail("%s:%d: [sweep] %s lists nothing", c->path, e->line, e->key);
-    if (!strcmp(e->section, "sweep") && strchr(e->value, '/'))
-      return vt_fail("%s:%d: [sweep] %s: '/' cannot be part of a value (values name folders)", c->path, e->line, e->key);
-    if (!strcmp(e->section, "sweep") && !strcmp(e->key, "heads") && !valid_heads(e->value))
-      return vt_fail("%s:%d: [sweep] heads: each head is softmax or hidden widths like 256,128 (in '%s')",
-                     c->path, e->line, e->value);
+    if (!strcmp(e->section, "sweep") && check_sweep(c, e) < 0) return -1;
   }
   return 0;
 }
