@@ -184,6 +184,10 @@ static int from_folders(const char *dir, vt_inputs *in) {
   closedir(d);
   if (classes.n == 0) {
     list_free(&classes);
+    if (in->n_root_images)
+      return vt_fail("%s: no class folders, only %d image file%s (--data expects one sub-folder of images per "
+                     "class; --files %s takes a folder of unlabelled images)",
+                     dir, in->n_root_images, in->n_root_images == 1 ? "" : "s", dir);
     return vt_fail("%s: no class folders (expected one sub-folder of images per class)", dir);
   }
   qsort(classes.items, (size_t)classes.n, sizeof *classes.items, cmp_str);
@@ -452,9 +456,11 @@ static int from_files(int n, char *const *files, vt_inputs *in) {
       list_push(&all, vt_xstrdup(files[i]));
     }
   }
-  if (all.n == 0) {
+  if (all.n == 0) { /* so every name given (if any) was a folder: a file is always listed */
     list_free(&all);
-    return vt_fail("no image files given");
+    if (n == 0) return vt_fail("no image files given");
+    if (n == 1) return vt_fail("%s: no image files in this folder or below", files[0]);
+    return vt_fail("no image files in any of the %d folders given (%s, ...)", n, files[0]);
   }
   int first, second;
   if (find_repeat(all.items, all.n, &first, &second)) {

@@ -1,0 +1,164 @@
+"""The programs' messages for bad lists, bad flags and unusable stores and
+heads that no other test reached (a coverage run of the suite found them
+unexercised): each case must exit with the documented status, say what is
+wrong naming the file (or flag) at fault, print nothing on standard output
+and leave nothing behind (no --out, no OUT.partial/).
+
+Stores are extracted from real photos (../shared/data/shirt-collars) at
+32x32, which is enough for messages about lists, splits and labels."""
+import os
+import sys
+
+import h5py
+
+import vtlib
+
+EXTRACT, TRAIN, PREDICT, CONFIG = (vtlib.tool(n) for n in
+                                   ("vggtap-extract", "vggtap-train", "vggtap-predict", "vggtap-config"))
+COLLARS = os.path.join(vtlib.DATA, "shirt-collars")
+
+failures = []
+
+
+def expect(name, args, status, *needles, out=None):
+    """Runs args; wants exit `status`, every needle in stderr, an empty
+    stdout, and no `out` (nor out.partial/) afterwards."""
+    p = vtlib.run(args, check=False)
+    problems = []
+    if p.returncode != status:
+        problems.append(f"exit {p.returncode}, wanted {status}")
+    problems += [f"stderr lacks {n!r}" for n in needles if n not in p.stderr]
+    if p.stdout:
+        problems.append(f"stdout not empty: {p.stdout[:200]!r}")
+    if out and (os.path.exists(out) or os.path.exists(out + ".partial")):
+        problems.append(f"{out} or its .partial/ was left behind")
+    if problems:
+        failures.append(name)
+        print(f"FAIL {name}: {'; '.join(problems)}\n    stderr: {p.stderr.strip()}")
+    else:
+        print(f"ok   {name}: {p.stderr.strip().splitlines()[0]}")
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def split_manifest(path, split_of):
+    """12 photos, 6 per class (band, regular), with a split column given by
+    split_of(class, index within class)."""
+    lines = ["path,label,split"]
+    for c in ("band", "regular"):
+        for i, f in enumerate(sorted(os.listdir(os.path.join(COLLARS, c)))[:6]):
+            lines.append(f"{os.path.join(COLLARS, c, f)},{c},{split_of(c, i)}")
+    return write(path, "\n".join(lines) + "\n")
+
+
+def extract(manifest, out, *flags):
+    vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", manifest, "--size", "32", "--quiet",
+               "--out", out] + list(flags))
+    return out
+
+
+def main():
+    tmp = vtlib.tmpdir()
+    photo = os.path.join(COLLARS, "band", sorted(os.listdir(os.path.join(COLLARS, "band")))[0])
+    out = os.path.join(tmp, "out.h5")
+    x = [EXTRACT, "--weights", vtlib.WEIGHTS, "--tap", "block1_pool", "--size", "32", "--quiet", "--out", out]
+
+    # --- vggtap-extract: image lists that hold no usable images (exit 1) ---
+    flat = os.path.join(tmp, "flat")
+    os.makedirs(flat)
+    os.symlink(photo, os.path.join(flat, "a.jpg"))
+    expect("a folder of images without class folders", x + ["--data", flat], 1,
+           f"{flat}: no class folders, only 1 image file", f"--files {flat}", out=out)
+    os.makedirs(os.path.join(tmp, "hollow", "a"))
+    os.makedirs(os.path.join(tmp, "hollow", "b"))
+    expect("class folders without images", x + ["--data", os.path.join(tmp, "hollow")], 1,
+           f"{tmp}/hollow: no image files in any class folder", out=out)
+    expect("a data folder that does not exist", x + ["--data", os.path.join(tmp, "nowhere")], 1,
+           f"{tmp}/nowhere: cannot read data directory: No such file or directory", out=out)
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(os.path.join(empty, "sub"))
+    expect("--files with a folder holding no images", x + ["--files", empty], 1,
+           f"{empty}: no image files in this folder or below", out=out)
+    expect("--files with two such folders", x + ["--files", empty, os.path.join(empty, "sub")], 1,
+           f"no image files in any of the 2 folders given ({empty}, ...)", out=out)
+    manifests = {
+        "an empty manifest": ("", "empty manifest (expected a header line with a 'path' column)"),
+        "a manifest without a path column": ("file,label\nx.jpg,a\n", "line 1: no 'path' column in the header"),
+        "a manifest of a header only": ("path,label\n", "the manifest lists no images"),
+        "a manifest row with an empty path": (f"path,label\n{photo},a\n,b\n", "line 3: empty path"),
+        "a manifest with an unterminated quote": (f'path,label\n"{photo},a\n', "line 2: unterminated quoted field"),
+    }
+    for name, (text, reason) in manifests.items():
+        m = write(os.path.join(tmp, "m.csv"), text)
+        expect(name, x + ["--manifest", m], 1, f"{m}: {reason}", out=out)
+    m = write(os.path.join(tmp, "ok.csv"), f"path,label\n{photo},band\n")
+    expect("--label-col naming no column", x + ["--manifest", m, "--label-col", "kind"], 1,
+           f"{m}: line 1: no 'kind' column in the header", out=out)
+    expect("--split-col naming no column", x + ["--manifest", m, "--split-col", "part"], 1,
+           f"{m}: line 1: no 'part' column in the header", out=out)
+
+    # --- vggtap-extract: bad flag values (exit 2) ---
+    for flag, value, reason in [("--preprocess", "bogus", "--preprocess: unknown mode 'bogus' (caffe or torch)"),
+                                ("--map-dtype", "f8", "--map-dtype: 'f8' is not float32 or float16"),
+                                ("--store", "all", "--store: 'all' is not pooled, maps or maps,pooled")]:
+        expect(f"extract {flag} {value}", x + ["--manifest", m, flag, value], 2, reason, out=out)
+
+    # --- vggtap-train: stores it cannot train or evaluate on ---
+    two = extract(split_manifest(os.path.join(tmp, "split.csv"), lambda c, i: "val" if i == 4 else "train"),
+                  os.path.join(tmp, "two.h5"), "--split-col", "split", "--tap", "block1_pool,block2_pool")
+    head = os.path.join(tmp, "head.h5")
+    t = [TRAIN, "--store", two, "--quiet", "--out", head]
+    expect("a store of two taps without --tap", t, 1,
+           f"{two} holds taps block1_pool,block2_pool: say which with --tap", out=head)
+    for flag, value, choices in [("--lr-schedule", "linear", "constant, cosine or step"),
+                                 ("--class-weight", "equal", "balanced or none"),
+                                 ("--split", "halves", "random or manifest"),
+                                 ("--features", "all", "auto, pooled or maps")]:
+        expect(f"train {flag} {value}", t + ["--tap", "block1_pool", flag, value], 2,
+               f"{flag} is {choices}, not '{value}'", out=head)
+    dev = extract(split_manifest(os.path.join(tmp, "dev.csv"), lambda c, i: "dev" if i == 4 else "train"),
+                  os.path.join(tmp, "dev.h5"), "--split-col", "split")
+    expect("--split manifest with a split named dev", [TRAIN, "--store", dev, "--split", "manifest", "--quiet",
+                                                       "--out", head], 1,
+           f"{dev}: row 4 (", "): split 'dev' is not train, val or test", out=head)
+    lopsided = extract(split_manifest(os.path.join(tmp, "lop.csv"),
+                                      lambda c, i: "val" if c == "regular" or i == 5 else "train"),
+                       os.path.join(tmp, "lop.h5"), "--split-col", "split")
+    expect("--split manifest leaving a class no training rows",
+           [TRAIN, "--store", lopsided, "--split", "manifest", "--quiet", "--out", head], 1,
+           f"{lopsided}: class 'regular' has no training rows after the split", out=head)
+    unlabelled = os.path.join(tmp, "unlabelled.csv")
+    write(unlabelled, "path\n" + "".join(f"{os.path.join(COLLARS, 'band', f)}\n"
+                                         for f in sorted(os.listdir(os.path.join(COLLARS, "band")))[:3]))
+    blind = extract(unlabelled, os.path.join(tmp, "blind.h5"))
+    expect("--eval on a store without labels", t + ["--tap", "block1_pool", "--eval", blind], 1,
+           f"{blind} has no labelled rows to evaluate on (3 rows: 3 unlabelled, 0 failed)", out=head)
+
+    # --- vggtap-predict: bad flags and a head from a newer vggtap ---
+    vtlib.run(t + ["--tap", "block1_pool"])
+    expect("predict with an unknown option", [PREDICT, "--head", head, "--bogus", "x"], 2,
+           "unknown or incomplete option '--bogus'")
+    future = os.path.join(tmp, "future.h5")
+    with open(head, "rb") as src, open(future, "wb") as dst:
+        dst.write(src.read())
+    with h5py.File(future, "a") as f:
+        version = int(f.attrs["format_version"])
+        f.attrs["format_version"] = version + 1
+    expect("predict with a head of a newer format", [PREDICT, "--head", future, "--store", two], 1,
+           f"{future}: format_version {version + 1} is newer than this vggtap reads ({version})")
+
+    # --- vggtap-config get: a key the config does not have, and no default ---
+    ini = write(os.path.join(tmp, "c.ini"), "[vggtap]\nwork = runs\n[extract]\ndata = d\n")
+    expect("config get of a missing key", [CONFIG, "get", ini, "extract", "tap"], 1,
+           f"{ini}: no key 'tap' in [extract]")
+
+    print(f"{len(failures)} of the cases failed" if failures else "all cases passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
