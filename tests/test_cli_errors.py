@@ -13,8 +13,8 @@ import h5py
 
 import vtlib
 
-EXTRACT, TRAIN, PREDICT, CONFIG = (vtlib.tool(n) for n in
-                                   ("vggtap-extract", "vggtap-train", "vggtap-predict", "vggtap-config"))
+EXTRACT, TRAIN, PREDICT, CONFIG, MERGE, INFO, MOSAIC = (
+    vtlib.tool("vggtap-" + n) for n in ("extract", "train", "predict", "config", "merge", "info", "mosaic"))
 COLLARS = os.path.join(vtlib.DATA, "shirt-collars")
 
 failures = []
@@ -102,7 +102,8 @@ def main():
            f"{m}: line 1: no 'part' column in the header", out=out)
 
     # --- vggtap-extract: bad flag values (exit 2) ---
-    for flag, value, reason in [("--preprocess", "bogus", "--preprocess: unknown mode 'bogus' (caffe or torch)"),
+    for flag, value, reason in [("--size", "32x", "--size: '32x' is not N or HxW"),
+                                ("--preprocess", "bogus", "--preprocess: unknown mode 'bogus' (caffe or torch)"),
                                 ("--map-dtype", "f8", "--map-dtype: 'f8' is not float32 or float16"),
                                 ("--store", "all", "--store: 'all' is not pooled, maps or maps,pooled")]:
         expect(f"extract {flag} {value}", x + ["--manifest", m, flag, value], 2, reason, out=out)
@@ -150,6 +151,30 @@ def main():
         f.attrs["format_version"] = version + 1
     expect("predict with a head of a newer format", [PREDICT, "--head", future, "--store", two], 1,
            f"{future}: format_version {version + 1} is newer than this vggtap reads ({version})")
+
+    # --- a merged store whose shard was replaced after the merge ---
+    shards = [extract(os.path.join(tmp, "split.csv"), os.path.join(tmp, f"s{i}.h5"), "--shard", f"{i}/2")
+              for i in (0, 1)]
+    merged, head2 = os.path.join(tmp, "merged.h5"), os.path.join(tmp, "head2.h5")
+    vtlib.run([MERGE, "--out", merged] + shards)
+    write(shards[1], "not a store any more\n")
+    expect("train on a merged store whose shard is now junk", [TRAIN, "--store", merged, "--quiet", "--out", head2],
+           1, f"{merged}: /pooled/block1_pool/avg1: rows 6..11 are in {shards[1]}, which is not a readable HDF5 file",
+           out=head2)
+    os.remove(shards[1])
+    extract(os.path.join(tmp, "dev.csv"), shards[1], "--shard", "1/2")
+    expect("train on a merged store whose shard is of another list",
+           [TRAIN, "--store", merged, "--quiet", "--out", head2], 1,
+           f"rows 6..11 are in {shards[1]}, which is a shard of another image list", "or merge again", out=head2)
+
+    # --- usage errors of the other programs (exit 2) ---
+    png = os.path.join(tmp, "m.png")
+    expect("mosaic of a stored map with --size", [MOSAIC, "--store", two, "--row", "0", "--tap", "block1_pool",
+                                                  "--size", "64", "--out", png], 2,
+           "--store draws stored maps: --weights, --size, --resize, --preprocess do not apply", out=png)
+    expect("info --csv without --table", [INFO, "--csv", os.path.join(tmp, "t.csv"), two], 2,
+           "--csv goes with --table", out=os.path.join(tmp, "t.csv"))
+    expect("merge without --out", [MERGE] + shards[:1], 2, "give --out MERGED.h5 and the shard files")
 
     # --- vggtap-config get: a key the config does not have, and no default ---
     ini = write(os.path.join(tmp, "c.ini"), "[vggtap]\nwork = runs\n[extract]\ndata = d\n")
