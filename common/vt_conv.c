@@ -243,23 +243,25 @@ static void gemm_conv_rows(const vt_conv3x3_packed *p, int W, const float *in, i
   }
 }
 
+/* stream: the Winograd path's pooled rows go past the caches (the direct
+ * path, for Cin < 16, is never a block's last conv in VGG16 and ignores it) */
 static void conv_rows(const vt_conv3x3_packed *p, int W, const float *in, int in_y0, int in_y1,
-                      int y0, int y1, float *out, float *pooled, float *scratch) {
+                      int y0, int y1, float *out, float *pooled, int stream, float *scratch) {
   if (p->algo == VT_CONV_WINOGRAD)
     vt_winograd4_conv_rows(p->weights, p->bias, p->cin, p->cout, p->coutp, W, in, in_y0, in_y1,
-                           y0, y1, out, pooled, scratch);
+                           y0, y1, out, pooled, stream, scratch);
   else
     gemm_conv_rows(p, W, in, in_y0, in_y1, y0, y1, out, pooled, scratch);
 }
 
 void vt_conv3x3_relu_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
                             float *out, float *scratch) {
-  conv_rows(p, W, in, 0, H, 0, H, out, NULL, scratch);
+  conv_rows(p, W, in, 0, H, 0, H, out, NULL, 0, scratch);
 }
 
 void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
-                                 float *out, float *pooled, float *scratch) {
-  conv_rows(p, W, in, 0, H, 0, H, out, pooled, scratch);
+                                 float *out, float *pooled, int stream, float *scratch) {
+  conv_rows(p, W, in, 0, H, 0, H, out, pooled, stream, scratch);
 }
 
 /* Two convs and a pool in bands of R rows of the second conv's output. Band j
@@ -297,7 +299,7 @@ size_t vt_conv3x3_pair_auto_scratch_floats(int H, int W, int Cin, int C1, int Co
 
 void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
                                  const float *in, int H, int W, float *out_a, float *out_b,
-                                 float *pooled, float *scratch) {
+                                 float *pooled, int stream, float *scratch) {
   int R = pair_band_rows(W, a->cout);
   size_t row_a = (size_t)W * a->cout;
   float *buf = scratch;
@@ -308,13 +310,13 @@ void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_pa
     int need0 = y0 > 0 ? y0 - 1 : 0, need1 = y1 < H ? y1 + 1 : H;
     /* Carry rows need0..have1-1 to the top, then compute have1..need1-1. */
     memmove(buf, buf + (size_t)(need0 - have0) * row_a, (size_t)(have1 - need0) * row_a * sizeof(float));
-    conv_rows(a, W, in, 0, H, have1, need1, buf + (size_t)(have1 - need0) * row_a, NULL, rest);
+    conv_rows(a, W, in, 0, H, have1, need1, buf + (size_t)(have1 - need0) * row_a, NULL, 0, rest);
     if (out_a)
       memcpy(out_a + (size_t)have1 * row_a, buf + (size_t)(have1 - need0) * row_a,
              (size_t)(need1 - have1) * row_a * sizeof(float));
     have0 = need0, have1 = need1;
     conv_rows(b, W, buf, have0, have1, y0, y1, out_b ? out_b + (size_t)y0 * W * b->cout : NULL,
-              pooled ? pooled + (size_t)(y0 / 2) * (W / 2) * b->cout : NULL, rest);
+              pooled ? pooled + (size_t)(y0 / 2) * (W / 2) * b->cout : NULL, stream, rest);
   }
 }
 

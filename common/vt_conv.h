@@ -47,20 +47,23 @@ void vt_conv3x3_relu_packed(const vt_conv3x3_packed *p, const float *in, int H, 
                             float *out, float *scratch);
 
 /* The same followed by the 2x2 max-pool, fused: pooled [H/2][W/2][Cout] and,
- * unless out is NULL, the conv output too. */
+ * unless out is NULL, the conv output too. stream: pooled is written with
+ * non-temporal stores, past the caches, for memory the CPU will not read
+ * soon (vt_vgg_workspace.stream); the values are the same. */
 void vt_conv3x3_relu_pool_packed(const vt_conv3x3_packed *p, const float *in, int H, int W,
-                                 float *out, float *pooled, float *scratch);
+                                 float *out, float *pooled, int stream, float *scratch);
 
 /* Two convs then the 2x2 max-pool (a VGG block of two convs), in bands of
  * rows so that the first conv's output never leaves the cache: a: Cin ->
  * C1, b: C1 -> Cout (b's Cin must be a's Cout). pooled [H/2][W/2][Cout];
- * out_a [H][W][C1] and out_b [H][W][Cout] are written too unless NULL. */
+ * out_a [H][W][C1] and out_b [H][W][Cout] are written too unless NULL;
+ * stream as above. */
 size_t vt_conv3x3_pair_scratch_floats(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
                                       int H, int W);
 size_t vt_conv3x3_pair_auto_scratch_floats(int H, int W, int Cin, int C1, int Cout);
 void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_packed *b,
                                  const float *in, int H, int W, float *out_a, float *out_b,
-                                 float *pooled, float *scratch);
+                                 float *pooled, int stream, float *scratch);
 
 /* 2x2 max-pool, stride 2 (Keras 'valid': odd trailing row/column dropped).
  * in [H][W][C] -> out [H/2][W/2][C]. */

@@ -137,7 +137,7 @@ static int chain(const vt_weights *w, vt_vgg_workspace *ws, int l) {
   const float *in = l == 0 ? ws->input : ws->out[l - 1];
   vt_conv3x3_pair_pool_packed(a->packed, b->packed, in, ws->oh[l], ws->ow[l],
                               ws->keep[l] ? ws->out[l] : NULL, ws->keep[l + 1] ? ws->out[l + 1] : NULL,
-                              ws->out[l + 2], ws->scratch);
+                              ws->out[l + 2], ws->stream[l + 2], ws->scratch);
   return 1;
 }
 
@@ -153,7 +153,8 @@ static int conv(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int
   } else if (k == &fast && cw->packed) {
     /* Packed weights (Winograd); a 2x2 max-pool right after is fused in. */
     float *pooled = l < ws->last_layer && vt_vgg16_layers[l + 1].kind == VT_LAYER_POOL ? ws->out[l + 1] : NULL;
-    vt_conv3x3_relu_pool_packed(cw->packed, in, ws->oh[l], ws->ow[l], ws->out[l], pooled, ws->scratch);
+    vt_conv3x3_relu_pool_packed(cw->packed, in, ws->oh[l], ws->ow[l], ws->out[l], pooled,
+                                pooled && ws->stream[l + 1], ws->scratch);
   } else {
     k->conv(in, ws->oh[l], ws->ow[l], cw->cin, cw->kernel, cw->bias, cw->cout, ws->out[l], ws->scratch);
   }

@@ -15,6 +15,8 @@
  * narrower vectors elsewhere). */
 #include "vt_winograd.h"
 
+#include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +53,18 @@ static inline void store_n(float *p, vf v, int n) {
   else
     memcpy(p, &v, (size_t)n * sizeof(float));
 }
+/* store_n past the caches where a whole aligned vector allows (AVX-512); the
+ * caller fences once the stores are done. */
+static inline void store_n_stream(float *p, vf v, int n) {
+#ifdef __AVX512F__
+  if (n == VL && ((uintptr_t)p & 63) == 0) {
+    _mm512_stream_ps(p, (__m512)v);
+    return;
+  }
+#endif
+  store_n(p, v, n);
+}
+
 static inline vf vmax(vf a, vf b) {
   vi m = a > b;
   return (vf)(((vi)a & m) | ((vi)b & ~m));
@@ -170,7 +184,7 @@ static inline void at4(const vf *x, int s, vf r[4]) {
  * pooled + (y/2 * W/2 + x/2) * Cout. */
 static void output_transform(const float *M, size_t xi_stride, int Coutp, const float *bias,
                              int Cout, int rows, int W, int tiles_x, int t0, int nt, float *out,
-                             float *pooled) {
+                             float *pooled, int stream) {
   int ph = rows / 2, pw = W / 2;
   for (int t = 0; t < nt; t++) {
     int ty = (t0 + t) / tiles_x, tx = (t0 + t) % tiles_x;
@@ -204,8 +218,9 @@ static void output_transform(const float *M, size_t xi_stride, int Coutp, const 
           for (int k = 0; k < 2 && 2 * tx + k < pw; k++) {
             const vf *q = y + 2 * a * 4 + 2 * k;
             vf mx = vmax(vmax(q[0], q[1]), vmax(q[4], q[5]));
-            store_n(pooled + ((size_t)(2 * ty + a) * pw + 2 * tx + k) * Cout + c,
-                    vmax(mx + b, zero), n);
+            float *dst = pooled + ((size_t)(2 * ty + a) * pw + 2 * tx + k) * Cout + c;
+            if (stream) store_n_stream(dst, vmax(mx + b, zero), n);
+            else store_n(dst, vmax(mx + b, zero), n);
           }
     }
   }
@@ -247,7 +262,7 @@ size_t vt_winograd4_scratch_floats(int rows, int W, int Cin, int Coutp) {
 
 void vt_winograd4_conv_rows(const float *u, const float *bias, int Cin, int Cout, int Coutp, int W,
                             const float *in, int in_y0, int in_y1, int y0, int y1, float *out,
-                            float *pooled, float *scratch) {
+                            float *pooled, int stream, float *scratch) {
   int tiles_x = (W + 3) / 4, tiles = ((y1 - y0 + 3) / 4) * tiles_x;
   int T = block_tiles(tiles, Cin, Coutp);
   float *zeros = scratch;
@@ -265,6 +280,9 @@ void vt_winograd4_conv_rows(const float *u, const float *bias, int Cin, int Cout
                       u + (size_t)xi * Cin * Coutp + (size_t)p0 * Cin, (size_t)pw, M + xi * ms + p0,
                       (size_t)Coutp, NULL);
       }
-    output_transform(M, ms, Coutp, bias, Cout, y1 - y0, W, tiles_x, t0, nt, out, pooled);
+    output_transform(M, ms, Coutp, bias, Cout, y1 - y0, W, tiles_x, t0, nt, out, pooled, stream);
   }
+#ifdef __AVX512F__
+  if (stream) _mm_sfence(); /* the streamed stores, ordered before whatever hands the rows on */
+#endif
 }

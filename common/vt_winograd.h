@@ -26,9 +26,11 @@ size_t vt_winograd4_scratch_floats(int rows, int W, int Cin, int Coutp);
  * the zero padding; leave them out of in_y0 .. in_y1). out (if not NULL) gets
  * rows y0 .. y1-1 (row y0 first), [W][Cout] each. pooled (if not NULL) gets
  * the 2x2 max-pool of those rows, rows y0/2 .. y1/2-1 (row y0/2 first,
- * [W/2][Cout] each); y0 must then be even. bias has Coutp floats. */
+ * [W/2][Cout] each); y0 must then be even. stream: write pooled with
+ * non-temporal stores, past the caches (see vt_vgg_workspace.stream). bias
+ * has Coutp floats. */
 void vt_winograd4_conv_rows(const float *u, const float *bias, int Cin, int Cout, int Coutp, int W,
                             const float *in, int in_y0, int in_y1, int y0, int y1, float *out,
-                            float *pooled, float *scratch);
+                            float *pooled, int stream, float *scratch);
 
 #endif

@@ -187,7 +187,7 @@ static void conv_fast_vs_naive(int H, int W, int Cin, int Cout) {
       /* Fused pool, conv output kept: both as the unfused path computes. */
       float *got2 = vt_xmalloc(nout * sizeof(float));
       got_pool[npool] = 777.0f;
-      vt_conv3x3_relu_pool_packed(p, in, H, W, got2, got_pool, scratch);
+      vt_conv3x3_relu_pool_packed(p, in, H, W, got2, got_pool, 0, scratch);
       CHECK(equal_floats(got2, got, nout), "%s conv+pool %dx%dx%d->%d: conv output differs", name,
             H, W, Cin, Cout);
       e = rel_err(got_pool, ref_pool, npool);
@@ -197,10 +197,17 @@ static void conv_fast_vs_naive(int H, int W, int Cin, int Cout) {
             name, H, W, Cin, Cout);
       /* Pooled output only. */
       float *pool2 = vt_xmalloc((npool + 1) * sizeof(float));
-      vt_conv3x3_relu_pool_packed(p, in, H, W, NULL, pool2, scratch);
+      vt_conv3x3_relu_pool_packed(p, in, H, W, NULL, pool2, 0, scratch);
       CHECK(equal_floats(pool2, got_pool, npool), "%s pool-only %dx%dx%d->%d differs", name, H, W,
             Cin, Cout);
-      free(got2), free(pool2);
+      /* Streamed past the caches (into 64-byte aligned memory, where whole
+       * vectors take that path): the same values, nothing past the end. */
+      float *pool3 = vt_aligned_alloc((npool + 1) * sizeof(float));
+      pool3[npool] = 777.0f;
+      vt_conv3x3_relu_pool_packed(p, in, H, W, NULL, pool3, 1, scratch);
+      CHECK(equal_floats(pool3, got_pool, npool) && pool3[npool] == 777.0f,
+            "%s pool-only streamed %dx%dx%d->%d differs", name, H, W, Cin, Cout);
+      free(got2), free(pool2), free(pool3);
       vt_conv3x3_packed_free(p);
     }
     free(scratch);
@@ -248,14 +255,20 @@ static void pair_vs_naive(int H, int W, int Cin, int C1, int Cout) {
   float *o1 = vt_xmalloc((n1 + 1) * sizeof(float)), *o2 = vt_xmalloc((n2 + 1) * sizeof(float));
   float *op = vt_xmalloc((np + 1) * sizeof(float)), *op2 = vt_xmalloc((np + 1) * sizeof(float));
   o1[n1] = o2[n2] = op[np] = 55.0f;
-  vt_conv3x3_pair_pool_packed(a, b, in, H, W, o1, o2, op, scratch);
+  vt_conv3x3_pair_pool_packed(a, b, in, H, W, o1, o2, op, 0, scratch);
   double e1 = rel_err(o1, r1, n1), e2 = rel_err(o2, r2, n2), ep = rel_err(op, rp, np);
   CHECK(e1 < 2e-4 && e2 < 2e-4 && ep < 2e-4, "pair %dx%d %d->%d->%d: rel err %g %g %g", H, W, Cin,
         C1, Cout, e1, e2, ep);
   CHECK(o1[n1] == 55.0f && o2[n2] == 55.0f && op[np] == 55.0f, "pair %dx%d wrote past an output", H, W);
   /* Only the pooled map: the same values. */
-  vt_conv3x3_pair_pool_packed(a, b, in, H, W, NULL, NULL, op2, scratch);
+  vt_conv3x3_pair_pool_packed(a, b, in, H, W, NULL, NULL, op2, 0, scratch);
   CHECK(equal_floats(op, op2, np), "pair %dx%d pool-only differs", H, W);
+  /* Streamed past the caches (aligned, as a store writer's buffer is). */
+  float *op3 = vt_aligned_alloc((np + 1) * sizeof(float));
+  op3[np] = 55.0f;
+  vt_conv3x3_pair_pool_packed(a, b, in, H, W, NULL, NULL, op3, 1, scratch);
+  CHECK(equal_floats(op, op3, np) && op3[np] == 55.0f, "pair %dx%d pool-only streamed differs", H, W);
+  free(op3);
   vt_conv3x3_packed_free(a), vt_conv3x3_packed_free(b);
   free(in), free(ka), free(ba), free(kb), free(bb), free(r1), free(r2), free(rp);
   free(scratch), free(o1), free(o2), free(op), free(op2);

@@ -95,7 +95,7 @@ static void run(const job *j, int path) {
   case PATH_GEMM: vt_conv3x3_relu_packed(j->gemm, j->in, j->H, j->W, j->out, j->scratch); break;
   case PATH_WINO: vt_conv3x3_relu_packed(j->wino, j->in, j->H, j->W, j->out, j->scratch); break;
   case PATH_WINO_POOL:
-    vt_conv3x3_relu_pool_packed(j->wino, j->in, j->H, j->W, NULL, j->pooled, j->scratch);
+    vt_conv3x3_relu_pool_packed(j->wino, j->in, j->H, j->W, NULL, j->pooled, 0, j->scratch);
     break;
   }
 }
@@ -133,10 +133,10 @@ static void bench_pairs(int size, int reps, double *times) {
         double t0 = cpu_now();
         if (mode == 0) {
           vt_conv3x3_relu_packed(a, in, H, W, o1, scratch);
-          vt_conv3x3_relu_pool_packed(b, o1, H, W, o2, pooled, scratch);
+          vt_conv3x3_relu_pool_packed(b, o1, H, W, o2, pooled, 0, scratch);
         } else {
           vt_conv3x3_pair_pool_packed(a, b, in, H, W, mode == 2 ? o1 : NULL, mode == 2 ? o2 : NULL,
-                                      pooled, scratch);
+                                      pooled, 0, scratch);
         }
         if (r >= 0) times[r] = cpu_now() - t0;
       }
