@@ -15,7 +15,12 @@ user extracting thousands of photos sees);
 the baseline's excludes its set-up (imports, trace, warm-up), which favours
 the baseline. Both write the same store content (checked: features agree to
 1e-4 of the tap's max). Every case runs once untimed, then --repeats
-interleaved rounds; tables show medians.
+interleaved rounds; tables show medians. End to end / conv-only is paired:
+each vggtap-extract run has a conv-only run of its own right beside it
+(before it or after it, the order alternating), and the table gives the
+median of those per-pair ratios, so that the machine's drift from one
+quarter hour to the next (~5% on shared 2-core machines) moves both sides
+of a ratio, not one.
 
   bench_extract.py [--images 1000] [--repeats 3] [--threads 2]
                    [--torch-best best.json] [--memory 100,2000] [--md OUT.md]
@@ -192,14 +197,14 @@ def run(a, tmp, tcfg):
     vs, ts = os.path.join(tmp, "v.h5"), os.path.join(tmp, "t.h5")
 
     # Every case: a name and a function returning images/s.
-    cases = {}
+    cases, conv = {}, {}
     for tap in TAPS:
         for store, rs in STORES:
             cases["vggtap", tap, store, rs] = lambda tap=tap, store=store, rs=rs: \
                 a.images / timed(vggtap_cmd(manifest, tap, store, vs, a.threads, rs))[0]
             cases["torch", tap, store, rs] = lambda tap=tap, store=store, rs=rs: \
                 a.images / float(timed(torch_cmd(manifest, tap, store, ts, tcfg[tap], rs))[1].split()[-1])
-        cases["conv", tap] = lambda tap=tap: \
+        conv[tap] = lambda tap=tap: \
             float(timed(conv_cmd(tap, a.threads, a.images))[1].splitlines()[-1].split()[1])
         if a.threads > 1:
             cases["vggtap1", tap] = lambda tap=tap: \
@@ -207,16 +212,30 @@ def run(a, tmp, tcfg):
 
     log(f"warm-up: every case once on {a.images} images")
     diff = {}
+    for fn in conv.values():
+        fn()
     for key, fn in cases.items():
         fn()
         if key[0] == "torch":  # the case before wrote vggtap's store for the same tap and content
             diff[key[1:]] = same_content(vs, ts)
     rates = {k: [] for k in cases}
+    paired = {k: [] for k in cases if k[0] == "vggtap"}  # (vggtap, conv alone) images/s, adjacent runs
     for r in range(a.repeats):
-        for key, fn in cases.items():
-            rates[key].append(fn())
+        for i, (key, fn) in enumerate(cases.items()):
+            if key not in paired:
+                rates[key].append(fn())
+            elif (r + i) % 2 == 0:
+                v = fn()
+                paired[key].append((v, conv[key[1]]()))
+            else:
+                c = conv[key[1]]()
+                paired[key].append((fn(), c))
+            if key in paired:
+                rates[key].append(paired[key][-1][0])
         log(f"round {r}: " + ", ".join(f"{'/'.join(k)} {v[-1]:.1f}" for k, v in rates.items()))
     med = {k: statistics.median(v) for k, v in rates.items()}
+    conv_med = {k: statistics.median(c for _, c in p) for k, p in paired.items()}
+    ratio_med = {k: statistics.median(v / c for v, c in p) for k, p in paired.items()}
 
     stages = {}
     for tap in TAPS:
@@ -246,17 +265,21 @@ def run(a, tmp, tcfg):
     out.append("### End to end: vggtap-extract vs conv prefix alone vs PyTorch + PIL + h5py (images/s)\n")
     out.append(f"{a.images} real JPEGs, {a.threads} threads, 224x224, caffe, grids 1,2,4 (vggtap's default); "
                f"medians of {a.repeats} interleaved rounds after one untimed round.\n")
-    out.append("| tap | store | resize | vggtap-extract | conv only | e2e / conv [>= 90%] | PyTorch baseline | "
-               "vggtap / PyTorch [>= 3x] | PyTorch config | store diff |")
-    out.append("|---|---|---|---:|---:|---:|---:|---:|---|---:|")
+    out.append("| tap | store | resize | vggtap-extract | conv only | e2e / conv [>= 90%] | per pair | "
+               "PyTorch baseline | vggtap / PyTorch [>= 3x] | PyTorch config | store diff |")
+    out.append("|---|---|---|---:|---:|---:|---|---:|---:|---|---:|")
     for tap in TAPS:
         for store, rs in STORES:
-            v, c, t = med["vggtap", tap, store, rs], med["conv", tap], med["torch", tap, store, rs]
-            out.append(f"| {tap} | {store} | {rs} | {v:.2f} | {c:.2f} | {100 * v / c:.0f}% | {t:.2f} | "
-                       f"{v / t:.2f}x | {torch_name(tcfg[tap])} | {diff[tap, store, rs]:.1e} |")
+            key = ("vggtap", tap, store, rs)
+            v, t = med[key], med["torch", tap, store, rs]
+            pairs = ", ".join(f"{100 * pv / pc:.1f}" for pv, pc in paired[key])
+            out.append(f"| {tap} | {store} | {rs} | {v:.2f} | {conv_med[key]:.2f} | {100 * ratio_med[key]:.1f}% | "
+                       f"{pairs} | {t:.2f} | {v / t:.2f}x | {torch_name(tcfg[tap])} | {diff[tap, store, rs]:.1e} |")
     out.append("")
-    out.append("store diff: max |vggtap - PyTorch| / max |PyTorch| over every feature and pooled "
-               "dataset (paths, labels, status, sizes equal).\n")
+    out.append("conv only: median of the conv-only runs paired with that row's vggtap-extract runs; "
+               "e2e / conv: median of the per-pair ratios (each pair's two runs adjacent, in alternating "
+               "order), listed in round order under \"per pair\" (%). store diff: max |vggtap - PyTorch| / "
+               "max |PyTorch| over every feature and pooled dataset (paths, labels, status, sizes equal).\n")
     if a.threads > 1:
         out.append("### Thread scaling: vggtap-extract, pooled store (images/s)\n")
         out.append(f"| tap | --threads 1 | --threads {a.threads} | speed-up |")
