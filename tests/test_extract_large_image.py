@@ -47,8 +47,7 @@ def main():
         whole = im.width * im.height * 3
         print(f"{os.path.basename(path)} {im.width}x{im.height}: decoded whole {whole / 2**20:.0f} MiB, "
               f"vggtap-extract peak RSS {peak / 2**20:.0f} MiB")
-        sanitized = os.environ.get("VGGTAP_BIN")  # ASan's shadow memory and quarantine inflate RSS
-        if not sanitized:
+        if not vtlib.SANITIZED:
             assert peak < min(whole, WHOLE_JPEG), (path, peak, whole)
 
         # the network input equals PIL's resize within +-1 (its rounding)

@@ -493,8 +493,9 @@ def main():
     maps_bytes = 200 * 56 * 56 * 64 * 4
     rc, peak = vtlib.peak_rss([TRAIN, "--store", big, "--out", p("hbig.h5"), "--quiet", "--tap",
                                "block1_pool", "--pool", "gap+gmp", "--features", "maps"])
-    check(rc == 0 and peak < maps_bytes / 3,
-          "pooling %d MB of maps streaming: peak RSS %d MB" % (maps_bytes >> 20, peak >> 20))
+    check(rc == 0 and (vtlib.SANITIZED or peak < maps_bytes / 3),
+          "pooling %d MB of maps streaming: peak RSS %d MB%s" % (maps_bytes >> 20, peak >> 20,
+                                                                 " (not bounded under a sanitizer)" if vtlib.SANITIZED else ""))
     os.remove(big)
 
     # --- --eval on another store, --split manifest ---
