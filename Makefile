@@ -4,8 +4,9 @@
 # `make fuzz` the libFuzzer harnesses of tests/fuzz/ (clang) for FUZZ_SECONDS
 # each, `make ci-test` all four (what CI runs).
 #
-# Layout: every .c file in common/, extract/ and train/ goes into one static
-# library, except program mains, which are named vggtap_*.c and become
+# Layout (docs/ARCHITECTURE.md): every .c file in common/*/, extract/ and
+# train/ goes into one static library, except program mains, which are named
+# vggtap_*.c and become
 # $(BINDIR)/vggtap-* (bin/; build-asan/bin/, build-tsan/bin/ for the sanitizer
 # builds).
 # tests/test_*.c become build/tests/test_*; tests/tools/*.c become
@@ -23,7 +24,7 @@ LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -lm -lpthr
 LDFLAGS += $(SAN)
 
 MAINS   := $(wildcard extract/vggtap_*.c train/vggtap_*.c)
-LIBSRC  := $(filter-out $(MAINS),$(wildcard common/*.c extract/*.c train/*.c))
+LIBSRC  := $(filter-out $(MAINS),$(wildcard common/*/*.c extract/*.c train/*.c))
 LIBOBJ  := $(LIBSRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libvggtap.a
 PROGS   := $(patsubst %.c,$(BINDIR)/%,$(subst _,-,$(notdir $(MAINS))))
@@ -58,7 +59,7 @@ demo:
 	  $(BUILD)/tools/fmnist_png --out demo/fashion-mnist && touch demo/fashion-mnist/.complete; }
 	$(MAKE) -f pipeline.mk CONFIG=configs/demo.ini evaluate report
 
-$(BUILD)/%.o: %.c $(wildcard common/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vt_common.h"
-#include "vt_h5.h"
+#include "base/vt_common.h"
+#include "store/vt_h5.h"
 
 enum { BLOCK = 4096 }; /* O_DIRECT alignment of offsets, lengths and buffers */
 

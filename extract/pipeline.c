@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_half.h"
-#include "vt_store_schema.h"
+#include "base/vt_common.h"
+#include "base/vt_half.h"
+#include "store/vt_store_schema.h"
 
 /* A ring of result slots: job j fills slot j % n_slots once the writer has
  * written job j - n_slots, which bounds memory and keeps rows in order. */

@@ -8,9 +8,9 @@
 #include <stdatomic.h>
 
 #include "store_writer.h"
-#include "vt_extract.h"
-#include "vt_inputs.h"
-#include "vt_progress.h"
+#include "net/vt_extract.h"
+#include "image/vt_inputs.h"
+#include "base/vt_progress.h"
 
 typedef struct {
   const vt_extract_config *cfg;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 int vt_shard_parse(const char *text, int *index, int *count) {
   char *end;

@@ -14,7 +14,7 @@
 #define VT_SHARD_H
 
 #include "store_writer.h"
-#include "vt_inputs.h"
+#include "image/vt_inputs.h"
 
 /* Parses "i/n" (0 <= i < n, n >= 1). */
 int vt_shard_parse(const char *text, int *index, int *count);

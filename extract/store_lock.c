@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vt_common.h"
-#include "vt_store_read.h"
+#include "base/vt_common.h"
+#include "store/vt_store_read.h"
 
 /* The pid the holder wrote into the lock file, or 0 if unreadable. */
 static long holder_pid(int fd) {

@@ -11,11 +11,11 @@
 
 #include "shard.h"
 #include "store_writer.h"
-#include "vt_common.h"
-#include "vt_h5.h"
-#include "vt_store_read.h"
-#include "vt_store_schema.h"
-#include "vt_vds.h"
+#include "base/vt_common.h"
+#include "store/vt_h5.h"
+#include "store/vt_store_read.h"
+#include "store/vt_store_schema.h"
+#include "store/vt_vds.h"
 
 /* How many missing shards are listed one by one before "and K more". */
 enum { MAX_LISTED = 20 };

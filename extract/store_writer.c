@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vt_common.h"
-#include "vt_crash_guard.h"
-#include "vt_h5.h"
-#include "vt_store_read.h"
-#include "vt_store_schema.h"
+#include "base/vt_common.h"
+#include "store/vt_crash_guard.h"
+#include "store/vt_h5.h"
+#include "store/vt_store_read.h"
+#include "store/vt_store_schema.h"
 #include "map_file.h"
 
 /* A part is closed after max_rows rows or PART_MAX_SECONDS, whichever comes

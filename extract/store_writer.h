@@ -19,8 +19,8 @@
 
 #include <stdint.h>
 
-#include "vt_extract.h"
-#include "vt_inputs.h"
+#include "net/vt_extract.h"
+#include "image/vt_inputs.h"
 
 /* Settings compared when resuming, and provenance recorded in the store. */
 typedef struct {

@@ -9,14 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_config.h"
-#include "vt_extract.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "base/vt_config.h"
+#include "net/vt_extract.h"
 #include "vt_features.h"
-#include "vt_inputs.h"
-#include "vt_vgg.h"
-#include "vt_weights_find.h"
+#include "image/vt_inputs.h"
+#include "net/vt_vgg.h"
+#include "net/vt_weights_find.h"
 
 static const char usage[] =
     "usage: vggtap-config check CONFIG\n"

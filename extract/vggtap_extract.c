@@ -13,13 +13,13 @@
 #include "shard.h"
 #include "store_lock.h"
 #include "store_writer.h"
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_config.h"
-#include "vt_extract.h"
-#include "vt_h5.h"
-#include "vt_inputs.h"
-#include "vt_weights_find.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "base/vt_config.h"
+#include "net/vt_extract.h"
+#include "store/vt_h5.h"
+#include "image/vt_inputs.h"
+#include "net/vt_weights_find.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_ROWS_FAILED = 3, EXIT_INTERRUPTED = 130 };
 

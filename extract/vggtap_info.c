@@ -14,12 +14,12 @@
 #include <sys/stat.h>
 #include <wchar.h>
 
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_h5.h"
-#include "vt_store_read.h"
-#include "vt_store_schema.h"
-#include "vt_text.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "store/vt_h5.h"
+#include "store/vt_store_read.h"
+#include "store/vt_store_schema.h"
+#include "base/vt_text.h"
 
 static const char usage[] =
     "usage: vggtap-info FILE.h5...                    describe stores and heads\n"

@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 
 #include "store_merge.h"
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_h5.h"
-#include "vt_store_read.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "store/vt_h5.h"
+#include "store/vt_store_read.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 

@@ -10,15 +10,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_extract.h"
-#include "vt_h5.h"
-#include "vt_png_plot.h"
-#include "vt_store_read.h"
-#include "vt_store_schema.h"
-#include "vt_text.h"
-#include "vt_weights_find.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "net/vt_extract.h"
+#include "store/vt_h5.h"
+#include "plot/vt_png_plot.h"
+#include "store/vt_store_read.h"
+#include "store/vt_store_schema.h"
+#include "base/vt_text.h"
+#include "net/vt_weights_find.h"
 
 static const char usage[] =
     "usage: vggtap-mosaic --store STORE.h5 --row N --tap LAYER --out PNG [options]\n"

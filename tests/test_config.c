@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vt_common.h"
-#include "vt_config.h"
-#include "vt_weights_find.h"
+#include "base/vt_common.h"
+#include "base/vt_config.h"
+#include "net/vt_weights_find.h"
 
 #include "vt_test.h"
 

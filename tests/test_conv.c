@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_conv.h"
-#include "vt_gemm.h"
-#include "vt_vgg.h"
-#include "vt_weights.h"
+#include "base/vt_common.h"
+#include "net/vt_conv.h"
+#include "net/vt_gemm.h"
+#include "net/vt_vgg.h"
+#include "net/vt_weights.h"
 
 #include "vt_test.h"
 

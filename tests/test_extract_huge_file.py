@@ -1,5 +1,5 @@
 """A huge file costs what the decoder reads of it, not its size: vggtap-extract
-reads an image's compressed bytes a chunk at a time (common/vt_image.c), so
+reads an image's compressed bytes a chunk at a time (common/image/vt_image.c), so
 2 GiB sparse files (no disk used) that start like images are handled with a
 peak RSS far below their size:
   - a small JPEG whose header declares 30000 x 30000 and a PNG whose IHDR

@@ -3,7 +3,7 @@
  * round trips through the recorded text, and the refusals (with reasons). */
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 #include "vt_features.h"
 
 #include "vt_test.h"

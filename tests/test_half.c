@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vt_half.h"
+#include "base/vt_half.h"
 
 static uint16_t ref_half(float f) {
   _Float16 h = (_Float16)f;

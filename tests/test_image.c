@@ -33,9 +33,10 @@
 
 #include <jpeglib.h>
 
-#include "vt_common.h"
-#include "vt_image.h"
-#include "vt_inputs.h"
+#include "base/vt_common.h"
+#include "image/vt_image.h"
+#include "image/vt_preprocess.h"
+#include "image/vt_inputs.h"
 
 #include "vt_test.h"
 

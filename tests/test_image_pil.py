@@ -9,7 +9,7 @@
    (plain, Adam7, tRNS), written here with zlib, and JPEGs written by PIL
    (4:4:4, progressive, greyscale, Adobe CMYK). All must equal PIL exactly,
    except 16-bit greyscale, where PIL clips the 16-bit value to 0..255 and
-   vggtap keeps the high byte (documented in common/vt_image.c): checked as
+   vggtap keeps the high byte (documented in common/image/vt_image.c): checked as
    such.
 
 Uses $TEST_BUILD/tools/vt_imgdump (TEST_BUILD defaults to build)."""

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
-#include "vt_common.h"
+#include "metrics.h"
+#include "base/vt_common.h"
 
 #include "vt_test.h"
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_png_plot.h"
+#include "base/vt_common.h"
+#include "plot/vt_png_plot.h"
 
 #include "vt_test.h"
 

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "report.h"
-#include "vt_common.h"
-#include "vt_png_plot.h"
+#include "base/vt_common.h"
+#include "plot/vt_png_plot.h"
 
 #include "vt_test.h"
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_weights.h"
+#include "base/vt_common.h"
+#include "base/vt_sha256.h"
 
 static int failures = 0;
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 #include "vt_head.h"
 
 /* The loss of the head in double precision, using the dropout multipliers the

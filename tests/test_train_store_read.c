@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vt_common.h"
-#include "vt_h5.h"
-#include "vt_half.h"
-#include "vt_store_read.h"
-#include "vt_store_schema.h"
+#include "base/vt_common.h"
+#include "store/vt_h5.h"
+#include "base/vt_half.h"
+#include "store/vt_store_read.h"
+#include "store/vt_store_schema.h"
 
 #include "vt_test.h"
 

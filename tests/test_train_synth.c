@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 #include "vt_rng.h"
 #include "vt_split.h"
 #include "vt_standardize.h"

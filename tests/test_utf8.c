@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_text.h"
+#include "base/vt_text.h"
 #include "vt_test.h"
 
 int main(void) {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_vgg.h"
+#include "base/vt_common.h"
+#include "net/vt_vgg.h"
 
 #include "vt_test.h"
 

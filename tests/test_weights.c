@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vt_common.h"
-#include "vt_weights.h"
+#include "base/vt_common.h"
+#include "net/vt_weights.h"
 
 #include "vt_test.h"
 

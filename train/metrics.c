@@ -2,12 +2,12 @@
  * follow scikit-learn with zero_division=0: a class nobody predicted has
  * precision 0, a class with no true rows has recall 0, and the macro averages
  * (balanced accuracy, macro-F1) skip classes with no true rows. */
-#include "report.h"
+#include "metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 int vt_metrics_compute(int n_classes, int n, const int *y_true, const int *y_pred, vt_metrics *m) {
   memset(m, 0, sizeof *m);

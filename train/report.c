@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_png_plot.h"
-#include "vt_text.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "plot/vt_png_plot.h"
+#include "base/vt_text.h"
 
 /* ---- formatting helpers ---- */
 

@@ -1,4 +1,4 @@
-/* report.h: evaluation metrics and the end-of-training report (printed and
+/* report.h: the end-of-training report (printed and
  * written to a directory: metrics.json, per_class.csv, confusion.csv,
  * confusion.txt, confusion.png, curves.png). */
 #ifndef VT_REPORT_H
@@ -6,19 +6,7 @@
 
 #include <stdio.h>
 
-typedef struct {
-  int n_classes, n;          /* classes, evaluated rows */
-  double accuracy;           /* correct / n */
-  double balanced_accuracy;  /* mean recall over classes with support > 0 */
-  double macro_f1;           /* mean F1 over classes with support > 0 */
-  double *precision, *recall, *f1; /* [n_classes]; 0 where undefined */
-  long *support;             /* [n_classes] true rows per class */
-  long *confusion;           /* [n_classes][n_classes], row = true, column = predicted */
-} vt_metrics;
-
-/* y_true, y_pred in [0, n_classes). Returns 0 or -1 + reason. */
-int vt_metrics_compute(int n_classes, int n, const int *y_true, const int *y_pred, vt_metrics *m);
-void vt_metrics_free(vt_metrics *m);
+#include "metrics.h"
 
 /* One line of the per-epoch log; NaN where a value does not exist (e.g. no
  * validation split). */

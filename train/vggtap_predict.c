@@ -11,21 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_config.h"
-#include "vt_extract.h"
+#include "base/vt_common.h"
+#include "base/vt_config.h"
+#include "net/vt_extract.h"
 #include "vt_features.h"
-#include "vt_h5.h"
+#include "store/vt_h5.h"
 #include "vt_head_file.h"
-#include "vt_inputs.h"
+#include "image/vt_inputs.h"
 #include "vt_standardize.h"
-#include "vt_store_read.h"
-#include "vt_store_schema.h"
+#include "store/vt_store_read.h"
+#include "store/vt_store_schema.h"
 #include "vt_trainer.h"
-#include "vt_vgg.h"
-#include "vt_weights_find.h"
-#include "vt_cli.h"
-#include "vt_text.h"
+#include "net/vt_vgg.h"
+#include "net/vt_weights_find.h"
+#include "base/vt_cli.h"
+#include "base/vt_text.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_IMAGES_FAILED = 3 };
 

@@ -12,19 +12,19 @@
 #include <unistd.h>
 
 #include "report.h"
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_config.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "base/vt_config.h"
 #include "vt_features.h"
-#include "vt_h5.h"
+#include "store/vt_h5.h"
 #include "vt_head_file.h"
-#include "vt_signal_hold.h"
+#include "base/vt_signal_hold.h"
 #include "vt_split.h"
 #include "vt_standardize.h"
-#include "vt_store_read.h"
-#include "vt_store_schema.h"
+#include "store/vt_store_read.h"
+#include "store/vt_store_schema.h"
 #include "vt_trainer.h"
-#include "vt_vgg.h"
+#include "net/vt_vgg.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 

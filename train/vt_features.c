@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_conv.h"
-#include "vt_progress.h"
+#include "base/vt_common.h"
+#include "net/vt_conv.h"
+#include "base/vt_progress.h"
 
 /* "avg4" / "max1" / "gap" / "gmp" -> grid and op; 0 or -1. */
 static int parse_part(const char *tok, int *grid, int *is_max) {

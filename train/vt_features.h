@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "vt_store_read.h"
+#include "store/vt_store_read.h"
 
 enum { VT_POOLING_MAX_PARTS = 8, VT_RECIPE_MAX_TAPS = 8, VT_RECIPE_MAX_PARTS = 64,
        VT_TAP_NAME_MAX = 32 };

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 /* Fills dims[0 .. n_hidden + 1] and counts the parameters. */
 static int head_shape(int n_features, int n_hidden, const int *hidden, int n_classes, int *dims,

@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vt_cli.h"
-#include "vt_common.h"
-#include "vt_crash_guard.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "store/vt_crash_guard.h"
 #include "vt_features.h"
-#include "vt_h5.h"
-#include "vt_store_read.h"
+#include "store/vt_h5.h"
+#include "store/vt_store_read.h"
 
 const char *vt_head_kind(const vt_head *h) { return h->n_layers == 1 ? "softmax" : "mlp"; }
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 void vt_lbfgs_config_default(vt_lbfgs_config *c) {
   c->memory = 10;

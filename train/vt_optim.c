@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 void vt_optim_init(vt_optimizer *o, const vt_optim_config *c, size_t n_params) {
   memset(o, 0, sizeof *o);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 #include "vt_rng.h"
 
 void vt_split_stratified(const int *labels, int n, int n_classes, double val_fraction,

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 void vt_standardize_fit(const float *x, int n, int dim, float *mean, float *std) {
   double *s = vt_xcalloc((size_t)dim, sizeof(double)), *ss = vt_xcalloc((size_t)dim, sizeof(double));

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 #include "vt_lbfgs.h"
 #include "vt_rng.h"
 

@@ -31,10 +31,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "vt_common.h"
-#include "vt_conv.h"
-#include "vt_vgg.h"
-#include "vt_weights.h"
+#include "base/vt_common.h"
+#include "net/vt_conv.h"
+#include "net/vt_vgg.h"
+#include "net/vt_weights.h"
 
 static const struct {
   const char *name;

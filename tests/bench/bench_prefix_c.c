@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_vgg.h"
+#include "base/vt_common.h"
+#include "net/vt_vgg.h"
 #include "../tools/raw_f32.h"
 
 typedef struct {

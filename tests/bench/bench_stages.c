@@ -28,12 +28,13 @@
 
 #include <jpeglib.h>
 
-#include "vt_common.h"
-#include "vt_conv.h"
-#include "vt_extract.h"
-#include "vt_image.h"
-#include "vt_inputs.h"
-#include "vt_vgg.h"
+#include "base/vt_common.h"
+#include "net/vt_conv.h"
+#include "net/vt_extract.h"
+#include "image/vt_image.h"
+#include "image/vt_preprocess.h"
+#include "image/vt_inputs.h"
+#include "net/vt_vgg.h"
 
 enum { LOAD, RESIZE, PREPROCESS, CONV, POOL, ENTROPY, ENTROPY_IDCT, LOAD_RESIZED, N_STAGES };
 static const char *stage_names[N_STAGES] = {"read + decode",           "resize",

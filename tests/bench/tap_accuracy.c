@@ -19,9 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_image.h"
-#include "vt_vgg.h"
+#include "base/vt_common.h"
+#include "image/vt_image.h"
+#include "image/vt_preprocess.h"
+#include "net/vt_vgg.h"
 
 static int load_input(const char *path, int size, float *dst) {
   vt_image img = {0}, sized = {0};

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "fuzz_file.h"
-#include "vt_config.h"
+#include "base/vt_config.h"
 
 static const struct option opts[] = {
     {"data", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},

@@ -18,8 +18,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vt_common.h"
-#include "vt_image.h"
+#include "base/vt_common.h"
+#include "image/vt_image.h"
+#include "image/vt_preprocess.h"
 
 /* Small enough that the fuzzer's 2 GB memory limit is never the finding. */
 enum { MAX_PIXELS = 1 << 22 };

@@ -10,9 +10,9 @@
 
 #include "fuzz_file.h"
 #include "h5_recipe.h"
-#include "vt_common.h"
-#include "vt_h5.h"
-#include "vt_store_read.h"
+#include "base/vt_common.h"
+#include "store/vt_h5.h"
+#include "store/vt_store_read.h"
 
 /* Reads are bounded so that a store declaring a huge shape is not an
  * out-of-memory finding of the harness itself. */

@@ -6,9 +6,9 @@
 
 #include "fuzz_file.h"
 #include "h5_recipe.h"
-#include "vt_common.h"
-#include "vt_h5.h"
-#include "vt_weights.h"
+#include "base/vt_common.h"
+#include "store/vt_h5.h"
+#include "net/vt_weights.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   vt_h5_quiet();

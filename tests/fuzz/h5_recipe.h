@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_h5.h"
+#include "store/vt_h5.h"
 
 /* Object names our readers look up (and a few they do not). */
 static const char *const h5r_names[] = {

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "vt_common.h"
-#include "vt_png_plot.h"
+#include "base/vt_common.h"
+#include "plot/vt_png_plot.h"
 
 static const char *const class_names[10] = {"t-shirt_top", "trouser", "pullover", "dress", "coat",
                                             "sandal",      "shirt",   "sneaker",  "bag",   "ankle_boot"};

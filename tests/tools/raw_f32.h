@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 /* Reads exactly n float32 values (what = their layout, for the message). */
 static inline int read_f32_file(const char *path, float *dst, size_t n, const char *what) {

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vt_common.h"
-#include "vt_vgg.h"
+#include "base/vt_common.h"
+#include "net/vt_vgg.h"
 #include "raw_f32.h"
 
 static int write_output(const char *path, const float *src, size_t n) {

@@ -6,8 +6,8 @@
  *                                      | draft (the DCT-shrunk decode alone, not resized)
  *
  * On failure prints the reason to stderr and exits 1. */
-#include "vt_common.h"
-#include "vt_image.h"
+#include "base/vt_common.h"
+#include "image/vt_image.h"
 
 #include <stdint.h>
 #include <stdio.h>

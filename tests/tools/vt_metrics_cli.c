@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "report.h"
-#include "vt_common.h"
+#include "base/vt_common.h"
 
 int main(int argc, char **argv) {
   const char *dir = NULL;
