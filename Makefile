@@ -23,6 +23,21 @@ CFLAGS  += -std=c17 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -pthr
 LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -lm -lpthread
 LDFLAGS += $(SAN)
 
+# Kernels for one instruction set live in files named *_avx2.c, *_avx512.c,
+# *_avx512bf16.c and *_amx.c, compiled for that set only and chosen at run
+# time (common/base/vt_cpu.h); the rest of the code is built for OPT's
+# baseline. On other CPUs those files compile to nothing (#ifdef __x86_64__).
+ifneq ($(findstring x86_64,$(shell $(CC) -dumpmachine)),)
+ISA_avx2       := -mavx2 -mfma -mf16c
+ISA_avx512     := $(ISA_avx2) -mavx512f -mavx512bw -mavx512dq -mavx512vl
+ISA_avx512bf16 := $(ISA_avx512) -mavx512bf16
+ISA_amx        := $(ISA_avx512bf16) -mamx-tile -mamx-bf16
+$(BUILD)/%_avx2.o:       CFLAGS += $(ISA_avx2)
+$(BUILD)/%_avx512.o:     CFLAGS += $(ISA_avx512)
+$(BUILD)/%_avx512bf16.o: CFLAGS += $(ISA_avx512bf16)
+$(BUILD)/%_amx.o:        CFLAGS += $(ISA_amx)
+endif
+
 MAINS   := $(wildcard extract/vggtap_*.c train/vggtap_*.c)
 LIBSRC  := $(filter-out $(MAINS),$(wildcard common/*/*.c extract/*.c train/*.c))
 LIBOBJ  := $(LIBSRC:%.c=$(BUILD)/%.o)
