@@ -274,7 +274,8 @@ static int run_path(void) {
       {6, 9, 40, 70},  /* several 32-channel steps and output blocks */
       {13, 3, 64, 64}, /* narrow, odd height */
       {1, 1, 5, 3},    /* one pixel; no pooled output */
-      {3, 2, 7, 4},    /* Cout <= 4: a map of 4 channels */
+      {3, 2, 7, 4},    /* small Cout: a map of 4 channels */
+      {8, 7, 10, 11}, {7, 8, 11, 10}, /* the last row-of-taps Cin, the first 32-padded one */
       {4, 6, 100, 37}, {3, 5, 520, 100}, /* several output blocks of one layer */
       {23, 200, 64, 64},                 /* several bands of rows, odd height */
   };

@@ -46,10 +46,10 @@ void vt_conv3x3_relu_bf16_naive(const float *in, int H, int W, int Cin, const fl
 
 /* --- bf16 maps ---------------------------------------------------------- */
 
-enum { VT_BF16_MAP_SLACK = 64 };
-/* Channels stored per pixel: C rounded up to 32 (one AMX tile row), or 4
- * for C <= 4 (the network's RGB input, which is read through a small
- * im2col instead). */
+enum { VT_BF16_MAP_SLACK = 64, VT_BF16_ROW_TAPS_MAX = 10 };
+/* Channels stored per pixel: C rounded up to 32 (one AMX tile row), or C
+ * itself up to VT_BF16_ROW_TAPS_MAX (the network's RGB input: 3 pixels x C
+ * channels then fit one 32-value row, see vt_conv_bf16.c). */
 int vt_bf16_channels(int C);
 /* uint16_t elements of an H x W x C map (padded; 0 on overflow). */
 size_t vt_bf16_map_elems(int H, int W, int C);

@@ -26,8 +26,8 @@ static void tile_config(void) {
 void vt_bf16_gemm_amx(const vt_bf16_gemm *g) {
   tile_config();
   long sa = g->lda * (long)sizeof(uint16_t), sc = g->ldc * (long)sizeof(float);
-  for (long i = 0; i < g->m; i += 32)
-    for (int j = 0; j < g->n32; j++) {
+  for (int j = 0; j < g->n32; j++)
+    for (long i = 0; i < g->m; i += 32) {
       const uint16_t *a = g->a + i * g->lda, *b = g->b + (size_t)j * g->steps * VT_BF16_STEP;
       _tile_zero(0);
       _tile_zero(1);

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 /* Packed weights: for each block of 32 output channels, for each K step (a
- * 3x3 tap and 32 input channels, or the 27 taps x channels of an im2col
- * row), two 16x32 B tiles (output channels 0-15 and 16-31), each 16 rows of
+ * 3x3 tap and 32 input channels, or a row of 3 taps x cin channels for a
+ * small cin), two 16x32 B tiles (output channels 0-15 and 16-31), each 16 rows of
  * [16 outputs][2 inputs]: row p pairs inputs 2p and 2p+1, the layout of
  * tdpbf16ps's B and of a vdpbf16ps vector. */
 enum { VT_BF16_STEP = 1024 }; /* uint16_t per K step and 32 outputs: two 1 KB tiles */
