@@ -97,16 +97,20 @@ def torch_worker(conn):
         if msg == "quit":
             return
         if msg == "run":
+            cpu = time.process_time()
             with torch.inference_mode():
                 for _ in range(calls):
                     fn(x)
-            conn.send("done")
+            conn.send(time.process_time() - cpu)
             continue
         fn = x = None  # "setup": drop the previous model first
         torch.set_num_threads(cfg["threads"])
         x1 = np.fromfile(cfg["input"], dtype=np.float32).reshape(cfg["size"], cfg["size"], 3)
         x = torch.from_numpy(np.ascontiguousarray(x1.transpose(2, 0, 1)))[None].repeat(cfg["batch"], 1, 1, 1)
-        fn, x = tb.prepare(tb.Prefix(cfg["weights"], [cfg["layer"]]), cfg["format"], cfg["executor"], x)
+        model = tb.Prefix(cfg["weights"], [cfg["layer"]])
+        if cfg.get("dtype") == "bf16":  # weights and activations (autocast does not trace in 1.13)
+            model, x = model.to(torch.bfloat16), x.to(torch.bfloat16)
+        fn, x = tb.prepare(model, cfg["format"], cfg["executor"], x)
         with torch.inference_mode():
             for _ in range(tb.warmup_calls(cfg["executor"])):
                 t0 = time.perf_counter()
@@ -141,12 +145,13 @@ class TorchWorkers:
         return checksum
 
     def time(self):
-        """One timed round: images/s over the active workers."""
+        """One timed round: images/s over the active workers (and in
+        self.cpu_ms, the workers' CPU time per image)."""
         t0 = time.perf_counter()
         for c in self.active:
             c.send(("run", None))
-        for c in self.active:
-            c.recv()
+        cpu = sum(c.recv() for c in self.active)
+        self.cpu_ms = 1e3 * cpu / self.images
         return self.images / (time.perf_counter() - t0)
 
     def close(self):
