@@ -203,6 +203,36 @@ static void test_kernel(int H, int W, int Cin, int Cout) {
   free(map), free(scratch), free(omap), free(out);
 }
 
+/* The banded two-conv block gives bitwise what the two calls give (same
+ * sums in the same order), on shapes with several bands, a partial last
+ * band and odd sizes. */
+static void test_pair(int H, int W, int Cin, int C1, int Cout) {
+  float *in = rand_buf((size_t)H * W * Cin, 2);
+  float *ka = rand_buf((size_t)9 * Cin * C1, 0.3f), *ba = rand_buf((size_t)C1, 0.5f);
+  float *kb = rand_buf((size_t)9 * C1 * Cout, 0.1f), *bb = rand_buf((size_t)Cout, 0.5f);
+  vt_conv_bf16 *a = vt_conv_bf16_pack(ka, ba, Cin, C1), *b = vt_conv_bf16_pack(kb, bb, C1, Cout);
+  uint16_t *map = vt_aligned_alloc(vt_bf16_map_elems(H, W, Cin) * sizeof *map);
+  uint16_t *mid = vt_aligned_alloc(vt_bf16_map_elems(H, W, C1) * sizeof *mid);
+  size_t nmap = vt_bf16_map_elems(H / 2, W / 2, Cout), n = (size_t)(H / 2) * (W / 2) * Cout;
+  uint16_t *m1 = vt_aligned_alloc(nmap * sizeof *m1), *m2 = vt_aligned_alloc(nmap * sizeof *m2);
+  float *o1 = vt_xmalloc(n * sizeof *o1 + 4), *o2 = vt_xmalloc(n * sizeof *o2 + 4);
+  size_t sa = vt_conv_bf16_scratch_bytes(Cin, C1, H, W), sb = vt_conv_bf16_scratch_bytes(C1, Cout, H, W);
+  void *s1 = vt_aligned_alloc(sa > sb ? sa : sb), *s2 = vt_aligned_alloc(vt_conv_bf16_pair_scratch_bytes(Cin, C1, Cout, H, W));
+  vt_bf16_map_from_float(in, H, W, Cin, map);
+  vt_conv3x3_bf16(a, map, H, W, 0, mid, NULL, s1);
+  vt_conv3x3_bf16(b, mid, H, W, 1, m1, o1, s1);
+  memset(m2, 0xff, nmap * sizeof *m2);
+  for (size_t i = 0; i < n; i++) o2[i] = NAN;
+  vt_conv3x3_bf16_pair_pool(a, b, map, H, W, m2, o2, s2);
+  CHECK(memcmp(o1, o2, n * sizeof *o1) == 0, "%s pair %dx%d %d->%d->%d: pooled outputs differ from two calls",
+        vt_bf16_path(), H, W, Cin, C1, Cout);
+  CHECK(memcmp(m1, m2, nmap * sizeof *m1) == 0, "%s pair %dx%d: pooled maps differ", vt_bf16_path(), H, W);
+  printf("%s pair %dx%d %d->%d->%d: ok\n", vt_bf16_path(), H, W, Cin, C1, Cout);
+  vt_conv_bf16_free(a), vt_conv_bf16_free(b);
+  free(in), free(ka), free(ba), free(kb), free(bb), free(map), free(mid), free(m1), free(m2), free(o1), free(o2);
+  free(s1), free(s2);
+}
+
 /* Random VGG16 weights (He-normal-like scale, so activations keep their
  * size through the layers) for the first n_conv layers. */
 static void random_weights(vt_weights *w, int n_conv) {
@@ -281,6 +311,10 @@ static int run_path(void) {
   };
   for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++)
     test_kernel(shapes[t][0], shapes[t][1], shapes[t][2], shapes[t][3]);
+  test_pair(37, 45, 3, 20, 33);  /* three bands, the last of 4 rows; odd H */
+  test_pair(34, 9, 40, 64, 70);  /* even H: the last band ends at the image */
+  test_pair(16, 5, 3, 64, 64);   /* exactly one band */
+  test_pair(3, 7, 3, 8, 8);      /* one pooled row */
   test_forward(37, 45);
   return failures != 0;
 }

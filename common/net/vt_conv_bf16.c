@@ -159,21 +159,17 @@ vt_conv_bf16 *vt_conv_bf16_pack(const float *kernel, const float *bias, int Cin,
   }
   memset(p->w, 0, n * sizeof *p->w);
   for (int o = 0; o < p->coutp; o++) p->bias[o] = o < Cout ? bias[o] : 0;
-  for (int o = 0; o < Cout; o++)
-    for (int s = 0; s < p->steps; s++)
-      for (int k = 0; k < 32; k++) {
-        int tap, ci; /* which weight input k of step s multiplies */
-        if (p->row_taps) {
-          if (k >= 3 * Cin) continue;
-          tap = s * 3 + k / Cin, ci = k % Cin;
-        } else {
-          tap = s / (p->cp / 32), ci = s % (p->cp / 32) * 32 + k;
-          if (ci >= Cin) continue;
-        }
-        float v = kernel[((size_t)tap * Cin + ci) * Cout + o];
+  for (int tap = 0; tap < 9; tap++)
+    for (int ci = 0; ci < Cin; ci++) {
+      /* the K step and position within it that input ci of this tap is */
+      int s = p->row_taps ? tap / 3 : tap * (p->cp / 32) + ci / 32;
+      int k = p->row_taps ? tap % 3 * Cin + ci : ci % 32;
+      const float *src = kernel + ((size_t)tap * Cin + ci) * Cout;
+      for (int o = 0; o < Cout; o++) {
         uint16_t *tile = p->w + ((size_t)(o / 32) * p->steps + s) * VT_BF16_STEP + (o % 32 / 16) * 512;
-        tile[(k / 2) * 32 + (o % 16) * 2 + k % 2] = vt_bf16_from_float(v);
+        tile[(k / 2) * 32 + (o % 16) * 2 + k % 2] = vt_bf16_from_float(src[o]);
       }
+    }
   return p;
 }
 
@@ -212,14 +208,16 @@ size_t vt_conv_bf16_scratch_bytes(int Cin, int Cout, int H, int W) {
   return ((raw + 63) & ~(size_t)63) + ((offs + 63) & ~(size_t)63);
 }
 
-void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool,
-                     uint16_t *out_map, float *out, void *scratch) {
+/* vt_conv3x3_bf16; borders: also zero out_map's border (else the caller
+ * has, and out_map may point into a larger map at a band's first row). */
+static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool, uint16_t *out_map,
+                 float *out, void *scratch, int borders) {
 #if defined(__x86_64__)
   void (*gemm)(const vt_bf16_gemm *) =
       vt_cpu_isa() == VT_ISA_AMX ? vt_bf16_gemm_amx : vt_bf16_gemm_avx512bf16;
   int Wp = W + 2, rows = pool ? H / 2 * 2 : H, Wo = pool ? W / 2 : W, Ho = pool ? H / 2 : H;
   int cpo = vt_bf16_channels(p->cout), R = band_rows(p, rows, W);
-  if (out_map) zero_border(out_map, Ho, Wo, cpo);
+  if (out_map && borders) zero_border(out_map, Ho, Wo, cpo);
 
   char *s = scratch;
   size_t raw_bytes = raw_pixels(R, W) * (size_t)p->n32_block * 32 * sizeof(float);
@@ -252,7 +250,47 @@ void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, in
     }
   }
 #else
-  (void)p, (void)in, (void)H, (void)W, (void)pool, (void)out_map, (void)out, (void)scratch;
+  (void)p, (void)in, (void)H, (void)W, (void)pool, (void)out_map, (void)out, (void)scratch, (void)borders;
   abort(); /* vt_bf16_check() fails on every other CPU: callers check it first */
 #endif
+}
+
+void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool,
+                     uint16_t *out_map, float *out, void *scratch) {
+  conv(p, in, H, W, pool, out_map, out, scratch, 1);
+}
+
+/* Rows of b's output per band of a pair: a's band map (PAIR_ROWS + 4 rows)
+ * then stays in the L2 with b's raw sums and weights (578 KB for block1 at
+ * 224 pixels, 584 KB for block2). */
+enum { PAIR_ROWS = 16 };
+
+static size_t band_map_elems(int W, int C1) { return ((size_t)(PAIR_ROWS + 4) * (W + 2) + VT_BF16_MAP_SLACK) * vt_bf16_channels(C1); }
+
+size_t vt_conv_bf16_pair_scratch_bytes(int Cin, int C1, int Cout, int H, int W) {
+  size_t sa = vt_conv_bf16_scratch_bytes(Cin, C1, PAIR_ROWS + 2 < H ? PAIR_ROWS + 2 : H, W);
+  size_t sb = vt_conv_bf16_scratch_bytes(C1, Cout, PAIR_ROWS < H ? PAIR_ROWS : H, W);
+  return ((band_map_elems(W, C1) * sizeof(uint16_t) + 63) & ~(size_t)63) + (sa > sb ? sa : sb);
+}
+
+/* Band by band: a's output rows y0 - 1 .. y0 + r (the halo recomputed) into
+ * a band map whose row 1 is a's row y0 - 1, then b on that band with the
+ * pool. A band map's rows past the image are a's zero padding: a sub-map
+ * written by conv() zeroes its own top and bottom border rows, so the first
+ * band's sub-map starts one row down (its top border is a's row -1) and the
+ * last one ends early (its bottom border is a's row H). */
+void vt_conv3x3_bf16_pair_pool(const vt_conv_bf16 *a, const vt_conv_bf16 *b, const uint16_t *in, int H, int W,
+                               uint16_t *pooled_map, float *pooled, void *scratch) {
+  int Wp = W + 2, rows = H / 2 * 2, ca = vt_bf16_channels(a->cin), c1 = vt_bf16_channels(a->cout);
+  int cpo = vt_bf16_channels(b->cout), Wo = W / 2;
+  uint16_t *band = scratch;
+  void *s = (char *)scratch + ((band_map_elems(W, a->cout) * sizeof(uint16_t) + 63) & ~(size_t)63);
+  if (pooled_map) zero_border(pooled_map, H / 2, Wo, cpo);
+  for (int y0 = 0; y0 < rows; y0 += PAIR_ROWS) {
+    int r = rows - y0 < PAIR_ROWS ? rows - y0 : PAIR_ROWS;
+    int lo = y0 > 0 ? y0 - 1 : 0, hi = y0 + r < H - 1 ? y0 + r : H - 1;
+    conv(a, in + (size_t)lo * Wp * ca, hi - lo + 1, W, 0, band + (size_t)(lo - y0 + 1) * Wp * c1, NULL, s, 1);
+    conv(b, band + (size_t)Wp * c1, r, W, 1, pooled_map ? pooled_map + (size_t)y0 / 2 * (Wo + 2) * cpo : NULL,
+         pooled ? pooled + (size_t)y0 / 2 * Wo * b->cout : NULL, s, 0);
+  }
 }

@@ -86,4 +86,13 @@ size_t vt_conv_bf16_scratch_bytes(int Cin, int Cout, int H, int W);
 void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool,
                      uint16_t *out_map, float *out, void *scratch);
 
+/* Two convs then the 2x2 max-pool (a VGG block of two convs: a Cin -> C1,
+ * b C1 -> Cout), in bands of rows so that a's output stays in the L2
+ * instead of going through memory (a 224x224 block1 map is 6.5 MB in
+ * bf16); a's halo rows are computed twice. Outputs as vt_conv3x3_bf16 with
+ * pool (either may be NULL); the values are the same as the two calls. */
+size_t vt_conv_bf16_pair_scratch_bytes(int Cin, int C1, int Cout, int H, int W);
+void vt_conv3x3_bf16_pair_pool(const vt_conv_bf16 *a, const vt_conv_bf16 *b, const uint16_t *in, int H, int W,
+                               uint16_t *pooled_map, float *pooled, void *scratch);
+
 #endif

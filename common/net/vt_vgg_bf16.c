@@ -38,6 +38,15 @@ static int part_bytes(size_t n, size_t size, const char *name, size_t *bytes) {
   return 0;
 }
 
+/* Whether layer l starts a block of two convs and a pool whose pool the
+ * pass reaches (block1, block2: large maps and small weights, which
+ * vt_conv3x3_bf16_pair_pool runs in bands of rows). */
+static int pair_at(int l, int last) {
+  const vt_layer_def *d = vt_vgg16_layers;
+  return l + 2 <= last && d[l + 1].kind == VT_LAYER_CONV && d[l + 2].kind == VT_LAYER_POOL &&
+         (l == 0 || d[l - 1].kind == VT_LAYER_POOL);
+}
+
 int vt_vgg_bf16_workspace_init(vt_vgg_bf16_workspace *ws, int H, int W, int last_layer) {
   memset(ws, 0, sizeof *ws);
   if (last_layer < 0 || last_layer >= VT_VGG16_NLAYERS)
@@ -56,6 +65,9 @@ int vt_vgg_bf16_workspace_init(vt_vgg_bf16_workspace *ws, int H, int W, int last
       return -1;
     if (mb > map_bytes) map_bytes = mb;
     if (d->kind == VT_LAYER_CONV && (sb = vt_conv_bf16_scratch_bytes(d->cin, d->cout, ws->oh[l], ws->ow[l])) > scratch)
+      scratch = sb;
+    if (pair_at(l, last_layer) &&
+        (sb = vt_conv_bf16_pair_scratch_bytes(d->cin, d->cout, vt_vgg16_layers[l + 1].cout, ws->oh[l], ws->ow[l])) > scratch)
       scratch = sb;
   }
   total = in_bytes + scratch;
@@ -79,12 +91,12 @@ void vt_vgg_bf16_workspace_free(vt_vgg_bf16_workspace *ws) {
   memset(ws, 0, sizeof *ws);
 }
 
-/* One forward pass: the weights, the workspace, and which of the two maps
- * holds the activations the next layer reads. */
+/* One forward pass: the weights, the workspace, which of the two maps
+ * holds the activations the next layer reads, and the last layer done. */
 typedef struct {
   const vt_vgg_bf16_weights *w;
   vt_vgg_bf16_workspace *ws;
-  int cur;
+  int cur, done;
 } pass;
 
 static int pool_follows(const vt_vgg_bf16_workspace *ws, int l) {
@@ -92,7 +104,8 @@ static int pool_follows(const vt_vgg_bf16_workspace *ws, int l) {
 }
 
 /* Layer l on the current map; returns whether the pass goes on. A pool right
- * after is fused in unless the conv's own output is kept. */
+ * after is fused in unless the conv's own output is kept, and a block of two
+ * convs runs as one banded call unless either conv's output is kept. */
 static int conv(pass *ps, int l) {
   vt_vgg_bf16_workspace *ws = ps->ws;
   const vt_layer_def *d = &vt_vgg16_layers[l];
@@ -100,7 +113,14 @@ static int conv(pass *ps, int l) {
   const vt_conv_bf16 *p = ps->w->conv[d->conv_index];
   const uint16_t *in = ws->map[ps->cur];
   uint16_t *next = ws->map[!ps->cur];
-  if (pool_follows(ws, l) && !ws->keep[l]) {
+  if (l <= ps->done) return l < ws->last_layer;
+  if (pair_at(l, ws->last_layer) && !ws->keep[l] && !ws->keep[l + 1]) {
+    int after = l + 2 < ws->last_layer;
+    vt_conv3x3_bf16_pair_pool(p, ps->w->conv[d->conv_index + 1], in, ws->oh[l], ws->ow[l], after ? next : NULL,
+                              ws->keep[l + 2] ? ws->out[l + 2] : NULL, ws->scratch);
+    ps->cur ^= after;
+    ps->done = l + 2;
+  } else if (pool_follows(ws, l) && !ws->keep[l]) {
     int after = l + 1 < ws->last_layer; /* a layer reads the pooled map */
     vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 1, after ? next : NULL, ws->keep[l + 1] ? ws->out[l + 1] : NULL,
                     ws->scratch);
@@ -117,7 +137,7 @@ static int conv(pass *ps, int l) {
 
 static int pool(pass *ps, int l) {
   vt_vgg_bf16_workspace *ws = ps->ws;
-  if (ws->keep[l - 1]) { /* not fused: the conv kept its float32 output */
+  if (l > ps->done && ws->keep[l - 1]) { /* not fused: the conv kept its float32 output */
     vt_maxpool2x2(ws->out[l - 1], ws->oh[l - 1], ws->ow[l - 1], ws->oc[l - 1], ws->out[l]);
     if (l < ws->last_layer) {
       vt_bf16_map_from_float(ws->out[l], ws->oh[l], ws->ow[l], ws->oc[l], ws->map[!ps->cur]);
@@ -128,7 +148,7 @@ static int pool(pass *ps, int l) {
 }
 
 void vt_vgg_forward_bf16(const vt_vgg_bf16_weights *w, vt_vgg_bf16_workspace *ws) {
-  pass ps = {w, ws, 0};
+  pass ps = {w, ws, 0, -1};
   vt_bf16_map_from_float(ws->input, ws->H, ws->W, 3, ws->map[0]);
   /* Shapes for an H x W input; pools floor-halve (Keras 'valid'). */
   if (!conv(&ps, 0)) return;  /* block1_conv1  [H][W][3]         -> [H][W][64]        */
