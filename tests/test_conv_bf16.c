@@ -174,7 +174,7 @@ static void test_kernel(int H, int W, int Cin, int Cout) {
     size_t n = (size_t)h * w * Cout;
     for (size_t i = 0; i < n; i++) out[i] = NAN; /* shows an output left unwritten */
     memset(omap, 0xff, nmap * sizeof *omap);     /* and a border or padding left as it was */
-    vt_conv3x3_bf16(p, map, H, W, pool, omap, out, scratch);
+    vt_conv3x3_bf16(p, map, H, W, pool, omap, out, 0, scratch);
     const float *r = pool ? pref : ref;
     const double *bd = pool ? pbound : bound;
     int bad = 0;
@@ -188,12 +188,12 @@ static void test_kernel(int H, int W, int Cin, int Cout) {
           vt_bf16_path(), H, W, Cin, Cout, pool, bad, worst);
     CHECK(check_map(omap, out, h, w, Cout) == 0, "%s %dx%d %d->%d pool %d: the bf16 map is not the rounded output",
           vt_bf16_path(), H, W, Cin, Cout, pool);
-    /* the map alone and the float32 output alone give the same values */
-    float *out2 = vt_xmalloc(n * sizeof *out2);
-    vt_conv3x3_bf16(p, map, H, W, pool, NULL, out2, scratch);
-    CHECK(memcmp(out, out2, n * sizeof *out) == 0, "float32 output alone differs");
+    /* the map alone and the float32 output alone (streamed) give the same values */
+    float *out2 = vt_aligned_alloc(n * sizeof *out2 + 64);
+    vt_conv3x3_bf16(p, map, H, W, pool, NULL, out2, 1, scratch);
+    CHECK(memcmp(out, out2, n * sizeof *out) == 0, "float32 output alone, streamed, differs");
     uint16_t *omap2 = vt_aligned_alloc(nmap * sizeof *omap2);
-    vt_conv3x3_bf16(p, map, H, W, pool, omap2, NULL, scratch);
+    vt_conv3x3_bf16(p, map, H, W, pool, omap2, NULL, 0, scratch);
     CHECK(memcmp(omap, omap2, vt_bf16_map_elems(h, w, Cout) * sizeof *omap) == 0, "map alone differs");
     free(out2), free(omap2);
   }
@@ -215,15 +215,15 @@ static void test_pair(int H, int W, int Cin, int C1, int Cout) {
   uint16_t *mid = vt_aligned_alloc(vt_bf16_map_elems(H, W, C1) * sizeof *mid);
   size_t nmap = vt_bf16_map_elems(H / 2, W / 2, Cout), n = (size_t)(H / 2) * (W / 2) * Cout;
   uint16_t *m1 = vt_aligned_alloc(nmap * sizeof *m1), *m2 = vt_aligned_alloc(nmap * sizeof *m2);
-  float *o1 = vt_xmalloc(n * sizeof *o1 + 4), *o2 = vt_xmalloc(n * sizeof *o2 + 4);
+  float *o1 = vt_xmalloc(n * sizeof *o1 + 4), *o2 = vt_aligned_alloc(n * sizeof *o2 + 64);
   size_t sa = vt_conv_bf16_scratch_bytes(Cin, C1, H, W), sb = vt_conv_bf16_scratch_bytes(C1, Cout, H, W);
   void *s1 = vt_aligned_alloc(sa > sb ? sa : sb), *s2 = vt_aligned_alloc(vt_conv_bf16_pair_scratch_bytes(Cin, C1, Cout, H, W));
   vt_bf16_map_from_float(in, H, W, Cin, map);
-  vt_conv3x3_bf16(a, map, H, W, 0, mid, NULL, s1);
-  vt_conv3x3_bf16(b, mid, H, W, 1, m1, o1, s1);
+  vt_conv3x3_bf16(a, map, H, W, 0, mid, NULL, 0, s1);
+  vt_conv3x3_bf16(b, mid, H, W, 1, m1, o1, 0, s1);
   memset(m2, 0xff, nmap * sizeof *m2);
   for (size_t i = 0; i < n; i++) o2[i] = NAN;
-  vt_conv3x3_bf16_pair_pool(a, b, map, H, W, m2, o2, s2);
+  vt_conv3x3_bf16_pair_pool(a, b, map, H, W, m2, o2, 1, s2);
   CHECK(memcmp(o1, o2, n * sizeof *o1) == 0, "%s pair %dx%d %d->%d->%d: pooled outputs differ from two calls",
         vt_bf16_path(), H, W, Cin, C1, Cout);
   CHECK(memcmp(m1, m2, nmap * sizeof *m1) == 0, "%s pair %dx%d: pooled maps differ", vt_bf16_path(), H, W);
@@ -263,7 +263,8 @@ static void test_forward(int H, int W) {
   CHECK(vt_vgg_bf16_workspace_init(&ws, H, W, last) == 0, "%s", vt_failure_reason());
   for (size_t i = 0; i < (size_t)H * W * 3; i++) ref.input[i] = ws.input[i] = 120 * frand();
   vt_vgg_forward_bf16_naive(&w, &ref);
-  for (int mode = 0; mode < 3; mode++) { /* keep all; the last only; every pool only */
+  for (int mode = 0; mode < 3; mode++) { /* keep all; the last only (streamed); every pool only */
+    ws.stream[last] = mode == 1;
     for (int l = 0; l <= last; l++) {
       ws.keep[l] = mode == 0 || l == last || (mode == 2 && vt_vgg16_layers[l].kind == VT_LAYER_POOL);
       for (size_t i = 0; i < (size_t)ws.oh[l] * ws.ow[l] * ws.oc[l]; i++) ws.out[l][i] = NAN;

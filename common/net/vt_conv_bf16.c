@@ -211,7 +211,7 @@ size_t vt_conv_bf16_scratch_bytes(int Cin, int Cout, int H, int W) {
 /* vt_conv3x3_bf16; borders: also zero out_map's border (else the caller
  * has, and out_map may point into a larger map at a band's first row). */
 static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool, uint16_t *out_map,
-                 float *out, void *scratch, int borders) {
+                 float *out, int stream, void *scratch, int borders) {
 #if defined(__x86_64__)
   void (*gemm)(const vt_bf16_gemm *) =
       vt_cpu_isa() == VT_ISA_AMX ? vt_bf16_gemm_amx : vt_bf16_gemm_avx512bf16;
@@ -242,7 +242,9 @@ static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int po
       vt_bf16_epilogue e = {.raw = raw, .ldr = n32 * 32, .Wp = Wp, .rows = r, .W = W, .pool = pool,
                             .bias = p->bias + n0, .nb = n32 * 32, .nvalid = nvalid,
                             .nmap = cpo - n0 < n32 * 32 ? cpo - n0 : n32 * 32};
-      if (out) e.out = out + (size_t)yo * Wo * p->cout + n0, e.out_px = p->cout, e.out_row = (long)Wo * p->cout;
+      if (out)
+        e.out = out + (size_t)yo * Wo * p->cout + n0, e.out_px = p->cout, e.out_row = (long)Wo * p->cout,
+        e.stream = stream;
       if (out_map)
         e.map = out_map + ((size_t)(yo + 1) * (Wo + 2) + 1) * cpo + n0, e.map_px = cpo,
         e.map_row = (long)(Wo + 2) * cpo;
@@ -250,14 +252,15 @@ static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int po
     }
   }
 #else
-  (void)p, (void)in, (void)H, (void)W, (void)pool, (void)out_map, (void)out, (void)scratch, (void)borders;
+  (void)p, (void)in, (void)H, (void)W, (void)pool, (void)out_map, (void)out, (void)stream, (void)scratch,
+      (void)borders;
   abort(); /* vt_bf16_check() fails on every other CPU: callers check it first */
 #endif
 }
 
 void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool,
-                     uint16_t *out_map, float *out, void *scratch) {
-  conv(p, in, H, W, pool, out_map, out, scratch, 1);
+                     uint16_t *out_map, float *out, int stream, void *scratch) {
+  conv(p, in, H, W, pool, out_map, out, stream, scratch, 1);
 }
 
 /* Rows of b's output per band of a pair: a's band map (PAIR_ROWS + 4 rows)
@@ -280,7 +283,7 @@ size_t vt_conv_bf16_pair_scratch_bytes(int Cin, int C1, int Cout, int H, int W) 
  * band's sub-map starts one row down (its top border is a's row -1) and the
  * last one ends early (its bottom border is a's row H). */
 void vt_conv3x3_bf16_pair_pool(const vt_conv_bf16 *a, const vt_conv_bf16 *b, const uint16_t *in, int H, int W,
-                               uint16_t *pooled_map, float *pooled, void *scratch) {
+                               uint16_t *pooled_map, float *pooled, int stream, void *scratch) {
   int Wp = W + 2, rows = H / 2 * 2, ca = vt_bf16_channels(a->cin), c1 = vt_bf16_channels(a->cout);
   int cpo = vt_bf16_channels(b->cout), Wo = W / 2;
   uint16_t *band = scratch;
@@ -289,8 +292,8 @@ void vt_conv3x3_bf16_pair_pool(const vt_conv_bf16 *a, const vt_conv_bf16 *b, con
   for (int y0 = 0; y0 < rows; y0 += PAIR_ROWS) {
     int r = rows - y0 < PAIR_ROWS ? rows - y0 : PAIR_ROWS;
     int lo = y0 > 0 ? y0 - 1 : 0, hi = y0 + r < H - 1 ? y0 + r : H - 1;
-    conv(a, in + (size_t)lo * Wp * ca, hi - lo + 1, W, 0, band + (size_t)(lo - y0 + 1) * Wp * c1, NULL, s, 1);
+    conv(a, in + (size_t)lo * Wp * ca, hi - lo + 1, W, 0, band + (size_t)(lo - y0 + 1) * Wp * c1, NULL, 0, s, 1);
     conv(b, band + (size_t)Wp * c1, r, W, 1, pooled_map ? pooled_map + (size_t)y0 / 2 * (Wo + 2) * cpo : NULL,
-         pooled ? pooled + (size_t)y0 / 2 * Wo * b->cout : NULL, s, 0);
+         pooled ? pooled + (size_t)y0 / 2 * Wo * b->cout : NULL, stream, s, 0);
   }
 }

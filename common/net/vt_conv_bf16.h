@@ -81,10 +81,12 @@ size_t vt_conv_bf16_scratch_bytes(int Cin, int Cout, int H, int W);
  * with pool the 2x2 max-pool (Keras 'valid': an odd last row/column
  * dropped). The output, H x W or H/2 x W/2, goes to out_map (a bf16 map of
  * Cout channels, borders written too) and to out [h][w][Cout] float32;
- * either may be NULL. in and out_map must not overlap. Single-threaded;
- * needs vt_bf16_check() == 0. */
+ * either may be NULL. stream: out is written past the caches (non-temporal
+ * stores), for memory the CPU will not read soon, such as a store writer's
+ * buffer; the values are the same. in and out_map must not overlap.
+ * Single-threaded; needs vt_bf16_check() == 0. */
 void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool,
-                     uint16_t *out_map, float *out, void *scratch);
+                     uint16_t *out_map, float *out, int stream, void *scratch);
 
 /* Two convs then the 2x2 max-pool (a VGG block of two convs: a Cin -> C1,
  * b C1 -> Cout), in bands of rows so that a's output stays in the L2
@@ -93,6 +95,6 @@ void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, in
  * pool (either may be NULL); the values are the same as the two calls. */
 size_t vt_conv_bf16_pair_scratch_bytes(int Cin, int C1, int Cout, int H, int W);
 void vt_conv3x3_bf16_pair_pool(const vt_conv_bf16 *a, const vt_conv_bf16 *b, const uint16_t *in, int H, int W,
-                               uint16_t *pooled_map, float *pooled, void *scratch);
+                               uint16_t *pooled_map, float *pooled, int stream, void *scratch);
 
 #endif

@@ -4,6 +4,7 @@
  * other CPUs. */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "net/vt_conv_bf16_kernels.h"
@@ -68,7 +69,8 @@ void vt_bf16_epilogue_avx512bf16(const vt_bf16_epilogue *e) {
         v = _mm512_max_ps(_mm512_add_ps(v, _mm512_loadu_ps(e->bias + c)), zero);
         if (out && c < e->nvalid) {
           __mmask16 k = e->nvalid - c >= 16 ? 0xffff : (__mmask16)((1u << (e->nvalid - c)) - 1);
-          _mm512_mask_storeu_ps(out + c, k, v);
+          if (e->stream && k == 0xffff && ((uintptr_t)(out + c) & 63) == 0) _mm512_stream_ps(out + c, v);
+          else _mm512_mask_storeu_ps(out + c, k, v);
         }
         if (map && c < e->nmap) {
           __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
@@ -77,5 +79,6 @@ void vt_bf16_epilogue_avx512bf16(const vt_bf16_epilogue *e) {
         }
       }
     }
+  if (e->stream) _mm_sfence(); /* the streamed stores are seen before anything after */
 }
 #endif

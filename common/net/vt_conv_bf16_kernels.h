@@ -52,6 +52,7 @@ typedef struct {
   int nb, nvalid, nmap;
   float *out;
   long out_px, out_row;
+  int stream; /* out past the caches (non-temporal stores, fenced) */
   uint16_t *map;
   long map_px, map_row;
 } vt_bf16_epilogue;

@@ -117,19 +117,20 @@ static int conv(pass *ps, int l) {
   if (pair_at(l, ws->last_layer) && !ws->keep[l] && !ws->keep[l + 1]) {
     int after = l + 2 < ws->last_layer;
     vt_conv3x3_bf16_pair_pool(p, ps->w->conv[d->conv_index + 1], in, ws->oh[l], ws->ow[l], after ? next : NULL,
-                              ws->keep[l + 2] ? ws->out[l + 2] : NULL, ws->scratch);
+                              ws->keep[l + 2] ? ws->out[l + 2] : NULL, ws->stream[l + 2], ws->scratch);
     ps->cur ^= after;
     ps->done = l + 2;
   } else if (pool_follows(ws, l) && !ws->keep[l]) {
     int after = l + 1 < ws->last_layer; /* a layer reads the pooled map */
     vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 1, after ? next : NULL, ws->keep[l + 1] ? ws->out[l + 1] : NULL,
-                    ws->scratch);
+                    ws->stream[l + 1], ws->scratch);
     ps->cur ^= after;
   } else if (pool_follows(ws, l)) { /* pool() pools out[l] */
-    vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 0, NULL, ws->out[l], ws->scratch);
+    vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 0, NULL, ws->out[l], 0, ws->scratch);
   } else {
     int after = l < ws->last_layer;
-    vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 0, after ? next : NULL, ws->keep[l] ? ws->out[l] : NULL, ws->scratch);
+    vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 0, after ? next : NULL, ws->keep[l] ? ws->out[l] : NULL,
+                    ws->stream[l], ws->scratch);
     ps->cur ^= after;
   }
   return l < ws->last_layer;

@@ -33,6 +33,9 @@ typedef struct {
                                            ones you never read (a conv followed by a pool
                                            then runs with the pool fused, its own output
                                            never leaving the kernel) */
+  /* stream[l] (0 from init): out[l] is memory the CPU will not read soon,
+   * e.g. a store writer's buffer, so it is written past the caches */
+  unsigned char stream[VT_VGG16_NLAYERS];
   int oh[VT_VGG16_NLAYERS], ow[VT_VGG16_NLAYERS], oc[VT_VGG16_NLAYERS];
   uint16_t *map[2]; /* bf16 maps (vt_conv_bf16.h), used in turn */
   void *scratch;

@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
       double t = thread_seconds();
       vt_conv3x3_relu_pool_packed(p32, in, H, W, out, pool ? pooled : NULL, 0, s32);
       double u = thread_seconds();
-      vt_conv3x3_bf16(p16, map, H, W, pool, omap, NULL, s16);
+      vt_conv3x3_bf16(p16, map, H, W, pool, omap, NULL, 0, s16);
       double v = thread_seconds();
       if (r >= 0) t32[r] = u - t, t16[r] = v - u;
     }

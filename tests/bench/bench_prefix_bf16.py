@@ -98,8 +98,9 @@ def screen(workers, base, seconds):
 
 def bench_layer(workers, layer, weights, inp, paths, a):
     log(f"  {layer}: calibrating")
-    rate, _, checksum = vggtap(weights, layer, inp, 1, "bf16")
-    n = max(1, round(a.seconds * rate / 2))
+    checksum = vggtap(weights, layer, inp, 1, "bf16")[2]
+    n = {name: max(1, round(a.seconds * vggtap(weights, layer, inp, 1, "bf16", isa)[0] / 2))
+         for name, isa in paths.items()}
     n32 = max(1, round(a.seconds * vggtap(weights, layer, inp, 1, "fp32")[0] / 2))
     base = dict(weights=weights, layer=layer, input=inp, size=224, dtype="bf16")
     (cfg, procs), screened = screen(workers, base, a.screen)
@@ -107,7 +108,7 @@ def bench_layer(workers, layer, weights, inp, paths, a):
     runs = {k: [] for k in list(paths) + ["fp32", "torch"]}
     for r in range(a.repeats):
         for name, isa in paths.items():
-            runs[name].append(vggtap(weights, layer, inp, n, "bf16", isa)[:2])
+            runs[name].append(vggtap(weights, layer, inp, n[name], "bf16", isa)[:2])
         runs["fp32"].append(vggtap(weights, layer, inp, n32, "fp32")[:2])
         rate = workers.time()
         runs["torch"].append((rate, workers.cpu_ms))
