@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "base/vt_common.h"
@@ -46,6 +47,25 @@ static float *rand_buf(size_t n, float scale) {
   float *p = vt_xmalloc(n * sizeof(float) + 64);
   for (size_t i = 0; i < n; i++) p[i] = scale * frand();
   return p;
+}
+
+/* n bytes ending (64-byte aligned) just before a page the process may not
+ * touch: a kernel reading or writing past a buffer it was given dies with
+ * SIGSEGV. The AMX tile loads and stores are invisible to ASan and valgrind,
+ * so this is how the maps' slack and the scratch sizes are checked. */
+static void *guarded(size_t n) {
+  size_t page = 4096, len = (n + 63) & ~(size_t)63, total = (len + page - 1) / page * page + page;
+  char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED || mprotect(base + total - page, page, PROT_NONE) != 0) {
+    perror("mmap");
+    exit(1);
+  }
+  return base + total - page - len;
+}
+
+static void guarded_free(void *p, size_t n) {
+  size_t page = 4096, len = (n + 63) & ~(size_t)63, total = (len + page - 1) / page * page + page;
+  munmap((char *)p + len + page - total, total);
 }
 
 static float from_bits(uint32_t u) {
@@ -162,11 +182,13 @@ static void test_kernel(int H, int W, int Cin, int Cout) {
 
   vt_conv_bf16 *p = vt_conv_bf16_pack(k, b, Cin, Cout);
   CHECK(p != NULL, "pack: %s", vt_failure_reason());
-  uint16_t *map = vt_aligned_alloc(vt_bf16_map_elems(H, W, Cin) * sizeof *map);
+  size_t inmap_bytes = vt_bf16_map_elems(H, W, Cin) * sizeof(uint16_t);
+  size_t scratch_bytes = vt_conv_bf16_scratch_bytes(Cin, Cout, H, W);
+  uint16_t *map = guarded(inmap_bytes);
   vt_bf16_map_from_float(in, H, W, Cin, map);
-  void *scratch = vt_aligned_alloc(vt_conv_bf16_scratch_bytes(Cin, Cout, H, W));
+  void *scratch = guarded(scratch_bytes);
   size_t nmap = vt_bf16_map_elems(H, W, Cout);
-  uint16_t *omap = vt_aligned_alloc(nmap * sizeof *omap);
+  uint16_t *omap = guarded(nmap * sizeof *omap);
   float *out = vt_xmalloc(nout * sizeof *out);
   for (int pool = 0; pool <= 1; pool++) {
     int h = pool ? H / 2 : H, w = pool ? W / 2 : W;
@@ -200,7 +222,8 @@ static void test_kernel(int H, int W, int Cin, int Cout) {
   printf("%s %dx%d %d->%d: ok\n", vt_bf16_path(), H, W, Cin, Cout);
   vt_conv_bf16_free(p);
   free(in), free(k), free(b), free(ref), free(S), free(bound), free(pbound), free(pref);
-  free(map), free(scratch), free(omap), free(out);
+  guarded_free(map, inmap_bytes), guarded_free(scratch, scratch_bytes), guarded_free(omap, nmap * sizeof *omap);
+  free(out);
 }
 
 /* The banded two-conv block gives bitwise what the two calls give (same
@@ -217,7 +240,8 @@ static void test_pair(int H, int W, int Cin, int C1, int Cout) {
   uint16_t *m1 = vt_aligned_alloc(nmap * sizeof *m1), *m2 = vt_aligned_alloc(nmap * sizeof *m2);
   float *o1 = vt_xmalloc(n * sizeof *o1 + 4), *o2 = vt_aligned_alloc(n * sizeof *o2 + 64);
   size_t sa = vt_conv_bf16_scratch_bytes(Cin, C1, H, W), sb = vt_conv_bf16_scratch_bytes(C1, Cout, H, W);
-  void *s1 = vt_aligned_alloc(sa > sb ? sa : sb), *s2 = vt_aligned_alloc(vt_conv_bf16_pair_scratch_bytes(Cin, C1, Cout, H, W));
+  size_t s2_bytes = vt_conv_bf16_pair_scratch_bytes(Cin, C1, Cout, H, W);
+  void *s1 = vt_aligned_alloc(sa > sb ? sa : sb), *s2 = guarded(s2_bytes);
   vt_bf16_map_from_float(in, H, W, Cin, map);
   vt_conv3x3_bf16(a, map, H, W, 0, mid, NULL, 0, s1);
   vt_conv3x3_bf16(b, mid, H, W, 1, m1, o1, 0, s1);
@@ -230,7 +254,7 @@ static void test_pair(int H, int W, int Cin, int C1, int Cout) {
   printf("%s pair %dx%d %d->%d->%d: ok\n", vt_bf16_path(), H, W, Cin, C1, Cout);
   vt_conv_bf16_free(a), vt_conv_bf16_free(b);
   free(in), free(ka), free(ba), free(kb), free(bb), free(map), free(mid), free(m1), free(m2), free(o1), free(o2);
-  free(s1), free(s2);
+  free(s1), guarded_free(s2, s2_bytes);
 }
 
 /* Random VGG16 weights (He-normal-like scale, so activations keep their

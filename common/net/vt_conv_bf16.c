@@ -225,8 +225,7 @@ static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int po
   s += (raw_bytes + 63) & ~(size_t)63;
   long *aoff = (long *)s;
   for (int st = 0; st < p->steps; st++) {
-    int chunks = p->cp / 32;
-    int tap = st / chunks;
+    int chunks = p->row_taps ? 1 : p->cp / 32, tap = st / chunks;
     aoff[st] = p->row_taps ? (long)st * Wp * p->cp : ((long)(tap / 3) * Wp + tap % 3) * p->cp + st % chunks * 32;
   }
 
