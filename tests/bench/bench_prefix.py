@@ -248,6 +248,36 @@ def accuracy(rand_weights, k):
     return imgs, tables
 
 
+def bench_inputs(tmp, photo):
+    """Writes into tmp the seeded random full weights and photo as the
+    preprocessed 224x224 input (PIL bilinear, caffe); returns their paths."""
+    rand_weights = os.path.join(tmp, f"vgg16_random_seed{RANDOM_SEED}.h5")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"),
+                    rand_weights, "--layers", "13", "--seed", str(RANDOM_SEED)], check=True)
+    x, _, _, err = tb.load_image(photo, 224)
+    if x is None:
+        sys.exit(f"{photo}: {err}")
+    inp = os.path.join(tmp, "input.f32")
+    np.ascontiguousarray(x, dtype=np.float32).tofile(inp)
+    return rand_weights, inp
+
+
+def screened_table(results):
+    """The Markdown rows of every PyTorch configuration screened, one column
+    per layer (results: dicts with "layer" and "screened")."""
+    md = ["| config | " + " | ".join(r["layer"] for r in results) + " |", "|---|" + "---:|" * len(results)]
+    names = []
+    for r in results:
+        names += [n for n, _ in r["screened"] if n not in names]
+    for n in names:
+        cells = []
+        for r in results:
+            d = dict(r["screened"])
+            cells.append(f"{d[n]:.2f}" if n in d else "-")
+        md.append(f"| {n} | " + " | ".join(cells) + " |")
+    return md
+
+
 def markdown(results, acc, a):
     md = []
     md.append("### Conv prefix alone: vggtap vs PyTorch (images/s, higher is better)\n")
@@ -263,17 +293,7 @@ def markdown(results, acc, a):
                   f"{' '.join('%.1f' % v for v in r['vt'])} / {' '.join('%.1f' % v for v in r['pt'])} |")
     md.append("")
     md.append("### PyTorch configurations tried (images/s, one timed run each)\n")
-    md.append("| config | " + " | ".join(r["layer"] for r in results) + " |")
-    md.append("|---|" + "---:|" * len(results))
-    names = []
-    for r in results:
-        names += [n for n, _ in r["screened"] if n not in names]
-    for n in names:
-        cells = []
-        for r in results:
-            d = dict(r["screened"])
-            cells.append(f"{d[n]:.2f}" if n in d else "-")
-        md.append(f"| {n} | " + " | ".join(cells) + " |")
+    md += screened_table(results)
     md.append("")
     if acc:
         imgs, tables = acc
@@ -307,15 +327,8 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="vggtap-bench-")
     snapshot_tools(tmp)
-    rand_weights = os.path.join(tmp, f"vgg16_random_seed{RANDOM_SEED}.h5")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"),
-                    rand_weights, "--layers", "13", "--seed", str(RANDOM_SEED)], check=True)
     photo = photos(1)[0]
-    x, _, _, err = tb.load_image(photo, 224)
-    if x is None:
-        sys.exit(f"{photo}: {err}")
-    inp = os.path.join(tmp, "input.f32")
-    np.ascontiguousarray(x, dtype=np.float32).tofile(inp)
+    rand_weights, inp = bench_inputs(tmp, photo)
     log(f"input: {os.path.relpath(photo, DATA)} (PIL bilinear to 224, caffe)")
 
     results = []

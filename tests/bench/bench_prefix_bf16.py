@@ -38,8 +38,6 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench_prefix as bp  # noqa: E402  (tools, PyTorch workers, input photo)
@@ -167,14 +165,7 @@ def markdown(results, acc, paths, a):
         md.append(f"- {r['layer']}: " + "; ".join(f"{names[c]} " + " ".join("%.1f" % x[0] for x in r["runs"][c])
                                                    for c in cols) + f" (output sums differ by {r['sum_rel']:.1e})")
     md.append("\n### PyTorch bf16 configurations tried (images/s, one run each)\n")
-    md.append("| config | " + " | ".join(r["layer"] for r in results) + " |")
-    md.append("|---|" + "---:|" * len(results))
-    seen = []
-    for r in results:
-        seen += [n for n, _ in r["screened"] if n not in seen]
-    for n in seen:
-        md.append(f"| {n} | " + " | ".join(f"{dict(r['screened'])[n]:.2f}" if n in dict(r["screened"]) else "-"
-                                           for r in results) + " |")
+    md += bp.screened_table(results)
     if acc:
         imgs, tables = acc
         md.append("\n### Accuracy: bf16 pass vs naive fp32 pass, per tap\n")
@@ -208,15 +199,8 @@ def main():
         sys.exit("bench_prefix_bf16: " + probe.stderr.strip())
     flags = open("/proc/cpuinfo").read()
     paths = {"amx": None, "avx512bf16": "avx512bf16"} if " amx_bf16 " in flags else {"avx512bf16": None}
-    rand_weights = os.path.join(tmp, f"vgg16_random_seed{bp.RANDOM_SEED}.h5")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"), rand_weights,
-                    "--layers", "13", "--seed", str(bp.RANDOM_SEED)], check=True)
     photo = clothing_photos(1)[0]
-    x, _, _, err = tb.load_image(photo, 224)
-    if x is None:
-        sys.exit(f"{photo}: {err}")
-    inp = os.path.join(tmp, "input.f32")
-    np.ascontiguousarray(x, dtype=np.float32).tofile(inp)
+    rand_weights, inp = bp.bench_inputs(tmp, photo)
     log(f"input: {photo}; load average {os.getloadavg()[0]:.2f}")
 
     workers = bp.TorchWorkers(2)
