@@ -236,6 +236,8 @@ static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int po
       vt_bf16_gemm g = {.a = in + (size_t)y0 * Wp * p->cp, .lda = p->cp, .aoff = aoff,
                         .steps = p->steps, .b = p->w + (size_t)(n0 / 32) * p->steps * VT_BF16_STEP,
                         .n32 = n32, .m = m, .c = raw, .ldc = n32 * 32};
+      if (y0 + R >= rows && n0 + n32 * 32 < p->coutp) /* the last band: the next call starts the next block */
+        g.b_next = p->w + (size_t)(n0 / 32 + n32) * p->steps * VT_BF16_STEP;
       gemm(&g);
       int yo = pool ? y0 / 2 : y0, nvalid = p->cout - n0 < n32 * 32 ? p->cout - n0 : n32 * 32;
       vt_bf16_epilogue e = {.raw = raw, .ldr = n32 * 32, .Wp = Wp, .rows = r, .W = W, .pool = pool,

@@ -26,6 +26,7 @@ typedef struct {
   const long *aoff;
   int steps;
   const uint16_t *b;
+  const uint16_t *b_next; /* the B the next call starts with, NULL if none: prefetched */
   int n32, m;
   float *c;
   long ldc;
