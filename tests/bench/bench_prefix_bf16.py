@@ -24,6 +24,12 @@ medians of wall-clock images/s and of CPU time per image (vggtap: its
 threads' CPU time; PyTorch: its processes' CPU time, which includes its
 OpenMP threads' spinning), and the ratios of the medians.
 
+Then, per layer, one thread at a time, the CPU time per image, which a
+shared machine's load distorts least: vggtap (bench_prefix_c -t 1, each
+path) and PyTorch bf16 with torch.set_num_threads(1), time.thread_time(),
+median of 7 calls (3 at batch 8) after 3 warm-ups, the best of
+channels_last/contiguous x eager/TorchScript freeze x batch 1/8.
+
   bench_prefix_bf16.py [--layers ...] [--repeats 5] [--seconds 2] [--screen 1.5]
                        [--accuracy-images 4] [--md OUT.md]
 
@@ -37,6 +43,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -51,14 +60,16 @@ TARGET_FP32 = {"block2_pool": 1.6, "block5_pool": 1.6}
 log = bp.log
 
 
-def vggtap(weights, layer, inp, n, precision, isa=None, warmup=1):
-    """One timed round of bench_prefix_c: (images/s, CPU ms per image, checksum)."""
+def vggtap(weights, layer, inp, n, precision, isa=None, warmup=1, threads=2, repeats=1):
+    """A run of bench_prefix_c: (images/s, CPU ms per image, checksum),
+    medians over repeats."""
     env = dict(os.environ)
     env.pop("VGGTAP_ISA", None)
     if isa:
         env["VGGTAP_ISA"] = isa
-    out = subprocess.run([bp.tool("bench_prefix_c"), weights, layer, "-i", inp, "-t", "2", "-n", str(n),
-                          "-r", "1", "-w", str(warmup), "-p", precision], capture_output=True, text=True, env=env)
+    out = subprocess.run([bp.tool("bench_prefix_c"), weights, layer, "-i", inp, "-t", str(threads), "-n", str(n),
+                          "-r", str(repeats), "-w", str(warmup), "-p", precision], capture_output=True, text=True,
+                         env=env)
     if out.returncode != 0:
         sys.exit("bench_prefix_c failed: " + out.stderr)
     f = out.stdout.split("\n")[-2].split()
@@ -115,6 +126,46 @@ def bench_layer(workers, layer, weights, inp, paths, a):
                 sum_rel=abs(torch_sum - checksum) / max(abs(checksum), 1e-30))
 
 
+def torch_cpu_ms(weights, layer, inp):
+    """PyTorch bf16 on one thread: (best CPU ms per image, its config)."""
+    import torch
+    torch.set_num_threads(1)
+    x1 = np.fromfile(inp, dtype=np.float32).reshape(224, 224, 3)
+    best = None
+    for fmt in ("channels_last", "contiguous"):
+        for ex in ("eager", "jit"):
+            for batch in (1, 8):
+                x = torch.from_numpy(np.ascontiguousarray(x1.transpose(2, 0, 1)))[None].repeat(batch, 1, 1, 1)
+                model = tb.Prefix(weights, [layer]).to(torch.bfloat16)
+                fn, x = tb.prepare(model, fmt, ex, x.to(torch.bfloat16))
+                with torch.inference_mode():
+                    for _ in range(3):
+                        fn(x)
+                    ts = []
+                    for _ in range(7 if batch == 1 else 3):
+                        t = time.thread_time()
+                        fn(x)
+                        ts.append((time.thread_time() - t) / batch)
+                ms = 1e3 * statistics.median(ts)
+                log(f"    torch bf16 1 thread {fmt}, {ex}, batch {batch}: {ms:.2f} ms per image")
+                if best is None or ms < best[0]:
+                    best = (ms, f"{fmt}, {'jit.freeze' if ex == 'jit' else ex}, batch {batch}")
+    return best
+
+
+def cpu_rows(layers, weights_of, inp, paths):
+    """One thread at a time: per layer the CPU ms per image of every column."""
+    rows = []
+    for layer in layers:
+        log(f"  {layer}: one thread at a time")
+        w = weights_of(layer)
+        r = {name: vggtap(w, layer, inp, 5, "bf16", isa, threads=1, repeats=5)[1] for name, isa in paths.items()}
+        r["fp32"] = vggtap(w, layer, inp, 5, "fp32", threads=1, repeats=5)[1]
+        r["torch"], r["torch_cfg"] = torch_cpu_ms(w, layer, inp)
+        rows.append((layer, r))
+    return rows
+
+
 def clothing_photos(k):
     """k photos of data/clothing-30, spread over its classes."""
     with open(os.path.join(CLOTHING, "manifest.csv")) as f:
@@ -139,7 +190,7 @@ def med(v, i):
     return statistics.median(x[i] for x in v)
 
 
-def markdown(results, acc, paths, a):
+def markdown(results, cpu, acc, paths, a):
     md = ["### Conv prefix in bf16: vggtap vs vggtap fp32 vs PyTorch bf16 (images/s, higher is better)\n",
           f"224x224 input, 2 threads; medians of {a.repeats} rounds of ~{a.seconds:g} s, each round running "
           "every column in turn; CPU ms = CPU time per image (all threads).\n"]
@@ -164,6 +215,18 @@ def markdown(results, acc, paths, a):
     for r in results:
         md.append(f"- {r['layer']}: " + "; ".join(f"{names[c]} " + " ".join("%.1f" % x[0] for x in r["runs"][c])
                                                    for c in cols) + f" (output sums differ by {r['sum_rel']:.1e})")
+    if cpu:
+        cols1 = list(paths) + ["fp32"]
+        md.append("\n### One thread at a time: CPU ms per image\n")
+        md.append("vggtap: bench_prefix_c -t 1 -n 5 -r 5 (median); PyTorch bf16: the best of its one-thread "
+                  "configurations (thread_time, median of 7 calls at batch 1, 3 at batch 8).\n")
+        md.append("| tap | " + " | ".join(names[c] for c in cols1) + " | PyTorch bf16 best | PyTorch / "
+                  + names[cols1[0]] + " | fp32 / " + names[cols1[0]] + " |")
+        md.append("|---|" + "---:|" * (len(cols1) + 3))
+        for layer, r in cpu:
+            b = r[cols1[0]]
+            md.append(f"| {layer} | " + " | ".join(f"{r[c]:.2f}" for c in cols1) +
+                      f" | {r['torch']:.2f} ({r['torch_cfg']}) | {r['torch'] / b:.2f}x | {r['fp32'] / b:.2f}x |")
     md.append("\n### PyTorch bf16 configurations tried (images/s, one run each)\n")
     md += bp.screened_table(results)
     if acc:
@@ -188,6 +251,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--screen", type=float, default=1.5)
     ap.add_argument("--accuracy-images", type=int, default=4, help="0 skips the accuracy table")
+    ap.add_argument("--no-cpu-time", dest="cpu_time", action="store_false", help="skip the one-thread CPU-time table")
     ap.add_argument("--md", help="also write the tables here")
     a = ap.parse_args()
 
@@ -209,8 +273,11 @@ def main():
         real = tb.LAYER_NAMES.index(layer) <= tb.LAYER_NAMES.index("block2_pool")
         results.append(bench_layer(workers, layer, REAL_WEIGHTS if real else rand_weights, inp, paths, a))
     workers.close()
+    layers = a.layers.split(",")
+    cpu = cpu_rows(layers, lambda l: REAL_WEIGHTS if tb.LAYER_NAMES.index(l) <= tb.LAYER_NAMES.index("block2_pool")
+                   else rand_weights, inp, paths) if a.cpu_time else None
     acc = accuracy(rand_weights, a.accuracy_images) if a.accuracy_images > 0 else None
-    md = markdown(results, acc, paths, a)
+    md = markdown(results, cpu, acc, paths, a)
     md += f"\n\nLoad average at the end: {' '.join('%.2f' % v for v in os.getloadavg())}\n"
     print(md)
     if a.md:
