@@ -63,7 +63,10 @@ static float from_bits(uint32_t u) {
 }
 
 static void test_rounding(void) {
-  struct { uint32_t in; uint16_t out; } cases[] = {
+  struct {
+    uint32_t in;
+    uint16_t out;
+  } cases[] = {
       {0x3f800000, 0x3f80}, /* 1 */
       {0x3f808000, 0x3f80}, /* halfway, even below: down */
       {0x3f818000, 0x3f82}, /* halfway, odd below: up */
@@ -81,7 +84,8 @@ static void test_rounding(void) {
     CHECK(got == cases[i].out, "bf16(0x%08x) = 0x%04x, expected 0x%04x", cases[i].in, got, cases[i].out);
   }
   CHECK(isnan(vt_bf16_to_float(vt_bf16_from_float(NAN))), "NaN stays NaN");
-  CHECK(isnan(vt_bf16_to_float(vt_bf16_from_float(from_bits(0x7f800001)))), "a NaN that rounding would make inf");
+  CHECK(isnan(vt_bf16_to_float(vt_bf16_from_float(from_bits(0x7f800001)))),
+        "a NaN that rounding would make inf");
   CHECK(vt_bf16_to_float(0x4049) == 3.140625f, "bf16 -> float is the top half");
 }
 
@@ -109,7 +113,8 @@ static void test_naive_vs_float32(void) {
     int H = shapes[t][0], W = shapes[t][1], Cin = shapes[t][2], Cout = shapes[t][3];
     size_t nout = (size_t)H * W * Cout;
     float *in = rand_buf((size_t)H * W * Cin, 2), *k = rand_buf((size_t)9 * Cin * Cout, 0.3f);
-    float *b = rand_buf((size_t)Cout, 0.5f), *ref = vt_xmalloc(nout * sizeof *ref), *bf = vt_xmalloc(nout * sizeof *bf);
+    float *b = rand_buf((size_t)Cout, 0.5f), *ref = vt_xmalloc(nout * sizeof *ref),
+          *bf = vt_xmalloc(nout * sizeof *bf);
     vt_conv3x3_relu_naive(in, H, W, Cin, k, b, Cout, ref);
     vt_conv3x3_relu_bf16_naive(in, H, W, Cin, k, b, Cout, bf);
     float *S = sum_abs(in, H, W, Cin, k, Cout);
@@ -121,7 +126,8 @@ static void test_naive_vs_float32(void) {
       bad += !(d <= bound);
       rounded += d > order_bound(S[i], b[(size_t)o], Cin);
     }
-    CHECK(bad == 0, "%dx%d %d->%d: %d outputs off float32 by more than bf16 rounding allows", H, W, Cin, Cout, bad);
+    CHECK(bad == 0, "%dx%d %d->%d: %d outputs off float32 by more than bf16 rounding allows", H, W, Cin, Cout,
+          bad);
     CHECK(rounded > 0, "%dx%d %d->%d: bf16 rounding left no trace (inputs not rounded?)", H, W, Cin, Cout);
     free(in), free(k), free(b), free(ref), free(bf), free(S);
   }
@@ -196,8 +202,9 @@ static void test_kernel(int H, int W, int Cin, int Cout) {
     }
     CHECK(bad == 0, "%s %dx%d %d->%d pool %d: %d outputs beyond the summation-order bound (worst %.3g)",
           vt_bf16_path(), H, W, Cin, Cout, pool, bad, worst);
-    CHECK(check_map(omap, out, h, w, Cout) == 0, "%s %dx%d %d->%d pool %d: the bf16 map is not the rounded output",
-          vt_bf16_path(), H, W, Cin, Cout, pool);
+    CHECK(check_map(omap, out, h, w, Cout) == 0,
+          "%s %dx%d %d->%d pool %d: the bf16 map is not the rounded output", vt_bf16_path(), H, W, Cin, Cout,
+          pool);
     /* the map alone and the float32 output alone (streamed) give the same values */
     float *out2 = vt_aligned_alloc(n * sizeof *out2 + 64);
     vt_conv3x3_bf16(p, map, H, W, pool, NULL, out2, 1, scratch);
@@ -210,7 +217,8 @@ static void test_kernel(int H, int W, int Cin, int Cout) {
   printf("%s %dx%d %d->%d: ok\n", vt_bf16_path(), H, W, Cin, Cout);
   vt_conv_bf16_free(p);
   free(in), free(k), free(b), free(ref), free(S), free(bound), free(pbound), free(pref);
-  guarded_free(map, inmap_bytes), guarded_free(scratch, scratch_bytes), guarded_free(omap, nmap * sizeof *omap);
+  guarded_free(map, inmap_bytes), guarded_free(scratch, scratch_bytes),
+      guarded_free(omap, nmap * sizeof *omap);
   free(out);
 }
 
@@ -241,7 +249,8 @@ static void test_pair(int H, int W, int Cin, int C1, int Cout) {
   CHECK(memcmp(m1, m2, nmap * sizeof *m1) == 0, "%s pair %dx%d: pooled maps differ", vt_bf16_path(), H, W);
   printf("%s pair %dx%d %d->%d->%d: ok\n", vt_bf16_path(), H, W, Cin, C1, Cout);
   vt_conv_bf16_free(a), vt_conv_bf16_free(b);
-  free(in), free(ka), free(ba), free(kb), free(bb), free(map), free(mid), free(m1), free(m2), free(o1), free(o2);
+  free(in), free(ka), free(ba), free(kb), free(bb), free(map), free(mid), free(m1), free(m2), free(o1),
+      free(o2);
   free(s1), guarded_free(s2, s2_bytes);
 }
 
@@ -292,8 +301,8 @@ static void test_forward(int H, int W) {
         if (fabs(ref.out[l][i]) > m) m = fabs(ref.out[l][i]);
       }
       CHECK(m > 0, "%s: all zero (a dead test)", vt_vgg16_layers[l].name);
-      CHECK(d <= m / 64, "%s %dx%d keep mode %d, %s: max |fast - naive| = %.3g of max %.3g", vt_bf16_path(), H, W,
-            mode, vt_vgg16_layers[l].name, d, m);
+      CHECK(d <= m / 64, "%s %dx%d keep mode %d, %s: max |fast - naive| = %.3g of max %.3g", vt_bf16_path(),
+            H, W, mode, vt_vgg16_layers[l].name, d, m);
     }
   }
   printf("%s forward %dx%d to block5_pool: ok\n", vt_bf16_path(), H, W);
@@ -311,23 +320,23 @@ static int run_path(void) {
   }
   printf("path %s\n", vt_bf16_path());
   static const int shapes[][4] = {
-      {5, 7, 3, 20},   /* RGB input (im2col), Cout not a multiple of 16 */
-      {9, 11, 3, 64},  /* the network's first layer on an odd image */
-      {7, 5, 17, 33},  /* Cin, Cout past a multiple of 16 and 32 */
-      {6, 9, 40, 70},  /* several 32-channel steps and output blocks */
-      {13, 3, 64, 64}, /* narrow, odd height */
-      {1, 1, 5, 3},    /* one pixel; no pooled output */
-      {3, 2, 7, 4},    /* small Cout: a map of 4 channels */
-      {8, 7, 10, 11}, {7, 8, 11, 10}, /* the last row-of-taps Cin, the first 32-padded one */
-      {4, 6, 100, 37}, {3, 5, 520, 100}, /* several output blocks of one layer */
-      {23, 200, 64, 64},                 /* several bands of rows, odd height */
+      {5, 7, 3, 20},                       /* RGB input (im2col), Cout not a multiple of 16 */
+      {9, 11, 3, 64},                      /* the network's first layer on an odd image */
+      {7, 5, 17, 33},                      /* Cin, Cout past a multiple of 16 and 32 */
+      {6, 9, 40, 70},                      /* several 32-channel steps and output blocks */
+      {13, 3, 64, 64},                     /* narrow, odd height */
+      {1, 1, 5, 3},                        /* one pixel; no pooled output */
+      {3, 2, 7, 4},                        /* small Cout: a map of 4 channels */
+      {8, 7, 10, 11},    {7, 8, 11, 10},   /* the last row-of-taps Cin, the first 32-padded one */
+      {4, 6, 100, 37},   {3, 5, 520, 100}, /* several output blocks of one layer */
+      {23, 200, 64, 64},                   /* several bands of rows, odd height */
   };
   for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++)
     test_kernel(shapes[t][0], shapes[t][1], shapes[t][2], shapes[t][3]);
-  test_pair(37, 45, 3, 20, 33);  /* three bands, the last of 4 rows; odd H */
-  test_pair(34, 9, 40, 64, 70);  /* even H: the last band ends at the image */
-  test_pair(16, 5, 3, 64, 64);   /* exactly one band */
-  test_pair(3, 7, 3, 8, 8);      /* one pooled row */
+  test_pair(37, 45, 3, 20, 33); /* three bands, the last of 4 rows; odd H */
+  test_pair(34, 9, 40, 64, 70); /* even H: the last band ends at the image */
+  test_pair(16, 5, 3, 64, 64);  /* exactly one band */
+  test_pair(3, 7, 3, 8, 8);     /* one pooled row */
   test_forward(37, 45);
   return failures != 0;
 }
@@ -362,7 +371,8 @@ int main(int argc, char **argv) {
   if (best >= VT_ISA_AVX512) { /* below bf16: refused with a reason */
     CHECK(run_with(argv[0], "avx512") == 3, "VGGTAP_ISA=avx512 must refuse bf16 (exit 3)");
   }
-  if (best < VT_ISA_AVX512BF16) CHECK(vt_bf16_check() < 0 && strstr(vt_failure_reason(), "AVX512_BF16"), "refusal");
+  if (best < VT_ISA_AVX512BF16)
+    CHECK(vt_bf16_check() < 0 && strstr(vt_failure_reason(), "AVX512_BF16"), "refusal");
   if (failures) return 1;
   if (!ran) {
     printf("rounding and the naive reference checked; no bf16 kernel ran: this CPU offers %s at most\n",

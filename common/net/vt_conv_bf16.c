@@ -17,7 +17,7 @@ uint16_t vt_bf16_from_float(float f) {
   uint32_t u;
   memcpy(&u, &f, sizeof u);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-  if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000);       /* zero, subnormal */
+  if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000);        /* zero, subnormal */
   u += 0x7fffu + ((u >> 16) & 1); /* round to nearest, ties to even (overflow gives inf) */
   return (uint16_t)(u >> 16);
 }
@@ -96,7 +96,8 @@ void vt_bf16_map_to_float(const uint16_t *map, int H, int W, int C, float *out) 
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++)
       for (int c = 0; c < C; c++)
-        out[((size_t)y * W + x) * C + c] = vt_bf16_to_float(map[((size_t)(y + 1) * (W + 2) + x + 1) * Cp + c]);
+        out[((size_t)y * W + x) * C + c] =
+            vt_bf16_to_float(map[((size_t)(y + 1) * (W + 2) + x + 1) * Cp + c]);
 }
 
 /* Zeroes what the kernels do not write in an h x w map: the border and the
@@ -117,10 +118,10 @@ static void zero_border(uint16_t *map, int h, int w, int Cp) {
 
 struct vt_conv_bf16 {
   int cin, cout;
-  int cp;     /* input channels per map pixel: vt_bf16_channels(cin) */
-  int coutp;  /* cout rounded up to 32 */
-  int row_taps; /* cin <= VT_BF16_ROW_TAPS_MAX: a K step is a row of 3 taps (below) */
-  int steps;    /* K steps of 32: 9 * cp / 32, or 3 */
+  int cp;        /* input channels per map pixel: vt_bf16_channels(cin) */
+  int coutp;     /* cout rounded up to 32 */
+  int row_taps;  /* cin <= VT_BF16_ROW_TAPS_MAX: a K step is a row of 3 taps (below) */
+  int steps;     /* K steps of 32: 9 * cp / 32, or 3 */
   int n32_block; /* output blocks of 32 per pass over a band: their weights fit the L2 */
   uint16_t *w;   /* [coutp / 32][steps][VT_BF16_STEP] */
   float *bias;   /* [coutp], zero past cout */
@@ -133,11 +134,11 @@ enum { WEIGHT_BLOCK_BYTES = 640 * 1024, RAW_BAND_BYTES = 512 * 1024 };
 /* The layout of a Cin -> Cout layer, from its shape alone. K steps run
  * tap by tap, 32 channels at a time within a tap (measured 7% faster than
  * putting the three taps of a row innermost, whose steps would read the
- * same input lines shifted by a pixel). With few channels (the RGB input) a step is a whole row of
- * taps instead: pixels are cin apart in the map, so 32 values from pixel
- * (y + dy, x) are its row's 3 pixels x cin channels followed by values of
- * the next pixels, which meet zero weights (a 3x32 K for a 27-long dot
- * product, but no im2col copy). */
+ * same input lines shifted by a pixel). With few channels (the RGB input)
+ * a step is a whole row of taps instead: pixels are cin apart in the map,
+ * so 32 values from pixel (y + dy, x) are its row's 3 pixels x cin
+ * channels followed by values of the next pixels, which meet zero weights
+ * (a 3x32 K for a 27-long dot product, but no im2col copy). */
 static void plan(int Cin, int Cout, vt_conv_bf16 *p) {
   p->cin = Cin, p->cout = Cout, p->cp = vt_bf16_channels(Cin), p->coutp = round_up(Cout, 32);
   p->row_taps = Cin <= VT_BF16_ROW_TAPS_MAX;
@@ -226,22 +227,36 @@ static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int po
   long *aoff = (long *)s;
   for (int st = 0; st < p->steps; st++) {
     int chunks = p->row_taps ? 1 : p->cp / 32, tap = st / chunks;
-    aoff[st] = p->row_taps ? (long)st * Wp * p->cp : ((long)(tap / 3) * Wp + tap % 3) * p->cp + st % chunks * 32;
+    aoff[st] =
+        p->row_taps ? (long)st * Wp * p->cp : ((long)(tap / 3) * Wp + tap % 3) * p->cp + st % chunks * 32;
   }
 
   for (int n0 = 0; n0 < p->coutp; n0 += p->n32_block * 32) {
     int n32 = (p->coutp - n0) / 32 < p->n32_block ? (p->coutp - n0) / 32 : p->n32_block;
     for (int y0 = 0; y0 < rows; y0 += R) {
       int r = rows - y0 < R ? rows - y0 : R, m = r * Wp;
-      vt_bf16_gemm g = {.a = in + (size_t)y0 * Wp * p->cp, .lda = p->cp, .aoff = aoff,
-                        .steps = p->steps, .b = p->w + (size_t)(n0 / 32) * p->steps * VT_BF16_STEP,
-                        .n32 = n32, .m = m, .c = raw, .ldc = n32 * 32};
+      vt_bf16_gemm g = {.a = in + (size_t)y0 * Wp * p->cp,
+                        .lda = p->cp,
+                        .aoff = aoff,
+                        .steps = p->steps,
+                        .b = p->w + (size_t)(n0 / 32) * p->steps * VT_BF16_STEP,
+                        .n32 = n32,
+                        .m = m,
+                        .c = raw,
+                        .ldc = n32 * 32};
       if (y0 + R >= rows && n0 + n32 * 32 < p->coutp) /* the last band: the next call starts the next block */
         g.b_next = p->w + (size_t)(n0 / 32 + n32) * p->steps * VT_BF16_STEP;
       gemm(&g);
       int yo = pool ? y0 / 2 : y0, nvalid = p->cout - n0 < n32 * 32 ? p->cout - n0 : n32 * 32;
-      vt_bf16_epilogue e = {.raw = raw, .ldr = n32 * 32, .Wp = Wp, .rows = r, .W = W, .pool = pool,
-                            .bias = p->bias + n0, .nb = n32 * 32, .nvalid = nvalid,
+      vt_bf16_epilogue e = {.raw = raw,
+                            .ldr = n32 * 32,
+                            .Wp = Wp,
+                            .rows = r,
+                            .W = W,
+                            .pool = pool,
+                            .bias = p->bias + n0,
+                            .nb = n32 * 32,
+                            .nvalid = nvalid,
                             .nmap = cpo - n0 < n32 * 32 ? cpo - n0 : n32 * 32};
       if (out)
         e.out = out + (size_t)yo * Wo * p->cout + n0, e.out_px = p->cout, e.out_row = (long)Wo * p->cout,
@@ -259,8 +274,8 @@ static void conv(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int po
 #endif
 }
 
-void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool,
-                     uint16_t *out_map, float *out, int stream, void *scratch) {
+void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool, uint16_t *out_map,
+                     float *out, int stream, void *scratch) {
   conv(p, in, H, W, pool, out_map, out, stream, scratch, 1);
 }
 
@@ -269,7 +284,9 @@ void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, in
  * 224 pixels, 584 KB for block2). */
 enum { PAIR_ROWS = 16 };
 
-static size_t band_map_elems(int W, int C1) { return ((size_t)(PAIR_ROWS + 4) * (W + 2) + VT_BF16_MAP_SLACK) * vt_bf16_channels(C1); }
+static size_t band_map_elems(int W, int C1) {
+  return ((size_t)(PAIR_ROWS + 4) * (W + 2) + VT_BF16_MAP_SLACK) * vt_bf16_channels(C1);
+}
 
 size_t vt_conv_bf16_pair_scratch_bytes(int Cin, int C1, int Cout, int H, int W) {
   size_t sa = vt_conv_bf16_scratch_bytes(Cin, C1, PAIR_ROWS + 2 < H ? PAIR_ROWS + 2 : H, W);
@@ -293,7 +310,8 @@ void vt_conv3x3_bf16_pair_pool(const vt_conv_bf16 *a, const vt_conv_bf16 *b, con
   for (int y0 = 0; y0 < rows; y0 += PAIR_ROWS) {
     int r = rows - y0 < PAIR_ROWS ? rows - y0 : PAIR_ROWS;
     int lo = y0 > 0 ? y0 - 1 : 0, hi = y0 + r < H - 1 ? y0 + r : H - 1;
-    conv(a, in + (size_t)lo * Wp * ca, hi - lo + 1, W, 0, band + (size_t)(lo - y0 + 1) * Wp * c1, NULL, 0, s, 1);
+    conv(a, in + (size_t)lo * Wp * ca, hi - lo + 1, W, 0, band + (size_t)(lo - y0 + 1) * Wp * c1, NULL, 0, s,
+         1);
     conv(b, band + (size_t)Wp * c1, r, W, 1, pooled_map ? pooled_map + (size_t)y0 / 2 * (Wo + 2) * cpo : NULL,
          pooled ? pooled + (size_t)y0 / 2 * Wo * b->cout : NULL, stream, s, 0);
   }

@@ -85,8 +85,8 @@ size_t vt_conv_bf16_scratch_bytes(int Cin, int Cout, int H, int W);
  * stores), for memory the CPU will not read soon, such as a store writer's
  * buffer; the values are the same. in and out_map must not overlap.
  * Single-threaded; needs vt_bf16_check() == 0. */
-void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool,
-                     uint16_t *out_map, float *out, int stream, void *scratch);
+void vt_conv3x3_bf16(const vt_conv_bf16 *p, const uint16_t *in, int H, int W, int pool, uint16_t *out_map,
+                     float *out, int stream, void *scratch);
 
 /* Two convs then the 2x2 max-pool (a VGG block of two convs: a Cin -> C1,
  * b C1 -> Cout), in bands of rows so that a's output stays in the L2

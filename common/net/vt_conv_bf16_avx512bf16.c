@@ -69,13 +69,17 @@ void vt_bf16_epilogue_avx512bf16(const vt_bf16_epilogue *e) {
         v = _mm512_max_ps(_mm512_add_ps(v, _mm512_loadu_ps(e->bias + c)), zero);
         if (out && c < e->nvalid) {
           __mmask16 k = e->nvalid - c >= 16 ? 0xffff : (__mmask16)((1u << (e->nvalid - c)) - 1);
-          if (e->stream && k == 0xffff && ((uintptr_t)(out + c) & 63) == 0) _mm512_stream_ps(out + c, v);
-          else _mm512_mask_storeu_ps(out + c, k, v);
+          if (e->stream && k == 0xffff && ((uintptr_t)(out + c) & 63) == 0)
+            _mm512_stream_ps(out + c, v);
+          else
+            _mm512_mask_storeu_ps(out + c, k, v);
         }
         if (map && c < e->nmap) {
           __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
-          if (e->nmap - c >= 16) _mm256_storeu_si256((__m256i *)(map + c), h);
-          else _mm256_mask_storeu_epi16(map + c, (__mmask16)((1u << (e->nmap - c)) - 1), h);
+          if (e->nmap - c >= 16)
+            _mm256_storeu_si256((__m256i *)(map + c), h);
+          else
+            _mm256_mask_storeu_epi16(map + c, (__mmask16)((1u << (e->nmap - c)) - 1), h);
         }
       }
     }

@@ -52,7 +52,8 @@ int vt_vgg_bf16_workspace_init(vt_vgg_bf16_workspace *ws, int H, int W, int last
   if (last_layer < 0 || last_layer >= VT_VGG16_NLAYERS)
     return vt_fail("VGG16 layer index %d out of range", last_layer);
   size_t n, in_bytes, out_bytes[VT_VGG16_NLAYERS], map_bytes, scratch = 0, total;
-  if (vt_size_mul3((size_t)H, (size_t)W, 3, &n) < 0 || part_bytes(n, sizeof(float), "the input", &in_bytes) < 0 ||
+  if (vt_size_mul3((size_t)H, (size_t)W, 3, &n) < 0 ||
+      part_bytes(n, sizeof(float), "the input", &in_bytes) < 0 ||
       part_bytes(vt_bf16_map_elems(H, W, 3), sizeof(uint16_t), "the input map", &map_bytes) < 0)
     return -1;
   for (int l = 0; l <= last_layer; l++) {
@@ -64,10 +65,12 @@ int vt_vgg_bf16_workspace_init(vt_vgg_bf16_workspace *ws, int H, int W, int last
         part_bytes(vt_bf16_map_elems(ws->oh[l], ws->ow[l], ws->oc[l]), sizeof(uint16_t), d->name, &mb) < 0)
       return -1;
     if (mb > map_bytes) map_bytes = mb;
-    if (d->kind == VT_LAYER_CONV && (sb = vt_conv_bf16_scratch_bytes(d->cin, d->cout, ws->oh[l], ws->ow[l])) > scratch)
+    if (d->kind == VT_LAYER_CONV &&
+        (sb = vt_conv_bf16_scratch_bytes(d->cin, d->cout, ws->oh[l], ws->ow[l])) > scratch)
       scratch = sb;
     if (pair_at(l, last_layer) &&
-        (sb = vt_conv_bf16_pair_scratch_bytes(d->cin, d->cout, vt_vgg16_layers[l + 1].cout, ws->oh[l], ws->ow[l])) > scratch)
+        (sb = vt_conv_bf16_pair_scratch_bytes(d->cin, d->cout, vt_vgg16_layers[l + 1].cout, ws->oh[l],
+                                              ws->ow[l])) > scratch)
       scratch = sb;
   }
   total = in_bytes + scratch;
@@ -116,14 +119,15 @@ static int conv(pass *ps, int l) {
   if (l <= ps->done) return l < ws->last_layer;
   if (pair_at(l, ws->last_layer) && !ws->keep[l] && !ws->keep[l + 1]) {
     int after = l + 2 < ws->last_layer;
-    vt_conv3x3_bf16_pair_pool(p, ps->w->conv[d->conv_index + 1], in, ws->oh[l], ws->ow[l], after ? next : NULL,
-                              ws->keep[l + 2] ? ws->out[l + 2] : NULL, ws->stream[l + 2], ws->scratch);
+    vt_conv3x3_bf16_pair_pool(p, ps->w->conv[d->conv_index + 1], in, ws->oh[l], ws->ow[l],
+                              after ? next : NULL, ws->keep[l + 2] ? ws->out[l + 2] : NULL, ws->stream[l + 2],
+                              ws->scratch);
     ps->cur ^= after;
     ps->done = l + 2;
   } else if (pool_follows(ws, l) && !ws->keep[l]) {
     int after = l + 1 < ws->last_layer; /* a layer reads the pooled map */
-    vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 1, after ? next : NULL, ws->keep[l + 1] ? ws->out[l + 1] : NULL,
-                    ws->stream[l + 1], ws->scratch);
+    vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 1, after ? next : NULL,
+                    ws->keep[l + 1] ? ws->out[l + 1] : NULL, ws->stream[l + 1], ws->scratch);
     ps->cur ^= after;
   } else if (pool_follows(ws, l)) { /* pool() pools out[l] */
     vt_conv3x3_bf16(p, in, ws->oh[l], ws->ow[l], 0, NULL, ws->out[l], 0, ws->scratch);

@@ -45,8 +45,10 @@ static float *rand_floats(size_t n, float scale, uint64_t seed) {
 int main(int argc, char **argv) {
   int size = 224, reps = 7;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "-s")) size = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "-r")) reps = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "-s"))
+      size = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "-r"))
+      reps = atoi(argv[i + 1]);
   }
   if (size < 32 || reps < 1 || reps > 99) {
     fprintf(stderr, "usage: bench_conv_bf16 [-s SIZE (>= 32)] [-r REPS (1-99)]\n");
@@ -57,7 +59,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("bf16 path: %s; %dx%d input; thread CPU time, median of %d\n\n", vt_bf16_path(), size, size, reps);
-  printf("| layer | GFLOP | fp32 packed ms (GFLOP/s) | bf16 ms (GFLOP/s) | fp32 / bf16 |\n|---|---:|---:|---:|---:|\n");
+  printf("| layer | GFLOP | fp32 packed ms (GFLOP/s) | bf16 ms (GFLOP/s) | fp32 / bf16 "
+         "|\n|---|---:|---:|---:|---:|\n");
   double tot32 = 0, tot16 = 0;
   for (int l = 0; l < VT_VGG16_NLAYERS; l++) {
     const vt_layer_def *d = &vt_vgg16_layers[l];
@@ -66,7 +69,8 @@ int main(int argc, char **argv) {
     vt_vgg16_layer_shape(l, size, size, &H, &W, &C);
     int pool = l + 1 < VT_VGG16_NLAYERS && vt_vgg16_layers[l + 1].kind == VT_LAYER_POOL;
     size_t nin = (size_t)H * W * d->cin, nout = (size_t)H * W * d->cout;
-    float *in = rand_floats(nin, 1, 88172645463325252ull + l), *k = rand_floats((size_t)9 * d->cin * d->cout, 0.05f, 7 + l);
+    float *in = rand_floats(nin, 1, 88172645463325252ull + l),
+          *k = rand_floats((size_t)9 * d->cin * d->cout, 0.05f, 7 + l);
     float *b = rand_floats((size_t)d->cout, 0.1f, 11 + l), *out = vt_aligned_alloc(nout * sizeof *out);
     float *pooled = vt_aligned_alloc(nout * sizeof *pooled + 64);
     vt_conv3x3_packed *p32 = vt_conv3x3_pack(k, b, d->cin, d->cout, VT_CONV_AUTO);
@@ -90,8 +94,8 @@ int main(int argc, char **argv) {
     qsort(t16, (size_t)reps, sizeof *t16, cmp_double);
     double gf = 2.0 * H * W * 9.0 * d->cin * d->cout / 1e9, m32 = t32[reps / 2], m16 = t16[reps / 2];
     tot32 += m32, tot16 += m16;
-    printf("| %s%s | %.3f | %.2f (%.0f) | %.2f (%.0f) | %.2fx |\n", d->name, pool ? " + pool" : "", gf, 1e3 * m32,
-           gf / m32, 1e3 * m16, gf / m16, m32 / m16);
+    printf("| %s%s | %.3f | %.2f (%.0f) | %.2f (%.0f) | %.2fx |\n", d->name, pool ? " + pool" : "", gf,
+           1e3 * m32, gf / m32, 1e3 * m16, gf / m16, m32 / m16);
     free(in), free(k), free(b), free(out), free(pooled), free(s32), free(map), free(omap), free(s16);
     vt_conv3x3_packed_free(p32);
     vt_conv_bf16_free(p16);

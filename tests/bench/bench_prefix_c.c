@@ -79,7 +79,8 @@ static void prefix_forward(prefix *p) {
 static double prefix_sum(const prefix *p) {
   int l = p->a->layer;
   const float *out = p->a->w16 ? p->b16.out[l] : p->f32.out[l];
-  size_t n = p->a->w16 ? (size_t)p->b16.oh[l] * p->b16.ow[l] * p->b16.oc[l] : (size_t)p->f32.oh[l] * p->f32.ow[l] * p->f32.oc[l];
+  size_t n = p->a->w16 ? (size_t)p->b16.oh[l] * p->b16.ow[l] * p->b16.oc[l]
+                        : (size_t)p->f32.oh[l] * p->f32.ow[l] * p->f32.oc[l];
   double s = 0;
   for (size_t i = 0; i < n; i++) s += out[i];
   return s;
@@ -133,7 +134,8 @@ static int run(int argc, char **argv) {
   const char *weights = argv[1], *input_path = NULL;
   int layer = vt_vgg16_layer_index(argv[2]);
   if (layer < 0) return vt_fail("unknown layer '%s' (block1_conv1 .. block5_pool)", argv[2]);
-  int size = 224, threads = vt_cpu_count(), n_images = 10, n_repeats = 5, n_warmup = 1, keep_all = 0, bf16 = 0;
+  int size = 224, threads = vt_cpu_count(), n_images = 10, n_repeats = 5, n_warmup = 1, keep_all = 0;
+  int bf16 = 0;
   for (int i = 3; i < argc; i++) {
     if (i + 1 >= argc || argv[i][0] != '-' || strlen(argv[i]) != 2) return usage();
     const char *v = argv[++i];
@@ -152,8 +154,8 @@ static int run(int argc, char **argv) {
     default: return usage();
     }
   }
-  if (size < 32 || size > 4096 || threads < 1 || threads > 256 || n_images < 1 || n_repeats < 1 || n_repeats > MAX_REPEATS ||
-      n_warmup < 0)
+  if (size < 32 || size > 4096 || threads < 1 || threads > 256 || n_images < 1 || n_repeats < 1 ||
+      n_repeats > MAX_REPEATS || n_warmup < 0)
     return vt_fail("out-of-range option (SIZE 32..4096, THREADS 1..256, IMAGES >= 1, REPEATS 1..100)");
   if (bf16 && vt_bf16_check() < 0) return -1;
 

@@ -64,7 +64,8 @@ static int fast_init(fast_pass *f, const vt_weights *w, int size, int last, int 
   f->bf16 = bf16;
   if (bf16) {
     if (vt_bf16_check() < 0 || vt_vgg_bf16_pack(w, &f->w16) < 0) return -1;
-    if (vt_vgg_bf16_workspace_init(&f->b16, size, size, last) < 0) return vt_vgg_bf16_weights_free(&f->w16), -1;
+    if (vt_vgg_bf16_workspace_init(&f->b16, size, size, last) < 0)
+      return vt_vgg_bf16_weights_free(&f->w16), -1;
     f->input = f->b16.input, f->out = f->b16.out, f->keep = f->b16.keep;
     f->oh = f->b16.oh, f->ow = f->b16.ow, f->oc = f->b16.oc;
   } else {
