@@ -83,6 +83,16 @@ static void test_rounding(void) {
     uint16_t got = vt_bf16_from_float(from_bits(cases[i].in));
     CHECK(got == cases[i].out, "bf16(0x%08x) = 0x%04x, expected 0x%04x", cases[i].in, got, cases[i].out);
   }
+  /* the same through a map (16 values at a time on a bf16 CPU) */
+  enum { N = sizeof cases / sizeof *cases };
+  float in[3 * N];
+  uint16_t map[(3 + 2) * (N + 2) * 3 + VT_BF16_MAP_SLACK * 3];
+  for (int i = 0; i < 3 * N; i++) in[i] = from_bits(cases[i % N].in ^ (i / N == 2 ? 0x80000000u : 0));
+  vt_bf16_map_from_float(in, 1, N, 3, map);
+  for (int i = 0; i < 3 * N; i++) {
+    uint16_t got = map[(size_t)(N + 2 + 1) * 3 + i], want = vt_bf16_from_float(in[i]);
+    CHECK(got == want, "map of 0x%08x = 0x%04x, expected 0x%04x", cases[i % N].in, got, want);
+  }
   CHECK(isnan(vt_bf16_to_float(vt_bf16_from_float(NAN))), "NaN stays NaN");
   CHECK(isnan(vt_bf16_to_float(vt_bf16_from_float(from_bits(0x7f800001)))),
         "a NaN that rounding would make inf");

@@ -80,8 +80,29 @@ size_t vt_bf16_map_elems(int H, int W, int C) {
   return n;
 }
 
+/* Zeroes what the kernels do not write in an h x w map: the border and the
+ * slack after it (the padded channels of interior pixels are written as
+ * zeros by the epilogue, whose padded outputs have zero weights and bias). */
+static void zero_border(uint16_t *map, int h, int w, int Cp) {
+  size_t row = (size_t)(w + 2) * Cp;
+  memset(map, 0, row * sizeof *map);
+  for (int y = 1; y <= h; y++) {
+    memset(map + y * row, 0, (size_t)Cp * sizeof *map);
+    memset(map + y * row + (size_t)(w + 1) * Cp, 0, (size_t)Cp * sizeof *map);
+  }
+  memset(map + (h + 1) * row, 0, (row + (size_t)VT_BF16_MAP_SLACK * Cp) * sizeof *map);
+}
+
 void vt_bf16_map_from_float(const float *in, int H, int W, int C, uint16_t *map) {
   int Cp = vt_bf16_channels(C);
+#if defined(__x86_64__)
+  if (Cp == C && vt_cpu_isa() >= VT_ISA_AVX512BF16) { /* rows are contiguous: 16 values a step */
+    zero_border(map, H, W, Cp);
+    for (int y = 0; y < H; y++)
+      vt_bf16_round_avx512bf16(in + (size_t)y * W * C, map + ((size_t)(y + 1) * (W + 2) + 1) * Cp, (size_t)W * C);
+    return;
+  }
+#endif
   memset(map, 0, vt_bf16_map_elems(H, W, C) * sizeof *map);
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++) {
@@ -100,18 +121,6 @@ void vt_bf16_map_to_float(const uint16_t *map, int H, int W, int C, float *out) 
             vt_bf16_to_float(map[((size_t)(y + 1) * (W + 2) + x + 1) * Cp + c]);
 }
 
-/* Zeroes what the kernels do not write in an h x w map: the border and the
- * slack after it (the padded channels of interior pixels are written as
- * zeros by the epilogue, whose padded outputs have zero weights and bias). */
-static void zero_border(uint16_t *map, int h, int w, int Cp) {
-  size_t row = (size_t)(w + 2) * Cp;
-  memset(map, 0, row * sizeof *map);
-  for (int y = 1; y <= h; y++) {
-    memset(map + y * row, 0, (size_t)Cp * sizeof *map);
-    memset(map + y * row + (size_t)(w + 1) * Cp, 0, (size_t)Cp * sizeof *map);
-  }
-  memset(map + (h + 1) * row, 0, (row + (size_t)VT_BF16_MAP_SLACK * Cp) * sizeof *map);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Packing. */

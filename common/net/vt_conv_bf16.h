@@ -73,8 +73,8 @@ void vt_conv_bf16_free(vt_conv_bf16 *p);
 int vt_conv_bf16_cin(const vt_conv_bf16 *p);
 int vt_conv_bf16_cout(const vt_conv_bf16 *p);
 
-/* Scratch bytes for one call of a Cin -> Cout layer at H x W (64-byte
- * aligned). */
+/* Scratch bytes for one call of a Cin -> Cout layer at H x W (allocate
+ * them 64-byte aligned, e.g. vt_aligned_alloc). */
 size_t vt_conv_bf16_scratch_bytes(int Cin, int Cout, int H, int W);
 
 /* One layer on an H x W map in (Cin channels): ReLU(conv(in) + bias), then

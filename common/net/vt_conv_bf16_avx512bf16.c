@@ -50,6 +50,16 @@ void vt_bf16_gemm_avx512bf16(const vt_bf16_gemm *g) {
     for (int j = 0; j < g->n32; j++) block(g, i, j);
 }
 
+void vt_bf16_round_avx512bf16(const float *in, uint16_t *out, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256((__m256i *)(out + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(in + i)));
+  if (i < n) {
+    __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+    _mm256_mask_storeu_epi16(out + i, k, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, in + i)));
+  }
+}
+
 void vt_bf16_epilogue_avx512bf16(const vt_bf16_epilogue *e) {
   int pool = e->pool, Wo = pool ? e->W / 2 : e->W, Ho = pool ? e->rows / 2 : e->rows;
   long down = (long)e->Wp * e->ldr; /* one row further in raw */

@@ -6,6 +6,7 @@
 #ifndef VT_CONV_BF16_KERNELS_H
 #define VT_CONV_BF16_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Packed weights: for each block of 32 output channels, for each K step (a
@@ -59,5 +60,9 @@ typedef struct {
 } vt_bf16_epilogue;
 
 void vt_bf16_epilogue_avx512bf16(const vt_bf16_epilogue *e);
+
+/* out[i] = bf16(in[i]) for n values, as vt_bf16_from_float (vcvtneps2bf16
+ * rounds to nearest even, flushes subnormals, quiets NaN). */
+void vt_bf16_round_avx512bf16(const float *in, uint16_t *out, size_t n);
 
 #endif
