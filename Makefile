@@ -48,24 +48,19 @@ TESTS   := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
 TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
 
-.PHONY: all test ci-test check-asan check-tsan fuzz fuzz-build clean deps demo
+.PHONY: all test ci-test check-asan check-tsan fuzz fuzz-build clean deps demo FORCE
 all: $(PROGS) $(TESTS) $(TOOLS)
 
 deps:
 	bash scripts/install-deps.sh
 
-# The demo (docs/WORKFLOW.md): installs what is missing, builds, checks for
-# the weights, writes 300 training + 100 test Fashion-MNIST PNGs per class
-# (from Debian's dataset-fashion-mnist), then runs extract -> train ->
+# The demo (docs/WORKFLOW.md): installs what is missing, builds, shows the
+# weights it will use, writes 300 training + 100 test Fashion-MNIST PNGs per
+# class (from Debian's dataset-fashion-mnist), then runs extract -> train ->
 # evaluate at block1_pool and block2_pool (configs/demo.ini) and prints the
-# report. A second run reuses everything already made. Weights: the usual
-# lookup (README), and when it finds nothing, the project's real
-# block1-block2 file in ../shared beside the checkout, which the demo's taps
-# need no more than.
-KERAS_CACHE    := $(or $(KERAS_HOME),$(HOME)/.keras)/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
-SHARED_WEIGHTS := $(abspath ../shared/weights/vgg16_keras_prefix.h5)
-DEMO_WEIGHTS   := $(or $(VGGTAP_WEIGHTS),$(wildcard $(KERAS_CACHE)),$(wildcard $(SHARED_WEIGHTS)))
-demo: export VGGTAP_WEIGHTS := $(DEMO_WEIGHTS)
+# report. A second run reuses everything already made. Weights: the programs'
+# own lookup (README, "Weights"), which ends at the bundled block1-block2 file
+# (data/weights), all the demo's taps need.
 demo:
 	bash scripts/install-deps.sh
 	$(MAKE) $(PROGS) $(BUILD)/tools/fmnist_png
@@ -73,6 +68,17 @@ demo:
 	test -e demo/fashion-mnist/.complete || { rm -rf demo/fashion-mnist && \
 	  $(BUILD)/tools/fmnist_png --out demo/fashion-mnist && touch demo/fashion-mnist/.complete; }
 	$(MAKE) -f pipeline.mk CONFIG=configs/demo.ini evaluate report
+
+# The checkout's data/ folder, compiled into the weights lookup (the bundled
+# weights, common/net/vt_weights_find.h). $(BUILD)/data-dir holds the path
+# and changes only when the checkout has moved, so that then (and only then)
+# the lookup is rebuilt for the new place.
+DATA_DIR := $(abspath data)
+$(BUILD)/common/net/vt_weights_find.o: CFLAGS += -DVT_DATA_DIR='"$(DATA_DIR)"'
+$(BUILD)/common/net/vt_weights_find.o: $(BUILD)/data-dir
+$(BUILD)/data-dir: FORCE
+	@mkdir -p $(@D) && echo '$(DATA_DIR)' | cmp -s - $@ || echo '$(DATA_DIR)' > $@
+FORCE:
 
 $(BUILD)/%.o: %.c $(wildcard common/*/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)

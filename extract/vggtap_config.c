@@ -39,8 +39,9 @@ static const char usage[] =
     "  images    list the images the section's data or manifest names, with size and\n"
     "            modification time (a manifest lists itself too)\n"
     "  weights   print the weights file vggtap-extract would use (the [extract] weights\n"
-    "            key, else [vggtap]'s, else $VGGTAP_WEIGHTS, else the Keras cache), or say\n"
-    "            how to get one\n"
+    "            key, else [vggtap]'s, else $VGGTAP_WEIGHTS, else the Keras cache, else,\n"
+    "            for taps up to block2_pool, the bundled data/weights file), or say how\n"
+    "            to get one\n"
     "  --out FILE  write there, and only if the content changed (keeps its time stamp\n"
     "              otherwise), instead of standard output\n"
     "\n"
@@ -247,13 +248,24 @@ static int images(const vt_config *c, const char *section, const char *out) {
   return rc;
 }
 
+/* How many conv layers the config's taps need: [extract]'s (vggtap-extract's
+ * default block1_pool); [sweep]'s are among them (check() runs first).
+ * All of them when the taps do not parse: vggtap-extract reports that. */
+static int convs_needed(const vt_config *c) {
+  const vt_config_entry *e = vt_config_find(c, "extract", "tap");
+  vt_extract_config taps = {0};
+  if (vt_extract_parse_taps(&taps, e ? e->value : "block1_pool") < 0) return VT_VGG16_NCONV;
+  return vt_extract_convs_needed(&taps);
+}
+
 /* The weights vggtap-extract would use with this config (pipeline.mk passes
- * them on): [extract]'s key, else [vggtap]'s, else the environment's. */
+ * them on): [extract]'s key, else [vggtap]'s, else the environment's, else
+ * the Keras cache, else the bundled file if the taps fit in it. */
 static int weights(const vt_config *c) {
   const vt_config_entry *e = vt_config_find(c, "extract", "weights");
   if (!e) e = vt_config_find(c, "vggtap", "weights");
   char *given = e ? vt_config_value(c, e) : NULL;
-  const char *path = vt_weights_find(given, 1);
+  const char *path = vt_weights_find(given, 1, convs_needed(c));
   if (path) printf("%s\n", path);
   free(given);
   return path ? 0 : -1;

@@ -39,7 +39,8 @@ static const char usage[] =
     "\n"
     "Network:\n"
     "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS, else the Keras\n"
-    "                        cache ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5);\n"
+    "                        cache ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5,\n"
+    "                        else, for taps up to block2_pool, the bundled data/weights file);\n"
     "                        a file holding only the first layers works for taps inside them\n"
     "  --tap LIST            layers to store, e.g. block1_pool,block2_pool (default block1_pool);\n"
     "                        any of block1_conv1 .. block5_conv3, block1_pool .. block5_pool.\n"
@@ -209,7 +210,7 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   /* A missing weights file is an error of the setup, not of the command line. */
-  if (!(o.weights = vt_weights_find(o.weights, 1))) {
+  if (!(o.weights = vt_weights_find(o.weights, 1, vt_extract_convs_needed(&o.cfg)))) {
     fprintf(stderr, "vggtap-extract: %s\n", vt_failure_reason());
     return EXIT_ERROR;
   }

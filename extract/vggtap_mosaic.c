@@ -37,7 +37,8 @@ static const char usage[] =
     "From an image (runs the VGG16 prefix up to the tap):\n"
     "  --image FILE      a JPEG or PNG\n"
     "  --weights FILE    Keras VGG16 weights (default: $VGGTAP_WEIGHTS, else the Keras cache\n"
-    "                    ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)\n"
+    "                    ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5,\n"
+    "                    else, for taps up to block2_pool, the bundled data/weights file)\n"
     "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
     "                    as vggtap-extract (defaults 224, antialias, caffe)\n"
     "\n"
@@ -164,10 +165,11 @@ static int from_image(const options *o, mosaic *m) {
   cfg.n_grids = 1;
   cfg.grids[0] = 1;
   if (vt_extract_config_check(&cfg) < 0) return -1;
-  const char *weights = vt_weights_find(o->weights, 0);
+  int n_conv = vt_extract_convs_needed(&cfg);
+  const char *weights = vt_weights_find(o->weights, 0, n_conv);
   if (!weights) return -1;
   vt_weights w;
-  if (vt_weights_load(weights, vt_extract_convs_needed(&cfg), &w) < 0) return vt_fail_prefix("--tap %s", o->tap);
+  if (vt_weights_load(weights, n_conv, &w) < 0) return vt_fail_prefix("--tap %s", o->tap);
   vt_extractor x;
   int rc = -1;
   if (vt_extractor_init(&x, &cfg, &w) < 0) {

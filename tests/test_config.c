@@ -10,6 +10,7 @@
 
 #include "base/vt_common.h"
 #include "base/vt_config.h"
+#include "net/vt_weights.h"
 #include "net/vt_weights_find.h"
 
 #include "vt_test.h"
@@ -361,45 +362,57 @@ static void test_weights_find(void) {
   setenv("HOME", home, 1);
   unsetenv("KERAS_HOME");
   unsetenv("VGGTAP_WEIGHTS");
-  /* Nothing anywhere: the message says what to download and where, and
-   * offers a config's `weights` key only to a program that reads configs. */
-  CHECK(vt_weights_find(NULL, 1) == NULL);
+  const int deep = VT_VGG16_NCONV, shallow = VT_BUNDLED_WEIGHTS_CONVS;
+  /* Nothing anywhere for a tap deeper than the bundled block1-block2 file:
+   * the message says what to download and where, and offers a config's
+   * `weights` key only to a program that reads configs. */
+  CHECK(vt_weights_find(NULL, 1, deep) == NULL);
   const char *why = vt_failure_reason();
   CHECK(strstr(why, VT_KERAS_WEIGHTS_URL) && strstr(why, VT_KERAS_WEIGHTS_MD5) &&
         strstr(why, "VGGTAP_WEIGHTS") && strstr(why, home));
+  CHECK(strstr(why, "up to block5_conv3") && strstr(why, "data/weights/vgg16_keras_prefix.h5 holds only block1-block2"),
+        "%s", why);
   CHECK(strstr(why, "no `weights` key") && strstr(why, "`weights = FILE` in the config"));
-  CHECK(vt_weights_find(NULL, 0) == NULL);
+  CHECK(vt_weights_find(NULL, 0, shallow + 1) == NULL);
   why = vt_failure_reason();
   CHECK(strstr(why, VT_KERAS_WEIGHTS_URL) && strstr(why, "--weights FILE, or export VGGTAP_WEIGHTS"));
+  CHECK(strstr(why, "up to block3_conv1"), "%s", why);
   CHECK(!strstr(why, "config's") && !strstr(why, "weights` key"), "a program without --config was told of a config: %s",
         why);
-  /* The Keras cache. */
+  /* The bundled file, last, for the taps it holds (tests/test_weights_lookup.sh
+   * checks it is the checkout's). */
+  const char *got = vt_weights_find(NULL, 1, shallow);
+  CHECK(got && strstr(got, "/data/weights/vgg16_keras_prefix.h5") && access(got, R_OK) == 0, "bundled: %s",
+        got ? got : vt_failure_reason());
+  /* The Keras cache, before the bundled file. */
   snprintf(cache, sizeof cache, "%s/.keras", home);
   mkdir(cache, 0755);
   snprintf(cache, sizeof cache, "%s/.keras/models", home);
   mkdir(cache, 0755);
   snprintf(file, sizeof file, "%s/%s", cache, VT_KERAS_WEIGHTS_NAME);
   fclose(fopen(file, "w"));
-  const char *got = vt_weights_find(NULL, 1);
+  got = vt_weights_find(NULL, 1, shallow);
+  CHECK(got && !strcmp(got, file));
+  got = vt_weights_find(NULL, 1, deep);
   CHECK(got && !strcmp(got, file));
   /* $VGGTAP_WEIGHTS before the cache, and a missing one is an error. */
   const char *other = write_file("other.h5", "x");
   setenv("VGGTAP_WEIGHTS", other, 1);
-  got = vt_weights_find(NULL, 1);
+  got = vt_weights_find(NULL, 1, shallow);
   CHECK(got && !strcmp(got, other));
   setenv("VGGTAP_WEIGHTS", "/nonexistent/w.h5", 1);
-  CHECK(vt_weights_find(NULL, 1) == NULL && strstr(vt_failure_reason(), "VGGTAP_WEIGHTS=/nonexistent/w.h5"));
+  CHECK(vt_weights_find(NULL, 1, shallow) == NULL && strstr(vt_failure_reason(), "VGGTAP_WEIGHTS=/nonexistent/w.h5"));
   /* The flag (or config key) before everything; missing is an error. */
-  got = vt_weights_find(other, 1);
+  got = vt_weights_find(other, 1, shallow);
   CHECK(got && !strcmp(got, other));
-  CHECK(vt_weights_find("/nonexistent/flag.h5", 1) == NULL &&
+  CHECK(vt_weights_find("/nonexistent/flag.h5", 1, shallow) == NULL &&
         strstr(vt_failure_reason(), "/nonexistent/flag.h5 (from --weights or the config's `weights` key)"));
-  CHECK(vt_weights_find("/nonexistent/flag.h5", 0) == NULL &&
+  CHECK(vt_weights_find("/nonexistent/flag.h5", 0, shallow) == NULL &&
         strstr(vt_failure_reason(), "/nonexistent/flag.h5 (from --weights) does not exist"));
   /* $KERAS_HOME replaces ~/.keras, as in Keras. */
   unsetenv("VGGTAP_WEIGHTS");
   setenv("KERAS_HOME", "/nonexistent-keras", 1);
-  CHECK(vt_weights_find(NULL, 1) == NULL && strstr(vt_failure_reason(), "/nonexistent-keras/models"));
+  CHECK(vt_weights_find(NULL, 1, deep) == NULL && strstr(vt_failure_reason(), "/nonexistent-keras/models"));
   unlink(file);
 }
 

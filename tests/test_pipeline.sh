@@ -4,7 +4,8 @@
 # without re-extracting; changing an [extract] setting or an image
 # re-extracts; a change elsewhere in the config does nothing; an interrupted
 # extraction resumes; the sweep writes one row per combination; without
-# weights, extraction stops with the instructions; paths with spaces work
+# weights, the bundled block1-block2 file serves, and a deeper tap stops with
+# the instructions; paths with spaces work
 # where make allows them and are refused by name where it does not.
 set -euo pipefail
 source "$(dirname "$0")/vtlib.sh"
@@ -175,11 +176,18 @@ out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directo
 rows=$(grep -cE '^data/test/(bag|coat)/[^,]*\.png,[a-z_-]+,[01]\.[0-9]+,' <<<"$out" || true)
 [ "$rows" = 8 ] || { echo "$out"; fail "predict: expected a row with classes for each of the 8 images, got $rows"; }
 
-# 9. No weights anywhere: extraction stops with the instructions.
+# 9. No weights key, none in the environment: the bundled block1-block2 file
+# (the config's key went, so the stores are made again); for a deeper tap,
+# extraction stops with the download instructions.
 sed -i '/^weights = /d' t.ini
-out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t.ini extract 2>&1) && fail "extract without weights succeeded"
+nokey() { env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" "$@" 2>&1; }
+out=$(nokey CONFIG=t.ini extract) || { echo "$out"; fail "extract with the bundled weights failed"; }
+grep -q -- "--weights $ROOT/data/weights/vgg16_keras_prefix.h5 --out run/store.h5" <<<"$out" ||
+  { echo "$out"; fail "the store was not made with the bundled weights"; }
+sed 's/^tap = block1_pool,block2_pool$/tap = block1_pool,block2_pool,block3_pool/' t.ini > t-deep.ini
+out=$(nokey CONFIG=t-deep.ini extract) && fail "extract at block3_pool without weights succeeded"
 grep -q "storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" <<<"$out" ||
-  { echo "$out"; fail "no download instructions without weights"; }
+  { echo "$out"; fail "no download instructions without weights for block3_pool"; }
 
 # 10. A bad config stops make at once, naming file and line.
 printf '[sweep]\ntapz = x\n' >> t.ini

@@ -47,7 +47,8 @@ static const char usage[] =
     "Model:\n"
     "  --head FILE           head file written by vggtap-train (required)\n"
     "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS, else the Keras\n"
-    "                        cache ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5);\n"
+    "                        cache ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5,\n"
+    "                        else, for taps up to block2_pool, the bundled data/weights file);\n"
     "                        must be the file the head's store was extracted with (same sha256)\n"
     "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
     "                        optional: if given, must equal what the head was trained\n"
@@ -419,12 +420,16 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_rec
   vt_extract_config cfg;
   if (head_config(o, hf, recipe, &cfg) < 0) return -1;
   int need = vt_extract_convs_needed(&cfg);
+  /* found once the head says how deep its tap is: the bundled block1-block2
+   * file serves only the shallow taps */
+  const char *weights = vt_weights_find(o->weights, 1, need);
+  if (!weights) return -1;
   vt_weights w;
-  if (vt_weights_load(o->weights, need, &w) < 0)
+  if (vt_weights_load(weights, need, &w) < 0)
     return vt_fail_prefix("the head's tap %s cannot be computed", hf->tap);
   if (strcmp(w.sha256, hf->weights_sha256) != 0) {
     vt_fail("%s (sha256 %.12s...) is not the weights file the head's features were extracted "
-            "with (sha256 %.12s...): refusing", o->weights, w.sha256, hf->weights_sha256);
+            "with (sha256 %.12s...): refusing", weights, w.sha256, hf->weights_sha256);
     vt_weights_free(&w);
     return -1;
   }
@@ -579,12 +584,6 @@ int main(int argc, char **argv) {
   options o;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;
-  /* A missing weights file is an error of the setup, not of the command line
-   * (exit 1, as vggtap-extract). */
-  if (!o.store && !(o.weights = vt_weights_find(o.weights, 1))) {
-    fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
-    return EXIT_ERROR;
-  }
   vt_h5_quiet();
   bli_thread_set_num_threads(1);
   vt_head_file hf;
