@@ -4,6 +4,9 @@
 # `make fuzz` the libFuzzer harnesses of tests/fuzz/ (clang) for FUZZ_SECONDS
 # each, `make ci-test` all four (what CI runs).
 #
+# Each build step prints one short line (CC file.c, AR, LD program); V=1
+# prints the whole commands.
+#
 # Layout (docs/ARCHITECTURE.md): every .c file in common/*/, extract/ and
 # train/ goes into one static library, except program mains, which are named
 # vggtap_*.c and become
@@ -80,32 +83,42 @@ $(BUILD)/data-dir: FORCE
 	@mkdir -p $(@D) && echo '$(DATA_DIR)' | cmp -s - $@ || echo '$(DATA_DIR)' > $@
 FORCE:
 
+# Build lines name the step and the file (CC common/net/vt_conv.c);
+# `make V=1` prints the whole commands, `make -s` nothing.
+ifeq ($(V),1)
+say =
+else ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+say = @
+else
+say = @printf '%s %s\n' $(1) $(2);
+endif
+
 $(BUILD)/%.o: %.c $(wildcard common/*/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIBOBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(BINDIR)/vggtap-%: $(BUILD)/extract/vggtap_%.o $(LIB)
 	@mkdir -p $(BINDIR)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BINDIR)/vggtap-%: $(BUILD)/train/vggtap_%.o $(LIB)
 	@mkdir -p $(BINDIR)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tools/%: $(BUILD)/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 .SECONDARY:
 
@@ -124,7 +137,7 @@ FUZZ_SECONDS ?= 60
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_file.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) $(LDLIBS) -o $@
+	$(call say,LD,$@)$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) $(LDLIBS) -o $@
 
 fuzz-build:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1" SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" DEFS=-DVT_SOURCE_CHUNK=61 \
