@@ -151,8 +151,8 @@ fuzz: fuzz-build
 # (programs in build-asan/bin/, which the tests use through VGGTAP_BIN). Any
 # sanitizer report, leaks included, fails the program (exit 86, or abort) and
 # so its test. -O2: at -O1 the sanitized conv kernels made the suite 16
-# minutes. Left out: the two tests that only add data volume (600 and 400 real
-# photos through code the other tests run on a few images), and
+# minutes. Left out: the two tests that only add data volume (all 300 photos
+# of data/clothing-30 through code the other tests run on a few images), and
 # test_train_bad_files, which checks what the crash guard makes of libhdf5
 # crashing or looping on corrupt files: under ASan libhdf5 takes other paths
 # (ASan reports its over-read in H5HG_read first; its infinite loop on a

@@ -4,7 +4,7 @@ unexercised): each case must exit with the documented status, say what is
 wrong naming the file (or flag) at fault, print nothing on standard output
 and leave nothing behind (no --out, no OUT.partial/).
 
-Stores are extracted from real photos (../shared/data/shirt-collars) at
+Stores are extracted from real photos (data/clothing-30: hats and shoes) at
 32x32, which is enough for messages about lists, splits and labels."""
 import os
 import sys
@@ -15,7 +15,7 @@ import vtlib
 
 EXTRACT, TRAIN, PREDICT, CONFIG, MERGE, INFO, MOSAIC = (
     vtlib.tool("vggtap-" + n) for n in ("extract", "train", "predict", "config", "merge", "info", "mosaic"))
-COLLARS = os.path.join(vtlib.DATA, "shirt-collars")
+CLOTHING = os.path.join(vtlib.DATA, vtlib.CLOTHING)
 
 failures = []
 
@@ -46,12 +46,12 @@ def write(path, text):
 
 
 def split_manifest(path, split_of):
-    """12 photos, 6 per class (band, regular), with a split column given by
+    """12 photos, 6 per class (hat, shoes), with a split column given by
     split_of(class, index within class)."""
     lines = ["path,label,split"]
-    for c in ("band", "regular"):
-        for i, f in enumerate(sorted(os.listdir(os.path.join(COLLARS, c)))[:6]):
-            lines.append(f"{os.path.join(COLLARS, c, f)},{c},{split_of(c, i)}")
+    for c in ("hat", "shoes"):
+        for i, f in enumerate(sorted(os.listdir(os.path.join(CLOTHING, c)))[:6]):
+            lines.append(f"{os.path.join(CLOTHING, c, f)},{c},{split_of(c, i)}")
     return write(path, "\n".join(lines) + "\n")
 
 
@@ -63,7 +63,7 @@ def extract(manifest, out, *flags):
 
 def main():
     tmp = vtlib.tmpdir()
-    photo = os.path.join(COLLARS, "band", sorted(os.listdir(os.path.join(COLLARS, "band")))[0])
+    photo = os.path.join(CLOTHING, "hat", sorted(os.listdir(os.path.join(CLOTHING, "hat")))[0])
     out = os.path.join(tmp, "out.h5")
     x = [EXTRACT, "--weights", vtlib.WEIGHTS, "--tap", "block1_pool", "--size", "32", "--quiet", "--out", out]
 
@@ -95,7 +95,7 @@ def main():
     for name, (text, reason) in manifests.items():
         m = write(os.path.join(tmp, "m.csv"), text)
         expect(name, x + ["--manifest", m], 1, f"{m}: {reason}", out=out)
-    m = write(os.path.join(tmp, "ok.csv"), f"path,label\n{photo},band\n")
+    m = write(os.path.join(tmp, "ok.csv"), f"path,label\n{photo},hat\n")
     expect("--label-col naming no column", x + ["--manifest", m, "--label-col", "kind"], 1,
            f"{m}: line 1: no 'kind' column in the header", out=out)
     expect("--split-col naming no column", x + ["--manifest", m, "--split-col", "part"], 1,
@@ -127,14 +127,14 @@ def main():
                                                        "--out", head], 1,
            f"{dev}: row 4 (", "): split 'dev' is not train, val or test", out=head)
     lopsided = extract(split_manifest(os.path.join(tmp, "lop.csv"),
-                                      lambda c, i: "val" if c == "regular" or i == 5 else "train"),
+                                      lambda c, i: "val" if c == "shoes" or i == 5 else "train"),
                        os.path.join(tmp, "lop.h5"), "--split-col", "split")
     expect("--split manifest leaving a class no training rows",
            [TRAIN, "--store", lopsided, "--split", "manifest", "--quiet", "--out", head], 1,
-           f"{lopsided}: class 'regular' has no training rows after the split", out=head)
+           f"{lopsided}: class 'shoes' has no training rows after the split", out=head)
     unlabelled = os.path.join(tmp, "unlabelled.csv")
-    write(unlabelled, "path\n" + "".join(f"{os.path.join(COLLARS, 'band', f)}\n"
-                                         for f in sorted(os.listdir(os.path.join(COLLARS, "band")))[:3]))
+    write(unlabelled, "path\n" + "".join(f"{os.path.join(CLOTHING, 'hat', f)}\n"
+                                         for f in sorted(os.listdir(os.path.join(CLOTHING, "hat")))[:3]))
     blind = extract(unlabelled, os.path.join(tmp, "blind.h5"))
     expect("--eval on a store without labels", t + ["--tap", "block1_pool", "--eval", blind], 1,
            f"{blind} has no labelled rows to evaluate on (3 rows: 3 unlabelled, 0 failed)", out=head)

@@ -243,9 +243,9 @@ def killed_after_part(cmd, env):
 
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("clothing-dataset-small", 4, seed=2)  # 40 images
+    rows = vtlib.sample(vtlib.CLOTHING, 4, seed=2)  # 40 images
     man = os.path.join(tmp, "m.csv")
-    vtlib.write_manifest(man, "clothing-dataset-small", rows)
+    vtlib.write_manifest(man, vtlib.CLOTHING, rows)
     with open(man, "a") as fh:  # one failed row must survive resumes too
         fh.write(os.path.join(tmp, "missing.jpg") + ",dress\n")
     n_rows = len(rows) + 1

@@ -50,11 +50,11 @@ def documented_store(md, taps, grids):
 
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("shirt-collars", 3, seed=1)  # 12 images, 4 classes
+    rows = vtlib.sample(vtlib.CLOTHING, 3, seed=1)[:12]  # 12 images, 4 classes
     data = os.path.join(tmp, "data")
     for p, c in rows:  # a class-folder tree of symlinks to the real photos
         os.makedirs(os.path.join(data, c), exist_ok=True)
-        os.symlink(os.path.join(vtlib.DATA, "shirt-collars", p), os.path.join(data, p))
+        os.symlink(os.path.join(vtlib.DATA, vtlib.CLOTHING, p), os.path.join(data, p))
     open(os.path.join(data, "README.txt"), "w").write("not an image, ignored\n")
 
     # 1. class folders, maps + pooled, float32

@@ -7,9 +7,6 @@ BIN=${VGGTAP_BIN:-$ROOT/bin}
 # real photos in 10 classes (manifest.csv: path,class,split,original_wxh).
 WEIGHTS=$ROOT/data/weights/vgg16_keras_prefix.h5
 CLOTHING=$ROOT/data/clothing-30
-# The project's larger photo sets beside the checkout, for the few tests
-# whose point is volume (they skip, saying so, when it is absent).
-SHARED=${VGGTAP_SHARED:-$ROOT/../shared}
 # Tests that run pipeline.mk read what make echoes; flags of a `make -s test`
 # around them would reach that make through the environment and silence it.
 unset MAKEFLAGS MFLAGS MAKELEVEL
