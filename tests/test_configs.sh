@@ -22,13 +22,18 @@ for c in "${shipped[@]}"; do
   for p in extract train predict; do
     out=$("$BIN/vggtap-$p" --config "$c" --help 2>&1 >/dev/null) || fail "vggtap-$p rejects $c: $out"
   done
-  # The data a shipped config names exists (the project's test copies, or
-  # the demo's folders once `make demo` made them).
+  # The data a shipped config names exists: the demo's folders once `make
+  # demo` made them; a benchmark config's sets in ../shared beside the
+  # checkout, which a config that uses them must say it needs (a bare clone
+  # has no ../shared).
   data=$("$BIN/vggtap-config" get "$c" extract data '' 2>&1)
   manifest=$("$BIN/vggtap-config" get "$c" extract manifest '' 2>&1)
+  benchmark=$(grep -c "^; Benchmark config: it needs the project's larger photo sets" "$c")
   case "$data$manifest" in
     */demo/*) ;;
     "") fail "$c: [extract] names no data or manifest" ;;
+    */shared/*) [ "$benchmark" = 1 ] || fail "$c uses ../shared but its header does not say it is a benchmark config"
+      [ -e "$data$manifest" ] || [ ! -e "$ROOT/../shared" ] || fail "$c: $data$manifest does not exist" ;;
     *) [ -e "$data$manifest" ] || fail "$c: $data$manifest does not exist" ;;
   esac
 done
