@@ -51,7 +51,9 @@ TESTS   := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
 TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
 
-.PHONY: all test ci-test check-asan check-tsan fuzz fuzz-build clean deps demo FORCE
+.PHONY: all test ci-test check-asan check-tsan fuzz fuzz-build clean deps demo demo-build FORCE
+# Every sub-make runs in this same directory: no "Entering directory" lines.
+MAKEFLAGS += --no-print-directory
 all: $(PROGS) $(TESTS) $(TOOLS)
 
 deps:
@@ -66,11 +68,14 @@ deps:
 # (data/weights), all the demo's taps need.
 demo:
 	bash scripts/install-deps.sh
-	$(MAKE) $(PROGS) $(BUILD)/tools/fmnist_png
+	$(MAKE) demo-build
 	@printf 'weights: ' && bin/vggtap-config weights configs/demo.ini
 	test -e demo/fashion-mnist/.complete || { rm -rf demo/fashion-mnist && \
 	  $(BUILD)/tools/fmnist_png --out demo/fashion-mnist && touch demo/fashion-mnist/.complete; }
 	$(MAKE) -f pipeline.mk CONFIG=configs/demo.ini evaluate report
+# (a goal with a recipe: make names no program that is up to date already)
+demo-build: $(PROGS) $(BUILD)/tools/fmnist_png
+	@:
 
 # The checkout's data/ folder, compiled into the weights lookup (the bundled
 # weights, common/net/vt_weights_find.h). $(BUILD)/data-dir holds the path

@@ -4,6 +4,7 @@
 #
 #   extract   the feature store WORK/store.h5 (and WORK/eval.h5 from [evaluate])
 #   train     one head per extracted tap: WORK/<tap>/head.h5, head.report/, train.txt
+#             (its report printed, unless `report` is a goal too and prints it)
 #   evaluate  each head's predictions on the evaluation store (the training store
 #             if there is none): WORK/<tap>/predictions.csv
 #   report    (default) prints every head's report and the comparison table,
@@ -145,9 +146,12 @@ $(TRAIN) --config $(CONFIG) --store $(WORK)/store.h5 $(if $(EVAL_STORE),--eval $
 @mv $(dir $(1))train.txt.tmp $(dir $(1))train.txt
 endef
 
+# A head's report is printed once it is trained, unless `report` (the
+# default goal) is to print every head's report at the end anyway.
+REPORT_GOAL := $(filter report,$(or $(MAKECMDGOALS),report))
 $(HEADS): $(WORK)/%/head.h5: $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
 	$(call train_head,$@,--tap $*)
-	@cat $(@D)/train.txt
+	$(if $(REPORT_GOAL),,@cat $(@D)/train.txt)
 
 # ---- evaluation: per-image predictions on the evaluation store
 
