@@ -172,9 +172,9 @@ static void test_clean_paths(void) {
 static void test_errors(void) {
   expect_error("[extract]\ntap = a\n[bogus]\nx = 1\n", 4, "unknown section [bogus]");
   expect_error("[extract]\ntap = a\ntap = b\n", 3, "given twice");
-  expect_error("[vggtap]\nweights = w\nwork = r\nthreads = 2\n", 4, "unknown key 'threads' in [vggtap]");
-  expect_error("[sweep]\ntaps = block1_pool\npool = gap\n", 3, "unknown key 'pool' in [sweep]");
-  expect_error("[evaluate]\n\ndata = d\nstore = s\n", 4, "unknown key 'store' in [evaluate]");
+  expect_error("[vggtap]\nweights = w\nwork = r\nthreads = 2\n", 4, "[vggtap] unknown key 'threads'");
+  expect_error("[sweep]\ntaps = block1_pool\npool = gap\n", 3, "[sweep] unknown key 'pool' (did you mean 'pools'?)");
+  expect_error("[evaluate]\n\ndata = d\nstore = s\n", 4, "[evaluate] unknown key 'store'");
   expect_error("[extract]\ntap = a\nthis line has no equals sign\n", 3, "syntax error");
   expect_error("[extract\ntap = a\n", 1, "syntax error");
   expect_error("[train]\nepochs =\n", 2, "no value");

@@ -84,7 +84,7 @@ expect '[train]\noptimizer = rmsprop\n' train 2 "optimizer"
 expect '[predict]\ntop = many\n' predict 2 "top"
 expect '[predict]\nhead = h.h5\nweight = w.h5\n' predict 3 "unknown key 'weight'"
 expect '[train]\nepochs = 3\n[tarin]\nseed = 1\n' train 4 "unknown section \[tarin\]"
-expect '[sweep]\ntaps = block1_pool\npool = gap\n' config 3 "unknown key 'pool' in \[sweep\]"
+expect '[sweep]\ntaps = block1_pool\npool = gap\n' config 3 "\[sweep\] unknown key 'pool' (did you mean 'pools'?)"
 expect '[sweep]\nheads = softmax 256,,128\n' config 2 "heads"
 # [sweep] taps and pools are checked before anything runs, as vggtap-train
 # would check them after the extraction

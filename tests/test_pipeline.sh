@@ -184,7 +184,7 @@ grep -q "storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weight
 # 10. A bad config stops make at once, naming file and line.
 printf '[sweep]\ntapz = x\n' >> t.ini
 out=$(pipe extract) && fail "a bad config was accepted"
-grep -q "t.ini:[0-9]*: unknown key 'tapz' in \[sweep\]" <<<"$out" || { echo "$out"; fail "bad config message"; }
+grep -q "t.ini:[0-9]*: \[sweep\] unknown key 'tapz' (did you mean 'taps'?)" <<<"$out" || { echo "$out"; fail "bad config message"; }
 
 # 11. Spaces: an [evaluate] folder may have them (and a quote: its flag is
 # quoted for the shell; it was split into '--data=sp' and 'dir/...'); the

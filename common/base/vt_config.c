@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/vt_cli.h"
 #include "base/vt_common.h"
 
 /* Sections a config may hold. [vggtap] holds keys shared by several programs
@@ -77,10 +79,14 @@ typedef struct {
   char err[512];
 } parse_state;
 
-static int entry_error(parse_state *p, const char *fmt, const char *a, const char *b) {
+static int entry_error(parse_state *p, const char *fmt, ...) VT_PRINTF(2, 3);
+static int entry_error(parse_state *p, const char *fmt, ...) {
   if (!p->err_line) {
     p->err_line = p->r->line;
-    snprintf(p->err, sizeof p->err, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    va_end(ap);
   }
   return 0; /* tells inih this line is an error */
 }
@@ -98,25 +104,25 @@ static int on_entry(void *user, const char *section, const char *key, const char
   if (!*section) section = "vggtap";
   if (!in_list(section, sections, COUNT(sections)))
     return entry_error(p, "unknown section [%s] (known: [vggtap], [extract], [train], [predict], "
-                          "[evaluate], [sweep])%s", section, "");
+                          "[evaluate], [sweep])", section);
   if (!valid_key(key))
     return entry_error(p, "'%s' is not a key name (lower-case letters, digits and '-', as the "
-                          "long flag%s)", key, "");
-  if (!*value) return entry_error(p, "key '%s' has no value%s", key, "");
+                          "long flag)", key);
+  if (!*value) return entry_error(p, "key '%s' has no value", key);
   const char *const *known = NULL;
   int n_known = 0;
   if (!strcmp(section, "vggtap")) known = vggtap_keys, n_known = COUNT(vggtap_keys);
   if (!strcmp(section, "evaluate")) known = evaluate_keys, n_known = COUNT(evaluate_keys);
   if (!strcmp(section, "sweep")) known = sweep_keys, n_known = COUNT(sweep_keys);
-  if (known && !in_list(key, known, n_known))
-    return entry_error(p, "unknown key '%s' in [%s] (see docs/CONFIG.md)", key, section);
-  const vt_config_entry *old = vt_config_find(c, section, key);
-  if (old) {
-    char first[32];
-    snprintf(first, sizeof first, "%d", old->line);
-    return entry_error(p, "key '%s' given twice in this section (first at line %s; an indented "
-                          "line continues the line above it)", key, first);
+  if (known && !in_list(key, known, n_known)) {
+    const char *near = vt_nearest_name(key, known, n_known);
+    if (near) return entry_error(p, "[%s] unknown key '%s' (did you mean '%s'?)", section, key, near);
+    return entry_error(p, "[%s] unknown key '%s' (see docs/CONFIG.md)", section, key);
   }
+  const vt_config_entry *old = vt_config_find(c, section, key);
+  if (old)
+    return entry_error(p, "key '%s' given twice in this section (first at line %d; an indented "
+                          "line continues the line above it)", key, old->line);
   c->entries = vt_xrealloc(c->entries, (size_t)(c->n + 1) * sizeof *c->entries);
   vt_config_entry *e = &c->entries[c->n++];
   e->section = vt_xstrdup(section);
@@ -254,23 +260,6 @@ static int parse_switch(const char *v, int *on) {
   return -1;
 }
 
-/* Edit distance, for "did you mean" (keys are short). */
-static int distance(const char *a, const char *b) {
-  int la = (int)strlen(a), lb = (int)strlen(b);
-  if (la > 40 || lb > 40) return 99;
-  int d[41][41];
-  for (int i = 0; i <= la; i++) d[i][0] = i;
-  for (int j = 0; j <= lb; j++) d[0][j] = j;
-  for (int i = 1; i <= la; i++)
-    for (int j = 1; j <= lb; j++) {
-      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      d[i][j] = best;
-    }
-  return d[la][lb];
-}
-
 static int reserved(const char *name) {
   return !strcmp(name, "help") || !strcmp(name, "version") || !strcmp(name, "config");
 }
@@ -284,19 +273,18 @@ static const struct option *find_option(const struct option *longopts, const cha
 
 static int unknown_key(const vt_config *c, const vt_config_entry *e, const char *program,
                        const struct option *longopts) {
-  const char *best = NULL;
-  int best_d = 3;
-  for (const struct option *o = longopts; o->name; o++) {
-    int d = distance(e->key, o->name);
-    if (!reserved(o->name) && d < best_d) best = o->name, best_d = d;
-  }
   /* the program does have --help, --version and --config: only not as keys */
   if (reserved(e->key))
     return vt_fail("%s:%d: [%s] unknown key '%s': help, version and config are command-line "
                    "flags only", c->path, e->line, e->section, e->key);
-  if (best)
+  const char *names[128];
+  int n = 0;
+  for (const struct option *o = longopts; o->name && n < 128; o++)
+    if (!reserved(o->name)) names[n++] = o->name;
+  const char *near = vt_nearest_name(e->key, names, n);
+  if (near)
     return vt_fail("%s:%d: [%s] unknown key '%s' (did you mean '%s'?)", c->path, e->line,
-                   e->section, e->key, best);
+                   e->section, e->key, near);
   return vt_fail("%s:%d: [%s] unknown key '%s': %s has no --%s (see %s --help)", c->path, e->line,
                  e->section, e->key, program, e->key, program);
 }
