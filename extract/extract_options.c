@@ -39,9 +39,9 @@ static const char usage[] =
     "\n"
     "Store:\n"
     "  --out STORE.h5        the feature store to write (resumed if a run was interrupted)\n"
-    "  --store WHAT          pooled (default), maps, or maps,pooled: at block1_pool pooled\n"
-    "                        vectors are 11 KB per image (default grids), float32 maps\n"
-    "                        3.2 MB (12.8 MB at block1_conv1/2)\n"
+    "  --keep WHAT           what the store keeps of each tap: pooled (default), maps, or\n"
+    "                        maps,pooled. At block1_pool pooled vectors are 11 KB per image\n"
+    "                        (default grids), float32 maps 3.2 MB (12.8 MB at block1_conv1/2)\n"
     "  --grids LIST          pooling grids for pooled vectors: average and max over a GxG\n"
     "                        grid each (default 1,2,4: GAP/GMP, 2x2 and 4x4, those that fit\n"
     "                        every tap's map)\n"
@@ -72,7 +72,7 @@ static const char usage[] =
     "2 bad usage; 3 store complete but every image failed (or any, with --strict);\n"
     "130 stopped by Ctrl-C or SIGTERM (run again to resume). docs/RELIABILITY.md.\n";
 
-enum { O_DATA = VT_OPT_NET_END, O_MANIFEST, O_FILES, O_TAP, O_OUT, O_KEEP, O_GRIDS,
+enum { O_DATA = VT_OPT_NET_END, O_MANIFEST, O_FILES, O_TAP, O_OUT, O_KEEP, O_STORE_RENAMED, O_GRIDS,
        O_MAP_DTYPE, O_COMPRESS, O_MAX_PIXELS, O_OVERWRITE, O_STRICT, O_QUIET, O_LABEL_COLUMN,
        O_SPLIT_COLUMN, O_SHARD };
 
@@ -80,7 +80,8 @@ static const struct option options[] = {
     VT_NET_OPTIONS, VT_NET_OPTION_THREADS,
     {"data", required_argument, 0, O_DATA}, {"manifest", required_argument, 0, O_MANIFEST},
     {"files", no_argument, 0, O_FILES}, {"tap", required_argument, 0, O_TAP},
-    {"out", required_argument, 0, O_OUT}, {"store", required_argument, 0, O_KEEP},
+    {"out", required_argument, 0, O_OUT}, {"keep", required_argument, 0, O_KEEP},
+    {"store", required_argument, 0, O_STORE_RENAMED},
     {"grids", required_argument, 0, O_GRIDS},
     {"map-dtype", required_argument, 0, O_MAP_DTYPE}, {"compress", required_argument, 0, O_COMPRESS},
     {"max-pixels", required_argument, 0, O_MAX_PIXELS}, {"overwrite", no_argument, 0, O_OVERWRITE},
@@ -91,14 +92,14 @@ static const struct option options[] = {
 
 const vt_program vt_extract_program = {"vggtap-extract", usage, options, "extract"};
 
-/* --store: a comma-separated list of pooled and maps. */
+/* --keep: a comma-separated list of pooled and maps. */
 static int parse_keep(const char *s, vt_extract_options *o) {
   o->keep_maps = o->keep_pooled = 0;
   for (const char *p = s;; p++) {
     size_t n = strcspn(p, ",");
     if (n == 6 && !strncmp(p, "pooled", 6)) o->keep_pooled = 1;
     else if (n == 4 && !strncmp(p, "maps", 4)) o->keep_maps = 1;
-    else return vt_fail("--store: '%s' is not pooled, maps or maps,pooled", s);
+    else return vt_fail("--keep: '%s' is not pooled, maps or maps,pooled", s);
     p += n;
     if (!*p) return 0;
   }
@@ -120,6 +121,9 @@ int vt_extract_options_parse(int argc, char **argv, vt_extract_options *o) {
       case O_KEEP:
         if (parse_keep(optarg, o) < 0) return -1;
         break;
+      case O_STORE_RENAMED: /* --keep's old name, which read like --store FILE */
+        return vt_fail("--store is now --keep (what the store keeps: pooled, maps or "
+                       "maps,pooled); --out names the store file");
       case O_GRIDS: grids = optarg; break;
       case O_MAP_DTYPE:
         if (strcmp(optarg, "float32") && strcmp(optarg, "float16"))

@@ -12,7 +12,7 @@ extern const vt_program vt_extract_program;
 typedef struct {
   const char *data, *manifest, *out, *label_col, *split_col;
   int files;                    /* --files: the operands are images or folders */
-  int keep_maps, keep_pooled;   /* --store: what the store keeps */
+  int keep_maps, keep_pooled;   /* --keep */
   int map_half;                 /* --map-dtype float16 */
   int compress;                 /* --compress: deflate level, 0 = none */
   int overwrite, strict, quiet;

@@ -30,7 +30,7 @@ static const char usage[] =
     "white = max; all-constant channels are drawn dark red). Channels run left to\n"
     "right, top to bottom, channel 0 first.\n"
     "\n"
-    "From a store (needs maps: vggtap-extract --store maps or maps,pooled):\n"
+    "From a store (needs maps: vggtap-extract --keep maps or maps,pooled):\n"
     "  --store FILE      the feature store\n"
     "  --row N           the row to draw (0-based; vggtap-info lists the rows' classes)\n"
     "  --image FILE      the input image, if it is no longer where the store says\n"
@@ -136,7 +136,7 @@ static int from_store(const options *o, mosaic *m) {
   opened = vt_store_maps_open(&s, o->tap, &maps);
   if (opened < 0) goto out;
   if (opened == 0) {
-    vt_fail("%s holds only pooled vectors for %s, not maps: extract with --store maps,pooled, "
+    vt_fail("%s holds only pooled vectors for %s, not maps: extract with --keep maps,pooled, "
             "or draw from the image: vggtap-mosaic --image IMAGE --tap %s", o->store, o->tap, o->tap);
     goto out;
   }

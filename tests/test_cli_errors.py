@@ -124,8 +124,8 @@ def main():
     for flag, value, reason in [("--size", "32x", "--size: '32x' is not N or HxW"),
                                 ("--preprocess", "bogus", "--preprocess: unknown mode 'bogus' (caffe or torch)"),
                                 ("--map-dtype", "f8", "--map-dtype: 'f8' is not float32 or float16"),
-                                ("--store", "all", "--store: 'all' is not pooled, maps or maps,pooled"),
-                                ("--store", "maps,all", "--store: 'maps,all' is not pooled, maps or maps,pooled")]:
+                                ("--keep", "all", "--keep: 'all' is not pooled, maps or maps,pooled"),
+                                ("--keep", "maps,all", "--keep: 'maps,all' is not pooled, maps or maps,pooled")]:
         expect(f"extract {flag} {value}", x + ["--manifest", m, flag, value], 2, reason, out=out)
 
     # --- vggtap-train: stores it cannot train or evaluate on ---
@@ -220,6 +220,16 @@ def main():
            "--quiet takes no value (given '--quiet=yes')", out=out)
     expect("an ambiguous abbreviation", x + ["--manifest", m, "--st", "x"], 2,
            "option '--st' is ambiguous: --store, --strict", out=out)
+
+    # --- vggtap-extract's --store pooled|maps is --keep now: the old name says so ---
+    expect("extract --store maps (the old name of --keep)", x + ["--manifest", m, "--store", "maps"], 2,
+           "--store is now --keep (what the store keeps: pooled, maps or maps,pooled); --out names the "
+           "store file", out=out)
+    old_key = write(os.path.join(tmp, "old.ini"), "[extract]\ndata = d\nstore = maps,pooled\n")
+    expect("config [extract] store = ... (the old name of keep)", [CONFIG, "check", old_key], 1,
+           f"{old_key}:3: --store is now --keep")
+    expect("extract --config with [extract] store", [EXTRACT, "--config", old_key, "--out", out], 2,
+           f"{old_key}:3: --store is now --keep", out=out)
 
     # --- vggtap-config check reads every section as its program does, before any work ---
     typo = write(os.path.join(tmp, "typo.ini"), "[extract]\ndata = d\ntap = block1_pool\n[train]\nseed = 1\npol = max4\n")

@@ -89,14 +89,14 @@ static void test_parse(void) {
   free(v);
   vt_config_free(&c);
 
-  /* store names a file in [train] and [predict]; in [extract] it is what to
-   * store (pooled, maps,pooled), passed on as it is. */
-  rc = load_text("[extract]\nstore = maps,pooled\n[train]\nstore = s.h5\n", &c, &why);
+  /* store names a file in [train] and [predict]; [extract]'s keep says what
+   * the store keeps (pooled, maps,pooled), passed on as it is. */
+  rc = load_text("[extract]\nkeep = maps,pooled\n[train]\nstore = s.h5\n", &c, &why);
   CHECK(rc == 0);
   if (rc == 0) {
-    v = vt_config_value(&c, vt_config_find(&c, "extract", "store"));
+    v = vt_config_value(&c, vt_config_find(&c, "extract", "keep"));
     CHECK(!strcmp(v, "maps,pooled"));
-    if (strcmp(v, "maps,pooled")) fprintf(stderr, "  [extract] store: got %s\n", v);
+    if (strcmp(v, "maps,pooled")) fprintf(stderr, "  [extract] keep: got %s\n", v);
     free(v);
     v = vt_config_value(&c, vt_config_find(&c, "train", "store"));
     snprintf(want, sizeof want, "%s/s.h5", dir);

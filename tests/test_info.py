@@ -44,7 +44,7 @@ with open(os.path.join(data, "c", "text2.jpg"), "w") as f:
 
 store = os.path.join(tmp, "s.h5")
 p = vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data,
-               "--tap", "block1_pool,block2_pool", "--size", "64", "--store", "maps,pooled",
+               "--tap", "block1_pool,block2_pool", "--size", "64", "--keep", "maps,pooled",
                "--map-dtype", "float16", "--compress", "3", "--grids", "1,2", "--out", store,
                "--quiet"])
 out = vtlib.run([vtlib.tool("vggtap-info"), store]).stdout

@@ -38,7 +38,7 @@ with open(os.path.join(data, "bad", "x.jpg"), "w") as f:
 
 store = os.path.join(tmp, "maps.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data, "--tap",
-           "block1_pool,block2_pool", "--size", str(SIZE), "--store", "maps,pooled", "--map-dtype",
+           "block1_pool,block2_pool", "--size", str(SIZE), "--keep", "maps,pooled", "--map-dtype",
            "float16", "--out", store, "--quiet"])
 pooled_only = os.path.join(tmp, "pooled.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data, "--tap",
@@ -114,7 +114,7 @@ Image.open(images[0]).convert("RGB").save(os.path.join(os.fsencode(latin_data), 
 Image.open(images[1]).convert("RGB").save(os.path.join(latin_data, "c", "lit\\xe9.png"))
 latin_store = os.path.join(tmp, "latin.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", latin_data, "--tap",
-           "block1_pool", "--size", str(SIZE), "--store", "maps,pooled", "--out", latin_store, "--quiet"])
+           "block1_pool", "--size", str(SIZE), "--keep", "maps,pooled", "--out", latin_store, "--quiet"])
 with h5py.File(latin_store, "r") as f:
     latin_paths = list(f["images/path"].asstr()[()])
 vtlib.check(sorted(latin_paths) == ["c/caf\\xe9.png", "c/lit\\xe9.png"], f"stored paths {latin_paths}")
@@ -155,7 +155,7 @@ vtlib.check(right_of_grid.size == 0 or (right_of_grid == 255).all(), "nothing dr
 # Errors.
 for args, rc, want in (
         (["--store", store, "--row", str(bad_row), "--tap", "block2_pool"], 1, "failed at extraction"),
-        (["--store", pooled_only, "--row", str(ok_row), "--tap", "block2_pool"], 1, "--store maps,pooled"),
+        (["--store", pooled_only, "--row", str(ok_row), "--tap", "block2_pool"], 1, "--keep maps,pooled"),
         (["--store", store, "--row", "99", "--tap", "block2_pool"], 1, "past the last row"),
         (["--store", store, "--row", str(ok_row), "--tap", "block3_pool"], 1, "no tap block3_pool"),
         (["--store", store, "--row", "0"], 2, "--tap LAYER is required"),

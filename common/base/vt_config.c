@@ -22,8 +22,7 @@ static const char *const vggtap_keys[] = {"weights", "work"};
 static const char *const evaluate_keys[] = {"data", "manifest", "label-column", "split-column"};
 static const char *const sweep_keys[] = {"taps", "pools", "heads"};
 
-/* Keys whose values are paths, resolved against the config's directory
- * (`store` only where it names a file: in [extract] it says what to store). */
+/* Keys whose values are paths, resolved against the config's directory. */
 static const char *const path_keys[] = {"data", "eval",   "head",   "list",    "log",  "manifest",
                                         "out",  "report", "store",  "weights", "work"};
 
@@ -35,12 +34,8 @@ static int in_list(const char *s, const char *const *list, int n) {
   return 0;
 }
 
-/* True for keys of section whose value is a file or directory (data, out,
- * weights, ...; store except in [extract], where it is pooled/maps). */
-static int is_path_key(const char *section, const char *key) {
-  if (!strcmp(key, "store") && !strcmp(section, "extract")) return 0;
-  return in_list(key, path_keys, COUNT(path_keys));
-}
+/* True for keys whose value is a file or directory (data, out, weights, ...). */
+static int is_path_key(const char *key) { return in_list(key, path_keys, COUNT(path_keys)); }
 
 int vt_config_shared_applies(const char *key, const char *section) {
   /* weights: every program that runs the network. work: pipeline.mk only. */
@@ -230,7 +225,7 @@ static void clean_path(char *path) {
 
 char *vt_config_value(const vt_config *c, const vt_config_entry *e) {
   const char *v = e->value;
-  if (!is_path_key(e->section, e->key)) return vt_xstrdup(v);
+  if (!is_path_key(e->key)) return vt_xstrdup(v);
   const char *home = getenv("HOME");
   const char *base = NULL;
   if (v[0] == '~' && (v[1] == '/' || !v[1]) && home) base = home, v += v[1] ? 2 : 1;
