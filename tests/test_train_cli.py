@@ -287,6 +287,13 @@ def main():
     m = json.load(open(os.path.join(rep, "metrics.json")))
     check(m["skipped_failed"] == 5 and m["skipped_unlabelled"] == 3,
           "failed and unlabelled rows skipped and counted (%d, %d)" % (m["skipped_failed"], m["skipped_unlabelled"]))
+    # --quiet (pipeline.mk's) still says that rows were skipped, and converged
+    # L-BFGS says nothing about its limit
+    check("vggtap-train: %s: 5 rows whose extraction failed skipped" % s in r.stderr and
+          "iteration limit" not in r.stderr, "--quiet names the failed rows skipped: %r" % r.stderr.strip())
+    r = train(s, p("hlim.h5"), "--tap", "block1_pool", "--epochs", "2")
+    check(r.returncode == 0 and "vggtap-train: L-BFGS stopped at its iteration limit (2) without converging; "
+          "raise it with --epochs N" in r.stderr, "--quiet says L-BFGS did not converge: %r" % r.stderr.strip())
     with h5py.File(p("h.h5"), "r") as f:
         a = f.attrs
         check(a["format"] == "vggtap-head" and a["format_version"] == 2 and a["tap"] == "block1_pool" and

@@ -396,15 +396,26 @@ static int open_eval_store(training *t) {
   return 0;
 }
 
-/* The rows used and skipped, and the features. */
+static void print_skipped(const char *store, int n_failed) {
+  fprintf(stderr, "%s: %s: %d %s whose extraction failed skipped (vggtap-info %s lists the reasons)\n",
+          program->name, store, n_failed, vt_plural(n_failed, "row", "rows"), store);
+}
+
+/* The rows used and skipped; without --quiet the whole line, with it only
+ * the rows skipped, which a pipeline's log must still show. */
 static void print_rows(const training *t) {
-  fprintf(stderr,
-          "%s: %d rows: %d labelled ok (train %d, val %d, test %d), %d failed and %d unlabelled "
-          "skipped; %d classes; %s %s, %d features (%s)\n",
-          t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->n_failed, t->n_unlabelled,
-          t->st.n_classes, t->taps_name, t->pooling_name, t->dim,
-          !strcmp(t->got, "pooled") ? "stored pooled vectors" : !strcmp(t->got, "maps") ? "pooled from the maps"
-                                    : "stored pooled vectors and pooled maps");
+  if (!t->o.quiet) {
+    fprintf(stderr,
+            "%s: %d rows: %d labelled ok (train %d, val %d, test %d), %d failed and %d unlabelled "
+            "skipped; %d classes; %s %s, %d features (%s)\n",
+            t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->n_failed, t->n_unlabelled,
+            t->st.n_classes, t->taps_name, t->pooling_name, t->dim,
+            !strcmp(t->got, "pooled") ? "stored pooled vectors" : !strcmp(t->got, "maps") ? "pooled from the maps"
+                                      : "stored pooled vectors and pooled maps");
+  } else if (t->n_failed) {
+    print_skipped(t->st.path, t->n_failed);
+  }
+  if (t->ev_failed) print_skipped(t->ev.path, t->ev_failed);
 }
 
 /* The features of every row set, standardised by the training rows. */
@@ -433,7 +444,12 @@ static int fit_head(training *t) {
    * with early-stopped Adam: default to scikit-learn's C = 1, lambda = 1/n */
   if (o->tc.optim.kind == VT_OPT_LBFGS && !o->wd_given) o->tc.optim.weight_decay = 1.0f / (float)t->tr.n;
   if (o->wd_auto && choose_weight_decay(&t->hf.head, &xtr, &xva, o) < 0) return -1;
-  return vt_train(&t->hf.head, &xtr, &xva, &o->tc, &t->res);
+  if (vt_train(&t->hf.head, &xtr, &xva, &o->tc, &t->res) < 0) return -1;
+  /* said with --quiet too: the head may be short of its optimum */
+  if (t->res.iteration_limit)
+    fprintf(stderr, "%s: L-BFGS stopped at its iteration limit (%d) without converging; raise it "
+                    "with --epochs N\n", program->name, o->tc.epochs);
+  return 0;
 }
 
 /* Scores the head on the --eval rows, else the test rows, else validation,
@@ -538,7 +554,7 @@ static int check_outputs(const training *t) {
 
 static int run(training *t, int argc, char **argv, double t0) {
   if (open_training_store(t) < 0 || open_eval_store(t) < 0 || check_outputs(t) < 0) return -1;
-  if (!t->o.quiet) print_rows(t);
+  print_rows(t);
   if (load_features(t) < 0 || fit_head(t) < 0 || evaluate(t) < 0) return -1;
   describe_head(t, argc, argv);
   return write_outputs(t, t0);
