@@ -220,21 +220,30 @@ static void baseline_params(const vt_store *s, char taps[][VT_TAP_NAME_MAX], int
   *with_convs = (long)(d + convs);
 }
 
+/* The settings the head was trained with, one key=value a line (the head's
+ * config attribute, which vggtap-info shows): only those that applied, so
+ * an L-BFGS head has no learning rate and a softmax head no dropout. */
 static char *config_text(const vt_train_options *o, const vt_head *h, const char *taps,
                          const char *pooling) {
-  char *s = vt_xmalloc(4096);
   const vt_train_config *c = &o->tc;
-  snprintf(s, 4096,
-           "tap=%s\npool=%s\npooling=%s\nhead=%s\nhidden=%s\ndropout=%g\noptimizer=%s\nlr=%g\n"
-           "momentum=%g\nweight_decay=%g\nlr_schedule=%s\nlr_step=%d\nbatch_size=%d\nepochs=%d\n"
-           "patience=%d\nclass_weight=%s\nlabel_smoothing=%g\nsplit=%s\nval_fraction=%g\n"
-           "weight_decay_auto=%d\n"
-           "seed=%llu\nfeatures=%s\n",
-           taps, o->pool, pooling, vt_head_kind(h), o->hidden ? o->hidden : "", c->dropout,
-           vt_optimizer_name(c->optim.kind), c->lr, c->optim.momentum, c->optim.weight_decay,
-           vt_lr_schedule_name(c->schedule), c->lr_step_epochs, c->batch_size, c->epochs,
-           c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction, o->wd_auto,
-           (unsigned long long)c->seed, o->features);
+  int lbfgs = c->optim.kind == VT_OPT_LBFGS;
+  char *s = vt_xmalloc(4096), *end = s + 4096, *p = s;
+  p += snprintf(p, (size_t)(end - p), "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n",
+                taps, pooling, o->features, vt_head_kind(h), o->hidden ? o->hidden : "",
+                vt_optimizer_name(c->optim.kind));
+  if (!lbfgs) {
+    p += snprintf(p, (size_t)(end - p), "lr=%g\n", c->lr);
+    if (c->optim.kind == VT_OPT_SGD) p += snprintf(p, (size_t)(end - p), "momentum=%g\n", c->optim.momentum);
+    p += snprintf(p, (size_t)(end - p), "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
+    if (c->schedule == VT_LR_STEP) p += snprintf(p, (size_t)(end - p), "lr_step=%d\n", c->lr_step_epochs);
+    p += snprintf(p, (size_t)(end - p), "batch_size=%d\n", c->batch_size);
+    if (o->hidden) p += snprintf(p, (size_t)(end - p), "dropout=%g\n", c->dropout);
+  }
+  snprintf(p, (size_t)(end - p),
+           "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
+           "label_smoothing=%g\nsplit=%s\nval_fraction=%g\nseed=%llu\n",
+           c->optim.weight_decay, o->wd_auto, c->epochs, c->patience, o->class_weight,
+           c->label_smoothing, o->split, o->val_fraction, (unsigned long long)c->seed);
   return s;
 }
 
