@@ -28,7 +28,7 @@ static const char usage[] =
     "Draws the network's input (the image resized as the network saw it) beside a\n"
     "grid of the tap's channels, each scaled to its own min..max (black = min,\n"
     "white = max; all-constant channels are drawn dark red). Channels run left to\n"
-    "right, top to bottom, channel 0 first.\n"
+    "right, top to bottom, channel 0 first, each numbered above its tile.\n"
     "\n"
     "From a store (needs maps: vggtap-extract --keep maps or maps,pooled):\n"
     "  --store FILE      the feature store\n"
@@ -209,8 +209,19 @@ out:
  * y = MARGIN + 2 lines + 8: the input at x = MARGIN, and the channel tiles
  * at x = 2 MARGIN + input width, each tile the map scaled by an integer
  * factor, GAP pixels apart, in a grid of `cols` = the smallest power of two
- * with cols^2 >= channels. The footer (provenance) is the last line. */
-enum { MARGIN = 16, GAP = 2, TEXT_SCALE = 2 };
+ * with cols^2 >= channels. Above each row of tiles, a band of LABEL pixels
+ * holds their channel numbers, left-aligned over the tiles: every tile's
+ * where the widest number fits in a tile and a gap, else every k-th
+ * column's. The footer (provenance) is the last line. */
+enum { MARGIN = 16, GAP = 2, TEXT_SCALE = 2, LABEL = VT_FONT_H };
+
+/* Which columns get a channel number: every `every`-th. */
+static int label_every(int n, int tile_w) {
+  char widest[16];
+  snprintf(widest, sizeof widest, "%d", n - 1);
+  int need = vt_text_width(widest, 1) + GAP;
+  return (need + tile_w + GAP - 1) / (tile_w + GAP);
+}
 
 /* The channels drawn: the first --channels of the tap's, else all. */
 static int channels_shown(const options *o, const mosaic *m) {
@@ -226,7 +237,7 @@ static int draw(const options *o, mosaic *m, vt_canvas *cv) {
   int big = m->h > m->w ? m->h : m->w;
   int scale = o->scale > 0 ? (int)o->scale : (big >= 112 ? 1 : (112 + big - 1) / big);
   int tw = m->w * scale, th = m->h * scale;
-  int grid_w = cols * tw + (cols - 1) * GAP, grid_h = rows * th + (rows - 1) * GAP;
+  int grid_w = cols * tw + (cols - 1) * GAP, grid_h = rows * (LABEL + th) + (rows - 1) * GAP;
   int in_w = m->input.rgb ? m->input.width : 224, in_h = m->input.rgb ? m->input.height : 224;
   int line = VT_FONT_H * TEXT_SCALE;
   int top = MARGIN + 2 * line + 8, left_w = in_w + MARGIN;
@@ -239,7 +250,7 @@ static int draw(const options *o, mosaic *m, vt_canvas *cv) {
   if (vt_canvas_init(cv, width, height, 0xffffff) < 0) return -1;
 
   char sub[256];
-  int dead = 0;
+  int dead = 0, every = label_every(n, tw);
   for (int ch = 0; ch < n; ch++) {
     float lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < m->h * m->w; i++) {
@@ -247,7 +258,12 @@ static int draw(const options *o, mosaic *m, vt_canvas *cv) {
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    int x0 = MARGIN + left_w + (ch % cols) * (tw + GAP), y0 = top + (ch / cols) * (th + GAP);
+    int x0 = MARGIN + left_w + (ch % cols) * (tw + GAP), y0 = top + (ch / cols) * (LABEL + th + GAP) + LABEL;
+    if (ch % cols % every == 0) {
+      char label[16];
+      snprintf(label, sizeof label, "%d", ch);
+      vt_canvas_text(cv, x0, y0 - LABEL + 1, label, 1, 0x333333);
+    }
     if (!(hi > lo)) {
       dead++;
       vt_canvas_rect(cv, x0, y0, tw, th, 0x400000);

@@ -3,7 +3,8 @@ tile equals that channel of the map read with h5py, min..max normalised and
 scaled by whole pixels; the input beside it is the image resized as the
 network saw it (PIL's antialiased bilinear); drawing from the image and the
 weights gives the same tiles (float32 maps); --channels limits the grid;
-failed rows, pooled-only stores, bad rows and taps are clear errors. A row
+each tile is labelled with its channel number; failed rows, pooled-only
+stores, bad rows and taps are clear errors. A row
 whose file name was not UTF-8 (stored as \\xHH) shows its image.
 The pixel positions follow the layout comment in extract/vggtap_mosaic.c."""
 import math
@@ -21,7 +22,7 @@ if not os.path.exists(vtlib.WEIGHTS):
     print("skip: no shared weights")
     sys.exit(77)
 
-MARGIN, GAP, LINE = 16, 2, 20
+MARGIN, GAP, LINE, LABEL = 16, 2, 20, 10
 TOP = MARGIN + 2 * LINE + 8
 SIZE = 64
 
@@ -63,7 +64,7 @@ def tiles(img, fmap, n, in_w):
     got, want = [], []
     for ch in range(n):
         x0 = 2 * MARGIN + in_w + (ch % cols) * (w * scale + GAP)
-        y0 = TOP + (ch // cols) * (h * scale + GAP)
+        y0 = TOP + (ch // cols) * (LABEL + h * scale + GAP) + LABEL
         got.append(img[y0:y0 + h * scale, x0:x0 + w * scale].astype(int))
         m = fmap[:, :, ch].astype(np.float32)
         lo, hi = m.min(), m.max()
@@ -102,6 +103,17 @@ for tap in ("block1_pool", "block2_pool"):
           f"{tap}: the input differs from PIL's resize (max {diff.max()}, mean {diff.mean():.3f})")
     if tap == "block2_pool":
         store_img = img
+    # every tile carries its channel number in the band above it: dark
+    # pixels there, and a different drawing for each number
+    h, w, c = fmap.shape
+    scale = 1 if max(h, w) >= 112 else math.ceil(112 / max(h, w))
+    cols = 1
+    while cols * cols < c:
+        cols *= 2
+    bands = [img[TOP + (ch // cols) * (LABEL + h * scale + GAP):][:LABEL,
+                 2 * MARGIN + SIZE + (ch % cols) * (w * scale + GAP):][:, :w * scale] for ch in range(c)]
+    vtlib.check(all((b < 128).any() for b in bands) and len({b.tobytes() for b in bands}) == c,
+                f"{tap}: each of the {c} tiles is labelled, each differently")
 
 # A file name that is not UTF-8 (Latin-1 caf\xe9.png) is stored as the text
 # 'caf\\xe9.png' (docs/STORE.md), which does not exist: the input is found
@@ -149,7 +161,7 @@ img = png(out)
 got, want = tiles(img, maps["block2_pool"], 10, SIZE)
 vtlib.check(max(int(np.abs(g - w).max()) for g, w in zip(got, want)) <= 1, "--channels 10 tiles")
 tile = 16 * 7
-right_of_grid = img[TOP:TOP + tile, 2 * MARGIN + SIZE + 4 * tile + 3 * GAP + 1:]
+right_of_grid = img[TOP:TOP + LABEL + tile, 2 * MARGIN + SIZE + 4 * tile + 3 * GAP + 1:]
 vtlib.check(right_of_grid.size == 0 or (right_of_grid == 255).all(), "nothing drawn right of a 4-column grid")
 
 # Errors.
