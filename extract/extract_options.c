@@ -105,52 +105,49 @@ static int parse_keep(const char *s, vt_extract_options *o) {
   }
 }
 
+/* One option's value into o: 0, or -1 + reason. */
+static int parse_option(vt_extract_options *o, int c, const char *arg) {
+  long v;
+  switch (c) {
+    case O_DATA: o->data = arg; return 0;
+    case O_MANIFEST: o->manifest = arg; return 0;
+    case O_FILES: o->files = 1; return 0;
+    case O_TAP: o->taps = arg; return 0;
+    case O_GRIDS: o->grids = arg; return 0;
+    case O_OUT: o->out = arg; return 0;
+    case O_LABEL_COLUMN: o->label_col = arg; return 0;
+    case O_SPLIT_COLUMN: o->split_col = arg; return 0;
+    case O_OVERWRITE: o->overwrite = 1; return 0;
+    case O_STRICT: o->strict = 1; return 0;
+    case O_QUIET: o->quiet = 1; return 0;
+    case O_KEEP: return parse_keep(arg, o);
+    case O_COMPRESS: return vt_parse_int(arg, 0, 9, "--compress", &o->compress);
+    case O_MAP_DTYPE:
+      return vt_parse_choice(arg, "--map-dtype", (const char *const[]){"float32", "float16", NULL}, &o->map_half);
+    case O_MAX_PIXELS:
+      if (vt_parse_long(arg, 1, 1L << 40, "--max-pixels", &v) < 0) return -1;
+      o->net.cfg.max_pixels = (size_t)v;
+      return 0;
+    case O_SHARD:
+      if (vt_shard_parse(arg, &o->shard_index, &o->shard_count) < 0) return vt_fail_prefix("--shard");
+      return 0;
+    case O_STORE_RENAMED: /* --keep's old name, which read like --store FILE */
+      return vt_fail("--store is now --keep (what the store keeps: pooled, maps or maps,pooled); "
+                     "--out names the store file");
+    default: return -1; /* VT_OPT_BAD: the reason is set */
+  }
+}
+
 int vt_extract_options_parse(int argc, char **argv, vt_extract_options *o) {
   memset(o, 0, sizeof *o);
   vt_net_options_default(&o->net);
   o->keep_pooled = 1;
-  const char *taps = "block1_pool", *grids = NULL;
-  for (int c; (c = vt_net_args_next(&vt_extract_program, argc, argv, &o->net)) != -1;) {
-    long v;
-    switch (c) {
-      case O_DATA: o->data = optarg; break;
-      case O_MANIFEST: o->manifest = optarg; break;
-      case O_FILES: o->files = 1; break;
-      case O_TAP: taps = optarg; break;
-      case O_OUT: o->out = optarg; break;
-      case O_KEEP:
-        if (parse_keep(optarg, o) < 0) return -1;
-        break;
-      case O_STORE_RENAMED: /* --keep's old name, which read like --store FILE */
-        return vt_fail("--store is now --keep (what the store keeps: pooled, maps or "
-                       "maps,pooled); --out names the store file");
-      case O_GRIDS: grids = optarg; break;
-      case O_MAP_DTYPE:
-        if (strcmp(optarg, "float32") && strcmp(optarg, "float16"))
-          return vt_fail("--map-dtype: '%s' is not float32 or float16", optarg);
-        o->map_half = !strcmp(optarg, "float16");
-        break;
-      case O_LABEL_COLUMN: o->label_col = optarg; break;
-      case O_SPLIT_COLUMN: o->split_col = optarg; break;
-      case O_COMPRESS:
-        if (vt_parse_int(optarg, 0, 9, "--compress", &o->compress) < 0) return -1;
-        break;
-      case O_MAX_PIXELS:
-        if (vt_parse_long(optarg, 1, 1L << 40, "--max-pixels", &v) < 0) return -1;
-        o->net.cfg.max_pixels = (size_t)v;
-        break;
-      case O_SHARD:
-        if (vt_shard_parse(optarg, &o->shard_index, &o->shard_count) < 0) return vt_fail_prefix("--shard");
-        break;
-      case O_OVERWRITE: o->overwrite = 1; break;
-      case O_STRICT: o->strict = 1; break;
-      case O_QUIET: o->quiet = 1; break;
-      default: return -1; /* VT_OPT_BAD: the reason is set */
-    }
-  }
+  o->taps = "block1_pool";
+  for (int c; (c = vt_net_args_next(&vt_extract_program, argc, argv, &o->net)) != -1;)
+    if (parse_option(o, c, optarg) < 0) return -1;
   vt_extract_config *cfg = &o->net.cfg;
-  if (vt_extract_parse_taps(cfg, taps) < 0) return vt_fail_prefix("--tap");
-  if (grids && vt_extract_parse_grids(cfg, grids) < 0) return vt_fail_prefix("--grids");
-  if (!grids) vt_extract_fit_grids(cfg);
+  if (vt_extract_parse_taps(cfg, o->taps) < 0) return vt_fail_prefix("--tap");
+  if (o->grids && vt_extract_parse_grids(cfg, o->grids) < 0) return vt_fail_prefix("--grids");
+  if (!o->grids) vt_extract_fit_grids(cfg);
   return vt_extract_config_check(cfg);
 }

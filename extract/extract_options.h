@@ -11,6 +11,7 @@ extern const vt_program vt_extract_program;
 
 typedef struct {
   const char *data, *manifest, *out, *label_col, *split_col;
+  const char *taps, *grids;     /* --tap and --grids as given (parsed into net.cfg) */
   int files;                    /* --files: the operands are images or folders */
   int keep_maps, keep_pooled;   /* --keep */
   int map_half;                 /* --map-dtype float16 */

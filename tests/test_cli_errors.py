@@ -123,7 +123,7 @@ def main():
     # --- vggtap-extract: bad flag values (exit 2) ---
     for flag, value, reason in [("--size", "32x", "--size: '32x' is not N or HxW"),
                                 ("--preprocess", "bogus", "--preprocess: unknown mode 'bogus' (caffe or torch)"),
-                                ("--map-dtype", "f8", "--map-dtype: 'f8' is not float32 or float16"),
+                                ("--map-dtype", "f8", "--map-dtype is float32 or float16, not 'f8'"),
                                 ("--keep", "all", "--keep: 'all' is not pooled, maps or maps,pooled"),
                                 ("--keep", "maps,all", "--keep: 'maps,all' is not pooled, maps or maps,pooled")]:
         expect(f"extract {flag} {value}", x + ["--manifest", m, flag, value], 2, reason, out=out)
@@ -136,7 +136,7 @@ def main():
     expect("a store of two taps without --tap", t, 1,
            f"{two} holds taps block1_pool,block2_pool: say which with --tap", out=head)
     for flag, value, choices in [("--lr-schedule", "linear", "constant, cosine or step"),
-                                 ("--class-weight", "equal", "balanced or none"),
+                                 ("--class-weight", "equal", "none or balanced"),
                                  ("--split", "halves", "random or manifest"),
                                  ("--features", "all", "auto, pooled or maps")]:
         expect(f"train {flag} {value}", t + ["--tap", "block1_pool", flag, value], 2,

@@ -60,27 +60,25 @@ static const struct option options[] = {
 
 const vt_program vt_predict_program = {"vggtap-predict", usage, options, "predict"};
 
+/* One option's value into o: 0, or -1 + reason. */
+static int parse_option(vt_predict_options *o, int c, const char *arg) {
+  switch (c) {
+    case O_HEAD: o->head = arg; return 0;
+    case O_STORE: o->store = arg; return 0;
+    case O_LIST: o->list = arg; return 0;
+    case O_OUT: o->out = arg; return 0;
+    case O_STRICT: o->strict = 1; return 0;
+    case O_TOP: return vt_parse_int(arg, 1, 100000, "--top", &o->top);
+    case O_FORMAT: return vt_parse_choice(arg, "--format", (const char *const[]){"csv", "json", NULL}, &o->json);
+    default: return -1; /* VT_OPT_BAD: the reason is set */
+  }
+}
+
 int vt_predict_options_parse(int argc, char **argv, vt_predict_options *o) {
   memset(o, 0, sizeof *o);
   vt_net_options_default(&o->net);
   o->top = 5;
-  for (int c; (c = vt_net_args_next(&vt_predict_program, argc, argv, &o->net)) != -1;) {
-    switch (c) {
-      case O_HEAD: o->head = optarg; break;
-      case O_STORE: o->store = optarg; break;
-      case O_LIST: o->list = optarg; break;
-      case O_TOP:
-        if (vt_parse_int(optarg, 1, 100000, "--top", &o->top) < 0) return -1;
-        break;
-      case O_FORMAT:
-        if (strcmp(optarg, "csv") && strcmp(optarg, "json"))
-          return vt_fail("--format is csv or json, not '%s'", optarg);
-        o->json = !strcmp(optarg, "json");
-        break;
-      case O_OUT: o->out = optarg; break;
-      case O_STRICT: o->strict = 1; break;
-      default: return -1; /* VT_OPT_BAD: the reason is set */
-    }
-  }
+  for (int c; (c = vt_net_args_next(&vt_predict_program, argc, argv, &o->net)) != -1;)
+    if (parse_option(o, c, optarg) < 0) return -1;
   return 0;
 }

@@ -117,10 +117,13 @@ static int parse_hidden(const char *spec, vt_train_options *o) {
   return 0;
 }
 
+static const char *const class_weights[] = {"none", "balanced", NULL}, *const splits[] = {"random", "manifest", NULL};
+
 /* One option's value into o: 0, or -1 + reason. */
 static int parse_option(vt_train_options *o, int c, const char *arg) {
   vt_train_config *tc = &o->tc;
   long seed;
+  int choice;
   switch (c) {
     case O_STORE: o->store = arg; return 0;
     case O_TAP: o->tap = arg; return 0;
@@ -166,15 +169,13 @@ static int parse_option(vt_train_options *o, int c, const char *arg) {
         return vt_fail("--lr-schedule is constant, cosine or step, not '%s'", arg);
       return 0;
     case O_CW:
-      if (strcmp(arg, "balanced") && strcmp(arg, "none"))
-        return vt_fail("--class-weight is balanced or none, not '%s'", arg);
-      o->class_weight = arg;
-      tc->balanced_class_weights = strcmp(arg, "balanced") == 0;
+      if (vt_parse_choice(arg, "--class-weight", class_weights, &choice) < 0) return -1;
+      o->class_weight = class_weights[choice];
+      tc->balanced_class_weights = choice == 1;
       return 0;
     case O_SPLIT:
-      if (strcmp(arg, "random") && strcmp(arg, "manifest"))
-        return vt_fail("--split is random or manifest, not '%s'", arg);
-      o->split = arg;
+      if (vt_parse_choice(arg, "--split", splits, &choice) < 0) return -1;
+      o->split = splits[choice];
       return 0;
     case O_FEAT:
       if (vt_feature_source_parse(arg, &o->source) < 0)

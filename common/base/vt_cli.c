@@ -20,6 +20,17 @@ int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out) 
   return 0;
 }
 
+int vt_parse_choice(const char *s, const char *flag, const char *const *names, int *out) {
+  char list[256] = "";
+  int n = 0;
+  for (; names[n]; n++)
+    if (!strcmp(s, names[n])) return *out = n, 0;
+  for (int i = 0; i < n; i++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " or ",
+             names[i]);
+  return vt_fail("%s is %s, not '%s'", flag, list, s);
+}
+
 int vt_parse_int(const char *s, int lo, int hi, const char *flag, int *out) {
   long v;
   if (vt_parse_long(s, lo, hi, flag, &v) < 0) return -1;

@@ -8,6 +8,9 @@
 
 /* A whole number in lo..hi; the failure names flag, the range and s. */
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out);
+/* s as one of names (NULL-terminated): its index into *out, or a failure
+ * "FLAG is A, B or C, not 'S'". */
+int vt_parse_choice(const char *s, const char *flag, const char *const *names, int *out);
 /* The same into an int. */
 int vt_parse_int(const char *s, int lo, int hi, const char *flag, int *out);
 /* A number in lo..hi (not nan, not under- or overflowing), likewise. */
