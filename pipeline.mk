@@ -56,6 +56,8 @@ $(call no_space,BIN,$(BIN))
 ifeq ($(wildcard $(VT_CONFIG)),)
 $(error $(VT_CONFIG) is missing: build vggtap first (make))
 endif
+# Every section, the programs' too, keys and values, before any work: a
+# typo in [train] must not surface only after the extraction.
 CONFIG_ERROR := $(shell $(VT_CONFIG) check $(CONFIG) 2>&1 >/dev/null)
 ifneq ($(CONFIG_ERROR),)
 $(error $(CONFIG_ERROR))

@@ -4,7 +4,6 @@
  * sweeps. h5ls/h5dump stay the low-level view. */
 #define _XOPEN_SOURCE 700 /* wcwidth */
 #include <errno.h>
-#include <getopt.h>
 #include <hdf5.h>
 #include <locale.h>
 #include <math.h>
@@ -14,6 +13,7 @@
 #include <sys/stat.h>
 #include <wchar.h>
 
+#include "base/vt_args.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "store/vt_h5.h"
@@ -41,7 +41,13 @@ static const char usage[] =
     "\n"
     "Exit status: 0 success, 1 a file is unreadable or not a vggtap file, 2 usage.\n";
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+enum { O_TABLE = VT_OPT_FIRST_FREE, O_CSV, O_FAILURES };
+
+static const struct option options[] = {
+    {"table", no_argument, 0, O_TABLE}, {"csv", required_argument, 0, O_CSV},
+    {"failures", required_argument, 0, O_FAILURES}, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+
+static const vt_program program = {"vggtap-info", usage, options, NULL};
 
 /* ---- small helpers ---- */
 
@@ -178,7 +184,8 @@ static void print_failures(const vt_store *s, int max_reasons) {
   }
   if (total) {
     qsort(rc, (size_t)n, sizeof *rc, by_count);
-    printf("  failures       %d rows, %d distinct reason%s:\n", total, n, n == 1 ? "" : "s");
+    printf("  failures       %d %s, %d distinct %s:\n", total, vt_plural(total, "row", "rows"), n,
+           vt_plural(n, "reason", "reasons"));
     for (int j = 0; j < n && j < max_reasons; j++)
       printf("    %6d  %s  (e.g. %s)\n", rc[j].count, rc[j].reason[0] ? rc[j].reason : "(no reason recorded)",
              s->paths[rc[j].example]);
@@ -619,55 +626,39 @@ static int table(int n, char **paths, const char *csv_path) {
   return rc;
 }
 
+typedef struct {
+  int as_table, max_reasons;
+  const char *csv;
+} info_options;
+
+static int parse_options(int argc, char **argv, info_options *o) {
+  *o = (info_options){.max_reasons = 10};
+  if (vt_args_start(&program, &argc, &argv) < 0) return -1;
+  for (int c; (c = vt_args_next(&program, argc, argv)) != -1;) {
+    switch (c) {
+      case O_TABLE: o->as_table = 1; break;
+      case O_CSV: o->csv = optarg; break;
+      case O_FAILURES:
+        if (vt_parse_int(optarg, 0, 1000000, "--failures", &o->max_reasons) < 0) return -1;
+        break;
+      default: return -1; /* VT_OPT_BAD: the reason is set */
+    }
+  }
+  if (optind == argc) return vt_fail("give one or more store or head files");
+  if (o->csv && !o->as_table) return vt_fail("--csv goes with --table");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   vt_h5_no_close_at_exit();
-  static const struct option longopts[] = {{"table", no_argument, 0, 't'}, {"csv", required_argument, 0, 'c'},
-                                           {"failures", required_argument, 0, 'f'},
-                                           {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
-                                           {0, 0, 0, 0}};
-  int as_table = 0, max_reasons = 10;
-  const char *csv = NULL;
-  for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
-    switch (c) {
-      case 't': as_table = 1; break;
-      case 'c': csv = optarg; break;
-      case 'f': {
-        long v;
-        if (vt_parse_long(optarg, 0, 1000000, "--failures", &v) < 0) {
-          fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
-          return EXIT_USAGE;
-        }
-        max_reasons = (int)v;
-        break;
-      }
-      case 'h': fputs(usage, stdout); return EXIT_OK;
-      case 'V': printf("vggtap-info %s\n", VT_VERSION); return EXIT_OK;
-      default: fprintf(stderr, "(see vggtap-info --help)\n"); return EXIT_USAGE;
-    }
-  }
-  if (optind == argc) {
-    fputs(usage, stderr);
-    return EXIT_USAGE;
-  }
-  if (csv && !as_table) {
-    fprintf(stderr, "vggtap-info: --csv goes with --table\n");
-    return EXIT_USAGE;
-  }
+  info_options o;
+  if (parse_options(argc, argv, &o) < 0) return vt_exit_usage(&program);
   vt_h5_quiet();
-  if (as_table) {
-    if (table(argc - optind, argv + optind, csv) < 0) {
-      fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
-      return EXIT_ERROR;
-    }
-    return EXIT_OK;
-  }
-  int rc = EXIT_OK;
+  if (o.as_table) return table(argc - optind, argv + optind, o.csv) < 0 ? vt_exit_error(&program) : VT_EXIT_OK;
+  int rc = VT_EXIT_OK;
   for (int i = optind; i < argc; i++) {
     if (i > optind) printf("\n");
-    if (describe(argv[i], max_reasons) < 0) {
-      fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
-      rc = EXIT_ERROR;
-    }
+    if (describe(argv[i], o.max_reasons) < 0) rc = vt_exit_error(&program);
   }
   return rc;
 }

@@ -90,14 +90,14 @@ static void test_parse(void) {
   free(v);
   vt_config_free(&c);
 
-  /* store names a file in [train] and [predict]; in [extract] it is what to
-   * store (pooled, maps,pooled), passed on as it is. */
-  rc = load_text("[extract]\nstore = maps,pooled\n[train]\nstore = s.h5\n", &c, &why);
+  /* store names a file in [train] and [predict]; [extract]'s keep says what
+   * the store keeps (pooled, maps,pooled), passed on as it is. */
+  rc = load_text("[extract]\nkeep = maps,pooled\n[train]\nstore = s.h5\n", &c, &why);
   CHECK(rc == 0);
   if (rc == 0) {
-    v = vt_config_value(&c, vt_config_find(&c, "extract", "store"));
+    v = vt_config_value(&c, vt_config_find(&c, "extract", "keep"));
     CHECK(!strcmp(v, "maps,pooled"));
-    if (strcmp(v, "maps,pooled")) fprintf(stderr, "  [extract] store: got %s\n", v);
+    if (strcmp(v, "maps,pooled")) fprintf(stderr, "  [extract] keep: got %s\n", v);
     free(v);
     v = vt_config_value(&c, vt_config_find(&c, "train", "store"));
     snprintf(want, sizeof want, "%s/s.h5", dir);
@@ -173,9 +173,9 @@ static void test_clean_paths(void) {
 static void test_errors(void) {
   expect_error("[extract]\ntap = a\n[bogus]\nx = 1\n", 4, "unknown section [bogus]");
   expect_error("[extract]\ntap = a\ntap = b\n", 3, "given twice");
-  expect_error("[vggtap]\nweights = w\nwork = r\nthreads = 2\n", 4, "unknown key 'threads' in [vggtap]");
-  expect_error("[sweep]\ntaps = block1_pool\npool = gap\n", 3, "unknown key 'pool' in [sweep]");
-  expect_error("[evaluate]\n\ndata = d\nstore = s\n", 4, "unknown key 'store' in [evaluate]");
+  expect_error("[vggtap]\nweights = w\nwork = r\nthreads = 2\n", 4, "[vggtap] unknown key 'threads'");
+  expect_error("[sweep]\ntaps = block1_pool\npool = gap\n", 3, "[sweep] unknown key 'pool' (did you mean 'pools'?)");
+  expect_error("[evaluate]\n\ndata = d\nstore = s\n", 4, "[evaluate] unknown key 'store'");
   expect_error("[extract]\ntap = a\nthis line has no equals sign\n", 3, "syntax error");
   expect_error("[extract\ntap = a\n", 1, "syntax error");
   expect_error("[train]\nepochs =\n", 2, "no value");

@@ -46,7 +46,7 @@ def main():
     tmp = vtlib.tmpdir()
     store = os.path.join(tmp, "s.h5")
     vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--resize", "nearest",
-               "--tap", "block1_pool,block2_pool", "--store", "maps,pooled", "--quiet",
+               "--tap", "block1_pool,block2_pool", "--keep", "maps,pooled", "--quiet",
                "--out", store, "--files"] + paths)
     worst = {}
     with h5py.File(store, "r") as f, h5py.File(vtlib.WEIGHTS, "r") as wf:
@@ -76,7 +76,7 @@ def main():
     dct_paths = paths[:3] + [narrow]
     dct_store = os.path.join(tmp, "dct.h5")
     vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--resize", "dct-antialias",
-               "--size", str(dct_size), "--tap", "block1_pool", "--store", "maps", "--quiet", "--out", dct_store,
+               "--size", str(dct_size), "--tap", "block1_pool", "--keep", "maps", "--quiet", "--out", dct_store,
                "--files"] + dct_paths)
     with h5py.File(dct_store, "r") as f, h5py.File(vtlib.WEIGHTS, "r") as wf:
         assert f.attrs["resize"] in ("dct-antialias", b"dct-antialias"), f.attrs["resize"]

@@ -91,7 +91,7 @@ def run_tests(tmp, mnt):
     n = len(rows)
     # uncompressed float32 maps (0.8 MB a row at 112x112): predictable sizes
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-            "--store", "maps,pooled", "--size", "112", "--quiet"]
+            "--keep", "maps,pooled", "--size", "112", "--quiet"]
     env = dict(os.environ, VGGTAP_PART_ROWS="2")
     ref = os.path.join(tmp, "ref.h5")
     vtlib.run(base + ["--out", ref], env=env)

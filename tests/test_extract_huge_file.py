@@ -60,7 +60,7 @@ def extract(tmp, name, paths, want_rc):
     with open(man, "w") as f:
         f.write("path,label\n" + "".join(f"{p},x\n" for p in paths))
     cmd = [vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-           "--store", "maps,pooled", "--out", out, "--quiet"]
+           "--keep", "maps,pooled", "--out", out, "--quiet"]
     rc, peak = vtlib.peak_rss(cmd)
     assert rc == want_rc, (name, rc, want_rc)
     print(f"{name}: {len(paths)} files, peak RSS {peak / 2**20:.0f} MiB")

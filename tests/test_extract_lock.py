@@ -75,7 +75,7 @@ def main():
     man = os.path.join(tmp, "m.csv")
     vtlib.write_manifest(man, vtlib.CLOTHING, rows)
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-            "--store", "maps,pooled", "--size", "112", "--quiet"]
+            "--keep", "maps,pooled", "--size", "112", "--quiet"]
     env = dict(os.environ, VGGTAP_PART_ROWS="2")
     ref = os.path.join(tmp, "ref.h5")
     vtlib.run(base + ["--out", ref], env=env)

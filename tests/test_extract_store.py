@@ -60,7 +60,7 @@ def main():
     # 1. class folders, maps + pooled, float32
     s32 = os.path.join(tmp, "f32.h5")
     vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", data, "--tap", "block1_pool,block2_conv1",
-               "--store", "maps,pooled", "--grids", "1,2,3", "--out", s32, "--quiet"])
+               "--keep", "maps,pooled", "--grids", "1,2,3", "--out", s32, "--quiet"])
     with h5py.File(s32, "r") as f:
         assert f.attrs["format"] == "vggtap-store" and f.attrs["format_version"] == 1
         assert f.attrs["taps"] == "block1_pool,block2_conv1", f.attrs["taps"]
@@ -119,7 +119,7 @@ def main():
     # 2. float16 maps, deflate: same rows, values within half precision
     s16 = os.path.join(tmp, "f16.h5")
     vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", data, "--tap", "block1_pool",
-               "--store", "maps", "--map-dtype", "float16", "--compress", "4", "--out", s16, "--quiet"])
+               "--keep", "maps", "--map-dtype", "float16", "--compress", "4", "--out", s16, "--quiet"])
     with h5py.File(s16, "r") as f:
         m = f["features/block1_pool"]
         assert m.dtype == np.float16, m.dtype

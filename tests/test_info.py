@@ -40,7 +40,7 @@ with open(os.path.join(data, "c", "text2.jpg"), "w") as f:
 
 store = os.path.join(tmp, "s.h5")
 p = vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data,
-               "--tap", "block1_pool,block2_pool", "--size", "64", "--store", "maps,pooled",
+               "--tap", "block1_pool,block2_pool", "--size", "64", "--keep", "maps,pooled",
                "--map-dtype", "float16", "--compress", "3", "--grids", "1,2", "--out", store,
                "--quiet"])
 out = vtlib.run([vtlib.tool("vggtap-info"), store]).stdout
@@ -120,6 +120,15 @@ has_line(r"^  features\s+tap block2_pool, pooling avg2 \(pooled\)$", "tap and po
 has_line(rf"^  trained on\s+{re.escape(store)}: {n_ok} training rows, 0 validation rows, best epoch \d+$",
          "training rows (all ok rows: --val-fraction 0)")
 has_line(rf"^  classes\s+{re.escape(', '.join(head_classes))}$", "classes")
+# the training configuration shows what applied: one pooling key, no
+# learning rate or momentum for an L-BFGS head (the adam head has its lr)
+has_line(r"^    optimizer=lbfgs$", "the softmax head's optimizer")
+has_line(r"^    pooling=avg2$", "one pooling key")
+for key in ("pool", "lr", "momentum", "lr_schedule", "batch_size", "dropout"):
+    vtlib.check(not re.search(rf"^    {key}=", out, re.M), f"an L-BFGS head's configuration lists no {key}=")
+mlp = vtlib.run([vtlib.tool("vggtap-info"), heads[1]]).stdout
+vtlib.check(re.search(r"^    lr=0.001$", mlp, re.M) and not re.search(r"^    momentum=", mlp, re.M),
+            "an adam head's configuration has its lr, no momentum")
 metrics = json.load(open(heads[0][:-3] + ".report/metrics.json"))
 has_line(rf"on {re.escape(metrics['eval'])}: accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
          rf"macro-F1 {metrics['macro_f1']:.4f}", "report scores")

@@ -189,10 +189,16 @@ out=$(nokey CONFIG=t-deep.ini extract) && fail "extract at block3_pool without w
 grep -q "storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" <<<"$out" ||
   { echo "$out"; fail "no download instructions without weights for block3_pool"; }
 
-# 10. A bad config stops make at once, naming file and line.
+# 10. A bad config stops make at once, naming file and line: a typo in a
+# program's section too ([train] pol = max4, which `vggtap-config check`
+# once passed, so that make extracted every image and only then stopped).
+sed -e 's/^work = run$/work = typo-run/' -e 's/^\[train\]$/[train]\npol = max4/' t.ini > typo.ini
+out=$(make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=typo.ini 2>&1) && fail "a [train] typo was accepted"
+grep -q "typo.ini:[0-9]*: \[train\] unknown key 'pol' (did you mean 'pool'?)" <<<"$out" || { echo "$out"; fail "[train] typo message"; }
+[ "$(ran extract "$out")" = 0 ] && [ ! -e typo-run/store.h5 ] || fail "a [train] typo: extraction ran first"
 printf '[sweep]\ntapz = x\n' >> t.ini
 out=$(pipe extract) && fail "a bad config was accepted"
-grep -q "t.ini:[0-9]*: unknown key 'tapz' in \[sweep\]" <<<"$out" || { echo "$out"; fail "bad config message"; }
+grep -q "t.ini:[0-9]*: \[sweep\] unknown key 'tapz' (did you mean 'taps'?)" <<<"$out" || { echo "$out"; fail "bad config message"; }
 
 # 11. Spaces: an [evaluate] folder may have them (and a quote: its flag is
 # quoted for the shell; it was split into '--data=sp' and 'dir/...'); the

@@ -129,7 +129,7 @@ int main(void) {
   CHECK(strstr(text, "validation split"));
   CHECK(strstr(text, "head: 1,040 parameters"));
   CHECK(strstr(text, "Dense(4) = 3,305,185,296 (3,305,224,016 with the tap's convs trained)"));
-  CHECK(strstr(text, "3.2 million times fewer"));
+  CHECK(strstr(text, ": 3,178,063 times fewer\n")); /* 3305185296 / 1040 */
   CHECK(strstr(text, "round, neck") && strstr(text, "back\\slash"));
   char want[128];
   snprintf(want, sizeof want, "accuracy %.4f   balanced accuracy %.4f   macro-F1 %.4f", m.accuracy,
@@ -138,6 +138,27 @@ int main(void) {
   snprintf(want, sizeof want, "%9d %4ld %4ld %4ld %4ld\n", 0, m.confusion[0], m.confusion[1], m.confusion[2], m.confusion[3]);
   CHECK(strstr(text, want));
   free(text);
+
+  /* the ratio reads the same way at every size (it was 4789.0, 331,681 and
+   * 3.2 million): whole numbers with separators, one decimal below 10 */
+  static const struct {
+    long head, dense;
+    const char *want;
+  } ratios[] = {{1000, 4789000, ": 4,789 times fewer\n"}, {1290, 427868170, ": 331,681 times fewer\n"},
+                {1000, 2500, ": 2.5 times fewer\n"}, {5000, 1000, ": 5.0 times more\n"},
+                {10, 1000, ": 100 times fewer\n"}};
+  for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++) {
+    vt_report q = r;
+    q.head_params = ratios[i].head;
+    q.dense_params = q.dense_params_with_convs = ratios[i].dense;
+    text = NULL;
+    mf = open_memstream(&text, &text_len);
+    vt_report_print(mf, &q);
+    fclose(mf);
+    CHECK(strstr(text, ratios[i].want));
+    if (!strstr(text, ratios[i].want)) fprintf(stderr, "  wanted '%s' in:\n%s", ratios[i].want, text);
+    free(text);
+  }
 
   /* report files in a directory that does not exist yet */
   char base[] = "/tmp/vt_test_report_XXXXXX", dir[256];

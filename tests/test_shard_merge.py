@@ -36,7 +36,7 @@ def main():
         fh.write(f"{bad},dress\n")
     n_rows = len(rows) + 1
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-            "--store", "maps,pooled", "--map-dtype", "float16", "--compress", "1", "--quiet"]
+            "--keep", "maps,pooled", "--map-dtype", "float16", "--compress", "1", "--quiet"]
 
     single = os.path.join(tmp, "single.h5")
     vtlib.run(base + ["--out", single, "--threads", "2"])

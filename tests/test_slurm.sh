@@ -106,7 +106,7 @@ awk -F, -v d="$DATA" 'NR == 1 { print "path,label"; next } NR % 2 == 0 { print d
   "$DATA/manifest.csv" > m.csv
 n_rows=$(($(wc -l < m.csv) - 1))
 [ "$n_rows" = 150 ] || die "expected 150 rows in the manifest subset, got $n_rows"
-args=(--weights "$WEIGHTS" --manifest "$tmp/m.csv" --tap block1_pool --store maps,pooled --map-dtype float16)
+args=(--weights "$WEIGHTS" --manifest "$tmp/m.csv" --tap block1_pool --keep maps,pooled --map-dtype float16)
 
 # ---- submit: 2 shards, one per array task, then the dependent merge
 mkdir run

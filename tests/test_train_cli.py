@@ -287,6 +287,24 @@ def main():
     m = json.load(open(os.path.join(rep, "metrics.json")))
     check(m["skipped_failed"] == 5 and m["skipped_unlabelled"] == 3,
           "failed and unlabelled rows skipped and counted (%d, %d)" % (m["skipped_failed"], m["skipped_unlabelled"]))
+    # --quiet (pipeline.mk's) still says that rows were skipped, and converged
+    # L-BFGS says nothing about its limit
+    check("vggtap-train: %s: 5 rows whose extraction failed skipped" % s in r.stderr and
+          "iteration limit" not in r.stderr, "--quiet names the failed rows skipped: %r" % r.stderr.strip())
+    r = train(s, p("hlim.h5"), "--tap", "block1_pool", "--epochs", "2")
+    check(r.returncode == 0 and "vggtap-train: L-BFGS stopped at its iteration limit (2) without converging; "
+          "raise it with --epochs N" in r.stderr, "--quiet says L-BFGS did not converge: %r" % r.stderr.strip())
+    # the head records only the settings that applied: no learning rate for
+    # L-BFGS, one pooling key
+    with h5py.File(p("hlim.h5"), "r") as f:
+        conf = dict(line.split("=", 1) for line in f.attrs["config"].splitlines())
+    r = train(s, p("hsgd.h5"), "--tap", "block1_pool", "--optimizer", "sgd", "--epochs", "2")
+    with h5py.File(p("hsgd.h5"), "r") as f:
+        sgd = dict(line.split("=", 1) for line in f.attrs["config"].splitlines())
+    check(conf["optimizer"] == "lbfgs" and conf["pooling"] == "avg1" and conf["epochs"] == "2" and
+          not {"lr", "momentum", "lr_schedule", "batch_size", "dropout", "pool"} & set(conf) and
+          sgd["optimizer"] == "sgd" and sgd["lr"] == "0.01" and sgd["momentum"] == "0.9" and "pool" not in sgd,
+          "head config: lbfgs %s; sgd %s" % (sorted(conf), sorted(sgd)))
     with h5py.File(p("h.h5"), "r") as f:
         a = f.attrs
         check(a["format"] == "vggtap-head" and a["format_version"] == 2 and a["tap"] == "block1_pool" and

@@ -36,14 +36,16 @@ static const char *class_name(const vt_report *r, int i, char buf[32]) {
   return buf;
 }
 
-/* "3.2 million times fewer", "12,345 times fewer", "2.5 times more" */
+/* How many times fewer parameters the head has than what it replaces, one
+ * way at every size: whole numbers with thousands separators ("4,789 times
+ * fewer", "3,205,123 times fewer"), one decimal below 10 ("2.5 times
+ * fewer"), and "times more" for a head larger than that. */
 static void ratio_phrase(double ratio, char *buf, size_t size) {
   char num[32];
-  if (ratio >= 1e9) snprintf(buf, size, "%.1f billion times fewer", ratio / 1e9);
-  else if (ratio >= 1e6) snprintf(buf, size, "%.1f million times fewer", ratio / 1e6);
-  else if (ratio >= 1e4) snprintf(buf, size, "%s times fewer", with_commas(lround(ratio), num));
-  else if (ratio >= 1) snprintf(buf, size, "%.1f times fewer", ratio);
-  else snprintf(buf, size, "%.1f times more", 1 / ratio);
+  const char *word = ratio >= 1 ? "fewer" : "more";
+  double r = ratio >= 1 ? ratio : 1 / ratio;
+  if (r >= 10) snprintf(buf, size, "%s times %s", with_commas(lround(r), num), word);
+  else snprintf(buf, size, "%.1f times %s", r, word);
 }
 
 /* ---- terminal summary ---- */
