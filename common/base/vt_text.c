@@ -37,6 +37,22 @@ void vt_json_string(FILE *f, const char *s) {
   free(escaped);
 }
 
+void vt_html_text(FILE *f, const char *s) {
+  char *escaped = s ? vt_utf8_escaped(s) : NULL; /* the page declares UTF-8 */
+  if (escaped) s = escaped;
+  for (; s && *s; s++) {
+    switch (*s) {
+    case '&': fputs("&amp;", f); break;
+    case '<': fputs("&lt;", f); break;
+    case '>': fputs("&gt;", f); break;
+    case '"': fputs("&quot;", f); break;
+    case '\'': fputs("&#39;", f); break;
+    default: fputc(*s, f);
+    }
+  }
+  free(escaped);
+}
+
 /* Length of the valid UTF-8 sequence at s (1-4 bytes), 0 if none starts
  * there: overlong forms, surrogates and code points over U+10FFFF are
  * invalid, as in Python's strict decoder. */
