@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "report.h"
+#include "report_html.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "base/vt_config.h"
@@ -49,10 +50,16 @@ static const char usage[] =
     "                        the stored maps (streamed one row at a time); pooled; maps\n"
     "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
     "                        manifest: the store's split column (train / val / test)\n"
-    "  --val-fraction F      validation share for --split random (default 0.2; 0 = none)\n"
-    "  --eval FILE           evaluate on this other store (same taps, preprocessing, resize\n"
-    "                        policy, input size and weights); default: the test split if the\n"
-    "                        manifest has one, else the validation split\n"
+    "  --val-fraction F      validation share for --split random, of the rows left after the\n"
+    "                        test split (default 0.2; 0 = none)\n"
+    "  --test-fraction F     share of each class held out as the test split, which chooses\n"
+    "                        nothing and gives the reported score: random split, of all rows;\n"
+    "                        manifest without test rows, of its validation rows. auto\n"
+    "                        (default): 0.2 (random) or 0.5 (manifest) where every class\n"
+    "                        gives two test rows and keeps two, else none; 0 = none\n"
+    "  --eval FILE           score on this other store (same taps, preprocessing, resize\n"
+    "                        policy, input size and weights); default: the test split, else\n"
+    "                        the validation split, and the report says which\n"
     "\n"
     "Head:\n"
     "  --hidden LIST         hidden layer widths, e.g. 256,128 (default: none = softmax\n"
@@ -103,7 +110,7 @@ static const char usage[] =
 typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
-  double val_fraction;
+  double val_fraction, test_fraction; /* test_fraction < 0: auto */
   int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
   vt_train_config tc;
 } options;
@@ -125,9 +132,10 @@ static int parse_args(int argc, char **argv, options *o) {
   o->features = "auto";
   o->class_weight = "none";
   o->val_fraction = 0.2;
+  o->test_fraction = -1;
   enum { O_STORE = 256, O_TAP, O_POOL, O_OUT, O_EVAL, O_REPORT, O_LOG, O_HIDDEN, O_DROPOUT,
          O_OPT, O_LR, O_MOM, O_WD, O_SCHED, O_LRSTEP, O_BATCH, O_EPOCHS, O_PATIENCE, O_CW,
-         O_SMOOTH, O_VALF, O_SPLIT, O_SEED, O_FEAT, O_QUIET, O_HELP, O_VERSION };
+         O_SMOOTH, O_VALF, O_TESTF, O_SPLIT, O_SEED, O_FEAT, O_QUIET, O_HELP, O_VERSION };
   static const struct option longopts[] = {
       {"store", 1, 0, O_STORE}, {"tap", 1, 0, O_TAP}, {"pool", 1, 0, O_POOL},
       {"out", 1, 0, O_OUT}, {"eval", 1, 0, O_EVAL}, {"report", 1, 0, O_REPORT},
@@ -136,7 +144,7 @@ static int parse_args(int argc, char **argv, options *o) {
       {"weight-decay", 1, 0, O_WD}, {"lr-schedule", 1, 0, O_SCHED}, {"lr-step", 1, 0, O_LRSTEP},
       {"batch-size", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"patience", 1, 0, O_PATIENCE},
       {"class-weight", 1, 0, O_CW}, {"label-smoothing", 1, 0, O_SMOOTH},
-      {"val-fraction", 1, 0, O_VALF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
+      {"val-fraction", 1, 0, O_VALF}, {"test-fraction", 1, 0, O_TESTF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
       {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP},
       {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
   if (vt_config_apply(&argc, &argv, "train", longopts) < 0) return usage_error("%s", vt_failure_reason());
@@ -218,6 +226,15 @@ static int parse_args(int argc, char **argv, options *o) {
     case O_VALF:
       if (vt_parse_double(optarg, 0, 0.9, "--val-fraction", &fv) < 0) return usage_error("%s", vt_failure_reason());
       o->val_fraction = fv;
+      break;
+    case O_TESTF:
+      if (strcmp(optarg, "auto") == 0) {
+        o->test_fraction = -1;
+        break;
+      }
+      if (vt_parse_double(optarg, 0, 0.9, "--test-fraction", &fv) < 0)
+        return usage_error("--test-fraction wants auto or a number in 0..0.9, not '%s'", optarg);
+      o->test_fraction = fv;
       break;
     case O_SPLIT:
       if (strcmp(optarg, "random") && strcmp(optarg, "manifest"))
@@ -336,17 +353,35 @@ static int usable_rows(const vt_store *s, row_set *all, int *n_failed, int *n_un
   return rc;
 }
 
-/* Splits all into train/val/test. */
+/* A manifest without test rows: its validation rows give the test rows
+ * (vt_split_manifest_test). */
+static void move_test_rows(const vt_store *s, const options *o, row_set *va, row_set *te,
+                           char *test_note, size_t note_size) {
+  uint8_t *is_test = vt_xmalloc((size_t)va->n + 1);
+  vt_split_manifest_test(va->y, va->n, s->n_classes, o->test_fraction, o->tc.seed, is_test,
+                         test_note, note_size);
+  int kept = 0;
+  for (int i = 0; i < va->n; i++) {
+    if (is_test[i]) row_set_add(te, va->rows[i], va->y[i]);
+    else va->rows[kept] = va->rows[i], va->y[kept++] = va->y[i];
+  }
+  va->n = kept;
+  free(is_test);
+}
+
+/* Splits all into train/val/test; test_note says where the test rows come from. */
 static int split_rows(const vt_store *s, const options *o, const row_set *all, row_set *tr,
-                      row_set *va, row_set *te) {
+                      row_set *va, row_set *te, char *test_note, size_t note_size) {
   row_set_alloc(tr, all->n);
   row_set_alloc(va, all->n);
   row_set_alloc(te, all->n);
   if (strcmp(o->split, "random") == 0) {
-    uint8_t *is_val = vt_xmalloc((size_t)all->n + 1);
-    vt_split_stratified(all->y, all->n, s->n_classes, o->val_fraction, o->tc.seed, is_val);
-    for (int i = 0; i < all->n; i++) row_set_add(is_val[i] ? va : tr, all->rows[i], all->y[i]);
-    free(is_val);
+    uint8_t *part = vt_xmalloc((size_t)all->n + 1);
+    vt_split_random(all->y, all->n, s->n_classes, o->test_fraction, o->val_fraction, o->tc.seed,
+                    part, test_note, note_size);
+    for (int i = 0; i < all->n; i++)
+      row_set_add(part[i] == VT_PART_TEST ? te : part[i] == VT_PART_VAL ? va : tr, all->rows[i], all->y[i]);
+    free(part);
   } else {
     for (int i = 0; i < all->n; i++) {
       int r = all->rows[i];
@@ -363,6 +398,11 @@ static int split_rows(const vt_store *s, const options *o, const row_set *all, r
         return vt_fail("%s: row %d (%s): split '%s' is not train, val or test", s->path, r,
                        s->paths[r], sp);
     }
+    if (te->n > 0 && o->test_fraction > 0)
+      return vt_fail("%s: the manifest has test rows already: --test-fraction draws test rows only "
+                     "from a manifest without them", s->path);
+    if (te->n > 0) snprintf(test_note, note_size, "the manifest's test rows");
+    else move_test_rows(s, o, va, te, test_note, note_size);
   }
   long *count = vt_xcalloc((size_t)s->n_classes, sizeof(long));
   for (int i = 0; i < tr->n; i++) count[tr->y[i]]++;
@@ -452,18 +492,20 @@ static void baseline_params(const vt_store *s, char taps[][VT_TAP_NAME_MAX], int
 
 static char *config_text(const options *o, const vt_head *h, const char *taps,
                          const char *pooling) {
-  char *s = vt_xmalloc(4096);
+  char *s = vt_xmalloc(4096), test_fraction[32] = "auto";
   const vt_train_config *c = &o->tc;
+  if (o->test_fraction >= 0) snprintf(test_fraction, sizeof test_fraction, "%g", o->test_fraction);
   snprintf(s, 4096,
            "tap=%s\npool=%s\npooling=%s\nhead=%s\nhidden=%s\ndropout=%g\noptimizer=%s\nlr=%g\n"
            "momentum=%g\nweight_decay=%g\nlr_schedule=%s\nlr_step=%d\nbatch_size=%d\nepochs=%d\n"
-           "patience=%d\nclass_weight=%s\nlabel_smoothing=%g\nsplit=%s\nval_fraction=%g\n"
+           "patience=%d\nclass_weight=%s\nlabel_smoothing=%g\nsplit=%s\nval_fraction=%g\ntest_fraction=%s\n"
            "weight_decay_auto=%d\n"
            "seed=%llu\nfeatures=%s\n",
            taps, o->pool, pooling, vt_head_kind(h), o->hidden ? o->hidden : "", c->dropout,
            vt_optimizer_name(c->optim.kind), c->lr, c->optim.momentum, c->optim.weight_decay,
            vt_lr_schedule_name(c->schedule), c->lr_step_epochs, c->batch_size, c->epochs,
-           c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction, o->wd_auto,
+           c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction, test_fraction,
+           o->wd_auto,
            (unsigned long long)c->seed, o->features);
   return s;
 }
@@ -530,6 +572,37 @@ static int parse_hidden(const char *spec, int *hidden) {
   return n;
 }
 
+/* The head's probabilities probs [rs->n][k] on features fx, and its metrics. */
+static int score(const vt_head *h, const vt_features *fx, const row_set *rs, int k, float *probs,
+                 vt_metrics *m) {
+  vt_head_work w;
+  if (vt_head_work_init(&w, h, 1024) < 0) return -1;
+  vt_head_predict(h, &w, fx->x, rs->n, probs);
+  vt_head_work_free(&w);
+  int *pred = vt_xmalloc(sizeof(int) * ((size_t)rs->n + 1));
+  for (int i = 0; i < rs->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
+  int rc = vt_metrics_compute(k, rs->n, rs->y, pred, m);
+  free(pred);
+  return rc;
+}
+
+/* The report page's gallery: the scored rows of store s the head got most
+ * confidently wrong, with their photos' paths. Returns how many. */
+static int gallery(const vt_store *s, const row_set *rs, const float *probs, int k,
+                   vt_report_example **out) {
+  enum { GALLERY = 24 };
+  int idx[GALLERY];
+  int n = vt_report_pick_wrong(probs, rs->y, rs->n, k, GALLERY, idx);
+  vt_report_example *e = vt_xcalloc((size_t)n + 1, sizeof *e);
+  for (int j = 0; j < n; j++) {
+    const float *p = probs + (size_t)idx[j] * k;
+    int pred = vt_argmax(p, k), truth = rs->y[idx[j]];
+    e[j] = (vt_report_example){vt_store_image_path(s, rs->rows[idx[j]]), truth, pred, p[pred], p[truth]};
+  }
+  *out = e;
+  return n;
+}
+
 static int run(int argc, char **argv, const options *o0) {
   options opts = *o0, *o = &opts;
   vt_store st, ev;
@@ -539,11 +612,12 @@ static int run(int argc, char **argv, const options *o0) {
   vt_head_file hf;
   memset(&hf, 0, sizeof hf);
   vt_train_result res = {0};
-  vt_metrics m = {0};
+  vt_metrics m = {0}, vm = {0};
+  vt_report_example *wrong = NULL;
+  int n_wrong = 0;
   char *log_path = NULL, *report_dir = NULL, *tap_owned = NULL, *cmd = NULL, *config = NULL;
   char *staged = NULL; /* the head's temporary file until it is renamed to --out */
   float *probs = NULL;
-  int *pred = NULL;
   double t0 = vt_now();
 
   int hidden[VT_HEAD_MAX_LAYERS];
@@ -600,7 +674,8 @@ static int run(int argc, char **argv, const options *o0) {
   vt_feature_source_parse(o->features, &src);
   if (vt_features_plan(&st, &recipe, src, &dim, &got) < 0) goto fail;
   if (usable_rows(&st, &all, &n_failed, &n_unlabelled) < 0) goto fail;
-  if (split_rows(&st, o, &all, &tr, &va, &te) < 0) goto fail;
+  char test_note[256] = "";
+  if (split_rows(&st, o, &all, &tr, &va, &te, test_note, sizeof test_note) < 0) goto fail;
   if (check_head_fits(o, dim, n_hidden, hidden, st.n_classes) < 0) goto fail;
 
   int ev_failed = 0, ev_unlabelled = 0;
@@ -624,9 +699,9 @@ static int run(int argc, char **argv, const options *o0) {
 
   if (!o->quiet)
     fprintf(stderr,
-            "%s: %d rows: %d labelled ok (train %d, val %d, test %d), %d failed and %d unlabelled "
-            "skipped; %d classes; %s %s, %d features (%s)\n",
-            st.path, st.n_rows, all.n, tr.n, va.n, te.n, n_failed, n_unlabelled, st.n_classes,
+            "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
+            "unlabelled skipped; %d classes; %s %s, %d features (%s)\n",
+            st.path, st.n_rows, all.n, tr.n, va.n, te.n, test_note, n_failed, n_unlabelled, st.n_classes,
             taps_name, pooling_name, dim,
             !strcmp(got, "pooled") ? "stored pooled vectors" : !strcmp(got, "maps") ? "pooled from the maps"
                                    : "stored pooled vectors and pooled maps");
@@ -659,13 +734,17 @@ static int run(int argc, char **argv, const options *o0) {
   else snprintf(eval_name, sizeof eval_name, "%s", te.n ? "test split" : va.n ? "validation split" : "training rows (nothing held out)");
   int k = st.n_classes;
   probs = vt_xmalloc(sizeof(float) * ((size_t)re->n * k + 1));
-  pred = vt_xmalloc(sizeof(int) * ((size_t)re->n + 1));
-  vt_head_work w;
-  if (vt_head_work_init(&w, &hf.head, 1024) < 0) goto fail;
-  vt_head_predict(&hf.head, &w, fe->x, re->n, probs);
-  vt_head_work_free(&w);
-  for (int i = 0; i < re->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
-  if (vt_metrics_compute(k, re->n, re->y, pred, &m) < 0) goto fail;
+  if (score(&hf.head, fe, re, k, probs, &m) < 0) goto fail;
+  /* the validation rows' own scores, and what they chose */
+  if (va.n > 0 && re != &va) {
+    float *vp = vt_xmalloc(sizeof(float) * ((size_t)va.n * k + 1));
+    int vrc = score(&hf.head, &fva, &va, k, vp, &vm);
+    free(vp);
+    if (vrc < 0) goto fail;
+  }
+  const char *chose = !va.n ? NULL : o->tc.patience > 0 && o->wd_auto ? "the kept epoch and the weight decay"
+                      : o->tc.patience > 0 ? "the kept epoch" : o->wd_auto ? "the weight decay" : NULL;
+  n_wrong = gallery(have_ev ? &ev : &st, re, probs, k, &wrong);
 
   /* the head file */
   cmd = vt_join_args(argc, argv);
@@ -690,6 +769,8 @@ static int run(int argc, char **argv, const options *o0) {
   hf.train_rows = tr.rows;
   hf.n_val = va.n;
   hf.val_rows = va.rows;
+  hf.n_test = te.n;
+  hf.test_rows = te.rows;
   /* the head is staged first (the largest file: a full disk shows here) and
    * renamed over --out last, so that a failure on the way leaves an
    * existing head as it was; an interrupt waits until all is renamed (or
@@ -704,18 +785,22 @@ static int run(int argc, char **argv, const options *o0) {
            o->hidden ? " " : "", o->hidden ? o->hidden : "");
   snprintf(extra, sizeof extra,
            "\"tap\": \"%s\", \"pooling\": \"%s\", \"head\": \"%s\", \"hidden\": \"%s\", "
-           "\"features\": %d, \"feature_source\": \"%s\", \"n_train\": %d, \"n_val\": %d, "
+           "\"features\": %d, \"feature_source\": \"%s\", "
            "\"n_test\": %d, \"n_eval\": %d, \"skipped_failed\": %d, \"skipped_unlabelled\": %d, "
            "\"eval_skipped_failed\": %d, \"eval_skipped_unlabelled\": %d, \"best_epoch\": %d, "
            "\"epochs_run\": %d, \"seed\": %llu",
            taps_name, pooling_name, vt_head_kind(&hf.head), o->hidden ? o->hidden : "", dim,
-           ftr.source, tr.n, va.n, te.n, re->n, n_failed, n_unlabelled, ev_failed, ev_unlabelled,
+           ftr.source, te.n, re->n, n_failed, n_unlabelled, ev_failed, ev_unlabelled,
            res.best_epoch, res.n_epochs, (unsigned long long)o->tc.seed);
   vt_report rep = {
       .title = title, .eval_name = eval_name, .class_names = (const char *const *)st.classes,
       .metrics = &m, .epochs = res.epochs, .n_epochs = res.n_epochs,
       .head_params = (long)hf.head.n_params, .dense_params = dense,
-      .dense_params_with_convs = dense_convs, .train_seconds = res.seconds, .extra_json = extra};
+      .dense_params_with_convs = dense_convs, .train_seconds = res.seconds, .extra_json = extra,
+      .scored = have_ev ? VT_SCORED_EVAL : te.n ? VT_SCORED_TEST : va.n ? VT_SCORED_VAL : VT_SCORED_TRAIN,
+      .n_train = tr.n, .n_val = va.n, .val_chose = chose, .test_note = test_note,
+      .val_metrics = va.n ? (re == &va ? &m : &vm) : NULL, .kept_epoch = res.best_epoch,
+      .wrong = wrong, .n_wrong = n_wrong, .settings = config};
   if (vt_report_write(report_dir, &rep) < 0) goto fail;
   int committed = vt_head_file_commit(staged, o->out);
   staged = NULL;
@@ -742,6 +827,9 @@ cleanup:
   }
   vt_signal_release(); /* if a failure came while held */
   vt_metrics_free(&m);
+  vt_metrics_free(&vm);
+  for (int i = 0; i < n_wrong; i++) free((char *)wrong[i].image);
+  free(wrong);
   vt_head_free(&hf.head);
   free(hf.mean);
   free(hf.std);
@@ -756,7 +844,6 @@ cleanup:
   row_set_free(&te);
   row_set_free(&er);
   free(probs);
-  free(pred);
   free(log_path);
   free(report_dir);
   free(tap_owned);
