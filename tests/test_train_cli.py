@@ -526,7 +526,8 @@ def main():
     mm = json.load(open(p("hm.report/metrics.json")))
     check(r.returncode == 0 and all(split[tr] == "train") and all(split[va] == "val") and all(split[te] == "val") and
           len(tr) + len(va) + len(te) == 200 and abs(len(te) - len(va)) <= 4 and mm["n"] == len(te) and
-          "validation rows in the manifest" in mm["test_rows"],
+          mm["test_rows"] == "50% of each class's validation rows, drawn at random with seed 0: the manifest has "
+          "no test rows",
           "--split manifest follows the store's split column; without test rows, half of its validation rows "
           "are the test split (%d train, %d val, %d test)" % (len(tr), len(va), len(te)))
     r = train(sm, p("hm0.h5"), "--tap", "block1_pool", "--split", "manifest", "--test-fraction", "0")

@@ -61,13 +61,13 @@ int vt_split_test_fits(const int *labels, const uint8_t *from, int n, int n_clas
 
 /* The fraction to draw (test_fraction < 0: auto) and the note saying so. */
 static double test_share(const int *labels, int n, int n_classes, double test_fraction,
-                         double auto_fraction, const char *of, const char *pool, uint64_t seed, char *note,
-                         size_t note_size) {
+                         double auto_fraction, const char *of, const char *pool, const char *why,
+                         uint64_t seed, char *note, size_t note_size) {
   double f = test_fraction;
   if (f < 0) f = vt_split_test_fits(labels, NULL, n, n_classes, auto_fraction) ? auto_fraction : 0;
   if (f > 0)
-    snprintf(note, note_size, "%g%% of %s, drawn at random with seed %llu", 100 * f, of,
-             (unsigned long long)seed);
+    snprintf(note, note_size, "%g%% of %s, drawn at random with seed %llu%s", 100 * f, of,
+             (unsigned long long)seed, why);
   else if (test_fraction == 0)
     snprintf(note, note_size, "none (--test-fraction 0)");
   else
@@ -78,7 +78,7 @@ static double test_share(const int *labels, int n, int n_classes, double test_fr
 void vt_split_random(const int *labels, int n, int n_classes, double test_fraction,
                      double val_fraction, uint64_t seed, uint8_t *part, char *note, size_t note_size) {
   double f = test_share(labels, n, n_classes, test_fraction, VT_TEST_FRACTION_RANDOM,
-                        "each class", "rows", seed, note, note_size);
+                        "each class", "rows", "", seed, note, note_size);
   uint8_t *flag = vt_xmalloc((size_t)n + 1);
   int *rest = vt_xmalloc(sizeof(int) * ((size_t)n + 1)), *rest_y = vt_xmalloc(sizeof(int) * ((size_t)n + 1));
   vt_split_test(labels, NULL, n, n_classes, f, seed, flag);
@@ -98,7 +98,7 @@ void vt_split_random(const int *labels, int n, int n_classes, double test_fracti
 void vt_split_manifest_test(const int *labels, int n, int n_classes, double test_fraction,
                             uint64_t seed, uint8_t *is_test, char *note, size_t note_size) {
   double f = test_share(labels, n, n_classes, test_fraction, VT_TEST_FRACTION_MANIFEST,
-                        "each class's validation rows in the manifest, which has no test rows,",
-                        "validation rows", seed, note, note_size);
+                        "each class's validation rows", "validation rows",
+                        ": the manifest has no test rows", seed, note, note_size);
   vt_split_test(labels, NULL, n, n_classes, f, seed, is_test);
 }

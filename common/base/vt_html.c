@@ -23,7 +23,7 @@ static const char style[] =
     ".score span{color:#555;font-size:13px}"
     "table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px;border-bottom:1px solid #eee;"
     "text-align:left}th{background:#fafafa}"
-    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
+    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     "tr.best td{background:#fff5d6;font-weight:600}"
     "table.cm td{text-align:center;min-width:26px;border:1px solid #fff}"
     "img.plot{max-width:100%;height:auto;border:1px solid #eee}"

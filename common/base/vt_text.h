@@ -29,4 +29,9 @@ char *vt_utf8_escaped(const char *s);
  * a literal "\xe9" comes back with the byte in its place (docs/STORE.md). */
 char *vt_utf8_unescaped(const char *s);
 
+/* Terminal columns of UTF-8 text, for lining up tables (printf's %-*s pads
+ * by bytes, which pushed the columns right after 'ü' or '日'): wide
+ * characters take two, combining marks none, a stray byte one. */
+int vt_text_columns(const char *s);
+
 #endif
