@@ -155,8 +155,8 @@ static void ranking_note(const vt_board *b, char *buf, size_t size) {
     same &= !strcmp(b->rows[i].scored_on ? b->rows[i].scored_on : "", best->scored_on ? best->scored_on : "") &&
             b->rows[i].n_scored == best->n_scored;
   char rows[600];
-  snprintf(rows, sizeof rows, "%s (%lld rows%s)", best->scored_on ? best->scored_on : "?", best->n_scored,
-           same ? "" : " for the best; each row says its own");
+  snprintf(rows, sizeof rows, "%s%s (%lld rows%s)", strcmp(kind, "eval") ? "" : "store ",
+           best->scored_on ? best->scored_on : "?", best->n_scored, same ? "" : " for the best; each row says its own");
   if (!strcmp(kind, "train"))
     snprintf(buf, size, "* the best by its %s on the training rows it was fit to (%lld rows): nothing was "
              "held out, so the scores say little about new photos", label, best->n_scored);

@@ -465,6 +465,8 @@ static int describe_head(const char *path, hid_t f) {
   }
   printf("  trained on     %s: %lld training rows, %lld validation rows, best epoch %lld\n", h.store,
          dataset_len(f, "training/train_rows"), dataset_len(f, "training/val_rows"), h.best_epoch);
+  if (dataset_len(f, "training/test_rows") > 0)
+    printf("  test split     %lld rows of it, held out for the score\n", dataset_len(f, "training/test_rows"));
   if (h.eval_store[0]) printf("  evaluated on   %s\n", h.eval_store);
   printf("  provenance\n");
   printf("    weights        sha256 %s\n", h.weights_sha256);

@@ -516,6 +516,9 @@ def main():
     me = json.load(open(p("he.report/metrics.json")))
     check(r.returncode == 0 and me["n"] == 198 and me["eval"] == e and me["eval_skipped_failed"] == 2,
           "--eval: report on the other store's 198 usable rows")
+    check(me["held_out"] is True and me["n_test"] == 0 and me["n_train"] + me["n_val"] == 300 - 8 and
+          me["test_rows"] == "none: --eval scores the head on another store",
+          "--eval: no test rows drawn from the training store (%s)" % me["test_rows"])
     check(me["accuracy"] > 0.5, "--eval: accuracy on the other store well above chance (%.3f)" % me["accuracy"])
     sm = fixture(p("sm.h5"), "--rows", "200", "--split")
     r = train(sm, p("hm.h5"), "--tap", "block1_pool", "--split", "manifest")

@@ -56,7 +56,8 @@ static const char usage[] =
     "                        nothing and gives the reported score: random split, of all rows;\n"
     "                        manifest without test rows, of its validation rows. auto\n"
     "                        (default): 0.2 (random) or 0.5 (manifest) where every class\n"
-    "                        gives two test rows and keeps two, else none; 0 = none\n"
+    "                        gives two test rows and keeps two, else none; none with --eval;\n"
+    "                        0 = none\n"
     "  --eval FILE           score on this other store (same taps, preprocessing, resize\n"
     "                        policy, input size and weights); default: the test split, else\n"
     "                        the validation split, and the report says which\n"
@@ -92,9 +93,10 @@ static const char usage[] =
     "Output:\n"
     "  --out FILE            the head file to write (required)\n"
     "  --log FILE            per-epoch CSV log (default: HEAD.log.csv beside the head)\n"
-    "  --report DIR          report directory: metrics.json, per_class.csv, confusion.csv,\n"
-    "                        confusion.txt, confusion.png, curves.png (default:\n"
-    "                        HEAD.report beside the head)\n"
+    "  --report DIR          report directory: report.html (one page: scores, curves,\n"
+    "                        tables, the photos most confidently wrong), metrics.json,\n"
+    "                        per_class.csv, confusion.csv, confusion.txt, confusion.png,\n"
+    "                        curves.png (default: HEAD.report beside the head)\n"
     "  --quiet               no per-epoch progress (the report is still printed)\n"
     "  --config FILE         options from the [train] section of an INI file\n"
     "                        (docs/CONFIG.md); flags given here win\n"
@@ -355,11 +357,10 @@ static int usable_rows(const vt_store *s, row_set *all, int *n_failed, int *n_un
 
 /* A manifest without test rows: its validation rows give the test rows
  * (vt_split_manifest_test). */
-static void move_test_rows(const vt_store *s, const options *o, row_set *va, row_set *te,
-                           char *test_note, size_t note_size) {
+static void move_test_rows(const vt_store *s, double test_fraction, uint64_t seed, row_set *va,
+                           row_set *te, char *test_note, size_t note_size) {
   uint8_t *is_test = vt_xmalloc((size_t)va->n + 1);
-  vt_split_manifest_test(va->y, va->n, s->n_classes, o->test_fraction, o->tc.seed, is_test,
-                         test_note, note_size);
+  vt_split_manifest_test(va->y, va->n, s->n_classes, test_fraction, seed, is_test, test_note, note_size);
   int kept = 0;
   for (int i = 0; i < va->n; i++) {
     if (is_test[i]) row_set_add(te, va->rows[i], va->y[i]);
@@ -375,9 +376,11 @@ static int split_rows(const vt_store *s, const options *o, const row_set *all, r
   row_set_alloc(tr, all->n);
   row_set_alloc(va, all->n);
   row_set_alloc(te, all->n);
+  /* --eval scores on another store: no test rows by default */
+  double test_fraction = o->eval && o->test_fraction < 0 ? 0 : o->test_fraction;
   if (strcmp(o->split, "random") == 0) {
     uint8_t *part = vt_xmalloc((size_t)all->n + 1);
-    vt_split_random(all->y, all->n, s->n_classes, o->test_fraction, o->val_fraction, o->tc.seed,
+    vt_split_random(all->y, all->n, s->n_classes, test_fraction, o->val_fraction, o->tc.seed,
                     part, test_note, note_size);
     for (int i = 0; i < all->n; i++)
       row_set_add(part[i] == VT_PART_TEST ? te : part[i] == VT_PART_VAL ? va : tr, all->rows[i], all->y[i]);
@@ -402,8 +405,10 @@ static int split_rows(const vt_store *s, const options *o, const row_set *all, r
       return vt_fail("%s: the manifest has test rows already: --test-fraction draws test rows only "
                      "from a manifest without them", s->path);
     if (te->n > 0) snprintf(test_note, note_size, "the manifest's test rows");
-    else move_test_rows(s, o, va, te, test_note, note_size);
+    else move_test_rows(s, test_fraction, o->tc.seed, va, te, test_note, note_size);
   }
+  if (te->n == 0 && o->eval && o->test_fraction < 0)
+    snprintf(test_note, note_size, "none: --eval scores the head on another store");
   long *count = vt_xcalloc((size_t)s->n_classes, sizeof(long));
   for (int i = 0; i < tr->n; i++) count[tr->y[i]]++;
   int rc = 0;
