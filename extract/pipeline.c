@@ -53,7 +53,7 @@ static void fill_slot(const shared *s, vt_extractor *x, slot *sl, long long row)
   sl->row.height = x->image_height;
   for (int t = 0; t < lay->n_taps; t++) {
     if (lay->maps) {
-      if (lay->map_half) vt_float_to_half_n(x->ws.out[pl->cfg->taps[t]], sl->maps[t], vt_extract_map_len(x, t));
+      if (lay->map_half) vt_float_to_half_n(x->out[pl->cfg->taps[t]], sl->maps[t], vt_extract_map_len(x, t));
       sl->row.maps[t] = sl->maps[t];
     }
     if (lay->pooled) {
@@ -67,7 +67,7 @@ static void *worker(void *arg) {
   shared *s = arg;
   const vt_pipeline *pl = s->pl;
   vt_extractor x;
-  if (vt_extractor_init(&x, pl->cfg, pl->weights) < 0) {
+  if (vt_extractor_init(&x, pl->cfg, pl->weights, pl->bf16) < 0) {
     pthread_mutex_lock(&s->mu);
     s->init_failed = 1;
     snprintf(s->init_error, sizeof s->init_error, "%s", vt_failure_reason());

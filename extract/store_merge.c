@@ -108,14 +108,14 @@ static void open_shard(const char *path, shard_file *s, problems *pr) {
 
 /* The settings every shard of one run shares (docs/STORE.md). */
 static const char *const same_str[] = {"weights_sha256", "taps", "grids", "preprocessing",
-                                       "resize", "map_dtype", "compression",
+                                       "resize", "precision", "map_dtype", "compression",
                                        "global_rows_digest"};
 static const char *const same_int[] = {"format_version", "input_height", "input_width",
                                        "max_pixels", "shard_count", "global_n_rows"};
 
 static void compare_settings(const shard_file *a, const shard_file *b, problems *pr) {
   for (size_t i = 0; i < sizeof same_str / sizeof *same_str; i++) {
-    char *x = vt_h5_read_str_attr(a->f, same_str[i]), *y = vt_h5_read_str_attr(b->f, same_str[i]);
+    char *x = vt_store_setting(a->f, same_str[i]), *y = vt_store_setting(b->f, same_str[i]);
     if (!x || !y || strcmp(x, y) != 0)
       problem(pr, "%s: %s has '%s', %s has '%s'", same_str[i], a->path, x ? x : "(missing)",
               b->path, y ? y : "(missing)");

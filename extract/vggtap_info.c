@@ -329,6 +329,7 @@ static int describe_store(const char *path, int max_reasons) {
   printf("    weights        sha256 %s\n                   (%s)\n", s.weights_sha256, weights_file);
   printf("    preprocessing  %s\n", s.preprocessing);
   printf("    resize         %s\n", s.resize);
+  printf("    precision      %s\n", s.precision);
   printf("    input size     %dx%d (height x width)\n", s.input_height, s.input_width);
   printf("    maps           %s, compression %s\n", s.map_dtype, compression);
   printf("    pooling grids  %s\n", s.grids[0] ? s.grids : "none");
@@ -401,7 +402,7 @@ static char *read_small_file(const char *path) {
 
 typedef struct {
   char *tap, *pooling, *features, *hidden, *head_kind, *preprocessing, *resize, *weights_sha256, *store,
-      *eval_store, *feature_source, *config, *evaluated_on;
+      *eval_store, *feature_source, *config, *evaluated_on, *precision;
   long long n_params, n_features, n_classes, n_layers, best_epoch, input_h, input_w, version;
   double accuracy, macro_f1, balanced_accuracy, train_seconds;
   double val_accuracy, val_balanced_accuracy, val_macro_f1, n_scored, n_val;
@@ -411,7 +412,7 @@ typedef struct {
 static void head_info_free(head_info *h) {
   free(h->tap), free(h->pooling), free(h->features), free(h->hidden), free(h->head_kind), free(h->preprocessing);
   free(h->resize), free(h->weights_sha256), free(h->store), free(h->eval_store);
-  free(h->feature_source), free(h->config), free(h->evaluated_on);
+  free(h->feature_source), free(h->config), free(h->evaluated_on), free(h->precision);
 }
 
 static int read_head(const char *path, hid_t f, head_info *h) {
@@ -424,6 +425,8 @@ static int read_head(const char *path, hid_t f, head_info *h) {
   h->features = str_attr_or(f, "features", ""); /* format_version 2 */
   h->preprocessing = str_attr_or(f, "preprocessing", "?");
   h->resize = str_attr_or(f, "resize", "?");
+  h->precision = vt_store_setting(f, "precision");
+  if (!h->precision) h->precision = vt_xstrdup("?");
   h->weights_sha256 = str_attr_or(f, "weights_sha256", "?");
   h->store = str_attr_or(f, "store", "?");
   h->eval_store = str_attr_or(f, "eval_store", "");
@@ -479,8 +482,9 @@ static int describe_head(const char *path, hid_t f) {
   if (h.eval_store[0]) printf("  evaluated on   %s\n", h.eval_store);
   printf("  provenance\n");
   printf("    weights        sha256 %s\n", h.weights_sha256);
-  printf("    preprocessing  %s\n    resize         %s\n    input size     %lldx%lld (height x width)\n",
-         h.preprocessing, h.resize, h.input_h, h.input_w);
+  printf("    preprocessing  %s\n    resize         %s\n    precision      %s\n"
+         "    input size     %lldx%lld (height x width)\n",
+         h.preprocessing, h.resize, h.precision, h.input_h, h.input_w);
   char *json_path = report_json(path);
   if (h.have_report)
     printf("  report         %s\n    on %s: accuracy %.4f, balanced accuracy %.4f, macro-F1 %.4f, "

@@ -35,6 +35,9 @@ static int read_command_line(int *argc, char ***argv, vt_predict_options *o) {
   o->inputs = *argv + optind;
   if (!o->head) return vt_fail("--head is required");
   if (o->store && (o->n_inputs || o->list)) return vt_fail("--store predicts a store's rows: give no images with it");
+  if (o->store && o->net.precision_given)
+    return vt_fail("--precision applies to images: a --store's features are computed already "
+                   "(vggtap-info shows in which precision)");
   if (!o->store && !o->n_inputs && !o->list) return vt_fail("no images given (IMAGE|DIR..., --list FILE or --store FILE)");
   /* the predictions would replace an input */
   if (o->out && vt_same_file(o->out, o->head)) return vt_fail("--out %s is the --head file", o->out);
@@ -206,6 +209,15 @@ static int head_config(const vt_predict_options *o, const vt_head_file *hf, cons
     return vt_fail("the head's resize policy '%s' is unknown", hf->resize);
   if (vt_preprocess_parse(hf->preprocessing, &cfg->preprocess) < 0)
     return vt_fail("the head's preprocessing '%s' is unknown", hf->preprocessing);
+  if (vt_precision_parse(hf->precision, &cfg->precision) < 0) return vt_fail_prefix("the head");
+  /* --precision may differ from the head's: the features then differ by
+   * ~1% (docs/PERFORMANCE.md), not in kind, and a bf16 head stays usable
+   * on a CPU without bf16 */
+  if (o->net.precision_given && o->net.cfg.precision != cfg->precision) {
+    fprintf(stderr, "%s: note: the head was trained on %s features, these are %s (they differ by ~1%%)\n",
+            program->name, hf->precision, vt_precision_name(o->net.cfg.precision));
+    cfg->precision = o->net.cfg.precision;
+  }
   /* the distinct grids of the recipe, ascending */
   cfg->n_grids = 0;
   for (int g = 1; g <= 64; g++)
@@ -256,9 +268,9 @@ typedef struct {
   int ready;
 } worker;
 
-static int worker_init(worker *w, const vt_weights *weights) {
+static int worker_init(worker *w, const vt_weights *weights, const vt_vgg_bf16_weights *bf16) {
   const shared *sh = w->sh;
-  if (vt_extractor_init(&w->x, sh->cfg, weights) < 0) return -1;
+  if (vt_extractor_init(&w->x, sh->cfg, weights, bf16) < 0) return -1;
   w->ready = 1;
   /* the recipe's parts, in order, must make up the head's input */
   size_t dim = 0;
@@ -329,19 +341,24 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
     vt_weights_free(&w);
     return -1;
   }
+  vt_vgg_bf16_weights bf16;
+  if (vt_extract_prepare(&cfg, &w, &bf16) < 0) {
+    if (!o->net.precision_given)
+      vt_fail("the head was trained on bf16 features and %s; --precision fp32 computes float32 "
+              "ones instead (within ~1%%)", vt_failure_reason());
+    vt_weights_free(&w);
+    return -1;
+  }
   /* the inputs: arguments (files, folders) then --list lines */
   int n_args = o->n_inputs;
   char **args = vt_xmalloc(sizeof(char *) * ((size_t)n_args + 1));
   for (int i = 0; i < n_args; i++) args[i] = vt_xstrdup(o->inputs[i]);
-  if (o->list && read_list(o->list, &n_args, &args) < 0) {
-    vt_free_strings(args, n_args);
-    vt_weights_free(&w);
-    return -1;
-  }
   vt_inputs in;
-  int rc = vt_inputs_from_files(n_args, args, &in);
+  int rc = o->list ? read_list(o->list, &n_args, &args) : 0;
+  if (rc == 0) rc = vt_inputs_from_files(n_args, args, &in);
   vt_free_strings(args, n_args);
   if (rc < 0) {
+    vt_vgg_bf16_weights_free(&bf16);
     vt_weights_free(&w);
     return -1;
   }
@@ -362,7 +379,7 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   int started = 0;
   for (int t = 0; t < threads && rc == 0; t++) {
     wk[t].sh = &sh;
-    if (worker_init(&wk[t], &w) < 0) {
+    if (worker_init(&wk[t], &w, &bf16) < 0) {
       rc = -1;
       break;
     }
@@ -394,6 +411,7 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   *n_failed_out = n_failed;
   *n_total_out = in.n;
   vt_inputs_free(&in);
+  vt_vgg_bf16_weights_free(&bf16);
   vt_weights_free(&w);
   return rc;
 }
@@ -415,6 +433,9 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
   else if (s.input_height != hf->input_height || s.input_width != hf->input_width)
     rc = vt_fail("%s was extracted at %dx%d, the head was trained at %dx%d: refusing", s.path,
                  s.input_height, s.input_width, hf->input_height, hf->input_width);
+  if (rc == 0 && strcmp(s.precision, hf->precision) != 0)
+    fprintf(stderr, "%s: note: the head was trained on %s features, %s holds %s ones (they differ "
+                    "by ~1%%)\n", program->name, hf->precision, s.path, s.precision);
   int dim = 0;
   const char *got;
   if (rc == 0 && vt_features_plan(&s, recipe, VT_SOURCE_AUTO, &dim, &got) < 0) rc = -1;
@@ -489,6 +510,7 @@ int main(int argc, char **argv) {
     rc = vt_fail_prefix("%s: features", o.head);
   } else if (check_given_settings(&o, &hf) < 0) {
     rc = -1;
+
   } else if (o.out && vt_check_writable(o.out) < 0) {
     rc = -1; /* before the images are run, not after */
   } else {

@@ -51,6 +51,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
       {"features", hf->features},
       {"preprocessing", hf->preprocessing},
       {"resize", hf->resize},
+      {"precision", hf->precision ? hf->precision : "fp32"},
       {"weights_sha256", hf->weights_sha256},
       {"store", or_empty(hf->store)},
       {"eval_store", or_empty(hf->eval_store)},
@@ -231,7 +232,8 @@ static int read_contents(hid_t f, vt_head_file *hf) {
       str_attr(f, "weights_sha256", &hf->weights_sha256) < 0 ||
       int_attr(f, "input_height", &hf->input_height) < 0 ||
       int_attr(f, "input_width", &hf->input_width) < 0 ||
-      int_attr(f, "n_layers", &n_layers) < 0 || int_attr(f, "n_features", &n_features) < 0)
+      int_attr(f, "n_layers", &n_layers) < 0 || int_attr(f, "n_features", &n_features) < 0 ||
+      !(hf->precision = vt_store_setting(f, "precision")))
     return -1;
   if (version >= 2) {
     vt_recipe r;
@@ -320,8 +322,8 @@ void vt_head_file_free(vt_head_file *hf) {
   free(hf->mean);
   free(hf->std);
   vt_free_strings(hf->classes, hf->n_classes);
-  char *strs[] = {hf->tap, hf->pooling, hf->features, hf->preprocessing, hf->resize, hf->weights_sha256,
-                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command};
+  char *strs[] = {hf->tap, hf->pooling, hf->features, hf->preprocessing, hf->resize, hf->precision,
+                  hf->weights_sha256, hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(strs[i]);
   free(hf->train_rows);
   free(hf->val_rows);
