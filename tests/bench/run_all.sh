@@ -12,8 +12,10 @@
 #   train    head training vs scikit-learn/liblinear (bench_train.py on
 #            clothing-dataset-small at block2_pool + synthetic 25k rows)  ~3 min
 #   bf16     the bf16 prefix (AMX, AVX512_BF16) vs vggtap fp32 vs PyTorch bf16,
-#            per-tap accuracy, per-layer kernels (bench_prefix_bf16.py,
-#            bench_conv_bf16); only on CPUs with AVX512_BF16        ~15 min
+#            per-tap accuracy, per-layer kernels, vggtap-extract --precision
+#            bf16 whole, a head on bf16 features (bench_prefix_bf16.py,
+#            bench_conv_bf16, bench_extract_bf16.py, bf16_head_accuracy.py);
+#            only on CPUs with AVX512_BF16                          ~20 min
 #
 # --quick: fewer and shorter rounds, a check that the harness works, not
 # numbers to publish. BUILD (default build) is the build directory for the
@@ -38,11 +40,13 @@ want() { [[ $only == all || $only == "$1" ]]; }
 
 prefix_args=(--repeats 5 --seconds 2 --screen 1 --accuracy-images 4)
 bf16_args=(--repeats 5 --seconds 2 --screen 1.5 --accuracy-images 4)
+bf16_extract_args=(--repeats 3)
 extract_args=(--images 1000 --repeats 3 --memory 100,2000)
 conv_reps=7 train_rows=25000
 if ((quick)); then
   prefix_args=(--repeats 2 --seconds 0.5 --screen 0.3 --accuracy-images 1)
   bf16_args=(--repeats 1 --seconds 0.5 --screen 0.3 --accuracy-images 1)
+  bf16_extract_args=(--repeats 1 --seconds 0.5 --screen 0.3 --images 0.1)
   extract_args=(--images 30 --repeats 1 --memory 30,90)
   conv_reps=1 train_rows=2000
 fi
@@ -101,6 +105,16 @@ if want bf16; then
   else
     $PY tests/bench/bench_prefix_bf16.py "${bf16_args[@]}"
     echo
+    echo "### vggtap-extract --precision bf16 vs fp32 vs PyTorch bf16 (conv alone)"
+    echo
+    $PY tests/bench/bench_extract_bf16.py "${bf16_extract_args[@]}"
+    echo
+    if [ -f "$VGGTAP_SHARED/data/clothing-dataset-small/manifest.csv" ]; then
+      echo "### A softmax head on bf16 vs fp32 features"
+      echo
+      $PY tests/bench/bf16_head_accuracy.py --manifest "$VGGTAP_SHARED/data/clothing-dataset-small/manifest.csv"
+      echo
+    fi
     for isa in amx avx512bf16; do
       echo "### Kernels: bf16 conv per layer vs the fp32 packed conv, one thread, VGGTAP_ISA=$isa (bench_conv_bf16 -r $conv_reps)"
       echo
