@@ -32,8 +32,8 @@ enum {
   "                        float32 sums, features within ~1.5% of fp32's. Runs on AMX tiles\n" \
   "                        where the CPU has them (Intel Sapphire Rapids and later: 3-5x\n" \
   "                        fp32's speed at block2_pool and deeper), else on AVX512_BF16\n" \
-  "                        (AMD Zen 4/5, Intel Cooper Lake: speed unmeasured); refused on\n" \
-  "                        CPUs with neither (docs/PERFORMANCE.md)\n"
+  "                        (AMD Zen 4/5, Intel Cooper Lake: not measured there; it may be\n" \
+  "                        slower than fp32). Refused on CPUs with neither\n"
 
 typedef struct {
   const char *weights;     /* --weights, NULL if not given (vt_weights_find looks) */
