@@ -11,7 +11,8 @@ class) and the real block1-block2 weights:
   of AMX) where the CPU has AMX;
 - the store records precision=bf16 (fp32 for the fp32 run), vggtap-info
   shows it, and re-running with the other precision is refused naming it,
-  the store untouched; a store from before the attribute reads as fp32;
+  the store untouched; vggtap-merge refuses shards of both precisions; a
+  store from before the attribute reads as fp32;
 - VGGTAP_ISA=avx512 (no bf16 kernels) refuses --precision bf16, naming why;
 - a head trained on the bf16 store records bf16; vggtap-predict on images
   then computes bf16 features by default (its probabilities equal those of
@@ -33,6 +34,7 @@ EXTRACT = vtlib.tool("vggtap-extract")
 INFO = vtlib.tool("vggtap-info")
 TRAIN = vtlib.tool("vggtap-train")
 PREDICT = vtlib.tool("vggtap-predict")
+MERGE = vtlib.tool("vggtap-merge")
 TAPS = "block1_pool,block2_pool"
 TOLERANCE = 2e-2
 check = vtlib.check
@@ -133,6 +135,16 @@ def main():
     r = extract(manifest, fp, "--precision", "bf16")
     check(r.returncode == 1 and "precision: store has 'fp32', this run asks for 'bf16'" in r.stderr,
           f"bf16 run on the fp32 store refused: exit {r.returncode}", True)
+
+    # Shards of one run in two precisions do not merge.
+    shards = [os.path.join(d, f"s{i}.h5") for i in range(2)]
+    for i, prec in enumerate(("bf16", "fp32")):
+        r = vtlib.run([EXTRACT, "--manifest", manifest, "--weights", vtlib.WEIGHTS, "--tap", "block1_pool",
+                       "--shard", f"{i}/2", "--precision", prec, "--out", shards[i], "--quiet"], check=False)
+        check(r.returncode == 0, f"shard {i}/2 in {prec}: exit {r.returncode}")
+    r = vtlib.run([MERGE, "--out", os.path.join(d, "merged.h5"), *shards], check=False)
+    check(r.returncode == 1 and "precision:" in r.stderr and "'bf16'" in r.stderr and "'fp32'" in r.stderr,
+          f"vggtap-merge refuses shards of two precisions: exit {r.returncode}, {r.stderr.strip()[:200]!r}", True)
 
     # A store made before the attribute existed is an fp32 one.
     old = os.path.join(d, "old.h5")
