@@ -115,7 +115,9 @@ static int list_inputs(const vt_extract_options *o, int argc, char **argv, extra
 static int load_weights(const vt_extract_options *o, extraction *x) {
   const vt_extract_config *cfg = &o->net.cfg;
   int n_conv = vt_extract_convs_needed(cfg);
-  if (vt_weights_load(o->net.weights, n_conv, &x->w) < 0)
+  /* the bf16 pass packs its own copy: the float32 packing would be unused */
+  int bf16 = cfg->precision == VT_PRECISION_BF16;
+  if ((bf16 ? vt_weights_load_unpacked : vt_weights_load)(o->net.weights, n_conv, &x->w) < 0)
     return vt_fail_prefix("tap %s needs the first %d conv layers",
                           vt_vgg16_layers[cfg->taps[cfg->n_taps - 1]].name, n_conv);
   return vt_extract_prepare(cfg, &x->w, &x->bf16);

@@ -333,7 +333,8 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
    * file serves only the shallow taps */
   const char *weights = vt_weights_find(o->net.weights, 1, need);
   if (!weights) return -1;
-  if (vt_weights_load(weights, need, &w) < 0)
+  int in_bf16 = cfg.precision == VT_PRECISION_BF16; /* which packs its own copy */
+  if ((in_bf16 ? vt_weights_load_unpacked : vt_weights_load)(weights, need, &w) < 0)
     return vt_fail_prefix("the head's tap %s cannot be computed", hf->tap);
   if (strcmp(w.sha256, hf->weights_sha256) != 0) {
     vt_fail("%s (sha256 %.12s...) is not the weights file the head's features were extracted "
