@@ -14,7 +14,14 @@
 
 CC      ?= cc
 BUILD   ?= build
-OPT     ?= -O2 -march=native
+# The code is built for a baseline CPU (x86-64-v2 on x86: SSE4.2, any x86 of
+# the last 15 years; the compiler's default elsewhere) and picks its kernels
+# at run time (below). `make NATIVE=1` builds everything for this machine's
+# CPU instead: such a binary may not start on another one.
+ifneq ($(findstring x86_64,$(shell $(CC) -dumpmachine)),)
+BASELINE ?= -march=x86-64-v2
+endif
+OPT     ?= -O2 $(if $(NATIVE),-march=native,$(BASELINE))
 SAN     ?=
 DEFS    ?=
 BINDIR  ?= bin
@@ -24,16 +31,19 @@ LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -lm -lpthr
 LDFLAGS += $(SAN)
 
 # Kernels for one instruction set live in files named *_avx2.c, *_avx512.c,
-# *_avx512bf16.c and *_amx.c, compiled for that set only and chosen at run
-# time (common/base/vt_cpu.h); the rest of the code is built for OPT's
-# baseline. On other CPUs those files compile to nothing (#ifdef __x86_64__).
+# *_avx512icl.c (AVX-512 + VBMI + VNNI), *_avx512bf16.c and *_amx.c,
+# compiled for that set only and chosen at run time (common/base/vt_cpu.h);
+# the rest of the code is built for OPT's baseline. On other CPUs those files
+# compile to nothing (#ifdef __x86_64__).
 ifneq ($(findstring x86_64,$(shell $(CC) -dumpmachine)),)
 ISA_avx2       := -mavx2 -mfma -mf16c
 ISA_avx512     := $(ISA_avx2) -mavx512f -mavx512bw -mavx512dq -mavx512vl
+ISA_avx512icl  := $(ISA_avx512) -mavx512vbmi -mavx512vnni
 ISA_avx512bf16 := $(ISA_avx512) -mavx512bf16
 ISA_amx        := $(ISA_avx512bf16) -mamx-tile -mamx-bf16
 $(BUILD)/%_avx2.o:       CFLAGS += $(ISA_avx2)
 $(BUILD)/%_avx512.o:     CFLAGS += $(ISA_avx512)
+$(BUILD)/%_avx512icl.o:  CFLAGS += $(ISA_avx512icl)
 $(BUILD)/%_avx512bf16.o: CFLAGS += $(ISA_avx512bf16)
 $(BUILD)/%_amx.o:        CFLAGS += $(ISA_amx)
 endif
@@ -45,6 +55,9 @@ LIB     := $(BUILD)/libvggtap.a
 PROGS   := $(patsubst %.c,$(BINDIR)/%,$(subst _,-,$(notdir $(MAINS))))
 TESTSRC := $(wildcard tests/test_*.c)
 TESTS   := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
+# Code only tests and benchmarks use (tests/support/: the im2col + BLIS conv
+# they compare with), linked into them and not into the library.
+SUPPORT := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
 TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
 
@@ -74,7 +87,7 @@ demo:
 	  $(BUILD)/tools/fmnist_png --out demo/fashion-mnist && touch demo/fashion-mnist/.complete; }
 	$(MAKE) -f pipeline.mk CONFIG=configs/demo.ini evaluate report
 
-$(BUILD)/%.o: %.c $(wildcard common/*/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h tests/support/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -90,14 +103,14 @@ $(BINDIR)/vggtap-%: $(BUILD)/train/vggtap_%.o $(LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tools/%: $(BUILD)/tests/bench/%.o $(LIB)
+$(BUILD)/tools/%: $(BUILD)/tests/bench/%.o $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -141,7 +154,7 @@ fuzz: fuzz-build
 ASAN_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_EXCLUDE := test_extract_real.py test_train_real.py test_train_bad_files.py
 check-asan:
-	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin OPT="-O2 -march=native" SAN="$(ASAN_SAN)" all
+	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin OPT="-O2 $(BASELINE)" SAN="$(ASAN_SAN)" all
 	ASAN_OPTIONS=detect_leaks=1:exitcode=86 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  VGGTAP_BIN=$(CURDIR)/build-asan/bin TEST_BUILD=build-asan TEST_EXCLUDE="$(ASAN_EXCLUDE)" bash tests/run.sh
@@ -157,7 +170,7 @@ TSAN_SAN   := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS := test_conv test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
               test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py
 check-tsan:
-	$(MAKE) BUILD=build-tsan BINDIR=build-tsan/bin OPT="-O1 -march=native" SAN="$(TSAN_SAN)" all
+	$(MAKE) BUILD=build-tsan BINDIR=build-tsan/bin OPT="-O1 $(BASELINE)" SAN="$(TSAN_SAN)" all
 	TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
 	  VGGTAP_BIN=$(CURDIR)/build-tsan/bin TEST_BUILD=build-tsan TEST_ONLY="$(TSAN_TESTS)" bash tests/run.sh
 
