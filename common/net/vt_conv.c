@@ -76,7 +76,7 @@ vt_conv3x3_packed *vt_conv3x3_pack(const float *kernel, const float *bias, int C
   memset(p->bias, 0, (size_t)coutp * sizeof(float));
   memcpy(p->bias, bias, (size_t)Cout * sizeof(float));
   if (algo == VT_CONV_WINOGRAD)
-    vt_winograd4_transform_kernel(kernel, Cin, Cout, coutp, p->weights);
+    vt_winograd4_transform_kernel(kernel, Cin, Cout, coutp, p->k->winograd_panel, p->weights);
   else
     memcpy(p->weights, kernel, nw * sizeof(float));
   return p;

@@ -9,10 +9,11 @@
 
 #define VL 16
 #define VT_FP32_GEMM vt_sgemm_rows_seg_avx512
+#define VT_FP32_PANEL 64
 #define VT_FP32_STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
 #define VT_FP32_FENCE() _mm_sfence()
 #include "net/vt_fp32_body.h"
 
-const vt_kernels vt_kernels_avx512 = {VT_ISA_AVX512, vt_sgemm_rows_seg_avx512, winograd4_conv_rows,
+const vt_kernels vt_kernels_avx512 = {VT_ISA_AVX512, vt_sgemm_rows_seg_avx512, VT_FP32_PANEL, winograd4_conv_rows,
                                       sum_max_pixels};
 #endif

@@ -4,6 +4,8 @@
  * before the #include:
  *   VL                  floats per vector (4, 8, 16)
  *   VT_FP32_GEMM        its vt_sgemm_rows_seg (net/vt_gemm.h)
+ *   VT_FP32_PANEL       the column strip that GEMM works on: the width of
+ *                       the transformed kernel's panels (vt_winograd.h)
  *   VT_FP32_STREAM(p,v) optional: a non-temporal store of a whole vector to
  *                       p (aligned to a vector), and VT_FP32_FENCE() after
  * and then its table (net/vt_kernels.h) from the static functions here:
@@ -195,8 +197,8 @@ static void winograd4_conv_rows(const float *u, const float *bias, int Cin, int 
     int nt = tiles - t0 < T ? tiles - t0 : T;
     input_transform(in, in_y0, in_y1, W, Cin, y0, tiles_x, t0, nt, zeros, V, vs);
     for (int xi = 0; xi < VT_WG_POS; xi++)
-      for (int p0 = 0; p0 < Coutp; p0 += VT_WG_PANEL) {
-        int pw = Coutp - p0 < VT_WG_PANEL ? Coutp - p0 : VT_WG_PANEL;
+      for (int p0 = 0; p0 < Coutp; p0 += VT_FP32_PANEL) {
+        int pw = Coutp - p0 < VT_FP32_PANEL ? Coutp - p0 : VT_FP32_PANEL;
         const float *a = V + xi * vs;
         VT_FP32_GEMM(nt, pw, 1, Cin, &a, (size_t)Cin, u + (size_t)xi * Cin * Coutp + (size_t)p0 * Cin,
                      (size_t)pw, M + xi * ms + p0, (size_t)Coutp, NULL);

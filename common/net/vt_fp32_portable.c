@@ -7,7 +7,8 @@
 
 #define VL 4
 #define VT_FP32_GEMM vt_sgemm_rows_seg_portable
+#define VT_FP32_PANEL 8
 #include "net/vt_fp32_body.h"
 
-const vt_kernels vt_kernels_portable = {VT_ISA_PORTABLE, vt_sgemm_rows_seg_portable, winograd4_conv_rows,
+const vt_kernels vt_kernels_portable = {VT_ISA_PORTABLE, vt_sgemm_rows_seg_portable, VT_FP32_PANEL, winograd4_conv_rows,
                                         sum_max_pixels};

@@ -20,7 +20,9 @@ typedef struct {
   /* vt_sgemm_rows_seg (net/vt_gemm.h) */
   void (*sgemm_rows_seg)(int m, int n, int nseg, int kseg, const float *const *A, size_t lda,
                          const float *B, size_t ldb, float *C, size_t ldc, const float *bias);
-  /* vt_winograd4_conv_rows (net/vt_winograd.h) */
+  /* vt_winograd4_conv_rows (net/vt_winograd.h), on a kernel transformed
+   * into panels of winograd_panel columns */
+  int winograd_panel;
   void (*winograd4_conv_rows)(const float *u, const float *bias, int Cin, int Cout, int Coutp,
                               int W, const float *in, int in_y0, int in_y1, int y0, int y1,
                               float *out, float *pooled, int stream, float *scratch);

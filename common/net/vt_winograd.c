@@ -33,7 +33,7 @@ static const double G[6][3] = {
     {0, 0, 1},
 };
 
-void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int Coutp, float *u) {
+void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int Coutp, int panel, float *u) {
   memset(u, 0, (size_t)VT_WG_POS * Cin * Coutp * sizeof(float));
   /* Output channels innermost, so that every loop reads and writes
    * contiguous rows: t[a][s][o] = (G g)[a][s] for one input channel. */
@@ -51,9 +51,9 @@ void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int C
     for (int a = 0; a < 6; a++)
       for (int b = 0; b < 6; b++) {
         const double *t0 = t + (size_t)(a * 3) * Cout, *t1 = t0 + Cout, *t2 = t1 + Cout;
-        for (int p0 = 0; p0 < Cout; p0 += VT_WG_PANEL) {
-          int pw = Coutp - p0 < VT_WG_PANEL ? Coutp - p0 : VT_WG_PANEL;
-          int pe = Cout - p0 < VT_WG_PANEL ? Cout : p0 + VT_WG_PANEL;
+        for (int p0 = 0; p0 < Cout; p0 += panel) {
+          int pw = Coutp - p0 < panel ? Coutp - p0 : panel;
+          int pe = Cout - p0 < panel ? Cout : p0 + panel;
           float *dst = u + (size_t)(a * 6 + b) * Cin * Coutp + (size_t)p0 * Cin + (size_t)i * pw - p0;
           for (int o = p0; o < pe; o++) dst[o] = (float)(t0[o] * G[b][0] + t1[o] * G[b][1] + t2[o] * G[b][2]);
         }

@@ -11,11 +11,12 @@ enum { VT_WG_POS = 36 };
 
 /* u = G g G^T of every (input, output) channel pair of an HWIO kernel,
  * computed in double, zero for the outputs Cout..Coutp-1. Layout: for each
- * of the 36 positions, panels of 64 output channels (the last one narrower),
- * each [Cin][64]: the GEMM kernel's column panel, so that it streams each
- * panel as one contiguous block. */
-enum { VT_WG_PANEL = 64 };
-void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int Coutp, float *u);
+ * of the 36 positions, panels of `panel` output channels (the last one
+ * narrower), each [Cin][panel]: the column strip the path's GEMM kernel
+ * works on (vt_kernels.winograd_panel: 64, 16 or 8), so that it streams
+ * each strip as one contiguous block (read from memory in strips of a
+ * wider panel, block5's 38 MB of u took 1.6x longer with AVX2). */
+void vt_winograd4_transform_kernel(const float *kernel, int Cin, int Cout, int Coutp, int panel, float *u);
 
 /* Scratch for a call that computes `rows` output rows of width W. */
 size_t vt_winograd4_scratch_floats(int rows, int W, int Cin, int Coutp);
