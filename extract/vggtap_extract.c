@@ -15,6 +15,7 @@
 #include "store_writer.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
+#include "base/vt_cpu.h"
 #include "base/vt_config.h"
 #include "net/vt_extract.h"
 #include "store/vt_h5.h"
@@ -172,7 +173,7 @@ static int parse_options(int argc, char **argv, options *o) {
       case 'T': o->strict = 1; break;
       case 'q': o->quiet = 1; break;
       case 'h': fputs(usage, stdout); exit(EXIT_OK);
-      case 'V': printf("vggtap-extract %s\n", VT_VERSION); exit(EXIT_OK);
+      case 'V': vt_cpu_print_version("vggtap-extract"); exit(EXIT_OK);
       default: return vt_fail("see --help");
     }
   }

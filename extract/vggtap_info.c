@@ -16,6 +16,7 @@
 
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
+#include "base/vt_cpu.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
 #include "store/vt_store_schema.h"
@@ -641,7 +642,7 @@ int main(int argc, char **argv) {
         break;
       }
       case 'h': fputs(usage, stdout); return EXIT_OK;
-      case 'V': printf("vggtap-info %s\n", VT_VERSION); return EXIT_OK;
+      case 'V': vt_cpu_print_version("vggtap-info"); return EXIT_OK;
       default: fprintf(stderr, "(see vggtap-info --help)\n"); return EXIT_USAGE;
     }
   }

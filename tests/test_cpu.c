@@ -84,9 +84,12 @@ int main(int argc, char **argv) {
     CHECK(vt_isa_parse(name, &parsed) == 0 && parsed == (vt_isa)l, "%s", name);
     int rc = run_capped(argv[0], name, out, sizeof out);
     if (l <= (int)best) {
-      char want[128];
-      snprintf(want, sizeof want, "%s|kernels: %s (CPU: %s", name, name, vt_isa_name(best));
-      CHECK(rc == 0 && !strncmp(out, want, strlen(want)), "VGGTAP_ISA=%s: exit %d, %s", name, rc, out);
+      char want[128], cpu[64];
+      snprintf(want, sizeof want, "%s|kernels: %s (%s", name, name,
+               l > VT_ISA_AVX512 ? "float32: avx512; " : "");
+      snprintf(cpu, sizeof cpu, "CPU: %s", vt_isa_name(best));
+      CHECK(rc == 0 && !strncmp(out, want, strlen(want)) && strstr(out, cpu), "VGGTAP_ISA=%s: exit %d, %s",
+            name, rc, out);
       CHECK((l < (int)best) == (strstr(out, "VGGTAP_ISA=") != NULL), "cap shown only when it lowers: %s", out);
     } else {
       CHECK(rc == 2 && strstr(out, "this CPU runs at most"), "VGGTAP_ISA=%s above %s: exit %d, %s", name,

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test_isa_paths: every kernel path this CPU can run, each selected with
-# VGGTAP_ISA (base/vt_cpu.h), passes the kernel tests against the naive
-# references: test_conv (every conv, pool and GEMM kernel on odd shapes),
-# test_vgg (the whole forward pass), test_image (resize and preprocessing
-# against their scalar passes). Every path below the one the suite ran on
+# VGGTAP_ISA (base/vt_cpu.h) and named by the programs' --version, passes the
+# kernel tests against the naive references: test_conv (every conv, pool and
+# GEMM kernel on odd shapes), test_vgg (the whole forward pass), test_image
+# (resize and preprocessing against their scalar passes). Every path below the one the suite ran on
 # also passes the conformance tests against PyTorch (test_vgg_torch.py,
 # test_conformance_torch.py) and the extraction test (test_extract_store.py).
 # And the avx2 and avx512 paths give the same bits: their GEMMs sum in the
@@ -42,6 +42,15 @@ run() { # name, command...: runs it, keeps its output on failure
 }
 
 for p in "${paths[@]}"; do
+  # the programs say which path runs
+  for prog in vggtap-extract vggtap-predict vggtap-info; do
+    if VGGTAP_ISA=$p "$BIN/$prog" --version | grep -q "^kernels: $p "; then
+      echo "ok: VGGTAP_ISA=$p $prog --version names it"
+    else
+      echo "FAIL: VGGTAP_ISA=$p $prog --version: $(VGGTAP_ISA=$p "$BIN/$prog" --version 2>&1 | tr '\n' ' ')"
+      failures=$((failures + 1))
+    fi
+  done
   for t in test_conv test_vgg test_image; do
     run "VGGTAP_ISA=$p $t" env VGGTAP_ISA=$p "$B/tests/$t"
   done

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/vt_common.h"
+#include "base/vt_cpu.h"
 #include "base/vt_config.h"
 #include "net/vt_extract.h"
 #include "vt_features.h"
@@ -128,7 +129,7 @@ static int parse_args(int argc, char **argv, options *o) {
       break;
     }
     case O_HELP: fputs(usage, stdout); return EXIT_OK;
-    case O_VERSION: printf("vggtap-predict %s\n", VT_VERSION); return EXIT_OK;
+    case O_VERSION: vt_cpu_print_version("vggtap-predict"); return EXIT_OK;
     default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
     }
   }

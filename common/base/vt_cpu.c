@@ -110,10 +110,16 @@ int vt_isa_parse(const char *name, vt_isa *out) {
   return vt_fail("unknown kernel path '%s' (one of: portable, avx2, avx512, avx512bf16, amx)", name);
 }
 
+void vt_cpu_print_version(const char *program) {
+  char line[256];
+  vt_cpu_describe(line, sizeof line);
+  printf("%s %s\n%s\n", program, VT_VERSION, line);
+}
+
 void vt_cpu_describe(char *out, int n) {
-  vt_isa isa = vt_cpu_isa();
-  if (capped_by[0])
-    snprintf(out, (size_t)n, "kernels: %s (CPU: %s; %s)", names[isa], names[available], capped_by);
-  else
-    snprintf(out, (size_t)n, "kernels: %s (CPU: %s)", names[isa], names[available]);
+  vt_isa isa = vt_cpu_isa(), fp32 = vt_cpu_isa_fp32();
+  char fp32_note[64] = "";
+  if (fp32 != isa) snprintf(fp32_note, sizeof fp32_note, "float32: %s; ", names[fp32]);
+  snprintf(out, (size_t)n, "kernels: %s (%sCPU: %s%s%s)", names[isa], fp32_note, names[available],
+           capped_by[0] ? "; " : "", capped_by);
 }

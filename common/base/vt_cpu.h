@@ -50,9 +50,13 @@ const char *vt_isa_name(vt_isa isa);
 /* Name -> path: 0, or -1 + reason listing the names. */
 int vt_isa_parse(const char *name, vt_isa *out);
 
-/* One line for --version and vggtap-info: the path in use, what the CPU
- * offers, and whether VGGTAP_ISA capped it, e.g.
- *   "kernels: avx512 (CPU: amx; VGGTAP_ISA=avx512)". */
+/* One line for --version and vggtap-info: the path in use, the float32
+ * kernels' path where that differs, what the CPU offers, and whether
+ * VGGTAP_ISA capped it, e.g.
+ *   "kernels: avx512 (CPU: amx; VGGTAP_ISA=avx512)"
+ *   "kernels: amx (float32: avx512; CPU: amx)". */
 void vt_cpu_describe(char *out, int n);
+/* --version's output: "PROGRAM VERSION" and vt_cpu_describe's line. */
+void vt_cpu_print_version(const char *program);
 
 #endif
