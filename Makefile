@@ -61,7 +61,7 @@ SUPPORT := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
 TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
 
-.PHONY: all test ci-test check-asan check-tsan fuzz fuzz-build clean deps demo
+.PHONY: all test ci-test check-asan check-tsan check-arm64 fuzz fuzz-build clean deps demo
 all: $(PROGS) $(TESTS) $(TOOLS)
 
 deps:
@@ -174,6 +174,18 @@ check-tsan:
 	TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
 	  VGGTAP_BIN=$(CURDIR)/build-tsan/bin TEST_BUILD=build-tsan TEST_ONLY="$(TSAN_TESTS)" bash tests/run.sh
 
+# The C unit tests cross-compiled for aarch64 into build-arm64/ and run
+# under qemu-user (qemu-aarch64): the portable kernels on a CPU without x86
+# intrinsics. Needs `bash scripts/install-deps.sh --arm64`. HDF5 links to
+# its arm64 runtime library by name, as its arm64 -dev package conflicts
+# with the native one. About 10 minutes (test_conv alone 5 under
+# emulation), so CI does not run it.
+ARM64_LIBS := /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 -lpng -ljpeg -lblis -linih -lm -lpthread
+check-arm64:
+	$(MAKE) CC=aarch64-linux-gnu-gcc BUILD=build-arm64 BINDIR=build-arm64/bin LDLIBS="$(ARM64_LIBS)" \
+	  $(TESTSRC:tests/%.c=build-arm64/tests/%)
+	TEST_EMULATOR=qemu-aarch64 TEST_BUILD=build-arm64 bash tests/run.sh --c-only
+
 # What CI runs (.ci/run): the suite, the suite under ASan+UBSan, the threaded
 # tests under TSan, the fuzzers.
 ci-test: test
@@ -182,4 +194,4 @@ ci-test: test
 	$(MAKE) fuzz
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz bin
+	rm -rf build build-asan build-tsan build-fuzz build-arm64 bin

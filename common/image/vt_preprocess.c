@@ -61,6 +61,7 @@ void vt_preprocess_scalar(const uint8_t *rgb, int W, int H, vt_preprocess_mode m
   }
 }
 
+#if defined(__x86_64__)
 /* The per-lane tables of vt_preprocess_blocks_avx512icl: 16 pixels (48
  * bytes) at a time, the byte permute putting the channels in output order,
  * then each output float computed with the same float32 operations as
@@ -75,6 +76,7 @@ static void lane_tables(vt_preprocess_mode m, uint8_t idx[64], float mean[48], f
     std[i] = torch_std[c];
   }
 }
+#endif
 
 void vt_preprocess(const uint8_t *rgb, int W, int H, vt_preprocess_mode m, float *out) {
   size_t n = (size_t)W * H, done = 0;

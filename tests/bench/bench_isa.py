@@ -13,10 +13,11 @@ times per image is the ratio of throughputs.
 
 vggtap: tests/bench/bench_conv -p WEIGHTS (vt_vgg_forward keeping only the
 tap, as vggtap-extract; median of --reps forwards). PyTorch: the prefix of
-torch_extract_baseline.py, torch.set_num_threads(1), its fastest of
-{contiguous, channels_last} x {TorchScript trace+freeze, optimize_for_
-inference} x batch {1, 8} by CPU time per image (searched once per path and
-tap), then timed in every round (median of --reps calls). Block1/2 use the
+torch_extract_baseline.py, torch.set_num_threads(1), batch 1, its fastest
+of {contiguous, channels_last} x {TorchScript trace+freeze,
+optimize_for_inference} by CPU time (searched once per path and tap; batch
+8 was never faster per image in CPU time), then timed in every round
+(median of --reps calls). Block1/2 use the
 real Keras weights, deeper taps seeded random ones (the time does not
 depend on the values). --before DIR adds the bench_conv of another build
 (e.g. the commit before a change) on the avx512 path, in the same rounds.
@@ -75,14 +76,13 @@ def torch_worker(conn, weights_for):
             best = None
             for fmt in ("contiguous", "channels_last"):
                 for ex in ("jit", "ofi"):
-                    for batch in (1, 8):
-                        fn, x = tb.prepare(tb.Prefix(weights_for[layer], [layer]), fmt, ex, x1.repeat(batch, 1, 1, 1))
-                        ms = time_calls(torch, fn, x, 3) / batch
-                        if best is None or ms < best[0]:
-                            best = (ms, fn, x, f"{fmt}, {ex}, batch {batch}")
+                    fn, x = tb.prepare(tb.Prefix(weights_for[layer], [layer]), fmt, ex, x1)
+                    ms = time_calls(torch, fn, x, 1)
+                    if best is None or ms < best[0]:
+                        best = (ms, fn, x, f"{fmt}, {ex}")
             models[layer] = best[1:]
         fn, x, name = models[layer]
-        conn.send((time_calls(torch, fn, x, reps) / x.shape[0], name))
+        conn.send((time_calls(torch, fn, x, reps), name))
 
 
 def time_calls(torch, fn, x, reps):
