@@ -76,36 +76,17 @@ static inline __attribute__((always_inline)) void block(const int mr, const int 
   default: block(mr, 2, 1, last, nseg, kseg, A, lda, B, ldb, C, ldc, bias); break;   \
   }
 
-static void block_any(int mr, int nv, __m256i last, int nseg, int kseg, const float *const *A,
-                      size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
-                      const float *bias) {
-  switch (mr) {
-  case 1: BLOCK_NV(1) break;
-  case 2: BLOCK_NV(2) break;
-  case 3: BLOCK_NV(3) break;
-  case 4: BLOCK_NV(4) break;
-  case 5: BLOCK_NV(5) break;
-  default: BLOCK_NV(6) break;
-  }
+typedef __m256i mask_t;
+
+/* nv 0 for a whole strip; the lanes 0 .. tail-1 of the last vector have
+ * their sign bits set */
+static mask_t strip_mask(int nj, int *nv) {
+  int tail = nj % 8 ? nj % 8 : 8;
+  *nv = nj == NR ? 0 : (nj + 7) / 8;
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-void vt_sgemm_rows_seg_avx2(int m, int n, int nseg, int kseg, const float *const *A, size_t lda,
-                            const float *B, size_t ldb, float *C, size_t ldc, const float *bias) {
-  /* Column strips outside, row blocks inside: the k x 16 strip of B stays in
-   * L1 while every row block of A streams past it. */
-  for (int j0 = 0; j0 < n; j0 += NR) {
-    int nj = n - j0 < NR ? n - j0 : NR;
-    int nv = nj == NR ? 0 : (nj + 7) / 8, tail = nj % 8 ? nj % 8 : 8;
-    /* lanes 0 .. tail-1 of the last vector: their sign bits set */
-    __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    for (int i0 = 0; i0 < m; i0 += MR) {
-      int mr = m - i0 < MR ? m - i0 : MR;
-      const float *a[VT_GEMM_MAXSEG];
-      for (int s = 0; s < nseg; s++) a[s] = A[s] + i0 * lda;
-      block_any(mr, nv, last, nseg, kseg, a, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
-                bias ? bias + j0 : NULL);
-    }
-  }
-}
+#define VT_GEMM_NAME vt_sgemm_rows_seg_avx2
+#include "net/vt_gemm_strips.h"
 
 #endif

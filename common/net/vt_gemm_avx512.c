@@ -71,35 +71,14 @@ static inline __attribute__((always_inline)) void block(const int mr, const int 
   default: block(mr, 4, last, nseg, kseg, A, lda, B, ldb, C, ldc, bias); break;      \
   }
 
-static void block_any(int mr, int nv, __mmask16 last, int nseg, int kseg, const float *const *A,
-                      size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
-                      const float *bias) {
-  switch (mr) {
-  case 1: BLOCK_NV(1) break;
-  case 2: BLOCK_NV(2) break;
-  case 3: BLOCK_NV(3) break;
-  case 4: BLOCK_NV(4) break;
-  case 5: BLOCK_NV(5) break;
-  default: BLOCK_NV(6) break;
-  }
+typedef __mmask16 mask_t;
+
+static mask_t strip_mask(int nj, int *nv) {
+  *nv = (nj + 15) / 16;
+  return (mask_t)(nj % 16 ? (1u << (nj % 16)) - 1 : 0xFFFFu);
 }
 
-void vt_sgemm_rows_seg_avx512(int m, int n, int nseg, int kseg, const float *const *A, size_t lda,
-                              const float *B, size_t ldb, float *C, size_t ldc, const float *bias) {
-  /* Column panels outside, row blocks inside: the k x 64 panel of B stays in
-   * L1/L2 while every row block of A streams past it. */
-  for (int j0 = 0; j0 < n; j0 += NR) {
-    int nj = n - j0 < NR ? n - j0 : NR;
-    int nv = (nj + 15) / 16;
-    __mmask16 last = (__mmask16)(nj % 16 ? (1u << (nj % 16)) - 1 : 0xFFFFu);
-    for (int i0 = 0; i0 < m; i0 += MR) {
-      int mr = m - i0 < MR ? m - i0 : MR;
-      const float *a[VT_GEMM_MAXSEG];
-      for (int s = 0; s < nseg; s++) a[s] = A[s] + i0 * lda;
-      block_any(mr, nv, last, nseg, kseg, a, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
-                bias ? bias + j0 : NULL);
-    }
-  }
-}
+#define VT_GEMM_NAME vt_sgemm_rows_seg_avx512
+#include "net/vt_gemm_strips.h"
 
 #endif
