@@ -30,6 +30,7 @@ Prints a Markdown table (progress on stderr). Needs `make` first.
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -145,8 +146,13 @@ def main():
                     "--layers", "13", "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
     deep = [l for l in layers if tb.LAYER_NAMES.index(l) > tb.LAYER_NAMES.index("block2_pool")]
     weights_for = {l: rand if l in deep else WEIGHTS for l in layers}
-    bench_conv = os.path.join(BUILD, "tools", "bench_conv")
-    before = os.path.join(a.before, "tools", "bench_conv") if a.before else None
+    # private copies: someone's `make` may relink $BUILD/tools mid-run
+    bench_conv = os.path.join(tmp, "bench_conv")
+    shutil.copy2(os.path.join(BUILD, "tools", "bench_conv"), bench_conv)
+    before = None
+    if a.before:
+        before = os.path.join(tmp, "bench_conv_before")
+        shutil.copy2(os.path.join(a.before, "tools", "bench_conv"), before)
 
     workers = {p: start_worker(p, weights_for) for p in paths}
     vt = {(p, l): [] for p in paths for l in layers}
@@ -183,11 +189,14 @@ def main():
             md.append(f"| {p} | {l} | {v:.2f} | {t:.2f} | {t / v:.2f}x | {config[p, l]} | "
                       f"{' '.join('%.1f' % x for x in vt[p, l])} / {' '.join('%.1f' % x for x in pt[p, l])} |")
     if before:
-        md += ["", "| avx512 path, tap | before ms | now ms | now / before | rounds before / now |", "|---|---:|---:|---:|---|"]
+        md += ["", "| avx512 path, tap | before ms | now ms | now / before | median of the rounds' now / before "
+               "| rounds before / now |", "|---|---:|---:|---:|---:|---|"]
         for l in layers:
             b, n = statistics.median(vt_before[l]), statistics.median(vt["avx512", l])
-            md.append(f"| {l} | {b:.2f} | {n:.2f} | {n / b:.3f} | {' '.join('%.2f' % x for x in vt_before[l])} / "
-                      f"{' '.join('%.2f' % x for x in vt['avx512', l])} |")
+            paired = statistics.median(y / x for x, y in zip(vt_before[l], vt["avx512", l]))
+            md.append(f"| {l} | {b:.2f} | {n:.2f} | {n / b:.3f} | {paired:.3f} | "
+                      f"{' '.join('%.2f' % x for x in vt_before[l])} / {' '.join('%.2f' % x for x in vt['avx512', l])} |")
+    shutil.rmtree(tmp)
     out = "\n".join(md)
     print(out)
     if a.md:
