@@ -20,6 +20,7 @@ PKGS=(
   slurm-wlm munge                 # tests/test_slurm.sh: a real one-node cluster for slurm/*.sbatch
   clang libclang-rt-14-dev llvm   # libFuzzer harnesses (make fuzz); llvm-symbolizer for sanitizer reports
   qemu-user                       # tests/test_qemu_cpus.sh: the programs on CPUs without AVX-512 / AVX
+  chromium                        # tests/test_report_page.py: the report pages in a headless browser
 )
 if [ "${1:-}" = --arm64 ]; then
   dpkg --print-foreign-architectures | grep -qx arm64 || { [ "$(id -u)" -eq 0 ] && dpkg --add-architecture arm64 || sudo dpkg --add-architecture arm64; }
