@@ -204,8 +204,8 @@ check-tsan:
 # under qemu-user (qemu-aarch64): the portable kernels on a CPU without x86
 # intrinsics. Needs `bash scripts/install-deps.sh --arm64`. HDF5 links to
 # its arm64 runtime library by name, as its arm64 -dev package conflicts
-# with the native one. About 10 minutes (test_conv alone 5 under
-# emulation), so CI does not run it.
+# with the native one. About 5 minutes (test_conv alone 2.5 under
+# emulation), so CI does not run it (docs/RELIABILITY.md).
 ARM64_LIBS := /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 -lpng -ljpeg -lblis -linih -lm -lpthread
 check-arm64:
 	$(MAKE) CC=aarch64-linux-gnu-gcc BUILD=build-arm64 BINDIR=build-arm64/bin LDLIBS="$(ARM64_LIBS)" \
