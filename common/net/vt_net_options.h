@@ -34,6 +34,12 @@ enum {
   "                        fp32's speed at block2_pool and deeper), else on AVX512_BF16\n" \
   "                        (AMD Zen 4/5, Intel Cooper Lake: not measured there; it may be\n" \
   "                        slower than fp32). Refused on CPUs with neither\n"
+/* The --help paragraph on the kernel paths (base/vt_cpu.h). */
+#define VT_NET_HELP_KERNELS                                                                \
+  "The convolutions run the best kernel path the CPU has: avx512, avx2 (AVX2 + FMA)\n"   \
+  "or portable (plain C); with --precision bf16, amx or avx512bf16. VGGTAP_ISA=avx2\n"  \
+  "or portable forces a lower one (avx512bf16: bf16 without AMX): avx2 and avx512\n"    \
+  "give the same bits, portable differs in rounding only.\n"
 
 typedef struct {
   const char *weights;     /* --weights, NULL if not given (vt_weights_find looks) */

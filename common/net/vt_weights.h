@@ -15,8 +15,7 @@ typedef struct {
   float *bias;   /* [cout] */
   int cin, cout;
   vt_conv3x3_packed *packed; /* the same, pre-transformed for the fast conv (vt_conv.h);
-                                NULL in weights built by hand: the forward then uses
-                                vt_conv3x3_relu on kernel/bias */
+                                what vt_vgg_forward runs (vt_weights_pack) */
 } vt_conv_weights;
 
 typedef struct {
@@ -42,7 +41,7 @@ int vt_weights_count(const char *path);
 int vt_weights_pack(vt_weights *w);
 /* vt_weights_load without the packed forms (every conv[i].packed NULL): for
  * the bf16 pass (net/vt_vgg_bf16.h), which packs kernel and bias its own
- * way; the float32 ones take 4x the weights' size (235 MB for all 13 conv
+ * way; the float32 ones take ~4x the weights' size (230 MB for all 13 conv
  * layers). */
 int vt_weights_load_unpacked(const char *path, int n_conv, vt_weights *w);
 void vt_weights_free(vt_weights *w);
