@@ -33,7 +33,9 @@ import torch_extract_baseline as tb  # noqa: E402
 
 ROOT = bp.ROOT
 BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))
-IMAGES = {"block1_pool": 150, "block2_pool": 100, "block5_pool": 40}
+# photos per run: enough that start-up (reading, hashing and packing the
+# weights: ~0.3 s of CPU at block5_pool) is a small part of it
+IMAGES = {"block1_pool": 150, "block2_pool": 100, "block5_pool": 120}
 
 
 def extract(weights, layer, photos, precision, out):
@@ -78,7 +80,7 @@ def main():
                      bp.config_name(cfg, procs)))
     workers.close()
     shutil.rmtree(tmp)
-    print(f"`python3 tests/bench/bench_extract_bf16.py --repeats {a.repeats}`: vggtap-extract (whole runs, "
+    print(f"`python3 tests/bench/bench_extract_bf16.py {' '.join(sys.argv[1:])}`: vggtap-extract (whole runs, "
           f"--files, 2 threads) vs PyTorch bf16's conv prefix alone; medians of {a.repeats} rounds; "
           f"load average {min(load):.1f}-{max(load):.1f}\n")
     print("| tap | photos per run | vggtap-extract bf16 | vggtap-extract fp32 | PyTorch bf16 best, conv alone | "
