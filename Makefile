@@ -23,7 +23,7 @@ DEFS    ?=
 BINDIR  ?= bin
 CFLAGS  += -std=c17 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
            -D_DEFAULT_SOURCE -Icommon -Iextract -Itrain $(shell pkg-config --cflags hdf5) $(SAN) $(DEFS)
-LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -lm -lpthread
+LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -ljansson -lm -lpthread
 LDFLAGS += $(SAN)
 
 # Kernels for one instruction set live in files named *_avx2.c, *_avx512.c,

@@ -5,12 +5,14 @@
 #define _XOPEN_SOURCE 700 /* wcwidth */
 #include <errno.h>
 #include <hdf5.h>
+#include <jansson.h>
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <wchar.h>
 
 #include "base/vt_args.h"
@@ -372,50 +374,16 @@ static char *report_json(const char *head) {
   return p;
 }
 
-/* A top-level string "key": "value" from metrics.json (malloc'd; "" if absent). */
-static char *json_string(const char *text, const char *key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\"", key);
-  const char *p = text ? strstr(text, pat) : NULL;
-  if (p) {
-    p += strlen(pat);
-    p += strspn(p, " \t\r\n");
-    if (*p == ':') p++;
-    p += strspn(p, " \t\r\n");
-  }
-  if (!p || *p != '"') return vt_xstrdup("");
-  char *out = vt_xmalloc(strlen(p) + 1), *o = out;
-  for (p++; *p && *p != '"'; p++) {
-    if (*p == '\\' && p[1]) p++; /* \" and \\ (other escapes keep their letter) */
-    *o++ = *p;
-  }
-  *o = '\0';
-  return out;
+/* A top-level string of metrics.json (malloc'd; "" if absent). */
+static char *report_string(const json_t *report, const char *key) {
+  const char *v = json_string_value(json_object_get(report, key));
+  return vt_xstrdup(v ? v : "");
 }
 
-/* A top-level number "key": value from metrics.json (as train/report.c writes
- * it); NaN if absent or null. */
-static double json_number(const char *text, const char *key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\"", key);
-  const char *p = text ? strstr(text, pat) : NULL;
-  if (!p) return NAN;
-  p += strlen(pat);
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-  if (*p++ != ':') return NAN;
-  char *end;
-  double v = strtod(p, &end);
-  return end == p ? NAN : v;
-}
-
-static char *read_small_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = vt_xmalloc((1 << 20) + 1);
-  size_t n = fread(buf, 1, 1 << 20, f);
-  fclose(f);
-  buf[n] = '\0';
-  return buf;
+/* A top-level number of metrics.json; NaN if absent or null. */
+static double report_number(const json_t *report, const char *key) {
+  const json_t *v = json_object_get(report, key);
+  return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
 typedef struct {
@@ -455,14 +423,17 @@ static int read_head(const char *path, hid_t f, head_info *h) {
   h->input_h = int_attr_or(f, "input_height", 0);
   h->input_w = int_attr_or(f, "input_width", 0);
   char *json_path = report_json(path);
-  char *json = read_small_file(json_path);
+  json_error_t err;
+  json_t *json = json_load_file(json_path, 0, &err);
   h->have_report = json != NULL;
-  h->accuracy = json_number(json, "accuracy");
-  h->balanced_accuracy = json_number(json, "balanced_accuracy");
-  h->macro_f1 = json_number(json, "macro_f1");
-  h->train_seconds = json_number(json, "train_seconds");
-  h->evaluated_on = json_string(json, "eval");
-  free(json);
+  if (!json && access(json_path, F_OK) == 0) /* there, but not a report */
+    fprintf(stderr, "vggtap-info: %s: line %d: %s\n", json_path, err.line, err.text);
+  h->accuracy = report_number(json, "accuracy");
+  h->balanced_accuracy = report_number(json, "balanced_accuracy");
+  h->macro_f1 = report_number(json, "macro_f1");
+  h->train_seconds = report_number(json, "train_seconds");
+  h->evaluated_on = report_string(json, "eval");
+  json_decref(json);
   free(json_path);
   return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef VT_REPORT_H
 #define VT_REPORT_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "metrics.h"
@@ -26,7 +27,7 @@ typedef struct {
   long dense_params;            /* Flatten+Dense(4096)+Dense(4096)+Dense(K) on the same tap */
   long dense_params_with_convs; /* the same plus the tap's conv layers trained too */
   double train_seconds;
-  const char *extra_json;       /* extra members for metrics.json ("\"k\": v, ..."), or NULL */
+  json_t *extra;                /* more members for metrics.json (an object), or NULL */
 } vt_report;
 
 /* Human-readable summary: metrics, per-class table, confusion matrix, and the

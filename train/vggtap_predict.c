@@ -4,6 +4,7 @@
  * not be what the head was trained on, and says why. */
 #include <blis.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,39 +89,27 @@ static int write_predictions(FILE *f, const void *arg) {
     }
     return 0;
   }
-  fprintf(f, "{\n  \"head\": ");
-  vt_json_string(f, o->head);
-  fprintf(f, ",\n  \"tap\": ");
-  vt_json_string(f, hf->tap);
-  fprintf(f, ",\n  \"pooling\": ");
-  vt_json_string(f, hf->pooling);
-  fprintf(f, ",\n  \"features\": ");
-  vt_json_string(f, hf->features);
-  fprintf(f, ",\n  \"predictions\": [");
+  json_t *list = json_array();
   for (int i = 0; i < n; i++) {
-    fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-    vt_json_string(f, p[i].path);
-    if (with_truth) {
-      fprintf(f, ", \"true_class\": ");
-      if (p[i].true_class) vt_json_string(f, p[i].true_class);
-      else fprintf(f, "null");
-    }
+    json_t *q = json_pack("{s:o}", "path", vt_json_text(p[i].path));
+    if (with_truth) json_object_set_new(q, "true_class", p[i].true_class ? vt_json_text(p[i].true_class) : json_null());
     if (p[i].error) {
-      fprintf(f, ", \"error\": ");
-      vt_json_string(f, p[i].error);
-      fputc('}', f);
-      continue;
+      json_object_set_new(q, "error", vt_json_text(p[i].error));
+    } else {
+      json_t *top = json_array();
+      for (int j = 0; j < k; j++) /* the same 6 decimals as the CSV */
+        json_array_append_new(top, json_pack("{s:o, s:f}", "class", vt_json_text(hf->classes[p[i].top[j]]),
+                                             "probability", round(p[i].prob[j] * 1e6) / 1e6));
+      json_object_set_new(q, "top", top);
     }
-    fprintf(f, ", \"top\": [");
-    for (int j = 0; j < k; j++) {
-      fprintf(f, "%s{\"class\": ", j ? ", " : "");
-      vt_json_string(f, hf->classes[p[i].top[j]]);
-      fprintf(f, ", \"probability\": %.6f}", p[i].prob[j]);
-    }
-    fprintf(f, "]}");
+    json_array_append_new(list, q);
   }
-  fprintf(f, "\n  ]\n}\n");
-  return 0;
+  json_t *root = json_pack("{s:o, s:o, s:o, s:o, s:o}", "head", vt_json_text(o->head), "tap", vt_json_text(hf->tap),
+                           "pooling", vt_json_text(hf->pooling), "features", vt_json_text(hf->features),
+                           "predictions", list);
+  int rc = vt_json_write(f, root);
+  json_decref(root);
+  return rc;
 }
 
 /* Writes to o->out atomically, or to stdout. */

@@ -20,6 +20,7 @@
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "base/vt_signal_hold.h"
+#include "base/vt_text.h"
 #include "net/vt_vgg.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
@@ -227,23 +228,29 @@ static char *config_text(const vt_train_options *o, const vt_head *h, const char
                          const char *pooling) {
   const vt_train_config *c = &o->tc;
   int lbfgs = c->optim.kind == VT_OPT_LBFGS;
-  char *s = vt_xmalloc(4096), *end = s + 4096, *p = s;
-  p += snprintf(p, (size_t)(end - p), "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n",
-                taps, pooling, o->features, vt_head_kind(h), o->hidden ? o->hidden : "",
-                vt_optimizer_name(c->optim.kind));
-  if (!lbfgs) {
-    p += snprintf(p, (size_t)(end - p), "lr=%g\n", c->lr);
-    if (c->optim.kind == VT_OPT_SGD) p += snprintf(p, (size_t)(end - p), "momentum=%g\n", c->optim.momentum);
-    p += snprintf(p, (size_t)(end - p), "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
-    if (c->schedule == VT_LR_STEP) p += snprintf(p, (size_t)(end - p), "lr_step=%d\n", c->lr_step_epochs);
-    p += snprintf(p, (size_t)(end - p), "batch_size=%d\n", c->batch_size);
-    if (o->hidden) p += snprintf(p, (size_t)(end - p), "dropout=%g\n", c->dropout);
+  char *s = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&s, &len); /* grows: a long --features is not cut */
+  if (!f) {
+    fprintf(stderr, "vggtap-train: out of memory\n");
+    exit(EXIT_FAILURE);
   }
-  snprintf(p, (size_t)(end - p),
-           "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
-           "label_smoothing=%g\nsplit=%s\nval_fraction=%g\nseed=%llu\n",
-           c->optim.weight_decay, o->wd_auto, c->epochs, c->patience, o->class_weight,
-           c->label_smoothing, o->split, o->val_fraction, (unsigned long long)c->seed);
+  fprintf(f, "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n", taps, pooling, o->features,
+          vt_head_kind(h), o->hidden ? o->hidden : "", vt_optimizer_name(c->optim.kind));
+  if (!lbfgs) {
+    fprintf(f, "lr=%g\n", c->lr);
+    if (c->optim.kind == VT_OPT_SGD) fprintf(f, "momentum=%g\n", c->optim.momentum);
+    fprintf(f, "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
+    if (c->schedule == VT_LR_STEP) fprintf(f, "lr_step=%d\n", c->lr_step_epochs);
+    fprintf(f, "batch_size=%d\n", c->batch_size);
+    if (o->hidden) fprintf(f, "dropout=%g\n", c->dropout);
+  }
+  fprintf(f,
+          "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
+          "label_smoothing=%g\nsplit=%s\nval_fraction=%g\nseed=%llu\n",
+          c->optim.weight_decay, o->wd_auto, c->epochs, c->patience, o->class_weight, c->label_smoothing, o->split,
+          o->val_fraction, (unsigned long long)c->seed);
+  fclose(f);
   return s;
 }
 
@@ -528,23 +535,25 @@ static int write_outputs(training *t, double t0) {
   long dense, dense_convs;
   baseline_params(&t->st, t->o.taps, t->o.n_taps, t->st.n_classes, &dense, &dense_convs);
   const char *kind = vt_head_kind(&t->hf.head), *hidden = o->hidden ? o->hidden : "";
-  char title[512], extra[2048];
+  char title[512];
   snprintf(title, sizeof title, "%s %s %s%s%s", t->taps_name, t->pooling_name, kind, *hidden ? " " : "", hidden);
-  snprintf(extra, sizeof extra,
-           "\"tap\": \"%s\", \"pooling\": \"%s\", \"head\": \"%s\", \"hidden\": \"%s\", "
-           "\"features\": %d, \"feature_source\": \"%s\", \"n_train\": %d, \"n_val\": %d, "
-           "\"n_test\": %d, \"n_eval\": %d, \"skipped_failed\": %d, \"skipped_unlabelled\": %d, "
-           "\"eval_skipped_failed\": %d, \"eval_skipped_unlabelled\": %d, \"best_epoch\": %d, "
-           "\"epochs_run\": %d, \"seed\": %llu",
-           t->taps_name, t->pooling_name, kind, hidden, t->dim, t->ftr.source, t->tr.n, t->va.n, t->te.n,
-           t->re->n, t->n_failed, t->n_unlabelled, t->ev_failed, t->ev_unlabelled, t->res.best_epoch,
-           t->res.n_epochs, (unsigned long long)o->tc.seed);
+  json_t *extra = json_pack(
+      "{s:o, s:o, s:o, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "tap",
+      vt_json_text(t->taps_name), "pooling", vt_json_text(t->pooling_name), "head", vt_json_text(kind), "hidden",
+      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->ftr.source), "n_train", t->tr.n,
+      "n_val", t->va.n, "n_test", t->te.n, "n_eval", t->re->n, "skipped_failed", t->n_failed,
+      "skipped_unlabelled", t->n_unlabelled, "eval_skipped_failed", t->ev_failed, "eval_skipped_unlabelled",
+      t->ev_unlabelled, "best_epoch", t->res.best_epoch, "epochs_run", t->res.n_epochs, "seed",
+      (json_int_t)o->tc.seed);
   vt_report rep = {
       .title = title, .eval_name = t->eval_name, .class_names = (const char *const *)t->st.classes,
       .metrics = &t->m, .epochs = t->res.epochs, .n_epochs = t->res.n_epochs,
       .head_params = (long)t->hf.head.n_params, .dense_params = dense,
-      .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra_json = extra};
-  if (vt_report_write(t->report_dir, &rep) < 0) return -1;
+      .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra = extra};
+  int written = vt_report_write(t->report_dir, &rep);
+  json_decref(extra);
+  rep.extra = NULL;
+  if (written < 0) return -1;
   int committed = vt_head_file_commit(t->staged, o->out);
   t->staged = NULL;
   if (committed < 0) return -1;
