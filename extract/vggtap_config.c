@@ -16,6 +16,7 @@
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "base/vt_config.h"
+#include "leaderboard.h"
 #include "net/vt_extract.h"
 #include "vt_features.h"
 #include "image/vt_inputs.h"
@@ -135,6 +136,9 @@ static int check_sweep_word(const vt_config_entry *e, const char *w, const vt_ex
   if (strchr(w, '/')) return vt_fail("'/' cannot be part of a value (values name folders)");
   if (!strcmp(e->key, "heads") && !valid_head(w))
     return vt_fail("each head is softmax or hidden widths like 256,128 (in '%s')", e->value);
+  vt_board_metric metric;
+  if (!strcmp(e->key, "metric") && vt_board_metric_parse(w, &metric) < 0)
+    return vt_fail("the metric is accuracy, balanced_accuracy or macro_f1, not '%s'", w);
   if (!strcmp(e->key, "pools")) {
     vt_pooling pooling;
     return vt_pooling_parse(w, &pooling);

@@ -85,40 +85,6 @@ static void load_input(const char *path, int H, int W, vt_resize_policy policy, 
   }
 }
 
-/* The image a store row came from: relative to the data folder, or to the
- * manifest's folder (docs/STORE.md). */
-static char *row_image_path(const vt_store *s, int row) {
-  const char *p = s->paths[row];
-  if (p[0] == '/' || !strcmp(s->source, "files")) return vt_xstrdup(p);
-  char *base = vt_xstrdup(s->data_root);
-  if (!strcmp(s->source, "manifest")) {
-    char *slash = strrchr(base, '/');
-    if (slash) *slash = '\0';
-    else strcpy(base, ".");
-  }
-  size_t n = strlen(base) + strlen(p) + 2;
-  char *full = vt_xmalloc(n);
-  snprintf(full, n, "%s/%s", base, p);
-  free(base);
-  return full;
-}
-
-/* A file name that was not UTF-8 is stored with its stray bytes as \xHH
- * (docs/STORE.md), a name that does not exist: there the file is the name
- * with those bytes put back. Takes path; the stored spelling is kept when
- * neither exists, for the "input not shown" note. */
-static char *on_disk(char *path) {
-  struct stat st;
-  if (stat(path, &st) == 0 || errno != ENOENT) return path;
-  char *raw = vt_utf8_unescaped(path);
-  if (!raw || stat(raw, &st) != 0) {
-    free(raw);
-    return path;
-  }
-  free(path);
-  return raw;
-}
-
 static int from_store(const options *o, mosaic *m) {
   vt_store s;
   if (vt_store_open(o->store, &s) < 0) return -1;
@@ -152,7 +118,7 @@ static int from_store(const options *o, mosaic *m) {
   if (vt_store_maps_read(&maps, row, m->map) < 0) goto out;
   vt_resize_policy policy = VT_RESIZE_ANTIALIAS;
   vt_resize_policy_parse(s.resize, &policy);
-  char *path = o->image ? vt_xstrdup(o->image) : on_disk(row_image_path(&s, row));
+  char *path = o->image ? vt_xstrdup(o->image) : vt_store_image_path(&s, row);
   load_input(path, s.input_height, s.input_width, policy, m);
   free(path);
   const char *cls = s.labels[row] >= 0 && s.labels[row] < s.n_classes ? s.classes[s.labels[row]] : "unlabelled";

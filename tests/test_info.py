@@ -148,9 +148,19 @@ for h, r in zip(heads, rows):
     vtlib.check(abs(float(r["accuracy"]) - m["accuracy"]) < 1e-6, f"{h}: accuracy")
     vtlib.check(abs(float(r["macro_f1"]) - m["macro_f1"]) < 1e-6, f"{h}: macro-F1")
     vtlib.check(abs(float(r["train_seconds"]) - m["train_seconds"]) < 1e-3, f"{h}: train seconds")
-    vtlib.check(re.search(rf"^{re.escape(h)}\s+{r['tap']}\s+{re.escape(r['pooling'])}\s+{r['hidden']}\s+{r['features']}\s+{r['params']}\s+"
-                    rf"{float(r['accuracy']):.4f}\s+{float(r['macro_f1']):.4f}", out, re.M) is not None,
-          f"{h}: table line")
+    # the name: the path less the folder both share and .h5, blockN_pool as bN
+    name = os.path.basename(h)[:-3].replace("block1_pool", "b1").replace("block2_pool", "b2")
+    vtlib.check(r["name"] == name and r["head"] == h and r["scored_on"] == m["eval"] and int(r["n_scored"]) == m["n"],
+                f"{h}: CSV name {r['name']}, path, scored rows")
+    vtlib.check(re.search(rf"^[* ]  {re.escape(name)}\s+{r['features']}\s+{r['params']}\s+-\s+"
+                          rf"{float(r['accuracy']):.4f}\s+{float(r['balanced_accuracy']):.4f}\s+{float(r['macro_f1']):.4f}"
+                          rf"\s+[0-9.]+\s+train {m['n']}$", out, re.M) is not None, f"{h}: table line")
+# no validation rows (--val-fraction 0): ranked by the scores themselves, on
+# the training rows, and the table says so; the better one first, marked
+acc = [float(r["accuracy"]) for r in rows]
+vtlib.check(acc == sorted(acc, reverse=True) and [r["best"] for r in rows] == ["1", "0"] and
+            out.splitlines()[1].startswith("*  ") and
+            "* the best by its accuracy on the training rows it was fit to" in out, "ranking and its note")
 
 # Errors: not HDF5, HDF5 but not vggtap, missing, a store in --table.
 foreign = os.path.join(tmp, "foreign.h5")
@@ -207,10 +217,10 @@ for lang in ("C", "C.UTF-8"):
 wide_head = os.path.join(tmp, "頭部.h5")
 shutil.copy(heads[0], wide_head)
 out = vtlib.run([vtlib.tool("vggtap-info"), "--table", wide_head, heads[1]]).stdout
-starts = {columns(line[:line.index(f"  {tap}  ")]) for line in out.splitlines()
-          for tap in ("tap", "block1_pool", "block2_pool") if f"  {tap}  " in line}
-vtlib.check(len(out.splitlines()) == 3 and len(starts) == 1,
-            f"--table: the tap column does not line up ({starts}):\n{out}")
+ends = {columns(line[:line.index(f" {w}  ")]) + len(w) for line in out.splitlines()[:3]
+        for w in ("features", "512", "64") if f" {w}  " in line}
+vtlib.check(len(out.splitlines()) == 4 and len(ends) == 1,
+            f"--table: the features column does not line up ({ends}):\n{out}")
 
 # a bad --failures is usage (exit 2), named with the range it takes
 for bad in ("x", "-1", "1e9"):

@@ -54,8 +54,9 @@ for t in block1_pool block2_pool; do
   grep -q "^== $t avg1 softmax ==" <<<"$out" || fail "report lacks the $t head"
   [ -s run/$t/head.report/metrics.json ] || fail "no metrics.json for $t"
 done
-grep -q "eval: run/eval.h5 (40 rows, 10 classes)" <<<"$out" || fail "heads not evaluated on the 40 held-out images"
+grep -q "scored on: run/eval.h5 (40 rows, 10 classes)" <<<"$out" || fail "heads not evaluated on the 40 held-out images"
 [ "$(wc -l < run/report.csv)" = 3 ] || fail "report.csv should have a header and 2 rows"
+[ "$(grep -o 'href="[^"]*report.html"' run/report.html | wc -l)" = 2 ] || fail "report.html should link the 2 heads' pages"
 
 # 2. Second run: nothing to do, nothing touched.
 before=$(stamps)
@@ -139,9 +140,21 @@ fi
 # two taps, a pool entry two poolings); a second sweep does nothing.
 out=$(pipe -j2 sweep) || { echo "$out"; fail "sweep failed"; }
 [ "$(wc -l < run/sweep.csv)" = 19 ] || fail "sweep.csv should have a header and 18 rows"
+# one progress line per head, no training command; the table ranked, the
+# best marked, narrow; a page linking every head's report
+progress() { grep -cE '^ *\[[0-9]+/18\] [^ ]+ +accuracy [0-9.]+ on ' <<<"$1" || true; }
+[ "$(progress "$out")" = 18 ] || { echo "$out"; fail "sweep: expected 18 progress lines, got $(progress "$out")"; }
+[ "$(ran train "$out")" = 0 ] || fail "sweep: training commands echoed"
+grep -qE '^\*  b1\+b2/|^\*  b[12]/' <<<"$out" || fail "sweep: no best row marked"
+awk '/^   head /,/^\* the best/' <<<"$out" | awk 'length > 120 { bad = 1 } END { exit bad }' ||
+  fail "sweep: the table is wider than 120 columns"
+[ "$(grep -o 'href="sweep/[^"]*/head.report/report.html"' run/sweep.html | wc -l)" = 18 ] ||
+  fail "sweep.html should link the 18 heads' report pages"
 /usr/bin/python3 - run/sweep.csv <<'EOF' || fail "sweep.csv content"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+key = [float(r["val_accuracy"]) for r in rows]
+assert key == sorted(key, reverse=True) and [r["best"] for r in rows] == ["1"] + ["0"] * 17, key
 combos = {(r["tap"], r["pooling"], r["hidden"]) for r in rows}
 want = {(t, p, h) for t in ("block1_pool", "block2_pool", "block1_pool,block2_pool")
         for p in ("avg1", "avg2", "avg1,max4") for h in ("softmax", "8")}
@@ -154,15 +167,15 @@ for r in rows:
     assert int(r["features"]) == cells * width[r["tap"]], r
 EOF
 out=$(pipe sweep)
-[ "$(ran train "$out")" = 0 ] || fail "a second sweep re-trained"
+[ "$(progress "$out")" = 0 ] || fail "a second sweep re-trained"
 # Without [sweep] taps and pools: each tap and both together x GAP, GMP, the
 # 2x2 and 4x4 grids (avg, max) and the pyramid avg1,avg2,avg4.
 sed '/^taps = /d; /^pools = /d; s/^heads = .*/heads = softmax/' t.ini > t-default.ini
 out=$(make --no-print-directory -n -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t-default.ini sweep 2>&1)
-got=$(grep -o '^echo "sweep: tap [^"]*"' <<<"$out" | sort -u | wc -l)
+got=$(grep -oE "'\[[0-9]+/21\]' '[^']*'" <<<"$out" | sort -u | wc -l)
 [ "$got" = 21 ] || { echo "$out" | head -30; fail "default sweep: expected 3 taps x 7 pools = 21 heads, got $got"; }
-for combo in "tap block1_pool, pool max4" "tap block1_pool+block2_pool, pool avg1+avg2+avg4" "tap block2_pool, pool avg1"; do
-  grep -q "sweep: $combo, head softmax" <<<"$out" || fail "default sweep lacks $combo"
+for combo in b1/max4 b1+b2/avg1+avg2+avg4 b2/avg1; do
+  grep -q "'$combo/softmax'" <<<"$out" || fail "default sweep lacks $combo"
 done
 
 # 8b. predict on new images, the weights named only under [extract] and none

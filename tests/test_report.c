@@ -148,19 +148,20 @@ int main(void) {
   snprintf(dir, sizeof dir, "%s/a/b", base);
   CHECK(vt_report_write(dir, &r) == 0);
   CHECK(vt_report_write(dir, &r) == 0); /* overwriting works too */
-  const char *files[6] = {"metrics.json", "per_class.csv", "confusion.csv", "confusion.txt", "confusion.png", "curves.png"};
+  const char *files[7] = {"metrics.json", "per_class.csv", "confusion.csv", "confusion.txt", "confusion.png", "curves.png",
+                          "report.html"};
   DIR *d = opendir(dir);
   CHECK(d != NULL);
   int seen = 0, other = 0;
   for (struct dirent *de; d && (de = readdir(d));) {
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
     int known = 0;
-    for (int i = 0; i < 6; i++) known |= !strcmp(de->d_name, files[i]);
+    for (int i = 0; i < 7; i++) known |= !strcmp(de->d_name, files[i]);
     if (known) seen++;
     else other++, fprintf(stderr, "unexpected file %s\n", de->d_name);
   }
   if (d) closedir(d);
-  CHECK(seen == 6 && other == 0);
+  CHECK(seen == 7 && other == 0);
 
   /* per_class.csv */
   char *csv = slurp(dir, "per_class.csv"), field[128];
@@ -223,6 +224,11 @@ int main(void) {
           !strcmp(json_string_value(json_object_get(json_array_get(pc, 3), "name")), "back\\slash"));
     CHECK(json_is_null(json_object_get(json_array_get(json_object_get(root, "epochs"), 2), "val_loss")));
     CHECK(!strcmp(json_string_value(json_object_get(root, "tap")), "block2_pool") && json_num(root, "seed") == 7);
+    /* where the scores come from: a boolean, a sentence, null without validation metrics */
+    CHECK(json_is_boolean(json_object_get(root, "held_out")));
+    const char *note = json_string_value(json_object_get(root, "score_note"));
+    CHECK(note && *note);
+    CHECK(json_is_null(json_object_get(root, "val_accuracy")) && json_num(root, "n_train") == 0);
   }
   json_decref(root);
   free(json);

@@ -13,6 +13,7 @@
 #include "base/vt_common.h"
 #include "plot/vt_png_plot.h"
 #include "base/vt_text.h"
+#include "report_html.h"
 
 /* ---- formatting helpers ---- */
 
@@ -46,6 +47,52 @@ static void ratio_phrase(double ratio, char *buf, size_t size) {
   double r = ratio >= 1 ? ratio : 1 / ratio;
   if (r >= 10) snprintf(buf, size, "%s times %s", with_commas(lround(r), num), word);
   else snprintf(buf, size, "%.1f times %s", r, word);
+}
+
+/* ---- which rows each number comes from ---- */
+
+int vt_report_held_out(const vt_report *r) {
+  return r->scored == VT_SCORED_EVAL || r->scored == VT_SCORED_TEST ||
+         (r->scored == VT_SCORED_VAL && !r->val_chose);
+}
+
+void vt_report_score_note(const vt_report *r, char *buf, size_t size) {
+  int n = r->metrics->n;
+  const char *tn = r->test_note ? r->test_note : "none";
+  switch (r->scored) {
+  case VT_SCORED_UNSAID:
+    snprintf(buf, size, "%d rows of %s", n, r->eval_name ? r->eval_name : "?");
+    break;
+  case VT_SCORED_EVAL:
+    snprintf(buf, size, "the %d rows of %s, another store, which chose nothing", n, r->eval_name);
+    break;
+  case VT_SCORED_TEST:
+    snprintf(buf, size, "the test split's %d rows (%s), which chose nothing", n, tn);
+    break;
+  case VT_SCORED_VAL:
+    if (r->val_chose)
+      snprintf(buf, size, "the validation split's %d rows, the same rows that chose %s: an "
+               "optimistic score (test rows: %s)", n, r->val_chose, tn);
+    else
+      snprintf(buf, size, "the validation split's %d rows, which chose nothing in this training "
+               "(test rows: %s); a sweep that ranks heads on them makes the best one's score "
+               "optimistic", n, tn);
+    break;
+  case VT_SCORED_TRAIN:
+    snprintf(buf, size, "the %d training rows the head was fit to: nothing was held out, so the "
+             "score says little about new photos", n);
+    break;
+  }
+}
+
+/* The validation rows' own line, when they are not the scored rows. */
+static void print_validation(FILE *f, const vt_report *r) {
+  const vt_metrics *v = r->val_metrics;
+  if (!v || r->scored == VT_SCORED_VAL) return;
+  char kept[32] = "";
+  if (r->val_chose && r->kept_epoch > 0) snprintf(kept, sizeof kept, " (epoch %d)", r->kept_epoch);
+  fprintf(f, "  validation split: %d rows, chose %s%s: accuracy %.4f, macro-F1 %.4f\n", v->n,
+          r->val_chose ? r->val_chose : "nothing", kept, v->accuracy, v->macro_f1);
 }
 
 /* ---- terminal summary ---- */
@@ -100,12 +147,19 @@ static void print_params(FILE *f, const vt_report *r) {
   fprintf(f, "\n");
 }
 
+void vt_report_print_params(FILE *f, const vt_report *r) {
+  print_params(f, r);
+}
+
 void vt_report_print(FILE *f, const vt_report *r) {
   const vt_metrics *m = r->metrics;
   char num[32], name[32];
   fprintf(f, "== %s ==\n", r->title ? r->title : "evaluation");
-  fprintf(f, "eval: %s (%s rows, %d classes)\n", r->eval_name ? r->eval_name : "?",
-          with_commas(m->n, num), m->n_classes);
+  char note[1024];
+  vt_report_score_note(r, note, sizeof note);
+  fprintf(f, "scored on: %s (%s rows, %d classes)\n  %s\n", r->eval_name ? r->eval_name : "?",
+          with_commas(m->n, num), m->n_classes, note);
+  print_validation(f, r);
   fprintf(f, "accuracy %.4f   balanced accuracy %.4f   macro-F1 %.4f\n\n", m->accuracy,
           m->balanced_accuracy, m->macro_f1);
 
@@ -157,13 +211,23 @@ static int write_json(FILE *f, const vt_report *r) {
                                             "val_loss", json_number(l->val_loss), "val_acc", json_number(l->val_acc)));
   }
   json_t *root = json_pack(
-      "{s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "title",
-      vt_json_text(r->title ? r->title : ""), "eval", vt_json_text(r->eval_name ? r->eval_name : ""), "n", m->n,
+      "{s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o}", "title",
+      vt_json_text(r->title), "eval", vt_json_text(r->eval_name), "n", m->n,
       "n_classes", m->n_classes, "accuracy", json_number(m->accuracy), "balanced_accuracy",
       json_number(m->balanced_accuracy), "macro_f1", json_number(m->macro_f1), "per_class", per_class,
       "confusion", confusion, "head_params", (json_int_t)r->head_params, "dense_params",
       (json_int_t)r->dense_params, "dense_params_with_convs", (json_int_t)r->dense_params_with_convs,
-      "train_seconds", json_number(r->train_seconds), "epochs", epochs);
+      "train_seconds", json_number(r->train_seconds));
+  char note[1024];
+  vt_report_score_note(r, note, sizeof note);
+  const vt_metrics *v = r->val_metrics;
+  json_object_update_new(
+      root, json_pack("{s:b, s:o, s:o, s:o, s:i, s:i, s:i, s:o, s:o, s:o, s:o}", "held_out", vt_report_held_out(r),
+                      "score_note", vt_json_text(note), "test_rows", vt_json_text(r->test_note),
+                      "val_chose", vt_json_text(r->val_chose), "n_train", r->n_train, "n_val", r->n_val,
+                      "kept_epoch", r->kept_epoch, "val_accuracy", json_number(v ? v->accuracy : NAN),
+                      "val_balanced_accuracy", json_number(v ? v->balanced_accuracy : NAN),
+                      "val_macro_f1", json_number(v ? v->macro_f1 : NAN), "epochs", epochs));
   if (r->extra) json_object_update(root, r->extra);
   int rc = vt_json_write(f, root);
   json_decref(root);
@@ -224,8 +288,9 @@ static int write_confusion_png(FILE *f, const vt_report *r) {
 #define VAL_COLOR 0xE8710Au
 
 /* Loss and accuracy side by side, train vs validation; a series that is NaN
- * throughout (no validation split) is left out. */
-static int write_curves_png(FILE *f, const vt_report *r) {
+ * throughout (no validation split) is left out. The kept epoch is marked
+ * when it is not the last. */
+int vt_report_curves_png(FILE *f, const vt_report *r) {
   int n = r->n_epochs;
   double *v = vt_xmalloc((size_t)n * 5 * sizeof(double));
   double *x = v, *tl = v + n, *ta = v + 2 * n, *vl = v + 3 * n, *va = v + 4 * n;
@@ -250,10 +315,16 @@ static int write_curves_png(FILE *f, const vt_report *r) {
   }
   const char *title = r->title ? r->title : "learning curves";
   vt_canvas_text(&c, (c.w - vt_text_width(title, 2)) / 2, 10, title, 2, 0x222222u);
+  /* the kept epoch, when it is not simply the last one run */
+  char mark[32];
+  snprintf(mark, sizeof mark, "kept: epoch %d", r->kept_epoch);
+  const char *mark_label = r->kept_epoch > 0 && r->kept_epoch != r->epochs[n - 1].epoch ? mark : NULL;
   vt_line_chart lc = {.title = "Loss", .xlabel = "epoch", .ylabel = "cross-entropy", .n = n, .x = x,
-                      .n_series = nl, .series = loss, .y_lo = 0, .y_hi = NAN, .integer_x = 1};
+                      .n_series = nl, .series = loss, .y_lo = 0, .y_hi = NAN, .integer_x = 1,
+                      .mark_x = r->kept_epoch, .mark_label = mark_label};
   vt_line_chart ac = {.title = "Accuracy", .xlabel = "epoch", .ylabel = "accuracy", .n = n, .x = x,
-                      .n_series = na, .series = acc, .y_lo = 0, .y_hi = 1, .integer_x = 1};
+                      .n_series = na, .series = acc, .y_lo = 0, .y_hi = 1, .integer_x = 1,
+                      .mark_x = r->kept_epoch, .mark_label = mark_label};
   vt_plot_line_chart(&c, 0, 30, 500, 450, &lc);
   vt_plot_line_chart(&c, 500, 30, 500, 450, &ac);
   int rc = vt_canvas_write_png(&c, f);
@@ -350,6 +421,6 @@ int vt_report_write(const char *dir, const vt_report *r) {
       write_file(dir, "confusion.txt", write_confusion_txt, r) < 0 ||
       write_file(dir, "confusion.png", write_confusion_png, r) < 0)
     return -1;
-  if (r->epochs && r->n_epochs > 0 && write_file(dir, "curves.png", write_curves_png, r) < 0) return -1;
-  return 0;
+  if (r->epochs && r->n_epochs > 0 && write_file(dir, "curves.png", vt_report_curves_png, r) < 0) return -1;
+  return write_file(dir, "report.html", vt_report_html, r);
 }

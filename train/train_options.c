@@ -28,10 +28,17 @@ static const char usage[] =
     "                        the stored maps (streamed one row at a time); pooled; maps\n"
     "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
     "                        manifest: the store's split column (train / val / test)\n"
-    "  --val-fraction F      validation share for --split random (default 0.2; 0 = none)\n"
-    "  --eval FILE           evaluate on this other store (same taps, preprocessing, resize\n"
-    "                        policy, input size and weights); default: the test split if the\n"
-    "                        manifest has one, else the validation split\n"
+    "  --val-fraction F      validation share for --split random, of the rows left after the\n"
+    "                        test split (default 0.2; 0 = none)\n"
+    "  --test-fraction F     share of each class held out as the test split, which chooses\n"
+    "                        nothing and gives the reported score: random split, of all rows;\n"
+    "                        manifest without test rows, of its validation rows. auto\n"
+    "                        (default): 0.2 (random) or 0.5 (manifest) where every class\n"
+    "                        gives two test rows and keeps two, else none; none with --eval;\n"
+    "                        0 = none\n"
+    "  --eval FILE           score on this other store (same taps, preprocessing, resize\n"
+    "                        policy, input size and weights); default: the test split, else\n"
+    "                        the validation split, and the report says which\n"
     "\n"
     "Head:\n"
     "  --hidden LIST         hidden layer widths, e.g. 256,128 (default: none = softmax\n"
@@ -64,9 +71,10 @@ static const char usage[] =
     "Output:\n"
     "  --out FILE            the head file to write (required)\n"
     "  --log FILE            per-epoch CSV log (default: HEAD.log.csv beside the head)\n"
-    "  --report DIR          report directory: metrics.json, per_class.csv, confusion.csv,\n"
-    "                        confusion.txt, confusion.png, curves.png (default:\n"
-    "                        HEAD.report beside the head)\n"
+    "  --report DIR          report directory: report.html (one page: scores, curves,\n"
+    "                        tables, the photos most confidently wrong), metrics.json,\n"
+    "                        per_class.csv, confusion.csv, confusion.txt, confusion.png,\n"
+    "                        curves.png (default: HEAD.report beside the head)\n"
     "  --quiet               no per-epoch progress; the report is still printed, and\n"
     "                        skipped rows and an unconverged L-BFGS are still said\n"
     "  --config FILE         options from the [train] section of an INI file\n"
@@ -82,7 +90,7 @@ static const char usage[] =
 
 enum { O_STORE = VT_OPT_FIRST_FREE, O_TAP, O_POOL, O_OUT, O_EVAL, O_REPORT, O_LOG, O_HIDDEN,
        O_DROPOUT, O_OPT, O_LR, O_MOM, O_WD, O_SCHED, O_LRSTEP, O_BATCH, O_EPOCHS, O_PATIENCE, O_CW,
-       O_SMOOTH, O_VALF, O_SPLIT, O_SEED, O_FEAT, O_QUIET };
+       O_SMOOTH, O_VALF, O_TESTF, O_SPLIT, O_SEED, O_FEAT, O_QUIET };
 
 static const struct option options[] = {
     {"store", 1, 0, O_STORE}, {"tap", 1, 0, O_TAP}, {"pool", 1, 0, O_POOL},
@@ -92,7 +100,7 @@ static const struct option options[] = {
     {"weight-decay", 1, 0, O_WD}, {"lr-schedule", 1, 0, O_SCHED}, {"lr-step", 1, 0, O_LRSTEP},
     {"batch-size", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"patience", 1, 0, O_PATIENCE},
     {"class-weight", 1, 0, O_CW}, {"label-smoothing", 1, 0, O_SMOOTH},
-    {"val-fraction", 1, 0, O_VALF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
+    {"val-fraction", 1, 0, O_VALF}, {"test-fraction", 1, 0, O_TESTF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
     {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
 
 const vt_program vt_train_program = {"vggtap-train", usage, options, "train"};
@@ -137,6 +145,12 @@ static int parse_option(vt_train_options *o, int c, const char *arg) {
     case O_MOM: return vt_parse_float(arg, 0, 0.9999, "--momentum", &tc->optim.momentum);
     case O_SMOOTH: return vt_parse_float(arg, 0, 0.99, "--label-smoothing", &tc->label_smoothing);
     case O_VALF: return vt_parse_double(arg, 0, 0.9, "--val-fraction", &o->val_fraction);
+    case O_TESTF:
+      o->test_fraction = -1;
+      if (strcmp(arg, "auto") == 0) return 0;
+      if (vt_parse_double(arg, 0, 0.9, "--test-fraction", &o->test_fraction) < 0)
+        return vt_fail("--test-fraction wants auto or a number in 0..0.9, not '%s'", arg);
+      return 0;
     case O_LRSTEP: return vt_parse_int(arg, 1, 1000000, "--lr-step", &tc->lr_step_epochs);
     case O_BATCH: return vt_parse_int(arg, 1, 1 << 20, "--batch-size", &tc->batch_size);
     case O_LR:
@@ -199,6 +213,7 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
   o->features = "auto";
   o->class_weight = "none";
   o->val_fraction = 0.2;
+  o->test_fraction = -1;
   vt_feature_source_parse(o->features, &o->source);
   for (int c; (c = vt_args_next(&vt_train_program, argc, argv)) != -1;)
     if (parse_option(o, c, optarg) < 0) return -1;

@@ -14,7 +14,7 @@ extern const vt_program vt_train_program;
 typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
-  double val_fraction;
+  double val_fraction, test_fraction; /* test_fraction < 0: auto */
   int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
   vt_train_config tc;
   /* parsed from the text above */

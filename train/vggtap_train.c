@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "report.h"
+#include "report_html.h"
 #include "train_options.h"
 #include "vt_features.h"
 #include "vt_head_file.h"
@@ -109,17 +110,36 @@ static int usable_rows(const vt_store *s, row_set *all, int *n_failed, int *n_un
   return rc;
 }
 
-/* Splits all into train/val/test. */
+/* A manifest without test rows: its validation rows give the test rows
+ * (vt_split_manifest_test). */
+static void move_test_rows(const vt_store *s, double test_fraction, uint64_t seed, row_set *va,
+                           row_set *te, char *test_note, size_t note_size) {
+  uint8_t *is_test = vt_xmalloc((size_t)va->n + 1);
+  vt_split_manifest_test(va->y, va->n, s->n_classes, test_fraction, seed, is_test, test_note, note_size);
+  int kept = 0;
+  for (int i = 0; i < va->n; i++) {
+    if (is_test[i]) row_set_add(te, va->rows[i], va->y[i]);
+    else va->rows[kept] = va->rows[i], va->y[kept++] = va->y[i];
+  }
+  va->n = kept;
+  free(is_test);
+}
+
+/* Splits all into train/val/test; test_note says where the test rows come from. */
 static int split_rows(const vt_store *s, const vt_train_options *o, const row_set *all, row_set *tr,
-                      row_set *va, row_set *te) {
+                      row_set *va, row_set *te, char *test_note, size_t note_size) {
   row_set_alloc(tr, all->n);
   row_set_alloc(va, all->n);
   row_set_alloc(te, all->n);
+  /* --eval scores on another store: no test rows by default */
+  double test_fraction = o->eval && o->test_fraction < 0 ? 0 : o->test_fraction;
   if (strcmp(o->split, "random") == 0) {
-    uint8_t *is_val = vt_xmalloc((size_t)all->n + 1);
-    vt_split_stratified(all->y, all->n, s->n_classes, o->val_fraction, o->tc.seed, is_val);
-    for (int i = 0; i < all->n; i++) row_set_add(is_val[i] ? va : tr, all->rows[i], all->y[i]);
-    free(is_val);
+    uint8_t *part = vt_xmalloc((size_t)all->n + 1);
+    vt_split_random(all->y, all->n, s->n_classes, test_fraction, o->val_fraction, o->tc.seed,
+                    part, test_note, note_size);
+    for (int i = 0; i < all->n; i++)
+      row_set_add(part[i] == VT_PART_TEST ? te : part[i] == VT_PART_VAL ? va : tr, all->rows[i], all->y[i]);
+    free(part);
   } else {
     for (int i = 0; i < all->n; i++) {
       int r = all->rows[i];
@@ -136,7 +156,14 @@ static int split_rows(const vt_store *s, const vt_train_options *o, const row_se
         return vt_fail("%s: row %d (%s): split '%s' is not train, val or test", s->path, r,
                        s->paths[r], sp);
     }
+    if (te->n > 0 && o->test_fraction > 0)
+      return vt_fail("%s: the manifest has test rows already: --test-fraction draws test rows only "
+                     "from a manifest without them", s->path);
+    if (te->n > 0) snprintf(test_note, note_size, "the manifest's test rows");
+    else move_test_rows(s, test_fraction, o->tc.seed, va, te, test_note, note_size);
   }
+  if (te->n == 0 && o->eval && o->test_fraction < 0)
+    snprintf(test_note, note_size, "none: --eval scores the head on another store");
   long *count = vt_xcalloc((size_t)s->n_classes, sizeof(long));
   for (int i = 0; i < tr->n; i++) count[tr->y[i]]++;
   int rc = 0;
@@ -228,6 +255,8 @@ static char *config_text(const vt_train_options *o, const vt_head *h, const char
                          const char *pooling) {
   const vt_train_config *c = &o->tc;
   int lbfgs = c->optim.kind == VT_OPT_LBFGS;
+  char test_fraction[32] = "auto";
+  if (o->test_fraction >= 0) snprintf(test_fraction, sizeof test_fraction, "%g", o->test_fraction);
   char *s = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&s, &len); /* grows: a long --features is not cut */
@@ -247,9 +276,9 @@ static char *config_text(const vt_train_options *o, const vt_head *h, const char
   }
   fprintf(f,
           "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
-          "label_smoothing=%g\nsplit=%s\nval_fraction=%g\nseed=%llu\n",
+          "label_smoothing=%g\nsplit=%s\nval_fraction=%g\ntest_fraction=%s\nseed=%llu\n",
           c->optim.weight_decay, o->wd_auto, c->epochs, c->patience, o->class_weight, c->label_smoothing, o->split,
-          o->val_fraction, (unsigned long long)c->seed);
+          o->val_fraction, test_fraction, (unsigned long long)c->seed);
   fclose(f);
   return s;
 }
@@ -300,6 +329,37 @@ static int check_head_fits(const vt_train_options *o, int dim, int k) {
                  vt_optimizer_name(o->tc.optim.kind), have / 1e9);
 }
 
+/* The head's probabilities probs [rs->n][k] on features fx, and its metrics. */
+static int score(const vt_head *h, const vt_features *fx, const row_set *rs, int k, float *probs,
+                 vt_metrics *m) {
+  vt_head_work w;
+  if (vt_head_work_init(&w, h, 1024) < 0) return -1;
+  vt_head_predict(h, &w, fx->x, rs->n, probs);
+  vt_head_work_free(&w);
+  int *pred = vt_xmalloc(sizeof(int) * ((size_t)rs->n + 1));
+  for (int i = 0; i < rs->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
+  int rc = vt_metrics_compute(k, rs->n, rs->y, pred, m);
+  free(pred);
+  return rc;
+}
+
+/* The report page's gallery: the scored rows of store s the head got most
+ * confidently wrong, with their photos' paths. Returns how many. */
+static int gallery(const vt_store *s, const row_set *rs, const float *probs, int k,
+                   vt_report_example **out) {
+  enum { GALLERY = 24 };
+  int idx[GALLERY];
+  int n = vt_report_pick_wrong(probs, rs->y, rs->n, k, GALLERY, idx);
+  vt_report_example *e = vt_xcalloc((size_t)n + 1, sizeof *e);
+  for (int j = 0; j < n; j++) {
+    const float *p = probs + (size_t)idx[j] * k;
+    int pred = vt_argmax(p, k), truth = rs->y[idx[j]];
+    e[j] = (vt_report_example){vt_store_image_path(s, rs->rows[idx[j]]), truth, pred, p[pred], p[truth]};
+  }
+  *out = e;
+  return n;
+}
+
 /* Everything one training holds, released by training_free. */
 typedef struct {
   vt_train_options o;           /* a copy: the store may supply --tap, the data the weight decay */
@@ -317,8 +377,11 @@ typedef struct {
   vt_train_result res;
   const vt_features *fe;        /* what the report scores: --eval, else test, else validation */
   const row_set *re;
-  char eval_name[512];
-  vt_metrics m;
+  char eval_name[512], test_note[256]; /* test_note: where the test rows come from */
+  vt_metrics m, vm;             /* the scored rows' metrics; the validation rows' own */
+  const char *val_chose;        /* what the validation rows chose, or NULL */
+  vt_report_example *wrong;     /* the scored rows most confidently wrong */
+  int n_wrong;
   char *cmd, *config, *staged;  /* staged: the head's temporary file until renamed to --out */
 } training;
 
@@ -331,6 +394,9 @@ static void training_free(training *t) {
   if (t->ev_open) vt_store_close(&t->ev);
   if (t->st_open) vt_store_close(&t->st);
   vt_metrics_free(&t->m);
+  vt_metrics_free(&t->vm);
+  for (int i = 0; i < t->n_wrong; i++) free((char *)t->wrong[i].image);
+  free(t->wrong);
   vt_head_free(&t->hf.head);
   free(t->hf.mean);
   free(t->hf.std);
@@ -390,7 +456,7 @@ static int open_training_store(training *t) {
              i ? "," : "", o->taps[i]);
   if (vt_features_plan(&t->st, &t->recipe, o->source, &t->dim, &t->got) < 0 ||
       usable_rows(&t->st, &t->all, &t->n_failed, &t->n_unlabelled) < 0 ||
-      split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te) < 0)
+      split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te, t->test_note, sizeof t->test_note) < 0)
     return -1;
   return check_head_fits(o, t->dim, t->st.n_classes);
 }
@@ -422,9 +488,10 @@ static void print_skipped(const char *store, int n_failed) {
 static void print_rows(const training *t) {
   if (!t->o.quiet) {
     fprintf(stderr,
-            "%s: %d rows: %d labelled ok (train %d, val %d, test %d), %d failed and %d unlabelled "
-            "skipped; %d classes; %s %s, %d features (%s)\n",
-            t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->n_failed, t->n_unlabelled,
+            "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
+            "unlabelled skipped; %d classes; %s %s, %d features (%s)\n",
+            t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->test_note, t->n_failed,
+            t->n_unlabelled,
             t->st.n_classes, t->taps_name, t->pooling_name, t->dim,
             !strcmp(t->got, "pooled") ? "stored pooled vectors" : !strcmp(t->got, "maps") ? "pooled from the maps"
                                       : "stored pooled vectors and pooled maps");
@@ -477,19 +544,23 @@ static int evaluate(training *t) {
   snprintf(t->eval_name, sizeof t->eval_name, "%s",
            have_ev ? t->o.eval : t->te.n ? "test split" : t->va.n ? "validation split"
                                                         : "training rows (nothing held out)");
-  int k = t->st.n_classes, n = t->re->n;
-  float *probs = vt_xmalloc(sizeof(float) * ((size_t)n * k + 1));
-  int *pred = vt_xmalloc(sizeof(int) * ((size_t)n + 1));
-  vt_head_work w;
-  int rc = vt_head_work_init(&w, &t->hf.head, 1024);
-  if (rc == 0) {
-    vt_head_predict(&t->hf.head, &w, t->fe->x, n, probs);
-    vt_head_work_free(&w);
-    for (int i = 0; i < n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
-    rc = vt_metrics_compute(k, n, t->re->y, pred, &t->m);
+  int k = t->st.n_classes;
+  float *probs = vt_xmalloc(sizeof(float) * ((size_t)t->re->n * k + 1));
+  int rc = score(&t->hf.head, t->fe, t->re, k, probs, &t->m);
+  /* the validation rows' own scores, and what they chose */
+  if (rc == 0 && t->va.n > 0 && t->re != &t->va) {
+    float *vp = vt_xmalloc(sizeof(float) * ((size_t)t->va.n * k + 1));
+    rc = score(&t->hf.head, &t->fva, &t->va, k, vp, &t->vm);
+    free(vp);
   }
+  const vt_train_options *o = &t->o;
+  t->val_chose = !t->va.n ? NULL
+                 : o->tc.patience > 0 && o->wd_auto ? "the kept epoch and the weight decay"
+                 : o->tc.patience > 0               ? "the kept epoch"
+                 : o->wd_auto                       ? "the weight decay"
+                                                    : NULL;
+  if (rc == 0) t->n_wrong = gallery(have_ev ? &t->ev : &t->st, t->re, probs, k, &t->wrong);
   free(probs);
-  free(pred);
   return rc;
 }
 
@@ -520,6 +591,8 @@ static void describe_head(training *t, int argc, char **argv) {
   hf->train_rows = t->tr.rows;
   hf->n_val = t->va.n;
   hf->val_rows = t->va.rows;
+  hf->n_test = t->te.n;
+  hf->test_rows = t->te.rows;
 }
 
 /* Writes the head, the log and the report, then prints the report. The
@@ -538,21 +611,23 @@ static int write_outputs(training *t, double t0) {
   char title[512];
   snprintf(title, sizeof title, "%s %s %s%s%s", t->taps_name, t->pooling_name, kind, *hidden ? " " : "", hidden);
   json_t *extra = json_pack(
-      "{s:o, s:o, s:o, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "tap",
+      "{s:o, s:o, s:o, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "tap",
       vt_json_text(t->taps_name), "pooling", vt_json_text(t->pooling_name), "head", vt_json_text(kind), "hidden",
-      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->ftr.source), "n_train", t->tr.n,
-      "n_val", t->va.n, "n_test", t->te.n, "n_eval", t->re->n, "skipped_failed", t->n_failed,
-      "skipped_unlabelled", t->n_unlabelled, "eval_skipped_failed", t->ev_failed, "eval_skipped_unlabelled",
-      t->ev_unlabelled, "best_epoch", t->res.best_epoch, "epochs_run", t->res.n_epochs, "seed",
-      (json_int_t)o->tc.seed);
+      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->ftr.source), "n_test", t->te.n,
+      "n_eval", t->re->n, "skipped_failed", t->n_failed, "skipped_unlabelled", t->n_unlabelled,
+      "eval_skipped_failed", t->ev_failed, "eval_skipped_unlabelled", t->ev_unlabelled, "best_epoch",
+      t->res.best_epoch, "epochs_run", t->res.n_epochs, "seed", (json_int_t)o->tc.seed);
   vt_report rep = {
       .title = title, .eval_name = t->eval_name, .class_names = (const char *const *)t->st.classes,
       .metrics = &t->m, .epochs = t->res.epochs, .n_epochs = t->res.n_epochs,
       .head_params = (long)t->hf.head.n_params, .dense_params = dense,
-      .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra = extra};
+      .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra = extra,
+      .scored = t->ev_open ? VT_SCORED_EVAL : t->te.n ? VT_SCORED_TEST : t->va.n ? VT_SCORED_VAL : VT_SCORED_TRAIN,
+      .n_train = t->tr.n, .n_val = t->va.n, .val_chose = t->val_chose, .test_note = t->test_note,
+      .val_metrics = t->va.n ? (t->re == &t->va ? &t->m : &t->vm) : NULL, .kept_epoch = t->res.best_epoch,
+      .wrong = t->wrong, .n_wrong = t->n_wrong, .settings = t->config};
   int written = vt_report_write(t->report_dir, &rep);
   json_decref(extra);
-  rep.extra = NULL;
   if (written < 0) return -1;
   int committed = vt_head_file_commit(t->staged, o->out);
   t->staged = NULL;

@@ -1,5 +1,5 @@
-/* vt_text.h: writing strings into CSV, JSON (through libjansson) and HDF5
- * (UTF-8) correctly escaped. */
+/* vt_text.h: writing strings into CSV, JSON (through libjansson), HTML and
+ * HDF5 (UTF-8) correctly escaped. */
 #ifndef VT_TEXT_H
 #define VT_TEXT_H
 
@@ -17,6 +17,9 @@ json_t *vt_json_text(const char *s);
 /* Writes a JSON document (libjansson: indented by 2, reals with 10
  * significant digits) and a newline. 0, or -1 + reason. */
 int vt_json_write(FILE *f, const json_t *root);
+/* HTML text or a quoted attribute value: & < > " ' as character references;
+ * NULL writes nothing. */
+void vt_html_text(FILE *f, const char *s);
 
 /* NULL if s is valid UTF-8, else a malloc'd copy in which every byte that is
  * not part of a valid sequence is written as \xHH (lowercase hex): the same
@@ -29,5 +32,10 @@ char *vt_utf8_escaped(const char *s);
  * with each of those turned back into its byte. Not exact: a name that held
  * a literal "\xe9" comes back with the byte in its place (docs/STORE.md). */
 char *vt_utf8_unescaped(const char *s);
+
+/* Terminal columns of UTF-8 text, for lining up tables (printf's %-*s pads
+ * by bytes, which pushed the columns right after 'ü' or '日'): wide
+ * characters take two, combining marks none, a stray byte one. */
+int vt_text_columns(const char *s);
 
 #endif
