@@ -446,7 +446,7 @@ static int open_training_store(training *t) {
   if (!o->n_taps) {
     if (!t->st.taps[0] || strchr(t->st.taps, ','))
       return vt_fail("%s holds taps %s: say which with --tap", t->st.path, t->st.taps[0] ? t->st.taps : "(none)");
-    if ((o->n_taps = vt_taps_parse(t->st.taps, o->taps, VT_RECIPE_MAX_TAPS)) < 0) return -1;
+    if ((o->n_taps = vt_tap_names_parse(t->st.taps, o->taps, VT_RECIPE_MAX_TAPS)) < 0) return -1;
   }
   if (vt_recipe_product(o->taps, o->n_taps, &o->pooling, &t->recipe) < 0) return -1;
   vt_recipe_text(&t->recipe, t->recipe_text, sizeof t->recipe_text);
