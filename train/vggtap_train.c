@@ -430,7 +430,7 @@ static int read_command_line(int *argc, char ***argv, vt_train_options *o) {
 static int plan_outputs(training *t) {
   const vt_train_options *o = &t->o;
   t->log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
-  t->report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
+  t->report_dir = o->report ? vt_xstrdup(o->report) : vt_head_report_path(o->out, NULL);
   if (vt_same_file(t->log_path, o->out)) return vt_fail("--log %s is the head file (--out)", t->log_path);
   if (vt_same_file(t->report_dir, o->out)) return vt_fail("--report %s is the head file (--out)", t->report_dir);
   if (vt_same_file(t->report_dir, t->log_path)) return vt_fail("--report %s is the log file (--log)", t->report_dir);
