@@ -10,6 +10,7 @@
 
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
+#include "base/vt_durable.h"
 #include "store/vt_crash_guard.h"
 #include "store/vt_head_attrs.h"
 #include "vt_features.h"
@@ -115,9 +116,9 @@ char *vt_head_file_stage(const char *path, const vt_head_file *hf) {
 
 int vt_head_file_commit(char *staged, const char *path) {
   int rc = 0;
-  if (rename(staged, path) != 0) {
-    rc = vt_fail("%s: cannot rename %s to it: %s", path, staged, strerror(errno));
-    unlink(staged);
+  if (vt_rename_durable(staged, path) < 0) {
+    rc = -1;
+    unlink(staged); /* (gone already if only the directory could not be synced) */
   }
   free(staged);
   return rc;
