@@ -40,11 +40,11 @@ int vt_head_attrs_read(hid_t f, vt_head_attrs *a) {
       first_failure(&rc, reason, sizeof reason);
   }
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-    long long *v = (long long *)((char *)a + ints[i].at);
-    if (H5Aexists(f, ints[i].name) <= 0 || vt_h5_read_int_attr(f, ints[i].name, v) < 0) {
-      if (H5Aexists(f, ints[i].name) > 0) first_failure(&rc, reason, sizeof reason);
-      *v = VT_HEAD_ATTR_ABSENT;
-    }
+    long long *v = (long long *)((char *)a + ints[i].at), got;
+    *v = VT_HEAD_ATTR_ABSENT;
+    if (H5Aexists(f, ints[i].name) <= 0) continue;
+    if (vt_h5_read_int_attr(f, ints[i].name, &got) < 0) first_failure(&rc, reason, sizeof reason);
+    else *v = got;
   }
   return rc == 0 ? 0 : vt_fail("%s", reason);
 }
