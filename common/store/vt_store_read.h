@@ -72,7 +72,7 @@ int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m);
 int vt_store_maps_read(vt_store_maps *m, int row, float *out);
 void vt_store_maps_close(vt_store_maps *m);
 
-/* A string setting of a store (or shard, plan, or head file) f, malloc'd: its root
+/* A string setting of a store (or shard, or plan) f, malloc'd: its root
  * attribute, or, for a setting added since the first stores (precision),
  * the value every store made before it has ("fp32") when the attribute is
  * missing. NULL + reason when missing otherwise or unreadable. Writers,
