@@ -186,6 +186,16 @@ def main():
     check("the head was trained on bf16 features, these are fp32" in note, f"--precision fp32 notes it: {note!r}", True)
     agree = sum(from_fp32[k][3] == from_store[k][3] for k in from_store)
     print(f"     top-1 agreement of fp32 and bf16 features under the bf16 head: {agree}/{len(from_store)}")
+    # A head from before the attribute is an fp32 one.
+    old_head = os.path.join(d, "old_head.h5")
+    with open(head, "rb") as src, open(old_head, "wb") as dst:
+        dst.write(src.read())
+    with h5py.File(old_head, "a") as f:
+        del f.attrs["precision"]
+    check("precision      fp32" in vtlib.run([INFO, old_head]).stdout, "vggtap-info shows fp32 for a head without it")
+    r = vtlib.run([PREDICT, "--head", old_head, "--store", bf], check=False)
+    check(r.returncode == 0 and "trained on fp32 features" in r.stderr and "holds bf16 ones" in r.stderr,
+          f"predict notes the bf16 store under that head: {r.stderr.strip()!r}", True)
     r = vtlib.run([PREDICT, "--head", head, "--store", bf, "--precision", "fp32"], check=False)
     check(r.returncode == 2 and "--precision applies to images" in r.stderr, "--precision with --store is a usage error")
     return 1 if vtlib.failures else 0
