@@ -217,6 +217,13 @@ static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
                    "from (stored poolings: %s; re-extract with --grids or --keep maps)",
                    s->path, tap, r->part[missing].name, tap, have);
   }
+  if (m.reduction[0]) {
+    vt_store_maps_close(&m);
+    return vt_fail("%s: the maps of %s are stored reduced (%s, --map-pool): pooling them would not "
+                   "give the poolings of the full maps; use the pooled vectors the store holds "
+                   "(--features pooled), or re-extract with --keep maps,pooled without --map-pool",
+                   s->path, tap, m.reduction);
+  }
   for (int i = 0; i < r->n; i++) {
     if (strcmp(r->part[i].tap, tap) != 0) continue;
     int g = r->part[i].grid;

@@ -417,6 +417,9 @@ int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
   m->h = (int)dims[1];
   m->w = (int)dims[2];
   m->c = (int)dims[3];
+  char *reduction = vt_h5_read_str_attr(d, "reduction");
+  snprintf(m->reduction, sizeof m->reduction, "%s", reduction ? reduction : "");
+  free(reduction);
   m->fspace = H5Dget_space(d);
   hsize_t one[4] = {1, dims[1], dims[2], dims[3]};
   m->mspace = H5Screate_simple(4, one, NULL);

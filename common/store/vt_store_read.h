@@ -62,6 +62,7 @@ int vt_store_pooled_read(const vt_store *s, const char *tap, const char *name, i
 typedef struct {
   hid_t dset, fspace, mspace;
   int n, h, w, c; /* rows, map shape */
+  char reduction[16]; /* "avgK" for maps stored k x k averaged (--map-pool), "" for full maps */
 } vt_store_maps;
 
 /* Returns 1 (opened) if the store holds maps for tap, 0 if not, -1 + reason if
