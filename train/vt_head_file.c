@@ -55,6 +55,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
       {"store", or_empty(hf->store)},
       {"eval_store", or_empty(hf->eval_store)},
       {"feature_source", or_empty(hf->feature_source)},
+      {"augment", hf->augment ? hf->augment : "none"},
       {"config", or_empty(hf->config)},
       {"command", or_empty(hf->command)},
   };
@@ -252,6 +253,7 @@ static int read_contents(hid_t f, vt_head_file *hf) {
   optional_str(f, "store", &hf->store);
   optional_str(f, "eval_store", &hf->eval_store);
   optional_str(f, "feature_source", &hf->feature_source);
+  optional_str(f, "augment", &hf->augment);
   optional_str(f, "config", &hf->config);
   optional_str(f, "command", &hf->command);
   if (H5Aexists(f, "best_epoch") > 0 && int_attr(f, "best_epoch", &hf->best_epoch) < 0) return -1;
@@ -321,7 +323,7 @@ void vt_head_file_free(vt_head_file *hf) {
   free(hf->std);
   vt_free_strings(hf->classes, hf->n_classes);
   char *strs[] = {hf->tap, hf->pooling, hf->features, hf->preprocessing, hf->resize, hf->weights_sha256,
-                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command};
+                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command, hf->augment};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(strs[i]);
   free(hf->train_rows);
   free(hf->val_rows);
