@@ -17,10 +17,15 @@ real photos (data/clothing-30, extracted with --augment flip).
 4. Refusals: --augment flip on a store without mirror images (and with an
    --eval store without them), vggtap-predict --store of such a store with a
    flip head, --augment mapflip for softmax and MLP heads; auto = none for
-   them."""
+   them.
+5. pipeline.mk's sweep takes augment as a dimension ([sweep] augment =
+   none flip): each head trained both ways, one folder deeper; vggtap-config
+   refuses an unknown mode."""
 import csv
+import glob
 import io
 import os
+import subprocess
 
 import h5py
 import numpy as np
@@ -138,6 +143,32 @@ def main():
     vtlib.run(train + ["--split", "manifest", "--out", auto])
     with h5py.File(auto, "r") as h:
         vtlib.check(h.attrs["augment"] == "none" and "augment=none" in h.attrs["config"], "auto = none for softmax")
+
+    # 5. the sweep's augment dimension
+    sweep = os.path.join(tmp, "sweep")
+    os.makedirs(sweep)
+    config = os.path.join(sweep, "t.ini")
+    with open(config, "w") as f:
+        f.write(f"[vggtap]\nwork = run\nweights = {vtlib.WEIGHTS}\n[extract]\nmanifest = {man}\n"
+                "label-column = class\nsplit-column = split\ntap = block2_pool\nsize = 112\naugment = flip\n"
+                "threads = 2\n[train]\nsplit = manifest\n[sweep]\npools = max4 avg1\nheads = softmax\n"
+                "augment = none flip\n")
+    r = subprocess.run(["make", "--no-print-directory", "-f", os.path.join(vtlib.ROOT, "pipeline.mk"),
+                        f"BIN={vtlib.BIN}", "CONFIG=t.ini", "-j2", "sweep"], cwd=sweep, capture_output=True, text=True)
+    heads = sorted(os.path.relpath(h, os.path.join(sweep, "run", "sweep")) for h in
+                   glob.glob(os.path.join(sweep, "run", "sweep", "**", "head.h5"), recursive=True))
+    vtlib.check(r.returncode == 0 and len(heads) == 4, f"sweep: {heads} {r.stdout[-400:]} {r.stderr[-400:]}")
+    for h in heads:
+        with h5py.File(os.path.join(sweep, "run", "sweep", h), "r") as f:
+            vtlib.check(f.attrs["augment"] == h.split("/")[-2], f"sweep head {h}: augment {f.attrs['augment']}")
+    vtlib.check("b2/avg1/softmax/flip" in r.stdout and "b2/max4/softmax/none" in r.stdout,
+                "the sweep's lines name the augment")
+    with open(config) as f:
+        text = f.read().replace("augment = none flip", "augment = none flop")
+    with open(config, "w") as f:
+        f.write(text)
+    r = vtlib.run([vtlib.tool("vggtap-config"), "check", config], check=False)
+    vtlib.check(r.returncode != 0 and "flop" in r.stderr, f"vggtap-config refuses augment = flop: {r.stderr.strip()}")
 
     if vtlib.failures:
         raise SystemExit(f"{len(vtlib.failures)} checks failed")
