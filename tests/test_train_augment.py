@@ -25,6 +25,7 @@ import csv
 import glob
 import io
 import os
+import shutil
 import subprocess
 
 import h5py
@@ -68,7 +69,9 @@ def main():
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", TAP, "--size", "112",
             "--quiet", "--threads", "2"]
     vtlib.run(base + ["--augment", "flip", "--out", store])
-    vtlib.run(base + ["--out", plain])
+    few = os.path.join(tmp, "few.csv")  # 2 photos a class, for the refusals
+    vtlib.write_manifest(few, vtlib.CLOTHING, vtlib.sample(vtlib.CLOTHING, 2, seed=1))
+    vtlib.run(base[:3] + ["--manifest", few] + base[5:] + ["--out", plain])
     with h5py.File(store, "r") as f:
         classes = [c.decode() if isinstance(c, bytes) else c for c in f["classes"][()]]
         photo, mirror = f[f"pooled/{TAP}/{POOL}"][()], f[f"mirror/pooled/{TAP}/{POOL}"][()]
@@ -91,7 +94,7 @@ def main():
 
     # 2. mirrors stay on their photo's side of the split
     noise = os.path.join(tmp, "noise.h5")
-    vtlib.run(base + ["--augment", "flip", "--keep", "pooled", "--grids", "1", "--out", noise])
+    shutil.copy(store, noise)
     rng = np.random.default_rng(7)
     with h5py.File(noise, "a") as f:
         x = rng.standard_normal(f[f"pooled/{TAP}/max1"].shape).astype(np.float32)
@@ -148,8 +151,19 @@ def main():
     sweep = os.path.join(tmp, "sweep")
     os.makedirs(sweep)
     config = os.path.join(sweep, "t.ini")
+    sweep_man = os.path.join(sweep, "m.csv")  # 6 train and 4 validation photos a class
+    with open(man) as src, open(sweep_man, "w") as dst:
+        lines = src.read().splitlines()
+        taken = {}
+        dst.write("path,class,split\n")
+        for line in lines[1:]:
+            path, cls, split = line.split(",")[:3]
+            key = (cls, split)
+            taken[key] = taken.get(key, 0) + 1
+            if taken[key] <= (6 if split == "train" else 4):
+                dst.write(f"{os.path.join(vtlib.DATA, vtlib.CLOTHING, path)},{cls},{split}\n")
     with open(config, "w") as f:
-        f.write(f"[vggtap]\nwork = run\nweights = {vtlib.WEIGHTS}\n[extract]\nmanifest = {man}\n"
+        f.write(f"[vggtap]\nwork = run\nweights = {vtlib.WEIGHTS}\n[extract]\nmanifest = {sweep_man}\n"
                 "label-column = class\nsplit-column = split\ntap = block2_pool\nsize = 112\naugment = flip\n"
                 "threads = 2\n[train]\nsplit = manifest\n[sweep]\npools = max4 avg1\nheads = softmax\n"
                 "augment = none flip\n")
