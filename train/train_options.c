@@ -247,6 +247,5 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
     return vt_fail("--augment mapflip mirrors stored maps, which only a conv head reads; %s head "
                    "takes --augment flip (the mirrored photos' stored features) or none",
                    o->hidden ? "an MLP" : "a softmax");
-  if (!strcmp(o->augment, "auto")) o->augment = "none"; /* softmax and MLP heads */
   return 0;
 }

@@ -447,6 +447,7 @@ static int plan_outputs(training *t) {
 /* --augment flip: store s must hold the mirror images' features of the
  * recipe (vggtap-extract --augment flip), the training store and --eval's. */
 static int plan_mirrors(training *t, const vt_store *s) {
+  if (!strcmp(t->o.augment, "auto")) t->o.augment = "none"; /* softmax and MLP heads */
   t->mirror = !strcmp(t->o.augment, "flip");
   if (!t->mirror) return 0;
   if (!vt_store_has_mirror(s))
