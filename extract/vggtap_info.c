@@ -488,6 +488,11 @@ static int describe_head(const char *path, hid_t f) {
   if (dataset_len(f, "training/test_rows") > 0)
     printf("  test split     %lld rows of it, held out for the score\n", dataset_len(f, "training/test_rows"));
   if (h.eval_store[0]) printf("  evaluated on   %s\n", h.eval_store);
+  char *augment = str_attr_or(f, "augment", "none");
+  if (!strcmp(augment, "flip"))
+    printf("  augment        flip: trained on the rows' mirror images too; predictions average photo "
+           "and mirror\n");
+  free(augment);
   printf("  provenance\n");
   printf("    weights        sha256 %s\n", h.weights_sha256);
   printf("    preprocessing  %s\n    resize         %s\n    input size     %lldx%lld (height x width)\n",

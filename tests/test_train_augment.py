@@ -4,7 +4,7 @@ real photos (data/clothing-30, extracted with --augment flip).
 1. --augment flip trains on every training row and its mirror image: the
    head's standardisation statistics are those of exactly the training rows
    and their mirror images (numpy, from the store), head.h5 records
-   augment = flip and the config says so.
+   augment = flip and the config (and vggtap-info) says so.
 2. Mirror images stay on their photo's side of the split: on a copy of the
    store whose features are random noise (labels then carry no signal) and
    whose mirror features are the photo's own plus a little noise, a head that
@@ -91,6 +91,8 @@ def main():
                     "... and not that of the photos alone")
         vtlib.check(h.attrs["augment"] == "flip", f"head.h5 augment = {h.attrs['augment']}")
         vtlib.check("augment=flip" in h.attrs["config"], "the config records augment=flip")
+    info = vtlib.run([vtlib.tool("vggtap-info"), head]).stdout
+    vtlib.check("augment        flip" in info, "vggtap-info shows the head's augment")
 
     # 2. mirrors stay on their photo's side of the split
     noise = os.path.join(tmp, "noise.h5")
