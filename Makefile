@@ -30,7 +30,7 @@ DEFS    ?=
 BINDIR  ?= bin
 CFLAGS  += -std=c17 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
            -D_DEFAULT_SOURCE -Icommon -Iextract -Itrain $(shell pkg-config --cflags hdf5) $(SAN) $(DEFS)
-LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -lm -lpthread
+LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -ljansson -lm -lpthread
 LDFLAGS += $(SAN)
 
 # Kernels for one instruction set live in files named *_avx2.c, *_avx512.c,
@@ -186,15 +186,15 @@ check-asan:
 	  VGGTAP_BIN=$(CURDIR)/build-asan/bin TEST_BUILD=build-asan TEST_EXCLUDE="$(ASAN_EXCLUDE)" bash tests/run.sh
 
 # The tests whose programs run threads and take signals, again on programs,
-# tools and C tests built with ThreadSanitizer into build-tsan/: the
-# extractor's workers and writer (store, lock, bad input, a full disk, kills
+# tools and C tests built with ThreadSanitizer into build-tsan/: the worker
+# pool itself (test_pool), the extractor's workers and writer (store, lock, bad input, a full disk, kills
 # and Ctrl-C, mirror images), vggtap-predict's workers (test_train_cli; also
 # passes test_train_augment, 7 minutes under TSan, left out) and the conv kernels
 # shared by threads (test_conv). Any race report fails the program (exit 66)
 # and so its test. The whole suite under TSan takes 9 minutes and found
 # nothing more (docs/RELIABILITY.md). -O1, as TSan's documentation advises.
 TSAN_SAN   := -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS := test_conv test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
+TSAN_TESTS := test_pool test_conv test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
               test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py \
               test_extract_augment.py
 check-tsan:

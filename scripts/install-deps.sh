@@ -13,6 +13,7 @@ PKGS=(
   libjpeg62-turbo-dev             # JPEG decode (libjpeg API of libjpeg-turbo)
   libblis-dev                     # matrix products
   libinih-dev                     # INI config parser
+  libjansson-dev                  # JSON: metrics.json, vggtap-predict --format json, vggtap-info
   python3 python3-numpy python3-h5py python3-torch python3-sklearn python3-pil  # conformance tests, baselines
   liblinear-tools                 # head-training baseline
   dataset-fashion-mnist           # the demo data set

@@ -505,9 +505,14 @@ static void test_conv_threads(void) {
     jobs[t] = (conv_job){in, k, b, p, vt_xmalloc(nout * sizeof(float)), vt_xmalloc(nout * sizeof(float))};
   conv_thread(&jobs[0]);
   pthread_t th[2];
-  for (int t = 0; t < 2; t++) pthread_create(&th[t], NULL, conv_thread, &jobs[t + 1]);
-  for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
-  for (int t = 1; t < 3; t++) {
+  int started = 0;
+  for (; started < 2; started++) {
+    int err = pthread_create(&th[started], NULL, conv_thread, &jobs[started + 1]);
+    CHECK(!err, "cannot start thread %d: %s", started + 1, strerror(err));
+    if (err) break;
+  }
+  for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+  for (int t = 1; t <= started; t++) {
     CHECK(equal_floats(jobs[0].out, jobs[t].out, nout), "thread %d result differs", t);
     CHECK(equal_floats(jobs[0].out_packed, jobs[t].out_packed, nout), "thread %d packed result differs", t);
   }

@@ -5,10 +5,8 @@
 #ifndef VT_HEAD_FILE_H
 #define VT_HEAD_FILE_H
 
+#include "store/vt_head_attrs.h"
 #include "vt_head.h"
-
-#define VT_HEAD_FORMAT "vggtap-head"
-#define VT_HEAD_FORMAT_VERSION 2
 
 typedef struct {
   vt_head head;

@@ -203,7 +203,11 @@ static int bench_prefix(const char *path, int size, int reps, int threads) {
       pthread_t th[8];
       for (int t = 0; t < threads; t++) {
         jobs[t] = (prefix_job){&w, size, l, keep_all, reps, 0, 0};
-        pthread_create(&th[t], NULL, prefix_worker, &jobs[t]);
+        int err = pthread_create(&th[t], NULL, prefix_worker, &jobs[t]);
+        if (err) {
+          fprintf(stderr, "bench_conv: cannot start thread %d of %d: %s\n", t + 1, threads, strerror(err));
+          exit(1);
+        }
       }
       for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
       if (jobs[0].failed) {
