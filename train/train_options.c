@@ -26,6 +26,13 @@ static const char usage[] =
     "                        tap gets every part.\n"
     "  --features SRC        auto (default): stored pooled vectors when present, else pool\n"
     "                        the stored maps (streamed one row at a time); pooled; maps\n"
+    "  --augment A           mirror images: flip uses the mirrored photos' features that\n"
+    "                        vggtap-extract --augment flip stored: each training row's mirror\n"
+    "                        image is one more training row (on the same side of the split),\n"
+    "                        and every score averages the probabilities of photo and mirror\n"
+    "                        (so does vggtap-predict with the head); none; auto (default:\n"
+    "                        none for softmax and MLP heads). mapflip (mirroring the maps)\n"
+    "                        is for conv heads. Helps on some sets, hurts on others: sweep it\n"
     "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
     "                        manifest: the store's split column (train / val / test)\n"
     "  --val-fraction F      validation share for --split random, of the rows left after the\n"
@@ -90,7 +97,7 @@ static const char usage[] =
 
 enum { O_STORE = VT_OPT_FIRST_FREE, O_TAP, O_POOL, O_OUT, O_EVAL, O_REPORT, O_LOG, O_HIDDEN,
        O_DROPOUT, O_OPT, O_LR, O_MOM, O_WD, O_SCHED, O_LRSTEP, O_BATCH, O_EPOCHS, O_PATIENCE, O_CW,
-       O_SMOOTH, O_VALF, O_TESTF, O_SPLIT, O_SEED, O_FEAT, O_QUIET };
+       O_SMOOTH, O_VALF, O_TESTF, O_SPLIT, O_SEED, O_FEAT, O_AUGMENT, O_QUIET };
 
 static const struct option options[] = {
     {"store", 1, 0, O_STORE}, {"tap", 1, 0, O_TAP}, {"pool", 1, 0, O_POOL},
@@ -101,7 +108,7 @@ static const struct option options[] = {
     {"batch-size", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"patience", 1, 0, O_PATIENCE},
     {"class-weight", 1, 0, O_CW}, {"label-smoothing", 1, 0, O_SMOOTH},
     {"val-fraction", 1, 0, O_VALF}, {"test-fraction", 1, 0, O_TESTF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
-    {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+    {"features", 1, 0, O_FEAT}, {"augment", 1, 0, O_AUGMENT}, {"quiet", 0, 0, O_QUIET}, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
 
 const vt_program vt_train_program = {"vggtap-train", usage, options, "train"};
 
@@ -196,6 +203,12 @@ static int parse_option(vt_train_options *o, int c, const char *arg) {
         return vt_fail("--features is auto, pooled or maps, not '%s'", arg);
       o->features = arg;
       return 0;
+    case O_AUGMENT: {
+      static const char *const modes[] = {"auto", "none", "flip", "mapflip", NULL};
+      if (vt_parse_choice(arg, "--augment", modes, &choice) < 0) return -1;
+      o->augment = modes[choice];
+      return 0;
+    }
     case O_QUIET:
       o->quiet = 1;
       tc->verbose = 0;
@@ -212,6 +225,7 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
   o->split = "random";
   o->features = "auto";
   o->class_weight = "none";
+  o->augment = "auto";
   o->val_fraction = 0.2;
   o->test_fraction = -1;
   vt_feature_source_parse(o->features, &o->source);
@@ -229,5 +243,9 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
     if (!o->patience_given) o->tc.patience = 0;
   }
   if (!o->lr_given && o->tc.optim.kind == VT_OPT_SGD) o->tc.lr = 0.01f;
+  if (!strcmp(o->augment, "mapflip"))
+    return vt_fail("--augment mapflip mirrors stored maps, which only a conv head reads; %s head "
+                   "takes --augment flip (the mirrored photos' stored features) or none",
+                   o->hidden ? "an MLP" : "a softmax");
   return 0;
 }

@@ -14,6 +14,10 @@ extern const vt_program vt_train_program;
 typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
+  /* --augment: auto (decided once the store is open: none for softmax and
+   * MLP heads), none, flip (the store's mirror images: extra training rows,
+   * mirror-averaged evaluation) or mapflip (mirrored maps: conv heads only) */
+  const char *augment;
   double val_fraction, test_fraction; /* test_fraction < 0: auto */
   int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
   vt_train_config tc;

@@ -159,6 +159,10 @@ static void top_k(const float *probs, int n_classes, int k, int *top, float *pro
 }
 
 /* The settings the head was trained with must equal what we are given. */
+/* A head trained with --augment flip averages the probabilities of each
+ * photo and its mirror image. */
+static int head_mirrors(const vt_head_file *hf) { return hf->augment && !strcmp(hf->augment, "flip"); }
+
 static int check_setting(const char *what, const char *given, const char *head_has) {
   if (given && strcmp(given, head_has) != 0)
     return vt_fail("the head was trained on features with %s %s; --%s %s was given: refusing "
@@ -246,12 +250,13 @@ typedef struct {
   const vt_inputs *in;
   prediction *p;
   int top;
+  int mirror; /* the head averages photo and mirror image (trained with --augment flip) */
 } shared;
 
 typedef struct {
   vt_extractor x;
   vt_head_work hw;
-  float *feat, *probs;
+  float *feat, *feat_mirror, *probs; /* feat_mirror: the mirror image's, or NULL */
   int ready;
 } worker;
 
@@ -260,6 +265,7 @@ static void worker_free(void *ctx, void *arg) {
   if (w->ready) vt_extractor_free(&w->x);
   vt_head_work_free(&w->hw);
   free(w->feat);
+  free(w->feat_mirror);
   free(w->probs);
 }
 
@@ -278,31 +284,43 @@ static int worker_init(void *ctx, void *arg) {
   else if (vt_head_work_init(&w->hw, &sh->hf->head, 1) < 0)
     rc = -1;
   w->feat = vt_xmalloc(sizeof(float) * dim);
+  if (sh->mirror) w->feat_mirror = vt_xmalloc(sizeof(float) * dim);
   w->probs = vt_xmalloc(sizeof(float) * (size_t)sh->hf->n_classes);
   if (rc < 0) worker_free(ctx, w); /* the pool frees only what it set up */
   return rc;
+}
+
+/* The head's input from the extractor's pooled vectors of the image it ran,
+ * standardised. */
+static void head_input(const shared *sh, const worker *w, float *feat) {
+  size_t col = 0;
+  for (int k = 0; k < sh->recipe->n; k++) {
+    int t = sh->part_tap[k], gi = sh->part_grid[k];
+    size_t len = vt_extract_pooled_len(&w->x, t, gi);
+    memcpy(feat + col, vt_extractor_pooled(&w->x, t, gi, sh->recipe->part[k].is_max), len * sizeof(float));
+    col += len;
+  }
+  vt_standardize_apply(feat, 1, sh->hf->head.dims[0], sh->hf->mean, sh->hf->std);
 }
 
 static void worker_run(void *ctx, void *arg, long long i, int slot) {
   const shared *sh = ctx;
   worker *w = arg;
   const vt_head_file *hf = sh->hf;
-  int dim = hf->head.dims[0];
   prediction *p = &sh->p[i];
   p->path = vt_xstrdup(sh->in->full[i]);
-  if (vt_extractor_run_file(&w->x, sh->in->full[i]) < 0) {
+  if (vt_extractor_load(&w->x, sh->in->full[i], sh->mirror) < 0) {
     p->error = vt_xstrdup(vt_failure_reason());
     return;
   }
-  size_t col = 0;
-  for (int k = 0; k < sh->recipe->n; k++) {
-    int t = sh->part_tap[k], gi = sh->part_grid[k];
-    size_t len = vt_extract_pooled_len(&w->x, t, gi);
-    memcpy(w->feat + col, vt_extractor_pooled(&w->x, t, gi, sh->recipe->part[k].is_max), len * sizeof(float));
-    col += len;
+  vt_extractor_forward(&w->x, 0, NULL);
+  head_input(sh, w, w->feat);
+  if (sh->mirror) {
+    vt_extractor_forward(&w->x, 1, NULL);
+    head_input(sh, w, w->feat_mirror);
   }
-  vt_standardize_apply(w->feat, 1, dim, hf->mean, hf->std);
-  vt_head_predict(&hf->head, &w->hw, w->feat, 1, w->probs);
+  vt_extractor_unload(&w->x);
+  vt_head_predict_mirrored(&hf->head, &w->hw, w->feat, w->feat_mirror, 1, w->probs);
   p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
   p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
   top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
@@ -352,7 +370,8 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   if (threads > in.n) threads = in.n > 0 ? in.n : 1;
   int top = o->top < hf->n_classes ? o->top : hf->n_classes;
   prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
-  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .weights = &w, .bf16 = &bf16, .in = &in, .p = p, .top = top};
+  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .weights = &w, .bf16 = &bf16, .in = &in, .p = p,
+               .top = top, .mirror = head_mirrors(hf)};
   for (int k = 0; k < recipe->n; k++) {
     int layer = vt_vgg16_layer_index(recipe->part[k].tap), t = 0, gi = 0;
     while (cfg.taps[t] != layer) t++;
@@ -406,6 +425,11 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
                     "by ~1%%)\n", program->name, hf->precision, s.path, s.precision);
   int dim = 0;
   const char *got;
+  int mirror = head_mirrors(hf);
+  if (rc == 0 && mirror && !vt_store_has_mirror(&s))
+    rc = vt_fail("%s holds no mirror images, and the head (trained with --augment flip) averages "
+                 "the probabilities of each photo and its mirror image: extract the store with "
+                 "--augment flip, or predict on the images", s.path);
   if (rc == 0 && vt_features_plan(&s, recipe, VT_SOURCE_AUTO, &dim, &got) < 0) rc = -1;
   if (rc == 0 && dim != hf->head.dims[0])
     rc = vt_fail("%s: the %s features are %d wide, the head expects %d", s.path, hf->features,
@@ -417,25 +441,24 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
   int *rows = vt_xmalloc(sizeof(int) * ((size_t)s.n_rows + 1)), n_ok = 0;
   for (int i = 0; i < s.n_rows; i++)
     if (s.status[i] == VT_ROW_OK) rows[n_ok++] = i;
-  vt_features f;
-  if (vt_features_load(&s, recipe, VT_SOURCE_AUTO, rows, n_ok, 0, &f) < 0) {
+  vt_features f, fm = {0};
+  vt_head_work hw = {0};
+  if (vt_features_load(&s, recipe, VT_SOURCE_AUTO, rows, n_ok, 0, &f) < 0 ||
+      (mirror && vt_features_load_in(&s, "mirror/", recipe, VT_SOURCE_AUTO, rows, n_ok, 0, &fm) < 0) ||
+      vt_head_work_init(&hw, &hf->head, 1024) < 0) {
+    vt_features_free(&f);
+    vt_features_free(&fm);
     free(rows);
     vt_store_close(&s);
     return -1;
   }
   int k = hf->n_classes, top = o->top < k ? o->top : k;
   vt_standardize_apply(f.x, f.n, dim, hf->mean, hf->std);
+  vt_standardize_apply(fm.x, fm.n, dim, hf->mean, hf->std);
   float *probs = vt_xmalloc(sizeof(float) * ((size_t)n_ok * k + 1));
-  vt_head_work hw;
-  if (vt_head_work_init(&hw, &hf->head, 1024) < 0) {
-    free(probs);
-    vt_features_free(&f);
-    free(rows);
-    vt_store_close(&s);
-    return -1;
-  }
-  vt_head_predict(&hf->head, &hw, f.x, n_ok, probs);
+  vt_head_predict_mirrored(&hf->head, &hw, f.x, fm.x, n_ok, probs);
   vt_head_work_free(&hw);
+  vt_features_free(&fm);
   prediction *p = vt_xcalloc((size_t)s.n_rows + 1, sizeof *p);
   for (int i = 0, j = 0; i < s.n_rows; i++) {
     p[i].path = s.paths[i];

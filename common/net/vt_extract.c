@@ -180,6 +180,7 @@ int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_we
 }
 
 void vt_extractor_free(vt_extractor *x) {
+  vt_extractor_unload(x);
   for (int t = 0; t < VT_VGG16_NLAYERS; t++) free(x->pooled[t]);
   if (x->cfg && x->cfg->precision == VT_PRECISION_BF16) vt_vgg_bf16_workspace_free(&x->ws_bf16);
   else vt_vgg_workspace_free(&x->ws);
@@ -202,41 +203,57 @@ const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_ma
   return x->pooled[t] + off + (is_max ? vt_extract_pooled_len(x, t, gi) : 0);
 }
 
-int vt_extractor_run_file(vt_extractor *x, const char *path) {
+int vt_extractor_load(vt_extractor *x, const char *path, int mirror) {
   const vt_extract_config *c = x->cfg;
-  vt_image sized;
+  vt_extractor_unload(x);
   int file_size[2];
-  if (vt_image_load_resized(path, c->max_pixels, c->width, c->height, c->resize, &sized, file_size) < 0) return -1;
+  int rc = mirror ? vt_image_load_resized_mirrored(path, c->max_pixels, c->width, c->height, c->resize,
+                                                   &x->loaded[0], &x->loaded[1], file_size)
+                  : vt_image_load_resized(path, c->max_pixels, c->width, c->height, c->resize, &x->loaded[0],
+                                          file_size);
+  if (rc < 0) return -1;
   x->image_width = file_size[0];
   x->image_height = file_size[1];
-  vt_preprocess(sized.rgb, c->width, c->height, c->preprocess, x->input);
-  free(sized.rgb);
-
-  if (c->precision == VT_PRECISION_BF16) vt_vgg_forward_bf16(x->bf16, &x->ws_bf16);
-  else vt_vgg_forward(x->weights, &x->ws);
-
-  for (int t = 0; t < c->n_taps; t++) {
-    int l = c->taps[t];
-    vt_grid_pool_all(x->out[l], x->oh[l], x->ow[l], x->oc[l], c->grids, c->n_grids,
-                     x->pooled[t]);
-  }
   return 0;
 }
 
-int vt_extractor_run_file_into(vt_extractor *x, const char *path, float *const maps[]) {
+void vt_extractor_unload(vt_extractor *x) {
+  for (int i = 0; i < 2; i++) {
+    free(x->loaded[i].rgb);
+    x->loaded[i] = (vt_image){0, 0, NULL};
+  }
+}
+
+void vt_extractor_forward(vt_extractor *x, int mirrored, float *const maps[]) {
+  const vt_extract_config *c = x->cfg;
   float *own[VT_VGG16_NLAYERS];
-  for (int t = 0; t < x->cfg->n_taps; t++) {
-    own[t] = x->out[x->cfg->taps[t]];
-    if (maps[t]) x->out[x->cfg->taps[t]] = maps[t];
+  for (int t = 0; t < c->n_taps; t++) {
+    own[t] = x->out[c->taps[t]];
+    if (maps && maps[t]) x->out[c->taps[t]] = maps[t];
   }
   /* The deepest tap's map goes to the writer (by DMA) and is read once more,
    * by the grid pooling: written past the caches it costs less (+4% images/s
    * at block1 with maps, docs/PERFORMANCE.md). A shallower tap's map is the
    * next layer's input, wanted in cache. */
   int last = x->last_layer; /* the deepest tap, taps[n_taps - 1] */
-  x->stream[last] = maps[x->cfg->n_taps - 1] != NULL;
-  int rc = vt_extractor_run_file(x, path);
+  x->stream[last] = maps && maps[c->n_taps - 1] != NULL;
+
+  vt_preprocess(x->loaded[mirrored].rgb, c->width, c->height, c->preprocess, x->input);
+  if (c->precision == VT_PRECISION_BF16) vt_vgg_forward_bf16(x->bf16, &x->ws_bf16);
+  else vt_vgg_forward(x->weights, &x->ws);
+  for (int t = 0; t < c->n_taps; t++) {
+    int l = c->taps[t];
+    vt_grid_pool_all(x->out[l], x->oh[l], x->ow[l], x->oc[l], c->grids, c->n_grids,
+                     x->pooled[t]);
+  }
+
   x->stream[last] = 0;
-  for (int t = 0; t < x->cfg->n_taps; t++) x->out[x->cfg->taps[t]] = own[t];
-  return rc;
+  for (int t = 0; t < c->n_taps; t++) x->out[c->taps[t]] = own[t];
+}
+
+int vt_extractor_run_file(vt_extractor *x, const char *path) {
+  if (vt_extractor_load(x, path, 0) < 0) return -1;
+  vt_extractor_forward(x, 0, NULL);
+  vt_extractor_unload(x);
+  return 0;
 }
