@@ -37,6 +37,7 @@ static const char usage[] =
     "  --preprocess MODE     caffe (default; Keras VGG16: BGR minus [103.939,116.779,123.68])\n"
     "                        or torch (RGB /255, ImageNet mean/std)\n"
     "  --max-pixels N        refuse images larger than N pixels (default 178956970)\n"
+    VT_NET_PRECISION_HELP
     "\n"
     "Store:\n"
     "  --out STORE.h5        the feature store to write (resumed if a run was interrupted)\n"
@@ -79,8 +80,8 @@ static const char usage[] =
     "one on the same --out is refused while the first runs.\n"
     "\n"
     "Exit status: 0 store complete; 1 error (nothing lost: bad weights, store made with\n"
-    "other settings, another extractor on the store, a full disk or other I/O error);\n"
-    "2 bad usage; 3 store complete but every image failed (or any, with --strict);\n"
+    "other settings, bf16 on a CPU without it, another extractor on the store, a full\n"
+    "disk or other I/O error); 2 bad usage; 3 store complete but every image failed (or any, with --strict);\n"
     "130 stopped by Ctrl-C or SIGTERM (run again to resume). docs/RELIABILITY.md.\n";
 
 enum { O_DATA = VT_OPT_NET_END, O_MANIFEST, O_FILES, O_TAP, O_OUT, O_KEEP, O_STORE_RENAMED, O_GRIDS,
@@ -88,7 +89,7 @@ enum { O_DATA = VT_OPT_NET_END, O_MANIFEST, O_FILES, O_TAP, O_OUT, O_KEEP, O_STO
        O_SPLIT_COLUMN, O_SHARD };
 
 static const struct option options[] = {
-    VT_NET_OPTIONS, VT_NET_OPTION_THREADS,
+    VT_NET_OPTIONS, VT_NET_OPTION_THREADS, VT_NET_OPTION_PRECISION,
     {"data", required_argument, 0, O_DATA}, {"manifest", required_argument, 0, O_MANIFEST},
     {"files", no_argument, 0, O_FILES}, {"tap", required_argument, 0, O_TAP},
     {"out", required_argument, 0, O_OUT}, {"keep", required_argument, 0, O_KEEP},

@@ -34,7 +34,7 @@ static int worker_init(void *ctx, void *worker) {
   const shared *s = ctx;
   const vt_store_layout *lay = s->pl->lay;
   worker_state *w = worker;
-  if (vt_extractor_init(&w->x, s->pl->cfg, s->pl->weights) < 0) return -1;
+  if (vt_extractor_init(&w->x, s->pl->cfg, s->pl->weights, s->pl->bf16) < 0) return -1;
   size_t scratch_len = 0;
   for (int t = 0; t < lay->n_sets && lay->map_pool > 1 && lay->map_half; t++) {
     size_t n = (size_t)lay->h[t] * lay->w[t] * lay->c[t];
@@ -95,7 +95,7 @@ static void work(void *ctx, void *worker, long long j, int slot_index) {
     for (int t = 0; t < n_taps; t++) {
       int set = m * n_taps + t, l = pl->cfg->taps[t];
       if (lay->maps) {
-        if (!direct) store_map(lay, set, x->ws.out[l], x->ws.oh[l], x->ws.ow[l], w->scratch, sl->maps[set]);
+        if (!direct) store_map(lay, set, x->out[l], x->oh[l], x->ow[l], w->scratch, sl->maps[set]);
         sl->row.maps[set] = sl->maps[set];
       }
       if (lay->pooled) {

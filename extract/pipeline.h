@@ -17,6 +17,7 @@
 typedef struct {
   const vt_extract_config *cfg;
   const vt_weights *weights;
+  const vt_vgg_bf16_weights *bf16; /* packed layers for bf16 precision (vt_extract_prepare) */
   const vt_inputs *in;
   const vt_store_layout *lay;
   const long long *jobs;   /* rows to extract, increasing */

@@ -95,6 +95,7 @@ static int write_meta(hid_t f, const vt_store_meta *m) {
   rc |= vt_h5_write_str_attr(f, "grids", m->grids);
   rc |= vt_h5_write_str_attr(f, "preprocessing", m->preprocessing);
   rc |= vt_h5_write_str_attr(f, "resize", m->resize);
+  rc |= vt_h5_write_str_attr(f, "precision", m->precision);
   rc |= vt_h5_write_int_attr(f, "input_height", m->input_height);
   rc |= vt_h5_write_int_attr(f, "input_width", m->input_width);
   rc |= vt_h5_write_str_attr(f, "map_dtype", m->map_dtype);
@@ -119,7 +120,7 @@ static int write_meta(hid_t f, const vt_store_meta *m) {
 
 /* Appends "name: FILE has A, this run asks for B; " when they differ. */
 static void diff_str(hid_t f, const char *name, const char *want, char *msg, size_t cap) {
-  char *have = vt_h5_read_str_attr(f, name);
+  char *have = vt_store_setting(f, name);
   if (!have || strcmp(have, want) != 0) {
     size_t len = strlen(msg);
     snprintf(msg + len, cap - len, "\n  %s: store has '%s', this run asks for '%s'", name,
@@ -172,6 +173,7 @@ static int compare_meta(const char *path, const vt_store_meta *m) {
   diff_str(f, "grids", m->grids, msg, sizeof msg);
   diff_str(f, "preprocessing", m->preprocessing, msg, sizeof msg);
   diff_str(f, "resize", m->resize, msg, sizeof msg);
+  diff_str(f, "precision", m->precision, msg, sizeof msg);
   diff_int(f, "input_height", m->input_height, msg, sizeof msg);
   diff_int(f, "input_width", m->input_width, msg, sizeof msg);
   diff_str(f, "map_dtype", m->map_dtype, msg, sizeof msg);

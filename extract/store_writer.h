@@ -29,6 +29,7 @@ typedef struct {
   char grids[64];        /* "" when pooled vectors are not stored */
   char preprocessing[16];
   char resize[16];
+  char precision[8];     /* fp32 or bf16 (vt_precision_name) */
   int input_height, input_width;
   char map_dtype[16];    /* float32, float16 or none */
   char compression[16];  /* none or deflate-L */

@@ -16,6 +16,7 @@
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "image/vt_inputs.h"
+#include "net/vt_conv_bf16.h"
 #include "net/vt_extract.h"
 #include "net/vt_weights_find.h"
 #include "store/vt_h5.h"
@@ -37,6 +38,7 @@ static void on_signal(int sig) {
 typedef struct {
   vt_inputs in;
   vt_weights w;
+  vt_vgg_bf16_weights bf16; /* --precision bf16: w packed for its kernels */
   char *command;
   vt_store_meta meta;
   vt_store_layout lay;
@@ -55,6 +57,7 @@ static void extraction_free(extraction *x) {
   free(x->jobs);
   free(x->done);
   free(x->command);
+  vt_vgg_bf16_weights_free(&x->bf16);
   vt_weights_free(&x->w);
   vt_inputs_free(&x->in);
 }
@@ -112,10 +115,12 @@ static int list_inputs(const vt_extract_options *o, int argc, char **argv, extra
 static int load_weights(const vt_extract_options *o, extraction *x) {
   const vt_extract_config *cfg = &o->net.cfg;
   int n_conv = vt_extract_convs_needed(cfg);
-  if (vt_weights_load(o->net.weights, n_conv, &x->w) < 0)
+  /* the bf16 pass packs its own copy: the float32 packing would be unused */
+  int bf16 = cfg->precision == VT_PRECISION_BF16;
+  if ((bf16 ? vt_weights_load_unpacked : vt_weights_load)(o->net.weights, n_conv, &x->w) < 0)
     return vt_fail_prefix("tap %s needs the first %d conv layers",
                           vt_vgg16_layers[cfg->taps[cfg->n_taps - 1]].name, n_conv);
-  return 0;
+  return vt_extract_prepare(cfg, &x->w, &x->bf16);
 }
 
 /* The store's settings (what a resume compares, and provenance) and
@@ -132,6 +137,7 @@ static int plan_store(const vt_extract_options *o, int argc, char **argv, extrac
   if (o->keep_pooled) vt_extract_grids_text(cfg, m->grids, sizeof m->grids);
   snprintf(m->preprocessing, sizeof m->preprocessing, "%s", vt_preprocess_name(cfg->preprocess));
   snprintf(m->resize, sizeof m->resize, "%s", vt_resize_policy_name(cfg->resize));
+  snprintf(m->precision, sizeof m->precision, "%s", vt_precision_name(cfg->precision));
   snprintf(m->map_dtype, sizeof m->map_dtype, "%s", !o->keep_maps ? "none" : o->map_half ? "float16" : "float32");
   if (o->keep_maps && o->compress) snprintf(m->compression, sizeof m->compression, "deflate-%d", o->compress);
   else snprintf(m->compression, sizeof m->compression, "none");
@@ -171,10 +177,15 @@ static int open_partial(const vt_extract_options *o, extraction *x) {
 
 static void print_start(const vt_extract_options *o, const extraction *x) {
   const vt_inputs *in = &x->in;
-  fprintf(stderr, "%s: %d images%s, %d classes (%s %s), taps %s, %dx%d, %s resize, %s, %d threads\n",
+  char precision[64];
+  if (o->net.cfg.precision == VT_PRECISION_BF16)
+    snprintf(precision, sizeof precision, "bf16 (%s kernels)", vt_bf16_path());
+  else
+    snprintf(precision, sizeof precision, "fp32");
+  fprintf(stderr, "%s: %d images%s, %d classes (%s %s), taps %s, %dx%d, %s resize, %s, %s, %d threads\n",
           program->name, in->n, o->mirror ? " and their mirror images" : "", in->n_classes, in->source,
           in->root, x->meta.taps, o->net.cfg.height, o->net.cfg.width, x->meta.resize,
-          x->meta.preprocessing, o->net.threads);
+          x->meta.preprocessing, precision, o->net.threads);
   if (o->shard_count)
     fprintf(stderr, "%s: shard %d/%d: rows %lld..%lld of %d\n", program->name, o->shard_index,
             o->shard_count, x->meta.shard_first_row, x->meta.shard_first_row + in->n - 1, x->n_all);
@@ -189,7 +200,7 @@ static int extract_rows(const vt_extract_options *o, extraction *x) {
   signal(SIGTERM, on_signal);
   vt_progress prog;
   vt_progress_start(&prog, "extract", "img", x->in.n, x->n_done, o->quiet);
-  vt_pipeline pl = {.cfg = &o->net.cfg, .weights = &x->w, .in = &x->in, .lay = &x->lay,
+  vt_pipeline pl = {.cfg = &o->net.cfg, .weights = &x->w, .bf16 = &x->bf16, .in = &x->in, .lay = &x->lay,
                     .jobs = x->jobs, .n_jobs = x->n_jobs, .n_threads = o->net.threads,
                     .partial = x->partial, .progress = &prog, .stop = &stop_requested};
   long long ok_now, failed_now;

@@ -329,6 +329,7 @@ static int describe_store(const char *path, int max_reasons) {
   printf("    weights        sha256 %s\n                   (%s)\n", s.weights_sha256, weights_file);
   printf("    preprocessing  %s\n", s.preprocessing);
   printf("    resize         %s\n", s.resize);
+  printf("    precision      %s\n", s.precision);
   printf("    input size     %dx%d (height x width)\n", s.input_height, s.input_width);
   printf("    maps           %s, compression %s", s.map_dtype, compression);
   if (strcmp(map_pool, "none") != 0) printf(", stored %s-reduced (--map-pool: k x k averages)", map_pool);
@@ -398,6 +399,7 @@ static void read_head(const char *path, hid_t f, head_info *h) {
   str_or(&a->features, ""); /* format_version 2 */
   str_or(&a->preprocessing, "?");
   str_or(&a->resize, "?");
+  str_or(&a->precision, "fp32"); /* heads made before it was recorded */
   str_or(&a->weights_sha256, "?");
   str_or(&a->store, "?");
   str_or(&a->eval_store, "");
@@ -459,8 +461,9 @@ static int describe_head(const char *path, hid_t f) {
            "and mirror\n");
   printf("  provenance\n");
   printf("    weights        sha256 %s\n", h.a.weights_sha256);
-  printf("    preprocessing  %s\n    resize         %s\n    input size     %lldx%lld (height x width)\n",
-         h.a.preprocessing, h.a.resize, h.a.input_height, h.a.input_width);
+  printf("    preprocessing  %s\n    resize         %s\n    precision      %s\n"
+         "    input size     %lldx%lld (height x width)\n",
+         h.a.preprocessing, h.a.resize, h.a.precision, h.a.input_height, h.a.input_width);
   char *json_path = vt_head_report_path(path, "metrics.json");
   if (h.have_report)
     printf("  report         %s\n    on %s: accuracy %.4f, balanced accuracy %.4f, macro-F1 %.4f, "

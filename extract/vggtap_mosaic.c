@@ -147,7 +147,7 @@ static int from_image(const options *o, mosaic *m) {
   if (vt_weights_load(weights, n_conv, &w) < 0) return vt_fail_prefix("--tap %s", o->tap);
   vt_extractor x;
   int rc = -1;
-  if (vt_extractor_init(&x, &cfg, &w) < 0) {
+  if (vt_extractor_init(&x, &cfg, &w, NULL) < 0) {
     vt_weights_free(&w);
     return -1;
   }
@@ -156,10 +156,10 @@ static int from_image(const options *o, mosaic *m) {
     goto out;
   }
   int layer = cfg.taps[0];
-  m->h = x.ws.oh[layer], m->w = x.ws.ow[layer], m->c = x.ws.oc[layer];
+  m->h = x.oh[layer], m->w = x.ow[layer], m->c = x.oc[layer];
   size_t len = vt_extract_map_len(&x, 0);
   m->map = vt_xmalloc(len * sizeof *m->map);
-  memcpy(m->map, x.ws.out[layer], len * sizeof *m->map);
+  memcpy(m->map, x.out[layer], len * sizeof *m->map);
   load_input(o->image, cfg.height, cfg.width, cfg.resize, m);
   snprintf(m->title, sizeof m->title, "%s", o->image);
   snprintf(m->footer, sizeof m->footer, "weights sha256 %.16s...  %s  %s resize  %dx%d input", w.sha256,

@@ -53,7 +53,8 @@ done
 # Every program's --help lists exactly the options its parser takes: the
 # names in the source's option table (the file that defines the program's
 # vt_program), with the shared groups it holds spelled out from their
-# headers (VT_NET_OPTIONS, VT_NET_OPTION_THREADS, VT_OPTIONS_HELP_VERSION),
+# headers (VT_NET_OPTIONS, VT_NET_OPTION_THREADS, VT_NET_OPTION_PRECISION,
+# VT_OPTIONS_HELP_VERSION),
 # plus --config where the program reads configs (a config section in its
 # vt_program), but an old name kept only to say what it is now (*_RENAMED),
 # are the --flags that start a line of the option list (or follow ", " on it).
@@ -65,6 +66,7 @@ for p in extract train predict info mosaic merge; do
   parsed=$( { grep -v _RENAMED <<<"$table" | grep -oE '\{"[a-z0-9-]+"' | tr -d '{"'
               grep -q VT_NET_OPTIONS <<<"$table" && macro VT_NET_OPTIONS "$ROOT/common/net/vt_net_options.h"
               grep -q VT_NET_OPTION_THREADS <<<"$table" && macro VT_NET_OPTION_THREADS "$ROOT/common/net/vt_net_options.h"
+              grep -q VT_NET_OPTION_PRECISION <<<"$table" && macro VT_NET_OPTION_PRECISION "$ROOT/common/net/vt_net_options.h"
               grep -q VT_OPTIONS_HELP_VERSION <<<"$table" && macro VT_OPTIONS_HELP_VERSION "$ROOT/common/base/vt_args.h"
               grep -qE "\"vggtap-$p\", usage, [a-z_]+, \"$p\"" "$src" && echo config; } | sort -u)
   listed=$("$BIN/vggtap-$p" --help | grep -oE '^  --[a-z0-9-]+|, --[a-z0-9-]+' | sed 's/.*--//' | sort -u)

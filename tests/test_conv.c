@@ -15,20 +15,7 @@
 
 #include "support/vt_conv_im2col.h"
 #include "vt_test.h"
-
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(void) { /* uniform in [-1, 1) */
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (float)((rng_state >> 40) * (1.0 / (1 << 23))) - 1.0f;
-}
-static float *rand_buf(size_t n, float scale) {
-  float *p = vt_aligned_alloc(n * sizeof(float) + 64);
-  for (size_t i = 0; i < n; i++) p[i] = scale * frand();
-  return p;
-}
+#include "vt_test_rand.h"
 
 /* max |a - b| / max |b| over n values (0 if b is all zero and a == b). */
 static double rel_err(const float *a, const float *b, size_t n) {

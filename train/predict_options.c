@@ -31,6 +31,10 @@ static const char usage[] =
     "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
     "                        optional: if given, must equal what the head was trained\n"
     "                        with (it records them); a mismatch is refused\n"
+    "  --precision P         fp32 or bf16 (default: the head's, i.e. its store's; images only).\n"
+    "                        bf16 needs a CPU with AMX or AVX512_BF16. The other precision than\n"
+    "                        the head's is allowed, with a note: its features differ by ~1%\n"
+    "                        (e.g. --precision fp32 for a bf16 head on a CPU without bf16)\n"
     "  (a head trained with --augment flip averages each image's probabilities with its\n"
     "  mirror image's: the prefix runs twice per image; a --store must hold the mirror\n"
     "  images, vggtap-extract --augment flip)\n"
@@ -62,7 +66,7 @@ static const struct option options[] = {
     {"list", required_argument, 0, O_LIST}, {"top", required_argument, 0, O_TOP},
     {"format", required_argument, 0, O_FORMAT}, {"out", required_argument, 0, O_OUT},
     {"strict", no_argument, 0, O_STRICT}, VT_NET_OPTIONS, VT_NET_OPTION_THREADS,
-    VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+    VT_NET_OPTION_PRECISION, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
 
 const vt_program vt_predict_program = {"vggtap-predict", usage, options, "predict"};
 

@@ -14,7 +14,8 @@ typedef struct {
   int json;           /* --format json (else csv) */
   int top, strict;
   vt_net_options net; /* --weights, --threads; --size, --resize and --preprocess only
-                       * where given, to be compared with the head's */
+                       * where given, to be compared with the head's; --precision
+                       * where given, else the head's */
   int n_inputs;       /* the operands: images and folders (set by the program) */
   char **inputs;
 } vt_predict_options;

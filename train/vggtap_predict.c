@@ -35,6 +35,9 @@ static int read_command_line(int *argc, char ***argv, vt_predict_options *o) {
   o->inputs = *argv + optind;
   if (!o->head) return vt_fail("--head is required");
   if (o->store && (o->n_inputs || o->list)) return vt_fail("--store predicts a store's rows: give no images with it");
+  if (o->store && o->net.precision_given)
+    return vt_fail("--precision applies to images: a --store's features are computed already "
+                   "(vggtap-info shows in which precision)");
   if (!o->store && !o->n_inputs && !o->list) return vt_fail("no images given (IMAGE|DIR..., --list FILE or --store FILE)");
   /* the predictions would replace an input */
   if (o->out && vt_same_file(o->out, o->head)) return vt_fail("--out %s is the --head file", o->out);
@@ -198,6 +201,15 @@ static int head_config(const vt_predict_options *o, const vt_head_file *hf, cons
     return vt_fail("the head's resize policy '%s' is unknown", hf->resize);
   if (vt_preprocess_parse(hf->preprocessing, &cfg->preprocess) < 0)
     return vt_fail("the head's preprocessing '%s' is unknown", hf->preprocessing);
+  if (vt_precision_parse(hf->precision, &cfg->precision) < 0) return vt_fail_prefix("the head");
+  /* --precision may differ from the head's: the features then differ by
+   * ~1% (docs/PERFORMANCE.md), not in kind, and a bf16 head stays usable
+   * on a CPU without bf16 */
+  if (o->net.precision_given && o->net.cfg.precision != cfg->precision) {
+    fprintf(stderr, "%s: note: the head was trained on %s features, these are %s (they differ by ~1%%)\n",
+            program->name, hf->precision, vt_precision_name(o->net.cfg.precision));
+    cfg->precision = o->net.cfg.precision;
+  }
   /* the distinct grids of the recipe, ascending */
   cfg->n_grids = 0;
   for (int g = 1; g <= 64; g++)
@@ -234,6 +246,7 @@ typedef struct {
   int part_tap[VT_RECIPE_MAX_PARTS], part_grid[VT_RECIPE_MAX_PARTS];
   const vt_extract_config *cfg;
   const vt_weights *weights;
+  const vt_vgg_bf16_weights *bf16; /* bf16 precision: the packed layers */
   const vt_inputs *in;
   prediction *p;
   int top;
@@ -259,7 +272,7 @@ static void worker_free(void *ctx, void *arg) {
 static int worker_init(void *ctx, void *arg) {
   const shared *sh = ctx;
   worker *w = arg;
-  if (vt_extractor_init(&w->x, sh->cfg, sh->weights) < 0) return -1;
+  if (vt_extractor_init(&w->x, sh->cfg, sh->weights, sh->bf16) < 0) return -1;
   w->ready = 1;
   /* the recipe's parts, in order, must make up the head's input */
   size_t dim = 0;
@@ -323,7 +336,8 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
    * file serves only the shallow taps */
   const char *weights = vt_weights_find(o->net.weights, 1, need);
   if (!weights) return -1;
-  if (vt_weights_load(weights, need, &w) < 0)
+  int in_bf16 = cfg.precision == VT_PRECISION_BF16; /* which packs its own copy */
+  if ((in_bf16 ? vt_weights_load_unpacked : vt_weights_load)(weights, need, &w) < 0)
     return vt_fail_prefix("the head's tap %s cannot be computed", hf->tap);
   if (strcmp(w.sha256, hf->weights_sha256) != 0) {
     vt_fail("%s (sha256 %.12s...) is not the weights file the head's features were extracted "
@@ -331,19 +345,24 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
     vt_weights_free(&w);
     return -1;
   }
+  vt_vgg_bf16_weights bf16;
+  if (vt_extract_prepare(&cfg, &w, &bf16) < 0) {
+    if (!o->net.precision_given)
+      vt_fail("the head was trained on bf16 features and %s; --precision fp32 computes float32 "
+              "ones instead (within ~1%%)", vt_failure_reason());
+    vt_weights_free(&w);
+    return -1;
+  }
   /* the inputs: arguments (files, folders) then --list lines */
   int n_args = o->n_inputs;
   char **args = vt_xmalloc(sizeof(char *) * ((size_t)n_args + 1));
   for (int i = 0; i < n_args; i++) args[i] = vt_xstrdup(o->inputs[i]);
-  if (o->list && read_list(o->list, &n_args, &args) < 0) {
-    vt_free_strings(args, n_args);
-    vt_weights_free(&w);
-    return -1;
-  }
   vt_inputs in;
-  int rc = vt_inputs_from_files(n_args, args, &in);
+  int rc = o->list ? read_list(o->list, &n_args, &args) : 0;
+  if (rc == 0) rc = vt_inputs_from_files(n_args, args, &in);
   vt_free_strings(args, n_args);
   if (rc < 0) {
+    vt_vgg_bf16_weights_free(&bf16);
     vt_weights_free(&w);
     return -1;
   }
@@ -351,8 +370,8 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   if (threads > in.n) threads = in.n > 0 ? in.n : 1;
   int top = o->top < hf->n_classes ? o->top : hf->n_classes;
   prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
-  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .weights = &w, .in = &in, .p = p, .top = top,
-               .mirror = head_mirrors(hf)};
+  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .weights = &w, .bf16 = &bf16, .in = &in, .p = p,
+               .top = top, .mirror = head_mirrors(hf)};
   for (int k = 0; k < recipe->n; k++) {
     int layer = vt_vgg16_layer_index(recipe->part[k].tap), t = 0, gi = 0;
     while (cfg.taps[t] != layer) t++;
@@ -379,6 +398,7 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   *n_failed_out = n_failed;
   *n_total_out = in.n;
   vt_inputs_free(&in);
+  vt_vgg_bf16_weights_free(&bf16);
   vt_weights_free(&w);
   return rc;
 }
@@ -400,6 +420,9 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
   else if (s.input_height != hf->input_height || s.input_width != hf->input_width)
     rc = vt_fail("%s was extracted at %dx%d, the head was trained at %dx%d: refusing", s.path,
                  s.input_height, s.input_width, hf->input_height, hf->input_width);
+  if (rc == 0 && strcmp(s.precision, hf->precision) != 0)
+    fprintf(stderr, "%s: note: the head was trained on %s features, %s holds %s ones (they differ "
+                    "by ~1%%)\n", program->name, hf->precision, s.path, s.precision);
   int dim = 0;
   const char *got;
   int mirror = head_mirrors(hf);
@@ -478,6 +501,7 @@ int main(int argc, char **argv) {
     rc = vt_fail_prefix("%s: features", o.head);
   } else if (check_given_settings(&o, &hf) < 0) {
     rc = -1;
+
   } else if (o.out && vt_check_writable(o.out) < 0) {
     rc = -1; /* before the images are run, not after */
   } else {

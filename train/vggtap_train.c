@@ -187,6 +187,10 @@ static int check_compatible(const vt_store *train, const vt_store *ev) {
     return vt_fail("%s was extracted at %dx%d, %s at %dx%d: their features are not comparable",
                    ev->path, ev->input_height, ev->input_width, train->path, train->input_height,
                    train->input_width);
+  if (strcmp(train->precision, ev->precision) != 0)
+    fprintf(stderr, "vggtap-train: note: %s holds %s features, %s %s ones (they differ by ~1%%; "
+                    "the scores are of the %s features)\n", ev->path, ev->precision, train->path,
+            train->precision, ev->precision);
   return 0;
 }
 
@@ -633,6 +637,7 @@ static void describe_head(training *t, int argc, char **argv) {
   hf->features = t->recipe_text;
   hf->preprocessing = st->preprocessing;
   hf->resize = st->resize;
+  hf->precision = st->precision;
   hf->weights_sha256 = st->weights_sha256;
   hf->input_height = st->input_height;
   hf->input_width = st->input_width;

@@ -53,6 +53,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
       {"features", hf->features},
       {"preprocessing", hf->preprocessing},
       {"resize", hf->resize},
+      {"precision", hf->precision ? hf->precision : "fp32"},
       {"weights_sha256", hf->weights_sha256},
       {"store", or_empty(hf->store)},
       {"eval_store", or_empty(hf->eval_store)},
@@ -239,6 +240,8 @@ static int read_attrs(hid_t f, vt_head_file *hf, int *n_layers, int *n_features)
     hf->store = take(&a.store), hf->eval_store = take(&a.eval_store);
     hf->feature_source = take(&a.feature_source), hf->config = take(&a.config), hf->command = take(&a.command);
     hf->augment = take(&a.augment);
+    /* heads written before the precision was recorded are all fp32 */
+    hf->precision = a.precision ? take(&a.precision) : vt_xstrdup("fp32");
   }
   if (rc == 0 && version >= 2) {
     vt_recipe r;
@@ -336,7 +339,8 @@ void vt_head_file_free(vt_head_file *hf) {
   free(hf->std);
   vt_free_strings(hf->classes, hf->n_classes);
   char *strs[] = {hf->tap, hf->pooling, hf->features, hf->preprocessing, hf->resize, hf->weights_sha256,
-                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command, hf->augment};
+                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command, hf->augment,
+                  hf->precision};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(strs[i]);
   free(hf->train_rows);
   free(hf->val_rows);

@@ -19,6 +19,7 @@ typedef struct {
    * and '+'-joined pooling */
   char *features;
   char *preprocessing, *resize, *weights_sha256;
+  char *precision; /* the store's: fp32 or bf16 (fp32 in heads made before it was recorded) */
   int input_height, input_width;
   /* provenance (written; on read, "" / 0 / NULL when absent) */
   char *store, *eval_store, *feature_source, *config, *command;

@@ -5,6 +5,22 @@
 
 #include "base/vt_common.h"
 #include "net/vt_conv.h"
+#include "net/vt_conv_bf16.h"
+
+static const char *const precision_names[] = {"fp32", "bf16"};
+
+const char *vt_precision_name(vt_precision p) {
+  return p == VT_PRECISION_BF16 ? precision_names[1] : precision_names[0];
+}
+
+int vt_precision_parse(const char *name, vt_precision *out) {
+  for (int i = 0; i < 2; i++)
+    if (strcmp(name, precision_names[i]) == 0) {
+      *out = (vt_precision)i;
+      return 0;
+    }
+  return vt_fail("unknown precision '%s' (fp32 or bf16)", name);
+}
 
 void vt_extract_config_default(vt_extract_config *c) {
   memset(c, 0, sizeof *c);
@@ -118,15 +134,42 @@ int vt_extract_convs_needed(const vt_extract_config *c) {
   return vt_vgg16_convs_needed(c->taps[c->n_taps - 1]);
 }
 
-int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_weights *w) {
+int vt_extract_prepare(const vt_extract_config *cfg, const vt_weights *w, vt_vgg_bf16_weights *bf16) {
+  memset(bf16, 0, sizeof *bf16);
+  if (cfg->precision != VT_PRECISION_BF16) return 0;
+  if (vt_bf16_check() < 0) return vt_fail_prefix("--precision bf16");
+  return vt_vgg_bf16_pack(w, bf16);
+}
+
+/* The views of x's workspace (vt_extract.h), pointing at whichever runs. */
+static void point_at_workspace(vt_extractor *x) {
+  if (x->cfg->precision == VT_PRECISION_BF16) {
+    vt_vgg_bf16_workspace *ws = &x->ws_bf16;
+    x->input = ws->input, x->out = ws->out, x->oh = ws->oh, x->ow = ws->ow, x->oc = ws->oc;
+    x->keep = ws->keep, x->stream = ws->stream, x->last_layer = ws->last_layer;
+  } else {
+    vt_vgg_workspace *ws = &x->ws;
+    x->input = ws->input, x->out = ws->out, x->oh = ws->oh, x->ow = ws->ow, x->oc = ws->oc;
+    x->keep = ws->keep, x->stream = ws->stream, x->last_layer = ws->last_layer;
+  }
+}
+
+int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_weights *w,
+                      const vt_vgg_bf16_weights *bf16) {
   memset(x, 0, sizeof *x);
   x->cfg = cfg;
   x->weights = w;
-  if (vt_vgg_workspace_init(&x->ws, cfg->height, cfg->width, cfg->taps[cfg->n_taps - 1]) < 0)
+  x->bf16 = bf16;
+  int bf = cfg->precision == VT_PRECISION_BF16, last = cfg->taps[cfg->n_taps - 1];
+  if (bf && (!bf16 || bf16->n_conv < vt_vgg16_convs_needed(last)))
+    return vt_fail("bf16 extractor without its packed layers (vt_extract_prepare)");
+  if (bf ? vt_vgg_bf16_workspace_init(&x->ws_bf16, cfg->height, cfg->width, last)
+         : vt_vgg_workspace_init(&x->ws, cfg->height, cfg->width, last))
     return -1;
+  point_at_workspace(x);
   /* Only the taps are read: the forward pass may leave the other layers unwritten. */
-  memset(x->ws.keep, 0, sizeof x->ws.keep);
-  for (int t = 0; t < cfg->n_taps; t++) x->ws.keep[cfg->taps[t]] = 1;
+  memset(x->keep, 0, VT_VGG16_NLAYERS);
+  for (int t = 0; t < cfg->n_taps; t++) x->keep[cfg->taps[t]] = 1;
   for (int t = 0; t < cfg->n_taps; t++) {
     size_t len = 0;
     for (int gi = 0; gi < cfg->n_grids; gi++) len += 2 * vt_extract_pooled_len(x, t, gi);
@@ -139,18 +182,19 @@ int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_we
 void vt_extractor_free(vt_extractor *x) {
   vt_extractor_unload(x);
   for (int t = 0; t < VT_VGG16_NLAYERS; t++) free(x->pooled[t]);
-  vt_vgg_workspace_free(&x->ws);
+  if (x->cfg && x->cfg->precision == VT_PRECISION_BF16) vt_vgg_bf16_workspace_free(&x->ws_bf16);
+  else vt_vgg_workspace_free(&x->ws);
   memset(x, 0, sizeof *x);
 }
 
 size_t vt_extract_map_len(const vt_extractor *x, int t) {
   int l = x->cfg->taps[t];
-  return (size_t)x->ws.oh[l] * (size_t)x->ws.ow[l] * (size_t)x->ws.oc[l];
+  return (size_t)x->oh[l] * (size_t)x->ow[l] * (size_t)x->oc[l];
 }
 
 size_t vt_extract_pooled_len(const vt_extractor *x, int t, int gi) {
   int g = x->cfg->grids[gi];
-  return (size_t)g * (size_t)g * (size_t)x->ws.oc[x->cfg->taps[t]];
+  return (size_t)g * (size_t)g * (size_t)x->oc[x->cfg->taps[t]];
 }
 
 const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_max) {
@@ -184,26 +228,27 @@ void vt_extractor_forward(vt_extractor *x, int mirrored, float *const maps[]) {
   const vt_extract_config *c = x->cfg;
   float *own[VT_VGG16_NLAYERS];
   for (int t = 0; t < c->n_taps; t++) {
-    own[t] = x->ws.out[c->taps[t]];
-    if (maps && maps[t]) x->ws.out[c->taps[t]] = maps[t];
+    own[t] = x->out[c->taps[t]];
+    if (maps && maps[t]) x->out[c->taps[t]] = maps[t];
   }
   /* The deepest tap's map goes to the writer (by DMA) and is read once more,
    * by the grid pooling: written past the caches it costs less (+4% images/s
    * at block1 with maps, docs/PERFORMANCE.md). A shallower tap's map is the
    * next layer's input, wanted in cache. */
-  int last = x->ws.last_layer; /* the deepest tap, taps[n_taps - 1] */
-  x->ws.stream[last] = maps && maps[c->n_taps - 1] != NULL;
+  int last = x->last_layer; /* the deepest tap, taps[n_taps - 1] */
+  x->stream[last] = maps && maps[c->n_taps - 1] != NULL;
 
-  vt_preprocess(x->loaded[mirrored].rgb, c->width, c->height, c->preprocess, x->ws.input);
-  vt_vgg_forward(x->weights, &x->ws);
+  vt_preprocess(x->loaded[mirrored].rgb, c->width, c->height, c->preprocess, x->input);
+  if (c->precision == VT_PRECISION_BF16) vt_vgg_forward_bf16(x->bf16, &x->ws_bf16);
+  else vt_vgg_forward(x->weights, &x->ws);
   for (int t = 0; t < c->n_taps; t++) {
     int l = c->taps[t];
-    vt_grid_pool_all(x->ws.out[l], x->ws.oh[l], x->ws.ow[l], x->ws.oc[l], c->grids, c->n_grids,
+    vt_grid_pool_all(x->out[l], x->oh[l], x->ow[l], x->oc[l], c->grids, c->n_grids,
                      x->pooled[t]);
   }
 
-  x->ws.stream[last] = 0;
-  for (int t = 0; t < c->n_taps; t++) x->ws.out[c->taps[t]] = own[t];
+  x->stream[last] = 0;
+  for (int t = 0; t < c->n_taps; t++) x->out[c->taps[t]] = own[t];
 }
 
 int vt_extractor_run_file(vt_extractor *x, const char *path) {

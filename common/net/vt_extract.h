@@ -9,9 +9,20 @@
 #include "image/vt_image.h"
 #include "image/vt_preprocess.h"
 #include "net/vt_vgg.h"
+#include "net/vt_vgg_bf16.h"
 #include "net/vt_weights.h"
 
 enum { VT_MAX_GRIDS = 4 };
+
+/* The arithmetic the network runs in: float32 throughout, or bf16 weights
+ * and activations with float32 sums (net/vt_vgg_bf16.h: AMX tiles or
+ * AVX512_BF16 dot products, chosen at run time; faster, features within
+ * about 1% of float32's). */
+typedef enum { VT_PRECISION_FP32 = 0, VT_PRECISION_BF16 } vt_precision;
+/* "fp32" or "bf16": the --precision values and the store's attribute. */
+const char *vt_precision_name(vt_precision p);
+/* Name -> precision: 0, or -1 + reason. */
+int vt_precision_parse(const char *name, vt_precision *out);
 
 typedef struct {
   int height, width;             /* network input size */
@@ -22,9 +33,10 @@ typedef struct {
   int taps[VT_VGG16_NLAYERS];    /* layer indices, strictly ascending */
   int n_grids;
   int grids[VT_MAX_GRIDS];       /* pooling grids, strictly ascending, e.g. {1, 2, 4} */
+  vt_precision precision;
 } vt_extract_config;
 
-/* Defaults: 224x224, antialias, caffe, 178,956,970 pixels (PIL's limit), grids
+/* Defaults: 224x224, antialias, caffe, fp32, 178,956,970 pixels (PIL's limit), grids
  * {1, 2, 4}: GAP/GMP, and the 2x2 and 4x4 layouts that GAP throws away. */
 void vt_extract_config_default(vt_extract_config *c);
 /* The one reading of a tap list (--tap, a store's taps, a config's taps):
@@ -48,11 +60,25 @@ void vt_extract_grids_text(const vt_extract_config *c, char *out, size_t n);
 /* Conv layers the deepest tap needs (the n_conv for vt_weights_load). */
 int vt_extract_convs_needed(const vt_extract_config *c);
 
+/* For bf16 precision: checks that this CPU runs the bf16 kernels and packs
+ * w's layers for them into *bf16, which every extractor of the run then
+ * shares (free it with vt_vgg_bf16_weights_free). For fp32: zeroes *bf16.
+ * 0, or -1 + reason (naming what the CPU lacks). */
+int vt_extract_prepare(const vt_extract_config *cfg, const vt_weights *w, vt_vgg_bf16_weights *bf16);
+
 /* Per-thread state: workspace and pooled outputs. */
 typedef struct {
   const vt_extract_config *cfg;
   const vt_weights *weights;
-  vt_vgg_workspace ws;
+  const vt_vgg_bf16_weights *bf16;
+  vt_vgg_workspace ws;          /* fp32: the float32 pass's workspace */
+  vt_vgg_bf16_workspace ws_bf16; /* bf16: the bf16 pass's */
+  /* The workspace in use, whichever it is: out[l] is layer l's float32
+   * output ([oh[l]][ow[l]][oc[l]]), written for the taps. */
+  float *input, **out;
+  const int *oh, *ow, *oc;
+  unsigned char *keep, *stream;
+  int last_layer;
   /* pooled[t]: for each grid g in order, avg [g*g*c] then max [g*g*c]. */
   float *pooled[VT_VGG16_NLAYERS];
   size_t pooled_len[VT_VGG16_NLAYERS];
@@ -60,9 +86,11 @@ typedef struct {
   vt_image loaded[2];            /* the loaded image resized, and its mirror image */
 } vt_extractor;
 
-int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_weights *w);
+/* bf16: the packed layers of vt_extract_prepare (NULL for fp32). */
+int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_weights *w,
+                      const vt_vgg_bf16_weights *bf16);
 void vt_extractor_free(vt_extractor *x);
-/* Runs one image. On success the tap maps are x->ws.out[cfg->taps[t]] and the
+/* Runs one image. On success the tap maps are x->out[cfg->taps[t]] and the
  * pooled vectors are filled. Returns -1 with a reason (not naming the file)
  * for undecodable images. */
 int vt_extractor_run_file(vt_extractor *x, const char *path);

@@ -32,6 +32,10 @@ static int net_option(vt_net_options *n, int c, const char *value) {
            : vt_fail("--preprocess: unknown mode '%s' (caffe or torch)", value);
       n->preprocess_given = 1;
       break;
+    case VT_OPT_PRECISION:
+      rc = vt_precision_parse(value, &n->cfg.precision) < 0 ? vt_fail_prefix("--precision") : 0;
+      n->precision_given = 1;
+      break;
     default: return 0;
   }
   return rc < 0 ? -1 : 1;

@@ -1,9 +1,10 @@
 /* vt_net_options.h: the options of the programs that run the network
  * (vggtap-extract, vggtap-predict, vggtap-mosaic), parsed in one place:
- *   --weights FILE  --size N|HxW  --resize POLICY  --preprocess MODE  [--threads N]
+ *   --weights FILE  --size N|HxW  --resize POLICY  --preprocess MODE
+ *   [--threads N]  [--precision fp32|bf16]
  * A program puts VT_NET_OPTIONS (and VT_NET_OPTION_THREADS if it runs
- * threads) into its option table and reads its options with
- * vt_net_args_next. */
+ * threads, VT_NET_OPTION_PRECISION if it offers bf16) into its option table
+ * and reads its options with vt_net_args_next. */
 #ifndef VT_NET_OPTIONS_H
 #define VT_NET_OPTIONS_H
 
@@ -16,6 +17,7 @@ enum {
   VT_OPT_RESIZE,
   VT_OPT_PREPROCESS,
   VT_OPT_THREADS,
+  VT_OPT_PRECISION,
   VT_OPT_NET_END /* a program's own option values start here */
 };
 #define VT_NET_OPTIONS                                                                           \
@@ -23,17 +25,28 @@ enum {
       {"resize", required_argument, 0, VT_OPT_RESIZE},                                           \
       {"preprocess", required_argument, 0, VT_OPT_PREPROCESS}
 #define VT_NET_OPTION_THREADS {"threads", required_argument, 0, VT_OPT_THREADS}
+#define VT_NET_OPTION_PRECISION {"precision", required_argument, 0, VT_OPT_PRECISION}
+/* --precision's lines of a program's --help. */
+#define VT_NET_PRECISION_HELP \
+  "  --precision P         fp32 (default) or bf16: bfloat16 weights and activations with\n" \
+  "                        float32 sums, features within ~1.5% of fp32's. Runs on AMX tiles\n" \
+  "                        where the CPU has them (Intel Sapphire Rapids and later: 3-5x\n" \
+  "                        fp32's speed at block2_pool and deeper), else on AVX512_BF16\n" \
+  "                        (AMD Zen 4/5, Intel Cooper Lake: not measured there; it may be\n" \
+  "                        slower than fp32). Refused on CPUs with neither\n"
 /* The --help paragraph on the kernel paths (base/vt_cpu.h). */
 #define VT_NET_HELP_KERNELS                                                                \
   "The convolutions run the best kernel path the CPU has: avx512, avx2 (AVX2 + FMA)\n"   \
-  "or portable (plain C). VGGTAP_ISA=avx2 or portable forces a lower one: avx2\n"        \
-  "and avx512 give the same bits, portable differs in rounding only.\n"
+  "or portable (plain C); with --precision bf16, amx or avx512bf16. VGGTAP_ISA=avx2\n"  \
+  "or portable forces a lower one (avx512bf16: bf16 without AMX): avx2 and avx512\n"    \
+  "give the same bits, portable differs in rounding only.\n"
 
 typedef struct {
   const char *weights;     /* --weights, NULL if not given (vt_weights_find looks) */
-  vt_extract_config cfg;   /* the defaults, with --size, --resize and --preprocess applied */
+  vt_extract_config cfg;   /* the defaults, with --size, --resize, --preprocess and
+                              --precision applied */
   int threads;             /* --threads, 0 if not given (all cores) */
-  int size_given, resize_given, preprocess_given;
+  int size_given, resize_given, preprocess_given, precision_given;
 } vt_net_options;
 
 void vt_net_options_default(vt_net_options *n);

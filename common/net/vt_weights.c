@@ -175,7 +175,7 @@ static void hdf5_quiet(quiet_state *s) {
 
 static void hdf5_restore(const quiet_state *s) { H5Eset_auto2(H5E_DEFAULT, s->func, s->data); }
 
-int vt_weights_load(const char *path, int n_conv, vt_weights *w) {
+static int load(const char *path, int n_conv, int pack, vt_weights *w) {
   memset(w, 0, sizeof *w);
   if (n_conv < 1 || n_conv > VT_VGG16_NCONV)
     return vt_fail("%s: cannot load %d conv layers (VGG16 has 1..%d)", path, n_conv, VT_VGG16_NCONV);
@@ -189,11 +189,15 @@ int vt_weights_load(const char *path, int n_conv, vt_weights *w) {
   }
   if (file >= 0) H5Fclose(file);
   hdf5_restore(&q);
-  if (rc == 0 && vt_weights_pack(w) < 0) rc = vt_fail_prefix("%s", path);
+  if (rc == 0 && pack && vt_weights_pack(w) < 0) rc = vt_fail_prefix("%s", path);
   if (rc == 0) rc = vt_sha256_file(path, w->sha256);
   if (rc < 0) vt_weights_free(w);
   return rc;
 }
+
+int vt_weights_load(const char *path, int n_conv, vt_weights *w) { return load(path, n_conv, 1, w); }
+
+int vt_weights_load_unpacked(const char *path, int n_conv, vt_weights *w) { return load(path, n_conv, 0, w); }
 
 int vt_weights_pack(vt_weights *w) {
   for (int i = 0; i < w->n_conv; i++) {

@@ -39,6 +39,11 @@ int vt_weights_count(const char *path);
 /* Packs every layer of w that has no packed form yet (vt_weights_load does;
  * weights built by hand, e.g. in tests, call this). 0, or -1 + reason. */
 int vt_weights_pack(vt_weights *w);
+/* vt_weights_load without the packed forms (every conv[i].packed NULL): for
+ * the bf16 pass (net/vt_vgg_bf16.h), which packs kernel and bias its own
+ * way; the float32 ones take ~4x the weights' size (230 MB for all 13 conv
+ * layers). */
+int vt_weights_load_unpacked(const char *path, int n_conv, vt_weights *w);
 void vt_weights_free(vt_weights *w);
 
 #endif

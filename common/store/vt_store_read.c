@@ -169,6 +169,11 @@ static int optional_str_attr(hid_t f, const char *name, char **out) {
   return str_attr(f, name, out);
 }
 
+char *vt_store_setting(hid_t f, const char *name) {
+  if (strcmp(name, "precision") == 0 && H5Aexists(f, name) == 0) return vt_xstrdup("fp32");
+  return vt_h5_read_str_attr(f, name);
+}
+
 static int int_attr(hid_t f, const char *name, int *out) {
   long long v;
   if (vt_h5_read_int_attr(f, name, &v) < 0) return -1;
@@ -215,6 +220,9 @@ static int read_attrs(vt_store *s) {
       optional_str_attr(f, "data_root", &s->data_root) < 0 ||
       optional_str_attr(f, "command", &s->command) < 0)
     return -1;
+  if (!(s->precision = vt_store_setting(f, "precision"))) return -1;
+  if (strcmp(s->precision, "fp32") != 0 && strcmp(s->precision, "bf16") != 0)
+    return vt_fail("unknown precision '%.40s' (fp32 or bf16)", s->precision);
   if (s->input_height < 1 || s->input_width < 1)
     return vt_fail("invalid input size %dx%d", s->input_height, s->input_width);
   return 0;
@@ -310,7 +318,8 @@ void vt_store_close(vt_store *s) {
   free(s->labels);
   free(s->status);
   char **attrs[] = {&s->path, &s->tool_version, &s->weights_sha256, &s->taps, &s->preprocessing,
-                    &s->resize, &s->map_dtype, &s->grids, &s->source, &s->data_root, &s->command};
+                    &s->resize, &s->map_dtype, &s->grids, &s->source, &s->data_root, &s->command,
+                    &s->precision};
   for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) free(*attrs[i]);
   memset(s, 0, sizeof *s);
   s->file = -1;

@@ -26,6 +26,7 @@ typedef struct {
   int input_height, input_width;
   char *tool_version, *weights_sha256, *taps, *preprocessing, *resize, *map_dtype, *grids,
       *source, *data_root, *command;
+  char *precision; /* fp32 or bf16 (fp32 in stores made before the attribute) */
 } vt_store;
 
 /* Opens and validates a store; returns 0 or -1 + a reason that names the file
@@ -83,6 +84,13 @@ int vt_store_maps_open_in(const vt_store *s, const char *group, const char *tap,
 /* Reads one row into out [h][w][c]. */
 int vt_store_maps_read(vt_store_maps *m, int row, float *out);
 void vt_store_maps_close(vt_store_maps *m);
+
+/* A string setting of a store (or shard, or plan) f, malloc'd: its root
+ * attribute, or, for a setting added since the first stores (precision),
+ * the value every store made before it has ("fp32") when the attribute is
+ * missing. NULL + reason when missing otherwise or unreadable. Writers,
+ * resume and merge compare settings through this. */
+char *vt_store_setting(hid_t f, const char *name);
 
 /* HDF5 helpers shared with the head file reader (attributes: see vt_h5.h).
  * A 1-D string dataset (variable or fixed length) -> *out [*n], each string

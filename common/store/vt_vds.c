@@ -8,6 +8,7 @@
 
 #include "base/vt_common.h"
 #include "store/vt_h5.h"
+#include "store/vt_store_read.h"
 
 char *vt_relative_path(const char *target, const char *base_dir) {
   char t[PATH_MAX], b[PATH_MAX];
@@ -56,7 +57,7 @@ typedef struct {
  * settings, or from other images, would otherwise be read as if it were
  * the one merged. */
 static const char *const same_str[] = {"weights_sha256", "taps", "grids", "preprocessing",
-                                       "resize", "map_dtype", "compression"};
+                                       "resize", "precision", "map_dtype", "compression"};
 static const char *const same_int[] = {"input_height", "input_width"};
 
 /* A reason for source file f not being the shard of ctx->file whose rows
@@ -78,8 +79,8 @@ static char *not_the_shard(const check_ctx *ctx, hid_t f, long long first_row) {
   free(x);
   free(y);
   for (size_t i = 0; !why[0] && i < sizeof same_str / sizeof *same_str; i++) {
-    x = vt_h5_read_str_attr(f, same_str[i]);
-    y = vt_h5_read_str_attr(ctx->file, same_str[i]);
+    x = vt_store_setting(f, same_str[i]);
+    y = vt_store_setting(ctx->file, same_str[i]);
     if (!x || !y || strcmp(x, y) != 0)
       snprintf(why, sizeof why, "has %s '%s', the merged store '%s'", same_str[i],
                x ? x : "(missing)", y ? y : "(missing)");

@@ -104,16 +104,20 @@ def torch_worker(conn):
         if msg == "quit":
             return
         if msg == "run":
+            cpu = time.process_time()
             with torch.inference_mode():
                 for _ in range(calls):
                     fn(x)
-            conn.send("done")
+            conn.send(time.process_time() - cpu)
             continue
         fn = x = None  # "setup": drop the previous model first
         torch.set_num_threads(cfg["threads"])
         x1 = np.fromfile(cfg["input"], dtype=np.float32).reshape(cfg["size"], cfg["size"], 3)
         x = torch.from_numpy(np.ascontiguousarray(x1.transpose(2, 0, 1)))[None].repeat(cfg["batch"], 1, 1, 1)
-        fn, x = tb.prepare(tb.Prefix(cfg["weights"], [cfg["layer"]]), cfg["format"], cfg["executor"], x)
+        model = tb.Prefix(cfg["weights"], [cfg["layer"]])
+        if cfg.get("dtype") == "bf16":  # weights and activations (autocast does not trace in 1.13)
+            model, x = model.to(torch.bfloat16), x.to(torch.bfloat16)
+        fn, x = tb.prepare(model, cfg["format"], cfg["executor"], x)
         with torch.inference_mode():
             for _ in range(tb.warmup_calls(cfg["executor"])):
                 t0 = time.perf_counter()
@@ -148,12 +152,13 @@ class TorchWorkers:
         return checksum
 
     def time(self):
-        """One timed round: images/s over the active workers."""
+        """One timed round: images/s over the active workers (and in
+        self.cpu_ms, the workers' CPU time per image)."""
         t0 = time.perf_counter()
         for c in self.active:
             c.send(("run", None))
-        for c in self.active:
-            c.recv()
+        cpu = sum(c.recv() for c in self.active)
+        self.cpu_ms = 1e3 * cpu / self.images
         return self.images / (time.perf_counter() - t0)
 
     def close(self):
@@ -250,6 +255,36 @@ def accuracy(rand_weights, k):
     return imgs, tables
 
 
+def bench_inputs(tmp, photo):
+    """Writes into tmp the seeded random full weights and photo as the
+    preprocessed 224x224 input (PIL bilinear, caffe); returns their paths."""
+    rand_weights = os.path.join(tmp, f"vgg16_random_seed{RANDOM_SEED}.h5")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"),
+                    rand_weights, "--layers", "13", "--seed", str(RANDOM_SEED)], check=True)
+    x, _, _, err = tb.load_image(photo, 224)
+    if x is None:
+        sys.exit(f"{photo}: {err}")
+    inp = os.path.join(tmp, "input.f32")
+    np.ascontiguousarray(x, dtype=np.float32).tofile(inp)
+    return rand_weights, inp
+
+
+def screened_table(results):
+    """The Markdown rows of every PyTorch configuration screened, one column
+    per layer (results: dicts with "layer" and "screened")."""
+    md = ["| config | " + " | ".join(r["layer"] for r in results) + " |", "|---|" + "---:|" * len(results)]
+    names = []
+    for r in results:
+        names += [n for n, _ in r["screened"] if n not in names]
+    for n in names:
+        cells = []
+        for r in results:
+            d = dict(r["screened"])
+            cells.append(f"{d[n]:.2f}" if n in d else "-")
+        md.append(f"| {n} | " + " | ".join(cells) + " |")
+    return md
+
+
 def markdown(results, acc, a):
     md = []
     md.append("### Conv prefix alone: vggtap vs PyTorch (images/s, higher is better)\n")
@@ -266,17 +301,7 @@ def markdown(results, acc, a):
                   f"{' '.join('%.1f' % v for v in r['vt'])} / {' '.join('%.1f' % v for v in r['pt'])} |")
     md.append("")
     md.append("### PyTorch configurations tried (images/s, one timed run each)\n")
-    md.append("| config | " + " | ".join(r["layer"] for r in results) + " |")
-    md.append("|---|" + "---:|" * len(results))
-    names = []
-    for r in results:
-        names += [n for n, _ in r["screened"] if n not in names]
-    for n in names:
-        cells = []
-        for r in results:
-            d = dict(r["screened"])
-            cells.append(f"{d[n]:.2f}" if n in d else "-")
-        md.append(f"| {n} | " + " | ".join(cells) + " |")
+    md += screened_table(results)
     md.append("")
     if acc:
         imgs, tables = acc
@@ -314,15 +339,8 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="vggtap-bench-")
     snapshot_tools(tmp)
-    rand_weights = os.path.join(tmp, f"vgg16_random_seed{RANDOM_SEED}.h5")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "make_keras_weights.py"),
-                    rand_weights, "--layers", "13", "--seed", str(RANDOM_SEED)], check=True)
     photo = photos(1)[0]
-    x, _, _, err = tb.load_image(photo, 224)
-    if x is None:
-        sys.exit(f"{photo}: {err}")
-    inp = os.path.join(tmp, "input.f32")
-    np.ascontiguousarray(x, dtype=np.float32).tofile(inp)
+    rand_weights, inp = bench_inputs(tmp, photo)
     log(f"input: {os.path.relpath(photo, DATA)} (PIL bilinear to 224, caffe)")
 
     results = []

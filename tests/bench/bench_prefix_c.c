@@ -1,10 +1,11 @@
-/* bench_prefix_c: images/s of the VGG16 conv prefix alone (vt_vgg_forward),
- * run the way vggtap-extract runs it: T worker threads, one image per thread,
- * each with its own workspace, all sharing one set of weights (BLIS stays
- * single-threaded unless BLIS_NUM_THREADS is set; leave it unset).
+/* bench_prefix_c: images/s of the VGG16 conv prefix alone (vt_vgg_forward,
+ * or vt_vgg_forward_bf16 with -p bf16), run the way vggtap-extract runs it:
+ * T worker threads, one image per thread, each with its own workspace, all
+ * sharing one set of weights (BLIS stays single-threaded unless
+ * BLIS_NUM_THREADS is set; leave it unset).
  *
  *   bench_prefix_c WEIGHTS.h5 LAYER [-i INPUT.f32] [-s SIZE] [-t THREADS]
- *                  [-n IMAGES] [-r REPEATS] [-w WARMUP] [-a 0|1]
+ *                  [-n IMAGES] [-r REPEATS] [-w WARMUP] [-a 0|1] [-p fp32|bf16]
  *
  * INPUT.f32 is one preprocessed network input, raw float32 [SIZE][SIZE][3]
  * (BGR minus the caffe mean), the same bytes the PyTorch side is fed
@@ -14,52 +15,101 @@
  * intermediate maps); -a 1 keeps every layer's. Each repeat runs IMAGES forwards per
  * thread between two barriers, after WARMUP untimed forwards per thread.
  * Prints one line per repeat, then
- *   images_per_s <median> threads <T> layer <LAYER> checksum <sum of the output>
- * (the checksum shows every thread computed the same thing). */
+ *   images_per_s <median> threads <T> layer <LAYER> cpu_ms <C> checksum <sum of the output>
+ * (the checksum shows every thread computed the same thing; C is the median
+ * over repeats of the workers' thread CPU time per image, what a shared
+ * machine's load does not inflate). bf16 runs the kernels vt_cpu_isa()
+ * picks (VGGTAP_ISA=avx512bf16 for those on an AMX CPU). */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/vt_common.h"
 #include "net/vt_vgg.h"
+#include "net/vt_vgg_bf16.h"
 #include "../tools/raw_f32.h"
+
+enum { MAX_REPEATS = 100 };
 
 typedef struct {
   const vt_weights *w;
+  const vt_vgg_bf16_weights *w16; /* -p bf16 */
   const float *input;
   int size, layer, n_images, n_repeats, n_warmup, keep_all;
   pthread_barrier_t *barrier;
-  double checksum;
+  double checksum, cpu[MAX_REPEATS]; /* thread CPU seconds per repeat */
   int failed;
 } worker_arg;
+
+static double thread_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* One precision's workspace behind the worker's calls. */
+typedef struct {
+  vt_vgg_workspace f32;
+  vt_vgg_bf16_workspace b16;
+  const worker_arg *a;
+} prefix;
+
+static int prefix_init(prefix *p, const worker_arg *a) {
+  p->a = a;
+  int size = a->size, rc = a->w16 ? vt_vgg_bf16_workspace_init(&p->b16, size, size, a->layer)
+                                  : vt_vgg_workspace_init(&p->f32, size, size, a->layer);
+  if (rc < 0) return -1;
+  unsigned char *keep = a->w16 ? p->b16.keep : p->f32.keep;
+  if (!a->keep_all) {
+    memset(keep, 0, VT_VGG16_NLAYERS);
+    keep[a->layer] = 1;
+  }
+  memcpy(a->w16 ? p->b16.input : p->f32.input, a->input, (size_t)size * size * 3 * sizeof(float));
+  return 0;
+}
+
+static void prefix_forward(prefix *p) {
+  if (p->a->w16) vt_vgg_forward_bf16(p->a->w16, &p->b16);
+  else vt_vgg_forward(p->a->w, &p->f32);
+}
+
+static double prefix_sum(const prefix *p) {
+  int l = p->a->layer;
+  const float *out = p->a->w16 ? p->b16.out[l] : p->f32.out[l];
+  size_t n = p->a->w16 ? (size_t)p->b16.oh[l] * p->b16.ow[l] * p->b16.oc[l]
+                        : (size_t)p->f32.oh[l] * p->f32.ow[l] * p->f32.oc[l];
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += out[i];
+  return s;
+}
+
+static void prefix_free(prefix *p) {
+  if (p->a->w16) vt_vgg_bf16_workspace_free(&p->b16);
+  else vt_vgg_workspace_free(&p->f32);
+}
 
 /* Every thread builds its own workspace (first touch on its own core, as the
  * pipeline's workers do), then runs warm-up and repeats in lock step with the
  * timing thread through the barrier. */
 static void *worker(void *p) {
   worker_arg *a = p;
-  vt_vgg_workspace ws;
-  a->failed = vt_vgg_workspace_init(&ws, a->size, a->size, a->layer) < 0;
-  if (!a->failed) {
-    if (!a->keep_all) {
-      memset(ws.keep, 0, sizeof ws.keep);
-      ws.keep[a->layer] = 1;
-    }
-    memcpy(ws.input, a->input, (size_t)a->size * a->size * 3 * sizeof(float));
-    for (int i = 0; i < a->n_warmup; i++) vt_vgg_forward(a->w, &ws);
-  }
+  prefix ws;
+  a->failed = prefix_init(&ws, a) < 0;
+  for (int i = 0; i < a->n_warmup && !a->failed; i++) prefix_forward(&ws);
   pthread_barrier_wait(a->barrier); /* warm-up done */
   for (int r = 0; r < a->n_repeats; r++) {
     pthread_barrier_wait(a->barrier); /* start */
-    for (int i = 0; i < a->n_images && !a->failed; i++) vt_vgg_forward(a->w, &ws);
+    double t = thread_seconds();
+    for (int i = 0; i < a->n_images && !a->failed; i++) prefix_forward(&ws);
+    a->cpu[r] = thread_seconds() - t;
     pthread_barrier_wait(a->barrier); /* stop */
   }
   if (!a->failed) {
-    size_t n = (size_t)ws.oh[a->layer] * ws.ow[a->layer] * ws.oc[a->layer];
-    for (size_t i = 0; i < n; i++) a->checksum += ws.out[a->layer][i];
-    vt_vgg_workspace_free(&ws);
+    a->checksum = prefix_sum(&ws);
+    prefix_free(&ws);
   }
   return NULL;
 }
@@ -69,9 +119,14 @@ static int cmp_double(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
+static double median_of(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static int usage(void) {
   return vt_fail("usage: bench_prefix_c WEIGHTS.h5 LAYER [-i INPUT.f32] [-s SIZE] [-t THREADS] "
-                 "[-n IMAGES] [-r REPEATS] [-w WARMUP] [-a 0|1]");
+                 "[-n IMAGES] [-r REPEATS] [-w WARMUP] [-a 0|1] [-p fp32|bf16]");
 }
 
 static int run(int argc, char **argv) {
@@ -80,6 +135,7 @@ static int run(int argc, char **argv) {
   int layer = vt_vgg16_layer_index(argv[2]);
   if (layer < 0) return vt_fail("unknown layer '%s' (block1_conv1 .. block5_pool)", argv[2]);
   int size = 224, threads = vt_cpu_count(), n_images = 10, n_repeats = 5, n_warmup = 1, keep_all = 0;
+  int bf16 = 0;
   for (int i = 3; i < argc; i++) {
     if (i + 1 >= argc || argv[i][0] != '-' || strlen(argv[i]) != 2) return usage();
     const char *v = argv[++i];
@@ -91,12 +147,17 @@ static int run(int argc, char **argv) {
     case 'r': n_repeats = atoi(v); break;
     case 'w': n_warmup = atoi(v); break;
     case 'a': keep_all = atoi(v) != 0; break;
+    case 'p':
+      if (strcmp(v, "fp32") && strcmp(v, "bf16")) return vt_fail("-p %s: fp32 or bf16", v);
+      bf16 = !strcmp(v, "bf16");
+      break;
     default: return usage();
     }
   }
   if (size < 32 || size > 4096 || threads < 1 || threads > 256 || n_images < 1 || n_repeats < 1 ||
-      n_warmup < 0)
-    return vt_fail("out-of-range option (SIZE 32..4096, THREADS 1..256, IMAGES, REPEATS >= 1)");
+      n_repeats > MAX_REPEATS || n_warmup < 0)
+    return vt_fail("out-of-range option (SIZE 32..4096, THREADS 1..256, IMAGES >= 1, REPEATS 1..100)");
+  if (bf16 && vt_bf16_check() < 0) return -1;
 
   size_t n_in = (size_t)size * size * 3;
   float *input = vt_xmalloc(n_in * sizeof(float));
@@ -114,13 +175,19 @@ static int run(int argc, char **argv) {
     free(input);
     return vt_fail_prefix("layer %s", argv[2]);
   }
+  vt_vgg_bf16_weights w16;
+  if (bf16 && vt_vgg_bf16_pack(&w, &w16) < 0) {
+    free(input);
+    vt_weights_free(&w);
+    return -1;
+  }
 
   pthread_barrier_t barrier;
   pthread_barrier_init(&barrier, NULL, (unsigned)threads + 1);
   worker_arg *args = vt_xcalloc((size_t)threads, sizeof *args);
   pthread_t *th = vt_xmalloc((size_t)threads * sizeof *th);
   for (int t = 0; t < threads; t++) {
-    args[t] = (worker_arg){.w = &w, .input = input, .size = size, .layer = layer,
+    args[t] = (worker_arg){.w = &w, .w16 = bf16 ? &w16 : NULL, .input = input, .size = size, .layer = layer,
                            .n_images = n_images, .n_repeats = n_repeats, .n_warmup = n_warmup,
                            .keep_all = keep_all, .barrier = &barrier};
     int err = pthread_create(&th[t], NULL, worker, &args[t]);
@@ -147,12 +214,16 @@ static int run(int argc, char **argv) {
     if (t == 0) checksum = args[t].checksum;
     else if (fabs(args[t].checksum - checksum) > 1e-6 * fabs(checksum)) failed = 1;
   }
-  qsort(rate, (size_t)n_repeats, sizeof *rate, cmp_double);
-  double median = n_repeats % 2 ? rate[n_repeats / 2]
-                                : 0.5 * (rate[n_repeats / 2 - 1] + rate[n_repeats / 2]);
+  double *cpu = vt_xmalloc((size_t)n_repeats * sizeof *cpu);
+  for (int r = 0; r < n_repeats; r++) {
+    cpu[r] = 0;
+    for (int t = 0; t < threads; t++) cpu[r] += args[t].cpu[r] / ((double)threads * n_images);
+  }
   if (!failed)
-    printf("images_per_s %.3f threads %d layer %s checksum %.6e\n", median, threads, argv[2],
-           checksum);
+    printf("images_per_s %.3f threads %d layer %s cpu_ms %.3f checksum %.6e\n", median_of(rate, n_repeats),
+           threads, argv[2], 1e3 * median_of(cpu, n_repeats), checksum);
+  free(cpu);
+  if (bf16) vt_vgg_bf16_weights_free(&w16);
   pthread_barrier_destroy(&barrier);
   free(rate);
   free(th);

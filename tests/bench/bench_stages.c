@@ -139,7 +139,7 @@ static int run(int argc, char **argv) {
   vt_weights w;
   if (vt_weights_load(argv[1], vt_extract_convs_needed(&cfg), &w) < 0) return -1;
   vt_extractor x;
-  if (vt_extractor_init(&x, &cfg, &w) < 0) return -1;
+  if (vt_extractor_init(&x, &cfg, &w, NULL) < 0) return -1;
   int tap = cfg.taps[0], fit = cfg.resize == VT_RESIZE_DCT_ANTIALIAS;
 
   double per_round[N_STAGES][99];
@@ -158,11 +158,11 @@ static int run(int argc, char **argv) {
         in = &sized;
       }
       double t2 = cpu_now();
-      vt_preprocess(in->rgb, cfg.width, cfg.height, cfg.preprocess, x.ws.input);
+      vt_preprocess(in->rgb, cfg.width, cfg.height, cfg.preprocess, x.input);
       double t3 = cpu_now();
       vt_vgg_forward(&w, &x.ws);
       double t4 = cpu_now();
-      vt_grid_pool_all(x.ws.out[tap], x.ws.oh[tap], x.ws.ow[tap], x.ws.oc[tap], cfg.grids, cfg.n_grids,
+      vt_grid_pool_all(x.out[tap], x.oh[tap], x.ow[tap], x.oc[tap], cfg.grids, cfg.n_grids,
                        x.pooled[0]);
       double t5 = cpu_now();
       free(img.rgb);

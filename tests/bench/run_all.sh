@@ -4,7 +4,7 @@
 # or a CPU time: run it when nothing else runs, and read the load average
 # printed at the start and the end.
 #
-#   bash tests/bench/run_all.sh [--quick] [--only extract|kernels|isa|train] > tables.md
+#   bash tests/bench/run_all.sh [--quick] [--only extract|kernels|isa|train|bf16] > tables.md
 #
 #   extract  conv prefix vs PyTorch, per-tap accuracy, end to end, threads,
 #            memory (bench_prefix.py, bench_extract.py)       ~25 min
@@ -13,6 +13,11 @@
 #            oneDNN capped at the same instruction set (bench_isa.py)  ~4 min
 #   train    head training vs scikit-learn/liblinear (bench_train.py on
 #            clothing-dataset-small at block2_pool + synthetic 25k rows)  ~3 min
+#   bf16     the bf16 prefix (AMX, AVX512_BF16) vs vggtap fp32 vs PyTorch bf16,
+#            per-tap accuracy, per-layer kernels, vggtap-extract --precision
+#            bf16 whole, a head on bf16 features (bench_prefix_bf16.py,
+#            bench_conv_bf16, bench_extract_bf16.py, bf16_head_accuracy.py);
+#            only on CPUs with AVX512_BF16                          ~20 min
 #
 # --quick: fewer and shorter rounds, a check that the harness works, not
 # numbers to publish. BUILD (default build) is the build directory for the
@@ -29,23 +34,27 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
     --only) only=$2; shift ;;
-    *) echo "usage: run_all.sh [--quick] [--only extract|kernels|isa|train]" >&2; exit 2 ;;
+    *) echo "usage: run_all.sh [--quick] [--only extract|kernels|isa|train|bf16]" >&2; exit 2 ;;
   esac
   shift
 done
 want() { [[ $only == all || $only == "$1" ]]; }
 
 prefix_args=(--repeats 5 --seconds 2 --screen 1 --accuracy-images 4)
+bf16_args=(--repeats 5 --seconds 2 --screen 1.5 --accuracy-images 4)
+bf16_extract_args=(--repeats 3)
 extract_args=(--images 1000 --repeats 3 --memory 100,2000)
 conv_reps=7 train_rows=25000 isa_rounds=5
 if ((quick)); then
   prefix_args=(--repeats 2 --seconds 0.5 --screen 0.3 --accuracy-images 1)
+  bf16_args=(--repeats 1 --seconds 0.5 --screen 0.3 --accuracy-images 1)
+  bf16_extract_args=(--repeats 1 --seconds 0.5 --screen 0.3 --images 0.1)
   extract_args=(--images 30 --repeats 1 --memory 30,90)
   conv_reps=1 train_rows=2000 isa_rounds=1
 fi
 
 make BUILD="$BUILD" bin/vggtap-extract bin/vggtap-train "$BUILD/tools/bench_prefix_c" \
-  "$BUILD/tools/tap_accuracy" "$BUILD/tools/bench_conv" "$BUILD/tools/bench_stages" >&2
+  "$BUILD/tools/tap_accuracy" "$BUILD/tools/bench_conv" "$BUILD/tools/bench_stages" "$BUILD/tools/bench_conv_bf16" >&2
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -97,6 +106,31 @@ if want isa; then
   echo
   $PY tests/bench/bench_isa.py --rounds $isa_rounds
   echo
+fi
+
+if want bf16; then
+  if ! grep -qw avx512_bf16 /proc/cpuinfo; then
+    echo "(bf16 section skipped: this CPU has no AVX512_BF16)"
+  else
+    $PY tests/bench/bench_prefix_bf16.py "${bf16_args[@]}"
+    echo
+    echo "### vggtap-extract --precision bf16 vs fp32 vs PyTorch bf16 (conv alone)"
+    echo
+    $PY tests/bench/bench_extract_bf16.py "${bf16_extract_args[@]}"
+    echo
+    if [ -f "$VGGTAP_SHARED/data/clothing-dataset-small/manifest.csv" ]; then
+      echo "### A softmax head on bf16 vs fp32 features"
+      echo
+      $PY tests/bench/bf16_head_accuracy.py --manifest "$VGGTAP_SHARED/data/clothing-dataset-small/manifest.csv"
+      echo
+    fi
+    for isa in amx avx512bf16; do
+      echo "### Kernels: bf16 conv per layer vs the fp32 packed conv, one thread, VGGTAP_ISA=$isa (bench_conv_bf16 -r $conv_reps)"
+      echo
+      VGGTAP_ISA=$isa "$BUILD/tools/bench_conv_bf16" -r $conv_reps 2>&1 || echo "(not run: the CPU lacks it)"
+      echo
+    done
+  fi
 fi
 
 if want train; then
