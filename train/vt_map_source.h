@@ -1,0 +1,43 @@
+/* vt_map_source.h: where the conv head's training reads its maps from: an
+ * abstract source of rows [h][w][c] (float32 out), optionally with the map
+ * of each row's mirrored photo, and two implementations: arrays in memory
+ * (tests, tools) and a feature store's /features/<tap> maps (read row by
+ * row, or cached in memory as stored when they fit a budget). */
+#ifndef VT_MAP_SOURCE_H
+#define VT_MAP_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vt_map_source vt_map_source;
+struct vt_map_source {
+  int n_rows, h, w, c;
+  int has_mirror; /* read() can give the mirrored photo's maps */
+  /* Fills out [n][h][w][c] with the maps of rows[0..n) (any order, repeats
+   * allowed); mirror (NULL: none) [n]: 1 to read the mirrored photo's map of
+   * that row instead. 0, or -1 + reason naming the file and row. */
+  int (*read)(vt_map_source *s, const int *rows, const uint8_t *mirror, int n, float *out);
+  void (*close)(vt_map_source *s);
+  void *ctx;
+};
+
+void vt_map_source_close(vt_map_source *s);
+
+/* Maps already in memory: maps [n_rows][h][w][c], mirrors the same shape or
+ * NULL; neither is copied (they must outlive the source). */
+void vt_map_source_memory(vt_map_source *s, const float *maps, const float *mirrors, int n_rows,
+                          int h, int w, int c);
+
+/* The maps of `tap` in the store at path (/features/<tap>, float16 or
+ * float32), and, when mirror_path is not NULL, the maps of the same tap in
+ * the store of the mirrored photos (same rows: same paths and labels, in
+ * the same order). When the maps (both stores) take at most cache_bytes as
+ * stored, they are read once into memory (float16 stays float16) and *cached
+ * is set to 1; otherwise every read() goes to the file, one row at a time,
+ * in memory bounded by one row. Non-finite values are refused naming the
+ * row (rows whose extraction failed hold NaN: leave them out). 0, or -1 +
+ * reason. */
+int vt_map_source_store(vt_map_source *s, const char *path, const char *mirror_path,
+                        const char *tap, size_t cache_bytes, int *cached);
+
+#endif
