@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/vt_common.h"
+#include "store/vt_h5.h"
+#include "vt_convnet_file.h"
 #include "vt_convnet_train.h"
 #include "vt_head.h"
 #include "vt_test.h"
@@ -76,7 +79,34 @@ static double accuracy(const float *probs, const int *y, int n) {
   return acc;
 }
 
+/* vt_convnet_write then vt_convnet_read: the same config, weights and
+ * statistics, bitwise; a missing dataset is named. */
+static void check_file_roundtrip(const vt_convnet *net) {
+  char path[] = "/tmp/vt_convnet_fileXXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  close(fd);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = H5Gcreate2(f, "conv_head", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  CHECK(vt_convnet_write(g, net) == 0, "%s", vt_failure_reason());
+  vt_convnet back;
+  CHECK(vt_convnet_read(g, &back) == 0, "%s", vt_failure_reason());
+  CHECK(back.n_params == net->n_params && back.feat == net->feat &&
+            memcmp(back.params, net->params, net->n_params * sizeof(float)) == 0 &&
+            memcmp(back.state, net->state, net->n_state * sizeof(float)) == 0 &&
+            back.cfg.dropout == net->cfg.dropout && back.cfg.grid == net->cfg.grid,
+        "the conv head read back differs");
+  vt_convnet_free(&back);
+  H5Ldelete(g, "conv/1/bn_running_var", H5P_DEFAULT);
+  CHECK(vt_convnet_read(g, &back) < 0 && strstr(vt_failure_reason(), "conv/1/bn_running_var"),
+        "a missing dataset: %s", vt_failure_reason());
+  H5Gclose(g);
+  H5Fclose(f);
+  unlink(path);
+}
+
 int main(void) {
+  vt_h5_quiet();
   int n = N_TRAIN + N_VAL;
   size_t len = (size_t)H * W * C;
   float *maps = vt_xmalloc((size_t)n * len * sizeof(float)),
@@ -195,6 +225,7 @@ int main(void) {
   vt_loss_accuracy(probs, va.y, N_VAL, K, &vl, &vacc);
   CHECK(vl == best, "the kept weights give validation loss %.9g, the best epoch logged %.9g", vl,
         best);
+  check_file_roundtrip(&net);
   free(res.epochs);
   vt_convnet_free(&net);
 
