@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/vt_common.h"
+#include "base/vt_half.h"
 #include "store/vt_h5.h"
 #include "vt_convnet_file.h"
 #include "vt_convnet_train.h"
@@ -105,8 +106,24 @@ static void check_file_roundtrip(const vt_convnet *net) {
   unlink(path);
 }
 
+/* The store source's float16 conversion: every one of the 65536 values. */
+static void check_halves(void) {
+  uint16_t *h = vt_xmalloc(65536 * sizeof(uint16_t));
+  float *f = vt_xmalloc(65536 * sizeof(float));
+  for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+  vt_halves_to_floats(h, 65536, f);
+  int bad = 0;
+  for (int i = 0; i < 65536; i++) {
+    float r = vt_half_to_float(h[i]);
+    if (isnan(r) ? !isnan(f[i]) : memcmp(&r, &f[i], sizeof r) != 0) bad++;
+  }
+  CHECK(bad == 0, "%d of 65536 halves converted otherwise than vt_half_to_float", bad);
+  free(h), free(f);
+}
+
 int main(void) {
   vt_h5_quiet();
+  check_halves();
   int n = N_TRAIN + N_VAL;
   size_t len = (size_t)H * W * C;
   float *maps = vt_xmalloc((size_t)n * len * sizeof(float)),

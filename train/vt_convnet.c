@@ -243,7 +243,8 @@ static size_t carve_shard(const vt_convnet *net, vt_convnet_shard *s, char *base
     PIECE(s->act[l], n * plane * co, float);
     largest = max_z(largest, n * plane * max_z(co, (size_t)net->cin[l]));
     if (c->ksize[l] == 3)
-      col = max_z(col, vt_cn_conv3x3_scratch_floats(net->h[l], net->w[l], net->cin[l]));
+      col = max_z(col, vt_cn_conv3x3_scratch_floats(net->h[l], net->w[l],
+                                                         net->cin[l], (int)co));
     if (l + 1 < c->n_convs) {
       size_t pooled = n * (net->h[l] / 2) * (net->w[l] / 2) * co;
       PIECE(s->pool[l], pooled, float);

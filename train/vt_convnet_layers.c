@@ -1,5 +1,8 @@
 #include "vt_convnet_layers.h"
 
+#include "vt_convnet_wino.h"
+#include "vt_vec.h"
+
 #include <blis.h>
 #include <math.h>
 #include <string.h>
@@ -16,42 +19,10 @@ static void sgemm(int m, int n, int k, const float *a, inc_t rsa, inc_t csa, con
 
 /* ---- 3x3 convolution ------------------------------------------------------ */
 
-size_t vt_cn_conv3x3_scratch_floats(int H, int W, int Cin) { return (size_t)H * W * 9 * Cin; }
-
-/* col [H*W][9*Cin]: row y*W+x holds the 3x3 neighbourhood of (y, x), taps
- * in HWIO order, zeros outside the image. A row of col times the kernel
- * viewed as [9*Cin][Cout] is one output pixel. */
-static void im2col(float *col, const float *in, int H, int W, int Cin) {
-  size_t seg = (size_t)Cin * sizeof(float);
-  for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++) {
-      float *row = col + ((size_t)y * W + x) * 9 * Cin;
-      for (int dy = 0; dy < 3; dy++)
-        for (int dx = 0; dx < 3; dx++) {
-          int sy = y + dy - 1, sx = x + dx - 1;
-          float *dst = row + (dy * 3 + dx) * Cin;
-          if (sy < 0 || sy >= H || sx < 0 || sx >= W) memset(dst, 0, seg);
-          else memcpy(dst, in + ((size_t)sy * W + sx) * Cin, seg);
-        }
-    }
-}
-
-/* din [H][W][Cin] = the sum of every col row's taps at their pixels: the
- * transpose of im2col. */
-static void col2im(float *din, const float *col, int H, int W, int Cin) {
-  memset(din, 0, (size_t)H * W * Cin * sizeof(float));
-  for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++) {
-      const float *row = col + ((size_t)y * W + x) * 9 * Cin;
-      for (int dy = 0; dy < 3; dy++)
-        for (int dx = 0; dx < 3; dx++) {
-          int sy = y + dy - 1, sx = x + dx - 1;
-          if (sy < 0 || sy >= H || sx < 0 || sx >= W) continue;
-          float *dst = din + ((size_t)sy * W + sx) * Cin;
-          const float *src = row + (dy * 3 + dx) * Cin;
-          for (int i = 0; i < Cin; i++) dst[i] += src[i];
-        }
-    }
+size_t vt_cn_conv3x3_scratch_floats(int H, int W, int Cin, int Cout) {
+  size_t fwd = vt_cn_wino_scratch_floats(H, W, Cin, Cout),
+         bwd = vt_cn_wino_scratch_floats(H, W, Cout, Cin) + (size_t)9 * Cin * Cout;
+  return fwd > bwd ? fwd : bwd;
 }
 
 static void add_bias_rows(float *out, const float *bias, size_t rows, int C) {
@@ -66,31 +37,23 @@ static void add_column_sums(float *dbias, const float *dout, size_t rows, int C)
 
 void vt_cn_conv3x3_forward(float *out, const float *in, const float *k, const float *bias, int n,
                            int H, int W, int Cin, int Cout, float *scratch) {
-  size_t hw = (size_t)H * W, K = 9 * (size_t)Cin;
-  for (int b = 0; b < n; b++) {
-    float *o = out + b * hw * Cout;
-    im2col(scratch, in + b * hw * Cin, H, W, Cin);
-    sgemm((int)hw, Cout, (int)K, scratch, (inc_t)K, 1, k, Cout, 1, 0.0f, o, Cout);
-    if (bias) add_bias_rows(o, bias, hw, Cout);
-  }
+  vt_cn_wino_forward(out, in, k, bias, n, H, W, Cin, Cout, scratch);
 }
 
 void vt_cn_conv3x3_backward(float *din, float *dk, float *dbias, const float *dout,
                             const float *in, const float *k, int n, int H, int W, int Cin,
                             int Cout, float *scratch) {
-  size_t hw = (size_t)H * W, K = 9 * (size_t)Cin;
-  for (int b = 0; b < n; b++) {
-    const float *d = dout + b * hw * Cout;
-    im2col(scratch, in + b * hw * Cin, H, W, Cin);
-    /* dk [9Cin][Cout] += col^T d */
-    sgemm((int)K, Cout, (int)hw, scratch, 1, (inc_t)K, d, Cout, 1, 1.0f, dk, Cout);
-    if (dbias) add_column_sums(dbias, d, hw, Cout);
-    if (din) {
-      /* dcol [hw][9Cin] = d k^T, then folded back onto the pixels */
-      sgemm((int)hw, (int)K, Cout, d, Cout, 1, k, 1, Cout, 0.0f, scratch, (inc_t)K);
-      col2im(din + b * hw * Cin, scratch, H, W, Cin);
-    }
-  }
+  vt_cn_wino_kernel_grad(dk, dout, in, n, H, W, Cin, Cout, scratch);
+  if (dbias) add_column_sums(dbias, dout, (size_t)n * H * W, Cout);
+  if (!din) return;
+  /* din is the 3x3 conv of dout with the kernel turned 180 degrees and its
+   * input and output channels swapped: kf[dy][dx][o][i] = k[2-dy][2-dx][i][o] */
+  float *kf = scratch + vt_cn_wino_scratch_floats(H, W, Cout, Cin);
+  for (int r = 0; r < 9; r++)
+    for (int i = 0; i < Cin; i++)
+      for (int o = 0; o < Cout; o++)
+        kf[((size_t)r * Cout + o) * Cin + i] = k[((size_t)(8 - r) * Cin + i) * Cout + o];
+  vt_cn_wino_forward(din, dout, kf, NULL, n, H, W, Cout, Cin, scratch);
 }
 
 void vt_cn_conv3x3_forward_naive(float *out, const float *in, const float *k, const float *bias,
@@ -171,17 +134,31 @@ void vt_cn_conv1x1_backward(float *din, float *dk, float *dbias, const float *do
 
 /* ---- batch norm ----------------------------------------------------------- */
 
+/* Loops over [rows][C] go one vector of channels at a time (vt_vec.h), the
+ * sums of batch norm in double. */
+typedef double vd __attribute__((vector_size(VL * sizeof(double))));
+
+static inline vd widen(vf v) { return __builtin_convertvector(v, vd); }
+
+static inline void vstore_d(double *p, vd v, int n) {
+  if (n == VL) memcpy(p, &v, sizeof v);
+  else memcpy(p, &v, (size_t)n * sizeof(double));
+}
+
 void vt_cn_batchnorm_stats(vt_cn_bn_stats *s, const float *x, int rows, int C) {
   s->count = rows;
-  for (int c = 0; c < C; c++) s->mean[c] = s->m2[c] = 0.0;
-  for (size_t r = 0; r < (size_t)rows; r++)
-    for (int c = 0; c < C; c++) s->mean[c] += x[r * C + c];
-  for (int c = 0; c < C; c++) s->mean[c] = rows ? s->mean[c] / rows : 0.0;
-  for (size_t r = 0; r < (size_t)rows; r++)
-    for (int c = 0; c < C; c++) {
-      double d = x[r * C + c] - s->mean[c];
-      s->m2[c] += d * d;
+  for (int c = 0; c < C; c += VL) {
+    int nc = C - c < VL ? C - c : VL;
+    vd sum = {0}, m2 = {0};
+    for (size_t r = 0; r < (size_t)rows; r++) sum += widen(vload(x + r * C + c, nc));
+    vd mean = rows ? sum / (double)rows : sum;
+    for (size_t r = 0; r < (size_t)rows; r++) {
+      vd d = widen(vload(x + r * C + c, nc)) - mean;
+      m2 += d * d;
     }
+    vstore_d(s->mean + c, mean, nc);
+    vstore_d(s->m2 + c, m2, nc);
+  }
 }
 
 void vt_cn_batchnorm_combine(float *mean, float *invstd, float *var_unbiased,
@@ -204,33 +181,46 @@ void vt_cn_batchnorm_combine(float *mean, float *invstd, float *var_unbiased,
 
 void vt_cn_batchnorm_forward(float *y, const float *x, const float *mean, const float *invstd,
                              const float *gamma, const float *beta, int rows, int C) {
-  for (size_t r = 0; r < (size_t)rows; r++)
-    for (int c = 0; c < C; c++)
-      y[r * C + c] = (x[r * C + c] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+  for (int c = 0; c < C; c += VL) {
+    int nc = C - c < VL ? C - c : VL;
+    vf m = vload(mean + c, nc), a = vload(invstd + c, nc) * vload(gamma + c, nc),
+       b = vload(beta + c, nc);
+    for (size_t r = 0; r < (size_t)rows; r++)
+      vstore(y + r * C + c, (vload(x + r * C + c, nc) - m) * a + b, nc);
+  }
 }
 
 void vt_cn_batchnorm_backward_sums(double *sum_dy, double *sum_dy_xhat, const float *dout,
                                    const float *x, const float *mean, const float *invstd,
                                    int rows, int C) {
-  for (int c = 0; c < C; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0;
-  for (size_t r = 0; r < (size_t)rows; r++)
-    for (int c = 0; c < C; c++) {
-      float d = dout[r * C + c], xhat = (x[r * C + c] - mean[c]) * invstd[c];
-      sum_dy[c] += d;
-      sum_dy_xhat[c] += (double)d * xhat;
+  for (int c = 0; c < C; c += VL) {
+    int nc = C - c < VL ? C - c : VL;
+    vf m = vload(mean + c, nc);
+    vd sd = {0}, sdx = {0};
+    for (size_t r = 0; r < (size_t)rows; r++) {
+      vf d = vload(dout + r * C + c, nc);
+      sd += widen(d);
+      sdx += widen(d * (vload(x + r * C + c, nc) - m));
     }
+    vstore_d(sum_dy + c, sd, nc);
+    vstore_d(sum_dy_xhat + c, sdx * widen(vload(invstd + c, nc)), nc);
+  }
 }
 
 void vt_cn_batchnorm_backward(float *dx, const float *dout, const float *x, const float *mean,
                               const float *invstd, const float *gamma, const float *sum_dy,
                               const float *sum_dy_xhat, double count, int rows, int C) {
   float inv_count = (float)(1.0 / count);
-  for (size_t r = 0; r < (size_t)rows; r++)
-    for (int c = 0; c < C; c++) {
-      float xhat = (x[r * C + c] - mean[c]) * invstd[c];
-      dx[r * C + c] = gamma[c] * invstd[c] *
-                      (dout[r * C + c] - sum_dy[c] * inv_count - xhat * sum_dy_xhat[c] * inv_count);
+  for (int c = 0; c < C; c += VL) {
+    int nc = C - c < VL ? C - c : VL;
+    /* dx = k (dout - sum_dy / count - xhat sum_dy_xhat / count), k = gamma invstd */
+    vf is = vload(invstd + c, nc), k = vload(gamma + c, nc) * is, m = vload(mean + c, nc);
+    vf a = vload(sum_dy + c, nc) * inv_count, b = is * vload(sum_dy_xhat + c, nc) * inv_count;
+    for (size_t r = 0; r < (size_t)rows; r++) {
+      vf d = vload(dout + r * C + c, nc), xm = vload(x + r * C + c, nc) - m;
+      vstore(dx + r * C + c, k * (d - a - xm * b), nc);
     }
+  }
 }
 
 void vt_cn_batchnorm_update_running(float *run_mean, float *run_var, const float *mean,
@@ -244,11 +234,16 @@ void vt_cn_batchnorm_update_running(float *run_mean, float *run_var, const float
 /* ---- ReLU ----------------------------------------------------------------- */
 
 void vt_cn_relu_forward(float *out, const float *in, size_t count) {
-  for (size_t i = 0; i < count; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+  size_t i = 0;
+  for (; i + VL <= count; i += VL) vstore(out + i, vmax0(vload(in + i, VL)), VL);
+  for (; i < count; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
 void vt_cn_relu_backward(float *din, const float *dout, const float *out, size_t count) {
-  for (size_t i = 0; i < count; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+  size_t i = 0;
+  for (; i + VL <= count; i += VL)
+    vstore(din + i, vselect(vload(out + i, VL) > 0, vload(dout + i, VL), (vf){0}), VL);
+  for (; i < count; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 /* ---- 2x2 pools ------------------------------------------------------------ */
@@ -260,7 +255,11 @@ void vt_cn_avgpool2_forward(float *out, const float *in, int n, int H, int W, in
       for (int x = 0; x < Wo; x++) {
         const float *p = in + (((size_t)b * H + 2 * y) * W + 2 * x) * C, *q = p + (size_t)W * C;
         float *o = out + (((size_t)b * Ho + y) * Wo + x) * C;
-        for (int c = 0; c < C; c++) o[c] = 0.25f * ((p[c] + p[C + c]) + (q[c] + q[C + c]));
+        for (int c = 0; c < C; c += VL) {
+          int nc = C - c < VL ? C - c : VL;
+          vf s = (vload(p + c, nc) + vload(p + C + c, nc)) + (vload(q + c, nc) + vload(q + C + c, nc));
+          vstore(o + c, 0.25f * s, nc);
+        }
       }
 }
 
@@ -284,16 +283,18 @@ void vt_cn_maxpool2_forward(float *out, uint8_t *arg, const float *in, int n, in
         const float *p = in + (((size_t)b * H + 2 * y) * W + 2 * x) * C;
         size_t o = (((size_t)b * Ho + y) * Wo + x) * C;
         const float *v[4] = {p, p + C, p + (size_t)W * C, p + (size_t)W * C + C};
-        for (int c = 0; c < C; c++) {
-          float m = v[0][c];
-          uint8_t a = 0;
-          for (uint8_t j = 1; j < 4; j++)
-            if (v[j][c] > m) {
-              m = v[j][c];
-              a = j;
-            }
-          out[o + c] = m;
-          arg[o + c] = a;
+        for (int c = 0; c < C; c += VL) {
+          int nc = C - c < VL ? C - c : VL;
+          vf m = vload(v[0] + c, nc);
+          vi a = {0};
+          for (int j = 1; j < 4; j++) { /* strictly greater: the first maximum wins */
+            vf e = vload(v[j] + c, nc);
+            vi gt = e > m;
+            m = vselect(gt, e, m);
+            a = (gt & j) | (~gt & a);
+          }
+          vstore(out + o + c, m, nc);
+          for (int k = 0; k < nc; k++) arg[o + c + k] = (uint8_t)a[k];
         }
       }
 }

@@ -20,9 +20,11 @@
 /* ---- 3x3 convolution, stride 1, zero padding 1 (cross-correlation) -------
  * out[y][x][o] = sum k[dy][dx][i][o] * in[y+dy-1][x+dx-1][i] (+ bias[o]). */
 
-/* Floats of the scratch the fast path needs for one image (its im2col). */
-size_t vt_cn_conv3x3_scratch_floats(int H, int W, int Cin);
-/* in [n][H][W][Cin], k [3][3][Cin][Cout], bias [Cout] or NULL -> out [n][H][W][Cout] */
+/* Floats of the scratch the fast path needs (for any number of images). */
+size_t vt_cn_conv3x3_scratch_floats(int H, int W, int Cin, int Cout);
+/* in [n][H][W][Cin], k [3][3][Cin][Cout], bias [Cout] or NULL -> out [n][H][W][Cout].
+ * Winograd F(4x4, 3x3) (vt_convnet_wino.h), and so are the kernel gradient
+ * and the input gradient (a conv with the kernel turned 180 degrees). */
 void vt_cn_conv3x3_forward(float *out, const float *in, const float *k, const float *bias, int n, int H,
                      int W, int Cin, int Cout, float *scratch);
 /* dk [3][3][Cin][Cout] += ..., dbias [Cout] += ... (if not NULL), din [n][H][W][Cin] = ...
