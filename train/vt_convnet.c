@@ -208,7 +208,7 @@ struct vt_convnet_shard {
   float *drop;        /* after dropout [n][feat] */
   float *logits, *probs, *dlogits; /* [n][classes] */
   float *da, *db;     /* gradient ping-pong, the largest activation */
-  float *col;         /* im2col scratch */
+  float *scratch;     /* the 3x3 convs' (Winograd) */
   /* batch norm of conv l: this shard's partials (its statistics are
    * vt_convnet_work.stats[l][shard]), and the batch's values (every shard
    * combines all partials itself, in shard order) */
@@ -234,14 +234,16 @@ static size_t carve_shard(const vt_convnet *net, vt_convnet_shard *s, char *base
     (dst) = base ? (type *)(void *)(base + off) : NULL;         \
     off += ((count) * sizeof(type) + 63) / 64 * 64;             \
   } while (0)
-  size_t largest = n * c->in_h * c->in_w * c->in_c, col = 0;
+  /* the gradient ping-pong holds a conv's output gradient, and its input
+   * gradient from the second conv on (the maps need none) */
+  size_t largest = 0, col = 0;
   if (c->in_pool) PIECE(s->x0, n * net->h0 * net->w0 * c->in_c, float);
   else s->x0 = NULL;
   for (int l = 0; l < c->n_convs; l++) {
     size_t co = (size_t)c->width[l], plane = (size_t)net->h[l] * net->w[l];
     PIECE(s->conv[l], n * plane * co, float);
     PIECE(s->act[l], n * plane * co, float);
-    largest = max_z(largest, n * plane * max_z(co, (size_t)net->cin[l]));
+    largest = max_z(largest, n * plane * (l > 0 ? max_z(co, (size_t)net->cin[l]) : co));
     if (c->ksize[l] == 3)
       col = max_z(col, vt_cn_conv3x3_scratch_floats(net->h[l], net->w[l],
                                                          net->cin[l], (int)co));
@@ -271,7 +273,7 @@ static size_t carve_shard(const vt_convnet *net, vt_convnet_shard *s, char *base
   PIECE(s->dlogits, n * K, float);
   PIECE(s->da, largest, float);
   PIECE(s->db, largest, float);
-  PIECE(s->col, col, float);
+  PIECE(s->scratch, col, float);
   PIECE(s->grad, net->n_params, float);
 #undef PIECE
   return off;
@@ -301,7 +303,7 @@ int vt_convnet_work_init(vt_convnet_work *w, const vt_convnet *net, int max_batc
   }
   if (!w->grad || !w->shards[w->n_shards - 1].memory) {
     vt_convnet_work_free(w);
-    return vt_fail_prefix("conv head working memory (%d shards of %zu bytes)", max_batch, bytes);
+    return vt_fail_prefix("conv head working memory (%d shards of %zu bytes)", w->n_shards, bytes);
   }
   return 0;
 }
@@ -345,7 +347,7 @@ static void conv_forward(const vt_convnet *net, vt_convnet_shard *s, int l) {
   const float *in = conv_input(net, s, l);
   if (c->ksize[l] == 3)
     vt_cn_conv3x3_forward(s->conv[l], in, net->p.conv_k[l], net->p.conv_b[l], s->n, net->h[l],
-                          net->w[l], net->cin[l], c->width[l], s->col);
+                          net->w[l], net->cin[l], c->width[l], s->scratch);
   else
     vt_cn_conv1x1_forward(s->conv[l], in, net->p.conv_k[l], net->p.conv_b[l],
                           s->n * net->h[l] * net->w[l], net->cin[l], c->width[l]);
@@ -482,7 +484,7 @@ static void backward_job(void *ctx, int m, int M) {
       float *din = l > 0 ? s->db : NULL; /* the maps themselves need no gradient */
       if (c->ksize[l] == 3)
         vt_cn_conv3x3_backward(din, g.conv_k[l], g.conv_b[l], s->da, in, net->p.conv_k[l], s->n,
-                               net->h[l], net->w[l], net->cin[l], co, s->col);
+                               net->h[l], net->w[l], net->cin[l], co, s->scratch);
       else
         vt_cn_conv1x1_backward(din, g.conv_k[l], g.conv_b[l], s->da, in, net->p.conv_k[l],
                                s->n * rows, net->cin[l], co);

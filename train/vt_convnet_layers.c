@@ -395,7 +395,14 @@ double vt_cn_softmax_xent_forward_backward(float *dlogits, float *probs, const f
 }
 
 void vt_cn_mirror_maps(float *out, const float *in, int n, int H, int W, int C) {
-  for (size_t r = 0; r < (size_t)n * H; r++)
-    for (int x = 0; x < W; x++)
-      memcpy(out + (r * W + x) * C, in + (r * W + (W - 1 - x)) * C, (size_t)C * sizeof(float));
+  for (size_t r = 0; r < (size_t)n * H; r++) {
+    const float *a = in + r * W * C;
+    float *b = out + r * W * C;
+    for (int x = 0; x < (W + 1) / 2; x++) /* pairs swapped: out may be in */
+      for (int c = 0; c < C; c++) {
+        float left = a[(size_t)x * C + c];
+        b[(size_t)x * C + c] = a[(size_t)(W - 1 - x) * C + c];
+        b[(size_t)(W - 1 - x) * C + c] = left;
+      }
+  }
 }

@@ -121,7 +121,7 @@ double vt_cn_softmax_xent_forward_backward(float *dlogits, float *probs, const f
                                      const int *y, int n, int K, float smoothing,
                                      const float *class_weight, double scale);
 
-/* Mirror image of maps in [n][H][W][C] along W (x -> W-1-x), out != in. */
+/* Mirror image of maps in [n][H][W][C] along W (x -> W-1-x); out may be in. */
 void vt_cn_mirror_maps(float *out, const float *in, int n, int H, int W, int C);
 
 #endif

@@ -35,19 +35,54 @@ void vt_convnet_train_config_default(vt_convnet_train_config *c) {
 }
 
 /* Reads rows into x [n][h][w][c]: the photo's maps, or for each example
- * with mirror[i] set the mirror's (stored, or flipped here into x). */
-static int read_batch(vt_map_source *src, const int *rows, const uint8_t *mirror,
-                      vt_mirror_mode mode, int n, float *x, float *tmp) {
+ * with mirror[i] set the mirror's (stored, or flipped here). */
+static int read_rows(vt_map_source *src, const int *rows, const uint8_t *mirror,
+                     vt_mirror_mode mode, int n, float *x) {
   if (mode == VT_MIRROR_STORED) return src->read(src, rows, mirror, n, x);
   if (src->read(src, rows, NULL, n, x) < 0) return -1;
   if (mode != VT_MIRROR_FLIP || !mirror) return 0;
   size_t len = (size_t)src->h * src->w * src->c;
   for (int i = 0; i < n; i++)
-    if (mirror[i]) {
-      vt_cn_mirror_maps(tmp, x + i * len, 1, src->h, src->w, src->c);
-      memcpy(x + i * len, tmp, len * sizeof(float));
-    }
+    if (mirror[i]) vt_cn_mirror_maps(x + i * len, x + i * len, 1, src->h, src->w, src->c);
   return 0;
+}
+
+/* A batch read by the team's members, each a contiguous part of it (a
+ * source that allows it: conversion from float16 is a good part of the
+ * work); the failure of a member is the batch's. */
+typedef struct {
+  vt_map_source *src;
+  const int *rows;
+  const uint8_t *mirror;
+  vt_mirror_mode mode;
+  int n;
+  float *x;
+  int rc[64];
+  char why[64][256];
+} read_job;
+
+static void read_part(void *ctx, int m, int M) {
+  read_job *j = ctx;
+  if (m >= 64) return;
+  int M64 = M < 64 ? M : 64, i0 = (int)((long)j->n * m / M64), i1 = (int)((long)j->n * (m + 1) / M64);
+  size_t len = (size_t)j->src->h * j->src->w * j->src->c;
+  j->rc[m] = i1 > i0 ? read_rows(j->src, j->rows + i0, j->mirror ? j->mirror + i0 : NULL, j->mode,
+                                 i1 - i0, j->x + (size_t)i0 * len)
+                     : 0;
+  if (j->rc[m] < 0) snprintf(j->why[m], sizeof j->why[m], "%s", vt_failure_reason());
+}
+
+static int read_batch(vt_team *team, vt_map_source *src, const int *rows, const uint8_t *mirror,
+                      vt_mirror_mode mode, int n, float *x) {
+  if (vt_team_size(team) == 1 || !src->thread_safe) return read_rows(src, rows, mirror, mode, n, x);
+  read_job *j = vt_xcalloc(1, sizeof *j);
+  *j = (read_job){.src = src, .rows = rows, .mirror = mirror, .mode = mode, .n = n, .x = x};
+  vt_team_run(team, read_part, j);
+  int rc = 0;
+  for (int m = 0; m < vt_team_size(team) && m < 64 && rc == 0; m++)
+    if (j->rc[m] < 0) rc = vt_fail("%s", j->why[m]);
+  free(j);
+  return rc;
 }
 
 static int check_source(const vt_convnet *net, const vt_map_source *src, vt_mirror_mode m) {
@@ -62,8 +97,7 @@ static int check_source(const vt_convnet *net, const vt_map_source *src, vt_mirr
 
 /* Probabilities of rows in batches of w->max_batch (+ the mirrors', averaged). */
 static int predict_with(const vt_convnet *net, vt_convnet_work *w, vt_map_source *src,
-                        const int *rows, int n, vt_mirror_mode mirror, float *probs, float *x,
-                        float *tmp) {
+                        const int *rows, int n, vt_mirror_mode mirror, float *probs, float *x) {
   int K = net->cfg.classes, bs = w->max_batch;
   float *pm = vt_xmalloc((size_t)bs * K * sizeof(float));
   uint8_t *all = vt_xmalloc((size_t)bs);
@@ -72,10 +106,10 @@ static int predict_with(const vt_convnet *net, vt_convnet_work *w, vt_map_source
   for (int i0 = 0; i0 < n && rc == 0; i0 += bs) {
     int b = n - i0 < bs ? n - i0 : bs;
     float *p = probs + (size_t)i0 * K;
-    if ((rc = read_batch(src, rows + i0, NULL, mirror, b, x, tmp)) < 0) break;
+    if ((rc = read_batch(w->team, src, rows + i0, NULL, mirror, b, x)) < 0) break;
     vt_convnet_predict(net, w, x, b, p);
     if (mirror == VT_MIRROR_NONE) continue;
-    if ((rc = read_batch(src, rows + i0, all, mirror, b, x, tmp)) < 0) break;
+    if ((rc = read_batch(w->team, src, rows + i0, all, mirror, b, x)) < 0) break;
     vt_convnet_predict(net, w, x, b, pm);
     for (size_t j = 0; j < (size_t)b * K; j++) p[j] = 0.5f * (p[j] + pm[j]);
   }
@@ -93,11 +127,9 @@ int vt_convnet_predict_rows(const vt_convnet *net, vt_map_source *src, const int
   int rc = vt_convnet_work_init(&w, net, batch, team);
   if (rc == 0) {
     size_t len = (size_t)src->h * src->w * src->c;
-    float *x = vt_aligned_alloc((size_t)batch * len * sizeof(float)),
-          *tmp = vt_aligned_alloc(len * sizeof(float));
-    rc = x && tmp ? predict_with(net, &w, src, rows, n, mirror, probs, x, tmp) : -1;
+    float *x = vt_aligned_alloc((size_t)batch * len * sizeof(float));
+    rc = x ? predict_with(net, &w, src, rows, n, mirror, probs, x) : -1;
     free(x);
-    free(tmp);
     vt_convnet_work_free(&w);
   }
   vt_team_stop(team);
@@ -112,7 +144,7 @@ typedef struct {
   const vt_convnet_train_config *c;
   vt_team *team;
   vt_convnet_work w, wv; /* training batches / validation batches */
-  float *x, *tmp, *mask, *probs, *vprobs, *class_weight;
+  float *x, *mask, *probs, *vprobs, *class_weight;
   int *rows, *y, *order;
   uint8_t *mirror, *decay;
   float *best_params, *best_state;
@@ -122,7 +154,7 @@ static void run_free(run *r) {
   vt_convnet_work_free(&r->w);
   vt_convnet_work_free(&r->wv);
   vt_team_stop(r->team);
-  void *p[] = {r->x, r->tmp, r->mask, r->probs, r->vprobs, r->class_weight, r->rows, r->y,
+  void *p[] = {r->x, r->mask, r->probs, r->vprobs, r->class_weight, r->rows, r->y,
                r->order, r->mirror, r->decay, r->best_params, r->best_state};
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) free(p[i]);
 }
@@ -158,8 +190,7 @@ static int run_init(run *r) {
   size_t len = (size_t)r->src->h * r->src->w * r->src->c, xb;
   if (vt_size_mul3((size_t)vbs, len, sizeof(float), &xb) < 0) return -1;
   r->x = vt_aligned_alloc(xb);
-  r->tmp = vt_aligned_alloc(len * sizeof(float));
-  if (!r->x || !r->tmp) return vt_fail_prefix("a batch of %d maps", vbs);
+  if (!r->x) return vt_fail_prefix("a batch of %d maps", vbs);
   r->mask = vt_xmalloc((size_t)bs * net->feat * sizeof(float));
   r->probs = vt_xmalloc((size_t)bs * K * sizeof(float));
   r->vprobs = vt_xmalloc(((size_t)r->val->n + 1) * K * sizeof(float));
@@ -195,7 +226,7 @@ static int train_epoch(run *r, vt_optimizer *opt, float lr, vt_rng *r_order, vt_
       r->y[i] = t->y[r->order[i0 + i]];
       r->mirror[i] = c->augment != VT_MIRROR_NONE && vt_rng_uniform(r_mirror) < 0.5f;
     }
-    if (read_batch(r->src, r->rows, r->mirror, c->augment, b, r->x, r->tmp) < 0) return -1;
+    if (read_batch(r->team, r->src, r->rows, r->mirror, c->augment, b, r->x) < 0) return -1;
     for (size_t i = 0; p > 0.0f && i < (size_t)b * feat; i++)
       r->mask[i] = vt_rng_uniform(r_drop) < p ? 0.0f : keep;
     double l = vt_convnet_train_step(net, &r->w, r->x, r->y, b, p > 0.0f ? r->mask : NULL, &lc,
@@ -244,7 +275,7 @@ int vt_convnet_train(vt_convnet *net, vt_map_source *src, const vt_rowset *train
       break;
     }
     if (val->n) {
-      rc = predict_with(net, &r.wv, src, val->rows, val->n, c->eval, r.vprobs, r.x, r.tmp);
+      rc = predict_with(net, &r.wv, src, val->rows, val->n, c->eval, r.vprobs, r.x);
       if (rc < 0) break;
       vt_loss_accuracy(r.vprobs, val->y, val->n, K, &log->val_loss, &log->val_acc);
     }

@@ -8,6 +8,7 @@
 #include "base/vt_half.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
+#include "vt_vec.h"
 
 void vt_map_source_close(vt_map_source *s) {
   if (s->close) s->close(s);
@@ -40,7 +41,7 @@ void vt_map_source_memory(vt_map_source *s, const float *maps, const float *mirr
                           int h, int w, int c) {
   memory_ctx *m = vt_xmalloc(sizeof *m);
   *m = (memory_ctx){maps, mirrors};
-  *s = (vt_map_source){n_rows, h, w, c, mirrors != NULL, memory_read, free_ctx, m};
+  *s = (vt_map_source){n_rows, h, w, c, mirrors != NULL, 1, memory_read, free_ctx, m};
 }
 
 /* ---- a store's maps ------------------------------------------------------------- */
@@ -135,6 +136,18 @@ static int convert_row(const store_maps *m, int row, const void *in, size_t n, f
   } else {
     memcpy(out, in, n * sizeof(float));
   }
+  /* x - x is 0 for every finite x and NaN for NaN and infinities: one
+   * vectorisable pass, the element found only when there is one */
+  vf bad = {0};
+  size_t j = 0;
+  for (; j + VL <= n; j += VL) {
+    vf v = vload(out + j, VL);
+    bad += v - v;
+  }
+  for (; j < n; j++) bad[0] += out[j] - out[j];
+  int any = 0;
+  for (int k = 0; k < VL; k++) any |= bad[k] != 0.0f;
+  if (!any) return 0;
   for (size_t i = 0; i < n; i++)
     if (!isfinite(out[i]))
       return vt_fail("%s: row %d (%s): its map holds %s at value %zu (a failed row? those are "
@@ -224,7 +237,7 @@ int vt_map_source_store(vt_map_source *s, const char *path, const char *mirror_p
     }
   }
   *s = (vt_map_source){c->photo.maps.n, c->photo.maps.h, c->photo.maps.w, c->photo.maps.c,
-                       c->has_mirror, store_read, store_close, c};
+                       c->has_mirror, *cached, store_read, store_close, c};
   if (rc < 0) {
     vt_map_source_close(s);
     return -1;

@@ -13,6 +13,7 @@ typedef struct vt_map_source vt_map_source;
 struct vt_map_source {
   int n_rows, h, w, c;
   int has_mirror; /* read() can give the mirrored photo's maps */
+  int thread_safe; /* read() may run on several threads at once (into different out) */
   /* Fills out [n][h][w][c] with the maps of rows[0..n) (any order, repeats
    * allowed); mirror (NULL: none) [n]: 1 to read the mirrored photo's map of
    * that row instead. 0, or -1 + reason naming the file and row. */
@@ -24,7 +25,7 @@ struct vt_map_source {
 void vt_map_source_close(vt_map_source *s);
 
 /* Maps already in memory: maps [n_rows][h][w][c], mirrors the same shape or
- * NULL; neither is copied (they must outlive the source). */
+ * NULL; neither is copied (they must outlive the source). Thread-safe. */
 void vt_map_source_memory(vt_map_source *s, const float *maps, const float *mirrors, int n_rows,
                           int h, int w, int c);
 
@@ -34,7 +35,8 @@ void vt_map_source_memory(vt_map_source *s, const float *maps, const float *mirr
  * the same order). When the maps (both stores) take at most cache_bytes as
  * stored, they are read once into memory (float16 stays float16) and *cached
  * is set to 1; otherwise every read() goes to the file, one row at a time,
- * in memory bounded by one row. Non-finite values are refused naming the
+ * in memory bounded by one row (then not thread-safe: HDF5 is not; cached,
+ * it is). Non-finite values are refused naming the
  * row (rows whose extraction failed hold NaN: leave them out). 0, or -1 +
  * reason. */
 int vt_map_source_store(vt_map_source *s, const char *path, const char *mirror_path,
