@@ -150,11 +150,12 @@ check-asan:
 # tools and C tests built with ThreadSanitizer into build-tsan/: the
 # extractor's workers and writer (store, lock, bad input, a full disk, kills
 # and Ctrl-C), vggtap-predict's workers (test_train_cli) and the conv kernels
-# shared by threads (test_conv). Any race report fails the program (exit 66)
+# shared by threads (test_conv), the conv head's thread team
+# (test_convnet_train). Any race report fails the program (exit 66)
 # and so its test. The whole suite under TSan takes 9 minutes and found
 # nothing more (docs/RELIABILITY.md). -O1, as TSan's documentation advises.
 TSAN_SAN   := -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS := test_conv test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
+TSAN_TESTS := test_conv test_convnet_train test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
               test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py
 check-tsan:
 	$(MAKE) BUILD=build-tsan BINDIR=build-tsan/bin OPT="-O1 -march=native" SAN="$(TSAN_SAN)" all
