@@ -177,7 +177,7 @@ static void test_conv1x1(void) {
 
 typedef struct {
   float *x, *y, *gamma, *beta;
-  int rows, C, shards;
+  int rows, C, shards, relu;
   float mean[8], invstd[8], var_u[8];
   vt_cn_bn_stats st[4];
   double st_mean[4][8], st_m2[4][8];
@@ -198,7 +198,8 @@ static void bn_fwd(void *p) {
     vt_cn_batchnorm_stats(&b->st[s], b->x + (size_t)f * b->C, n, b->C);
   }
   vt_cn_batchnorm_combine(b->mean, b->invstd, b->var_u, b->st, b->shards, b->C, 1e-5f);
-  vt_cn_batchnorm_forward(b->y, b->x, b->mean, b->invstd, b->gamma, b->beta, b->rows, b->C);
+  vt_cn_batchnorm_forward(b->y, b->x, b->mean, b->invstd, b->gamma, b->beta, b->rows, b->C,
+                          b->relu);
 }
 
 static void bn_backward(bn_ctx *b, const float *dy, float *dx, float *dgamma, float *dbeta) {
@@ -207,7 +208,8 @@ static void bn_backward(bn_ctx *b, const float *dy, float *dx, float *dgamma, fl
   for (int s = 0; s < b->shards; s++) {
     int f, n = shard_rows(b, s, &f);
     size_t o = (size_t)f * b->C;
-    vt_cn_batchnorm_backward_sums(sd[s], sdx[s], dy + o, b->x + o, b->mean, b->invstd, n, b->C);
+    vt_cn_batchnorm_backward_sums(sd[s], sdx[s], dy + o, b->relu ? b->y + o : NULL, b->x + o,
+                                  b->mean, b->invstd, n, b->C);
   }
   for (int c = 0; c < b->C; c++) {
     double a = 0, d = 0;
@@ -218,13 +220,14 @@ static void bn_backward(bn_ctx *b, const float *dy, float *dx, float *dgamma, fl
   for (int s = 0; s < b->shards; s++) {
     int f, n = shard_rows(b, s, &f);
     size_t o = (size_t)f * b->C;
-    vt_cn_batchnorm_backward(dx + o, dy + o, b->x + o, b->mean, b->invstd, b->gamma, tot_dy,
-                             tot_dyx, b->rows, n, b->C);
+    vt_cn_batchnorm_backward(dx + o, dy + o, b->relu ? b->y + o : NULL, b->x + o, b->mean,
+                             b->invstd, b->gamma, tot_dy, tot_dyx, b->rows, n, b->C);
   }
 }
 
-static void test_batchnorm(void) {
-  bn_ctx b = {.rows = 23, .C = 5, .shards = 3};
+/* relu: batch norm followed by ReLU in the same calls, as the head runs it */
+static void test_batchnorm(int relu) {
+  bn_ctx b = {.rows = 23, .C = 5, .shards = 3, .relu = relu};
   for (int s = 0; s < 4; s++) b.st[s] = (vt_cn_bn_stats){0, b.st_mean[s], b.st_m2[s]};
   size_t n = (size_t)b.rows * b.C;
   b.x = rand_buf(n, -2, 3);
@@ -257,9 +260,17 @@ static void test_batchnorm(void) {
   bn_fwd(&b);
   bn_backward(&b, proj, dx, dgamma, dbeta);
   probe p = {.forward = bn_fwd, .ctx = &b, .out = b.y, .proj = proj, .n_out = n};
-  fd_check("batchnorm (train, 3 shards) d x", b.x, n, dx, &p, 1e-3f, 2e-3, 400, 0);
-  fd_check("batchnorm d gamma", b.gamma, (size_t)b.C, dgamma, &p, 1e-3f, 2e-3, 400, 0);
-  fd_check("batchnorm d beta", b.beta, (size_t)b.C, dbeta, &p, 1e-3f, 2e-3, 400, 0);
+  fd_check(relu ? "batchnorm + relu (train, 3 shards) d x" : "batchnorm (train, 3 shards) d x",
+           b.x, n, dx, &p, 1e-3f, 2e-3, 400, relu);
+  fd_check(relu ? "batchnorm + relu d gamma" : "batchnorm d gamma", b.gamma, (size_t)b.C, dgamma,
+           &p, 1e-3f, 2e-3, 400, relu);
+  fd_check(relu ? "batchnorm + relu d beta" : "batchnorm d beta", b.beta, (size_t)b.C, dbeta, &p,
+           1e-3f, 2e-3, 400, relu);
+  if (relu) {
+    int zeros = 0;
+    for (size_t i = 0; i < n; i++) zeros += b.y[i] == 0.0f;
+    CHECK(zeros > 0 && zeros < (int)n, "the ReLU cut %d of %zu values: not a test of it", zeros, n);
+  }
 
   float rm[5] = {0}, rv[5] = {1, 1, 1, 1, 1};
   vt_cn_batchnorm_update_running(rm, rv, b.mean, b.var_u, b.C, 0.1f);
@@ -268,7 +279,7 @@ static void test_batchnorm(void) {
   free(b.x), free(b.y), free(b.gamma), free(b.beta), free(proj), free(dx);
 }
 
-/* ---- ReLU, pools, dropout ----------------------------------------------------------- */
+/* ---- pools, dropout ----------------------------------------------------------- */
 
 typedef struct {
   float *in, *out, *mask;
@@ -278,7 +289,7 @@ typedef struct {
   int kind;
 } simple_ctx;
 
-enum { RELU, AVGPOOL, MAXPOOL, ADAPTIVE, DROPOUT };
+enum { AVGPOOL, MAXPOOL, ADAPTIVE, DROPOUT };
 
 static size_t simple_out(const simple_ctx *s) {
   switch (s->kind) {
@@ -296,7 +307,6 @@ static void simple_fwd(void *p) {
   simple_ctx *s = p;
   size_t count = (size_t)s->n * s->H * s->W * s->C;
   switch (s->kind) {
-  case RELU: vt_cn_relu_forward(s->out, s->in, count); break;
   case AVGPOOL: vt_cn_avgpool2_forward(s->out, s->in, s->n, s->H, s->W, s->C); break;
   case MAXPOOL: vt_cn_maxpool2_forward(s->out, s->arg8, s->in, s->n, s->H, s->W, s->C); break;
   case ADAPTIVE:
@@ -327,14 +337,13 @@ static void test_simple(const char *name, int kind, int H, int W, int G) {
   float *proj = rand_buf(no, -1, 1), *din = vt_xmalloc(ni * sizeof(float));
   simple_fwd(&s);
   switch (kind) {
-  case RELU: vt_cn_relu_backward(din, proj, s.out, ni); break;
   case AVGPOOL: vt_cn_avgpool2_backward(din, proj, s.n, H, W, s.C); break;
   case MAXPOOL: vt_cn_maxpool2_backward(din, proj, s.arg8, s.n, H, W, s.C); break;
   case ADAPTIVE: vt_cn_adaptive_maxpool_backward(din, proj, s.arg32, s.n, H, W, s.C, G); break;
   case DROPOUT: vt_cn_dropout_backward(din, proj, s.mask, ni); break;
   }
   probe p = {.forward = simple_fwd, .ctx = &s, .out = s.out, .proj = proj, .n_out = no};
-  fd_check(name, s.in, ni, din, &p, 1e-3f, 1e-3, 1000, kind == MAXPOOL || kind == ADAPTIVE || kind == RELU);
+  fd_check(name, s.in, ni, din, &p, 1e-3f, 1e-3, 1000, kind == MAXPOOL || kind == ADAPTIVE);
   free(s.in), free(s.out), free(s.arg8), free(s.arg32), free(s.mask), free(proj), free(din);
 }
 
@@ -477,8 +486,8 @@ int main(void) {
   test_conv3x3(3, 9, 8, 32, 40);
   test_conv3x3(1, 4, 4, 17, 16);
   test_conv1x1();
-  test_batchnorm();
-  test_simple("relu", RELU, 4, 5, 0);
+  test_batchnorm(0);
+  test_batchnorm(1);
   test_simple("avgpool2 (odd 5x7)", AVGPOOL, 5, 7, 0);
   test_simple("maxpool2 (odd 5x7)", MAXPOOL, 5, 7, 0);
   test_simple("adaptive maxpool 7x5 -> 3", ADAPTIVE, 7, 5, 3);

@@ -353,13 +353,12 @@ static void conv_forward(const vt_convnet *net, vt_convnet_shard *s, int l) {
                           s->n * net->h[l] * net->w[l], net->cin[l], c->width[l]);
 }
 
-/* batch norm (with the statistics already in s->mean/invstd), ReLU, pool */
+/* batch norm (with the statistics already in s->mean/invstd) + ReLU, pool */
 static void bn_relu_pool_forward(const vt_convnet *net, vt_convnet_shard *s, int l) {
   const vt_convnet_config *c = &net->cfg;
   int rows = s->n * net->h[l] * net->w[l], co = c->width[l];
   vt_cn_batchnorm_forward(s->act[l], s->conv[l], s->mean[l], s->invstd[l], net->p.bn_gamma[l],
-                          net->p.bn_beta[l], rows, co);
-  vt_cn_relu_forward(s->act[l], s->act[l], (size_t)rows * co);
+                          net->p.bn_beta[l], rows, co, 1);
   if (s->pool[l])
     vt_cn_maxpool2_forward(s->pool[l], s->pool_arg[l], s->act[l], s->n, net->h[l], net->w[l], co);
 }
@@ -452,8 +451,7 @@ static void backward_job(void *ctx, int m, int M) {
         vt_cn_maxpool2_backward(s->db, s->da, s->pool_arg[l], s->n, net->h[l], net->w[l], co);
         swap(&s->da, &s->db);
       }
-      vt_cn_relu_backward(s->da, s->da, s->act[l], (size_t)s->n * rows * co);
-      vt_cn_batchnorm_backward_sums(s->sum_dy[l], s->sum_dy_xhat[l], s->da, s->conv[l],
+      vt_cn_batchnorm_backward_sums(s->sum_dy[l], s->sum_dy_xhat[l], s->da, s->act[l], s->conv[l],
                                     s->mean[l], s->invstd[l], s->n * rows, co);
       vt_convnet_tensors g;
       vt_convnet_carve(net, s->grad, &g);
@@ -474,7 +472,7 @@ static void backward_job(void *ctx, int m, int M) {
         s->tot_dy_xhat[l][i] = (float)b;
       }
       double count = (double)j->n * rows;
-      vt_cn_batchnorm_backward(s->db, s->da, s->conv[l], s->mean[l], s->invstd[l],
+      vt_cn_batchnorm_backward(s->db, s->da, s->act[l], s->conv[l], s->mean[l], s->invstd[l],
                                net->p.bn_gamma[l], s->tot_dy[l], s->tot_dy_xhat[l], count,
                                s->n * rows, co);
       swap(&s->da, &s->db);

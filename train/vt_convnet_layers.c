@@ -146,19 +146,23 @@ static inline void vstore_d(double *p, vd v, int n) {
 }
 
 void vt_cn_batchnorm_stats(vt_cn_bn_stats *s, const float *x, int rows, int C) {
+  /* one pass, sum and sum of squares in double: with float inputs the
+   * difference sumsq - sum^2 / n loses nothing that matters unless a
+   * channel's mean is ~1e6 times its deviation */
   s->count = rows;
   for (int c = 0; c < C; c += VL) {
     int nc = C - c < VL ? C - c : VL;
-    vd sum = {0}, m2 = {0};
-    for (size_t r = 0; r < (size_t)rows; r++) sum += widen(vload(x + r * C + c, nc));
-    vd mean = rows ? sum / (double)rows : sum;
+    vd sum = {0}, sq = {0};
     for (size_t r = 0; r < (size_t)rows; r++) {
-      vd d = widen(vload(x + r * C + c, nc)) - mean;
-      m2 += d * d;
+      vd v = widen(vload(x + r * C + c, nc));
+      sum += v;
+      sq += v * v;
     }
+    vd mean = rows ? sum / (double)rows : sum, m2 = sq - mean * sum;
     vstore_d(s->mean + c, mean, nc);
     vstore_d(s->m2 + c, m2, nc);
   }
+  for (int c = 0; c < C; c++) s->m2[c] = s->m2[c] > 0 ? s->m2[c] : 0.0;
 }
 
 void vt_cn_batchnorm_combine(float *mean, float *invstd, float *var_unbiased,
@@ -180,25 +184,34 @@ void vt_cn_batchnorm_combine(float *mean, float *invstd, float *var_unbiased,
 }
 
 void vt_cn_batchnorm_forward(float *y, const float *x, const float *mean, const float *invstd,
-                             const float *gamma, const float *beta, int rows, int C) {
+                             const float *gamma, const float *beta, int rows, int C, int relu) {
   for (int c = 0; c < C; c += VL) {
     int nc = C - c < VL ? C - c : VL;
     vf m = vload(mean + c, nc), a = vload(invstd + c, nc) * vload(gamma + c, nc),
        b = vload(beta + c, nc);
-    for (size_t r = 0; r < (size_t)rows; r++)
-      vstore(y + r * C + c, (vload(x + r * C + c, nc) - m) * a + b, nc);
+    for (size_t r = 0; r < (size_t)rows; r++) {
+      vf v = (vload(x + r * C + c, nc) - m) * a + b;
+      vstore(y + r * C + c, relu ? vmax0(v) : v, nc);
+    }
   }
 }
 
+/* dout where the ReLU let the value through (relu_out > 0), all of it
+ * without ReLU */
+static inline vf through_relu(const float *dout, const float *relu_out, size_t at, int nc) {
+  vf d = vload(dout + at, nc);
+  return relu_out ? vselect(vload(relu_out + at, nc) > 0, d, (vf){0}) : d;
+}
+
 void vt_cn_batchnorm_backward_sums(double *sum_dy, double *sum_dy_xhat, const float *dout,
-                                   const float *x, const float *mean, const float *invstd,
-                                   int rows, int C) {
+                                   const float *relu_out, const float *x, const float *mean,
+                                   const float *invstd, int rows, int C) {
   for (int c = 0; c < C; c += VL) {
     int nc = C - c < VL ? C - c : VL;
     vf m = vload(mean + c, nc);
     vd sd = {0}, sdx = {0};
     for (size_t r = 0; r < (size_t)rows; r++) {
-      vf d = vload(dout + r * C + c, nc);
+      vf d = through_relu(dout, relu_out, r * C + c, nc);
       sd += widen(d);
       sdx += widen(d * (vload(x + r * C + c, nc) - m));
     }
@@ -207,17 +220,18 @@ void vt_cn_batchnorm_backward_sums(double *sum_dy, double *sum_dy_xhat, const fl
   }
 }
 
-void vt_cn_batchnorm_backward(float *dx, const float *dout, const float *x, const float *mean,
-                              const float *invstd, const float *gamma, const float *sum_dy,
-                              const float *sum_dy_xhat, double count, int rows, int C) {
+void vt_cn_batchnorm_backward(float *dx, const float *dout, const float *relu_out, const float *x,
+                              const float *mean, const float *invstd, const float *gamma,
+                              const float *sum_dy, const float *sum_dy_xhat, double count,
+                              int rows, int C) {
   float inv_count = (float)(1.0 / count);
   for (int c = 0; c < C; c += VL) {
     int nc = C - c < VL ? C - c : VL;
-    /* dx = k (dout - sum_dy / count - xhat sum_dy_xhat / count), k = gamma invstd */
+    /* dx = k (dy - sum_dy / count - xhat sum_dy_xhat / count), k = gamma invstd */
     vf is = vload(invstd + c, nc), k = vload(gamma + c, nc) * is, m = vload(mean + c, nc);
     vf a = vload(sum_dy + c, nc) * inv_count, b = is * vload(sum_dy_xhat + c, nc) * inv_count;
     for (size_t r = 0; r < (size_t)rows; r++) {
-      vf d = vload(dout + r * C + c, nc), xm = vload(x + r * C + c, nc) - m;
+      vf d = through_relu(dout, relu_out, r * C + c, nc), xm = vload(x + r * C + c, nc) - m;
       vstore(dx + r * C + c, k * (d - a - xm * b), nc);
     }
   }
@@ -229,21 +243,6 @@ void vt_cn_batchnorm_update_running(float *run_mean, float *run_var, const float
     run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mean[c];
     run_var[c] = (1.0f - momentum) * run_var[c] + momentum * var_unbiased[c];
   }
-}
-
-/* ---- ReLU ----------------------------------------------------------------- */
-
-void vt_cn_relu_forward(float *out, const float *in, size_t count) {
-  size_t i = 0;
-  for (; i + VL <= count; i += VL) vstore(out + i, vmax0(vload(in + i, VL)), VL);
-  for (; i < count; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-}
-
-void vt_cn_relu_backward(float *din, const float *dout, const float *out, size_t count) {
-  size_t i = 0;
-  for (; i + VL <= count; i += VL)
-    vstore(din + i, vselect(vload(out + i, VL) > 0, vload(dout + i, VL), (vf){0}), VL);
-  for (; i < count; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 /* ---- 2x2 pools ------------------------------------------------------------ */

@@ -64,29 +64,28 @@ void vt_cn_batchnorm_stats(vt_cn_bn_stats *s, const float *x, int rows, int C);
 void vt_cn_batchnorm_combine(float *mean, float *invstd, float *var_unbiased, const vt_cn_bn_stats *s, int n,
                        int C, float eps);
 /* y [rows][C] from x with the given mean and invstd (the batch's in
- * training, the running ones in evaluation). */
+ * training, the running ones in evaluation), then ReLU if relu is set (the
+ * two in one pass: every batch norm of the head is followed by a ReLU). */
 void vt_cn_batchnorm_forward(float *y, const float *x, const float *mean, const float *invstd,
-                       const float *gamma, const float *beta, int rows, int C);
-/* A shard's partial sums for the backward pass: sum_dy [C] = sum dout,
- * sum_dy_xhat [C] = sum dout * xhat, in double. */
+                             const float *gamma, const float *beta, int rows, int C, int relu);
+/* A shard's partial sums for the backward pass: sum_dy [C] = sum dy,
+ * sum_dy_xhat [C] = sum dy * xhat, in double, where dy is dout, or with a
+ * ReLU after the batch norm (relu_out: the forward's output, else NULL)
+ * dout where relu_out > 0 and 0 elsewhere. */
 void vt_cn_batchnorm_backward_sums(double *sum_dy, double *sum_dy_xhat, const float *dout,
-                             const float *x, const float *mean, const float *invstd, int rows,
-                             int C);
+                                   const float *relu_out, const float *x, const float *mean,
+                                   const float *invstd, int rows, int C);
 /* dx [rows][C] of a shard, given the batch's totals (count = the batch's
- * rows): dx = gamma invstd (dout - sum_dy / count - xhat sum_dy_xhat / count).
- * The parameter gradients are the totals themselves: dgamma = sum_dy_xhat,
- * dbeta = sum_dy. */
-void vt_cn_batchnorm_backward(float *dx, const float *dout, const float *x, const float *mean,
-                        const float *invstd, const float *gamma, const float *sum_dy,
-                        const float *sum_dy_xhat, double count, int rows, int C);
+ * rows): dx = gamma invstd (dy - sum_dy / count - xhat sum_dy_xhat / count),
+ * dy as above. The parameter gradients are the totals themselves: dgamma =
+ * sum_dy_xhat, dbeta = sum_dy. */
+void vt_cn_batchnorm_backward(float *dx, const float *dout, const float *relu_out, const float *x,
+                              const float *mean, const float *invstd, const float *gamma,
+                              const float *sum_dy, const float *sum_dy_xhat, double count,
+                              int rows, int C);
 /* running = (1 - momentum) running + momentum batch (PyTorch's rule) */
 void vt_cn_batchnorm_update_running(float *run_mean, float *run_var, const float *mean,
                               const float *var_unbiased, int C, float momentum);
-
-/* ---- ReLU, in [count] -> out [count] ---------------------------------------- */
-void vt_cn_relu_forward(float *out, const float *in, size_t count);
-/* din = dout where out > 0, else 0 (out is the forward's output) */
-void vt_cn_relu_backward(float *din, const float *dout, const float *out, size_t count);
 
 /* ---- 2x2 pools, stride 2: in [n][H][W][C] -> out [n][H/2][W/2][C] ----------
  * An odd last row or column is dropped (floor, as PyTorch). */
