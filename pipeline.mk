@@ -4,16 +4,19 @@
 #
 #   extract   the feature store WORK/store.h5 (and WORK/eval.h5 from [evaluate])
 #   train     one head per extracted tap: WORK/<tap>/head.h5, head.report/, train.txt
+#             (its report printed, unless `report` is a goal too and prints it)
 #   evaluate  each head's predictions on the evaluation store (the training store
 #             if there is none): WORK/<tap>/predictions.csv
 #   report    (default) prints every head's report and the comparison table,
-#             also written to WORK/report.csv
+#             also written to WORK/report.csv and WORK/report.html
 #   predict   IMAGES="a.jpg dir/" [TAP=layer]: top classes from that tap's head
 #             (default: the last tap)
-#   sweep     trains the [sweep] grid (taps x pools x heads) on the cached store;
-#             prints one table, also written to WORK/sweep.csv (default grid:
-#             each tap and all together x GAP, GMP, the grid poolings and
-#             the pyramid x softmax)
+#   sweep     trains the [sweep] grid (taps x pools x heads) on the cached store,
+#             one progress line per head; prints the table ranked by [sweep]
+#             metric on the validation rows, the best marked, also written to
+#             WORK/sweep.csv and WORK/sweep.html (default grid: each tap and
+#             all together x GAP, GMP, the grid poolings and the pyramid x
+#             softmax)
 #   clean     removes WORK
 #
 # SHARDS=N (default 1) extracts the training store as N shards,
@@ -55,6 +58,8 @@ $(call no_space,BIN,$(BIN))
 ifeq ($(wildcard $(VT_CONFIG)),)
 $(error $(VT_CONFIG) is missing: build vggtap first (make))
 endif
+# Every section, the programs' too, keys and values, before any work: a
+# typo in [train] must not surface only after the extraction.
 CONFIG_ERROR := $(shell $(VT_CONFIG) check $(CONFIG) 2>&1 >/dev/null)
 ifneq ($(CONFIG_ERROR),)
 $(error $(CONFIG_ERROR))
@@ -137,17 +142,20 @@ $(WORK)/eval.h5: $(WORK)/extract.settings $(WORK)/eval-images.list $(WEIGHTS)
 # ---- training: WORK/<tap>/head.h5, its report (head.report/, head.log.csv)
 # and the printed summary (train.txt, shown by `report`)
 
-# $(1) head, $(2) flags for vggtap-train
+# $(1) head, $(2) flags for vggtap-train, $(3) @ to leave the command unsaid
 define train_head
 @mkdir -p $(dir $(1))
-$(TRAIN) --config $(CONFIG) --store $(WORK)/store.h5 $(if $(EVAL_STORE),--eval $(EVAL_STORE)) \
+$(3)$(TRAIN) --config $(CONFIG) --store $(WORK)/store.h5 $(if $(EVAL_STORE),--eval $(EVAL_STORE)) \
   --out $(1) --quiet $(2) > $(dir $(1))train.txt.tmp || { cat $(dir $(1))train.txt.tmp; exit 1; }
 @mv $(dir $(1))train.txt.tmp $(dir $(1))train.txt
 endef
 
+# A head's report is printed once it is trained, unless `report` (the
+# default goal) is to print every head's report at the end anyway.
+REPORT_GOAL := $(filter report,$(or $(MAKECMDGOALS),report))
 $(HEADS): $(WORK)/%/head.h5: $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
 	$(call train_head,$@,--tap $*)
-	@cat $(@D)/train.txt
+	$(if $(REPORT_GOAL),,@cat $(@D)/train.txt)
 
 # ---- evaluation: per-image predictions on the evaluation store
 
@@ -160,8 +168,8 @@ evaluate: $(PREDICTIONS)
 report: $(HEADS)
 	@for t in $(TAPS); do echo; echo "==== $$t ($(WORK)/$$t/train.txt)"; cat $(WORK)/$$t/train.txt; done
 	@echo
-	@$(INFO) --table --csv $(WORK)/report.csv $(HEADS)
-	@echo "(table also in $(WORK)/report.csv)"
+	@$(INFO) --table --csv $(WORK)/report.csv --html $(WORK)/report.html $(HEADS)
+	@echo "(table also in $(WORK)/report.csv; page: $(WORK)/report.html)"
 
 # The weights the store was extracted with (the head refuses any others),
 # even when the config names them only under [extract].
@@ -196,17 +204,26 @@ TRAIN_HIDDEN := $(call get,train,hidden,)
 hidden_flag = $(if $(filter softmax,$(1)),$(if $(TRAIN_HIDDEN),--hidden=),--hidden=$(subst -,$(comma),$(1)))
 SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(call sweep_head,$(t),$(p),$(h)))))
 
+# The ranking metric (vggtap-info --sort): heads are ranked on the
+# validation rows, their scores shown on rows that chose nothing.
+SWEEP_METRIC := $(call get,sweep,metric,accuracy)
+
+# One progress line per head once it is trained, [i/N] and a short name
+# (b2/max4/softmax), in one write so that make -j keeps lines whole.
 # '+' becomes ',' only when the recipe runs (a ',' would split make's arguments)
+# $(1) tap, $(2) pool, $(3) head, $(4) its place in the grid
 define sweep_rule
 $(call sweep_head,$(1),$(2),$(3)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
-	@echo "sweep: tap $(1), pool $(2), head $(3)"
-	$$(call train_head,$$@,--tap $$(subst +,$$(comma),$(1)) --pool $$(subst +,$$(comma),$(2)) $$(call hidden_flag,$(3)))
+	$$(call train_head,$$@,--tap $$(subst +,$$(comma),$(1)) --pool $$(subst +,$$(comma),$(2)) $$(call hidden_flag,$(3)),@)
+	@echo "$$$$(printf '%7s %-28s' '[$(4)/$(words $(SWEEP))]' '$(subst _pool,,$(subst block,b,$(1)))/$(2)/$(3)') $$$$($(INFO) --table --brief $$@)"
 endef
-$(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(eval $(call sweep_rule,$(t),$(p),$(h))))))
+sweep_place :=
+$(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),$(p),$(h),$(words $(sweep_place)))))))
 
 sweep: $(SWEEP)
-	@$(INFO) --table --csv $(WORK)/sweep.csv $(SWEEP)
-	@echo "(table also in $(WORK)/sweep.csv)"
+	@echo
+	@$(INFO) --table --sort $(SWEEP_METRIC) --relative-to $(WORK)/sweep --csv $(WORK)/sweep.csv --html $(WORK)/sweep.html $(SWEEP)
+	@echo "(table also in $(WORK)/sweep.csv; page with links to each head's report: $(WORK)/sweep.html)"
 
 clean:
 	@test -n "$(WORK)" && test "$(WORK)" != / && test "$(WORK)" != .

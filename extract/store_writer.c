@@ -16,6 +16,7 @@
 #include "store/vt_store_read.h"
 #include "store/vt_store_schema.h"
 #include "map_file.h"
+#include "store_lock.h"
 
 /* A part is closed after max_rows rows or PART_MAX_SECONDS, whichever comes
  * first: a crash loses at most that much work. The pooled vectors of an open
@@ -178,7 +179,9 @@ static int compare_meta(const char *path, const vt_store_meta *m) {
   return 0;
 }
 
-int vt_store_check_existing(const char *out, const vt_store_meta *m) {
+/* If OUT exists: 1 if it is a complete store made with the same settings,
+ * -1 (reason says what differs) otherwise. 0 if OUT does not exist. */
+static int check_existing(const char *out, const vt_store_meta *m) {
   struct stat st;
   if (stat(out, &st) != 0) return 0;
   if (S_ISDIR(st.st_mode)) return vt_fail("%s is a directory: --out names the store file to write", out);
@@ -225,12 +228,15 @@ static int remove_partial(const char *out, int keep_lock) {
   return rc;
 }
 
-int vt_store_remove(const char *out) {
+/* Removes OUT and what OUT.partial/ holds but the lock (for --overwrite). */
+static int remove_store(const char *out) {
   if (unlink(out) != 0 && errno != ENOENT) return vt_fail("cannot remove %s: %s", out, strerror(errno));
   return remove_partial(out, 1);
 }
 
-int vt_store_partial_exists(const char *out) {
+/* 0 if OUT.partial/ certainly does not exist, else 1 (also when that cannot
+ * be told: the caller then takes the locked path). */
+static int partial_exists(const char *out) {
   char *dir = vt_store_partial_dir(out);
   struct stat st;
   int absent = lstat(dir, &st) != 0 && errno == ENOENT;
@@ -238,9 +244,10 @@ int vt_store_partial_exists(const char *out) {
   return !absent;
 }
 
-int vt_store_remove_partial(const char *out) { return remove_partial(out, 0); }
-
-void vt_store_remove_lock_only_partial(const char *out) {
+/* Removes OUT.partial/ if it holds nothing but the lock: what a run refused
+ * before any work leaves (vt_store_lock created it), so a refusal leaves no
+ * trace; a partial run's rows are kept. The caller holds the lock. */
+static void remove_lock_only_partial(const char *out) {
   char *dir = vt_store_partial_dir(out);
   DIR *d = opendir(dir);
   int only_lock = d != NULL;
@@ -249,6 +256,23 @@ void vt_store_remove_lock_only_partial(const char *out) {
   if (d) closedir(d);
   if (only_lock) remove_dir(dir, 0); /* best effort: a leftover empty folder harms nothing */
   free(dir);
+}
+
+int vt_store_begin(const char *out, const vt_store_meta *m, int overwrite, int *lock) {
+  *lock = -1;
+  /* Checking a store only reads it, so without OUT.partial/ (no run going
+   * on or stopped) it comes before the lock: a rerun on a complete store in
+   * a directory this user cannot write (a read-only share) has nothing to
+   * do, and one with other settings is refused naming them. */
+  int existing = overwrite || partial_exists(out) ? 0 : check_existing(out, m);
+  if (existing != 0) return existing;
+  *lock = vt_store_lock(out); /* the caller keeps it until exit */
+  if (*lock < 0) return -1;
+  if (overwrite && remove_store(out) < 0) return -1;
+  existing = check_existing(out, m);
+  if (existing < 0) remove_lock_only_partial(out); /* a refusal touches nothing */
+  if (existing == 1) remove_partial(out, 0); /* left if killed just after the rename */
+  return existing;
 }
 
 /* Names of the finished parts, sorted. */

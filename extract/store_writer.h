@@ -70,9 +70,16 @@ typedef struct {
 /* Fills meta's rows_digest and n_rows from the inputs. */
 void vt_store_meta_digest_rows(vt_store_meta *m, const vt_inputs *in);
 
-/* If OUT exists: 1 if it is a complete store made with the same settings,
- * -1 (reason says what differs) otherwise. 0 if OUT does not exist. */
-int vt_store_check_existing(const char *out, const vt_store_meta *m);
+/* The start of a run on OUT, safe against a second extractor and against a
+ * kill at any moment: without --overwrite and OUT.partial/, a complete OUT
+ * made with the settings m means nothing to do (1; checked before taking
+ * the lock, so that a complete store on a read-only share needs no write);
+ * OUT made with other settings is refused (-1 + the differences) and leaves
+ * no trace. Otherwise takes the lock (store_lock.h: *lock, which the caller
+ * keeps open until it exits), removes OUT and the stopped run's parts with
+ * overwrite, and returns 0: go on with vt_partial_open, which resumes the
+ * rows of OUT.partial/ when its plan is m. -1 + reason on an error. */
+int vt_store_begin(const char *out, const vt_store_meta *m, int overwrite, int *lock);
 
 typedef struct vt_partial vt_partial;
 
@@ -93,17 +100,5 @@ long long vt_partial_rows_safe(const vt_partial *p);
 int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, long long *n_ok,
                         long long *n_failed);
 void vt_partial_free(vt_partial *p);
-
-/* Removes OUT and what OUT.partial/ holds but the lock (for --overwrite). */
-int vt_store_remove(const char *out);
-/* 0 if OUT.partial/ certainly does not exist, else 1 (also when that cannot
- * be told: the caller then takes the locked path). */
-int vt_store_partial_exists(const char *out);
-/* Removes OUT.partial/ only. */
-int vt_store_remove_partial(const char *out);
-/* Removes OUT.partial/ if it holds nothing but the lock: what a run refused
- * before any work leaves (vt_store_lock created it), so a refusal leaves no
- * trace; a partial run's rows are kept. The caller holds the lock. */
-void vt_store_remove_lock_only_partial(const char *out);
 
 #endif

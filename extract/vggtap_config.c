@@ -9,9 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "extract_options.h"
+#include "predict_options.h"
+#include "train_options.h"
+#include "base/vt_args.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "base/vt_config.h"
+#include "leaderboard.h"
 #include "net/vt_extract.h"
 #include "vt_features.h"
 #include "image/vt_inputs.h"
@@ -26,11 +31,12 @@ static const char usage[] =
     "       vggtap-config weights CONFIG\n"
     "\n"
     "The helper behind pipeline.mk (docs/WORKFLOW.md); configs: docs/CONFIG.md.\n"
-    "  check     parse CONFIG and check what no program owns: sections, the keys of\n"
-    "            [vggtap], [evaluate] and [sweep] (its taps must be among [extract]'s,\n"
-    "            its pools must parse), and that [evaluate] gives its images the way\n"
-    "            [extract] does. Program sections are checked by the programs\n"
-    "            (vggtap-extract --config CONFIG --help checks [extract]).\n"
+    "  check     parse CONFIG and check every section before any work: [extract],\n"
+    "            [train] and [predict] as their programs read them (each key one of\n"
+    "            the program's options, each value valid: taps, poolings, numbers),\n"
+    "            the keys of [vggtap], [evaluate] and [sweep] (its taps must be among\n"
+    "            [extract]'s, its pools must parse), and that [evaluate] gives its\n"
+    "            images the way [extract] does. Every other subcommand checks too.\n"
     "  get       print one value (paths resolved against CONFIG's folder), or DEFAULT;\n"
     "            exit 1 if neither\n"
     "  settings  print a section as sorted key=value lines, paths resolved, with the\n"
@@ -39,14 +45,21 @@ static const char usage[] =
     "  images    list the images the section's data or manifest names, with size and\n"
     "            modification time (a manifest lists itself too)\n"
     "  weights   print the weights file vggtap-extract would use (the [extract] weights\n"
-    "            key, else [vggtap]'s, else $VGGTAP_WEIGHTS, else the Keras cache), or say\n"
-    "            how to get one\n"
+    "            key, else [vggtap]'s, else $VGGTAP_WEIGHTS, else the Keras cache, else,\n"
+    "            for taps up to block2_pool, the bundled data/weights file), or say how\n"
+    "            to get one\n"
     "  --out FILE  write there, and only if the content changed (keeps its time stamp\n"
     "              otherwise), instead of standard output\n"
     "\n"
     "Exit status: 0 ok, 1 error (bad config, missing value, no weights), 2 usage.\n";
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+enum { O_SET = VT_OPT_FIRST_FREE, O_OUT };
+
+static const struct option options[] = {
+    {"set", required_argument, 0, O_SET}, {"out", required_argument, 0, O_OUT},
+    VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+
+static const vt_program program = {"vggtap-config", usage, options, NULL};
 
 /* ---- a growable text buffer ---- */
 
@@ -123,6 +136,9 @@ static int check_sweep_word(const vt_config_entry *e, const char *w, const vt_ex
   if (strchr(w, '/')) return vt_fail("'/' cannot be part of a value (values name folders)");
   if (!strcmp(e->key, "heads") && !valid_head(w))
     return vt_fail("each head is softmax or hidden widths like 256,128 (in '%s')", e->value);
+  vt_board_metric metric;
+  if (!strcmp(e->key, "metric") && vt_board_metric_parse(w, &metric) < 0)
+    return vt_fail("the metric is accuracy, balanced_accuracy or macro_f1, not '%s'", w);
   if (!strcmp(e->key, "pools")) {
     vt_pooling pooling;
     return vt_pooling_parse(w, &pooling);
@@ -159,6 +175,38 @@ static int check_sweep(const vt_config *c, const vt_config_entry *e) {
   return 0;
 }
 
+static int parse_extract(int argc, char **argv) {
+  vt_extract_options o;
+  return vt_extract_options_parse(argc, argv, &o);
+}
+
+static int parse_train(int argc, char **argv) {
+  vt_train_options o;
+  return vt_train_options_parse(argc, argv, &o);
+}
+
+static int parse_predict(int argc, char **argv) {
+  vt_predict_options o;
+  return vt_predict_options_parse(argc, argv, &o);
+}
+
+/* The program's section (and the [vggtap] keys it takes) read as the
+ * program reads it from `--config CONFIG`: every key one of its options,
+ * every value valid. So a typo in [train] stops pipeline.mk before the
+ * extraction, not after it. */
+static int check_program(const vt_config *c, const vt_program *p, int (*parse)(int argc, char **argv)) {
+  char *args[] = {(char *)p->name, "--config", c->path, NULL}, **argv = args;
+  int argc = 3;
+  if (vt_args_start(p, &argc, &argv) < 0) return -1; /* "FILE:LINE: ..." */
+  if (parse(argc, argv) == 0) return 0;
+  /* "FILE:LINE: --key ..." where the message names the key's flag */
+  char msg[1400];
+  const char *reason = vt_failure_reason(), *annotated = vt_config_annotate(reason);
+  if (annotated != reason) snprintf(msg, sizeof msg, "%s", annotated);
+  else snprintf(msg, sizeof msg, "%s: [%s] %s", c->path, p->config_section, reason);
+  return vt_fail("%s", msg);
+}
+
 static int check(const vt_config *c) {
   const vt_config_entry *ed = vt_config_find(c, "extract", "data"), *em = vt_config_find(c, "extract", "manifest");
   const vt_config_entry *vd = vt_config_find(c, "evaluate", "data"), *vm = vt_config_find(c, "evaluate", "manifest");
@@ -173,7 +221,12 @@ static int check(const vt_config *c) {
       return vt_fail("%s:%d: [evaluate] %s goes with an [evaluate] manifest", c->path, e->line, e->key);
     if (!strcmp(e->section, "sweep") && check_sweep(c, e) < 0) return -1;
   }
-  return 0;
+  int rc = 0;
+  if (check_program(c, &vt_extract_program, parse_extract) < 0 || check_program(c, &vt_train_program, parse_train) < 0 ||
+      check_program(c, &vt_predict_program, parse_predict) < 0)
+    rc = -1;
+  vt_config_release();
+  return rc;
 }
 
 static int by_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -247,83 +300,100 @@ static int images(const vt_config *c, const char *section, const char *out) {
   return rc;
 }
 
+/* How many conv layers the config's taps need: [extract]'s (vggtap-extract's
+ * default block1_pool); [sweep]'s are among them (check() runs first).
+ * All of them when the taps do not parse: vggtap-extract reports that. */
+static int convs_needed(const vt_config *c) {
+  const vt_config_entry *e = vt_config_find(c, "extract", "tap");
+  vt_extract_config taps = {0};
+  if (vt_extract_parse_taps(&taps, e ? e->value : "block1_pool") < 0) return VT_VGG16_NCONV;
+  return vt_extract_convs_needed(&taps);
+}
+
 /* The weights vggtap-extract would use with this config (pipeline.mk passes
- * them on): [extract]'s key, else [vggtap]'s, else the environment's. */
+ * them on): [extract]'s key, else [vggtap]'s, else the environment's, else
+ * the Keras cache, else the bundled file if the taps fit in it. */
 static int weights(const vt_config *c) {
   const vt_config_entry *e = vt_config_find(c, "extract", "weights");
   if (!e) e = vt_config_find(c, "vggtap", "weights");
   char *given = e ? vt_config_value(c, e) : NULL;
-  const char *path = vt_weights_find(given, 1);
+  const char *path = vt_weights_find(given, 1, convs_needed(c));
   if (path) printf("%s\n", path);
   free(given);
   return path ? 0 : -1;
 }
 
-int main(int argc, char **argv) {
-  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    fputs(usage, stdout);
-    return EXIT_OK;
-  }
-  if (argc >= 2 && !strcmp(argv[1], "--version")) {
-    printf("vggtap-config %s\n", VT_VERSION);
-    return EXIT_OK;
-  }
-  if (argc < 3) {
-    fputs(usage, stderr);
-    return EXIT_USAGE;
-  }
-  const char *cmd = argv[1], *out = NULL;
-  char **set = vt_xmalloc((size_t)argc * sizeof *set), *pos[4];
-  int n_set = 0, n_pos = 0;
-  for (int i = 3; i < argc; i++) {
-    if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-    else if (!strcmp(argv[i], "--set") && i + 1 < argc && strchr(argv[i + 1], '=')) set[n_set++] = argv[++i];
-    else if (argv[i][0] != '-' && n_pos < 4) pos[n_pos++] = argv[i];
-    else {
-      fprintf(stderr, "vggtap-config: unexpected argument '%s' (see --help)\n", argv[i]);
-      free(set);
-      return EXIT_USAGE;
+/* The subcommand and its operands, --set and --out. */
+typedef struct {
+  const char *cmd, *config, *out;
+  char *pos[3];
+  int n_pos, n_set;
+  char **set;
+} config_command;
+
+static int parse_command(int argc, char **argv, config_command *o) {
+  memset(o, 0, sizeof *o);
+  o->set = vt_xmalloc((size_t)argc * sizeof *o->set);
+  if (vt_args_start(&program, &argc, &argv) < 0) return -1;
+  for (int c; (c = vt_args_next(&program, argc, argv)) != -1;) {
+    switch (c) {
+      case O_OUT: o->out = optarg; break;
+      case O_SET:
+        if (!strchr(optarg, '=')) return vt_fail("--set wants KEY=VALUE, not '%s'", optarg);
+        o->set[o->n_set++] = optarg;
+        break;
+      default: return -1; /* VT_OPT_BAD: the reason is set */
     }
   }
+  if (optind + 2 > argc) return vt_fail("give a subcommand and a CONFIG");
+  o->cmd = argv[optind];
+  o->config = argv[optind + 1];
+  const char *cmd = o->cmd;
   int want_min = !strcmp(cmd, "get") ? 2 : !strcmp(cmd, "settings") || !strcmp(cmd, "images") ? 1 : 0;
   int want_max = !strcmp(cmd, "get") ? 3 : want_min;
-  int known = !strcmp(cmd, "check") || !strcmp(cmd, "get") || !strcmp(cmd, "settings") ||
-              !strcmp(cmd, "images") || !strcmp(cmd, "weights");
-  if (!known || n_pos < want_min || n_pos > want_max || (n_set && strcmp(cmd, "settings")) ||
-      (out && strcmp(cmd, "settings") && strcmp(cmd, "images"))) {
-    fprintf(stderr, "vggtap-config: bad arguments for '%s' (see --help)\n", cmd);
-    free(set);
-    return EXIT_USAGE;
+  if (strcmp(cmd, "check") && strcmp(cmd, "get") && strcmp(cmd, "settings") && strcmp(cmd, "images") &&
+      strcmp(cmd, "weights"))
+    return vt_fail("unknown subcommand '%s' (check, get, settings, images or weights)", cmd);
+  for (int i = optind + 2; i < argc; i++) {
+    if (o->n_pos == want_max) return vt_fail("unexpected argument '%s' for '%s'", argv[i], cmd);
+    o->pos[o->n_pos++] = argv[i];
   }
+  if (o->n_pos < want_min) return vt_fail("'%s' needs %s", cmd, want_min == 1 ? "a SECTION" : "a SECTION and a KEY");
+  if (o->n_set && strcmp(cmd, "settings")) return vt_fail("--set goes with settings");
+  if (o->out && strcmp(cmd, "settings") && strcmp(cmd, "images")) return vt_fail("--out goes with settings or images");
+  return 0;
+}
+
+/* Runs the subcommand on the checked config c. */
+static int run(const config_command *o, const vt_config *c) {
+  const char *cmd = o->cmd;
+  if (!strcmp(cmd, "check")) {
+    printf("%s: ok (%d %s)\n", c->path, c->n, vt_plural(c->n, "key", "keys"));
+    return 0;
+  }
+  if (!strcmp(cmd, "settings")) return settings(c, o->pos[0], o->n_set, o->set, o->out);
+  if (!strcmp(cmd, "images")) return images(c, o->pos[0], o->out);
+  if (!strcmp(cmd, "weights")) return weights(c);
+  const vt_config_entry *e = vt_config_find(c, o->pos[0], o->pos[1]);
+  if (!e && o->n_pos < 3) return vt_fail("%s: no key '%s' in [%s]", c->path, o->pos[1], o->pos[0]);
+  char *v = e ? vt_config_value(c, e) : vt_xstrdup(o->pos[2]);
+  printf("%s\n", v);
+  free(v);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  config_command o;
+  int rc = parse_command(argc, argv, &o) < 0 ? vt_exit_usage(&program) : VT_EXIT_OK;
   vt_config c;
-  if (vt_config_load(argv[2], &c) < 0) {
-    fprintf(stderr, "vggtap-config: %s\n", vt_failure_reason());
-    free(set);
-    return EXIT_ERROR;
-  }
-  int rc = check(&c);
-  if (rc == 0 && !strcmp(cmd, "check")) {
-    printf("%s: ok (%d keys)\n", c.path, c.n);
-  } else if (rc == 0 && !strcmp(cmd, "get")) {
-    const vt_config_entry *e = vt_config_find(&c, pos[0], pos[1]);
-    if (e) {
-      char *v = vt_config_value(&c, e);
-      printf("%s\n", v);
-      free(v);
-    } else if (n_pos == 3) {
-      printf("%s\n", pos[2]);
+  if (rc == VT_EXIT_OK) {
+    if (vt_config_load(o.config, &c) < 0) {
+      rc = vt_exit_error(&program);
     } else {
-      rc = vt_fail("%s: no key '%s' in [%s]", c.path, pos[1], pos[0]);
+      if (check(&c) < 0 || run(&o, &c) < 0) rc = vt_exit_error(&program);
+      vt_config_free(&c);
     }
-  } else if (rc == 0 && !strcmp(cmd, "settings")) {
-    rc = settings(&c, pos[0], n_set, set, out);
-  } else if (rc == 0 && !strcmp(cmd, "images")) {
-    rc = images(&c, pos[0], out);
-  } else if (rc == 0) {
-    rc = weights(&c);
   }
-  if (rc < 0) fprintf(stderr, "vggtap-config: %s\n", vt_failure_reason());
-  vt_config_free(&c);
-  free(set);
-  return rc < 0 ? EXIT_ERROR : EXIT_OK;
+  free(o.set);
+  return rc;
 }

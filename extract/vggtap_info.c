@@ -4,7 +4,6 @@
  * sweeps. h5ls/h5dump stay the low-level view. */
 #define _XOPEN_SOURCE 700 /* wcwidth */
 #include <errno.h>
-#include <getopt.h>
 #include <hdf5.h>
 #include <locale.h>
 #include <math.h>
@@ -14,16 +13,19 @@
 #include <sys/stat.h>
 #include <wchar.h>
 
+#include "base/vt_args.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
 #include "store/vt_store_schema.h"
 #include "base/vt_text.h"
+#include "leaderboard.h"
 
 static const char usage[] =
     "usage: vggtap-info FILE.h5...                    describe stores and heads\n"
-    "       vggtap-info --table [--csv OUT] HEAD.h5...  compare heads, one line each\n"
+    "       vggtap-info --table [--sort METRIC] [--csv OUT] [--html OUT] HEAD.h5...\n"
+    "                                                 compare heads, one line each\n"
     "\n"
     "For a feature store (vggtap-extract): rows ok/failed per class and split, the\n"
     "failure reasons grouped, every tap's datasets with shapes and types, how the\n"
@@ -32,16 +34,34 @@ static const char usage[] =
     "pooling, classes, provenance, and the scores in its report (HEAD.report/\n"
     "metrics.json beside it) when present.\n"
     "\n"
-    "  --table       one line per head: tap, pooling, hidden layers, feature width,\n"
-    "                parameters, accuracy, macro-F1, training seconds (read from each\n"
-    "                head's report)\n"
+    "  --table       one line per head, best first: short name (b2/max4/softmax), feature\n"
+    "                width, parameters, the validation score it is ranked by, accuracy,\n"
+    "                balanced accuracy, macro-F1 and the rows they come from, training\n"
+    "                seconds (read from each head's report); the best is marked *\n"
+    "  --sort METRIC accuracy (default), balanced_accuracy or macro_f1: ranked by its\n"
+    "                value on the validation rows when every head has them (so that the\n"
+    "                scores shown, on test rows or --eval, chose nothing), else on the\n"
+    "                scored rows, and the table says so\n"
     "  --csv OUT     with --table, also write the table as CSV to OUT\n"
+    "  --html OUT    with --table, also write it as a page (self-contained) linking each\n"
+    "                head's report.html\n"
+    "  --relative-to DIR  with --table, name heads by their path under DIR (default:\n"
+    "                under the folder they all share)\n"
+    "  --brief       with --table, one line of scores per head, in the order given\n"
     "  --failures N  show at most N failure reasons (default 10)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 success, 1 a file is unreadable or not a vggtap file, 2 usage.\n";
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+enum { O_TABLE = VT_OPT_FIRST_FREE, O_CSV, O_FAILURES, O_SORT, O_HTML, O_BRIEF, O_RELATIVE_TO };
+
+static const struct option options[] = {
+    {"table", no_argument, 0, O_TABLE},         {"csv", required_argument, 0, O_CSV},
+    {"failures", required_argument, 0, O_FAILURES}, {"sort", required_argument, 0, O_SORT},
+    {"html", required_argument, 0, O_HTML},     {"brief", no_argument, 0, O_BRIEF},
+    {"relative-to", required_argument, 0, O_RELATIVE_TO}, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+
+static const vt_program program = {"vggtap-info", usage, options, NULL};
 
 /* ---- small helpers ---- */
 
@@ -178,7 +198,8 @@ static void print_failures(const vt_store *s, int max_reasons) {
   }
   if (total) {
     qsort(rc, (size_t)n, sizeof *rc, by_count);
-    printf("  failures       %d rows, %d distinct reason%s:\n", total, n, n == 1 ? "" : "s");
+    printf("  failures       %d %s, %d distinct %s:\n", total, vt_plural(total, "row", "rows"), n,
+           vt_plural(n, "reason", "reasons"));
     for (int j = 0; j < n && j < max_reasons; j++)
       printf("    %6d  %s  (e.g. %s)\n", rc[j].count, rc[j].reason[0] ? rc[j].reason : "(no reason recorded)",
              s->paths[rc[j].example]);
@@ -187,41 +208,8 @@ static void print_failures(const vt_store *s, int max_reasons) {
   free(rc);
 }
 
-/* Terminal columns of UTF-8 text (printf's %-*s pads by bytes, which pushed
- * the columns right after 'ü' or '日'): wide characters take two, combining
- * marks none. wcwidth knows UTF-8 only under a UTF-8 locale, so C.UTF-8
- * (glibc's libc-bin, always installed) is used whatever the user's LANG;
- * bytes that are not UTF-8, or no such locale, count one column each. */
-static int text_columns(const char *s) {
-  static locale_t utf8;
-  if (!utf8) utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-  int n = 0;
-  if (!utf8) {
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-  }
-  locale_t old = uselocale(utf8);
-  mbstate_t st = {0};
-  for (size_t len = strlen(s); len;) {
-    wchar_t wc;
-    size_t k = mbrtowc(&wc, s, len, &st);
-    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
-      memset(&st, 0, sizeof st);
-      k = 1;
-      n++;
-    } else {
-      int w = wcwidth(wc);
-      n += w < 0 ? 1 : w;
-    }
-    s += k;
-    len -= k;
-  }
-  uselocale(old);
-  return n;
-}
-
 static void print_padded(const char *s, int width) {
-  int pad = width - text_columns(s);
+  int pad = width - vt_text_columns(s);
   printf("%s%*s", s, pad > 0 ? pad : 0, "");
 }
 
@@ -236,7 +224,7 @@ static void print_rows(const vt_store *s) {
   if (s->n_classes) {
     int width = unlabelled ? (int)strlen("(unlabelled)") : 5;
     for (int k = 0; k < s->n_classes; k++) {
-      int cols = text_columns(s->classes[k]);
+      int cols = vt_text_columns(s->classes[k]);
       if (cols > width) width = cols;
     }
     printf("  classes        %d\n    ", s->n_classes);
@@ -416,6 +404,7 @@ typedef struct {
       *eval_store, *feature_source, *config, *evaluated_on;
   long long n_params, n_features, n_classes, n_layers, best_epoch, input_h, input_w, version;
   double accuracy, macro_f1, balanced_accuracy, train_seconds;
+  double val_accuracy, val_balanced_accuracy, val_macro_f1, n_scored, n_val;
   int have_report;
 } head_info;
 
@@ -455,6 +444,11 @@ static int read_head(const char *path, hid_t f, head_info *h) {
   h->macro_f1 = json_number(json, "macro_f1");
   h->train_seconds = json_number(json, "train_seconds");
   h->evaluated_on = json_string(json, "eval");
+  h->n_scored = json_number(json, "n");
+  h->n_val = json_number(json, "n_val");
+  h->val_accuracy = json_number(json, "val_accuracy");
+  h->val_balanced_accuracy = json_number(json, "val_balanced_accuracy");
+  h->val_macro_f1 = json_number(json, "val_macro_f1");
   free(json);
   free(json_path);
   return 0;
@@ -480,6 +474,8 @@ static int describe_head(const char *path, hid_t f) {
   }
   printf("  trained on     %s: %lld training rows, %lld validation rows, best epoch %lld\n", h.store,
          dataset_len(f, "training/train_rows"), dataset_len(f, "training/val_rows"), h.best_epoch);
+  if (dataset_len(f, "training/test_rows") > 0)
+    printf("  test split     %lld rows of it, held out for the score\n", dataset_len(f, "training/test_rows"));
   if (h.eval_store[0]) printf("  evaluated on   %s\n", h.eval_store);
   printf("  provenance\n");
   printf("    weights        sha256 %s\n", h.weights_sha256);
@@ -541,44 +537,13 @@ static int describe(const char *path, int max_reasons) {
   return rc;
 }
 
-static void fmt_num(char *out, size_t n, double v, const char *fmt) {
-  if (isnan(v)) snprintf(out, n, "-");
-  else snprintf(out, n, fmt, v);
-}
-
-/* The heads --table compares, for write_table_csv. */
-typedef struct {
-  int n;
-  char **paths;
-  const head_info *h;
-} heads_table;
-
-static int write_table_csv(FILE *f, const void *arg) {
-  const heads_table *t = arg;
-  const head_info *h = t->h;
-  fprintf(f, "head,tap,pooling,hidden,features,params,accuracy,macro_f1,train_seconds\n");
-  for (int i = 0; i < t->n; i++) {
-    char acc[32], f1[32], secs[32];
-    fmt_num(acc, sizeof acc, h[i].accuracy, "%.6f");
-    fmt_num(f1, sizeof f1, h[i].macro_f1, "%.6f");
-    fmt_num(secs, sizeof secs, h[i].train_seconds, "%.3f");
-    vt_csv_field(f, t->paths[i]);
-    fputc(',', f);
-    vt_csv_field(f, h[i].tap);
-    fputc(',', f);
-    vt_csv_field(f, h[i].pooling);
-    fputc(',', f);
-    vt_csv_field(f, h[i].hidden[0] ? h[i].hidden : "softmax");
-    fprintf(f, ",%lld,%lld,%s,%s,%s\n", h[i].n_features, h[i].n_params, isnan(h[i].accuracy) ? "" : acc,
-            isnan(h[i].macro_f1) ? "" : f1, isnan(h[i].train_seconds) ? "" : secs);
-  }
-  return 0;
-}
-
-static int table(int n, char **paths, const char *csv_path) {
-  head_info *h = vt_xcalloc((size_t)n, sizeof *h);
-  int rc = 0, width = 4, tap_w = 3, pool_w = 7;
-  for (int i = 0; i < n && rc == 0; i++) {
+/* The heads compared (leaderboard.h): --table, and with --brief one line each. */
+static int table(int n, char **paths, const char *metric, const char *root, const char *csv_path,
+                 const char *html_path, int brief) {
+  head_info *h = vt_xcalloc((size_t)n + 1, sizeof *h);
+  vt_board_row *rows = vt_xcalloc((size_t)n + 1, sizeof *rows);
+  int rc = 0, read = 0;
+  for (int i = 0; i < n && rc == 0; i++, read++) {
     int kind;
     hid_t f = open_vggtap(paths[i], &kind);
     if (f < 0) {
@@ -592,82 +557,77 @@ static int table(int n, char **paths, const char *csv_path) {
     }
     read_head(paths[i], f, &h[i]);
     H5Fclose(f);
-    int cols = text_columns(paths[i]);
-    if (cols > width) width = cols;
-    if ((int)strlen(h[i].tap) > tap_w) tap_w = (int)strlen(h[i].tap);
-    if ((int)strlen(h[i].pooling) > pool_w) pool_w = (int)strlen(h[i].pooling);
+    rows[i] = (vt_board_row){paths[i], h[i].tap, h[i].pooling, h[i].hidden, h[i].n_features, h[i].n_params,
+                             h[i].accuracy, h[i].balanced_accuracy, h[i].macro_f1, h[i].train_seconds,
+                             h[i].evaluated_on, isnan(h[i].n_scored) ? 0 : (long long)h[i].n_scored,
+                             h[i].val_accuracy, h[i].val_balanced_accuracy, h[i].val_macro_f1,
+                             isnan(h[i].n_val) ? 0 : (long long)h[i].n_val};
   }
-  if (rc == 0) {
-    print_padded("head", width);
-    printf("  %-*s  %-*s  %-10s  %8s  %10s  %8s  %8s  %8s\n", tap_w, "tap", pool_w, "pooling", "hidden",
-           "features", "params", "accuracy", "macro-F1", "train s");
-    for (int i = 0; i < n; i++) {
-      char acc[32], f1[32], secs[32];
-      fmt_num(acc, sizeof acc, h[i].accuracy, "%.4f");
-      fmt_num(f1, sizeof f1, h[i].macro_f1, "%.4f");
-      fmt_num(secs, sizeof secs, h[i].train_seconds, "%.2f");
-      print_padded(paths[i], width);
-      printf("  %-*s  %-*s  %-10s  %8lld  %10lld  %8s  %8s  %8s\n", tap_w, h[i].tap, pool_w, h[i].pooling,
-             h[i].hidden[0] ? h[i].hidden : "softmax", h[i].n_features, h[i].n_params, acc, f1, secs);
+  vt_board_metric m = VT_BOARD_ACCURACY;
+  vt_board_metric_parse(metric, &m);
+  vt_board b;
+  vt_board_rank(&b, rows, rc == 0 ? n : 0, m, root);
+  b.html_path = html_path;
+  if (rc == 0 && brief)
+    for (int i = 0; i < n; i++) vt_board_brief(stdout, &rows[i]);
+  else if (rc == 0)
+    vt_board_print(stdout, &b);
+  /* Written beside and renamed, so a reader never sees half a table. */
+  if (rc == 0 && csv_path) rc = vt_write_file_atomic(csv_path, vt_board_csv, &b);
+  if (rc == 0 && html_path) rc = vt_write_file_atomic(html_path, vt_board_html, &b);
+  vt_board_free(&b);
+  for (int i = 0; i < read; i++) head_info_free(&h[i]);
+  free(h);
+  free(rows);
+  return rc;
+}
+
+typedef struct {
+  int as_table, max_reasons, brief;
+  const char *csv, *html, *sort, *root;
+} info_options;
+
+static int parse_options(int argc, char **argv, info_options *o) {
+  *o = (info_options){.max_reasons = 10, .sort = "accuracy"};
+  if (vt_args_start(&program, &argc, &argv) < 0) return -1;
+  for (int c; (c = vt_args_next(&program, argc, argv)) != -1;) {
+    switch (c) {
+      case O_TABLE: o->as_table = 1; break;
+      case O_CSV: o->csv = optarg; break;
+      case O_HTML: o->html = optarg; break;
+      case O_BRIEF: o->brief = 1; break;
+      case O_RELATIVE_TO: o->root = optarg; break;
+      case O_SORT: {
+        vt_board_metric m;
+        if (vt_board_metric_parse(optarg, &m) < 0)
+          return vt_fail("--sort is accuracy, balanced_accuracy or macro_f1, not '%s'", optarg);
+        o->sort = optarg;
+        break;
+      }
+      case O_FAILURES:
+        if (vt_parse_int(optarg, 0, 1000000, "--failures", &o->max_reasons) < 0) return -1;
+        break;
+      default: return -1; /* VT_OPT_BAD: the reason is set */
     }
   }
-  /* Written beside and renamed, so a reader never sees half a table. */
-  heads_table t = {n, paths, h};
-  if (rc == 0 && csv_path) rc = vt_write_file_atomic(csv_path, write_table_csv, &t);
-  for (int i = 0; i < n; i++) head_info_free(&h[i]);
-  free(h);
-  return rc;
+  if (optind == argc) return vt_fail("give one or more store or head files");
+  if (!o->as_table && (o->csv || o->html || o->brief || o->root))
+    return vt_fail("%s goes with --table", o->csv ? "--csv" : o->html ? "--html" : o->brief ? "--brief" : "--relative-to");
+  return 0;
 }
 
 int main(int argc, char **argv) {
   vt_h5_no_close_at_exit();
-  static const struct option longopts[] = {{"table", no_argument, 0, 't'}, {"csv", required_argument, 0, 'c'},
-                                           {"failures", required_argument, 0, 'f'},
-                                           {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
-                                           {0, 0, 0, 0}};
-  int as_table = 0, max_reasons = 10;
-  const char *csv = NULL;
-  for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
-    switch (c) {
-      case 't': as_table = 1; break;
-      case 'c': csv = optarg; break;
-      case 'f': {
-        long v;
-        if (vt_parse_long(optarg, 0, 1000000, "--failures", &v) < 0) {
-          fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
-          return EXIT_USAGE;
-        }
-        max_reasons = (int)v;
-        break;
-      }
-      case 'h': fputs(usage, stdout); return EXIT_OK;
-      case 'V': printf("vggtap-info %s\n", VT_VERSION); return EXIT_OK;
-      default: fprintf(stderr, "(see vggtap-info --help)\n"); return EXIT_USAGE;
-    }
-  }
-  if (optind == argc) {
-    fputs(usage, stderr);
-    return EXIT_USAGE;
-  }
-  if (csv && !as_table) {
-    fprintf(stderr, "vggtap-info: --csv goes with --table\n");
-    return EXIT_USAGE;
-  }
+  info_options o;
+  if (parse_options(argc, argv, &o) < 0) return vt_exit_usage(&program);
   vt_h5_quiet();
-  if (as_table) {
-    if (table(argc - optind, argv + optind, csv) < 0) {
-      fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
-      return EXIT_ERROR;
-    }
-    return EXIT_OK;
-  }
-  int rc = EXIT_OK;
+  if (o.as_table)
+    return table(argc - optind, argv + optind, o.sort, o.root, o.csv, o.html, o.brief) < 0 ? vt_exit_error(&program)
+                                                                                            : VT_EXIT_OK;
+  int rc = VT_EXIT_OK;
   for (int i = optind; i < argc; i++) {
     if (i > optind) printf("\n");
-    if (describe(argv[i], max_reasons) < 0) {
-      fprintf(stderr, "vggtap-info: %s\n", vt_failure_reason());
-      rc = EXIT_ERROR;
-    }
+    if (describe(argv[i], o.max_reasons) < 0) rc = vt_exit_error(&program);
   }
   return rc;
 }

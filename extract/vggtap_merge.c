@@ -1,19 +1,18 @@
 /* vggtap-merge: presents the shard stores of one extraction (vggtap-extract
  * --shard I/N) as one store, through HDF5 virtual datasets (or, with
  * --materialize, as one real file). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "store_merge.h"
+#include "base/vt_args.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 
 static const char usage[] =
     "usage: vggtap-merge --out MERGED.h5 [--materialize] [--overwrite] [--quiet] SHARD.h5...\n"
@@ -43,62 +42,67 @@ static const char usage[] =
     "Exit status: 0 written; 1 the shards cannot be merged (the reasons are listed) or an\n"
     "I/O error; 2 bad usage.\n";
 
-int main(int argc, char **argv) {
-  vt_h5_no_close_at_exit();
-  static const struct option longopts[] = {
-      {"out", required_argument, 0, 'o'}, {"materialize", no_argument, 0, 'm'},
-      {"overwrite", no_argument, 0, 'O'}, {"quiet", no_argument, 0, 'q'},
-      {"help", no_argument, 0, 'h'},      {"version", no_argument, 0, 'V'},
-      {0, 0, 0, 0}};
-  const char *out = NULL;
-  int overwrite = 0, quiet = 0;
-  vt_merge_options o = {0};
-  for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
+enum { O_OUT = VT_OPT_FIRST_FREE, O_MATERIALIZE, O_OVERWRITE, O_QUIET };
+
+static const struct option options[] = {
+    {"out", required_argument, 0, O_OUT}, {"materialize", no_argument, 0, O_MATERIALIZE},
+    {"overwrite", no_argument, 0, O_OVERWRITE}, {"quiet", no_argument, 0, O_QUIET},
+    VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+
+static const vt_program program = {"vggtap-merge", usage, options, NULL};
+
+typedef struct {
+  const char *out;
+  int overwrite, quiet;
+  vt_merge_options merge;
+} merge_options;
+
+/* The options, then the shards; refuses an --out that is one of them. */
+static int parse_options(int argc, char **argv, merge_options *o) {
+  memset(o, 0, sizeof *o);
+  if (vt_args_start(&program, &argc, &argv) < 0) return -1;
+  for (int c; (c = vt_args_next(&program, argc, argv)) != -1;) {
     switch (c) {
-      case 'o': out = optarg; break;
-      case 'm': o.materialize = 1; break;
-      case 'O': overwrite = 1; break;
-      case 'q': quiet = 1; break;
-      case 'h': fputs(usage, stdout); return EXIT_OK;
-      case 'V': printf("vggtap-merge %s\n", VT_VERSION); return EXIT_OK;
-      default: fprintf(stderr, "vggtap-merge: see --help\n"); return EXIT_USAGE;
+      case O_OUT: o->out = optarg; break;
+      case O_MATERIALIZE: o->merge.materialize = 1; break;
+      case O_OVERWRITE: o->overwrite = 1; break;
+      case O_QUIET: o->quiet = 1; break;
+      default: return -1; /* VT_OPT_BAD: the reason is set */
     }
   }
-  if (!out || optind >= argc) {
-    fprintf(stderr, "vggtap-merge: give --out MERGED.h5 and the shard files (see --help)\n");
-    return EXIT_USAGE;
-  }
+  if (!o->out || optind >= argc) return vt_fail("give --out MERGED.h5 and the shard files");
   /* the same file under another name (./s0.h5, an absolute path, a link)
    * too: --overwrite would replace that shard with a store reading itself */
   for (int i = optind; i < argc; i++)
-    if (vt_same_file(argv[i], out)) {
-      fprintf(stderr, "vggtap-merge: --out %s is the shard %s\n", out, argv[i]);
-      return EXIT_USAGE;
-    }
+    if (vt_same_file(argv[i], o->out)) return vt_fail("--out %s is the shard %s", o->out, argv[i]);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  vt_h5_no_close_at_exit();
+  merge_options o;
+  if (parse_options(argc, argv, &o) < 0) return vt_exit_usage(&program);
   struct stat st;
-  if (!overwrite && stat(out, &st) == 0) {
-    fprintf(stderr, "vggtap-merge: %s exists; pass --overwrite to replace it\n", out);
-    return EXIT_ERROR;
+  if (!o.overwrite && stat(o.out, &st) == 0) {
+    vt_fail("%s exists; pass --overwrite to replace it", o.out);
+    return vt_exit_error(&program);
   }
   char *command = vt_join_args(argc, argv);
-  o.command = command;
+  o.merge.command = command;
   double t0 = vt_now();
   vt_merge_result res;
-  int rc = vt_store_merge(out, argv + optind, argc - optind, &o, &res);
+  int rc = vt_store_merge(o.out, argv + optind, argc - optind, &o.merge, &res);
   /* Read the result back as vggtap-train will: index, attributes and every
    * virtual dataset's source files. */
   vt_store s;
-  if (rc == 0 && vt_store_open(out, &s) == 0) vt_store_close(&s);
+  if (rc == 0 && vt_store_open(o.out, &s) == 0) vt_store_close(&s);
   else rc = -1;
   free(command);
-  if (rc < 0) {
-    fprintf(stderr, "vggtap-merge: %s\n", vt_failure_reason());
-    return EXIT_ERROR;
-  }
-  if (!quiet)
-    fprintf(stderr, "vggtap-merge: wrote %s: %lld rows from %d shards, %d feature datasets %s, "
-                    "%.2f s\n", out, res.n_rows, res.n_shards,
-            o.materialize ? res.n_copied : res.n_virtual,
-            o.materialize ? "copied" : "virtual (nothing copied)", vt_now() - t0);
-  return EXIT_OK;
+  if (rc < 0) return vt_exit_error(&program);
+  if (!o.quiet)
+    fprintf(stderr, "%s: wrote %s: %lld %s from %d shards, %d feature datasets %s, %.2f s\n",
+            program.name, o.out, res.n_rows, vt_plural(res.n_rows, "row", "rows"), res.n_shards,
+            o.merge.materialize ? res.n_copied : res.n_virtual,
+            o.merge.materialize ? "copied" : "virtual (nothing copied)", vt_now() - t0);
+  return VT_EXIT_OK;
 }

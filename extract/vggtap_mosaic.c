@@ -3,16 +3,17 @@
  * min..max), as a PNG, from a store row that holds maps or from an image run
  * through the weights. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/vt_args.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "net/vt_extract.h"
+#include "net/vt_net_options.h"
 #include "store/vt_h5.h"
 #include "plot/vt_png_plot.h"
 #include "store/vt_store_read.h"
@@ -27,9 +28,9 @@ static const char usage[] =
     "Draws the network's input (the image resized as the network saw it) beside a\n"
     "grid of the tap's channels, each scaled to its own min..max (black = min,\n"
     "white = max; all-constant channels are drawn dark red). Channels run left to\n"
-    "right, top to bottom, channel 0 first.\n"
+    "right, top to bottom, channel 0 first, each numbered above its tile.\n"
     "\n"
-    "From a store (needs maps: vggtap-extract --store maps or maps,pooled):\n"
+    "From a store (needs maps: vggtap-extract --keep maps or maps,pooled):\n"
     "  --store FILE      the feature store\n"
     "  --row N           the row to draw (0-based; vggtap-info lists the rows' classes)\n"
     "  --image FILE      the input image, if it is no longer where the store says\n"
@@ -37,7 +38,8 @@ static const char usage[] =
     "From an image (runs the VGG16 prefix up to the tap):\n"
     "  --image FILE      a JPEG or PNG\n"
     "  --weights FILE    Keras VGG16 weights (default: $VGGTAP_WEIGHTS, else the Keras cache\n"
-    "                    ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)\n"
+    "                    ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5,\n"
+    "                    else, for taps up to block2_pool, the bundled data/weights file)\n"
     "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
     "                    as vggtap-extract (defaults 224, antialias, caffe)\n"
     "\n"
@@ -50,12 +52,19 @@ static const char usage[] =
     "\n"
     "Exit status: 0 written, 1 error (row failed, no maps, unreadable image), 2 usage.\n";
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+enum { O_STORE = VT_OPT_NET_END, O_ROW, O_IMAGE, O_TAP, O_OUT, O_CHANNELS, O_SCALE };
+
+static const struct option options_table[] = {
+    {"store", required_argument, 0, O_STORE}, {"row", required_argument, 0, O_ROW},
+    {"image", required_argument, 0, O_IMAGE}, {"tap", required_argument, 0, O_TAP},
+    {"out", required_argument, 0, O_OUT}, {"channels", required_argument, 0, O_CHANNELS},
+    {"scale", required_argument, 0, O_SCALE}, VT_NET_OPTIONS, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+
+static const vt_program program = {"vggtap-mosaic", usage, options_table, NULL};
 
 typedef struct {
-  const char *store, *image, *weights, *tap, *out;
-  int net_given;            /* --size, --resize or --preprocess was given */
-  vt_extract_config net;    /* defaults, with those flags applied */
+  const char *store, *image, *tap, *out;
+  vt_net_options net;       /* --weights, --size, --resize, --preprocess */
   long row, channels, scale;
 } options;
 
@@ -76,40 +85,6 @@ static void load_input(const char *path, int H, int W, vt_resize_policy policy, 
   }
 }
 
-/* The image a store row came from: relative to the data folder, or to the
- * manifest's folder (docs/STORE.md). */
-static char *row_image_path(const vt_store *s, int row) {
-  const char *p = s->paths[row];
-  if (p[0] == '/' || !strcmp(s->source, "files")) return vt_xstrdup(p);
-  char *base = vt_xstrdup(s->data_root);
-  if (!strcmp(s->source, "manifest")) {
-    char *slash = strrchr(base, '/');
-    if (slash) *slash = '\0';
-    else strcpy(base, ".");
-  }
-  size_t n = strlen(base) + strlen(p) + 2;
-  char *full = vt_xmalloc(n);
-  snprintf(full, n, "%s/%s", base, p);
-  free(base);
-  return full;
-}
-
-/* A file name that was not UTF-8 is stored with its stray bytes as \xHH
- * (docs/STORE.md), a name that does not exist: there the file is the name
- * with those bytes put back. Takes path; the stored spelling is kept when
- * neither exists, for the "input not shown" note. */
-static char *on_disk(char *path) {
-  struct stat st;
-  if (stat(path, &st) == 0 || errno != ENOENT) return path;
-  char *raw = vt_utf8_unescaped(path);
-  if (!raw || stat(raw, &st) != 0) {
-    free(raw);
-    return path;
-  }
-  free(path);
-  return raw;
-}
-
 static int from_store(const options *o, mosaic *m) {
   vt_store s;
   if (vt_store_open(o->store, &s) < 0) return -1;
@@ -128,7 +103,7 @@ static int from_store(const options *o, mosaic *m) {
   opened = vt_store_maps_open(&s, o->tap, &maps);
   if (opened < 0) goto out;
   if (opened == 0) {
-    vt_fail("%s holds only pooled vectors for %s, not maps: extract with --store maps,pooled, "
+    vt_fail("%s holds only pooled vectors for %s, not maps: extract with --keep maps,pooled, "
             "or draw from the image: vggtap-mosaic --image IMAGE --tap %s", o->store, o->tap, o->tap);
     goto out;
   }
@@ -143,7 +118,7 @@ static int from_store(const options *o, mosaic *m) {
   if (vt_store_maps_read(&maps, row, m->map) < 0) goto out;
   vt_resize_policy policy = VT_RESIZE_ANTIALIAS;
   vt_resize_policy_parse(s.resize, &policy);
-  char *path = o->image ? vt_xstrdup(o->image) : on_disk(row_image_path(&s, row));
+  char *path = o->image ? vt_xstrdup(o->image) : vt_store_image_path(&s, row);
   load_input(path, s.input_height, s.input_width, policy, m);
   free(path);
   const char *cls = s.labels[row] >= 0 && s.labels[row] < s.n_classes ? s.classes[s.labels[row]] : "unlabelled";
@@ -158,16 +133,17 @@ out:
 }
 
 static int from_image(const options *o, mosaic *m) {
-  vt_extract_config cfg = o->net;
+  vt_extract_config cfg = o->net.cfg;
   if (vt_extract_parse_taps(&cfg, o->tap) < 0) return vt_fail_prefix("--tap");
   if (cfg.n_taps != 1) return vt_fail("--tap: give one layer");
   cfg.n_grids = 1;
   cfg.grids[0] = 1;
   if (vt_extract_config_check(&cfg) < 0) return -1;
-  const char *weights = vt_weights_find(o->weights, 0);
+  int n_conv = vt_extract_convs_needed(&cfg);
+  const char *weights = vt_weights_find(o->net.weights, 0, n_conv);
   if (!weights) return -1;
   vt_weights w;
-  if (vt_weights_load(weights, vt_extract_convs_needed(&cfg), &w) < 0) return vt_fail_prefix("--tap %s", o->tap);
+  if (vt_weights_load(weights, n_conv, &w) < 0) return vt_fail_prefix("--tap %s", o->tap);
   vt_extractor x;
   int rc = -1;
   if (vt_extractor_init(&x, &cfg, &w) < 0) {
@@ -201,8 +177,19 @@ out:
  * y = MARGIN + 2 lines + 8: the input at x = MARGIN, and the channel tiles
  * at x = 2 MARGIN + input width, each tile the map scaled by an integer
  * factor, GAP pixels apart, in a grid of `cols` = the smallest power of two
- * with cols^2 >= channels. The footer (provenance) is the last line. */
-enum { MARGIN = 16, GAP = 2, TEXT_SCALE = 2 };
+ * with cols^2 >= channels. Above each row of tiles, a band of LABEL pixels
+ * holds their channel numbers, left-aligned over the tiles: every tile's
+ * where the widest number fits in a tile and a gap, else every k-th
+ * column's. The footer (provenance) is the last line. */
+enum { MARGIN = 16, GAP = 2, TEXT_SCALE = 2, LABEL = VT_FONT_H };
+
+/* Which columns get a channel number: every `every`-th. */
+static int label_every(int n, int tile_w) {
+  char widest[16];
+  snprintf(widest, sizeof widest, "%d", n - 1);
+  int need = vt_text_width(widest, 1) + GAP;
+  return (need + tile_w + GAP - 1) / (tile_w + GAP);
+}
 
 /* The channels drawn: the first --channels of the tap's, else all. */
 static int channels_shown(const options *o, const mosaic *m) {
@@ -218,7 +205,7 @@ static int draw(const options *o, mosaic *m, vt_canvas *cv) {
   int big = m->h > m->w ? m->h : m->w;
   int scale = o->scale > 0 ? (int)o->scale : (big >= 112 ? 1 : (112 + big - 1) / big);
   int tw = m->w * scale, th = m->h * scale;
-  int grid_w = cols * tw + (cols - 1) * GAP, grid_h = rows * th + (rows - 1) * GAP;
+  int grid_w = cols * tw + (cols - 1) * GAP, grid_h = rows * (LABEL + th) + (rows - 1) * GAP;
   int in_w = m->input.rgb ? m->input.width : 224, in_h = m->input.rgb ? m->input.height : 224;
   int line = VT_FONT_H * TEXT_SCALE;
   int top = MARGIN + 2 * line + 8, left_w = in_w + MARGIN;
@@ -231,7 +218,7 @@ static int draw(const options *o, mosaic *m, vt_canvas *cv) {
   if (vt_canvas_init(cv, width, height, 0xffffff) < 0) return -1;
 
   char sub[256];
-  int dead = 0;
+  int dead = 0, every = label_every(n, tw);
   for (int ch = 0; ch < n; ch++) {
     float lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < m->h * m->w; i++) {
@@ -239,7 +226,12 @@ static int draw(const options *o, mosaic *m, vt_canvas *cv) {
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    int x0 = MARGIN + left_w + (ch % cols) * (tw + GAP), y0 = top + (ch / cols) * (th + GAP);
+    int x0 = MARGIN + left_w + (ch % cols) * (tw + GAP), y0 = top + (ch / cols) * (LABEL + th + GAP) + LABEL;
+    if (ch % cols % every == 0) {
+      char label[16];
+      snprintf(label, sizeof label, "%d", ch);
+      vt_canvas_text(cv, x0, y0 - LABEL + 1, label, 1, 0x333333);
+    }
     if (!(hi > lo)) {
       dead++;
       vt_canvas_rect(cv, x0, y0, tw, th, 0x400000);
@@ -271,59 +263,35 @@ static int draw(const options *o, mosaic *m, vt_canvas *cv) {
 }
 
 static int parse_options(int argc, char **argv, options *o) {
-  static const struct option longopts[] = {
-      {"store", required_argument, 0, 's'}, {"row", required_argument, 0, 'r'},
-      {"image", required_argument, 0, 'i'}, {"weights", required_argument, 0, 'w'},
-      {"tap", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
-      {"size", required_argument, 0, 'S'}, {"resize", required_argument, 0, 'R'},
-      {"preprocess", required_argument, 0, 'p'}, {"channels", required_argument, 0, 'c'},
-      {"scale", required_argument, 0, 'x'}, {"help", no_argument, 0, 'h'},
-      {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
-  vt_extract_config_default(&o->net);
+  vt_net_options_default(&o->net);
   o->row = -1;
-  for (int c; (c = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
+  if (vt_args_start(&program, &argc, &argv) < 0) return -1;
+  for (int c; (c = vt_net_args_next(&program, argc, argv, &o->net)) != -1;) {
     switch (c) {
-      case 's': o->store = optarg; break;
-      case 'r':
+      case O_STORE: o->store = optarg; break;
+      case O_ROW:
         if (vt_parse_long(optarg, 0, 1L << 40, "--row", &o->row) < 0) return -1;
         break;
-      case 'i': o->image = optarg; break;
-      case 'w': o->weights = optarg; break;
-      case 't': o->tap = optarg; break;
-      case 'o': o->out = optarg; break;
-      case 'S':
-        if (vt_parse_size(optarg, "--size", &o->net.height, &o->net.width) < 0) return -1;
-        o->net_given = 1;
-        break;
-      case 'R':
-        if (vt_resize_policy_parse(optarg, &o->net.resize) < 0)
-          return vt_fail("--resize: unknown policy '%s' (antialias, nearest or dct-antialias)", optarg);
-        o->net_given = 1;
-        break;
-      case 'p':
-        if (vt_preprocess_parse(optarg, &o->net.preprocess) < 0)
-          return vt_fail("--preprocess: unknown mode '%s' (caffe or torch)", optarg);
-        o->net_given = 1;
-        break;
-      case 'c':
+      case O_IMAGE: o->image = optarg; break;
+      case O_TAP: o->tap = optarg; break;
+      case O_OUT: o->out = optarg; break;
+      case O_CHANNELS:
         if (vt_parse_long(optarg, 1, 1 << 20, "--channels", &o->channels) < 0) return -1;
         break;
-      case 'x':
+      case O_SCALE:
         if (vt_parse_long(optarg, 1, 64, "--scale", &o->scale) < 0) return -1;
         break;
-      case 'h': fputs(usage, stdout); exit(EXIT_OK);
-      case 'V': printf("vggtap-mosaic %s\n", VT_VERSION); exit(EXIT_OK);
-      default: return vt_fail("see --help");
+      default: return -1; /* VT_OPT_BAD: the reason is set */
     }
   }
   if (optind < argc) return vt_fail("unexpected argument '%s'", argv[optind]);
   if (!o->tap) return vt_fail("--tap LAYER is required");
   if (!o->out) return vt_fail("--out PNG is required");
+  int net_given = o->net.weights || o->net.size_given || o->net.resize_given || o->net.preprocess_given;
   if (o->store) {
     if (o->row < 0) return vt_fail("--store needs --row N");
-    if (o->weights || o->net_given)
-      return vt_fail("--store draws stored maps: --weights, --size, --resize, --preprocess do not apply");
+    if (net_given) return vt_fail("--store draws stored maps: --weights, --size, --resize, --preprocess do not apply");
   } else {
     if (!o->image) return vt_fail("give --store STORE --row N, or --image IMAGE");
     if (o->row >= 0) return vt_fail("--row goes with --store");
@@ -336,24 +304,21 @@ static int write_png(FILE *f, const void *canvas) { return vt_canvas_write_png(c
 int main(int argc, char **argv) {
   vt_h5_no_close_at_exit();
   options o;
-  if (parse_options(argc, argv, &o) < 0) {
-    fprintf(stderr, "vggtap-mosaic: %s\n", vt_failure_reason());
-    return EXIT_USAGE;
-  }
+  if (parse_options(argc, argv, &o) < 0) return vt_exit_usage(&program);
   vt_h5_quiet();
   mosaic m;
   memset(&m, 0, sizeof m);
   vt_canvas cv = {0};
-  int rc = EXIT_ERROR;
+  int rc = VT_EXIT_ERROR;
   if ((o.store ? from_store(&o, &m) : from_image(&o, &m)) < 0 || draw(&o, &m, &cv) < 0) goto out;
   /* Written beside and renamed: the PNG is whole or absent. */
   if (vt_write_file_atomic(o.out, write_png, &cv) == 0) {
     printf("vggtap-mosaic: wrote %s (%dx%d): %s, %d of %d channels of %dx%d\n", o.out, cv.w, cv.h, o.tap,
            channels_shown(&o, &m), m.c, m.h, m.w);
-    rc = EXIT_OK;
+    rc = VT_EXIT_OK;
   }
 out:
-  if (rc != EXIT_OK) fprintf(stderr, "vggtap-mosaic: %s\n", vt_failure_reason());
+  if (rc != VT_EXIT_OK) vt_exit_error(&program);
   vt_canvas_free(&cv);
   free(m.map);
   free(m.input.rgb);

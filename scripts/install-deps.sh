@@ -16,6 +16,7 @@ PKGS=(
   valgrind                        # a small end-to-end run is checked valgrind-clean
   slurm-wlm munge                 # tests/test_slurm.sh: a real one-node cluster for slurm/*.sbatch
   clang libclang-rt-14-dev llvm   # libFuzzer harnesses (make fuzz); llvm-symbolizer for sanitizer reports
+  chromium                        # tests/test_report_page.py: the report pages in a headless browser
 )
 
 missing=()

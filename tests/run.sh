@@ -13,7 +13,6 @@ set -u
 cd "$(dirname "$0")/.."
 TEST_BUILD=${TEST_BUILD:-build}
 export VGGTAP_ROOT=$PWD TEST_BUILD
-export VGGTAP_SHARED=${VGGTAP_SHARED:-$(cd .. && pwd)/shared}
 logs=$TEST_BUILD/test-logs
 mkdir -p "$logs"
 

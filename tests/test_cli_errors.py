@@ -4,7 +4,7 @@ unexercised): each case must exit with the documented status, say what is
 wrong naming the file (or flag) at fault, print nothing on standard output
 and leave nothing behind (no --out, no OUT.partial/).
 
-Stores are extracted from real photos (../shared/data/shirt-collars) at
+Stores are extracted from real photos (data/clothing-30: hats and shoes) at
 32x32, which is enough for messages about lists, splits and labels."""
 import os
 import sys
@@ -15,7 +15,7 @@ import vtlib
 
 EXTRACT, TRAIN, PREDICT, CONFIG, MERGE, INFO, MOSAIC = (
     vtlib.tool("vggtap-" + n) for n in ("extract", "train", "predict", "config", "merge", "info", "mosaic"))
-COLLARS = os.path.join(vtlib.DATA, "shirt-collars")
+CLOTHING = os.path.join(vtlib.DATA, vtlib.CLOTHING)
 
 failures = []
 
@@ -46,12 +46,12 @@ def write(path, text):
 
 
 def split_manifest(path, split_of):
-    """12 photos, 6 per class (band, regular), with a split column given by
+    """12 photos, 6 per class (hat, shoes), with a split column given by
     split_of(class, index within class)."""
     lines = ["path,label,split"]
-    for c in ("band", "regular"):
-        for i, f in enumerate(sorted(os.listdir(os.path.join(COLLARS, c)))[:6]):
-            lines.append(f"{os.path.join(COLLARS, c, f)},{c},{split_of(c, i)}")
+    for c in ("hat", "shoes"):
+        for i, f in enumerate(sorted(os.listdir(os.path.join(CLOTHING, c)))[:6]):
+            lines.append(f"{os.path.join(CLOTHING, c, f)},{c},{split_of(c, i)}")
     return write(path, "\n".join(lines) + "\n")
 
 
@@ -63,7 +63,7 @@ def extract(manifest, out, *flags):
 
 def main():
     tmp = vtlib.tmpdir()
-    photo = os.path.join(COLLARS, "band", sorted(os.listdir(os.path.join(COLLARS, "band")))[0])
+    photo = os.path.join(CLOTHING, "hat", sorted(os.listdir(os.path.join(CLOTHING, "hat")))[0])
     out = os.path.join(tmp, "out.h5")
     x = [EXTRACT, "--weights", vtlib.WEIGHTS, "--tap", "block1_pool", "--size", "32", "--quiet", "--out", out]
 
@@ -95,17 +95,37 @@ def main():
     for name, (text, reason) in manifests.items():
         m = write(os.path.join(tmp, "m.csv"), text)
         expect(name, x + ["--manifest", m], 1, f"{m}: {reason}", out=out)
-    m = write(os.path.join(tmp, "ok.csv"), f"path,label\n{photo},band\n")
+    m = write(os.path.join(tmp, "ok.csv"), f"path,label\n{photo},hat\n")
     expect("--label-col naming no column", x + ["--manifest", m, "--label-col", "kind"], 1,
            f"{m}: line 1: no 'kind' column in the header", out=out)
     expect("--split-col naming no column", x + ["--manifest", m, "--split-col", "part"], 1,
            f"{m}: line 1: no 'part' column in the header", out=out)
 
+    # --- vggtap-extract: what listing passed over, in the singular where there is one ---
+    odd = os.path.join(tmp, "odd")
+    for d in ("a", "b", "empty"):
+        os.makedirs(os.path.join(odd, d))
+    for d in ("a", "b"):
+        os.symlink(photo, os.path.join(odd, d, "p.jpg"))
+    os.symlink(photo, os.path.join(odd, "stray.jpg"))
+    write(os.path.join(odd, "a", "notes.txt"), "not an image\n")
+    p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--size", "32", "--data", odd, "--out",
+                   os.path.join(tmp, "odd.h5")], check=False)
+    notes = ["note: 1 non-image file ignored", "note: 1 folder without image files is not a class (empty)",
+             f"note: 1 image file directly in {odd} ignored"]
+    missing = [n for n in notes if n not in p.stderr]
+    if p.returncode != 0 or missing:
+        failures.append("singular notes")
+        print(f"FAIL singular notes: exit {p.returncode}, lacks {missing}\n    stderr: {p.stderr.strip()}")
+    else:
+        print("ok   singular notes: " + "; ".join(notes))
+
     # --- vggtap-extract: bad flag values (exit 2) ---
     for flag, value, reason in [("--size", "32x", "--size: '32x' is not N or HxW"),
                                 ("--preprocess", "bogus", "--preprocess: unknown mode 'bogus' (caffe or torch)"),
-                                ("--map-dtype", "f8", "--map-dtype: 'f8' is not float32 or float16"),
-                                ("--store", "all", "--store: 'all' is not pooled, maps or maps,pooled")]:
+                                ("--map-dtype", "f8", "--map-dtype is float32 or float16, not 'f8'"),
+                                ("--keep", "all", "--keep: 'all' is not pooled, maps or maps,pooled"),
+                                ("--keep", "maps,all", "--keep: 'maps,all' is not pooled, maps or maps,pooled")]:
         expect(f"extract {flag} {value}", x + ["--manifest", m, flag, value], 2, reason, out=out)
 
     # --- vggtap-train: stores it cannot train or evaluate on ---
@@ -116,7 +136,7 @@ def main():
     expect("a store of two taps without --tap", t, 1,
            f"{two} holds taps block1_pool,block2_pool: say which with --tap", out=head)
     for flag, value, choices in [("--lr-schedule", "linear", "constant, cosine or step"),
-                                 ("--class-weight", "equal", "balanced or none"),
+                                 ("--class-weight", "equal", "none or balanced"),
                                  ("--split", "halves", "random or manifest"),
                                  ("--features", "all", "auto, pooled or maps")]:
         expect(f"train {flag} {value}", t + ["--tap", "block1_pool", flag, value], 2,
@@ -127,14 +147,14 @@ def main():
                                                        "--out", head], 1,
            f"{dev}: row 4 (", "): split 'dev' is not train, val or test", out=head)
     lopsided = extract(split_manifest(os.path.join(tmp, "lop.csv"),
-                                      lambda c, i: "val" if c == "regular" or i == 5 else "train"),
+                                      lambda c, i: "val" if c == "shoes" or i == 5 else "train"),
                        os.path.join(tmp, "lop.h5"), "--split-col", "split")
     expect("--split manifest leaving a class no training rows",
            [TRAIN, "--store", lopsided, "--split", "manifest", "--quiet", "--out", head], 1,
-           f"{lopsided}: class 'regular' has no training rows after the split", out=head)
+           f"{lopsided}: class 'shoes' has no training rows after the split", out=head)
     unlabelled = os.path.join(tmp, "unlabelled.csv")
-    write(unlabelled, "path\n" + "".join(f"{os.path.join(COLLARS, 'band', f)}\n"
-                                         for f in sorted(os.listdir(os.path.join(COLLARS, "band")))[:3]))
+    write(unlabelled, "path\n" + "".join(f"{os.path.join(CLOTHING, 'hat', f)}\n"
+                                         for f in sorted(os.listdir(os.path.join(CLOTHING, "hat")))[:3]))
     blind = extract(unlabelled, os.path.join(tmp, "blind.h5"))
     expect("--eval on a store without labels", t + ["--tap", "block1_pool", "--eval", blind], 1,
            f"{blind} has no labelled rows to evaluate on (3 rows: 3 unlabelled, 0 failed)", out=head)
@@ -142,7 +162,7 @@ def main():
     # --- vggtap-predict: bad flags and a head from a newer vggtap ---
     vtlib.run(t + ["--tap", "block1_pool"])
     expect("predict with an unknown option", [PREDICT, "--head", head, "--bogus", "x"], 2,
-           "unknown or incomplete option '--bogus'")
+           "vggtap-predict: unknown option '--bogus'\n(see vggtap-predict --help)")
     future = os.path.join(tmp, "future.h5")
     with open(head, "rb") as src, open(future, "wb") as dst:
         dst.write(src.read())
@@ -180,6 +200,49 @@ def main():
     ini = write(os.path.join(tmp, "c.ini"), "[vggtap]\nwork = runs\n[extract]\ndata = d\n")
     expect("config get of a missing key", [CONFIG, "get", ini, "extract", "tap"], 1,
            f"{ini}: no key 'tap' in [extract]")
+
+    # --- every program says the same of an unknown option, with "did you mean" ---
+    for prog, args, typo, near in [
+            (EXTRACT, x + ["--manifest", m], "--dta", "--data"),
+            (TRAIN, t, "--pol", "--pool"),
+            (PREDICT, [PREDICT, "--head", head, photo], "--hed", "--head"),
+            (INFO, [INFO, two], "--tabel", "--table"),
+            (MOSAIC, [MOSAIC, "--image", photo, "--tap", "block1_pool", "--out", png], "--chanels", "--channels"),
+            (MERGE, [MERGE, "--out", merged] + shards, "--materialise", "--materialize"),
+            (CONFIG, [CONFIG, "check", ini], "--ot", "--out")]:
+        name = os.path.basename(prog)
+        expect(f"{name} {typo}", args + [typo], 2,
+               f"{name}: unknown option '{typo}' (did you mean {near}?)\n(see {name} --help)", out=out)
+    expect("a single-dash option", x + ["--manifest", m, "-tap", "block1_pool"], 2,
+           "unknown option '-tap' (did you mean --tap?)", out=out)
+    expect("an option without its value", t + ["--tap"], 2, "vggtap-train: --tap needs a value", out=head2)
+    expect("a value given to a switch", x + ["--manifest", m, "--quiet=yes"], 2,
+           "--quiet takes no value (given '--quiet=yes')", out=out)
+    expect("an ambiguous abbreviation", x + ["--manifest", m, "--st", "x"], 2,
+           "option '--st' is ambiguous: --store, --strict", out=out)
+
+    # --- vggtap-extract's --store pooled|maps is --keep now: the old name says so ---
+    expect("extract --store maps (the old name of --keep)", x + ["--manifest", m, "--store", "maps"], 2,
+           "--store is now --keep (what the store keeps: pooled, maps or maps,pooled); --out names the "
+           "store file", out=out)
+    old_key = write(os.path.join(tmp, "old.ini"), "[extract]\ndata = d\nstore = maps,pooled\n")
+    expect("config [extract] store = ... (the old name of keep)", [CONFIG, "check", old_key], 1,
+           f"{old_key}:3: --store is now --keep")
+    expect("extract --config with [extract] store", [EXTRACT, "--config", old_key, "--out", out], 2,
+           f"{old_key}:3: --store is now --keep", out=out)
+
+    # --- vggtap-config check reads every section as its program does, before any work ---
+    typo = write(os.path.join(tmp, "typo.ini"), "[extract]\ndata = d\ntap = block1_pool\n[train]\nseed = 1\npol = max4\n")
+    expect("config check of a [train] typo", [CONFIG, "check", typo], 1,
+           f"vggtap-config: {typo}:6: [train] unknown key 'pol' (did you mean 'pool'?)")
+    bad_pool = write(os.path.join(tmp, "pool.ini"), "[train]\npool = max4,avgx\n")
+    expect("config check of a [train] value", [CONFIG, "check", bad_pool], 1, f"{bad_pool}:2: --pool: ")
+    too_small = write(os.path.join(tmp, "small.ini"), "[extract]\ntap = block5_pool\nsize = 16\n")
+    expect("config check of [extract] taps that do not fit", [CONFIG, "check", too_small], 1,
+           f"{too_small}: [extract] a 16x16 input is too small for block5_pool")
+    top0 = write(os.path.join(tmp, "top.ini"), "[predict]\ntop = 0\n")
+    expect("config check of a [predict] value", [CONFIG, "check", top0], 1,
+           f"{top0}:2: --top wants a whole number in 1..100000, not '0'")
 
     print(f"{len(failures)} of the cases failed" if failures else "all cases passed")
     return 1 if failures else 0

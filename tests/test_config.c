@@ -10,6 +10,7 @@
 
 #include "base/vt_common.h"
 #include "base/vt_config.h"
+#include "net/vt_weights.h"
 #include "net/vt_weights_find.h"
 
 #include "vt_test.h"
@@ -89,14 +90,14 @@ static void test_parse(void) {
   free(v);
   vt_config_free(&c);
 
-  /* store names a file in [train] and [predict]; in [extract] it is what to
-   * store (pooled, maps,pooled), passed on as it is. */
-  rc = load_text("[extract]\nstore = maps,pooled\n[train]\nstore = s.h5\n", &c, &why);
+  /* store names a file in [train] and [predict]; [extract]'s keep says what
+   * the store keeps (pooled, maps,pooled), passed on as it is. */
+  rc = load_text("[extract]\nkeep = maps,pooled\n[train]\nstore = s.h5\n", &c, &why);
   CHECK(rc == 0);
   if (rc == 0) {
-    v = vt_config_value(&c, vt_config_find(&c, "extract", "store"));
+    v = vt_config_value(&c, vt_config_find(&c, "extract", "keep"));
     CHECK(!strcmp(v, "maps,pooled"));
-    if (strcmp(v, "maps,pooled")) fprintf(stderr, "  [extract] store: got %s\n", v);
+    if (strcmp(v, "maps,pooled")) fprintf(stderr, "  [extract] keep: got %s\n", v);
     free(v);
     v = vt_config_value(&c, vt_config_find(&c, "train", "store"));
     snprintf(want, sizeof want, "%s/s.h5", dir);
@@ -172,9 +173,9 @@ static void test_clean_paths(void) {
 static void test_errors(void) {
   expect_error("[extract]\ntap = a\n[bogus]\nx = 1\n", 4, "unknown section [bogus]");
   expect_error("[extract]\ntap = a\ntap = b\n", 3, "given twice");
-  expect_error("[vggtap]\nweights = w\nwork = r\nthreads = 2\n", 4, "unknown key 'threads' in [vggtap]");
-  expect_error("[sweep]\ntaps = block1_pool\npool = gap\n", 3, "unknown key 'pool' in [sweep]");
-  expect_error("[evaluate]\n\ndata = d\nstore = s\n", 4, "unknown key 'store' in [evaluate]");
+  expect_error("[vggtap]\nweights = w\nwork = r\nthreads = 2\n", 4, "[vggtap] unknown key 'threads'");
+  expect_error("[sweep]\ntaps = block1_pool\npool = gap\n", 3, "[sweep] unknown key 'pool' (did you mean 'pools'?)");
+  expect_error("[evaluate]\n\ndata = d\nstore = s\n", 4, "[evaluate] unknown key 'store'");
   expect_error("[extract]\ntap = a\nthis line has no equals sign\n", 3, "syntax error");
   expect_error("[extract\ntap = a\n", 1, "syntax error");
   expect_error("[train]\nepochs =\n", 2, "no value");
@@ -361,45 +362,57 @@ static void test_weights_find(void) {
   setenv("HOME", home, 1);
   unsetenv("KERAS_HOME");
   unsetenv("VGGTAP_WEIGHTS");
-  /* Nothing anywhere: the message says what to download and where, and
-   * offers a config's `weights` key only to a program that reads configs. */
-  CHECK(vt_weights_find(NULL, 1) == NULL);
+  const int deep = VT_VGG16_NCONV, shallow = VT_BUNDLED_WEIGHTS_CONVS;
+  /* Nothing anywhere for a tap deeper than the bundled block1-block2 file:
+   * the message says what to download and where, and offers a config's
+   * `weights` key only to a program that reads configs. */
+  CHECK(vt_weights_find(NULL, 1, deep) == NULL);
   const char *why = vt_failure_reason();
   CHECK(strstr(why, VT_KERAS_WEIGHTS_URL) && strstr(why, VT_KERAS_WEIGHTS_MD5) &&
         strstr(why, "VGGTAP_WEIGHTS") && strstr(why, home));
+  CHECK(strstr(why, "up to block5_conv3") && strstr(why, "data/weights/vgg16_keras_prefix.h5 holds only block1-block2"),
+        "%s", why);
   CHECK(strstr(why, "no `weights` key") && strstr(why, "`weights = FILE` in the config"));
-  CHECK(vt_weights_find(NULL, 0) == NULL);
+  CHECK(vt_weights_find(NULL, 0, shallow + 1) == NULL);
   why = vt_failure_reason();
   CHECK(strstr(why, VT_KERAS_WEIGHTS_URL) && strstr(why, "--weights FILE, or export VGGTAP_WEIGHTS"));
+  CHECK(strstr(why, "up to block3_conv1"), "%s", why);
   CHECK(!strstr(why, "config's") && !strstr(why, "weights` key"), "a program without --config was told of a config: %s",
         why);
-  /* The Keras cache. */
+  /* The bundled file, last, for the taps it holds (tests/test_weights_lookup.sh
+   * checks it is the checkout's). */
+  const char *got = vt_weights_find(NULL, 1, shallow);
+  CHECK(got && strstr(got, "/data/weights/vgg16_keras_prefix.h5") && access(got, R_OK) == 0, "bundled: %s",
+        got ? got : vt_failure_reason());
+  /* The Keras cache, before the bundled file. */
   snprintf(cache, sizeof cache, "%s/.keras", home);
   mkdir(cache, 0755);
   snprintf(cache, sizeof cache, "%s/.keras/models", home);
   mkdir(cache, 0755);
   snprintf(file, sizeof file, "%s/%s", cache, VT_KERAS_WEIGHTS_NAME);
   fclose(fopen(file, "w"));
-  const char *got = vt_weights_find(NULL, 1);
+  got = vt_weights_find(NULL, 1, shallow);
+  CHECK(got && !strcmp(got, file));
+  got = vt_weights_find(NULL, 1, deep);
   CHECK(got && !strcmp(got, file));
   /* $VGGTAP_WEIGHTS before the cache, and a missing one is an error. */
   const char *other = write_file("other.h5", "x");
   setenv("VGGTAP_WEIGHTS", other, 1);
-  got = vt_weights_find(NULL, 1);
+  got = vt_weights_find(NULL, 1, shallow);
   CHECK(got && !strcmp(got, other));
   setenv("VGGTAP_WEIGHTS", "/nonexistent/w.h5", 1);
-  CHECK(vt_weights_find(NULL, 1) == NULL && strstr(vt_failure_reason(), "VGGTAP_WEIGHTS=/nonexistent/w.h5"));
+  CHECK(vt_weights_find(NULL, 1, shallow) == NULL && strstr(vt_failure_reason(), "VGGTAP_WEIGHTS=/nonexistent/w.h5"));
   /* The flag (or config key) before everything; missing is an error. */
-  got = vt_weights_find(other, 1);
+  got = vt_weights_find(other, 1, shallow);
   CHECK(got && !strcmp(got, other));
-  CHECK(vt_weights_find("/nonexistent/flag.h5", 1) == NULL &&
+  CHECK(vt_weights_find("/nonexistent/flag.h5", 1, shallow) == NULL &&
         strstr(vt_failure_reason(), "/nonexistent/flag.h5 (from --weights or the config's `weights` key)"));
-  CHECK(vt_weights_find("/nonexistent/flag.h5", 0) == NULL &&
+  CHECK(vt_weights_find("/nonexistent/flag.h5", 0, shallow) == NULL &&
         strstr(vt_failure_reason(), "/nonexistent/flag.h5 (from --weights) does not exist"));
   /* $KERAS_HOME replaces ~/.keras, as in Keras. */
   unsetenv("VGGTAP_WEIGHTS");
   setenv("KERAS_HOME", "/nonexistent-keras", 1);
-  CHECK(vt_weights_find(NULL, 1) == NULL && strstr(vt_failure_reason(), "/nonexistent-keras/models"));
+  CHECK(vt_weights_find(NULL, 1, deep) == NULL && strstr(vt_failure_reason(), "/nonexistent-keras/models"));
   unlink(file);
 }
 

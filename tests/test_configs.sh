@@ -22,13 +22,18 @@ for c in "${shipped[@]}"; do
   for p in extract train predict; do
     out=$("$BIN/vggtap-$p" --config "$c" --help 2>&1 >/dev/null) || fail "vggtap-$p rejects $c: $out"
   done
-  # The data a shipped config names exists (the project's test copies, or
-  # the demo's folders once `make demo` made them).
+  # The data a shipped config names exists: the demo's folders once `make
+  # demo` made them; a benchmark config's sets in ../shared beside the
+  # checkout, which a config that uses them must say it needs (a bare clone
+  # has no ../shared).
   data=$("$BIN/vggtap-config" get "$c" extract data '' 2>&1)
   manifest=$("$BIN/vggtap-config" get "$c" extract manifest '' 2>&1)
+  benchmark=$(grep -c "^; Benchmark config: it needs the project's larger photo sets" "$c")
   case "$data$manifest" in
     */demo/*) ;;
     "") fail "$c: [extract] names no data or manifest" ;;
+    */shared/*) [ "$benchmark" = 1 ] || fail "$c uses ../shared but its header does not say it is a benchmark config"
+      [ -e "$data$manifest" ] || [ ! -e "$ROOT/../shared" ] || fail "$c: $data$manifest does not exist" ;;
     *) [ -e "$data$manifest" ] || fail "$c: $data$manifest does not exist" ;;
   esac
 done
@@ -46,13 +51,22 @@ for p in extract train predict; do
 done
 
 # Every program's --help lists exactly the options its parser takes: the
-# names in the source's getopt_long table (plus --config where the program
-# reads configs through vt_config_apply) are the --flags that start a line
-# of the option list (or follow ", " on it).
+# names in the source's option table (the file that defines the program's
+# vt_program), with the shared groups it holds spelled out from their
+# headers (VT_NET_OPTIONS, VT_NET_OPTION_THREADS, VT_OPTIONS_HELP_VERSION),
+# plus --config where the program reads configs (a config section in its
+# vt_program), but an old name kept only to say what it is now (*_RENAMED),
+# are the --flags that start a line of the option list (or follow ", " on it).
+macro() { awk -v m="#define $1 " 'index($0, m) == 1 { on = 1 } on { print } on && !/\\$/ { exit }' "$2" |
+          grep -oE '\{"[a-z0-9-]+"' | tr -d '{"'; }
 for p in extract train predict info mosaic merge; do
-  src=$(ls "$ROOT"/extract/vggtap_$p.c "$ROOT"/train/vggtap_$p.c 2>/dev/null)
-  parsed=$( { awk '/longopts\[\] = \{/, /\};/' "$src" | grep -oE '\{"[a-z0-9-]+"' | tr -d '{"'
-              grep -q vt_config_apply "$src" && echo config; } | sort -u)
+  src=$(grep -l "\"vggtap-$p\", usage" "$ROOT"/extract/*.c "$ROOT"/train/*.c | head -1)
+  table=$(awk '/options(_table)?\[\] = \{/, /\};/' "$src")
+  parsed=$( { grep -v _RENAMED <<<"$table" | grep -oE '\{"[a-z0-9-]+"' | tr -d '{"'
+              grep -q VT_NET_OPTIONS <<<"$table" && macro VT_NET_OPTIONS "$ROOT/common/net/vt_net_options.h"
+              grep -q VT_NET_OPTION_THREADS <<<"$table" && macro VT_NET_OPTION_THREADS "$ROOT/common/net/vt_net_options.h"
+              grep -q VT_OPTIONS_HELP_VERSION <<<"$table" && macro VT_OPTIONS_HELP_VERSION "$ROOT/common/base/vt_args.h"
+              grep -qE "\"vggtap-$p\", usage, [a-z_]+, \"$p\"" "$src" && echo config; } | sort -u)
   listed=$("$BIN/vggtap-$p" --help | grep -oE '^  --[a-z0-9-]+|, --[a-z0-9-]+' | sed 's/.*--//' | sort -u)
   [ "$(wc -l <<<"$parsed")" -ge 3 ] || fail "vggtap-$p: found no option table in $src"
   [ "$parsed" = "$listed" ] || fail "vggtap-$p --help and its parser differ: only parsed: $(comm -23 \
@@ -84,7 +98,7 @@ expect '[train]\noptimizer = rmsprop\n' train 2 "optimizer"
 expect '[predict]\ntop = many\n' predict 2 "top"
 expect '[predict]\nhead = h.h5\nweight = w.h5\n' predict 3 "unknown key 'weight'"
 expect '[train]\nepochs = 3\n[tarin]\nseed = 1\n' train 4 "unknown section \[tarin\]"
-expect '[sweep]\ntaps = block1_pool\npool = gap\n' config 3 "unknown key 'pool' in \[sweep\]"
+expect '[sweep]\ntaps = block1_pool\npool = gap\n' config 3 "\[sweep\] unknown key 'pool' (did you mean 'pools'?)"
 expect '[sweep]\nheads = softmax 256,,128\n' config 2 "heads"
 # [sweep] taps and pools are checked before anything runs, as vggtap-train
 # would check them after the extraction

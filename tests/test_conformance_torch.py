@@ -2,8 +2,10 @@
 real Keras weights match an independent implementation (PIL decode + Keras
 nearest resize + caffe preprocessing + PyTorch conv2d/max_pool2d) to 1e-4
 relative to each tap's max activation, at block1_pool and block2_pool, for
-both the stored maps and the pooled vectors. The same at block1_pool with
---resize dct-antialias against PIL's draft (DCT-scaled decode) + BILINEAR."""
+both the stored maps and the pooled vectors, on 8 photos of data/clothing-30.
+The same at block1_pool with --resize dct-antialias against PIL's draft
+(DCT-scaled decode) + BILINEAR, at 112x112 so that the photos (320 px on
+the longer side) are shrunk while decoding."""
 import os
 import sys
 
@@ -40,14 +42,11 @@ def torch_taps(x_nhwc, wf):
 
 
 def main():
-    rows = vtlib.sample("clothing-dataset-small", 1, seed=3)[:6] + \
-        vtlib.sample("clothing-attributes-neckline", 1, seed=3)[:2]
-    paths = [os.path.join(vtlib.DATA, d, p) for d, (p, _) in
-             zip(["clothing-dataset-small"] * 6 + ["clothing-attributes-neckline"] * 2, rows)]
+    paths = [os.path.join(vtlib.DATA, vtlib.CLOTHING, p) for p, _ in vtlib.sample(vtlib.CLOTHING, 1, seed=3)[:8]]
     tmp = vtlib.tmpdir()
     store = os.path.join(tmp, "s.h5")
     vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--resize", "nearest",
-               "--tap", "block1_pool,block2_pool", "--store", "maps,pooled", "--quiet",
+               "--tap", "block1_pool,block2_pool", "--keep", "maps,pooled", "--quiet",
                "--out", store, "--files"] + paths)
     worst = {}
     with h5py.File(store, "r") as f, h5py.File(vtlib.WEIGHTS, "r") as wf:
@@ -69,12 +68,16 @@ def main():
                 e_avg2 = np.abs(f[f"pooled/{tap}/avg2"][i] - np.concatenate(cells)).max() / scale
                 for k, e in (("map", e_map), ("avg1", e_gap), ("max1", e_gmp), ("avg2", e_avg2)):
                     worst[(tap, k)] = max(worst.get((tap, k), 0.0), e)
-    # shirt-collars photos are 500x500 and up: shrunk 2x while decoding
-    dct_paths = paths[:2] + [os.path.join(vtlib.DATA, "shirt-collars", p)
-                             for p, _ in vtlib.sample("shirt-collars", 1, seed=3)[:2]]
+    # photos at least 2x the input size on both sides are shrunk while
+    # decoding (most here); one narrower photo too, which is not
+    dct_size = 112
+    every = [os.path.join(vtlib.DATA, vtlib.CLOTHING, p) for p, _ in vtlib.manifest_rows(vtlib.CLOTHING)]
+    narrow = next(q for q in every if min(Image.open(q).size) < 2 * dct_size)
+    dct_paths = paths[:3] + [narrow]
     dct_store = os.path.join(tmp, "dct.h5")
     vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--resize", "dct-antialias",
-               "--tap", "block1_pool", "--store", "maps", "--quiet", "--out", dct_store, "--files"] + dct_paths)
+               "--size", str(dct_size), "--tap", "block1_pool", "--keep", "maps", "--quiet", "--out", dct_store,
+               "--files"] + dct_paths)
     with h5py.File(dct_store, "r") as f, h5py.File(vtlib.WEIGHTS, "r") as wf:
         assert f.attrs["resize"] in ("dct-antialias", b"dct-antialias"), f.attrs["resize"]
         shrunk = 0
@@ -82,12 +85,13 @@ def main():
             with Image.open(path) as im:
                 # the file's own size is recorded, not the DCT-shrunk one
                 assert (f["images/width"][i], f["images/height"][i]) == im.size, path
-                shrunk += min(im.size[0] // 224, im.size[1] // 224) >= 2
-            r = torch_taps(vtlib.caffe_input(path, resize="dct-antialias").astype(np.float64), wf)["block1_pool"]
+                shrunk += min(im.size[0] // dct_size, im.size[1] // dct_size) >= 2
+            r = torch_taps(vtlib.caffe_input(path, dct_size, resize="dct-antialias").astype(np.float64),
+                           wf)["block1_pool"]
             e = np.abs(f["features/block1_pool"][i] - r).max() / np.abs(r).max()
             worst[("block1_pool", "dct-antialias map")] = max(worst.get(("block1_pool", "dct-antialias map"), 0.0), e)
         print(f"dct-antialias: {shrunk} of {len(dct_paths)} photos shrunk while decoding")
-        assert shrunk > 0, "no photo large enough to be shrunk while decoding"
+        assert 0 < shrunk < len(dct_paths), "want photos both shrunk and not shrunk while decoding"
     ok = True
     for (tap, k), e in sorted(worst.items()):
         print(f"{tap:12s} {k:5s} max |vggtap - torch| / max|torch| = {e:.2e}")

@@ -85,13 +85,13 @@ def resize(mnt, nbytes):
 
 
 def run_tests(tmp, mnt):
-    rows = vtlib.sample("clothing-dataset-small", 2, seed=5)  # 20 images
+    rows = vtlib.sample(vtlib.CLOTHING, 2, seed=5)  # 20 images
     man = os.path.join(tmp, "m.csv")
-    vtlib.write_manifest(man, "clothing-dataset-small", rows)
+    vtlib.write_manifest(man, vtlib.CLOTHING, rows)
     n = len(rows)
     # uncompressed float32 maps (0.8 MB a row at 112x112): predictable sizes
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-            "--store", "maps,pooled", "--size", "112", "--quiet"]
+            "--keep", "maps,pooled", "--size", "112", "--quiet"]
     env = dict(os.environ, VGGTAP_PART_ROWS="2")
     ref = os.path.join(tmp, "ref.h5")
     vtlib.run(base + ["--out", ref], env=env)

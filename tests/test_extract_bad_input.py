@@ -33,7 +33,7 @@ def main():
     bad_dir = os.path.join(tmp, "data", "bad")
     os.makedirs(good_dir)
     os.makedirs(bad_dir)
-    photo_path = os.path.join(vtlib.DATA, "shirt-collars", vtlib.manifest_rows("shirt-collars")[0][0])
+    photo_path = os.path.join(vtlib.DATA, vtlib.CLOTHING, vtlib.manifest_rows(vtlib.CLOTHING)[0][0])
     photo = Image.open(photo_path).convert("RGB")
     jpeg_bytes = open(photo_path, "rb").read()
     rng = np.random.default_rng(0)

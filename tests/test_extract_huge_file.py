@@ -5,7 +5,7 @@ peak RSS far below their size:
   - a small JPEG whose header declares 30000 x 30000 and a PNG whose IHDR
     declares 100000 x 100000, each followed by zeros to 2 GiB: failed rows,
     refused as over the --max-pixels limit (the default, 178,956,970);
-  - a real JPEG and a real PNG, each followed by 2 GiB of zeros: ok rows
+  - a real JPEG and a real photo as PNG, each followed by 2 GiB of zeros: ok rows
     whose stored features (maps and pooled) equal, bit for bit, those of the
     same image without the zeros, extracted in the same run.
 Before, each file was read whole into memory first: 2 GiB of RSS each.
@@ -60,7 +60,7 @@ def extract(tmp, name, paths, want_rc):
     with open(man, "w") as f:
         f.write("path,label\n" + "".join(f"{p},x\n" for p in paths))
     cmd = [vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-           "--store", "maps,pooled", "--out", out, "--quiet"]
+           "--keep", "maps,pooled", "--out", out, "--quiet"]
     rc, peak = vtlib.peak_rss(cmd)
     assert rc == want_rc, (name, rc, want_rc)
     print(f"{name}: {len(paths)} files, peak RSS {peak / 2**20:.0f} MiB")
@@ -87,16 +87,17 @@ def main():
         vtlib.check(status[i] == 2 and errors[i] == want[i], f"{os.path.basename(p)}, 2 GiB: '{errors[i]}'", True)
 
     # 2. real images followed by 2 GiB of zeros: the features of the images alone
-    photo = os.path.join(vtlib.DATA, "clothing-dataset-small", vtlib.sample("clothing-dataset-small", 1, seed=3)[0][0])
-    digit = os.path.join(vtlib.DATA, "fashion-mnist-png", vtlib.manifest_rows("fashion-mnist-png")[0][0])
+    photo = os.path.join(vtlib.DATA, vtlib.CLOTHING, vtlib.sample(vtlib.CLOTHING, 1, seed=3)[0][0])
+    png = os.path.join(tmp, "photo.png")  # the repository's photos are JPEGs: one as PNG
+    Image.open(os.path.join(vtlib.DATA, vtlib.CLOTHING, vtlib.sample(vtlib.CLOTHING, 1, seed=4)[1][0])).save(png)
     tailed = []
-    for src in (photo, digit):
+    for src in (photo, png):
         dst = os.path.join(tmp, "tailed" + os.path.splitext(src)[1])
         with open(src, "rb") as f, open(dst, "wb") as g:
             g.write(f.read())
         grow_sparse(dst)
         tailed.append(dst)
-    out = extract(tmp, "tailed", [photo, tailed[0], digit, tailed[1]], 0)
+    out = extract(tmp, "tailed", [photo, tailed[0], png, tailed[1]], 0)
     with h5py.File(out, "r") as f:
         vtlib.check(list(f["images/status"][:]) == [1, 1, 1, 1], f"status {list(f['images/status'][:])}", True)
         feats = []

@@ -29,8 +29,8 @@ def peak_rss_bytes(cmd, want_rc=0):
 
 def main():
     tmp = vtlib.tmpdir()
-    photo = vtlib.sample("clothing-dataset-small", 1, seed=7)[0][0]
-    src = Image.open(os.path.join(vtlib.DATA, "clothing-dataset-small", photo)).convert("RGB")
+    photo = vtlib.sample(vtlib.CLOTHING, 1, seed=7)[0][0]
+    src = Image.open(os.path.join(vtlib.DATA, vtlib.CLOTHING, photo)).convert("RGB")
     big_jpeg, big_png = os.path.join(tmp, "big.jpg"), os.path.join(tmp, "big.png")
     src.resize((9000, 7000), Image.BILINEAR).save(big_jpeg, quality=90)
     src.resize((6000, 5000), Image.BILINEAR).save(big_png, compress_level=1)

@@ -71,11 +71,11 @@ def read_only_rerun(tmp, man):
 
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("clothing-dataset-small", 3, seed=4)  # 30 images
+    rows = vtlib.sample(vtlib.CLOTHING, 3, seed=4)  # 30 images
     man = os.path.join(tmp, "m.csv")
-    vtlib.write_manifest(man, "clothing-dataset-small", rows)
+    vtlib.write_manifest(man, vtlib.CLOTHING, rows)
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-            "--store", "maps,pooled", "--size", "112", "--quiet"]
+            "--keep", "maps,pooled", "--size", "112", "--quiet"]
     env = dict(os.environ, VGGTAP_PART_ROWS="2")
     ref = os.path.join(tmp, "ref.h5")
     vtlib.run(base + ["--out", ref], env=env)

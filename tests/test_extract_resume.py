@@ -243,16 +243,16 @@ def killed_after_part(cmd, env):
 
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("clothing-dataset-small", 4, seed=2)  # 40 images
+    rows = vtlib.sample(vtlib.CLOTHING, 4, seed=2)  # 40 images
     man = os.path.join(tmp, "m.csv")
-    vtlib.write_manifest(man, "clothing-dataset-small", rows)
+    vtlib.write_manifest(man, vtlib.CLOTHING, rows)
     with open(man, "a") as fh:  # one failed row must survive resumes too
         fh.write(os.path.join(tmp, "missing.jpg") + ",dress\n")
     n_rows = len(rows) + 1
     # 112x112 inputs and 2-row parts: many parts from a short run
     common = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--threads", str(THREADS),
               "--tap", "block1_pool,block2_conv1",
-              "--store", "maps,pooled", "--size", "112"]
+              "--keep", "maps,pooled", "--size", "112"]
     rows_per_part = 2
     env = dict(os.environ, VGGTAP_PART_ROWS=str(rows_per_part))
     kill_and_resume(tmp, "in-place", common, dict(env, VGGTAP_PART_ROWS="1"), n_rows, 1, KILLS, ASSEMBLY_KILLS)
@@ -261,7 +261,7 @@ def main():
 
     # other settings against a complete store: refused, naming the differences
     p = vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-                   "--preprocess", "torch", "--store", "maps,pooled", "--map-dtype", "float16",
+                   "--preprocess", "torch", "--keep", "maps,pooled", "--map-dtype", "float16",
                    "--compress", "1", "--out", out], check=False)
     assert p.returncode == 1, p.returncode
     for word in ("taps", "preprocessing", "--overwrite"):

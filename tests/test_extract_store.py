@@ -50,17 +50,17 @@ def documented_store(md, taps, grids):
 
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("shirt-collars", 3, seed=1)  # 12 images, 4 classes
+    rows = vtlib.sample(vtlib.CLOTHING, 3, seed=1)[:12]  # 12 images, 4 classes
     data = os.path.join(tmp, "data")
     for p, c in rows:  # a class-folder tree of symlinks to the real photos
         os.makedirs(os.path.join(data, c), exist_ok=True)
-        os.symlink(os.path.join(vtlib.DATA, "shirt-collars", p), os.path.join(data, p))
+        os.symlink(os.path.join(vtlib.DATA, vtlib.CLOTHING, p), os.path.join(data, p))
     open(os.path.join(data, "README.txt"), "w").write("not an image, ignored\n")
 
     # 1. class folders, maps + pooled, float32
     s32 = os.path.join(tmp, "f32.h5")
     vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", data, "--tap", "block1_pool,block2_conv1",
-               "--store", "maps,pooled", "--grids", "1,2,3", "--out", s32, "--quiet"])
+               "--keep", "maps,pooled", "--grids", "1,2,3", "--out", s32, "--quiet"])
     with h5py.File(s32, "r") as f:
         assert f.attrs["format"] == "vggtap-store" and f.attrs["format_version"] == 1
         assert f.attrs["taps"] == "block1_pool,block2_conv1", f.attrs["taps"]
@@ -119,7 +119,7 @@ def main():
     # 2. float16 maps, deflate: same rows, values within half precision
     s16 = os.path.join(tmp, "f16.h5")
     vtlib.run([EXTRACT, "--weights", vtlib.WEIGHTS, "--data", data, "--tap", "block1_pool",
-               "--store", "maps", "--map-dtype", "float16", "--compress", "4", "--out", s16, "--quiet"])
+               "--keep", "maps", "--map-dtype", "float16", "--compress", "4", "--out", s16, "--quiet"])
     with h5py.File(s16, "r") as f:
         m = f["features/block1_pool"]
         assert m.dtype == np.float16, m.dtype

@@ -135,12 +135,12 @@ def main():
     n_ok = sum(e["ok"] for e in expect["folders"].values())
     n_bad = len(expect["folders"]) - n_ok
     assert f"{n_ok} ok, {n_bad} failed of {n_ok + n_bad} images" in p.stderr, p.stderr
-    assert "1 symbolic links back to a folder being listed not followed" in p.stderr, p.stderr
+    assert "note: 1 symbolic link back to a folder being listed not followed" in p.stderr, p.stderr
     # folders without image files are not classes (a class without rows
     # would make vggtap-train refuse the store); the stray image is counted
     assert "note: 2 folders without image files are not classes (empty, ...)" in p.stderr, p.stderr
-    assert "note: 1 image files directly in " in p.stderr, p.stderr
-    assert "note: 1 entries of " + os.path.join(corpus, "data") + " cannot be read, so are not classes " \
+    assert "note: 1 image file directly in " in p.stderr, p.stderr
+    assert "note: 1 entry of " + os.path.join(corpus, "data") + " cannot be read, so is not a class " \
         "(unmounted: No such file or directory)" in p.stderr, p.stderr
     st = read_store(os.path.join(tmp, "folders.h5"))
     assert st["classes"] == ["bad", "good"], st["classes"]

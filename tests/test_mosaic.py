@@ -3,7 +3,8 @@ tile equals that channel of the map read with h5py, min..max normalised and
 scaled by whole pixels; the input beside it is the image resized as the
 network saw it (PIL's antialiased bilinear); drawing from the image and the
 weights gives the same tiles (float32 maps); --channels limits the grid;
-failed rows, pooled-only stores, bad rows and taps are clear errors. A row
+each tile is labelled with its channel number; failed rows, pooled-only
+stores, bad rows and taps are clear errors. A row
 whose file name was not UTF-8 (stored as \\xHH) shows its image.
 The pixel positions follow the layout comment in extract/vggtap_mosaic.c."""
 import math
@@ -17,28 +18,24 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vtlib  # noqa: E402
 
-if not os.path.exists(vtlib.WEIGHTS):
-    print("skip: no shared weights")
-    sys.exit(77)
-
-MARGIN, GAP, LINE = 16, 2, 20
+MARGIN, GAP, LINE, LABEL = 16, 2, 20, 10
 TOP = MARGIN + 2 * LINE + 8
 SIZE = 64
 
 tmp = vtlib.tmpdir()
 data = os.path.join(tmp, "data")
-src_dir = os.path.join(vtlib.DATA, "shirt-collars", "band")
+src_dir = os.path.join(vtlib.DATA, vtlib.CLOTHING, "shirt")
 images = [os.path.join(src_dir, n) for n in sorted(os.listdir(src_dir))[:2]]
-os.makedirs(os.path.join(data, "band"))
+os.makedirs(os.path.join(data, "shirt"))
 os.makedirs(os.path.join(data, "bad"))
 for p in images:
-    os.symlink(p, os.path.join(data, "band", os.path.basename(p)))
+    os.symlink(p, os.path.join(data, "shirt", os.path.basename(p)))
 with open(os.path.join(data, "bad", "x.jpg"), "w") as f:
     f.write("not an image\n")
 
 store = os.path.join(tmp, "maps.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data, "--tap",
-           "block1_pool,block2_pool", "--size", str(SIZE), "--store", "maps,pooled", "--map-dtype",
+           "block1_pool,block2_pool", "--size", str(SIZE), "--keep", "maps,pooled", "--map-dtype",
            "float16", "--out", store, "--quiet"])
 pooled_only = os.path.join(tmp, "pooled.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", data, "--tap",
@@ -63,7 +60,7 @@ def tiles(img, fmap, n, in_w):
     got, want = [], []
     for ch in range(n):
         x0 = 2 * MARGIN + in_w + (ch % cols) * (w * scale + GAP)
-        y0 = TOP + (ch // cols) * (h * scale + GAP)
+        y0 = TOP + (ch // cols) * (LABEL + h * scale + GAP) + LABEL
         got.append(img[y0:y0 + h * scale, x0:x0 + w * scale].astype(int))
         m = fmap[:, :, ch].astype(np.float32)
         lo, hi = m.min(), m.max()
@@ -81,7 +78,7 @@ def tiles(img, fmap, n, in_w):
 with h5py.File(store, "r") as f:
     paths = list(f["images/path"].asstr()[()])
     status = f["images/status"][()]
-    ok_row = paths.index("band/" + os.path.basename(images[1]))
+    ok_row = paths.index("shirt/" + os.path.basename(images[1]))
     bad_row = paths.index("bad/x.jpg")
     maps = {t: f[f"features/{t}"][ok_row].astype(np.float32) for t in ("block1_pool", "block2_pool")}
 vtlib.check(status[ok_row] == 1 and status[bad_row] == 2, "store rows")
@@ -102,6 +99,17 @@ for tap in ("block1_pool", "block2_pool"):
           f"{tap}: the input differs from PIL's resize (max {diff.max()}, mean {diff.mean():.3f})")
     if tap == "block2_pool":
         store_img = img
+    # every tile carries its channel number in the band above it: dark
+    # pixels there, and a different drawing for each number
+    h, w, c = fmap.shape
+    scale = 1 if max(h, w) >= 112 else math.ceil(112 / max(h, w))
+    cols = 1
+    while cols * cols < c:
+        cols *= 2
+    bands = [img[TOP + (ch // cols) * (LABEL + h * scale + GAP):][:LABEL,
+                 2 * MARGIN + SIZE + (ch % cols) * (w * scale + GAP):][:, :w * scale] for ch in range(c)]
+    vtlib.check(all((b < 128).any() for b in bands) and len({b.tobytes() for b in bands}) == c,
+                f"{tap}: each of the {c} tiles is labelled, each differently")
 
 # A file name that is not UTF-8 (Latin-1 caf\xe9.png) is stored as the text
 # 'caf\\xe9.png' (docs/STORE.md), which does not exist: the input is found
@@ -114,7 +122,7 @@ Image.open(images[0]).convert("RGB").save(os.path.join(os.fsencode(latin_data), 
 Image.open(images[1]).convert("RGB").save(os.path.join(latin_data, "c", "lit\\xe9.png"))
 latin_store = os.path.join(tmp, "latin.h5")
 vtlib.run([vtlib.tool("vggtap-extract"), "--weights", vtlib.WEIGHTS, "--data", latin_data, "--tap",
-           "block1_pool", "--size", str(SIZE), "--store", "maps,pooled", "--out", latin_store, "--quiet"])
+           "block1_pool", "--size", str(SIZE), "--keep", "maps,pooled", "--out", latin_store, "--quiet"])
 with h5py.File(latin_store, "r") as f:
     latin_paths = list(f["images/path"].asstr()[()])
 vtlib.check(sorted(latin_paths) == ["c/caf\\xe9.png", "c/lit\\xe9.png"], f"stored paths {latin_paths}")
@@ -149,13 +157,13 @@ img = png(out)
 got, want = tiles(img, maps["block2_pool"], 10, SIZE)
 vtlib.check(max(int(np.abs(g - w).max()) for g, w in zip(got, want)) <= 1, "--channels 10 tiles")
 tile = 16 * 7
-right_of_grid = img[TOP:TOP + tile, 2 * MARGIN + SIZE + 4 * tile + 3 * GAP + 1:]
+right_of_grid = img[TOP:TOP + LABEL + tile, 2 * MARGIN + SIZE + 4 * tile + 3 * GAP + 1:]
 vtlib.check(right_of_grid.size == 0 or (right_of_grid == 255).all(), "nothing drawn right of a 4-column grid")
 
 # Errors.
 for args, rc, want in (
         (["--store", store, "--row", str(bad_row), "--tap", "block2_pool"], 1, "failed at extraction"),
-        (["--store", pooled_only, "--row", str(ok_row), "--tap", "block2_pool"], 1, "--store maps,pooled"),
+        (["--store", pooled_only, "--row", str(ok_row), "--tap", "block2_pool"], 1, "--keep maps,pooled"),
         (["--store", store, "--row", "99", "--tap", "block2_pool"], 1, "past the last row"),
         (["--store", store, "--row", str(ok_row), "--tap", "block3_pool"], 1, "no tap block3_pool"),
         (["--store", store, "--row", "0"], 2, "--tap LAYER is required"),

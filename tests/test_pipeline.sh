@@ -4,7 +4,8 @@
 # without re-extracting; changing an [extract] setting or an image
 # re-extracts; a change elsewhere in the config does nothing; an interrupted
 # extraction resumes; the sweep writes one row per combination; without
-# weights, extraction stops with the instructions; paths with spaces work
+# weights, the bundled block1-block2 file serves, and a deeper tap stops with
+# the instructions; paths with spaces work
 # where make allows them and are refused by name where it does not.
 set -euo pipefail
 source "$(dirname "$0")/vtlib.sh"
@@ -53,8 +54,9 @@ for t in block1_pool block2_pool; do
   grep -q "^== $t avg1 softmax ==" <<<"$out" || fail "report lacks the $t head"
   [ -s run/$t/head.report/metrics.json ] || fail "no metrics.json for $t"
 done
-grep -q "eval: run/eval.h5 (40 rows, 10 classes)" <<<"$out" || fail "heads not evaluated on the 40 held-out images"
+grep -q "scored on: run/eval.h5 (40 rows, 10 classes)" <<<"$out" || fail "heads not evaluated on the 40 held-out images"
 [ "$(wc -l < run/report.csv)" = 3 ] || fail "report.csv should have a header and 2 rows"
+[ "$(grep -o 'href="[^"]*report.html"' run/report.html | wc -l)" = 2 ] || fail "report.html should link the 2 heads' pages"
 
 # 2. Second run: nothing to do, nothing touched.
 before=$(stamps)
@@ -138,9 +140,21 @@ fi
 # two taps, a pool entry two poolings); a second sweep does nothing.
 out=$(pipe -j2 sweep) || { echo "$out"; fail "sweep failed"; }
 [ "$(wc -l < run/sweep.csv)" = 19 ] || fail "sweep.csv should have a header and 18 rows"
+# one progress line per head, no training command; the table ranked, the
+# best marked, narrow; a page linking every head's report
+progress() { grep -cE '^ *\[[0-9]+/18\] [^ ]+ +accuracy [0-9.]+ on ' <<<"$1" || true; }
+[ "$(progress "$out")" = 18 ] || { echo "$out"; fail "sweep: expected 18 progress lines, got $(progress "$out")"; }
+[ "$(ran train "$out")" = 0 ] || fail "sweep: training commands echoed"
+grep -qE '^\*  b1\+b2/|^\*  b[12]/' <<<"$out" || fail "sweep: no best row marked"
+awk '/^   head /,/^\* the best/' <<<"$out" | awk 'length > 120 { bad = 1 } END { exit bad }' ||
+  fail "sweep: the table is wider than 120 columns"
+[ "$(grep -o 'href="sweep/[^"]*/head.report/report.html"' run/sweep.html | wc -l)" = 18 ] ||
+  fail "sweep.html should link the 18 heads' report pages"
 /usr/bin/python3 - run/sweep.csv <<'EOF' || fail "sweep.csv content"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+key = [float(r["val_accuracy"]) for r in rows]
+assert key == sorted(key, reverse=True) and [r["best"] for r in rows] == ["1"] + ["0"] * 17, key
 combos = {(r["tap"], r["pooling"], r["hidden"]) for r in rows}
 want = {(t, p, h) for t in ("block1_pool", "block2_pool", "block1_pool,block2_pool")
         for p in ("avg1", "avg2", "avg1,max4") for h in ("softmax", "8")}
@@ -153,15 +167,15 @@ for r in rows:
     assert int(r["features"]) == cells * width[r["tap"]], r
 EOF
 out=$(pipe sweep)
-[ "$(ran train "$out")" = 0 ] || fail "a second sweep re-trained"
+[ "$(progress "$out")" = 0 ] || fail "a second sweep re-trained"
 # Without [sweep] taps and pools: each tap and both together x GAP, GMP, the
 # 2x2 and 4x4 grids (avg, max) and the pyramid avg1,avg2,avg4.
 sed '/^taps = /d; /^pools = /d; s/^heads = .*/heads = softmax/' t.ini > t-default.ini
 out=$(make --no-print-directory -n -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t-default.ini sweep 2>&1)
-got=$(grep -o '^echo "sweep: tap [^"]*"' <<<"$out" | sort -u | wc -l)
+got=$(grep -oE "'\[[0-9]+/21\]' '[^']*'" <<<"$out" | sort -u | wc -l)
 [ "$got" = 21 ] || { echo "$out" | head -30; fail "default sweep: expected 3 taps x 7 pools = 21 heads, got $got"; }
-for combo in "tap block1_pool, pool max4" "tap block1_pool+block2_pool, pool avg1+avg2+avg4" "tap block2_pool, pool avg1"; do
-  grep -q "sweep: $combo, head softmax" <<<"$out" || fail "default sweep lacks $combo"
+for combo in b1/max4 b1+b2/avg1+avg2+avg4 b2/avg1; do
+  grep -q "'$combo/softmax'" <<<"$out" || fail "default sweep lacks $combo"
 done
 
 # 8b. predict on new images, the weights named only under [extract] and none
@@ -175,16 +189,29 @@ out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directo
 rows=$(grep -cE '^data/test/(bag|coat)/[^,]*\.png,[a-z_-]+,[01]\.[0-9]+,' <<<"$out" || true)
 [ "$rows" = 8 ] || { echo "$out"; fail "predict: expected a row with classes for each of the 8 images, got $rows"; }
 
-# 9. No weights anywhere: extraction stops with the instructions.
+# 9. No weights key, none in the environment: the bundled block1-block2 file
+# (the config's key went, so the stores are made again); for a deeper tap,
+# extraction stops with the download instructions.
 sed -i '/^weights = /d' t.ini
-out=$(env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t.ini extract 2>&1) && fail "extract without weights succeeded"
+nokey() { env -u VGGTAP_WEIGHTS HOME="$tmp/home" KERAS_HOME= make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" "$@" 2>&1; }
+out=$(nokey CONFIG=t.ini extract) || { echo "$out"; fail "extract with the bundled weights failed"; }
+grep -q -- "--weights $ROOT/data/weights/vgg16_keras_prefix.h5 --out run/store.h5" <<<"$out" ||
+  { echo "$out"; fail "the store was not made with the bundled weights"; }
+sed 's/^tap = block1_pool,block2_pool$/tap = block1_pool,block2_pool,block3_pool/' t.ini > t-deep.ini
+out=$(nokey CONFIG=t-deep.ini extract) && fail "extract at block3_pool without weights succeeded"
 grep -q "storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" <<<"$out" ||
-  { echo "$out"; fail "no download instructions without weights"; }
+  { echo "$out"; fail "no download instructions without weights for block3_pool"; }
 
-# 10. A bad config stops make at once, naming file and line.
+# 10. A bad config stops make at once, naming file and line: a typo in a
+# program's section too ([train] pol = max4, which `vggtap-config check`
+# once passed, so that make extracted every image and only then stopped).
+sed -e 's/^work = run$/work = typo-run/' -e 's/^\[train\]$/[train]\npol = max4/' t.ini > typo.ini
+out=$(make --no-print-directory -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=typo.ini 2>&1) && fail "a [train] typo was accepted"
+grep -q "typo.ini:[0-9]*: \[train\] unknown key 'pol' (did you mean 'pool'?)" <<<"$out" || { echo "$out"; fail "[train] typo message"; }
+[ "$(ran extract "$out")" = 0 ] && [ ! -e typo-run/store.h5 ] || fail "a [train] typo: extraction ran first"
 printf '[sweep]\ntapz = x\n' >> t.ini
 out=$(pipe extract) && fail "a bad config was accepted"
-grep -q "t.ini:[0-9]*: unknown key 'tapz' in \[sweep\]" <<<"$out" || { echo "$out"; fail "bad config message"; }
+grep -q "t.ini:[0-9]*: \[sweep\] unknown key 'tapz' (did you mean 'taps'?)" <<<"$out" || { echo "$out"; fail "bad config message"; }
 
 # 11. Spaces: an [evaluate] folder may have them (and a quote: its flag is
 # quoted for the shell; it was split into '--data=sp' and 'dir/...'); the

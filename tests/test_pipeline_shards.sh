@@ -6,16 +6,13 @@
 # SHARDS value is refused.
 set -euo pipefail
 source "$(dirname "$0")/vtlib.sh"
-DATA=$SHARED/data/shirt-collars
-for f in "$WEIGHTS" "$DATA/manifest.csv" "$BIN/vggtap-merge"; do
-  [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }
-done
+DATA=$CLOTHING
 
 tmp=$(mktemp -d /tmp/test_pipeline_shards.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-# 60 real photos: every 10th row of the manifest (all four classes)
-awk -F, -v d="$DATA" 'NR == 1 { print "path,label"; next } NR % 10 == 2 { print d "/" $1 "," $2 }' \
+# 60 real photos: every 5th row of data/clothing-30's manifest (all ten classes)
+awk -F, -v d="$DATA" 'NR == 1 { print "path,label"; next } NR % 5 == 2 { print d "/" $1 "," $2 }' \
   "$DATA/manifest.csv" > m.csv
 for w in one two; do
   cat > $w.ini <<EOI

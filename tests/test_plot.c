@@ -173,7 +173,7 @@ int main(void) {
     double x[300], a[300], b[300];
     for (int i = 0; i < n; i++) x[i] = i + 1, a[i] = exp(-i / 30.0), b[i] = i % 7 ? 0.5 : NAN;
     vt_plot_series ser[2] = {{"train", a, 0x1F77B4}, {"validation", b, 0xE8710A}};
-    vt_line_chart lc = {"Loss", "epoch", "loss", n, x, 2, ser, 0, NAN, 1};
+    vt_line_chart lc = {"Loss", "epoch", "loss", n, x, 2, ser, 0, NAN, 1, NAN, NULL};
     CHECK(vt_canvas_init(&c, 900, 400, 0xFFFFFF) == 0);
     vt_plot_line_chart(&c, 100, 50, 500, 300, &lc);
     long blue = 0, orange = 0;

@@ -129,7 +129,7 @@ int main(void) {
   CHECK(strstr(text, "validation split"));
   CHECK(strstr(text, "head: 1,040 parameters"));
   CHECK(strstr(text, "Dense(4) = 3,305,185,296 (3,305,224,016 with the tap's convs trained)"));
-  CHECK(strstr(text, "3.2 million times fewer"));
+  CHECK(strstr(text, ": 3,178,063 times fewer\n")); /* 3305185296 / 1040 */
   CHECK(strstr(text, "round, neck") && strstr(text, "back\\slash"));
   char want[128];
   snprintf(want, sizeof want, "accuracy %.4f   balanced accuracy %.4f   macro-F1 %.4f", m.accuracy,
@@ -139,25 +139,47 @@ int main(void) {
   CHECK(strstr(text, want));
   free(text);
 
+  /* the ratio reads the same way at every size (it was 4789.0, 331,681 and
+   * 3.2 million): whole numbers with separators, one decimal below 10 */
+  static const struct {
+    long head, dense;
+    const char *want;
+  } ratios[] = {{1000, 4789000, ": 4,789 times fewer\n"}, {1290, 427868170, ": 331,681 times fewer\n"},
+                {1000, 2500, ": 2.5 times fewer\n"}, {5000, 1000, ": 5.0 times more\n"},
+                {10, 1000, ": 100 times fewer\n"}};
+  for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++) {
+    vt_report q = r;
+    q.head_params = ratios[i].head;
+    q.dense_params = q.dense_params_with_convs = ratios[i].dense;
+    text = NULL;
+    mf = open_memstream(&text, &text_len);
+    vt_report_print(mf, &q);
+    fclose(mf);
+    CHECK(strstr(text, ratios[i].want));
+    if (!strstr(text, ratios[i].want)) fprintf(stderr, "  wanted '%s' in:\n%s", ratios[i].want, text);
+    free(text);
+  }
+
   /* report files in a directory that does not exist yet */
   char base[] = "/tmp/vt_test_report_XXXXXX", dir[256];
   CHECK(mkdtemp(base) != NULL);
   snprintf(dir, sizeof dir, "%s/a/b", base);
   CHECK(vt_report_write(dir, &r) == 0);
   CHECK(vt_report_write(dir, &r) == 0); /* overwriting works too */
-  const char *files[6] = {"metrics.json", "per_class.csv", "confusion.csv", "confusion.txt", "confusion.png", "curves.png"};
+  const char *files[7] = {"metrics.json", "per_class.csv", "confusion.csv", "confusion.txt", "confusion.png", "curves.png",
+                          "report.html"};
   DIR *d = opendir(dir);
   CHECK(d != NULL);
   int seen = 0, other = 0;
   for (struct dirent *de; d && (de = readdir(d));) {
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
     int known = 0;
-    for (int i = 0; i < 6; i++) known |= !strcmp(de->d_name, files[i]);
+    for (int i = 0; i < 7; i++) known |= !strcmp(de->d_name, files[i]);
     if (known) seen++;
     else other++, fprintf(stderr, "unexpected file %s\n", de->d_name);
   }
   if (d) closedir(d);
-  CHECK(seen == 6 && other == 0);
+  CHECK(seen == 7 && other == 0);
 
   /* per_class.csv */
   char *csv = slurp(dir, "per_class.csv"), field[128];

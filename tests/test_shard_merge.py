@@ -1,4 +1,4 @@
-"""Sharded extraction and vggtap-merge on real photos (shirt-collars, plus a
+"""Sharded extraction and vggtap-merge on real photos (clothing-30, plus a
 failed row): 3 shards (one interrupted with kill -9 and resumed) hold the
 partition's blocks of rows; the merged store, virtual or materialised, holds
 every dataset and attribute of a single-process run, row for row, read from
@@ -26,17 +26,17 @@ N_SHARDS = 3
 
 def main():
     tmp = vtlib.tmpdir()
-    rows = vtlib.sample("shirt-collars", 10, seed=3)  # 40 real photos, 4 classes
+    rows = vtlib.sample(vtlib.CLOTHING, 4, seed=3)  # 40 real photos, 10 classes
     man = os.path.join(tmp, "m.csv")
-    vtlib.write_manifest(man, "shirt-collars", rows)
+    vtlib.write_manifest(man, vtlib.CLOTHING, rows)
     bad = os.path.join(tmp, "truncated.jpg")
-    with open(os.path.join(vtlib.DATA, "shirt-collars", rows[0][0]), "rb") as src, open(bad, "wb") as dst:
+    with open(os.path.join(vtlib.DATA, vtlib.CLOTHING, rows[0][0]), "rb") as src, open(bad, "wb") as dst:
         dst.write(src.read(600))
     with open(man, "a") as fh:  # a failed row: NaN features, no map chunk
-        fh.write(f"{bad},band\n")
+        fh.write(f"{bad},dress\n")
     n_rows = len(rows) + 1
     base = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--tap", "block1_pool",
-            "--store", "maps,pooled", "--map-dtype", "float16", "--compress", "1", "--quiet"]
+            "--keep", "maps,pooled", "--map-dtype", "float16", "--compress", "1", "--quiet"]
 
     single = os.path.join(tmp, "single.h5")
     vtlib.run(base + ["--out", single, "--threads", "2"])

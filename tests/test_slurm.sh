@@ -2,7 +2,7 @@
 # test_slurm: slurm/submit.sh on a real single-node Slurm cluster started
 # here on localhost (munged, slurmctld, slurmd as root, private config,
 # sockets, ports and state under a temporary directory; stopped at the end).
-# The job array extracts 150 real photos (shirt-collars, block1_pool, maps and
+# The job array extracts 150 real photos (data/clothing-30, block1_pool, maps and
 # pooled vectors) as 2 shards, one per array task; the dependent merge job
 # (afterok on the array) starts after both and writes a
 # virtual merged store that must equal a single-process run row for row.
@@ -10,13 +10,10 @@
 # (scripts/install-deps.sh installs them, so CI runs it).
 set -euo pipefail
 source "$(dirname "$0")/vtlib.sh"
-DATA=$SHARED/data/shirt-collars
+DATA=$CLOTHING
 [ "$(id -u)" = 0 ] || { echo "skip: starting slurmctld/slurmd/munged needs root"; exit 77; }
 for c in munged slurmctld slurmd sbatch squeue sinfo scontrol; do
   command -v $c >/dev/null || { echo "skip: $c not installed (apt-get install slurm-wlm munge)"; exit 77; }
-done
-for f in "$WEIGHTS" "$DATA/manifest.csv" "$BIN/vggtap-merge"; do
-  [ -e "$f" ] || { echo "skip: $f missing"; exit 77; }
 done
 
 tmp=$(mktemp -d /tmp/test_slurm.XXXXXX)
@@ -103,13 +100,13 @@ node_idle() { [ "$(sinfo -h -N -n "$node" -o %t)" = idle ]; }
 wait_for 60 "node $node to be idle" node_idle
 echo "slurm up: node $node, $cpus CPUs, port $port"
 
-# ---- the data: 150 real photos, every 4th row of the manifest
+# ---- the data: 150 real photos, every 2nd row of the manifest
 cd "$tmp"
-awk -F, -v d="$DATA" 'NR == 1 { print "path,label"; next } NR % 4 == 2 { print d "/" $1 "," $2 }' \
+awk -F, -v d="$DATA" 'NR == 1 { print "path,label"; next } NR % 2 == 0 { print d "/" $1 "," $2 }' \
   "$DATA/manifest.csv" > m.csv
 n_rows=$(($(wc -l < m.csv) - 1))
 [ "$n_rows" = 150 ] || die "expected 150 rows in the manifest subset, got $n_rows"
-args=(--weights "$WEIGHTS" --manifest "$tmp/m.csv" --tap block1_pool --store maps,pooled --map-dtype float16)
+args=(--weights "$WEIGHTS" --manifest "$tmp/m.csv" --tap block1_pool --keep maps,pooled --map-dtype float16)
 
 # ---- submit: 2 shards, one per array task, then the dependent merge
 mkdir run

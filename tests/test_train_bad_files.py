@@ -101,9 +101,9 @@ def guarded(name, p):
 def main():
     tmp = vtlib.tmpdir()
     outdir = os.path.join(tmp, "out")
-    rows = vtlib.sample("clothing-dataset-small", 2, seed=7)  # 20 images
+    rows = vtlib.sample(vtlib.CLOTHING, 2, seed=7)  # 20 images
     man = os.path.join(tmp, "m.csv")
-    vtlib.write_manifest(man, "clothing-dataset-small", rows)
+    vtlib.write_manifest(man, vtlib.CLOTHING, rows)
     ext = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--size", "112", "--quiet"]
     store = os.path.join(tmp, "store.h5")
     vtlib.run(ext + ["--tap", "block1_pool,block2_pool", "--out", store])
@@ -119,7 +119,7 @@ def main():
     shutil.copy(vtlib.WEIGHTS, other_weights)
     with h5py.File(other_weights, "r+") as f:
         f.attrs["vggtap_test"] = 1  # same layers, another file: another sha256
-    image = os.path.join(vtlib.DATA, "clothing-dataset-small", rows[0][0])
+    image = os.path.join(vtlib.DATA, vtlib.CLOTHING, rows[0][0])
     h_out = os.path.join(outdir, "h.h5")
     p_out = os.path.join(outdir, "p.csv")
 

@@ -102,6 +102,9 @@ def output_state(d, old, new, new_head):
                     these.add("new")
             except ValueError:
                 pass
+        elif name.endswith("report.html"):
+            if "seed=2\n" in data.decode("utf-8", "replace"):
+                these.add("new")
         elif name == "h.h5":
             try:
                 got = head_arrays(os.path.join(d, name))
@@ -287,6 +290,24 @@ def main():
     m = json.load(open(os.path.join(rep, "metrics.json")))
     check(m["skipped_failed"] == 5 and m["skipped_unlabelled"] == 3,
           "failed and unlabelled rows skipped and counted (%d, %d)" % (m["skipped_failed"], m["skipped_unlabelled"]))
+    # --quiet (pipeline.mk's) still says that rows were skipped, and converged
+    # L-BFGS says nothing about its limit
+    check("vggtap-train: %s: 5 rows whose extraction failed skipped" % s in r.stderr and
+          "iteration limit" not in r.stderr, "--quiet names the failed rows skipped: %r" % r.stderr.strip())
+    r = train(s, p("hlim.h5"), "--tap", "block1_pool", "--epochs", "2")
+    check(r.returncode == 0 and "vggtap-train: L-BFGS stopped at its iteration limit (2) without converging; "
+          "raise it with --epochs N" in r.stderr, "--quiet says L-BFGS did not converge: %r" % r.stderr.strip())
+    # the head records only the settings that applied: no learning rate for
+    # L-BFGS, one pooling key
+    with h5py.File(p("hlim.h5"), "r") as f:
+        conf = dict(line.split("=", 1) for line in f.attrs["config"].splitlines())
+    r = train(s, p("hsgd.h5"), "--tap", "block1_pool", "--optimizer", "sgd", "--epochs", "2")
+    with h5py.File(p("hsgd.h5"), "r") as f:
+        sgd = dict(line.split("=", 1) for line in f.attrs["config"].splitlines())
+    check(conf["optimizer"] == "lbfgs" and conf["pooling"] == "avg1" and conf["epochs"] == "2" and
+          not {"lr", "momentum", "lr_schedule", "batch_size", "dropout", "pool"} & set(conf) and
+          sgd["optimizer"] == "sgd" and sgd["lr"] == "0.01" and sgd["momentum"] == "0.9" and "pool" not in sgd,
+          "head config: lbfgs %s; sgd %s" % (sorted(conf), sorted(sgd)))
     with h5py.File(p("h.h5"), "r") as f:
         a = f.attrs
         check(a["format"] == "vggtap-head" and a["format_version"] == 2 and a["tap"] == "block1_pool" and
@@ -302,19 +323,28 @@ def main():
               % sorted((attrs ^ set(a)) | (datasets ^ set(found))))
         mean, std = f["standardize/mean"][()], f["standardize/std"][()]
         train_rows, val_rows = f["training/train_rows"][()], f["training/val_rows"][()]
+        test_rows = f["training/test_rows"][()]
         W, b = f["layers/0/kernel"][()], f["layers/0/bias"][()]
     with h5py.File(s, "r") as f:
         x = np.concatenate([f["pooled/block1_pool/avg1"][()], f["pooled/block1_pool/max1"][()]], axis=1)
         y = f["images/label"][()]
-    check(len(set(train_rows) & set(val_rows)) == 0 and len(train_rows) + len(val_rows) == 300 - 8,
-          "train and val rows disjoint and cover the usable rows")
+    check(len(set(train_rows) | set(val_rows) | set(test_rows)) == len(train_rows) + len(val_rows) + len(test_rows)
+          == 300 - 8, "train, val and test rows disjoint and cover the usable rows")
     xt = x[train_rows].astype(np.float64)
     check(np.allclose(mean, xt.mean(0), rtol=1e-5, atol=1e-6) and np.allclose(std, xt.std(0), rtol=1e-4),
           "standardisation stats are the training rows' mean and std")
-    # applying the head with numpy reproduces the report's accuracy
+    # applying the head with numpy reproduces the report's accuracy, on the
+    # test rows (held out by default: 20% of each class), and the validation
+    # rows' own
+    check(len(test_rows) == m["n"] == m["n_test"] and m["eval"] == "test split" and m["held_out"] is True and
+          m["test_rows"].startswith("20% of each class"), "scored on the default test split (%d rows: %s)"
+          % (len(test_rows), m["test_rows"]))
+    acc = float(np.mean(np.argmax(((x[test_rows] - mean) / std) @ W + b, 1) == y[test_rows]))
+    check(abs(acc - m["accuracy"]) < 1e-9, "numpy on head.h5 gives the reported accuracy (%.4f vs %.4f)" % (acc, m["accuracy"]))
     logits = ((x[val_rows] - mean) / std) @ W + b
     acc = float(np.mean(np.argmax(logits, 1) == y[val_rows]))
-    check(abs(acc - m["accuracy"]) < 1e-9, "numpy on head.h5 gives the reported accuracy (%.4f vs %.4f)" % (acc, m["accuracy"]))
+    check(abs(acc - m["val_accuracy"]) < 1e-9 and m["n_val"] == len(val_rows),
+          "numpy on head.h5 gives the validation accuracy (%.4f vs %.4f)" % (acc, m["val_accuracy"]))
     r = run([PREDICT, "--head", p("h.h5"), "--store", s, "--top", "2", "--format", "json"])
     check(r.returncode == 0, "predict --store exits 0 (%s)" % r.stderr.strip()[-200:])
     preds = json.loads(r.stdout)["predictions"]
@@ -504,15 +534,36 @@ def main():
     me = json.load(open(p("he.report/metrics.json")))
     check(r.returncode == 0 and me["n"] == 198 and me["eval"] == e and me["eval_skipped_failed"] == 2,
           "--eval: report on the other store's 198 usable rows")
+    check(me["held_out"] is True and me["n_test"] == 0 and me["n_train"] + me["n_val"] == 300 - 8 and
+          me["test_rows"] == "none: --eval scores the head on another store",
+          "--eval: no test rows drawn from the training store (%s)" % me["test_rows"])
     check(me["accuracy"] > 0.5, "--eval: accuracy on the other store well above chance (%.3f)" % me["accuracy"])
     sm = fixture(p("sm.h5"), "--rows", "200", "--split")
     r = train(sm, p("hm.h5"), "--tap", "block1_pool", "--split", "manifest")
     with h5py.File(sm, "r") as f:
         split = f["images/split"].asstr()[()]
     with h5py.File(p("hm.h5"), "r") as f:
-        tr, va = f["training/train_rows"][()], f["training/val_rows"][()]
-    check(r.returncode == 0 and all(split[tr] == "train") and all(split[va] == "val") and
-          len(tr) + len(va) == 200, "--split manifest follows the store's split column")
+        tr, va, te = f["training/train_rows"][()], f["training/val_rows"][()], f["training/test_rows"][()]
+    mm = json.load(open(p("hm.report/metrics.json")))
+    check(r.returncode == 0 and all(split[tr] == "train") and all(split[va] == "val") and all(split[te] == "val") and
+          len(tr) + len(va) + len(te) == 200 and abs(len(te) - len(va)) <= 4 and mm["n"] == len(te) and
+          mm["test_rows"] == "50% of each class's validation rows, drawn at random with seed 0: the manifest has "
+          "no test rows",
+          "--split manifest follows the store's split column; without test rows, half of its validation rows "
+          "are the test split (%d train, %d val, %d test)" % (len(tr), len(va), len(te)))
+    r = train(sm, p("hm0.h5"), "--tap", "block1_pool", "--split", "manifest", "--test-fraction", "0")
+    mm = json.load(open(p("hm0.report/metrics.json")))
+    check(r.returncode == 0 and mm["eval"] == "validation split" and mm["n"] == len(va) + len(te) and
+          mm["held_out"] is True and "chose nothing" in mm["score_note"] and "optimistic" in mm["score_note"],
+          "--split manifest --test-fraction 0: scored on all validation rows, which chose nothing with lbfgs, "
+          "and the note warns of a sweep (%s)" % mm["score_note"])
+    r = train(sm, p("hm1.h5"), "--tap", "block1_pool", "--split", "manifest", "--test-fraction", "0",
+              "--optimizer", "adam", "--patience", "3", "--epochs", "30")
+    mm = json.load(open(p("hm1.report/metrics.json")))
+    check(r.returncode == 0 and mm["held_out"] is False and mm["val_chose"] == "the kept epoch" and
+          "the same rows that chose the kept epoch: an optimistic score" in mm["score_note"] and
+          "optimistic score" in r.stdout,
+          "early stopping on the scored rows: the report says the score is optimistic (%s)" % mm["score_note"])
     r = train(s, p("hx.h5"), "--tap", "block1_pool", "--split", "manifest")
     check(r.returncode == 1 and "no split" in r.stderr, "--split manifest on a store without splits: refused")
 

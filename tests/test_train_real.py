@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""Real data end to end: extract a class-balanced subset of
-../shared/data/clothing-dataset-small (40 images per class, 10 classes) at
-block1_pool and block2_pool (default grids 1, 2, 4) with the real Keras
-weights, train softmax heads with a seeded validation split, and check that
+"""Real data end to end: extract all of data/clothing-30 (300 photos, 10
+classes) at block1_pool and block2_pool (default grids 1, 2, 4) with the
+real Keras weights, train softmax heads on its 200 `train` photos and score
+them on its 100 `validation` photos (the manifest's split), and check that
   - accuracy is well above chance (10%) with GAP and with the 2x2 grid,
-  - at block2_pool the max over a 4x4 grid beats GAP by at least 15 points
-    (the layout GAP throws away matters for garment types),
+  - at block2_pool the max over a 4x4 grid beats GAP by at least 8 points
+    (the layout GAP throws away matters for garment types; 13 points here,
+    as measured when this test was written, one validation photo is 1 point),
   - the softmax head is within 1 point of scikit-learn's LogisticRegression
-    on the same features and rows, or better,
+    on the same features and rows, or better (all 100 validation photos
+    score: --test-fraction 0; L-BFGS runs to convergence, so they choose
+    nothing),
   - vggtap-predict on image files gives the same classes and probabilities as
     the evaluation (the head applied to the store's rows), for a one-tap head
     and for a two-tap head with a pyramid pooling."""
@@ -31,43 +34,31 @@ import vtlib
 check = functools.partial(vtlib.check, show_ok=True)
 from sklearn.linear_model import LogisticRegression
 
-DATA = os.path.join(vtlib.DATA, "clothing-dataset-small")
+DATA = os.path.join(vtlib.DATA, vtlib.CLOTHING)
 WEIGHTS = vtlib.WEIGHTS
 BIN = vtlib.BIN
-PER_CLASS = 40
 
 
 def main():
-    if not (os.path.exists(os.path.join(DATA, "manifest.csv")) and os.path.exists(WEIGHTS)):
-        print("skipped: no shared data or weights in %s" % vtlib.SHARED)
-        return 77
     tmp = tempfile.mkdtemp(prefix="vt_train_real_")
-    rows = list(csv.DictReader(open(os.path.join(DATA, "manifest.csv"))))
-    by_class = {}
-    for r in rows:
-        by_class.setdefault(r["class"], []).append(r["path"])
-    rng = np.random.default_rng(0)
-    manifest = os.path.join(tmp, "subset.csv")
-    with open(manifest, "w") as f:
-        f.write("path,label\n")
-        for c in sorted(by_class):
-            for pth in sorted(rng.choice(sorted(by_class[c]), PER_CLASS, replace=False)):
-                f.write("%s,%s\n" % (os.path.join(DATA, pth), c))
+    manifest = os.path.join(DATA, "manifest.csv")  # path,class,split,original_wxh
+    n_images = len(vtlib.manifest_rows(vtlib.CLOTHING))
     store = os.path.join(tmp, "clothing-b2.h5")
     t0 = time.time()
     r = subprocess.run([os.path.join(BIN, "vggtap-extract"), "--weights", WEIGHTS, "--manifest", manifest,
                         "--tap", "block1_pool,block2_pool", "--out", store, "--quiet"],
                        capture_output=True, text=True)
-    print("extracted %d images at block1_pool and block2_pool in %.1f s" % (PER_CLASS * len(by_class), time.time() - t0))
+    print("extracted %d images at block1_pool and block2_pool in %.1f s" % (n_images, time.time() - t0))
     check(r.returncode == 0, "vggtap-extract exits 0 (%s)" % r.stderr.strip()[-300:])
     if r.returncode != 0:
         return 1
 
     results = {}
-    for pool, floor in (("gap", 0.25), ("avg2", 0.35), ("max4", 0.45)):
+    for pool, floor in (("gap", 0.25), ("avg2", 0.25), ("max4", 0.35)):
         head = os.path.join(tmp, "head-%s.h5" % pool)
         r = subprocess.run([os.path.join(BIN, "vggtap-train"), "--store", store, "--tap", "block2_pool", "--pool", pool,
-                            "--out", head, "--quiet", "--seed", "1"], capture_output=True, text=True)
+                            "--split", "manifest", "--test-fraction", "0", "--out", head, "--quiet", "--seed", "1"],
+                           capture_output=True, text=True)
         check(r.returncode == 0, "train %s exits 0 (%s)" % (pool, r.stderr.strip()[-300:]))
         if r.returncode != 0:
             continue
@@ -87,13 +78,13 @@ def main():
               % (pool, m["accuracy"], sk))
     if "gap" in results and "max4" in results:
         gain = results["max4"][0] - results["gap"][0]
-        check(gain >= 0.15, "block2_pool: max over a 4x4 grid beats GAP by >= 15 points (%.4f vs %.4f: +%.1f)"
+        check(gain >= 0.08, "block2_pool: max over a 4x4 grid beats GAP by >= 8 points (%.4f vs %.4f: +%.1f)"
               % (results["max4"][0], results["gap"][0], 100 * gain))
 
     # two taps, a pyramid: the head records the recipe, predict recomputes it from images
     multi = os.path.join(tmp, "head-multi.h5")
     r = subprocess.run([os.path.join(BIN, "vggtap-train"), "--store", store, "--tap", "block1_pool,block2_pool",
-                        "--pool", "avg1,avg2,max4", "--out", multi, "--quiet", "--seed", "1"],
+                        "--pool", "avg1,avg2,max4", "--split", "manifest", "--out", multi, "--quiet", "--seed", "1"],
                        capture_output=True, text=True)
     check(r.returncode == 0, "train block1_pool,block2_pool avg1,avg2,max4 exits 0 (%s)" % r.stderr.strip()[-300:])
     if r.returncode == 0:

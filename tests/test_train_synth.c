@@ -72,6 +72,57 @@ static int test_split(void) {
   return 0;
 }
 
+/* The test split: 20% of each class first, validation 20% of the rest, on
+ * its own stream; auto only where every class gives two and keeps two;
+ * --test-fraction 0 leaves the validation split as it was; a manifest's
+ * validation rows halved. */
+static int test_test_split(void) {
+  enum { R = 207 };
+  int labels[R], bad = 0;
+  for (int i = 0; i < R; i++) labels[i] = i < 100 ? 0 : i < 200 ? 1 : 2; /* 100, 100, 7 */
+  uint8_t part[R], again[R], is_val[R];
+  char note[256];
+  vt_split_random(labels, 200, 2, -1, 0.2, 5, part, note, sizeof note); /* the two big classes */
+  vt_split_random(labels, 200, 2, -1, 0.2, 5, again, note, sizeof note);
+  int per[2][3] = {{0}};
+  for (int i = 0; i < 200; i++) per[labels[i]][part[i]]++;
+  if (per[0][VT_PART_TEST] != 20 || per[0][VT_PART_VAL] != 16 || per[0][VT_PART_TRAIN] != 64 ||
+      per[1][VT_PART_TEST] != 20 || per[1][VT_PART_VAL] != 16 || memcmp(part, again, 200) ||
+      strcmp(note, "20% of each class, drawn at random with seed 5")) {
+    printf("test split: class 0 test/val/train %d/%d/%d, repeatable %d, note '%s'\n", per[0][2], per[0][1],
+           per[0][0], !memcmp(part, again, 200), note);
+    bad = 1;
+  }
+  vt_split_random(labels, R, 3, -1, 0.2, 5, part, note, sizeof note); /* a class of 7: none by default */
+  int tests = 0;
+  for (int i = 0; i < R; i++) tests += part[i] == VT_PART_TEST;
+  if (tests || strncmp(note, "none: a class has too few rows", 30)) {
+    printf("test split: auto with a class of 7 rows held out %d rows ('%s')\n", tests, note);
+    bad = 1;
+  }
+  vt_split_random(labels, R, 3, 0.2, 0.2, 5, part, note, sizeof note); /* asked for: 1 of 7 */
+  tests = 0;
+  for (int i = 200; i < R; i++) tests += part[i] == VT_PART_TEST;
+  vt_split_random(labels, R, 3, 0, 0.2, 5, part, note, sizeof note);
+  vt_split_stratified(labels, R, 3, 0.2, 5, is_val);
+  int same = 1;
+  for (int i = 0; i < R; i++) same &= (part[i] == VT_PART_VAL) == is_val[i] && part[i] != VT_PART_TEST;
+  if (tests != 1 || !same || strcmp(note, "none (--test-fraction 0)")) {
+    printf("test split: explicit 0.2 took %d of 7; fraction 0 same as the old split %d ('%s')\n", tests, same, note);
+    bad = 1;
+  }
+  uint8_t is_test[R];
+  vt_split_manifest_test(labels, 200, 2, -1, 5, is_test, note, sizeof note); /* as validation rows */
+  int half = 0;
+  for (int i = 0; i < 100; i++) half += is_test[i];
+  if (half != 50 || !strstr(note, "50% of each class's validation rows") || !strstr(note, "no test rows")) {
+    printf("test split: manifest validation rows halved: %d of 100 ('%s')\n", half, note);
+    bad = 1;
+  }
+  if (!bad) printf("test split: counts, auto, fraction 0 and manifest ok\n");
+  return bad;
+}
+
 /* A column constant on the training rows (a dead ReLU channel at 0, or any
  * other value) gets std 1, not 0 (docs/HEAD.md): standardised it is exactly
  * 0 there and finite elsewhere, never NaN or infinite. */
@@ -197,7 +248,7 @@ static int test_early_stopping(void) {
 int main(void) {
   make_problem();
   int h1[] = {16}, h2[] = {24, 12};
-  int fails = test_split() + test_standardize_constant();
+  int fails = test_split() + test_test_split() + test_standardize_constant();
   fails += test_head("softmax adam", 0, NULL, VT_OPT_ADAM, 0.0f);
   fails += test_head("softmax sgd", 0, NULL, VT_OPT_SGD, 0.0f);
   fails += test_head("softmax lbfgs", 0, NULL, VT_OPT_LBFGS, 0.0f);

@@ -13,7 +13,6 @@ padding 1, ReLU, 2x2 stride-2 floor pooling), computed in float64.
 Per layer, max|vggtap - torch| / max|torch| must be <= 1e-4. Our side runs
 through $TEST_BUILD/tools/vt_forward_dump. Skips (77) only if torch is missing.
 """
-import csv
 import os
 import subprocess
 import sys
@@ -30,12 +29,12 @@ except ImportError:
     print("SKIP: torch is not installed")
     sys.exit(77)
 
-ROOT = os.environ.get("VGGTAP_ROOT", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
-BUILD = os.path.join(ROOT, os.environ.get("TEST_BUILD", "build"))
-DUMP = os.path.join(BUILD, "tools", "vt_forward_dump")
+import vtlib  # noqa: E402
+
+ROOT = vtlib.ROOT
+DUMP = os.path.join(vtlib.BUILD, "tools", "vt_forward_dump")
 MAKE_WEIGHTS = os.path.join(ROOT, "tests", "tools", "make_keras_weights.py")
-REAL_WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
+REAL_WEIGHTS = vtlib.WEIGHTS
 TOLERANCE = 1e-4
 
 LAYERS = [
@@ -106,10 +105,8 @@ def main():
     if not os.access(DUMP, os.X_OK):
         raise SystemExit(f"FAIL: {DUMP} is not built (make {os.path.relpath(DUMP, ROOT)})")
     torch.set_num_threads(1)
-    data = os.path.join(SHARED, "data", "clothing-dataset-small")
-    with open(os.path.join(data, "manifest.csv")) as f:
-        photo = os.path.join(data, next(csv.DictReader(f))["path"])
-    print(f"photo: {os.path.relpath(photo, SHARED)}")
+    photo = os.path.join(vtlib.DATA, vtlib.CLOTHING, vtlib.manifest_rows(vtlib.CLOTHING)[0][0])
+    print(f"photo: {os.path.relpath(photo, ROOT)}")
     bad = 0
     with tempfile.TemporaryDirectory(prefix="vt_torch_") as tmp:
         bad += compare("(a) real prefix weights", REAL_WEIGHTS, caffe_input(photo, 224, 224), "block2_pool", tmp)

@@ -1,5 +1,5 @@
 /* The Keras weights reader on the real prefix file (values published in
- * other public code, see /work/shared/weights/README.md) and on foreign,
+ * other public code, see data/weights/README.md) and on foreign,
  * truncated and malformed files written here. Every failure must name the file
  * and say why, and HDF5 must print nothing itself. */
 #include <hdf5.h>
@@ -221,9 +221,8 @@ static void test_foreign(void) {
 }
 
 int main(void) {
-  const char *shared = getenv("VGGTAP_SHARED");
   char real[4096];
-  snprintf(real, sizeof real, "%s/weights/vgg16_keras_prefix.h5", shared ? shared : "/work/shared");
+  vt_test_data(real, sizeof real, "weights/vgg16_keras_prefix.h5");
   snprintf(tmpdir, sizeof tmpdir, "%s/vt_test_weights_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(tmpdir)) {
     perror("mkdtemp");

@@ -1,6 +1,7 @@
 /* vt_test.h: the check macro of the C tests. A failed check prints its file,
  * line, condition and an optional printf-style message, is counted, and the
- * test goes on; main returns failures != 0. */
+ * test goes on; main returns failures != 0. Also: fixture files, and where
+ * the repository's data is. */
 #ifndef VT_TEST_H
 #define VT_TEST_H
 
@@ -42,6 +43,15 @@ static inline FILE *vt_fopen_check_at(const char *path, const char *mode, const 
     exit(EXIT_FAILURE);
   }
   return f;
+}
+
+/* The path of `rel` in the checkout's data/ folder (the real weights and
+ * photos the repository ships): under $VGGTAP_ROOT (tests/run.sh sets it),
+ * else the current directory. */
+static inline const char *vt_test_data(char *out, size_t n, const char *rel) {
+  const char *root = getenv("VGGTAP_ROOT");
+  snprintf(out, n, "%s/data/%s", root && *root ? root : ".", rel);
+  return out;
 }
 
 #endif

@@ -1,12 +1,11 @@
 """Shared helpers for the Python tests: paths, running the programs, the
-shared real data, and a Keras-caffe reference preprocessing."""
+real data the repository ships, and a Keras-caffe reference preprocessing."""
 import os
 import subprocess
 import sys
 import tempfile
 
 ROOT = os.environ.get("VGGTAP_ROOT", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("VGGTAP_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 BUILD = os.path.join(ROOT, os.environ.get("TEST_BUILD", "build"))
 # VGGTAP_BIN: where the programs are (make check-asan points it at a
 # sanitizer build); the default is the tree's bin/.
@@ -16,8 +15,13 @@ BIN = os.environ.get("VGGTAP_BIN", os.path.join(ROOT, "bin"))
 # program streams through malloc), not the program: memory bounds are
 # asserted only on the plain build.
 SANITIZED = "VGGTAP_BIN" in os.environ
-WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
-DATA = os.path.join(SHARED, "data")
+# What the repository ships (data/): the real block1-block2 weights, and
+# CLOTHING, 300 real photos in 10 classes (20 train + 10 validation each;
+# manifest.csv: path,class,split,original_wxh), a data set name for
+# manifest_rows(), sample() and write_manifest().
+DATA = os.path.join(ROOT, "data")
+WEIGHTS = os.path.join(DATA, "weights", "vgg16_keras_prefix.h5")
+CLOTHING = "clothing-30"
 
 
 def tool(name):
@@ -55,14 +59,14 @@ def tmpdir():
 
 
 def manifest_rows(dataset):
-    """(path, class) rows of a shared data set's manifest.csv."""
+    """(path, class) rows of the manifest.csv of data set DATA/dataset."""
     import csv
     with open(os.path.join(DATA, dataset, "manifest.csv"), newline="") as f:
         return [(r["path"], r["class"]) for r in csv.DictReader(f)]
 
 
 def sample(dataset, per_class, seed=0):
-    """A deterministic per-class sample of a shared data set: [(path, class)]."""
+    """A deterministic per-class sample of data set DATA/dataset: [(path, class)]."""
     import random
     rows = manifest_rows(dataset)
     by = {}
@@ -78,7 +82,7 @@ def sample(dataset, per_class, seed=0):
 
 
 def write_manifest(path, dataset, rows, extra=None):
-    """Writes a manifest (paths absolute into the shared data set)."""
+    """Writes a manifest (paths absolute into data set DATA/dataset)."""
     with open(path, "w") as f:
         f.write("path,label" + (",split" if extra else "") + "\n")
         for i, (p, c) in enumerate(rows):

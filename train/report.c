@@ -13,6 +13,7 @@
 #include "base/vt_common.h"
 #include "plot/vt_png_plot.h"
 #include "base/vt_text.h"
+#include "report_html.h"
 
 /* ---- formatting helpers ---- */
 
@@ -36,14 +37,62 @@ static const char *class_name(const vt_report *r, int i, char buf[32]) {
   return buf;
 }
 
-/* "3.2 million times fewer", "12,345 times fewer", "2.5 times more" */
+/* How many times fewer parameters the head has than what it replaces, one
+ * way at every size: whole numbers with thousands separators ("4,789 times
+ * fewer", "3,205,123 times fewer"), one decimal below 10 ("2.5 times
+ * fewer"), and "times more" for a head larger than that. */
 static void ratio_phrase(double ratio, char *buf, size_t size) {
   char num[32];
-  if (ratio >= 1e9) snprintf(buf, size, "%.1f billion times fewer", ratio / 1e9);
-  else if (ratio >= 1e6) snprintf(buf, size, "%.1f million times fewer", ratio / 1e6);
-  else if (ratio >= 1e4) snprintf(buf, size, "%s times fewer", with_commas(lround(ratio), num));
-  else if (ratio >= 1) snprintf(buf, size, "%.1f times fewer", ratio);
-  else snprintf(buf, size, "%.1f times more", 1 / ratio);
+  const char *word = ratio >= 1 ? "fewer" : "more";
+  double r = ratio >= 1 ? ratio : 1 / ratio;
+  if (r >= 10) snprintf(buf, size, "%s times %s", with_commas(lround(r), num), word);
+  else snprintf(buf, size, "%.1f times %s", r, word);
+}
+
+/* ---- which rows each number comes from ---- */
+
+int vt_report_held_out(const vt_report *r) {
+  return r->scored == VT_SCORED_EVAL || r->scored == VT_SCORED_TEST ||
+         (r->scored == VT_SCORED_VAL && !r->val_chose);
+}
+
+void vt_report_score_note(const vt_report *r, char *buf, size_t size) {
+  int n = r->metrics->n;
+  const char *tn = r->test_note ? r->test_note : "none";
+  switch (r->scored) {
+  case VT_SCORED_UNSAID:
+    snprintf(buf, size, "%d rows of %s", n, r->eval_name ? r->eval_name : "?");
+    break;
+  case VT_SCORED_EVAL:
+    snprintf(buf, size, "the %d rows of %s, another store, which chose nothing", n, r->eval_name);
+    break;
+  case VT_SCORED_TEST:
+    snprintf(buf, size, "the test split's %d rows (%s), which chose nothing", n, tn);
+    break;
+  case VT_SCORED_VAL:
+    if (r->val_chose)
+      snprintf(buf, size, "the validation split's %d rows, the same rows that chose %s: an "
+               "optimistic score (test rows: %s)", n, r->val_chose, tn);
+    else
+      snprintf(buf, size, "the validation split's %d rows, which chose nothing in this training "
+               "(test rows: %s); a sweep that ranks heads on them makes the best one's score "
+               "optimistic", n, tn);
+    break;
+  case VT_SCORED_TRAIN:
+    snprintf(buf, size, "the %d training rows the head was fit to: nothing was held out, so the "
+             "score says little about new photos", n);
+    break;
+  }
+}
+
+/* The validation rows' own line, when they are not the scored rows. */
+static void print_validation(FILE *f, const vt_report *r) {
+  const vt_metrics *v = r->val_metrics;
+  if (!v || r->scored == VT_SCORED_VAL) return;
+  char kept[32] = "";
+  if (r->val_chose && r->kept_epoch > 0) snprintf(kept, sizeof kept, " (epoch %d)", r->kept_epoch);
+  fprintf(f, "  validation split: %d rows, chose %s%s: accuracy %.4f, macro-F1 %.4f\n", v->n,
+          r->val_chose ? r->val_chose : "nothing", kept, v->accuracy, v->macro_f1);
 }
 
 /* ---- terminal summary ---- */
@@ -98,12 +147,19 @@ static void print_params(FILE *f, const vt_report *r) {
   fprintf(f, "\n");
 }
 
+void vt_report_print_params(FILE *f, const vt_report *r) {
+  print_params(f, r);
+}
+
 void vt_report_print(FILE *f, const vt_report *r) {
   const vt_metrics *m = r->metrics;
   char num[32], name[32];
   fprintf(f, "== %s ==\n", r->title ? r->title : "evaluation");
-  fprintf(f, "eval: %s (%s rows, %d classes)\n", r->eval_name ? r->eval_name : "?",
-          with_commas(m->n, num), m->n_classes);
+  char note[1024];
+  vt_report_score_note(r, note, sizeof note);
+  fprintf(f, "scored on: %s (%s rows, %d classes)\n  %s\n", r->eval_name ? r->eval_name : "?",
+          with_commas(m->n, num), m->n_classes, note);
+  print_validation(f, r);
   fprintf(f, "accuracy %.4f   balanced accuracy %.4f   macro-F1 %.4f\n\n", m->accuracy,
           m->balanced_accuracy, m->macro_f1);
 
@@ -169,6 +225,23 @@ static int write_json(FILE *f, const vt_report *r) {
              "  \"dense_params_with_convs\": %ld,\n  \"train_seconds\": ",
           r->head_params, r->dense_params, r->dense_params_with_convs);
   json_number(f, r->train_seconds);
+  char note[1024];
+  vt_report_score_note(r, note, sizeof note);
+  fprintf(f, ",\n  \"held_out\": %s,\n  \"score_note\": ", vt_report_held_out(r) ? "true" : "false");
+  vt_json_string(f, note);
+  fprintf(f, ",\n  \"test_rows\": ");
+  vt_json_string(f, r->test_note ? r->test_note : "");
+  fprintf(f, ",\n  \"val_chose\": ");
+  vt_json_string(f, r->val_chose ? r->val_chose : "");
+  fprintf(f, ",\n  \"n_train\": %d,\n  \"n_val\": %d,\n  \"kept_epoch\": %d", r->n_train, r->n_val,
+          r->kept_epoch);
+  const vt_metrics *v = r->val_metrics;
+  fprintf(f, ",\n  \"val_accuracy\": ");
+  json_number(f, v ? v->accuracy : NAN);
+  fprintf(f, ",\n  \"val_balanced_accuracy\": ");
+  json_number(f, v ? v->balanced_accuracy : NAN);
+  fprintf(f, ",\n  \"val_macro_f1\": ");
+  json_number(f, v ? v->macro_f1 : NAN);
   fprintf(f, ",\n  \"epochs\": [");
   for (int e = 0; e < r->n_epochs && r->epochs; e++) {
     const vt_epoch_log *l = &r->epochs[e];
@@ -245,8 +318,9 @@ static int write_confusion_png(FILE *f, const vt_report *r) {
 #define VAL_COLOR 0xE8710Au
 
 /* Loss and accuracy side by side, train vs validation; a series that is NaN
- * throughout (no validation split) is left out. */
-static int write_curves_png(FILE *f, const vt_report *r) {
+ * throughout (no validation split) is left out. The kept epoch is marked
+ * when it is not the last. */
+int vt_report_curves_png(FILE *f, const vt_report *r) {
   int n = r->n_epochs;
   double *v = vt_xmalloc((size_t)n * 5 * sizeof(double));
   double *x = v, *tl = v + n, *ta = v + 2 * n, *vl = v + 3 * n, *va = v + 4 * n;
@@ -271,10 +345,16 @@ static int write_curves_png(FILE *f, const vt_report *r) {
   }
   const char *title = r->title ? r->title : "learning curves";
   vt_canvas_text(&c, (c.w - vt_text_width(title, 2)) / 2, 10, title, 2, 0x222222u);
+  /* the kept epoch, when it is not simply the last one run */
+  char mark[32];
+  snprintf(mark, sizeof mark, "kept: epoch %d", r->kept_epoch);
+  const char *mark_label = r->kept_epoch > 0 && r->kept_epoch != r->epochs[n - 1].epoch ? mark : NULL;
   vt_line_chart lc = {.title = "Loss", .xlabel = "epoch", .ylabel = "cross-entropy", .n = n, .x = x,
-                      .n_series = nl, .series = loss, .y_lo = 0, .y_hi = NAN, .integer_x = 1};
+                      .n_series = nl, .series = loss, .y_lo = 0, .y_hi = NAN, .integer_x = 1,
+                      .mark_x = r->kept_epoch, .mark_label = mark_label};
   vt_line_chart ac = {.title = "Accuracy", .xlabel = "epoch", .ylabel = "accuracy", .n = n, .x = x,
-                      .n_series = na, .series = acc, .y_lo = 0, .y_hi = 1, .integer_x = 1};
+                      .n_series = na, .series = acc, .y_lo = 0, .y_hi = 1, .integer_x = 1,
+                      .mark_x = r->kept_epoch, .mark_label = mark_label};
   vt_plot_line_chart(&c, 0, 30, 500, 450, &lc);
   vt_plot_line_chart(&c, 500, 30, 500, 450, &ac);
   int rc = vt_canvas_write_png(&c, f);
@@ -371,6 +451,6 @@ int vt_report_write(const char *dir, const vt_report *r) {
       write_file(dir, "confusion.txt", write_confusion_txt, r) < 0 ||
       write_file(dir, "confusion.png", write_confusion_png, r) < 0)
     return -1;
-  if (r->epochs && r->n_epochs > 0 && write_file(dir, "curves.png", write_curves_png, r) < 0) return -1;
-  return 0;
+  if (r->epochs && r->n_epochs > 0 && write_file(dir, "curves.png", vt_report_curves_png, r) < 0) return -1;
+  return write_file(dir, "report.html", vt_report_html, r);
 }

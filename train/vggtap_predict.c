@@ -4,15 +4,14 @@
  * not be what the head was trained on, and says why. */
 #include <blis.h>
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "predict_options.h"
 #include "base/vt_common.h"
-#include "base/vt_config.h"
 #include "net/vt_extract.h"
 #include "vt_features.h"
 #include "store/vt_h5.h"
@@ -27,121 +26,21 @@
 #include "base/vt_cli.h"
 #include "base/vt_text.h"
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_IMAGES_FAILED = 3 };
+static const vt_program *const program = &vt_predict_program;
 
-static const char usage[] =
-    "usage: vggtap-predict --weights FILE --head HEAD.h5 [options] IMAGE|DIR...\n"
-    "       vggtap-predict --head HEAD.h5 --store STORE.h5 [options]\n"
-    "\n"
-    "Prints the top-k classes of each image with their probabilities. Runs the\n"
-    "Keras VGG16 prefix only up to the head's deepest tap, pools and concatenates\n"
-    "the taps as the head was trained (its recipe, e.g. block1_pool/avg1,block2_pool/max4),\n"
-    "standardises with the head's statistics and applies the head. With --store,\n"
-    "predicts every row of an existing feature store without re-extracting.\n"
-    "\n"
-    "Input:\n"
-    "  IMAGE|DIR...          images (JPEG, PNG) and folders of images (recursive, sorted)\n"
-    "  --list FILE           also read image paths from FILE, one per line\n"
-    "  --store FILE          predict the rows of this feature store instead\n"
-    "\n"
-    "Model:\n"
-    "  --head FILE           head file written by vggtap-train (required)\n"
-    "  --weights FILE        Keras VGG16 weights .h5 (default: $VGGTAP_WEIGHTS, else the Keras\n"
-    "                        cache ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5);\n"
-    "                        must be the file the head's store was extracted with (same sha256)\n"
-    "  --size N|HxW, --resize POLICY, --preprocess MODE\n"
-    "                        optional: if given, must equal what the head was trained\n"
-    "                        with (it records them); a mismatch is refused\n"
-    "\n"
-    "Output:\n"
-    "  --top K               classes per image (default 5, at most the head's classes)\n"
-    "  --format F            csv (default) or json\n"
-    "  --out FILE            write there (atomically) instead of standard output\n"
-    "  --strict              exit 3 if any image failed, or any --store row failed extraction\n"
-    "                        (default: only if all did)\n"
-    "  --threads N           images predicted in parallel (default: all cores)\n"
-    "  --config FILE         options from the [predict] section (and `weights` in [vggtap])\n"
-    "                        of an INI file (docs/CONFIG.md); flags given here win\n"
-    "  --help, --version\n"
-    "\n"
-    "CSV columns: path, [true_class (--store),] class_1, probability_1, ...,\n"
-    "class_K, probability_K, error (empty unless the image could not be read).\n"
-    "\n"
-    "Exit status: 0 success, 1 error (bad head, weights, store or a mismatch),\n"
-    "2 usage, 3 images failed (all of them, or any with --strict; with --store, rows whose\n"
-    "extraction failed).\n";
-
-typedef struct {
-  const char *head, *weights, *store, *list, *format, *out, *size, *resize, *preprocess;
-  int top, strict, threads;
-  int n_inputs;
-  char **inputs;
-} options;
-
-static int usage_error(const char *fmt, const char *arg) {
-  char msg[1024];
-  snprintf(msg, sizeof msg, fmt, arg);
-  fprintf(stderr, "vggtap-predict: %s\n(see vggtap-predict --help)\n", vt_config_annotate(msg));
-  return EXIT_USAGE;
-}
-
-static int parse_args(int argc, char **argv, options *o) {
-  memset(o, 0, sizeof *o);
-  o->top = 5;
-  o->format = "csv";
-  enum { O_HEAD = 256, O_WEIGHTS, O_STORE, O_LIST, O_TOP, O_FORMAT, O_OUT, O_SIZE, O_RESIZE,
-         O_PRE, O_STRICT, O_THREADS, O_HELP, O_VERSION };
-  static const struct option longopts[] = {
-      {"head", 1, 0, O_HEAD}, {"weights", 1, 0, O_WEIGHTS}, {"store", 1, 0, O_STORE},
-      {"list", 1, 0, O_LIST}, {"top", 1, 0, O_TOP}, {"format", 1, 0, O_FORMAT},
-      {"out", 1, 0, O_OUT}, {"size", 1, 0, O_SIZE}, {"resize", 1, 0, O_RESIZE},
-      {"preprocess", 1, 0, O_PRE}, {"strict", 0, 0, O_STRICT}, {"threads", 1, 0, O_THREADS}, {"help", 0, 0, O_HELP},
-      {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
-  if (vt_config_apply(&argc, &argv, "predict", longopts) < 0) return usage_error("%s", vt_failure_reason());
-  int c;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case O_HEAD: o->head = optarg; break;
-    case O_WEIGHTS: o->weights = optarg; break;
-    case O_STORE: o->store = optarg; break;
-    case O_LIST: o->list = optarg; break;
-    case O_TOP: {
-      long v;
-      if (vt_parse_long(optarg, 1, 100000, "--top", &v) < 0) return usage_error("%s", vt_failure_reason());
-      o->top = (int)v;
-      break;
-    }
-    case O_FORMAT:
-      if (strcmp(optarg, "csv") && strcmp(optarg, "json")) return usage_error("--format is csv or json, not '%s'", optarg);
-      o->format = optarg;
-      break;
-    case O_OUT: o->out = optarg; break;
-    case O_SIZE: o->size = optarg; break;
-    case O_RESIZE: o->resize = optarg; break;
-    case O_PRE: o->preprocess = optarg; break;
-    case O_STRICT: o->strict = 1; break;
-    case O_THREADS: {
-      long v;
-      if (vt_parse_long(optarg, 1, 1024, "--threads", &v) < 0) return usage_error("%s", vt_failure_reason());
-      o->threads = (int)v;
-      break;
-    }
-    case O_HELP: fputs(usage, stdout); return EXIT_OK;
-    case O_VERSION: printf("vggtap-predict %s\n", VT_VERSION); return EXIT_OK;
-    default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-  }
-  o->n_inputs = argc - optind;
-  o->inputs = argv + optind;
-  if (!o->head) return usage_error("%s", "--head is required");
-  if (o->store && (o->n_inputs || o->list)) return usage_error("%s", "--store predicts a store's rows: give no images with it");
-  if (!o->store && !o->n_inputs && !o->list) return usage_error("%s", "no images given (IMAGE|DIR..., --list FILE or --store FILE)");
+/* The options, then the operands and what must go together. */
+static int read_command_line(int *argc, char ***argv, vt_predict_options *o) {
+  if (vt_args_start(program, argc, argv) < 0 || vt_predict_options_parse(*argc, *argv, o) < 0) return -1;
+  o->n_inputs = *argc - optind;
+  o->inputs = *argv + optind;
+  if (!o->head) return vt_fail("--head is required");
+  if (o->store && (o->n_inputs || o->list)) return vt_fail("--store predicts a store's rows: give no images with it");
+  if (!o->store && !o->n_inputs && !o->list) return vt_fail("no images given (IMAGE|DIR..., --list FILE or --store FILE)");
   /* the predictions would replace an input */
-  if (o->out && vt_same_file(o->out, o->head)) return usage_error("--out %s is the --head file", o->out);
-  if (o->out && o->store && vt_same_file(o->out, o->store)) return usage_error("--out %s is the --store file", o->out);
-  if (o->out && o->list && vt_same_file(o->out, o->list)) return usage_error("--out %s is the --list file", o->out);
-  return -1;
+  if (o->out && vt_same_file(o->out, o->head)) return vt_fail("--out %s is the --head file", o->out);
+  if (o->out && o->store && vt_same_file(o->out, o->store)) return vt_fail("--out %s is the --store file", o->out);
+  if (o->out && o->list && vt_same_file(o->out, o->list)) return vt_fail("--out %s is the --list file", o->out);
+  return 0;
 }
 
 /* One prediction: the top classes of a row, or its error. */
@@ -153,7 +52,7 @@ typedef struct {
 
 /* What write_predictions writes: n predictions of k classes each. */
 typedef struct {
-  const options *o;
+  const vt_predict_options *o;
   const vt_head_file *hf;
   const prediction *p;
   int n, k, with_truth; /* with_truth: a true_class column (--store rows) */
@@ -161,11 +60,11 @@ typedef struct {
 
 static int write_predictions(FILE *f, const void *arg) {
   const predictions *w = arg;
-  const options *o = w->o;
+  const vt_predict_options *o = w->o;
   const vt_head_file *hf = w->hf;
   const prediction *p = w->p;
   int n = w->n, k = w->k, with_truth = w->with_truth;
-  if (strcmp(o->format, "csv") == 0) {
+  if (!o->json) {
     fprintf(f, "path%s", with_truth ? ",true_class" : "");
     for (int j = 1; j <= k; j++) fprintf(f, ",class_%d,probability_%d", j, j);
     fprintf(f, ",error\n");
@@ -226,7 +125,7 @@ static int write_predictions(FILE *f, const void *arg) {
 }
 
 /* Writes to o->out atomically, or to stdout. */
-static int emit(const options *o, const vt_head_file *hf, const prediction *p, int n, int k,
+static int emit(const vt_predict_options *o, const vt_head_file *hf, const prediction *p, int n, int k,
                 int with_truth) {
   predictions w = {o, hf, p, n, k, with_truth};
   if (o->out) return vt_write_file_atomic(o->out, write_predictions, &w);
@@ -238,7 +137,7 @@ enum { FAILURES_LISTED = 10 };
 
 /* After the output is written: how many inputs failed, and the first few
  * by name with their reason (the error column has them all). */
-static void report_failures(const options *o, const prediction *p, int n, int n_failed) {
+static void report_failures(const vt_predict_options *o, const prediction *p, int n, int n_failed) {
   if (!n_failed) return;
   if (o->store)
     fprintf(stderr, "vggtap-predict: %d of %d rows of %s failed extraction (see the error column):\n",
@@ -278,21 +177,19 @@ static int check_setting(const char *what, const char *given, const char *head_h
 
 /* --size, --resize and --preprocess, where given, must be the head's, whether
  * the features come from images or from a --store. */
-static int check_given_settings(const options *o, const vt_head_file *hf) {
-  if (o->size) {
-    int h, w;
-    if (vt_parse_size(o->size, "--size", &h, &w) < 0) return -1;
-    if (h != hf->input_height || w != hf->input_width)
-      return vt_fail("the head was trained on %dx%d inputs; --size %s was given: refusing",
-                     hf->input_height, hf->input_width, o->size);
-  }
-  if (check_setting("resize", o->resize, hf->resize) < 0 ||
-      check_setting("preprocess", o->preprocess, hf->preprocessing) < 0)
+static int check_given_settings(const vt_predict_options *o, const vt_head_file *hf) {
+  const vt_net_options *n = &o->net;
+  if (n->size_given && (n->cfg.height != hf->input_height || n->cfg.width != hf->input_width))
+    return vt_fail("the head was trained on %dx%d inputs; --size %dx%d was given: refusing",
+                   hf->input_height, hf->input_width, n->cfg.height, n->cfg.width);
+  if (check_setting("resize", n->resize_given ? vt_resize_policy_name(n->cfg.resize) : NULL, hf->resize) < 0 ||
+      check_setting("preprocess", n->preprocess_given ? vt_preprocess_name(n->cfg.preprocess) : NULL,
+                    hf->preprocessing) < 0)
     return -1;
   return 0;
 }
 
-static int head_config(const options *o, const vt_head_file *hf, const vt_recipe *r,
+static int head_config(const vt_predict_options *o, const vt_head_file *hf, const vt_recipe *r,
                        vt_extract_config *cfg) {
   vt_extract_config_default(cfg);
   char taps[VT_RECIPE_MAX_PARTS][VT_TAP_NAME_MAX], list[VT_RECIPE_MAX_PARTS * VT_TAP_NAME_MAX] = "";
@@ -414,17 +311,21 @@ static void *worker_run(void *arg) {
   return NULL;
 }
 
-static int predict_images(const options *o, const vt_head_file *hf, const vt_recipe *recipe,
+static int predict_images(const vt_predict_options *o, const vt_head_file *hf, const vt_recipe *recipe,
                           int *n_failed_out, int *n_total_out) {
   vt_extract_config cfg;
   if (head_config(o, hf, recipe, &cfg) < 0) return -1;
   int need = vt_extract_convs_needed(&cfg);
   vt_weights w;
-  if (vt_weights_load(o->weights, need, &w) < 0)
+  /* found once the head says how deep its tap is: the bundled block1-block2
+   * file serves only the shallow taps */
+  const char *weights = vt_weights_find(o->net.weights, 1, need);
+  if (!weights) return -1;
+  if (vt_weights_load(weights, need, &w) < 0)
     return vt_fail_prefix("the head's tap %s cannot be computed", hf->tap);
   if (strcmp(w.sha256, hf->weights_sha256) != 0) {
     vt_fail("%s (sha256 %.12s...) is not the weights file the head's features were extracted "
-            "with (sha256 %.12s...): refusing", o->weights, w.sha256, hf->weights_sha256);
+            "with (sha256 %.12s...): refusing", weights, w.sha256, hf->weights_sha256);
     vt_weights_free(&w);
     return -1;
   }
@@ -444,7 +345,7 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_rec
     vt_weights_free(&w);
     return -1;
   }
-  int threads = o->threads > 0 ? o->threads : vt_cpu_count();
+  int threads = o->net.threads > 0 ? o->net.threads : vt_cpu_count();
   if (threads > in.n) threads = in.n > 0 ? in.n : 1;
   int top = o->top < hf->n_classes ? o->top : hf->n_classes;
   prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
@@ -499,7 +400,7 @@ static int predict_images(const options *o, const vt_head_file *hf, const vt_rec
 
 /* Rows whose extraction failed count as images that could not be read, as
  * in predict_images (their error column, the exit status, --strict). */
-static int predict_store(const options *o, const vt_head_file *hf, const vt_recipe *recipe,
+static int predict_store(const vt_predict_options *o, const vt_head_file *hf, const vt_recipe *recipe,
                          int *n_failed_out, int *n_total_out) {
   vt_store s;
   if (vt_store_open(o->store, &s) < 0) return -1;
@@ -576,27 +477,16 @@ static int predict_store(const options *o, const vt_head_file *hf, const vt_reci
 
 int main(int argc, char **argv) {
   vt_h5_no_close_at_exit();
-  options o;
-  int rc = parse_args(argc, argv, &o);
-  if (rc >= 0) return rc;
-  /* A missing weights file is an error of the setup, not of the command line
-   * (exit 1, as vggtap-extract). */
-  if (!o.store && !(o.weights = vt_weights_find(o.weights, 1))) {
-    fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
-    return EXIT_ERROR;
-  }
+  vt_predict_options o;
+  if (read_command_line(&argc, &argv, &o) < 0) return vt_exit_usage(program);
   vt_h5_quiet();
   bli_thread_set_num_threads(1);
   vt_head_file hf;
-  if (vt_head_file_read(o.head, &hf) < 0) {
-    fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
-    return EXIT_ERROR;
-  }
+  if (vt_head_file_read(o.head, &hf) < 0) return vt_exit_error(program);
   vt_recipe recipe;
-  int n_failed = 0, n_total = 0;
+  int n_failed = 0, n_total = 0, rc;
   if (vt_recipe_parse(hf.features, &recipe) < 0) {
-    vt_fail_prefix("%s: features", o.head);
-    rc = -1;
+    rc = vt_fail_prefix("%s: features", o.head);
   } else if (check_given_settings(&o, &hf) < 0) {
     rc = -1;
   } else if (o.out && vt_check_writable(o.out) < 0) {
@@ -606,9 +496,6 @@ int main(int argc, char **argv) {
                  : predict_images(&o, &hf, &recipe, &n_failed, &n_total);
   }
   vt_head_file_free(&hf);
-  if (rc < 0) {
-    fprintf(stderr, "vggtap-predict: %s\n", vt_failure_reason());
-    return EXIT_ERROR;
-  }
-  return n_failed && (o.strict || n_failed == n_total) ? EXIT_IMAGES_FAILED : EXIT_OK;
+  if (rc < 0) return vt_exit_error(program);
+  return n_failed && (o.strict || n_failed == n_total) ? VT_EXIT_INPUTS_FAILED : VT_EXIT_OK;
 }

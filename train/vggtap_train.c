@@ -1,10 +1,9 @@
 /* vggtap-train: trains a small head (softmax regression or an MLP) on the
- * pooled features of one tap of a feature store, and reports how well it
- * does. Everything is checked before anything is written; every output file
- * appears complete or not at all. */
+ * pooled features of taps of a feature store, and reports how well it does.
+ * Everything is checked before anything is written; every output file
+ * appears complete or not at all. The command line is train_options.c;
+ * main() below is the list of steps. */
 #include <blis.h>
-#include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,248 +11,22 @@
 #include <unistd.h>
 
 #include "report.h"
-#include "base/vt_cli.h"
-#include "base/vt_common.h"
-#include "base/vt_config.h"
+#include "report_html.h"
+#include "train_options.h"
 #include "vt_features.h"
-#include "store/vt_h5.h"
 #include "vt_head_file.h"
-#include "base/vt_signal_hold.h"
 #include "vt_split.h"
 #include "vt_standardize.h"
+#include "vt_trainer.h"
+#include "base/vt_cli.h"
+#include "base/vt_common.h"
+#include "base/vt_signal_hold.h"
+#include "net/vt_vgg.h"
+#include "store/vt_h5.h"
 #include "store/vt_store_read.h"
 #include "store/vt_store_schema.h"
-#include "vt_trainer.h"
-#include "net/vt_vgg.h"
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
-
-static const char usage[] =
-    "usage: vggtap-train --store STORE.h5 --tap LAYER[,LAYER...] --out HEAD.h5 [options]\n"
-    "\n"
-    "Trains a head on the pooled features of taps of a feature store (made by\n"
-    "vggtap-extract), writes it to HEAD.h5 (docs/HEAD.md) with a per-epoch log,\n"
-    "and prints and writes an evaluation report.\n"
-    "\n"
-    "Data:\n"
-    "  --store FILE          feature store to train on (required)\n"
-    "  --tap LIST            layers whose features to use, e.g. block2_pool, or\n"
-    "                        block1_pool,block2_pool (concatenated in that order; default:\n"
-    "                        the store's tap, if it holds only one)\n"
-    "  --pool LIST           avgG / maxG for a GxG grid of cells (the store's grids, 1, 2, 4\n"
-    "                        by default; any G from stored maps), concatenated in the order\n"
-    "                        given: avg1 (= gap, the default: global average), max1\n"
-    "                        (= gmp), max4, avg1,avg2,avg4 (a spatial pyramid)... Every\n"
-    "                        tap gets every part.\n"
-    "  --features SRC        auto (default): stored pooled vectors when present, else pool\n"
-    "                        the stored maps (streamed one row at a time); pooled; maps\n"
-    "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
-    "                        manifest: the store's split column (train / val / test)\n"
-    "  --val-fraction F      validation share for --split random (default 0.2; 0 = none)\n"
-    "  --eval FILE           evaluate on this other store (same taps, preprocessing, resize\n"
-    "                        policy, input size and weights); default: the test split if the\n"
-    "                        manifest has one, else the validation split\n"
-    "\n"
-    "Head:\n"
-    "  --hidden LIST         hidden layer widths, e.g. 256,128 (default: none = softmax\n"
-    "                        regression); ReLU activations\n"
-    "  --dropout P           dropout on hidden layers while training (default 0)\n"
-    "\n"
-    "Training:\n"
-    "  --optimizer NAME      lbfgs: full-batch L-BFGS, L2 penalty --weight-decay / 2 |W|^2\n"
-    "                        (default for softmax regression, which it solves to convergence);\n"
-    "                        adam: mini-batch, weight decay decoupled as AdamW (default for\n"
-    "                        --hidden); sgd: mini-batch with momentum\n"
-    "  --lr X                adam/sgd learning rate (default 0.001 adam, 0.01 sgd)\n"
-    "  --momentum X          sgd momentum (default 0.9)\n"
-    "  --weight-decay X      on weights, not biases (default 1e-4; lbfgs: 1/n_train, the\n"
-    "                        penalty of scikit-learn's LogisticRegression(C=1)); auto: train\n"
-    "                        with the default x 0.01, 0.1, 1, 10, 100 and keep the one with\n"
-    "                        the lowest validation loss (needs validation rows)\n"
-    "  --lr-schedule S       adam/sgd: constant (default), cosine (to 0 over --epochs), step\n"
-    "  --lr-step N           step schedule: lr x 0.1 every N epochs (default 30)\n"
-    "  --batch-size N        adam/sgd (default 64)\n"
-    "  --epochs N            at most N epochs, or lbfgs iterations (default 200; lbfgs 500)\n"
-    "  --patience N          stop after N epochs without a lower validation loss and keep\n"
-    "                        the best epoch's weights (default 10; lbfgs 0); 0 = never stop\n"
-    "                        early, keep the last weights\n"
-    "  --class-weight W      none (default) or balanced: weight class k by n / (K n_k)\n"
-    "  --label-smoothing S   (default 0)\n"
-    "  --seed N              seed of the split, initial weights, batch order and dropout\n"
-    "                        (default 0); the same seed gives bitwise the same head\n"
-    "\n"
-    "Output:\n"
-    "  --out FILE            the head file to write (required)\n"
-    "  --log FILE            per-epoch CSV log (default: HEAD.log.csv beside the head)\n"
-    "  --report DIR          report directory: metrics.json, per_class.csv, confusion.csv,\n"
-    "                        confusion.txt, confusion.png, curves.png (default:\n"
-    "                        HEAD.report beside the head)\n"
-    "  --quiet               no per-epoch progress (the report is still printed)\n"
-    "  --config FILE         options from the [train] section of an INI file\n"
-    "                        (docs/CONFIG.md); flags given here win\n"
-    "  --help, --version\n"
-    "\n"
-    "Rows whose extraction failed and unlabelled rows are skipped and counted.\n"
-    "Bad input (a tap the store lacks, an empty or single class, no labels,\n"
-    "NaN/inf features, a corrupt or foreign file) stops with a message before\n"
-    "anything is written.\n"
-    "\n"
-    "Exit status: 0 success, 1 error (bad or inconsistent input, I/O), 2 usage.\n";
-
-typedef struct {
-  const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
-  const char *class_weight;
-  double val_fraction;
-  int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
-  vt_train_config tc;
-} options;
-
-static int usage_error(const char *fmt, const char *arg) {
-  char msg[1024];
-  snprintf(msg, sizeof msg, fmt, arg);
-  fprintf(stderr, "vggtap-train: %s\n(see vggtap-train --help)\n", vt_config_annotate(msg));
-  return EXIT_USAGE;
-}
-
-/* Parses argv into o; returns -1 to continue, else an exit status. */
-static int parse_args(int argc, char **argv, options *o) {
-  memset(o, 0, sizeof *o);
-  vt_train_config_default(&o->tc);
-  o->tc.verbose = 1;
-  o->pool = "gap";
-  o->split = "random";
-  o->features = "auto";
-  o->class_weight = "none";
-  o->val_fraction = 0.2;
-  enum { O_STORE = 256, O_TAP, O_POOL, O_OUT, O_EVAL, O_REPORT, O_LOG, O_HIDDEN, O_DROPOUT,
-         O_OPT, O_LR, O_MOM, O_WD, O_SCHED, O_LRSTEP, O_BATCH, O_EPOCHS, O_PATIENCE, O_CW,
-         O_SMOOTH, O_VALF, O_SPLIT, O_SEED, O_FEAT, O_QUIET, O_HELP, O_VERSION };
-  static const struct option longopts[] = {
-      {"store", 1, 0, O_STORE}, {"tap", 1, 0, O_TAP}, {"pool", 1, 0, O_POOL},
-      {"out", 1, 0, O_OUT}, {"eval", 1, 0, O_EVAL}, {"report", 1, 0, O_REPORT},
-      {"log", 1, 0, O_LOG}, {"hidden", 1, 0, O_HIDDEN}, {"dropout", 1, 0, O_DROPOUT},
-      {"optimizer", 1, 0, O_OPT}, {"lr", 1, 0, O_LR}, {"momentum", 1, 0, O_MOM},
-      {"weight-decay", 1, 0, O_WD}, {"lr-schedule", 1, 0, O_SCHED}, {"lr-step", 1, 0, O_LRSTEP},
-      {"batch-size", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"patience", 1, 0, O_PATIENCE},
-      {"class-weight", 1, 0, O_CW}, {"label-smoothing", 1, 0, O_SMOOTH},
-      {"val-fraction", 1, 0, O_VALF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
-      {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP},
-      {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
-  if (vt_config_apply(&argc, &argv, "train", longopts) < 0) return usage_error("%s", vt_failure_reason());
-  int c;
-  long iv;
-  double fv;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case O_STORE: o->store = optarg; break;
-    case O_TAP: o->tap = optarg; break;
-    case O_POOL: o->pool = optarg; break;
-    case O_OUT: o->out = optarg; break;
-    case O_EVAL: o->eval = optarg; break;
-    case O_REPORT: o->report = optarg; break;
-    case O_LOG: o->log = optarg; break;
-    case O_HIDDEN: o->hidden = optarg[0] ? optarg : NULL; break; /* "" = softmax */
-    case O_DROPOUT:
-      if (vt_parse_double(optarg, 0, 0.95, "--dropout", &fv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.dropout = (float)fv;
-      break;
-    case O_OPT:
-      if (vt_optimizer_parse(optarg, &o->tc.optim.kind) < 0)
-        return usage_error("--optimizer is lbfgs, adam or sgd, not '%s'", optarg);
-      o->optimizer_given = 1;
-      break;
-    case O_LR:
-      if (vt_parse_double(optarg, 1e-9, 100, "--lr", &fv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.lr = (float)fv;
-      o->lr_given = 1;
-      break;
-    case O_MOM:
-      if (vt_parse_double(optarg, 0, 0.9999, "--momentum", &fv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.optim.momentum = (float)fv;
-      break;
-    case O_WD:
-      if (strcmp(optarg, "auto") == 0) {
-        o->wd_auto = 1;
-        break;
-      }
-      if (vt_parse_double(optarg, 0, 10, "--weight-decay", &fv) < 0)
-        return usage_error("--weight-decay wants auto or a number in 0..10, not '%s'", optarg);
-      o->tc.optim.weight_decay = (float)fv;
-      o->wd_given = 1;
-      o->wd_auto = 0;
-      break;
-    case O_SCHED:
-      if (vt_lr_schedule_parse(optarg, &o->tc.schedule) < 0)
-        return usage_error("--lr-schedule is constant, cosine or step, not '%s'", optarg);
-      break;
-    case O_LRSTEP:
-      if (vt_parse_long(optarg, 1, 1000000, "--lr-step", &iv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.lr_step_epochs = (int)iv;
-      break;
-    case O_BATCH:
-      if (vt_parse_long(optarg, 1, 1 << 20, "--batch-size", &iv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.batch_size = (int)iv;
-      break;
-    case O_EPOCHS:
-      if (vt_parse_long(optarg, 1, 1000000, "--epochs", &iv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.epochs = (int)iv;
-      o->epochs_given = 1;
-      break;
-    case O_PATIENCE:
-      if (vt_parse_long(optarg, 0, 1000000, "--patience", &iv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.patience = (int)iv;
-      o->patience_given = 1;
-      break;
-    case O_CW:
-      if (strcmp(optarg, "balanced") && strcmp(optarg, "none"))
-        return usage_error("--class-weight is balanced or none, not '%s'", optarg);
-      o->class_weight = optarg;
-      o->tc.balanced_class_weights = strcmp(optarg, "balanced") == 0;
-      break;
-    case O_SMOOTH:
-      if (vt_parse_double(optarg, 0, 0.99, "--label-smoothing", &fv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.label_smoothing = (float)fv;
-      break;
-    case O_VALF:
-      if (vt_parse_double(optarg, 0, 0.9, "--val-fraction", &fv) < 0) return usage_error("%s", vt_failure_reason());
-      o->val_fraction = fv;
-      break;
-    case O_SPLIT:
-      if (strcmp(optarg, "random") && strcmp(optarg, "manifest"))
-        return usage_error("--split is random or manifest, not '%s'", optarg);
-      o->split = optarg;
-      break;
-    case O_SEED:
-      if (vt_parse_long(optarg, 0, 2147483647L, "--seed", &iv) < 0) return usage_error("%s", vt_failure_reason());
-      o->tc.seed = (uint64_t)iv;
-      break;
-    case O_FEAT: {
-      vt_feature_source s;
-      if (vt_feature_source_parse(optarg, &s) < 0)
-        return usage_error("--features is auto, pooled or maps, not '%s'", optarg);
-      o->features = optarg;
-      break;
-    }
-    case O_QUIET: o->quiet = 1; o->tc.verbose = 0; break;
-    case O_HELP: fputs(usage, stdout); return EXIT_OK;
-    case O_VERSION: printf("vggtap-train %s\n", VT_VERSION); return EXIT_OK;
-    default: return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-  }
-  if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
-  if (!o->store) return usage_error("%s", "--store is required");
-  if (!o->out) return usage_error("%s", "--out is required");
-  /* defaults that depend on the head: softmax regression is convex, so run
-   * full-batch L-BFGS to convergence; MLPs train with Adam and early stopping */
-  if (!o->optimizer_given) o->tc.optim.kind = o->hidden ? VT_OPT_ADAM : VT_OPT_LBFGS;
-  if (o->tc.optim.kind == VT_OPT_LBFGS) {
-    if (!o->epochs_given) o->tc.epochs = 500;
-    if (!o->patience_given) o->tc.patience = 0;
-  }
-  if (!o->lr_given && o->tc.optim.kind == VT_OPT_SGD) o->tc.lr = 0.01f;
-  return -1;
-}
+static const vt_program *const program = &vt_train_program;
 
 /* "HEAD.h5" -> "HEAD" + suffix */
 static char *beside(const char *path, const char *suffix) {
@@ -336,17 +109,36 @@ static int usable_rows(const vt_store *s, row_set *all, int *n_failed, int *n_un
   return rc;
 }
 
-/* Splits all into train/val/test. */
-static int split_rows(const vt_store *s, const options *o, const row_set *all, row_set *tr,
-                      row_set *va, row_set *te) {
+/* A manifest without test rows: its validation rows give the test rows
+ * (vt_split_manifest_test). */
+static void move_test_rows(const vt_store *s, double test_fraction, uint64_t seed, row_set *va,
+                           row_set *te, char *test_note, size_t note_size) {
+  uint8_t *is_test = vt_xmalloc((size_t)va->n + 1);
+  vt_split_manifest_test(va->y, va->n, s->n_classes, test_fraction, seed, is_test, test_note, note_size);
+  int kept = 0;
+  for (int i = 0; i < va->n; i++) {
+    if (is_test[i]) row_set_add(te, va->rows[i], va->y[i]);
+    else va->rows[kept] = va->rows[i], va->y[kept++] = va->y[i];
+  }
+  va->n = kept;
+  free(is_test);
+}
+
+/* Splits all into train/val/test; test_note says where the test rows come from. */
+static int split_rows(const vt_store *s, const vt_train_options *o, const row_set *all, row_set *tr,
+                      row_set *va, row_set *te, char *test_note, size_t note_size) {
   row_set_alloc(tr, all->n);
   row_set_alloc(va, all->n);
   row_set_alloc(te, all->n);
+  /* --eval scores on another store: no test rows by default */
+  double test_fraction = o->eval && o->test_fraction < 0 ? 0 : o->test_fraction;
   if (strcmp(o->split, "random") == 0) {
-    uint8_t *is_val = vt_xmalloc((size_t)all->n + 1);
-    vt_split_stratified(all->y, all->n, s->n_classes, o->val_fraction, o->tc.seed, is_val);
-    for (int i = 0; i < all->n; i++) row_set_add(is_val[i] ? va : tr, all->rows[i], all->y[i]);
-    free(is_val);
+    uint8_t *part = vt_xmalloc((size_t)all->n + 1);
+    vt_split_random(all->y, all->n, s->n_classes, test_fraction, o->val_fraction, o->tc.seed,
+                    part, test_note, note_size);
+    for (int i = 0; i < all->n; i++)
+      row_set_add(part[i] == VT_PART_TEST ? te : part[i] == VT_PART_VAL ? va : tr, all->rows[i], all->y[i]);
+    free(part);
   } else {
     for (int i = 0; i < all->n; i++) {
       int r = all->rows[i];
@@ -363,7 +155,14 @@ static int split_rows(const vt_store *s, const options *o, const row_set *all, r
         return vt_fail("%s: row %d (%s): split '%s' is not train, val or test", s->path, r,
                        s->paths[r], sp);
     }
+    if (te->n > 0 && o->test_fraction > 0)
+      return vt_fail("%s: the manifest has test rows already: --test-fraction draws test rows only "
+                     "from a manifest without them", s->path);
+    if (te->n > 0) snprintf(test_note, note_size, "the manifest's test rows");
+    else move_test_rows(s, test_fraction, o->tc.seed, va, te, test_note, note_size);
   }
+  if (te->n == 0 && o->eval && o->test_fraction < 0)
+    snprintf(test_note, note_size, "none: --eval scores the head on another store");
   long *count = vt_xcalloc((size_t)s->n_classes, sizeof(long));
   for (int i = 0; i < tr->n; i++) count[tr->y[i]]++;
   int rc = 0;
@@ -419,11 +218,9 @@ static int eval_rows(const vt_store *train, const vt_store *ev, row_set *out, in
   return rc;
 }
 
-static int load(const vt_store *s, const options *o, const vt_recipe *r, const row_set *rs,
+static int load(const vt_store *s, const vt_train_options *o, const vt_recipe *r, const row_set *rs,
                 vt_features *f) {
-  vt_feature_source src;
-  vt_feature_source_parse(o->features, &src);
-  return vt_features_load(s, r, src, rs->rows, rs->n, !o->quiet, f);
+  return vt_features_load(s, r, o->source, rs->rows, rs->n, !o->quiet, f);
 }
 
 /* Parameters of Flatten + Dense(4096) x2 + Dense(K) on the taps' maps (all of
@@ -450,28 +247,39 @@ static void baseline_params(const vt_store *s, char taps[][VT_TAP_NAME_MAX], int
   *with_convs = (long)(d + convs);
 }
 
-static char *config_text(const options *o, const vt_head *h, const char *taps,
+/* The settings the head was trained with, one key=value a line (the head's
+ * config attribute, which vggtap-info shows): only those that applied, so
+ * an L-BFGS head has no learning rate and a softmax head no dropout. */
+static char *config_text(const vt_train_options *o, const vt_head *h, const char *taps,
                          const char *pooling) {
-  char *s = vt_xmalloc(4096);
   const vt_train_config *c = &o->tc;
-  snprintf(s, 4096,
-           "tap=%s\npool=%s\npooling=%s\nhead=%s\nhidden=%s\ndropout=%g\noptimizer=%s\nlr=%g\n"
-           "momentum=%g\nweight_decay=%g\nlr_schedule=%s\nlr_step=%d\nbatch_size=%d\nepochs=%d\n"
-           "patience=%d\nclass_weight=%s\nlabel_smoothing=%g\nsplit=%s\nval_fraction=%g\n"
-           "weight_decay_auto=%d\n"
-           "seed=%llu\nfeatures=%s\n",
-           taps, o->pool, pooling, vt_head_kind(h), o->hidden ? o->hidden : "", c->dropout,
-           vt_optimizer_name(c->optim.kind), c->lr, c->optim.momentum, c->optim.weight_decay,
-           vt_lr_schedule_name(c->schedule), c->lr_step_epochs, c->batch_size, c->epochs,
-           c->patience, o->class_weight, c->label_smoothing, o->split, o->val_fraction, o->wd_auto,
-           (unsigned long long)c->seed, o->features);
+  int lbfgs = c->optim.kind == VT_OPT_LBFGS;
+  char test_fraction[32] = "auto";
+  if (o->test_fraction >= 0) snprintf(test_fraction, sizeof test_fraction, "%g", o->test_fraction);
+  char *s = vt_xmalloc(4096), *end = s + 4096, *p = s;
+  p += snprintf(p, (size_t)(end - p), "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n",
+                taps, pooling, o->features, vt_head_kind(h), o->hidden ? o->hidden : "",
+                vt_optimizer_name(c->optim.kind));
+  if (!lbfgs) {
+    p += snprintf(p, (size_t)(end - p), "lr=%g\n", c->lr);
+    if (c->optim.kind == VT_OPT_SGD) p += snprintf(p, (size_t)(end - p), "momentum=%g\n", c->optim.momentum);
+    p += snprintf(p, (size_t)(end - p), "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
+    if (c->schedule == VT_LR_STEP) p += snprintf(p, (size_t)(end - p), "lr_step=%d\n", c->lr_step_epochs);
+    p += snprintf(p, (size_t)(end - p), "batch_size=%d\n", c->batch_size);
+    if (o->hidden) p += snprintf(p, (size_t)(end - p), "dropout=%g\n", c->dropout);
+  }
+  snprintf(p, (size_t)(end - p),
+           "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
+           "label_smoothing=%g\nsplit=%s\nval_fraction=%g\ntest_fraction=%s\nseed=%llu\n",
+           c->optim.weight_decay, o->wd_auto, c->epochs, c->patience, o->class_weight,
+           c->label_smoothing, o->split, o->val_fraction, test_fraction, (unsigned long long)c->seed);
   return s;
 }
 
 /* --weight-decay auto: the default penalty times 10^-2 .. 10^2, each trained
  * in full; keeps the one whose final weights have the lowest validation loss
  * (the same criterion early stopping uses). */
-static int choose_weight_decay(vt_head *h, const vt_xy *tr, const vt_xy *va, options *o) {
+static int choose_weight_decay(vt_head *h, const vt_xy *tr, const vt_xy *va, vt_train_options *o) {
   if (va->n == 0) return vt_fail("--weight-decay auto needs validation rows (--val-fraction > 0)");
   static const float scale[] = {0.01f, 0.1f, 1.0f, 10.0f, 100.0f};
   float base = o->tc.optim.weight_decay, best = base;
@@ -500,9 +308,9 @@ static int choose_weight_decay(vt_head *h, const vt_xy *tr, const vt_xy *va, opt
 
 /* A head far wider than memory would be allocated lazily by the kernel and
  * then killed mid-training: refuse it first, with the figures. */
-static int check_head_fits(const options *o, int dim, int n_hidden, const int *hidden, int k) {
+static int check_head_fits(const vt_train_options *o, int dim, int k) {
   size_t n, need, per_param = vt_train_bytes_per_param(&o->tc);
-  if (vt_head_param_count(dim, n_hidden, hidden, k, &n) < 0) return -1;
+  if (vt_head_param_count(dim, o->n_hidden, o->hidden_widths, k, &n) < 0) return -1;
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page <= 0) return 0; /* unknown: let the allocations tell */
   double have = (double)pages * (double)page;
@@ -514,262 +322,341 @@ static int check_head_fits(const options *o, int dim, int n_hidden, const int *h
                  vt_optimizer_name(o->tc.optim.kind), have / 1e9);
 }
 
-static int parse_hidden(const char *spec, int *hidden) {
-  if (!spec || !*spec) return 0;
-  char buf[256];
-  if (strlen(spec) >= sizeof buf) return -1;
-  strcpy(buf, spec);
-  char *items[VT_HEAD_MAX_LAYERS];
-  int n = vt_split_commas(buf, items, VT_HEAD_MAX_LAYERS - 1);
-  if (n < 0) return -1;
-  for (int i = 0; i < n; i++) {
-    long v;
-    if (vt_parse_long(items[i], 1, 1 << 16, "--hidden", &v) < 0) return -1;
-    hidden[i] = (int)v;
+/* The head's probabilities probs [rs->n][k] on features fx, and its metrics. */
+static int score(const vt_head *h, const vt_features *fx, const row_set *rs, int k, float *probs,
+                 vt_metrics *m) {
+  vt_head_work w;
+  if (vt_head_work_init(&w, h, 1024) < 0) return -1;
+  vt_head_predict(h, &w, fx->x, rs->n, probs);
+  vt_head_work_free(&w);
+  int *pred = vt_xmalloc(sizeof(int) * ((size_t)rs->n + 1));
+  for (int i = 0; i < rs->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
+  int rc = vt_metrics_compute(k, rs->n, rs->y, pred, m);
+  free(pred);
+  return rc;
+}
+
+/* The report page's gallery: the scored rows of store s the head got most
+ * confidently wrong, with their photos' paths. Returns how many. */
+static int gallery(const vt_store *s, const row_set *rs, const float *probs, int k,
+                   vt_report_example **out) {
+  enum { GALLERY = 24 };
+  int idx[GALLERY];
+  int n = vt_report_pick_wrong(probs, rs->y, rs->n, k, GALLERY, idx);
+  vt_report_example *e = vt_xcalloc((size_t)n + 1, sizeof *e);
+  for (int j = 0; j < n; j++) {
+    const float *p = probs + (size_t)idx[j] * k;
+    int pred = vt_argmax(p, k), truth = rs->y[idx[j]];
+    e[j] = (vt_report_example){vt_store_image_path(s, rs->rows[idx[j]]), truth, pred, p[pred], p[truth]};
   }
+  *out = e;
   return n;
 }
 
-static int run(int argc, char **argv, const options *o0) {
-  options opts = *o0, *o = &opts;
-  vt_store st, ev;
-  int have_ev = 0, rc = EXIT_ERROR;
-  row_set all = {0}, tr = {0}, va = {0}, te = {0}, er = {0};
-  vt_features ftr = {0}, fva = {0}, fte = {0}, fev = {0};
-  vt_head_file hf;
-  memset(&hf, 0, sizeof hf);
-  vt_train_result res = {0};
-  vt_metrics m = {0};
-  char *log_path = NULL, *report_dir = NULL, *tap_owned = NULL, *cmd = NULL, *config = NULL;
-  char *staged = NULL; /* the head's temporary file until it is renamed to --out */
-  float *probs = NULL;
-  int *pred = NULL;
-  double t0 = vt_now();
+/* Everything one training holds, released by training_free. */
+typedef struct {
+  vt_train_options o;           /* a copy: the store may supply --tap, the data the weight decay */
+  char *log_path, *report_dir;  /* --log and --report, or their defaults beside --out */
+  vt_store st, ev;              /* the training store, the --eval store */
+  int st_open, ev_open;
+  vt_recipe recipe;             /* the taps x the poolings, in the order of the features */
+  char taps_name[VT_RECIPE_MAX_TAPS * VT_TAP_NAME_MAX], pooling_name[256], recipe_text[4096];
+  int dim;                      /* features per row */
+  const char *got;              /* where the features come from: pooled, maps, or both */
+  row_set all, tr, va, te, er;  /* usable rows; train, validation, test; --eval rows */
+  int n_failed, n_unlabelled, ev_failed, ev_unlabelled; /* rows skipped */
+  vt_features ftr, fva, fte, fev;
+  vt_head_file hf;              /* the head, its standardisation and provenance */
+  vt_train_result res;
+  const vt_features *fe;        /* what the report scores: --eval, else test, else validation */
+  const row_set *re;
+  char eval_name[512], test_note[256]; /* test_note: where the test rows come from */
+  vt_metrics m, vm;             /* the scored rows' metrics; the validation rows' own */
+  const char *val_chose;        /* what the validation rows chose, or NULL */
+  vt_report_example *wrong;     /* the scored rows most confidently wrong */
+  int n_wrong;
+  char *cmd, *config, *staged;  /* staged: the head's temporary file until renamed to --out */
+} training;
 
-  int hidden[VT_HEAD_MAX_LAYERS];
-  int n_hidden = parse_hidden(o->hidden, hidden);
-  if (n_hidden < 0) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "--hidden wants positive widths like 256,128 (at most %d), not '%%s'",
-             VT_HEAD_MAX_LAYERS - 1);
-    return usage_error(msg, o->hidden);
+static void training_free(training *t) {
+  if (t->staged) {
+    unlink(t->staged);
+    free(t->staged);
   }
-  vt_pooling pooling;
-  if (vt_pooling_parse(o->pool, &pooling) < 0) return usage_error("--pool: %s", vt_failure_reason());
-  char pooling_name[256], taps_name[VT_RECIPE_MAX_TAPS * VT_TAP_NAME_MAX], recipe_text[4096];
-  char taps[VT_RECIPE_MAX_TAPS][VT_TAP_NAME_MAX];
-  vt_pooling_text(&pooling, pooling_name, sizeof pooling_name);
-  int n_taps = 0;
-  if (o->tap && (n_taps = vt_taps_parse(o->tap, taps, VT_RECIPE_MAX_TAPS)) < 0)
-    return usage_error("--tap: %s", vt_failure_reason());
-  vt_recipe recipe;
-  log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
-  report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
-  /* two outputs on one path: the later one would replace the earlier (a
-   * --log naming the head destroyed the existing head) */
-  const char *clash = NULL, *clashing = NULL;
-  if (vt_same_file(log_path, o->out)) clash = "--log %s is the head file (--out)", clashing = log_path;
-  else if (vt_same_file(report_dir, o->out)) clash = "--report %s is the head file (--out)", clashing = report_dir;
-  else if (vt_same_file(report_dir, log_path)) clash = "--report %s is the log file (--log)", clashing = report_dir;
-  if (clash) {
-    rc = usage_error(clash, clashing);
-    free(log_path);
-    free(report_dir);
-    return rc;
-  }
+  vt_signal_release(); /* if a failure came while held */
+  if (t->ev_open) vt_store_close(&t->ev);
+  if (t->st_open) vt_store_close(&t->st);
+  vt_metrics_free(&t->m);
+  vt_metrics_free(&t->vm);
+  for (int i = 0; i < t->n_wrong; i++) free((char *)t->wrong[i].image);
+  free(t->wrong);
+  vt_head_free(&t->hf.head);
+  free(t->hf.mean);
+  free(t->hf.std);
+  free(t->res.epochs);
+  vt_features_free(&t->ftr);
+  vt_features_free(&t->fva);
+  vt_features_free(&t->fte);
+  vt_features_free(&t->fev);
+  row_set_free(&t->all);
+  row_set_free(&t->tr);
+  row_set_free(&t->va);
+  row_set_free(&t->te);
+  row_set_free(&t->er);
+  free(t->log_path);
+  free(t->report_dir);
+  free(t->cmd);
+  free(t->config);
+}
 
-  if (vt_store_open(o->store, &st) < 0) goto fail_noclose;
-  if (!o->tap) {
-    if (!st.taps[0] || strchr(st.taps, ',')) {
-      vt_fail("%s holds taps %s: say which with --tap", st.path, st.taps[0] ? st.taps : "(none)");
-      goto fail;
-    }
-    o->tap = tap_owned = vt_xstrdup(st.taps);
-    n_taps = vt_taps_parse(o->tap, taps, VT_RECIPE_MAX_TAPS);
-    if (n_taps < 0) goto fail;
-  }
-  if (vt_recipe_product(taps, n_taps, &pooling, &recipe) < 0) goto fail;
-  vt_recipe_text(&recipe, recipe_text, sizeof recipe_text);
-  taps_name[0] = '\0';
-  for (int t = 0; t < n_taps; t++)
-    snprintf(taps_name + strlen(taps_name), sizeof taps_name - strlen(taps_name), "%s%s",
-             t ? "," : "", taps[t]);
-  int n_failed, n_unlabelled, dim;
-  vt_feature_source src;
-  const char *got;
-  vt_feature_source_parse(o->features, &src);
-  if (vt_features_plan(&st, &recipe, src, &dim, &got) < 0) goto fail;
-  if (usable_rows(&st, &all, &n_failed, &n_unlabelled) < 0) goto fail;
-  if (split_rows(&st, o, &all, &tr, &va, &te) < 0) goto fail;
-  if (check_head_fits(o, dim, n_hidden, hidden, st.n_classes) < 0) goto fail;
+/* The options, then what must be there: a usage error otherwise. */
+static int read_command_line(int *argc, char ***argv, vt_train_options *o) {
+  if (vt_args_start(program, argc, argv) < 0 || vt_train_options_parse(*argc, *argv, o) < 0) return -1;
+  if (optind < *argc) return vt_fail("unexpected argument '%s'", (*argv)[optind]);
+  if (!o->store) return vt_fail("--store is required");
+  if (!o->out) return vt_fail("--out is required");
+  return 0;
+}
 
-  int ev_failed = 0, ev_unlabelled = 0;
-  if (o->eval) {
-    if (vt_store_open(o->eval, &ev) < 0) goto fail;
-    have_ev = 1;
-    int edim;
-    const char *egot;
-    if (check_compatible(&st, &ev) < 0 || eval_rows(&st, &ev, &er, &ev_failed, &ev_unlabelled) < 0 ||
-        vt_features_plan(&ev, &recipe, src, &edim, &egot) < 0)
-      goto fail;
-    if (edim != dim) {
-      vt_fail("%s: %s features of %s are %d wide, %d in %s", ev.path, pooling_name, taps_name, edim,
-              dim, st.path);
-      goto fail;
-    }
-  }
-  if (vt_check_writable(o->out) < 0 || vt_check_writable(log_path) < 0 ||
-      vt_report_check_dir(report_dir) < 0)
-    goto fail;
+/* Where the log and report go; two outputs on one path would replace each
+ * other (a --log naming the head destroyed the existing head): a usage error. */
+static int plan_outputs(training *t) {
+  const vt_train_options *o = &t->o;
+  t->log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
+  t->report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
+  if (vt_same_file(t->log_path, o->out)) return vt_fail("--log %s is the head file (--out)", t->log_path);
+  if (vt_same_file(t->report_dir, o->out)) return vt_fail("--report %s is the head file (--out)", t->report_dir);
+  if (vt_same_file(t->report_dir, t->log_path)) return vt_fail("--report %s is the log file (--log)", t->report_dir);
+  return 0;
+}
 
-  if (!o->quiet)
+/* The training store: its taps and poolings as features, the usable rows
+ * and their split; refuses a head too large for this machine. */
+static int open_training_store(training *t) {
+  vt_train_options *o = &t->o;
+  if (vt_store_open(o->store, &t->st) < 0) return -1;
+  t->st_open = 1;
+  if (!o->n_taps) {
+    if (!t->st.taps[0] || strchr(t->st.taps, ','))
+      return vt_fail("%s holds taps %s: say which with --tap", t->st.path, t->st.taps[0] ? t->st.taps : "(none)");
+    if ((o->n_taps = vt_taps_parse(t->st.taps, o->taps, VT_RECIPE_MAX_TAPS)) < 0) return -1;
+  }
+  if (vt_recipe_product(o->taps, o->n_taps, &o->pooling, &t->recipe) < 0) return -1;
+  vt_recipe_text(&t->recipe, t->recipe_text, sizeof t->recipe_text);
+  vt_pooling_text(&o->pooling, t->pooling_name, sizeof t->pooling_name);
+  for (int i = 0; i < o->n_taps; i++)
+    snprintf(t->taps_name + strlen(t->taps_name), sizeof t->taps_name - strlen(t->taps_name), "%s%s",
+             i ? "," : "", o->taps[i]);
+  if (vt_features_plan(&t->st, &t->recipe, o->source, &t->dim, &t->got) < 0 ||
+      usable_rows(&t->st, &t->all, &t->n_failed, &t->n_unlabelled) < 0 ||
+      split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te, t->test_note, sizeof t->test_note) < 0)
+    return -1;
+  return check_head_fits(o, t->dim, t->st.n_classes);
+}
+
+/* --eval: a store of the same features, classes mapped by name. */
+static int open_eval_store(training *t) {
+  if (!t->o.eval) return 0;
+  if (vt_store_open(t->o.eval, &t->ev) < 0) return -1;
+  t->ev_open = 1;
+  int edim;
+  const char *egot;
+  if (check_compatible(&t->st, &t->ev) < 0 ||
+      eval_rows(&t->st, &t->ev, &t->er, &t->ev_failed, &t->ev_unlabelled) < 0 ||
+      vt_features_plan(&t->ev, &t->recipe, t->o.source, &edim, &egot) < 0)
+    return -1;
+  if (edim != t->dim)
+    return vt_fail("%s: %s features of %s are %d wide, %d in %s", t->ev.path, t->pooling_name,
+                   t->taps_name, edim, t->dim, t->st.path);
+  return 0;
+}
+
+static void print_skipped(const char *store, int n_failed) {
+  fprintf(stderr, "%s: %s: %d %s whose extraction failed skipped (vggtap-info %s lists the reasons)\n",
+          program->name, store, n_failed, vt_plural(n_failed, "row", "rows"), store);
+}
+
+/* The rows used and skipped; without --quiet the whole line, with it only
+ * the rows skipped, which a pipeline's log must still show. */
+static void print_rows(const training *t) {
+  if (!t->o.quiet) {
     fprintf(stderr,
-            "%s: %d rows: %d labelled ok (train %d, val %d, test %d), %d failed and %d unlabelled "
-            "skipped; %d classes; %s %s, %d features (%s)\n",
-            st.path, st.n_rows, all.n, tr.n, va.n, te.n, n_failed, n_unlabelled, st.n_classes,
-            taps_name, pooling_name, dim,
-            !strcmp(got, "pooled") ? "stored pooled vectors" : !strcmp(got, "maps") ? "pooled from the maps"
-                                   : "stored pooled vectors and pooled maps");
-  if (load(&st, o, &recipe, &tr, &ftr) < 0 || load(&st, o, &recipe, &va, &fva) < 0 ||
-      load(&st, o, &recipe, &te, &fte) < 0 || (have_ev && vt_features_load(&ev, &recipe, src, er.rows, er.n, !o->quiet, &fev) < 0))
-    goto fail;
+            "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
+            "unlabelled skipped; %d classes; %s %s, %d features (%s)\n",
+            t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->test_note, t->n_failed,
+            t->n_unlabelled,
+            t->st.n_classes, t->taps_name, t->pooling_name, t->dim,
+            !strcmp(t->got, "pooled") ? "stored pooled vectors" : !strcmp(t->got, "maps") ? "pooled from the maps"
+                                      : "stored pooled vectors and pooled maps");
+  } else if (t->n_failed) {
+    print_skipped(t->st.path, t->n_failed);
+  }
+  if (t->ev_failed) print_skipped(t->ev.path, t->ev_failed);
+}
 
-  hf.mean = vt_xmalloc(sizeof(float) * (size_t)dim);
-  hf.std = vt_xmalloc(sizeof(float) * (size_t)dim);
-  vt_standardize_fit(ftr.x, ftr.n, dim, hf.mean, hf.std);
-  vt_standardize_apply(ftr.x, ftr.n, dim, hf.mean, hf.std);
-  vt_standardize_apply(fva.x, fva.n, dim, hf.mean, hf.std);
-  vt_standardize_apply(fte.x, fte.n, dim, hf.mean, hf.std);
-  if (have_ev) vt_standardize_apply(fev.x, fev.n, dim, hf.mean, hf.std);
+/* The features of every row set, standardised by the training rows. */
+static int load_features(training *t) {
+  const vt_train_options *o = &t->o;
+  if (load(&t->st, o, &t->recipe, &t->tr, &t->ftr) < 0 || load(&t->st, o, &t->recipe, &t->va, &t->fva) < 0 ||
+      load(&t->st, o, &t->recipe, &t->te, &t->fte) < 0 ||
+      (t->ev_open && load(&t->ev, o, &t->recipe, &t->er, &t->fev) < 0))
+    return -1;
+  int dim = t->dim;
+  t->hf.mean = vt_xmalloc(sizeof(float) * (size_t)dim);
+  t->hf.std = vt_xmalloc(sizeof(float) * (size_t)dim);
+  vt_standardize_fit(t->ftr.x, t->ftr.n, dim, t->hf.mean, t->hf.std);
+  vt_features *sets[] = {&t->ftr, &t->fva, &t->fte, &t->fev};
+  for (int i = 0; i < 4; i++) vt_standardize_apply(sets[i]->x, sets[i]->n, dim, t->hf.mean, t->hf.std);
+  return 0;
+}
 
+/* Trains the head (after choosing the weight decay with auto). */
+static int fit_head(training *t) {
+  vt_train_options *o = &t->o;
   bli_thread_set_num_threads(1); /* small products: one thread is fastest */
-  if (vt_head_init(&hf.head, dim, n_hidden, hidden, st.n_classes) < 0) goto fail;
-  vt_xy xtr = {ftr.x, tr.y, tr.n}, xva = {fva.x, va.y, va.n};
+  if (vt_head_init(&t->hf.head, t->dim, o->n_hidden, o->hidden_widths, t->st.n_classes) < 0) return -1;
+  vt_xy xtr = {t->ftr.x, t->tr.y, t->tr.n}, xva = {t->fva.x, t->va.y, t->va.n};
   /* lbfgs solves the penalised loss exactly, so the penalty matters more than
    * with early-stopped Adam: default to scikit-learn's C = 1, lambda = 1/n */
-  if (o->tc.optim.kind == VT_OPT_LBFGS && !o->wd_given) o->tc.optim.weight_decay = 1.0f / (float)tr.n;
-  if (o->wd_auto && choose_weight_decay(&hf.head, &xtr, &xva, o) < 0) goto fail;
-  if (vt_train(&hf.head, &xtr, &xva, &o->tc, &res) < 0) goto fail;
+  if (o->tc.optim.kind == VT_OPT_LBFGS && !o->wd_given) o->tc.optim.weight_decay = 1.0f / (float)t->tr.n;
+  if (o->wd_auto && choose_weight_decay(&t->hf.head, &xtr, &xva, o) < 0) return -1;
+  if (vt_train(&t->hf.head, &xtr, &xva, &o->tc, &t->res) < 0) return -1;
+  /* said with --quiet too: the head may be short of its optimum */
+  if (t->res.iteration_limit)
+    fprintf(stderr, "%s: L-BFGS stopped at its iteration limit (%d) without converging; raise it "
+                    "with --epochs N\n", program->name, o->tc.epochs);
+  return 0;
+}
 
-  /* evaluation set: --eval store, else the manifest's test rows, else validation, else train */
-  const vt_features *fe = have_ev ? &fev : te.n ? &fte : va.n ? &fva : &ftr;
-  const row_set *re = have_ev ? &er : te.n ? &te : va.n ? &va : &tr;
-  char eval_name[512];
-  if (have_ev) snprintf(eval_name, sizeof eval_name, "%s", o->eval);
-  else snprintf(eval_name, sizeof eval_name, "%s", te.n ? "test split" : va.n ? "validation split" : "training rows (nothing held out)");
-  int k = st.n_classes;
-  probs = vt_xmalloc(sizeof(float) * ((size_t)re->n * k + 1));
-  pred = vt_xmalloc(sizeof(int) * ((size_t)re->n + 1));
-  vt_head_work w;
-  if (vt_head_work_init(&w, &hf.head, 1024) < 0) goto fail;
-  vt_head_predict(&hf.head, &w, fe->x, re->n, probs);
-  vt_head_work_free(&w);
-  for (int i = 0; i < re->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
-  if (vt_metrics_compute(k, re->n, re->y, pred, &m) < 0) goto fail;
+/* Scores the head on the --eval rows, else the test rows, else validation,
+ * else (nothing held out) the training rows. */
+static int evaluate(training *t) {
+  int have_ev = t->ev_open;
+  t->fe = have_ev ? &t->fev : t->te.n ? &t->fte : t->va.n ? &t->fva : &t->ftr;
+  t->re = have_ev ? &t->er : t->te.n ? &t->te : t->va.n ? &t->va : &t->tr;
+  snprintf(t->eval_name, sizeof t->eval_name, "%s",
+           have_ev ? t->o.eval : t->te.n ? "test split" : t->va.n ? "validation split"
+                                                        : "training rows (nothing held out)");
+  int k = t->st.n_classes;
+  float *probs = vt_xmalloc(sizeof(float) * ((size_t)t->re->n * k + 1));
+  int rc = score(&t->hf.head, t->fe, t->re, k, probs, &t->m);
+  /* the validation rows' own scores, and what they chose */
+  if (rc == 0 && t->va.n > 0 && t->re != &t->va) {
+    float *vp = vt_xmalloc(sizeof(float) * ((size_t)t->va.n * k + 1));
+    rc = score(&t->hf.head, &t->fva, &t->va, k, vp, &t->vm);
+    free(vp);
+  }
+  const vt_train_options *o = &t->o;
+  t->val_chose = !t->va.n ? NULL
+                 : o->tc.patience > 0 && o->wd_auto ? "the kept epoch and the weight decay"
+                 : o->tc.patience > 0               ? "the kept epoch"
+                 : o->wd_auto                       ? "the weight decay"
+                                                    : NULL;
+  if (rc == 0) t->n_wrong = gallery(have_ev ? &t->ev : &t->st, t->re, probs, k, &t->wrong);
+  free(probs);
+  return rc;
+}
 
-  /* the head file */
-  cmd = vt_join_args(argc, argv);
-  config = config_text(o, &hf.head, taps_name, pooling_name);
-  hf.n_classes = k;
-  hf.classes = st.classes;
-  hf.tap = taps_name;
-  hf.pooling = pooling_name;
-  hf.features = recipe_text;
-  hf.preprocessing = st.preprocessing;
-  hf.resize = st.resize;
-  hf.weights_sha256 = st.weights_sha256;
-  hf.input_height = st.input_height;
-  hf.input_width = st.input_width;
-  hf.store = (char *)o->store;
-  hf.eval_store = (char *)(o->eval ? o->eval : "");
-  hf.feature_source = (char *)ftr.source;
-  hf.config = config;
-  hf.command = cmd;
-  hf.best_epoch = res.best_epoch;
-  hf.n_train = tr.n;
-  hf.train_rows = tr.rows;
-  hf.n_val = va.n;
-  hf.val_rows = va.rows;
-  /* the head is staged first (the largest file: a full disk shows here) and
-   * renamed over --out last, so that a failure on the way leaves an
-   * existing head as it was; an interrupt waits until all is renamed (or
-   * removed, on a failure), so it leaves the old outputs or the new ones */
-  vt_signal_hold();
-  if (!(staged = vt_head_file_stage(o->out, &hf)) || vt_write_file_atomic(log_path, write_log, &res) < 0) goto fail;
+/* The head file's contents: the head, its statistics, and what it was
+ * trained on and how. */
+static void describe_head(training *t, int argc, char **argv) {
+  vt_head_file *hf = &t->hf;
+  const vt_store *st = &t->st;
+  t->cmd = vt_join_args(argc, argv);
+  t->config = config_text(&t->o, &hf->head, t->taps_name, t->pooling_name);
+  hf->n_classes = st->n_classes;
+  hf->classes = st->classes;
+  hf->tap = t->taps_name;
+  hf->pooling = t->pooling_name;
+  hf->features = t->recipe_text;
+  hf->preprocessing = st->preprocessing;
+  hf->resize = st->resize;
+  hf->weights_sha256 = st->weights_sha256;
+  hf->input_height = st->input_height;
+  hf->input_width = st->input_width;
+  hf->store = (char *)t->o.store;
+  hf->eval_store = (char *)(t->o.eval ? t->o.eval : "");
+  hf->feature_source = (char *)t->ftr.source;
+  hf->config = t->config;
+  hf->command = t->cmd;
+  hf->best_epoch = t->res.best_epoch;
+  hf->n_train = t->tr.n;
+  hf->train_rows = t->tr.rows;
+  hf->n_val = t->va.n;
+  hf->val_rows = t->va.rows;
+  hf->n_test = t->te.n;
+  hf->test_rows = t->te.rows;
+}
 
+/* Writes the head, the log and the report, then prints the report. The
+ * head is staged first (the largest file: a full disk shows here) and
+ * renamed over --out last, so that a failure on the way leaves an existing
+ * head as it was; an interrupt waits until all is renamed (or removed, on a
+ * failure), so it leaves the old outputs or the new ones. */
+static int write_outputs(training *t, double t0) {
+  const vt_train_options *o = &t->o;
+  vt_signal_hold(); /* released by training_free */
+  if (!(t->staged = vt_head_file_stage(o->out, &t->hf)) || vt_write_file_atomic(t->log_path, write_log, &t->res) < 0)
+    return -1;
   long dense, dense_convs;
-  baseline_params(&st, taps, n_taps, k, &dense, &dense_convs);
+  baseline_params(&t->st, t->o.taps, t->o.n_taps, t->st.n_classes, &dense, &dense_convs);
+  const char *kind = vt_head_kind(&t->hf.head), *hidden = o->hidden ? o->hidden : "";
   char title[512], extra[2048];
-  snprintf(title, sizeof title, "%s %s %s%s%s", taps_name, pooling_name, vt_head_kind(&hf.head),
-           o->hidden ? " " : "", o->hidden ? o->hidden : "");
+  snprintf(title, sizeof title, "%s %s %s%s%s", t->taps_name, t->pooling_name, kind, *hidden ? " " : "", hidden);
   snprintf(extra, sizeof extra,
            "\"tap\": \"%s\", \"pooling\": \"%s\", \"head\": \"%s\", \"hidden\": \"%s\", "
-           "\"features\": %d, \"feature_source\": \"%s\", \"n_train\": %d, \"n_val\": %d, "
+           "\"features\": %d, \"feature_source\": \"%s\", "
            "\"n_test\": %d, \"n_eval\": %d, \"skipped_failed\": %d, \"skipped_unlabelled\": %d, "
            "\"eval_skipped_failed\": %d, \"eval_skipped_unlabelled\": %d, \"best_epoch\": %d, "
            "\"epochs_run\": %d, \"seed\": %llu",
-           taps_name, pooling_name, vt_head_kind(&hf.head), o->hidden ? o->hidden : "", dim,
-           ftr.source, tr.n, va.n, te.n, re->n, n_failed, n_unlabelled, ev_failed, ev_unlabelled,
-           res.best_epoch, res.n_epochs, (unsigned long long)o->tc.seed);
+           t->taps_name, t->pooling_name, kind, hidden, t->dim, t->ftr.source, t->te.n,
+           t->re->n, t->n_failed, t->n_unlabelled, t->ev_failed, t->ev_unlabelled, t->res.best_epoch,
+           t->res.n_epochs, (unsigned long long)o->tc.seed);
   vt_report rep = {
-      .title = title, .eval_name = eval_name, .class_names = (const char *const *)st.classes,
-      .metrics = &m, .epochs = res.epochs, .n_epochs = res.n_epochs,
-      .head_params = (long)hf.head.n_params, .dense_params = dense,
-      .dense_params_with_convs = dense_convs, .train_seconds = res.seconds, .extra_json = extra};
-  if (vt_report_write(report_dir, &rep) < 0) goto fail;
-  int committed = vt_head_file_commit(staged, o->out);
-  staged = NULL;
-  if (committed < 0) goto fail;
+      .title = title, .eval_name = t->eval_name, .class_names = (const char *const *)t->st.classes,
+      .metrics = &t->m, .epochs = t->res.epochs, .n_epochs = t->res.n_epochs,
+      .head_params = (long)t->hf.head.n_params, .dense_params = dense,
+      .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra_json = extra,
+      .scored = t->ev_open ? VT_SCORED_EVAL : t->te.n ? VT_SCORED_TEST : t->va.n ? VT_SCORED_VAL : VT_SCORED_TRAIN,
+      .n_train = t->tr.n, .n_val = t->va.n, .val_chose = t->val_chose, .test_note = t->test_note,
+      .val_metrics = t->va.n ? (t->re == &t->va ? &t->m : &t->vm) : NULL, .kept_epoch = t->res.best_epoch,
+      .wrong = t->wrong, .n_wrong = t->n_wrong, .settings = t->config};
+  if (vt_report_write(t->report_dir, &rep) < 0) return -1;
+  int committed = vt_head_file_commit(t->staged, o->out);
+  t->staged = NULL;
+  if (committed < 0) return -1;
   vt_signal_release();
   vt_report_print(stdout, &rep);
-  printf("best epoch %d of %d run; head: %s, log: %s, report: %s/ (%.1f s in all)\n",
-         res.best_epoch, res.n_epochs, o->out, log_path, report_dir, vt_now() - t0);
-  rc = EXIT_OK;
-  goto done;
+  printf("best epoch %d of %d run; head: %s, log: %s, report: %s/ (%.1f s in all)\n", t->res.best_epoch,
+         t->res.n_epochs, o->out, t->log_path, t->report_dir, vt_now() - t0);
+  return 0;
+}
 
-fail:
-  fprintf(stderr, "vggtap-train: %s\n", vt_failure_reason());
-done:
-  if (have_ev) vt_store_close(&ev);
-  vt_store_close(&st);
-  goto cleanup;
-fail_noclose:
-  fprintf(stderr, "vggtap-train: %s\n", vt_failure_reason());
-cleanup:
-  if (staged) {
-    unlink(staged);
-    free(staged);
-  }
-  vt_signal_release(); /* if a failure came while held */
-  vt_metrics_free(&m);
-  vt_head_free(&hf.head);
-  free(hf.mean);
-  free(hf.std);
-  free(res.epochs);
-  vt_features_free(&ftr);
-  vt_features_free(&fva);
-  vt_features_free(&fte);
-  vt_features_free(&fev);
-  row_set_free(&all);
-  row_set_free(&tr);
-  row_set_free(&va);
-  row_set_free(&te);
-  row_set_free(&er);
-  free(probs);
-  free(pred);
-  free(log_path);
-  free(report_dir);
-  free(tap_owned);
-  free(cmd);
-  free(config);
-  return rc;
+/* Every output can be written: checked before the work, not after. */
+static int check_outputs(const training *t) {
+  if (vt_check_writable(t->o.out) < 0 || vt_check_writable(t->log_path) < 0) return -1;
+  return vt_report_check_dir(t->report_dir);
+}
+
+static int run(training *t, int argc, char **argv, double t0) {
+  if (open_training_store(t) < 0 || open_eval_store(t) < 0 || check_outputs(t) < 0) return -1;
+  print_rows(t);
+  if (load_features(t) < 0 || fit_head(t) < 0 || evaluate(t) < 0) return -1;
+  describe_head(t, argc, argv);
+  return write_outputs(t, t0);
 }
 
 int main(int argc, char **argv) {
   vt_h5_no_close_at_exit();
-  options o;
-  int rc = parse_args(argc, argv, &o);
-  if (rc >= 0) return rc;
-  vt_h5_quiet();
-  return run(argc, argv, &o);
+  double t0 = vt_now();
+  training t = {0};
+  int rc;
+  if (read_command_line(&argc, &argv, &t.o) < 0 || plan_outputs(&t) < 0) {
+    rc = vt_exit_usage(program);
+  } else {
+    vt_h5_quiet();
+    rc = run(&t, argc, argv, t0) < 0 ? vt_exit_error(program) : VT_EXIT_OK;
+  }
+  training_free(&t);
+  return rc;
 }

@@ -214,7 +214,7 @@ static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
     if (want == VT_SOURCE_MAPS)
       return vt_fail("%s: the store holds no maps of %s (/features/%s) to pool", s->path, tap, tap);
     return vt_fail("%s: /pooled/%s/%s is not stored and there are no maps of %s to pool it "
-                   "from (stored poolings: %s; re-extract with --grids or --store maps)",
+                   "from (stored poolings: %s; re-extract with --grids or --keep maps)",
                    s->path, tap, r->part[missing].name, tap, have);
   }
   for (int i = 0; i < r->n; i++) {

@@ -86,7 +86,8 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
   }
   if (vt_h5_write_1d(f, "training/train_rows", H5T_NATIVE_INT, hf->train_rows,
                      (size_t)hf->n_train) < 0 ||
-      vt_h5_write_1d(f, "training/val_rows", H5T_NATIVE_INT, hf->val_rows, (size_t)hf->n_val) < 0)
+      vt_h5_write_1d(f, "training/val_rows", H5T_NATIVE_INT, hf->val_rows, (size_t)hf->n_val) < 0 ||
+      vt_h5_write_1d(f, "training/test_rows", H5T_NATIVE_INT, hf->test_rows, (size_t)hf->n_test) < 0)
     return -1;
   return 0;
 }
@@ -289,7 +290,8 @@ static int read_contents(hid_t f, vt_head_file *hf) {
   for (int j = 0; j < dims[0]; j++)
     if (!(hf->std[j] > 0)) return vt_fail("/standardize/std[%d] is not positive", j);
   if (read_rows(f, "training/train_rows", &hf->n_train, &hf->train_rows) < 0 ||
-      read_rows(f, "training/val_rows", &hf->n_val, &hf->val_rows) < 0)
+      read_rows(f, "training/val_rows", &hf->n_val, &hf->val_rows) < 0 ||
+      read_rows(f, "training/test_rows", &hf->n_test, &hf->test_rows) < 0)
     return -1;
   return 0;
 }
@@ -323,5 +325,6 @@ void vt_head_file_free(vt_head_file *hf) {
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(strs[i]);
   free(hf->train_rows);
   free(hf->val_rows);
+  free(hf->test_rows);
   memset(hf, 0, sizeof *hf);
 }

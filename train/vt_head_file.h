@@ -25,8 +25,9 @@ typedef struct {
   /* provenance (written; on read, "" / 0 / NULL when absent) */
   char *store, *eval_store, *feature_source, *config, *command;
   int best_epoch;
-  int n_train, n_val;
-  int *train_rows, *val_rows; /* store rows used for training / validation */
+  int n_train, n_val, n_test;
+  int *train_rows, *val_rows, *test_rows; /* store rows used for training / validation / the test
+                                           * split (absent in heads before it: none) */
 } vt_head_file;
 
 /* Writing is two steps, so that a program can write its other outputs in

@@ -216,6 +216,7 @@ static int train_lbfgs(run *r) {
   int it = vt_lbfgs(objective, monitor, r, x, r->h->n_params, &lc, &why);
   free(x);
   if (it < 0) return -1;
+  r->res->iteration_limit = !strcmp(why, "iteration limit");
   if (r->c->verbose) fprintf(stderr, "lbfgs: %d iterations, stopped: %s\n", it, why);
   return 0;
 }

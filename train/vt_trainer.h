@@ -35,6 +35,7 @@ typedef struct {
   vt_epoch_log *epochs; /* [n_epochs], free() it */
   int n_epochs;
   int best_epoch;       /* 1-based epoch whose weights the head holds */
+  int iteration_limit;  /* lbfgs stopped at --epochs iterations, not converged */
   double seconds;
 } vt_train_result;
 

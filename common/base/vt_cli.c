@@ -20,6 +20,24 @@ int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out) 
   return 0;
 }
 
+int vt_parse_choice(const char *s, const char *flag, const char *const *names, int *out) {
+  char list[256] = "";
+  int n = 0;
+  for (; names[n]; n++)
+    if (!strcmp(s, names[n])) return *out = n, 0;
+  for (int i = 0; i < n; i++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " or ",
+             names[i]);
+  return vt_fail("%s is %s, not '%s'", flag, list, s);
+}
+
+int vt_parse_int(const char *s, int lo, int hi, const char *flag, int *out) {
+  long v;
+  if (vt_parse_long(s, lo, hi, flag, &v) < 0) return -1;
+  *out = (int)v;
+  return 0;
+}
+
 /* %g without the exponent's leading zero: 1e-9, not 1e-09 */
 static const char *short_g(double v, char buf[32]) {
   snprintf(buf, 32, "%g", v);
@@ -39,6 +57,13 @@ int vt_parse_double(const char *s, double lo, double hi, const char *flag, doubl
   return 0;
 }
 
+int vt_parse_float(const char *s, double lo, double hi, const char *flag, float *out) {
+  double v;
+  if (vt_parse_double(s, lo, hi, flag, &v) < 0) return -1;
+  *out = (float)v;
+  return 0;
+}
+
 int vt_parse_size(const char *s, const char *flag, int *height, int *width) {
   int h, w, n = 0;
   char x;
@@ -52,6 +77,38 @@ int vt_parse_size(const char *s, const char *flag, int *height, int *width) {
   *height = h;
   *width = w;
   return 0;
+}
+
+const char *vt_plural(long long n, const char *one, const char *many) { return n == 1 ? one : many; }
+
+/* Edit distance with swaps of neighbours (optimal string alignment); names
+ * longer than 40 characters are never near. */
+static int distance(const char *a, const char *b) {
+  int la = (int)strlen(a), lb = (int)strlen(b);
+  if (la > 40 || lb > 40) return 99;
+  int d[41][41];
+  for (int i = 0; i <= la; i++) d[i][0] = i;
+  for (int j = 0; j <= lb; j++) d[0][j] = j;
+  for (int i = 1; i <= la; i++)
+    for (int j = 1; j <= lb; j++) {
+      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  return d[la][lb];
+}
+
+const char *vt_nearest_name(const char *name, const char *const *candidates, int n) {
+  int limit = strlen(name) <= 4 ? 1 : 2;
+  const char *best = NULL;
+  for (int i = 0; i < n; i++) {
+    int d = distance(name, candidates[i]);
+    if (d <= limit) best = candidates[i], limit = d - 1;
+  }
+  return best;
 }
 
 char *vt_join_args(int argc, char *const *argv) {

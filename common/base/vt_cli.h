@@ -8,10 +8,24 @@
 
 /* A whole number in lo..hi; the failure names flag, the range and s. */
 int vt_parse_long(const char *s, long lo, long hi, const char *flag, long *out);
+/* s as one of names (NULL-terminated): its index into *out, or a failure
+ * "FLAG is A, B or C, not 'S'". */
+int vt_parse_choice(const char *s, const char *flag, const char *const *names, int *out);
+/* The same into an int. */
+int vt_parse_int(const char *s, int lo, int hi, const char *flag, int *out);
 /* A number in lo..hi (not nan, not under- or overflowing), likewise. */
 int vt_parse_double(const char *s, double lo, double hi, const char *flag, double *out);
+/* The same into a float. */
+int vt_parse_float(const char *s, double lo, double hi, const char *flag, float *out);
 /* A network input size: "N" (square) or "HxW", each 8..4096. */
 int vt_parse_size(const char *s, const char *flag, int *height, int *width);
+/* one if n is 1, else many: "1 folder", "2 folders". */
+const char *vt_plural(long long n, const char *one, const char *many);
+/* For "did you mean": the candidate nearest to name, if it is near enough
+ * to be a typo of it (at most 1 edit for names up to 4 characters, 2 for
+ * longer ones; an edit is a character added, dropped, changed, or two
+ * neighbours swapped), else NULL. The first of equally near ones. */
+const char *vt_nearest_name(const char *name, const char *const *candidates, int n);
 /* PATH.tmpPID (malloc'd): the temporary file beside path that an output is
  * written to and then renamed over path, so the rename is atomic. */
 char *vt_temp_name(const char *path);

@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/vt_cli.h"
 #include "base/vt_common.h"
 
 /* Sections a config may hold. [vggtap] holds keys shared by several programs
@@ -18,10 +20,9 @@ static const char *const sections[] = {"vggtap", "extract", "train", "predict", 
 /* Keys of the sections no program owns, so nobody else would check them. */
 static const char *const vggtap_keys[] = {"weights", "work"};
 static const char *const evaluate_keys[] = {"data", "manifest", "label-column", "split-column"};
-static const char *const sweep_keys[] = {"taps", "pools", "heads"};
+static const char *const sweep_keys[] = {"taps", "pools", "heads", "metric"};
 
-/* Keys whose values are paths, resolved against the config's directory
- * (`store` only where it names a file: in [extract] it says what to store). */
+/* Keys whose values are paths, resolved against the config's directory. */
 static const char *const path_keys[] = {"data", "eval",   "head",   "list",    "log",  "manifest",
                                         "out",  "report", "store",  "weights", "work"};
 
@@ -33,12 +34,8 @@ static int in_list(const char *s, const char *const *list, int n) {
   return 0;
 }
 
-/* True for keys of section whose value is a file or directory (data, out,
- * weights, ...; store except in [extract], where it is pooled/maps). */
-static int is_path_key(const char *section, const char *key) {
-  if (!strcmp(key, "store") && !strcmp(section, "extract")) return 0;
-  return in_list(key, path_keys, COUNT(path_keys));
-}
+/* True for keys whose value is a file or directory (data, out, weights, ...). */
+static int is_path_key(const char *key) { return in_list(key, path_keys, COUNT(path_keys)); }
 
 int vt_config_shared_applies(const char *key, const char *section) {
   /* weights: every program that runs the network. work: pipeline.mk only. */
@@ -77,10 +74,14 @@ typedef struct {
   char err[512];
 } parse_state;
 
-static int entry_error(parse_state *p, const char *fmt, const char *a, const char *b) {
+static int entry_error(parse_state *p, const char *fmt, ...) VT_PRINTF(2, 3);
+static int entry_error(parse_state *p, const char *fmt, ...) {
   if (!p->err_line) {
     p->err_line = p->r->line;
-    snprintf(p->err, sizeof p->err, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    va_end(ap);
   }
   return 0; /* tells inih this line is an error */
 }
@@ -98,25 +99,25 @@ static int on_entry(void *user, const char *section, const char *key, const char
   if (!*section) section = "vggtap";
   if (!in_list(section, sections, COUNT(sections)))
     return entry_error(p, "unknown section [%s] (known: [vggtap], [extract], [train], [predict], "
-                          "[evaluate], [sweep])%s", section, "");
+                          "[evaluate], [sweep])", section);
   if (!valid_key(key))
     return entry_error(p, "'%s' is not a key name (lower-case letters, digits and '-', as the "
-                          "long flag%s)", key, "");
-  if (!*value) return entry_error(p, "key '%s' has no value%s", key, "");
+                          "long flag)", key);
+  if (!*value) return entry_error(p, "key '%s' has no value", key);
   const char *const *known = NULL;
   int n_known = 0;
   if (!strcmp(section, "vggtap")) known = vggtap_keys, n_known = COUNT(vggtap_keys);
   if (!strcmp(section, "evaluate")) known = evaluate_keys, n_known = COUNT(evaluate_keys);
   if (!strcmp(section, "sweep")) known = sweep_keys, n_known = COUNT(sweep_keys);
-  if (known && !in_list(key, known, n_known))
-    return entry_error(p, "unknown key '%s' in [%s] (see docs/CONFIG.md)", key, section);
-  const vt_config_entry *old = vt_config_find(c, section, key);
-  if (old) {
-    char first[32];
-    snprintf(first, sizeof first, "%d", old->line);
-    return entry_error(p, "key '%s' given twice in this section (first at line %s; an indented "
-                          "line continues the line above it)", key, first);
+  if (known && !in_list(key, known, n_known)) {
+    const char *near = vt_nearest_name(key, known, n_known);
+    if (near) return entry_error(p, "[%s] unknown key '%s' (did you mean '%s'?)", section, key, near);
+    return entry_error(p, "[%s] unknown key '%s' (see docs/CONFIG.md)", section, key);
   }
+  const vt_config_entry *old = vt_config_find(c, section, key);
+  if (old)
+    return entry_error(p, "key '%s' given twice in this section (first at line %d; an indented "
+                          "line continues the line above it)", key, old->line);
   c->entries = vt_xrealloc(c->entries, (size_t)(c->n + 1) * sizeof *c->entries);
   vt_config_entry *e = &c->entries[c->n++];
   e->section = vt_xstrdup(section);
@@ -224,7 +225,7 @@ static void clean_path(char *path) {
 
 char *vt_config_value(const vt_config *c, const vt_config_entry *e) {
   const char *v = e->value;
-  if (!is_path_key(e->section, e->key)) return vt_xstrdup(v);
+  if (!is_path_key(e->key)) return vt_xstrdup(v);
   const char *home = getenv("HOME");
   const char *base = NULL;
   if (v[0] == '~' && (v[1] == '/' || !v[1]) && home) base = home, v += v[1] ? 2 : 1;
@@ -254,23 +255,6 @@ static int parse_switch(const char *v, int *on) {
   return -1;
 }
 
-/* Edit distance, for "did you mean" (keys are short). */
-static int distance(const char *a, const char *b) {
-  int la = (int)strlen(a), lb = (int)strlen(b);
-  if (la > 40 || lb > 40) return 99;
-  int d[41][41];
-  for (int i = 0; i <= la; i++) d[i][0] = i;
-  for (int j = 0; j <= lb; j++) d[0][j] = j;
-  for (int i = 1; i <= la; i++)
-    for (int j = 1; j <= lb; j++) {
-      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      d[i][j] = best;
-    }
-  return d[la][lb];
-}
-
 static int reserved(const char *name) {
   return !strcmp(name, "help") || !strcmp(name, "version") || !strcmp(name, "config");
 }
@@ -284,19 +268,18 @@ static const struct option *find_option(const struct option *longopts, const cha
 
 static int unknown_key(const vt_config *c, const vt_config_entry *e, const char *program,
                        const struct option *longopts) {
-  const char *best = NULL;
-  int best_d = 3;
-  for (const struct option *o = longopts; o->name; o++) {
-    int d = distance(e->key, o->name);
-    if (!reserved(o->name) && d < best_d) best = o->name, best_d = d;
-  }
   /* the program does have --help, --version and --config: only not as keys */
   if (reserved(e->key))
     return vt_fail("%s:%d: [%s] unknown key '%s': help, version and config are command-line "
                    "flags only", c->path, e->line, e->section, e->key);
-  if (best)
+  const char *names[128];
+  int n = 0;
+  for (const struct option *o = longopts; o->name && n < 128; o++)
+    if (!reserved(o->name)) names[n++] = o->name;
+  const char *near = vt_nearest_name(e->key, names, n);
+  if (near)
     return vt_fail("%s:%d: [%s] unknown key '%s' (did you mean '%s'?)", c->path, e->line,
-                   e->section, e->key, best);
+                   e->section, e->key, near);
   return vt_fail("%s:%d: [%s] unknown key '%s': %s has no --%s (see %s --help)", c->path, e->line,
                  e->section, e->key, program, e->key, program);
 }

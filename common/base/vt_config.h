@@ -33,8 +33,8 @@ void vt_config_free(vt_config *c);
 /* The entry for key in section, or NULL. */
 const vt_config_entry *vt_config_find(const vt_config *c, const char *section, const char *key);
 /* The entry's value (malloc'd); in a key that names a file or folder (data,
- * out, weights, ...; not [extract]'s store), a relative path is resolved
- * against the config's directory. */
+ * out, store, weights, ...), a relative path is resolved against the
+ * config's directory. */
 char *vt_config_value(const vt_config *c, const vt_config_entry *e);
 /* True if the [vggtap] key is handed to program section `section`. */
 int vt_config_shared_applies(const char *key, const char *section);

@@ -1,4 +1,8 @@
+#define _XOPEN_SOURCE 700 /* wcwidth */
 #include "base/vt_text.h"
+
+#include <locale.h>
+#include <wchar.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +38,22 @@ void vt_json_string(FILE *f, const char *s) {
     else fputc(ch, f);
   }
   fputc('"', f);
+  free(escaped);
+}
+
+void vt_html_text(FILE *f, const char *s) {
+  char *escaped = s ? vt_utf8_escaped(s) : NULL; /* the page declares UTF-8 */
+  if (escaped) s = escaped;
+  for (; s && *s; s++) {
+    switch (*s) {
+    case '&': fputs("&amp;", f); break;
+    case '<': fputs("&lt;", f); break;
+    case '>': fputs("&gt;", f); break;
+    case '"': fputs("&quot;", f); break;
+    case '\'': fputs("&#39;", f); break;
+    default: fputc(*s, f);
+    }
+  }
   free(escaped);
 }
 
@@ -116,4 +136,35 @@ char *vt_utf8_unescaped(const char *s) {
   }
   *o = '\0';
   return out;
+}
+
+/* wcwidth knows UTF-8 only under a UTF-8 locale, so C.UTF-8 (glibc's
+ * libc-bin, always installed) is used whatever the user's LANG; bytes that
+ * are not UTF-8, or no such locale, count one column each. */
+int vt_text_columns(const char *s) {
+  static locale_t utf8;
+  if (!utf8) utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+  int n = 0;
+  if (!utf8) {
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+  }
+  locale_t old = uselocale(utf8);
+  mbstate_t st = {0};
+  for (size_t len = strlen(s); len;) {
+    wchar_t wc;
+    size_t k = mbrtowc(&wc, s, len, &st);
+    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+      memset(&st, 0, sizeof st);
+      k = 1;
+      n++;
+    } else {
+      int w = wcwidth(wc);
+      n += w < 0 ? 1 : w;
+    }
+    s += k;
+    len -= k;
+  }
+  uselocale(old);
+  return n;
 }

@@ -1,4 +1,4 @@
-/* vt_text.h: writing strings into CSV, JSON and HDF5 (UTF-8) correctly escaped. */
+/* vt_text.h: writing strings into CSV, JSON, HTML and HDF5 (UTF-8) correctly escaped. */
 #ifndef VT_TEXT_H
 #define VT_TEXT_H
 
@@ -13,6 +13,9 @@ void vt_csv_field(FILE *f, const char *s);
 /* A JSON string literal (quotes, backslashes and control characters escaped);
  * NULL writes "". */
 void vt_json_string(FILE *f, const char *s);
+/* HTML text or a quoted attribute value: & < > " ' as character references;
+ * NULL writes nothing. */
+void vt_html_text(FILE *f, const char *s);
 
 /* NULL if s is valid UTF-8, else a malloc'd copy in which every byte that is
  * not part of a valid sequence is written as \xHH (lowercase hex): the same
@@ -25,5 +28,10 @@ char *vt_utf8_escaped(const char *s);
  * with each of those turned back into its byte. Not exact: a name that held
  * a literal "\xe9" comes back with the byte in its place (docs/STORE.md). */
 char *vt_utf8_unescaped(const char *s);
+
+/* Terminal columns of UTF-8 text, for lining up tables (printf's %-*s pads
+ * by bytes, which pushed the columns right after 'ü' or '日'): wide
+ * characters take two, combining marks none, a stray byte one. */
+int vt_text_columns(const char *s);
 
 #endif

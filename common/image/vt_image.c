@@ -584,3 +584,34 @@ int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_
   *out = (vt_image){0, 0, NULL};
   return resize_sink(max_pixels, W, H, p, &resize) < 0 ? -1 : load(path, &resize, out, file_size);
 }
+
+/* ---- encoding (the report page's thumbnails) ---- */
+
+int vt_image_write_jpeg(const vt_image *im, int quality, FILE *f) {
+  struct jpeg_compress_struct cinfo;
+  jpeg_failure failure;
+  cinfo.err = jpeg_std_error(&failure.pub);
+  failure.pub.error_exit = jpeg_on_error;
+  failure.pub.emit_message = jpeg_on_message;
+  if (setjmp(failure.jmp)) {
+    jpeg_destroy_compress(&cinfo);
+    return -1;
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_stdio_dest(&cinfo, f);
+  cinfo.image_width = (JDIMENSION)im->width;
+  cinfo.image_height = (JDIMENSION)im->height;
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = im->rgb + (size_t)cinfo.next_scanline * (size_t)im->width * 3;
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  if (ferror(f)) return vt_fail("cannot write the JPEG: %s", strerror(errno));
+  return 0;
+}

@@ -1,10 +1,11 @@
 /* vt_image.h: decoding (JPEG via libjpeg-turbo, PNG via libpng) to 8-bit RGB,
- * whole or resized while decoding (vt_resize.h). */
+ * whole or resized while decoding (vt_resize.h); encoding RGB as JPEG. */
 #ifndef VT_IMAGE_H
 #define VT_IMAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "image/vt_resize.h"
 
@@ -48,5 +49,8 @@ int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_
 /* The same from memory. */
 int vt_image_decode_resized(const uint8_t *data, size_t size, size_t max_pixels, int W, int H, vt_resize_policy p,
                             vt_image *out, int file_size[2]);
+
+/* Encodes im as a baseline JPEG (quality 1..100) into f. 0, or -1 + reason. */
+int vt_image_write_jpeg(const vt_image *im, int quality, FILE *f);
 
 #endif

@@ -7,6 +7,12 @@
 #include <sys/stat.h>
 
 #include "base/vt_common.h"
+#include "net/vt_vgg.h"
+
+#ifndef VT_DATA_DIR
+#error "VT_DATA_DIR: the repository's data/ folder, as an absolute path (the Makefile passes it)"
+#endif
+#define VT_BUNDLED_WEIGHTS VT_DATA_DIR "/weights/vgg16_keras_prefix.h5"
 
 static int is_file(const char *path) {
   struct stat st;
@@ -43,7 +49,14 @@ static void how_to_get(int config_key, char *out, size_t n) {
            VT_KERAS_WEIGHTS_BYTES, dir, dir, config_key ? "`weights = FILE` in the config's [vggtap] section, " : "");
 }
 
-const char *vt_weights_find(const char *given, int config_key) {
+/* The name of the deepest of the first n_conv conv layers. */
+static const char *last_conv(int n_conv) {
+  for (int l = 0; l < VT_VGG16_NLAYERS; l++)
+    if (vt_vgg16_layers[l].conv_index == n_conv - 1) return vt_vgg16_layers[l].name;
+  return "block5_conv3";
+}
+
+const char *vt_weights_find(const char *given, int config_key, int n_conv) {
   char how[10240]; /* two paths of up to 4 KB, and the text */
   how_to_get(config_key, how, sizeof how);
   if (given) {
@@ -60,7 +73,16 @@ const char *vt_weights_find(const char *given, int config_key) {
   }
   const char *cache = keras_cache_path();
   if (*cache && is_file(cache)) return cache;
-  vt_fail("no VGG16 weights found (no --weights, %sVGGTAP_WEIGHTS unset, and no %s).\n%s",
-          config_key ? "no `weights` key, " : "", *cache ? cache : "Keras cache file", how);
+  int fits = n_conv <= VT_BUNDLED_WEIGHTS_CONVS;
+  if (fits && is_file(VT_BUNDLED_WEIGHTS)) return VT_BUNDLED_WEIGHTS;
+  /* The bundled file is missing only when the checkout moved since the build
+   * (the path is compiled in) or the file was deleted. */
+  vt_fail("no VGG16 weights found for layers up to %s (no --weights, %sVGGTAP_WEIGHTS unset, no %s, and %s %s%s).\n%s",
+          last_conv(n_conv), config_key ? "no `weights` key, " : "", *cache ? cache : "Keras cache file",
+          fits ? "no bundled block1-block2 file" : "the bundled", VT_BUNDLED_WEIGHTS,
+          fits ? ": was the checkout moved or the file deleted? `make` rebuilds the programs for the checkout's "
+                 "place, `git checkout data/weights` restores the file"
+               : " holds only block1-block2",
+          how);
   return NULL;
 }

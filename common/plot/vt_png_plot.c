@@ -253,6 +253,7 @@ int vt_canvas_write_png(const vt_canvas *c, FILE *f) {
 #define AXIS 0x555555u
 #define GRID 0xE4E4E4u
 #define LEGEND_H 20
+#define MARK 0x2CA02Cu
 /* Offset from a text cell's top to the middle of its capitals (rows 1..7). */
 #define CAP_MID(scale) (9 * (scale) / 2)
 
@@ -362,6 +363,15 @@ void vt_plot_line_chart(vt_canvas *c, int x, int y, int w, int h, const vt_line_
   vt_canvas_rect(c, left, bottom, right - left + 1, 1, AXIS);
   vt_canvas_rect(c, right, top, 1, bottom - top + 1, AXIS);
   vt_canvas_rect(c, left, top, right - left + 1, 1, AXIS);
+
+  /* the mark under the lines: dashes, its label at the top inside the plot */
+  if (ch->mark_label && isfinite(ch->mark_x) && ch->mark_x >= xa.lo && ch->mark_x <= xa.hi) {
+    int mx = (int)floor(PX(ch->mark_x));
+    for (int yy = top + 1; yy < bottom; yy += 10) vt_canvas_rect(c, mx, yy, 2, yy + 6 < bottom ? 6 : bottom - yy, MARK);
+    int tw = vt_text_width(ch->mark_label, 2);
+    int tx = mx + 6 + tw <= right - 4 ? mx + 6 : mx - 6 - tw;
+    vt_canvas_text(c, tx, top + 8, ch->mark_label, 2, MARK);
+  }
 
   /* the lines, with dots at the points while there are few of them */
   double *px = vt_xmalloc((size_t)(ch->n ? ch->n : 1) * sizeof(double));

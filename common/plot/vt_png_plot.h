@@ -61,6 +61,10 @@ typedef struct {
   const vt_plot_series *series;
   double y_lo, y_hi;
   int integer_x;
+  /* a dashed vertical line at x = mark_x, labelled mark_label, when
+   * mark_label is not NULL (the kept epoch of a training run) */
+  double mark_x;
+  const char *mark_label;
 } vt_line_chart;
 
 void vt_plot_line_chart(vt_canvas *c, int x, int y, int w, int h, const vt_line_chart *chart);

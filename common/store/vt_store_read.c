@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "base/vt_common.h"
+#include "base/vt_text.h"
 #include "store/vt_crash_guard.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_schema.h"
@@ -437,4 +438,42 @@ void vt_store_maps_close(vt_store_maps *m) {
   if (m->fspace >= 0) H5Sclose(m->fspace);
   if (m->dset >= 0) H5Dclose(m->dset);
   m->dset = m->fspace = m->mspace = -1;
+}
+
+/* The image a store row came from: relative to the data folder, or to the
+ * manifest's folder (docs/STORE.md). */
+static char *row_image_path(const vt_store *s, int row) {
+  const char *p = s->paths[row];
+  if (p[0] == '/' || !strcmp(s->source, "files")) return vt_xstrdup(p);
+  char *base = vt_xstrdup(s->data_root);
+  if (!strcmp(s->source, "manifest")) {
+    char *slash = strrchr(base, '/');
+    if (slash) *slash = '\0';
+    else strcpy(base, ".");
+  }
+  size_t n = strlen(base) + strlen(p) + 2;
+  char *full = vt_xmalloc(n);
+  snprintf(full, n, "%s/%s", base, p);
+  free(base);
+  return full;
+}
+
+/* A file name that was not UTF-8 is stored with its stray bytes as \xHH
+ * (docs/STORE.md), a name that does not exist: there the file is the name
+ * with those bytes put back. Takes path; the stored spelling is kept when
+ * neither exists, for the "input not shown" note. */
+static char *on_disk(char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 || errno != ENOENT) return path;
+  char *raw = vt_utf8_unescaped(path);
+  if (!raw || stat(raw, &st) != 0) {
+    free(raw);
+    return path;
+  }
+  free(path);
+  return raw;
+}
+
+char *vt_store_image_path(const vt_store *s, int row) {
+  return on_disk(row_image_path(s, row));
 }

@@ -41,6 +41,11 @@ int vt_store_fail_unopenable(const char *path, int err);
 char *vt_store_partial_dir(const char *out);
 void vt_store_close(vt_store *s);
 
+/* The photo a row came from, as a path to open (malloc'd): the stored path
+ * under the data folder, or the manifest's folder (docs/STORE.md), with a
+ * name stored as \xHH escapes put back into bytes when only that exists. */
+char *vt_store_image_path(const vt_store *s, int row);
+
 /* 1 if tap is listed in the store's `taps` attribute, else 0. */
 int vt_store_has_tap(const vt_store *s, const char *tap);
 

@@ -107,13 +107,13 @@ def timed(cmd, rss=False):
 def vggtap_cmd(manifest, tap, store, out, threads, resize="antialias"):
     if os.path.exists(out):  # a complete store with the same settings would be a no-op run
         os.remove(out)
-    return [RUN["vggtap-extract"], "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap, "--store", store,
+    return [RUN["vggtap-extract"], "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap, "--keep", store,
             "--resize", resize, "--out", out, "--threads", str(threads), "--overwrite", "--quiet"]
 
 
 def torch_cmd(manifest, tap, store, out, cfg, resize="antialias"):
     return [sys.executable, BASELINE, "--weights", WEIGHTS, "--manifest", manifest, "--tap", tap,
-            "--store", store, "--resize", resize, "--out", out, "--format", cfg["format"], "--executor", cfg["executor"],
+            "--keep", store, "--resize", resize, "--out", out, "--format", cfg["format"], "--executor", cfg["executor"],
             "--batch", str(cfg["batch"]), "--threads", str(cfg["threads"]), "--procs", str(cfg["procs"])]
 
 

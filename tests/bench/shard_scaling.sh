@@ -24,7 +24,7 @@ tmp=$(mktemp -d /tmp/shard_scaling.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 # private copies: a make in this tree must not relink them mid-run
 cp bin/vggtap-extract bin/vggtap-merge "$tmp/"
-args=(--data "$DATA" --tap "$TAP" --store maps,pooled --map-dtype float16 --quiet)
+args=(--data "$DATA" --tap "$TAP" --keep maps,pooled --map-dtype float16 --quiet)
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 now() { date +%s.%N; }
 cpu() { awk '{ print $14 + $15 + $16 + $17 }' /proc/$$/stat; } # self + waited-for children, ticks

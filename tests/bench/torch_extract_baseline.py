@@ -14,7 +14,7 @@ chunked one image per chunk; /pooled/<tap>/avg<g> and max<g> for each grid.
 Failed images are recorded rows holding NaN, as in vggtap.
 
   torch_extract_baseline.py --weights W.h5 (--manifest CSV | --files IMG...)
-      --tap block1_pool[,block2_pool] --out STORE.h5 [--store pooled|maps,pooled]
+      --tap block1_pool[,block2_pool] --out STORE.h5 [--keep pooled|maps,pooled]
       [--grids 1,2,4] [--resize antialias|dct-antialias] [--threads 2] [--batch 1] [--format channels_last|contiguous]
       [--executor eager|jit|ofi] [--loader-workers 0]
 
@@ -177,9 +177,9 @@ class Extractor:
             outs = self.fn(x)
         res = {}
         for t, o in zip(self.taps, outs):
-            if "maps" in a.store:
+            if "maps" in a.keep:
                 res[f"features/{t}"] = o.permute(0, 2, 3, 1).numpy().copy()
-            if "pooled" in a.store:
+            if "pooled" in a.keep:
                 for k, v in grid_pools(o, self.grids).items():
                     res[f"pooled/{t}/{k}"] = v
         for v in res.values():
@@ -245,7 +245,7 @@ def main():
     src.add_argument("--files", nargs="+")
     ap.add_argument("--tap", default="block1_pool")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--store", default="pooled", choices=["pooled", "maps", "maps,pooled"])
+    ap.add_argument("--keep", default="pooled", choices=["pooled", "maps", "maps,pooled"])
     ap.add_argument("--grids", default="1,2,4")
     ap.add_argument("--resize", default="antialias", choices=["antialias", "dct-antialias"])
     ap.add_argument("--size", type=int, default=224)
@@ -287,9 +287,9 @@ def main():
         errors = [""] * n
         width, height = np.zeros(n, np.int32), np.zeros(n, np.int32)
         for t, (h, w, c) in zip(taps, shapes):
-            if "maps" in a.store:
+            if "maps" in a.keep:
                 f.create_dataset(f"features/{t}", (n, h, w, c), np.float32, chunks=(1, h, w, c))
-            if "pooled" in a.store:
+            if "pooled" in a.keep:
                 for g in grids:
                     for op in ("avg", "max"):
                         f.create_dataset(f"pooled/{t}/{op}{g}", (n, g * g * c), np.float32)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes seeded random VGG16 conv weights in exactly the Keras HDF5 layout of
-/work/shared/weights/vgg16_keras_prefix.h5 (see its README.md):
+data/weights/vgg16_keras_prefix.h5 (see its README.md):
 
   root attrs   backend = "tensorflow", layer_names = [input_1, block1_conv1, ...]
   /<layer>     attr weight_names = [b"<layer>/kernel:0", b"<layer>/bias:0"]
@@ -31,7 +31,7 @@ VGG16 = [
 
 def layers_for(n_conv):
     """The layers of a file holding the first n_conv convs: everything up to
-    the last of them, plus the pool right after it (as in the shared file,
+    the last of them, plus the pool right after it (as in the bundled file,
     which holds 4 convs and ends at block2_pool)."""
     out, convs = [], 0
     for name, cin, cout in VGG16:
