@@ -454,14 +454,41 @@ static int read_head(const char *path, hid_t f, head_info *h) {
   return 0;
 }
 
+/* A conv head (docs/HEAD.md): its maps, its layers, how it is evaluated. */
+static void print_conv(hid_t f, const head_info *h) {
+  hid_t g = vt_link_exists(f, "convnet") ? H5Gopen2(f, "convnet", H5P_DEFAULT) : -1;
+  long long in_h = 0, in_w = 0, in_c = 0, in_pool = 0, grid = 0;
+  double dropout = -1;
+  if (g >= 0) {
+    in_h = int_attr_or(g, "in_height", 0), in_w = int_attr_or(g, "in_width", 0);
+    in_c = int_attr_or(g, "in_channels", 0), in_pool = int_attr_or(g, "in_pool", 0);
+    grid = int_attr_or(g, "grid", 0);
+    hid_t a = H5Aexists(g, "dropout") > 0 ? H5Aopen(g, "dropout", H5P_DEFAULT) : -1;
+    if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &dropout) < 0) dropout = -1;
+    if (a >= 0) H5Aclose(a);
+    H5Gclose(g);
+  }
+  char *reduce = str_attr_or(f, "map_reduce", "?"), *mirror = str_attr_or(f, "mirror", "?");
+  printf("  head           conv %s: %lldx%lldx%lld maps -> %lld classes, %lld parameters\n", h->hidden,
+         in_h, in_w, in_c, h->n_classes, h->n_params);
+  printf("    layers       %sconvs %s (batch norm, ReLU; 2x2 max pools between), adaptive max "
+         "pool %lldx%lld, dropout %.2g, dense\n", in_pool ? "2x2 average pool, " : "", h->hidden,
+         grid, grid, dropout);
+  printf("    maps         stored maps reduced: %s; mirror average at evaluation: %s\n", reduce, mirror);
+  free(reduce);
+  free(mirror);
+}
+
 static int describe_head(const char *path, hid_t f) {
   head_info h;
   read_head(path, f, &h);
   printf("%s: vggtap head, format_version %lld\n", path, h.version);
   print_size(path);
-  printf("  head           %s%s%s: %lld features -> %lld classes, %lld dense layer%s, %lld parameters\n",
-         h.head_kind, h.hidden[0] ? " " : "", h.hidden, h.n_features, h.n_classes, h.n_layers,
-         h.n_layers == 1 ? "" : "s", h.n_params);
+  if (strcmp(h.head_kind, "conv") == 0) print_conv(f, &h);
+  else
+    printf("  head           %s%s%s: %lld features -> %lld classes, %lld dense layer%s, %lld parameters\n",
+           h.head_kind, h.hidden[0] ? " " : "", h.hidden, h.n_features, h.n_classes, h.n_layers,
+           h.n_layers == 1 ? "" : "s", h.n_params);
   printf("  features       tap %s, pooling %s (%s)\n", h.tap, h.pooling, h.feature_source);
   if (h.features[0]) printf("    in order     %s\n", h.features);
   int n_classes = 0;

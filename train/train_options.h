@@ -14,6 +14,11 @@ extern const vt_program vt_train_program;
 typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
+  const char *head;    /* auto (softmax, or mlp with --hidden), softmax, mlp, conv */
+  const char *conv;    /* --conv widths, e.g. "64,64" or "1x1:32,64" (conv head; NULL: default) */
+  const char *augment; /* auto, none, flip (stored mirrors), mapflip (maps mirrored in memory) */
+  int is_conv, threads; /* threads: the conv head's team (0: every core) */
+  int batch_given, smoothing_given, dropout_given;
   double val_fraction, test_fraction; /* test_fraction < 0: auto */
   int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
   vt_train_config tc;

@@ -1,5 +1,6 @@
-/* vggtap-train: trains a small head (softmax regression or an MLP) on the
- * pooled features of taps of a feature store, and reports how well it does.
+/* vggtap-train: trains a small head (softmax regression or an MLP on the
+ * pooled features of taps of a feature store, or a conv head on a tap's
+ * stored maps), and reports how well it does.
  * Everything is checked before anything is written; every output file
  * appears complete or not at all. The command line is train_options.c;
  * main() below is the list of steps. */
@@ -12,6 +13,7 @@
 
 #include "report.h"
 #include "report_html.h"
+#include "train_conv.h"
 #include "train_options.h"
 #include "vt_features.h"
 #include "vt_head_file.h"
@@ -250,23 +252,25 @@ static void baseline_params(const vt_store *s, char taps[][VT_TAP_NAME_MAX], int
 /* The settings the head was trained with, one key=value a line (the head's
  * config attribute, which vggtap-info shows): only those that applied, so
  * an L-BFGS head has no learning rate and a softmax head no dropout. */
-static char *config_text(const vt_train_options *o, const vt_head *h, const char *taps,
-                         const char *pooling) {
+static char *config_text(const vt_train_options *o, const char *kind, const char *conv,
+                         const char *mirror, const char *taps, const char *pooling) {
   const vt_train_config *c = &o->tc;
   int lbfgs = c->optim.kind == VT_OPT_LBFGS;
   char test_fraction[32] = "auto";
   if (o->test_fraction >= 0) snprintf(test_fraction, sizeof test_fraction, "%g", o->test_fraction);
   char *s = vt_xmalloc(4096), *end = s + 4096, *p = s;
   p += snprintf(p, (size_t)(end - p), "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n",
-                taps, pooling, o->features, vt_head_kind(h), o->hidden ? o->hidden : "",
+                taps, pooling, o->features, kind, o->hidden ? o->hidden : "",
                 vt_optimizer_name(c->optim.kind));
+  if (o->is_conv)
+    p += snprintf(p, (size_t)(end - p), "conv=%s\naugment=%s\nmirror=%s\n", conv, o->augment, mirror);
   if (!lbfgs) {
     p += snprintf(p, (size_t)(end - p), "lr=%g\n", c->lr);
     if (c->optim.kind == VT_OPT_SGD) p += snprintf(p, (size_t)(end - p), "momentum=%g\n", c->optim.momentum);
     p += snprintf(p, (size_t)(end - p), "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
     if (c->schedule == VT_LR_STEP) p += snprintf(p, (size_t)(end - p), "lr_step=%d\n", c->lr_step_epochs);
     p += snprintf(p, (size_t)(end - p), "batch_size=%d\n", c->batch_size);
-    if (o->hidden) p += snprintf(p, (size_t)(end - p), "dropout=%g\n", c->dropout);
+    if (o->hidden || o->is_conv) p += snprintf(p, (size_t)(end - p), "dropout=%g\n", c->dropout);
   }
   snprintf(p, (size_t)(end - p),
            "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
@@ -367,6 +371,11 @@ typedef struct {
   int n_failed, n_unlabelled, ev_failed, ev_unlabelled; /* rows skipped */
   vt_features ftr, fva, fte, fev;
   vt_head_file hf;              /* the head, its standardisation and provenance */
+  /* the conv head: the maps of the training and --eval stores, the mirrors */
+  vt_map_source src, esrc;
+  int src_open, esrc_open, cached, ecached, has_mirrors;
+  vt_mirror_mode mirror;
+  char map_reduce[16], mirror_note[160], convs[128];
   vt_train_result res;
   const vt_features *fe;        /* what the report scores: --eval, else test, else validation */
   const row_set *re;
@@ -388,6 +397,9 @@ static void training_free(training *t) {
   if (t->st_open) vt_store_close(&t->st);
   vt_metrics_free(&t->m);
   vt_metrics_free(&t->vm);
+  if (t->src_open) vt_map_source_close(&t->src);
+  if (t->esrc_open) vt_map_source_close(&t->esrc);
+  if (t->hf.is_conv) vt_convnet_free(&t->hf.conv);
   for (int i = 0; i < t->n_wrong; i++) free((char *)t->wrong[i].image);
   free(t->wrong);
   vt_head_free(&t->hf.head);
@@ -430,6 +442,25 @@ static int plan_outputs(training *t) {
   return 0;
 }
 
+/* The conv head's training store: one tap's maps (and the mirrors'), the
+ * usable rows and their split. */
+static int open_conv_store(training *t) {
+  vt_train_options *o = &t->o;
+  if (o->n_taps != 1)
+    return vt_fail("--head conv takes the maps of one tap, not %d (--tap %s)", o->n_taps, o->tap);
+  snprintf(t->taps_name, sizeof t->taps_name, "%s", o->taps[0]);
+  snprintf(t->pooling_name, sizeof t->pooling_name, "maps");
+  snprintf(t->recipe_text, sizeof t->recipe_text, "%s/maps", o->taps[0]);
+  t->got = "maps";
+  t->has_mirrors = vt_conv_store_has_mirrors(&t->st, o->taps[0]);
+  if (vt_conv_store_reduction(&t->st, o->taps[0], t->map_reduce, sizeof t->map_reduce) < 0 ||
+      vt_conv_choose_mirror(o->augment, t->has_mirrors, t->st.path, &t->mirror, t->mirror_note,
+                            sizeof t->mirror_note) < 0 ||
+      usable_rows(&t->st, &t->all, &t->n_failed, &t->n_unlabelled) < 0)
+    return -1;
+  return split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te, t->test_note, sizeof t->test_note);
+}
+
 /* The training store: its taps and poolings as features, the usable rows
  * and their split; refuses a head too large for this machine. */
 static int open_training_store(training *t) {
@@ -441,6 +472,7 @@ static int open_training_store(training *t) {
       return vt_fail("%s holds taps %s: say which with --tap", t->st.path, t->st.taps[0] ? t->st.taps : "(none)");
     if ((o->n_taps = vt_taps_parse(t->st.taps, o->taps, VT_RECIPE_MAX_TAPS)) < 0) return -1;
   }
+  if (o->is_conv) return open_conv_store(t);
   if (vt_recipe_product(o->taps, o->n_taps, &o->pooling, &t->recipe) < 0) return -1;
   vt_recipe_text(&t->recipe, t->recipe_text, sizeof t->recipe_text);
   vt_pooling_text(&o->pooling, t->pooling_name, sizeof t->pooling_name);
@@ -461,6 +493,20 @@ static int open_eval_store(training *t) {
   t->ev_open = 1;
   int edim;
   const char *egot;
+  if (t->o.is_conv) {
+    char reduce[16];
+    if (check_compatible(&t->st, &t->ev) < 0 ||
+        eval_rows(&t->st, &t->ev, &t->er, &t->ev_failed, &t->ev_unlabelled) < 0 ||
+        vt_conv_store_reduction(&t->ev, t->taps_name, reduce, sizeof reduce) < 0)
+      return -1;
+    if (strcmp(reduce, t->map_reduce))
+      return vt_fail("%s's maps of %s are reduced by %s, %s's by %s: not comparable", t->ev.path,
+                     t->taps_name, reduce, t->st.path, t->map_reduce);
+    if (t->mirror == VT_MIRROR_STORED && !vt_conv_store_has_mirrors(&t->ev, t->taps_name))
+      return vt_fail("%s holds no maps of the mirrored photos, which the head averages with "
+                     "(%s): extract it with --augment flip", t->ev.path, t->mirror_note);
+    return 0;
+  }
   if (check_compatible(&t->st, &t->ev) < 0 ||
       eval_rows(&t->st, &t->ev, &t->er, &t->ev_failed, &t->ev_unlabelled) < 0 ||
       vt_features_plan(&t->ev, &t->recipe, t->o.source, &edim, &egot) < 0)
@@ -479,7 +525,17 @@ static void print_skipped(const char *store, int n_failed) {
 /* The rows used and skipped; without --quiet the whole line, with it only
  * the rows skipped, which a pipeline's log must still show. */
 static void print_rows(const training *t) {
-  if (!t->o.quiet) {
+  if (!t->o.quiet && t->o.is_conv) {
+    const vt_map_source *m = &t->src;
+    fprintf(stderr,
+            "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
+            "unlabelled skipped; %d classes; conv head on the maps of %s, %dx%dx%d (reduced: %s), "
+            "%s; %s\n",
+            t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->test_note, t->n_failed,
+            t->n_unlabelled, t->st.n_classes, t->taps_name, m->h, m->w, m->c, t->map_reduce,
+            t->cached ? "cached in memory" : "too large to cache: read from the file row by row",
+            t->mirror_note);
+  } else if (!t->o.quiet) {
     fprintf(stderr,
             "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
             "unlabelled skipped; %d classes; %s %s, %d features (%s)\n",
@@ -494,9 +550,25 @@ static void print_rows(const training *t) {
   if (t->ev_failed) print_skipped(t->ev.path, t->ev_failed);
 }
 
+/* The conv head's maps: opened (cached when they fit), not loaded. */
+static int open_maps(training *t) {
+  int mirrors = t->mirror == VT_MIRROR_STORED;
+  if (vt_conv_open_maps(t->st.path, t->taps_name, mirrors, &t->src, &t->cached) < 0) return -1;
+  t->src_open = 1;
+  t->dim = t->src.h * t->src.w * t->src.c;
+  if (!t->ev_open) return 0;
+  if (vt_conv_open_maps(t->ev.path, t->taps_name, mirrors, &t->esrc, &t->ecached) < 0) return -1;
+  t->esrc_open = 1;
+  if (t->esrc.h != t->src.h || t->esrc.w != t->src.w || t->esrc.c != t->src.c)
+    return vt_fail("%s's maps of %s are %dx%dx%d, %s's %dx%dx%d", t->ev.path, t->taps_name,
+                   t->esrc.h, t->esrc.w, t->esrc.c, t->st.path, t->src.h, t->src.w, t->src.c);
+  return 0;
+}
+
 /* The features of every row set, standardised by the training rows. */
 static int load_features(training *t) {
   const vt_train_options *o = &t->o;
+  if (o->is_conv) return 0;
   if (load(&t->st, o, &t->recipe, &t->tr, &t->ftr) < 0 || load(&t->st, o, &t->recipe, &t->va, &t->fva) < 0 ||
       load(&t->st, o, &t->recipe, &t->te, &t->fte) < 0 ||
       (t->ev_open && load(&t->ev, o, &t->recipe, &t->er, &t->fev) < 0))
@@ -510,10 +582,34 @@ static int load_features(training *t) {
   return 0;
 }
 
+/* The conv head: shaped for the maps (--conv), trained on the team. */
+static int fit_conv(training *t) {
+  vt_train_options *o = &t->o;
+  vt_convnet_config cc;
+  if (vt_convnet_config_default(&cc, t->src.h, t->src.w, t->src.c, t->st.n_classes) < 0 ||
+      (o->conv && vt_convnet_parse_convs(&cc, o->conv) < 0))
+    return vt_fail_prefix("--conv");
+  cc.dropout = o->tc.dropout;
+  if (vt_convnet_init(&t->hf.conv, &cc) < 0) return vt_fail_prefix("--conv");
+  t->hf.is_conv = 1;
+  vt_convnet_convs_text(&cc, t->convs, sizeof t->convs);
+  vt_convnet_train_config c;
+  vt_convnet_train_config_default(&c);
+  c.t = o->tc;
+  c.threads = o->threads > 0 ? o->threads : vt_cpu_count();
+  c.augment = c.eval = t->mirror;
+  vt_rowset tr = {t->tr.rows, t->tr.y, t->tr.n}, va = {t->va.rows, t->va.y, t->va.n};
+  if (!o->quiet)
+    fprintf(stderr, "conv head %s: %zu parameters, %d threads\n", t->convs, t->hf.conv.n_params,
+            c.threads);
+  return vt_convnet_train(&t->hf.conv, &t->src, &tr, &va, &c, &t->res);
+}
+
 /* Trains the head (after choosing the weight decay with auto). */
 static int fit_head(training *t) {
   vt_train_options *o = &t->o;
   bli_thread_set_num_threads(1); /* small products: one thread is fastest */
+  if (o->is_conv) return fit_conv(t);
   if (vt_head_init(&t->hf.head, t->dim, o->n_hidden, o->hidden_widths, t->st.n_classes) < 0) return -1;
   vt_xy xtr = {t->ftr.x, t->tr.y, t->tr.n}, xva = {t->fva.x, t->va.y, t->va.n};
   /* lbfgs solves the penalised loss exactly, so the penalty matters more than
@@ -528,6 +624,27 @@ static int fit_head(training *t) {
   return 0;
 }
 
+/* The conv head's probabilities of the rows of source src (mirror-averaged
+ * as trained), and their metrics. */
+static int score_conv(training *t, vt_map_source *src, const row_set *rs, float *probs, vt_metrics *m) {
+  int k = t->st.n_classes, threads = t->o.threads > 0 ? t->o.threads : vt_cpu_count();
+  if (vt_convnet_predict_rows(&t->hf.conv, src, rs->rows, rs->n, t->mirror, 64, threads, probs) < 0)
+    return -1;
+  int *pred = vt_xmalloc(sizeof(int) * ((size_t)rs->n + 1));
+  for (int i = 0; i < rs->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
+  int rc = vt_metrics_compute(k, rs->n, rs->y, pred, m);
+  free(pred);
+  return rc;
+}
+
+/* The head's scores of row set rs (features fx, or for a conv head maps
+ * from src). */
+static int score_rows(training *t, const vt_features *fx, vt_map_source *src, const row_set *rs,
+                      float *probs, vt_metrics *m) {
+  if (t->hf.is_conv) return score_conv(t, src, rs, probs, m);
+  return score(&t->hf.head, fx, rs, t->st.n_classes, probs, m);
+}
+
 /* Scores the head on the --eval rows, else the test rows, else validation,
  * else (nothing held out) the training rows. */
 static int evaluate(training *t) {
@@ -539,11 +656,11 @@ static int evaluate(training *t) {
                                                         : "training rows (nothing held out)");
   int k = t->st.n_classes;
   float *probs = vt_xmalloc(sizeof(float) * ((size_t)t->re->n * k + 1));
-  int rc = score(&t->hf.head, t->fe, t->re, k, probs, &t->m);
+  int rc = score_rows(t, t->fe, have_ev ? &t->esrc : &t->src, t->re, probs, &t->m);
   /* the validation rows' own scores, and what they chose */
   if (rc == 0 && t->va.n > 0 && t->re != &t->va) {
     float *vp = vt_xmalloc(sizeof(float) * ((size_t)t->va.n * k + 1));
-    rc = score(&t->hf.head, &t->fva, &t->va, k, vp, &t->vm);
+    rc = score_rows(t, &t->fva, &t->src, &t->va, vp, &t->vm);
     free(vp);
   }
   const vt_train_options *o = &t->o;
@@ -563,7 +680,10 @@ static void describe_head(training *t, int argc, char **argv) {
   vt_head_file *hf = &t->hf;
   const vt_store *st = &t->st;
   t->cmd = vt_join_args(argc, argv);
-  t->config = config_text(&t->o, &hf->head, t->taps_name, t->pooling_name);
+  t->config = config_text(&t->o, vt_head_file_kind(hf), t->convs, vt_mirror_mode_name(t->mirror),
+                          t->taps_name, t->pooling_name);
+  hf->map_reduce = t->map_reduce;
+  hf->mirror = (char *)vt_mirror_mode_name(t->mirror);
   hf->n_classes = st->n_classes;
   hf->classes = st->classes;
   hf->tap = t->taps_name;
@@ -576,7 +696,7 @@ static void describe_head(training *t, int argc, char **argv) {
   hf->input_width = st->input_width;
   hf->store = (char *)t->o.store;
   hf->eval_store = (char *)(t->o.eval ? t->o.eval : "");
-  hf->feature_source = (char *)t->ftr.source;
+  hf->feature_source = (char *)(hf->is_conv ? (t->cached ? "maps (cached)" : "maps (streamed)") : t->ftr.source);
   hf->config = t->config;
   hf->command = t->cmd;
   hf->best_epoch = t->res.best_epoch;
@@ -600,7 +720,7 @@ static int write_outputs(training *t, double t0) {
     return -1;
   long dense, dense_convs;
   baseline_params(&t->st, t->o.taps, t->o.n_taps, t->st.n_classes, &dense, &dense_convs);
-  const char *kind = vt_head_kind(&t->hf.head), *hidden = o->hidden ? o->hidden : "";
+  const char *kind = vt_head_file_kind(&t->hf), *hidden = t->hf.is_conv ? t->convs : o->hidden ? o->hidden : "";
   char title[512], extra[2048];
   snprintf(title, sizeof title, "%s %s %s%s%s", t->taps_name, t->pooling_name, kind, *hidden ? " " : "", hidden);
   snprintf(extra, sizeof extra,
@@ -609,13 +729,13 @@ static int write_outputs(training *t, double t0) {
            "\"n_test\": %d, \"n_eval\": %d, \"skipped_failed\": %d, \"skipped_unlabelled\": %d, "
            "\"eval_skipped_failed\": %d, \"eval_skipped_unlabelled\": %d, \"best_epoch\": %d, "
            "\"epochs_run\": %d, \"seed\": %llu",
-           t->taps_name, t->pooling_name, kind, hidden, t->dim, t->ftr.source, t->te.n,
+           t->taps_name, t->pooling_name, kind, hidden, t->dim, t->hf.feature_source, t->te.n,
            t->re->n, t->n_failed, t->n_unlabelled, t->ev_failed, t->ev_unlabelled, t->res.best_epoch,
            t->res.n_epochs, (unsigned long long)o->tc.seed);
   vt_report rep = {
       .title = title, .eval_name = t->eval_name, .class_names = (const char *const *)t->st.classes,
       .metrics = &t->m, .epochs = t->res.epochs, .n_epochs = t->res.n_epochs,
-      .head_params = (long)t->hf.head.n_params, .dense_params = dense,
+      .head_params = (long)(t->hf.is_conv ? t->hf.conv.n_params : t->hf.head.n_params), .dense_params = dense,
       .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra_json = extra,
       .scored = t->ev_open ? VT_SCORED_EVAL : t->te.n ? VT_SCORED_TEST : t->va.n ? VT_SCORED_VAL : VT_SCORED_TRAIN,
       .n_train = t->tr.n, .n_val = t->va.n, .val_chose = t->val_chose, .test_note = t->test_note,
@@ -640,6 +760,7 @@ static int check_outputs(const training *t) {
 
 static int run(training *t, int argc, char **argv, double t0) {
   if (open_training_store(t) < 0 || open_eval_store(t) < 0 || check_outputs(t) < 0) return -1;
+  if (t->o.is_conv && open_maps(t) < 0) return -1;
   print_rows(t);
   if (load_features(t) < 0 || fit_head(t) < 0 || evaluate(t) < 0) return -1;
   describe_head(t, argc, argv);

@@ -5,6 +5,7 @@
 #ifndef VT_HEAD_FILE_H
 #define VT_HEAD_FILE_H
 
+#include "vt_convnet.h"
 #include "vt_head.h"
 
 #define VT_HEAD_FORMAT "vggtap-head"
@@ -13,6 +14,14 @@
 typedef struct {
   vt_head head;
   float *mean, *std;  /* [head.dims[0]] standardisation */
+  /* a conv head on the tap's maps (head = "conv"): conv instead of head,
+   * mean and std (those stay empty) */
+  int is_conv;
+  vt_convnet conv;
+  char *map_reduce;   /* how the stored maps were reduced from the tap's: "none" or "avg2"
+                       * (2x2 average pool; done by the head itself when in_pool is set) */
+  char *mirror;       /* evaluation's average with the mirror image: "none", "stored" (the
+                       * mirrored photo's maps), "flip" (the map mirrored) */
   int n_classes;
   char **classes;     /* [n_classes] */
   char *tap, *pooling; /* e.g. "block1_pool,block2_pool", "avg1,max4" (as trained) */
@@ -45,5 +54,7 @@ void vt_head_file_free(vt_head_file *hf);
 
 /* "softmax" or "mlp". */
 const char *vt_head_kind(const vt_head *h);
+/* "softmax", "mlp" or "conv". */
+const char *vt_head_file_kind(const vt_head_file *hf);
 
 #endif

@@ -46,9 +46,10 @@ void vt_map_source_memory(vt_map_source *s, const float *maps, const float *mirr
 
 /* ---- a store's maps ------------------------------------------------------------- */
 
-/* One store's /features/<tap>: read a row as stored (2- or 4-byte floats). */
+/* One dataset of maps, /features/<tap> or /mirror/features/<tap>: read a
+ * row as stored (2- or 4-byte floats). */
 typedef struct {
-  vt_store store;
+  const vt_store *store;
   vt_store_maps maps;
   int half;         /* float16 in the file */
   hid_t mem_type;   /* the file's type as read: half or native float */
@@ -56,6 +57,7 @@ typedef struct {
 } store_maps;
 
 typedef struct {
+  vt_store store;
   store_maps photo, mirror;
   int has_mirror;
   size_t row_values;
@@ -68,21 +70,12 @@ static void store_maps_close(store_maps *m) {
   free(m->cache);
   if (m->mem_type >= 0 && m->half) H5Tclose(m->mem_type);
   vt_store_maps_close(&m->maps);
-  vt_store_close(&m->store);
 }
 
-static int store_maps_open(store_maps *m, const char *path, const char *tap) {
-  memset(m, 0, sizeof *m);
-  m->mem_type = -1;
-  m->maps.dset = m->maps.fspace = m->maps.mspace = -1;
-  if (vt_store_open(path, &m->store) < 0) return -1;
-  int rc = vt_store_maps_open(&m->store, tap, &m->maps);
-  if (rc <= 0) {
-    if (rc == 0)
-      vt_fail("%s: the store holds no maps of %s (/features/%s): extract with --store maps", path,
-              tap, tap);
-    return -1;
-  }
+/* opened: what vt_store_maps_open returned (1 opened, 0 absent, -1 failed) */
+static int store_maps_set(store_maps *m, const vt_store *s, int opened) {
+  m->store = s;
+  if (opened <= 0) return -1;
   hid_t t = H5Dget_type(m->maps.dset);
   m->half = t >= 0 && H5Tget_size(t) == 2;
   if (t >= 0) H5Tclose(t);
@@ -95,8 +88,8 @@ static int read_stored_row(store_maps *m, int row, void *out) {
   hsize_t count[4] = {1, (hsize_t)m->maps.h, (hsize_t)m->maps.w, (hsize_t)m->maps.c};
   if (H5Sselect_hyperslab(m->maps.fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
       H5Dread(m->maps.dset, m->mem_type, m->maps.mspace, m->maps.fspace, H5P_DEFAULT, out) < 0)
-    return vt_fail("%s: cannot read the map of row %d (%s; corrupt file?)", m->store.path, row,
-                   m->store.paths[row]);
+    return vt_fail("%s: cannot read the map of row %d (%s; corrupt file?)", m->store->path, row,
+                   m->store->paths[row]);
   return 0;
 }
 
@@ -151,7 +144,7 @@ static int convert_row(const store_maps *m, int row, const void *in, size_t n, f
   for (size_t i = 0; i < n; i++)
     if (!isfinite(out[i]))
       return vt_fail("%s: row %d (%s): its map holds %s at value %zu (a failed row? those are "
-                     "NaN)", m->store.path, row, m->store.paths[row],
+                     "NaN)", m->store->path, row, m->store->paths[row],
                      isnan(out[i]) ? "NaN" : "inf", i);
   return 0;
 }
@@ -177,28 +170,17 @@ static int store_read(vt_map_source *s, const int *rows, const uint8_t *mirror, 
 static void store_close(vt_map_source *s) {
   store_ctx *c = s->ctx;
   store_maps_close(&c->photo);
-  if (c->has_mirror) store_maps_close(&c->mirror);
+  store_maps_close(&c->mirror);
+  vt_store_close(&c->store);
   free(c->row_buf);
   free(c);
-}
-
-/* The mirror store must hold the same rows: same count, paths and labels. */
-static int same_rows(const vt_store *a, const vt_store *b) {
-  if (a->n_rows != b->n_rows)
-    return vt_fail("%s has %d rows, the mirrored photos' store %s has %d", a->path, a->n_rows,
-                   b->path, b->n_rows);
-  for (int i = 0; i < a->n_rows; i++)
-    if (strcmp(a->paths[i], b->paths[i]) != 0 || a->labels[i] != b->labels[i])
-      return vt_fail("row %d is %s in %s but %s in the mirrored photos' store %s", i, a->paths[i],
-                     a->path, b->paths[i], b->path);
-  return 0;
 }
 
 static int fill_cache(store_maps *m, size_t row_values, void *row_buf) {
   size_t row_bytes = row_values * value_bytes(m), bytes;
   if (vt_size_mul(row_bytes, (size_t)m->maps.n, &bytes) < 0) return -1;
   m->cache = malloc(bytes ? bytes : 1);
-  if (!m->cache) return vt_fail("%s: out of memory caching %zu bytes of maps", m->store.path, bytes);
+  if (!m->cache) return vt_fail("%s: out of memory caching %zu bytes of maps", m->store->path, bytes);
   for (int r = 0; r < m->maps.n; r++) {
     /* failed rows (status 2) hold NaN: cached as they are, refused if read */
     if (read_stored_row(m, r, row_buf) < 0) return -1;
@@ -207,23 +189,41 @@ static int fill_cache(store_maps *m, size_t row_values, void *row_buf) {
   return 0;
 }
 
-int vt_map_source_store(vt_map_source *s, const char *path, const char *mirror_path,
-                        const char *tap, size_t cache_bytes, int *cached) {
+/* Opens the photo's maps of tap, and the mirrors' when asked. */
+static int store_open_maps(store_ctx *c, const char *tap, int want_mirror) {
+  const vt_store *st = &c->store;
+  int opened = vt_store_maps_open(st, tap, &c->photo.maps);
+  if (opened == 0)
+    return vt_fail("%s holds no maps of %s (/features/%s): extract them with --keep maps "
+                   "(e.g. vggtap-extract --taps %s --keep maps)", st->path, tap, tap, tap);
+  if (store_maps_set(&c->photo, st, opened) < 0) return -1;
+  if (!want_mirror) return 0;
+  c->has_mirror = 1;
+  opened = vt_store_mirror_maps_open(st, tap, &c->mirror.maps);
+  if (opened == 0)
+    return vt_fail("%s holds no maps of the mirrored photos (/mirror/features/%s): extract with "
+                   "--augment flip --keep maps", st->path, tap);
+  if (store_maps_set(&c->mirror, st, opened) < 0) return -1;
+  const vt_store_maps *p = &c->photo.maps, *m = &c->mirror.maps;
+  if (m->h != p->h || m->w != p->w || m->c != p->c)
+    return vt_fail("%s: /features/%s is %dx%dx%d, /mirror/features/%s %dx%dx%d", st->path, tap,
+                   p->h, p->w, p->c, tap, m->h, m->w, m->c);
+  return 0;
+}
+
+int vt_map_source_store(vt_map_source *s, const char *path, const char *tap, int want_mirror,
+                        size_t cache_bytes, int *cached) {
   memset(s, 0, sizeof *s);
   store_ctx *c = vt_xcalloc(1, sizeof *c);
   c->photo.mem_type = c->mirror.mem_type = -1;
+  c->photo.maps.dset = c->photo.maps.fspace = c->photo.maps.mspace = -1;
+  c->mirror.maps.dset = c->mirror.maps.fspace = c->mirror.maps.mspace = -1;
   *cached = 0;
-  int rc = store_maps_open(&c->photo, path, tap);
-  if (rc == 0 && mirror_path) {
-    c->has_mirror = 1;
-    rc = store_maps_open(&c->mirror, mirror_path, tap);
-    if (rc == 0) rc = same_rows(&c->photo.store, &c->mirror.store);
-    if (rc == 0 && (c->mirror.maps.h != c->photo.maps.h || c->mirror.maps.w != c->photo.maps.w ||
-                    c->mirror.maps.c != c->photo.maps.c))
-      rc = vt_fail("%s: the maps of %s are %dx%dx%d, in the mirrored photos' store %s %dx%dx%d",
-                   path, tap, c->photo.maps.h, c->photo.maps.w, c->photo.maps.c, mirror_path,
-                   c->mirror.maps.h, c->mirror.maps.w, c->mirror.maps.c);
+  if (vt_store_open(path, &c->store) < 0) {
+    free(c);
+    return -1;
   }
+  int rc = store_open_maps(c, tap, want_mirror);
   if (rc == 0) {
     const vt_store_maps *m = &c->photo.maps;
     c->row_values = (size_t)m->h * m->w * m->c;

@@ -30,17 +30,17 @@ void vt_map_source_memory(vt_map_source *s, const float *maps, const float *mirr
                           int h, int w, int c);
 
 /* The maps of `tap` in the store at path (/features/<tap>, float16 or
- * float32), and, when mirror_path is not NULL, the maps of the same tap in
- * the store of the mirrored photos (same rows: same paths and labels, in
- * the same order). When the maps (both stores) take at most cache_bytes as
- * stored, they are read once into memory (float16 stays float16) and *cached
- * is set to 1; otherwise every read() goes to the file, one row at a time,
- * in memory bounded by one row (then not thread-safe: HDF5 is not; cached,
- * it is). Non-finite values are refused naming the
- * row (rows whose extraction failed hold NaN: leave them out). 0, or -1 +
- * reason. */
-int vt_map_source_store(vt_map_source *s, const char *path, const char *mirror_path,
-                        const char *tap, size_t cache_bytes, int *cached);
+ * float32), and, with want_mirror, those of the mirrored photos in the same
+ * store (/mirror/features/<tap>, vggtap-extract --augment flip: same rows).
+ * When the maps (both) take at most cache_bytes as stored, they are read
+ * once into memory (float16 stays float16) and *cached is set to 1;
+ * otherwise every read() goes to the file, one row at a time, in memory
+ * bounded by one row (then not thread-safe: HDF5 is not; cached, it is).
+ * Non-finite values are refused naming the row (rows whose extraction
+ * failed hold NaN: leave them out). A store without the maps is refused
+ * saying how to extract them. 0, or -1 + reason. */
+int vt_map_source_store(vt_map_source *s, const char *path, const char *tap, int want_mirror,
+                        size_t cache_bytes, int *cached);
 
 /* n float16 values (as stored) to float32: the fast branch-free conversion
  * the store source uses, equal to vt_half_to_float on every value. */

@@ -151,13 +151,25 @@ const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_ma
   return x->pooled[t] + off + (is_max ? vt_extract_pooled_len(x, t, gi) : 0);
 }
 
-int vt_extractor_run_file(vt_extractor *x, const char *path) {
+/* Left-right mirror of an RGB image in place. */
+static void mirror_rgb(uint8_t *rgb, int w, int h) {
+  for (int y = 0; y < h; y++)
+    for (int a = 0, b = w - 1; a < b; a++, b--)
+      for (int k = 0; k < 3; k++) {
+        uint8_t *p = rgb + ((size_t)y * w + a) * 3 + k, *q = rgb + ((size_t)y * w + b) * 3 + k, t = *p;
+        *p = *q;
+        *q = t;
+      }
+}
+
+static int run_file(vt_extractor *x, const char *path, int mirrored) {
   const vt_extract_config *c = x->cfg;
   vt_image sized;
   int file_size[2];
   if (vt_image_load_resized(path, c->max_pixels, c->width, c->height, c->resize, &sized, file_size) < 0) return -1;
   x->image_width = file_size[0];
   x->image_height = file_size[1];
+  if (mirrored) mirror_rgb(sized.rgb, c->width, c->height);
   vt_preprocess(sized.rgb, c->width, c->height, c->preprocess, x->ws.input);
   free(sized.rgb);
 
@@ -170,6 +182,10 @@ int vt_extractor_run_file(vt_extractor *x, const char *path) {
   }
   return 0;
 }
+
+int vt_extractor_run_file(vt_extractor *x, const char *path) { return run_file(x, path, 0); }
+
+int vt_extractor_run_file_mirrored(vt_extractor *x, const char *path) { return run_file(x, path, 1); }
 
 int vt_extractor_run_file_into(vt_extractor *x, const char *path, float *const maps[]) {
   float *own[VT_VGG16_NLAYERS];

@@ -60,6 +60,8 @@ void vt_extractor_free(vt_extractor *x);
  * pooled vectors are filled. Returns -1 with a reason (not naming the file)
  * for undecodable images. */
 int vt_extractor_run_file(vt_extractor *x, const char *path);
+/* The same on the photo's mirror image (flipped left-right after resizing). */
+int vt_extractor_run_file_mirrored(vt_extractor *x, const char *path);
 /* The same, with tap t's map written straight into maps[t] (h*w*c floats)
  * where maps[t] is not NULL, instead of into the extractor's own buffer:
  * the store writer's slots, so a 3.2 MB block1 map is not copied again. */

@@ -394,9 +394,8 @@ int vt_store_pooled_read(const vt_store *s, const char *tap, const char *name, i
   return ret;
 }
 
-int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
-  char path[256];
-  snprintf(path, sizeof path, "features/%s", tap);
+/* The maps at path ("features/<tap>" or "mirror/features/<tap>"). */
+static int maps_open(const vt_store *s, const char *path, vt_store_maps *m) {
   memset(m, 0, sizeof *m);
   m->dset = m->fspace = m->mspace = -1;
   if (!vt_link_exists(s->file, path)) return 0;
@@ -421,6 +420,18 @@ int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
   hsize_t one[4] = {1, dims[1], dims[2], dims[3]};
   m->mspace = H5Screate_simple(4, one, NULL);
   return 1;
+}
+
+int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
+  char path[256];
+  snprintf(path, sizeof path, "features/%s", tap);
+  return maps_open(s, path, m);
+}
+
+int vt_store_mirror_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
+  char path[256];
+  snprintf(path, sizeof path, "mirror/features/%s", tap);
+  return maps_open(s, path, m);
 }
 
 int vt_store_maps_read(vt_store_maps *m, int row, float *out) {

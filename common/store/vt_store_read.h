@@ -67,6 +67,9 @@ typedef struct {
 /* Returns 1 (opened) if the store holds maps for tap, 0 if not, -1 + reason if
  * they are malformed. */
 int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m);
+/* The same for the maps of the mirrored photos, /mirror/features/<tap>
+ * (vggtap-extract --augment flip: same shape and rows). */
+int vt_store_mirror_maps_open(const vt_store *s, const char *tap, vt_store_maps *m);
 /* Reads one row into out [h][w][c]. */
 int vt_store_maps_read(vt_store_maps *m, int row, float *out);
 void vt_store_maps_close(vt_store_maps *m);

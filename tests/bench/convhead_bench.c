@@ -22,7 +22,7 @@
 
 static int run(int argc, char **argv) {
   if (argc < 3) return vt_fail("usage: convhead_bench STORE.h5 TAP [options] (see the source)");
-  const char *convs = "64,64", *mirror_path = NULL;
+  const char *convs = "64,64";
   int epochs = 3, threads = 2, batch = 32, patience = 0, by_split = 0;
   float lr = 1e-3f;
   double cache_mb = 4096, val_frac = 0;
@@ -39,7 +39,6 @@ static int run(int argc, char **argv) {
     else if (strcmp(a, "--threads") == 0) threads = atoi(v);
     else if (strcmp(a, "--batch") == 0) batch = atoi(v);
     else if (strcmp(a, "--convs") == 0) convs = v;
-    else if (strcmp(a, "--mirror") == 0) mirror_path = v;
     else if (strcmp(a, "--cache-mb") == 0) cache_mb = atof(v);
     else if (strcmp(a, "--seed") == 0) seed = strtoull(v, NULL, 10);
     else if (strcmp(a, "--val") == 0) val_frac = atof(v);
@@ -53,7 +52,8 @@ static int run(int argc, char **argv) {
   vt_map_source src;
   int cached;
   double t_load = vt_now();
-  if (vt_map_source_store(&src, argv[1], mirror_path, argv[2], (size_t)(cache_mb * 1048576.0),
+  int want_mirror = augment == VT_MIRROR_STORED || eval == VT_MIRROR_STORED;
+  if (vt_map_source_store(&src, argv[1], argv[2], want_mirror, (size_t)(cache_mb * 1048576.0),
                           &cached) < 0)
     return -1;
   t_load = vt_now() - t_load;

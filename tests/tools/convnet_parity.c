@@ -70,7 +70,7 @@ static int run(int argc, char **argv) {
   vt_h5_quiet();
   vt_map_source src;
   int cached;
-  if (vt_map_source_store(&src, argv[1], NULL, argv[2], (size_t)1 << 30, &cached) < 0) return -1;
+  if (vt_map_source_store(&src, argv[1], argv[2], 0, (size_t)1 << 30, &cached) < 0) return -1;
   vt_store st;
   if (vt_store_open(argv[1], &st) < 0) return -1;
   int n = src.n_rows, K = st.n_classes;
