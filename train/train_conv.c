@@ -57,10 +57,11 @@ int vt_conv_choose_mirror(const char *augment, int has_mirrors, const char *stor
   return 0;
 }
 
-int vt_conv_open_maps(const char *path, const char *tap, int want_mirror, vt_map_source *src,
-                      int *cached) {
+int vt_conv_open_maps(const char *path, const char *tap, int want_mirror, double cache_mb,
+                      vt_map_source *src, int *cached) {
   long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   size_t budget = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : (size_t)1 << 30;
+  if (cache_mb >= 0) budget = (size_t)(cache_mb * 1048576.0);
   return vt_map_source_store(src, path, tap, want_mirror, budget, cached);
 }
 

@@ -23,10 +23,10 @@ int vt_conv_store_reduction(const vt_store *s, const char *tap, char *out, size_
  * what was chosen and why. 0, or -1 + reason (flip without mirrors). */
 int vt_conv_choose_mirror(const char *augment, int has_mirrors, const char *store,
                           vt_mirror_mode *mode, char *note, size_t n);
-/* vt_map_source_store with a cache budget of half the memory available
- * now. */
-int vt_conv_open_maps(const char *path, const char *tap, int want_mirror, vt_map_source *src,
-                      int *cached);
+/* vt_map_source_store with a cache budget of cache_mb MB, or when negative
+ * half the memory available now. */
+int vt_conv_open_maps(const char *path, const char *tap, int want_mirror, double cache_mb,
+                      vt_map_source *src, int *cached);
 /* A tap's map [h][w][c] reduced as `reduce` says ("none": copied; "avg2":
  * 2x2 average pool to [h/2][w/2][c]) into out; its shape in *oh, *ow. */
 void vt_conv_reduce_map(const char *reduce, const float *map, int h, int w, int c, float *out,

@@ -58,6 +58,9 @@ static const char usage[] =
     "                        (default): conv head flip when the store has mirrors, else none\n"
     "  --threads N           conv head: threads (default: every core); the same seed gives\n"
     "                        the same head whatever N\n"
+    "  --cache-mb N          conv head: keep the maps in memory when they take at most N MB\n"
+    "                        as stored (default: half the memory available), else read them\n"
+    "                        from the store row by row; the same head either way\n"
     "\n"
     "Training:\n"
     "  --optimizer NAME      lbfgs: full-batch L-BFGS, L2 penalty --weight-decay / 2 |W|^2\n"
@@ -108,7 +111,7 @@ static const char usage[] =
 enum { O_STORE = VT_OPT_FIRST_FREE, O_TAP, O_POOL, O_OUT, O_EVAL, O_REPORT, O_LOG, O_HIDDEN,
        O_DROPOUT, O_OPT, O_LR, O_MOM, O_WD, O_SCHED, O_LRSTEP, O_BATCH, O_EPOCHS, O_PATIENCE, O_CW,
        O_SMOOTH, O_VALF, O_TESTF, O_SPLIT, O_SEED, O_FEAT, O_QUIET, O_HEAD, O_CONV, O_AUGMENT,
-       O_THREADS };
+       O_THREADS, O_CACHE };
 
 static const struct option options[] = {
     {"store", 1, 0, O_STORE}, {"tap", 1, 0, O_TAP}, {"pool", 1, 0, O_POOL},
@@ -120,7 +123,7 @@ static const struct option options[] = {
     {"class-weight", 1, 0, O_CW}, {"label-smoothing", 1, 0, O_SMOOTH},
     {"val-fraction", 1, 0, O_VALF}, {"test-fraction", 1, 0, O_TESTF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
     {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, {"head", 1, 0, O_HEAD},
-    {"conv", 1, 0, O_CONV}, {"augment", 1, 0, O_AUGMENT}, {"threads", 1, 0, O_THREADS},
+    {"conv", 1, 0, O_CONV}, {"augment", 1, 0, O_AUGMENT}, {"threads", 1, 0, O_THREADS}, {"cache-mb", 1, 0, O_CACHE},
     VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
 
 const vt_program vt_train_program = {"vggtap-train", usage, options, "train"};
@@ -176,6 +179,7 @@ static int parse_option(vt_train_options *o, int c, const char *arg) {
       return 0;
     case O_CONV: o->conv = arg; return 0;
     case O_THREADS: return vt_parse_int(arg, 1, 1024, "--threads", &o->threads);
+    case O_CACHE: return vt_parse_double(arg, 0, 1e9, "--cache-mb", &o->cache_mb);
     case O_MOM: return vt_parse_float(arg, 0, 0.9999, "--momentum", &tc->optim.momentum);
     case O_SMOOTH:
       o->smoothing_given = 1;
@@ -281,6 +285,7 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
   o->class_weight = "none";
   o->head = "auto";
   o->augment = "auto";
+  o->cache_mb = -1;
   o->val_fraction = 0.2;
   o->test_fraction = -1;
   vt_feature_source_parse(o->features, &o->source);

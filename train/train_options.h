@@ -19,6 +19,7 @@ typedef struct {
   const char *augment; /* auto, none, flip (stored mirrors), mapflip (maps mirrored in memory) */
   int is_conv, threads; /* threads: the conv head's team (0: every core) */
   int batch_given, smoothing_given, dropout_given;
+  double cache_mb;     /* conv head: cache budget, < 0: half the available memory */
   double val_fraction, test_fraction; /* test_fraction < 0: auto */
   int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
   vt_train_config tc;

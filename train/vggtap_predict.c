@@ -482,7 +482,7 @@ static int conv_store_probs(const vt_predict_options *o, const vt_store *s, cons
   vt_mirror_mode_parse(hf->mirror, &mode);
   vt_map_source src;
   int cached;
-  if (vt_conv_open_maps(s->path, hf->tap, mode == VT_MIRROR_STORED, &src, &cached) < 0) return -1;
+  if (vt_conv_open_maps(s->path, hf->tap, mode == VT_MIRROR_STORED, -1, &src, &cached) < 0) return -1;
   int threads = o->net.threads > 0 ? o->net.threads : vt_cpu_count();
   int rc = vt_convnet_predict_rows(&hf->conv, &src, rows, n, mode, 64, threads, probs);
   vt_map_source_close(&src);

@@ -553,11 +553,11 @@ static void print_rows(const training *t) {
 /* The conv head's maps: opened (cached when they fit), not loaded. */
 static int open_maps(training *t) {
   int mirrors = t->mirror == VT_MIRROR_STORED;
-  if (vt_conv_open_maps(t->st.path, t->taps_name, mirrors, &t->src, &t->cached) < 0) return -1;
+  if (vt_conv_open_maps(t->st.path, t->taps_name, mirrors, t->o.cache_mb, &t->src, &t->cached) < 0) return -1;
   t->src_open = 1;
   t->dim = t->src.h * t->src.w * t->src.c;
   if (!t->ev_open) return 0;
-  if (vt_conv_open_maps(t->ev.path, t->taps_name, mirrors, &t->esrc, &t->ecached) < 0) return -1;
+  if (vt_conv_open_maps(t->ev.path, t->taps_name, mirrors, t->o.cache_mb, &t->esrc, &t->ecached) < 0) return -1;
   t->esrc_open = 1;
   if (t->esrc.h != t->src.h || t->esrc.w != t->src.w || t->esrc.c != t->src.c)
     return vt_fail("%s's maps of %s are %dx%dx%d, %s's %dx%dx%d", t->ev.path, t->taps_name,
