@@ -254,6 +254,9 @@ static int check_head(const vt_train_options *o) {
   if (!strcmp(o->head, "softmax") && o->hidden) return vt_fail("--head softmax has no --hidden layers");
   if (!o->is_conv && !strcmp(o->augment, "mapflip"))
     return vt_fail("--augment mapflip mirrors maps: it is for --head conv");
+  if (!o->is_conv && !strcmp(o->augment, "flip"))
+    return vt_fail("--augment flip is for --head conv in this version (softmax and MLP heads train "
+                   "on the photos' rows only)");
   return 0;
 }
 

@@ -5,7 +5,9 @@ the softmax head on the same tap's pooled vectors?
 Extracts block2_pool maps (float16) and pooled vectors of a manifest's
 photos with bin/vggtap-extract, and the same of their mirror images (PIL's
 ImageOps.mirror, saved as JPEG quality 95, same relative paths, so the two
-stores have the same rows). Then, on the manifest's split (train rows
+stores have the same rows), whose maps go into the photos' store as
+/mirror/features/block2_pool (the layout of vggtap-extract --augment flip).
+Then, on the manifest's split (train rows
 train, the others validate):
 
   - the conv head (build/tools/convhead_bench --split, issue 24's recipe:
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 
+import h5py
 from PIL import Image, ImageOps
 
 ROOT = os.environ.get("VGGTAP_ROOT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -85,11 +88,13 @@ def main():
     photos, mirrors = os.path.join(tmp, "photos.h5"), os.path.join(tmp, "mirrors.h5")
     extract(a.manifest, photos)
     extract(mirror_tree(a.manifest, os.path.join(tmp, "mirrored")), mirrors)
+    with h5py.File(photos, "a") as p, h5py.File(mirrors, "r") as m:
+        p.create_dataset("mirror/features/block2_pool", data=m["features/block2_pool"][()])
     print("%s: block2_pool, validation accuracy on the manifest's split" % a.manifest)
     print("| head | %s |" % " | ".join("seed " + s for s in a.seeds.split(",")))
     print("|---|%s" % "---:|" * len(a.seeds.split(",")))
     modes = [("conv head, no mirrors", []),
-             ("conv head, stored mirrors (train + eval)", ["--mirror", mirrors, "--augment", "stored", "--eval", "stored"]),
+             ("conv head, stored mirrors (train + eval)", ["--augment", "stored", "--eval", "stored"]),
              ("conv head, flipped maps (train + eval)", ["--augment", "flip", "--eval", "flip"])]
     for name, extra in modes:
         accs = [float(conv_head(photos, int(s), a.epochs, extra)["val_acc"]) for s in a.seeds.split(",")]
