@@ -26,10 +26,10 @@ int vt_conv_store_reduction(const vt_store *s, const char *tap, char *out, size_
   hid_t d = H5Dopen2(s->file, path, H5P_DEFAULT);
   if (d < 0) return vt_fail("%s: cannot open /%s", s->path, path);
   int rc = 0;
-  if (H5Aexists(d, "reduce") > 0) {
-    char *r = vt_h5_read_str_attr(d, "reduce");
+  if (H5Aexists(d, "reduction") > 0) {
+    char *r = vt_h5_read_str_attr(d, "reduction");
     if (!r) rc = vt_fail_prefix("%s: /%s", s->path, path);
-    else if (strcmp(r, "none") && strcmp(r, "avg2"))
+    else if (vt_conv_reduce_factor(r) < 0)
       rc = vt_fail("%s: /%s was reduced by '%s', which this vggtap does not know", s->path, path, r);
     else snprintf(out, n, "%s", r);
     free(r);
@@ -65,15 +65,23 @@ int vt_conv_open_maps(const char *path, const char *tap, int want_mirror, double
   return vt_map_source_store(src, path, tap, want_mirror, budget, cached);
 }
 
+int vt_conv_reduce_factor(const char *reduce) {
+  return !strcmp(reduce, "none") ? 1 : !strcmp(reduce, "avg2") ? 2 : !strcmp(reduce, "avg4") ? 4 : -1;
+}
+
 void vt_conv_reduce_map(const char *reduce, const float *map, int h, int w, int c, float *out,
                         int *oh, int *ow) {
-  if (strcmp(reduce, "avg2") == 0) {
+  int k = vt_conv_reduce_factor(reduce);
+  if (k == 2) {
     vt_cn_avgpool2_forward(out, map, 1, h, w, c);
-    *oh = h / 2;
-    *ow = w / 2;
+  } else if (k == 4) { /* the 4x4 average is the 2x2 average of 2x2 averages */
+    float *half = vt_xmalloc(sizeof(float) * (size_t)(h / 2) * (w / 2) * c + 1);
+    vt_cn_avgpool2_forward(half, map, 1, h, w, c);
+    vt_cn_avgpool2_forward(out, half, 1, h / 2, w / 2, c);
+    free(half);
   } else {
     memcpy(out, map, sizeof(float) * (size_t)h * w * c);
-    *oh = h;
-    *ow = w;
   }
+  *oh = k > 1 ? h / k : h;
+  *ow = k > 1 ? w / k : w;
 }

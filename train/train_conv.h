@@ -14,7 +14,8 @@
 /* 1 if the store holds the mirrored photos' maps of tap (/mirror/features/<tap>). */
 int vt_conv_store_has_mirrors(const vt_store *s, const char *tap);
 /* How the store's maps of tap were reduced from the tap's own (the
- * dataset's `reduce` attribute): "none" or "avg2" into out; 0, or -1 +
+ * dataset's `reduction` attribute, vggtap-extract --map-pool): "none",
+ * "avg2" or "avg4" into out; 0, or -1 +
  * reason (an unknown reduction, or no maps: saying to extract with --keep
  * maps). */
 int vt_conv_store_reduction(const vt_store *s, const char *tap, char *out, size_t n);
@@ -27,8 +28,11 @@ int vt_conv_choose_mirror(const char *augment, int has_mirrors, const char *stor
  * half the memory available now. */
 int vt_conv_open_maps(const char *path, const char *tap, int want_mirror, double cache_mb,
                       vt_map_source *src, int *cached);
-/* A tap's map [h][w][c] reduced as `reduce` says ("none": copied; "avg2":
- * 2x2 average pool to [h/2][w/2][c]) into out; its shape in *oh, *ow. */
+/* 1, 2 or 4 for a reduction "none", "avg2", "avg4"; -1 for another. */
+int vt_conv_reduce_factor(const char *reduce);
+/* A tap's map [h][w][c] reduced as `reduce` says ("none": copied; "avgK":
+ * KxK average pool to [h/K][w/K][c], trailing rows and columns dropped, as
+ * the extractor's --map-pool) into out; its shape in *oh, *ow. */
 void vt_conv_reduce_map(const char *reduce, const float *map, int h, int w, int c, float *out,
                         int *oh, int *ow);
 

@@ -278,7 +278,8 @@ static int conv_worker_init(worker *w) {
   const vt_head_file *hf = w->sh->hf;
   const vt_convnet_config *c = &hf->conv.cfg;
   int l = w->sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l];
-  if (!strcmp(hf->map_reduce, "avg2")) h /= 2, wd /= 2;
+  int k = vt_conv_reduce_factor(hf->map_reduce);
+  if (k > 1) h /= k, wd /= k;
   if (h != c->in_h || wd != c->in_w || ch != c->in_c)
     return vt_fail("the head takes %dx%dx%d maps; %s (reduced: %s) gives %dx%dx%d", c->in_h,
                    c->in_w, c->in_c, hf->tap, hf->map_reduce, h, wd, ch);

@@ -251,8 +251,8 @@ static int read_conv(hid_t f, vt_head_file *hf) {
   if (str_attr(f, "features", &hf->features) < 0 || str_attr(f, "map_reduce", &hf->map_reduce) < 0 ||
       str_attr(f, "mirror", &hf->mirror) < 0)
     return -1;
-  if (strcmp(hf->map_reduce, "none") && strcmp(hf->map_reduce, "avg2"))
-    return vt_fail("attribute 'map_reduce' is '%s', not none or avg2", hf->map_reduce);
+  if (strcmp(hf->map_reduce, "none") && strcmp(hf->map_reduce, "avg2") && strcmp(hf->map_reduce, "avg4"))
+    return vt_fail("attribute 'map_reduce' is '%s', not none, avg2 or avg4", hf->map_reduce);
   if (strcmp(hf->mirror, "none") && strcmp(hf->mirror, "stored") && strcmp(hf->mirror, "flip"))
     return vt_fail("attribute 'mirror' is '%s', not none, stored or flip", hf->mirror);
   read_provenance(f, hf);

@@ -18,8 +18,8 @@ typedef struct {
    * mean and std (those stay empty) */
   int is_conv;
   vt_convnet conv;
-  char *map_reduce;   /* how the stored maps were reduced from the tap's: "none" or "avg2"
-                       * (2x2 average pool; done by the head itself when in_pool is set) */
+  char *map_reduce;   /* how the stored maps were reduced from the tap's: "none", "avg2" or
+                       * "avg4" (vggtap-extract --map-pool: k x k average pool) */
   char *mirror;       /* evaluation's average with the mirror image: "none", "stored" (the
                        * mirrored photo's maps), "flip" (the map mirrored) */
   int n_classes;
