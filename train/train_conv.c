@@ -20,7 +20,7 @@ int vt_conv_store_reduction(const vt_store *s, const char *tap, char *out, size_
   snprintf(path, sizeof path, "features/%s", tap);
   if (!vt_link_exists(s->file, path))
     return vt_fail("%s holds no maps of %s (/features/%s): the conv head trains on maps; extract "
-                   "them with --keep maps (e.g. vggtap-extract --taps %s --keep maps)", s->path,
+                   "them with --keep maps (e.g. vggtap-extract --tap %s --keep maps,pooled)", s->path,
                    tap, tap, tap);
   snprintf(out, n, "none");
   hid_t d = H5Dopen2(s->file, path, H5P_DEFAULT);

@@ -533,7 +533,7 @@ static void print_rows(const training *t) {
             "%s; %s\n",
             t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->test_note, t->n_failed,
             t->n_unlabelled, t->st.n_classes, t->taps_name, m->h, m->w, m->c, t->map_reduce,
-            t->cached ? "cached in memory" : "too large to cache: read from the file row by row",
+            t->cached ? "cached in memory" : "read from the file row by row (more than the cache budget)",
             t->mirror_note);
   } else if (!t->o.quiet) {
     fprintf(stderr,
@@ -589,6 +589,13 @@ static int fit_conv(training *t) {
   if (vt_convnet_config_default(&cc, t->src.h, t->src.w, t->src.c, t->st.n_classes) < 0 ||
       (o->conv && vt_convnet_parse_convs(&cc, o->conv) < 0))
     return vt_fail_prefix("--conv");
+  /* the grid: at most 4 x 4, and no larger than the last conv's map */
+  int side = cc.in_pool ? (cc.in_h < cc.in_w ? cc.in_h : cc.in_w) / 2 : (cc.in_h < cc.in_w ? cc.in_h : cc.in_w);
+  for (int l = 0; l + 1 < cc.n_convs; l++) side /= 2;
+  if (side < 1)
+    return vt_fail("--conv %s: %d convs with a 2x2 max pool between each are too many for %dx%d maps",
+                   o->conv, cc.n_convs, t->src.h, t->src.w);
+  cc.grid = side < 4 ? side : 4;
   cc.dropout = o->tc.dropout;
   if (vt_convnet_init(&t->hf.conv, &cc) < 0) return vt_fail_prefix("--conv");
   t->hf.is_conv = 1;

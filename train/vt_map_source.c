@@ -195,7 +195,7 @@ static int store_open_maps(store_ctx *c, const char *tap, int want_mirror) {
   int opened = vt_store_maps_open(st, tap, &c->photo.maps);
   if (opened == 0)
     return vt_fail("%s holds no maps of %s (/features/%s): extract them with --keep maps "
-                   "(e.g. vggtap-extract --taps %s --keep maps)", st->path, tap, tap, tap);
+                   "(e.g. vggtap-extract --tap %s --keep maps,pooled)", st->path, tap, tap, tap);
   if (store_maps_set(&c->photo, st, opened) < 0) return -1;
   if (!want_mirror) return 0;
   c->has_mirror = 1;
