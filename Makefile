@@ -156,7 +156,7 @@ fuzz: fuzz-build
 # (programs in build-asan/bin/, which the tests use through VGGTAP_BIN). Any
 # sanitizer report, leaks included, fails the program (exit 86, or abort) and
 # so its test. -O2: at -O1 the sanitized conv kernels made the suite 16
-# minutes. Left out: the three tests that only add data volume (all 300
+# minutes. Left out: the four tests that only add data volume (all 300
 # photos of data/clothing-30 through code the other tests run on a few
 # images; test_report_page's HTML writers run under ASan in test_report_html,
 # test_pipeline and test_info, its 300-photo sweep took 4 minutes), and
