@@ -17,26 +17,36 @@
 
 CC      ?= cc
 BUILD   ?= build
-OPT     ?= -O2 -march=native
+# The code is built for a baseline CPU (x86-64-v2 on x86: SSE4.2, any x86 of
+# the last 15 years; the compiler's default elsewhere) and picks its kernels
+# at run time (below). `make NATIVE=1` builds everything for this machine's
+# CPU instead: such a binary may not start on another one.
+ifneq ($(findstring x86_64,$(shell $(CC) -dumpmachine)),)
+BASELINE ?= -march=x86-64-v2
+endif
+OPT     ?= -O2 $(if $(NATIVE),-march=native,$(BASELINE))
 SAN     ?=
 DEFS    ?=
 BINDIR  ?= bin
 CFLAGS  += -std=c17 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
            -D_DEFAULT_SOURCE -Icommon -Iextract -Itrain $(shell pkg-config --cflags hdf5) $(SAN) $(DEFS)
-LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -lm -lpthread
+LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -ljansson -lm -lpthread
 LDFLAGS += $(SAN)
 
 # Kernels for one instruction set live in files named *_avx2.c, *_avx512.c,
-# *_avx512bf16.c and *_amx.c, compiled for that set only and chosen at run
-# time (common/base/vt_cpu.h); the rest of the code is built for OPT's
-# baseline. On other CPUs those files compile to nothing (#ifdef __x86_64__).
+# *_avx512icl.c (AVX-512 + VBMI + VNNI), *_avx512bf16.c and *_amx.c,
+# compiled for that set only and chosen at run time (common/base/vt_cpu.h);
+# the rest of the code is built for OPT's baseline. On other CPUs those files
+# compile to nothing (#ifdef __x86_64__).
 ifneq ($(findstring x86_64,$(shell $(CC) -dumpmachine)),)
 ISA_avx2       := -mavx2 -mfma -mf16c
 ISA_avx512     := $(ISA_avx2) -mavx512f -mavx512bw -mavx512dq -mavx512vl
+ISA_avx512icl  := $(ISA_avx512) -mavx512vbmi -mavx512vnni
 ISA_avx512bf16 := $(ISA_avx512) -mavx512bf16
 ISA_amx        := $(ISA_avx512bf16) -mamx-tile -mamx-bf16
 $(BUILD)/%_avx2.o:       CFLAGS += $(ISA_avx2)
 $(BUILD)/%_avx512.o:     CFLAGS += $(ISA_avx512)
+$(BUILD)/%_avx512icl.o:  CFLAGS += $(ISA_avx512icl)
 $(BUILD)/%_avx512bf16.o: CFLAGS += $(ISA_avx512bf16)
 $(BUILD)/%_amx.o:        CFLAGS += $(ISA_amx)
 endif
@@ -48,10 +58,13 @@ LIB     := $(BUILD)/libvggtap.a
 PROGS   := $(patsubst %.c,$(BINDIR)/%,$(subst _,-,$(notdir $(MAINS))))
 TESTSRC := $(wildcard tests/test_*.c)
 TESTS   := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
+# Code only tests and benchmarks use (tests/support/: the im2col + BLIS conv
+# they compare with), linked into them and not into the library.
+SUPPORT := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/support/*.c))
 TOOLSRC := $(wildcard tests/tools/*.c tests/bench/*.c)
 TOOLS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLSRC)))
 
-.PHONY: all test ci-test check-asan check-tsan fuzz fuzz-build clean deps demo demo-build FORCE
+.PHONY: all test ci-test check-asan check-tsan check-arm64 fuzz fuzz-build clean deps demo demo-build FORCE
 # Every sub-make runs in this same directory: no "Entering directory" lines.
 MAKEFLAGS += --no-print-directory
 all: $(PROGS) $(TESTS) $(TOOLS)
@@ -98,7 +111,7 @@ else
 say = @printf '%s %s\n' $(1) $(2);
 endif
 
-$(BUILD)/%.o: %.c $(wildcard common/*/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*/*.h extract/*.h train/*.h tests/*.h tests/tools/*.h tests/support/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -114,14 +127,14 @@ $(BINDIR)/vggtap-%: $(BUILD)/train/vggtap_%.o $(LIB)
 	@mkdir -p $(BINDIR)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT) $(LIB)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tools/%: $(BUILD)/tests/bench/%.o $(LIB)
+$(BUILD)/tools/%: $(BUILD)/tests/bench/%.o $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -170,26 +183,38 @@ ASAN_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 ASAN_EXCLUDE := test_extract_real.py test_train_real.py test_report_page.py test_train_bad_files.py \
                 test_conv_head_real.py
 check-asan:
-	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin OPT="-O2 -march=native" SAN="$(ASAN_SAN)" all
+	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin OPT="-O2 $(BASELINE)" SAN="$(ASAN_SAN)" all
 	ASAN_OPTIONS=detect_leaks=1:exitcode=86 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  VGGTAP_BIN=$(CURDIR)/build-asan/bin TEST_BUILD=build-asan TEST_EXCLUDE="$(ASAN_EXCLUDE)" bash tests/run.sh
 
 # The tests whose programs run threads and take signals, again on programs,
-# tools and C tests built with ThreadSanitizer into build-tsan/: the
-# extractor's workers and writer (store, lock, bad input, a full disk, kills
+# tools and C tests built with ThreadSanitizer into build-tsan/: the worker
+# pool itself (test_pool), the extractor's workers and writer (store, lock, bad input, a full disk, kills
 # and Ctrl-C), vggtap-predict's workers (test_train_cli) and the conv kernels
 # shared by threads (test_conv), the conv head's thread team
 # (test_convnet_train). Any race report fails the program (exit 66)
 # and so its test. The whole suite under TSan takes 9 minutes and found
 # nothing more (docs/RELIABILITY.md). -O1, as TSan's documentation advises.
 TSAN_SAN   := -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS := test_conv test_convnet_train test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
+TSAN_TESTS := test_pool test_conv test_convnet_train test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
               test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py
 check-tsan:
-	$(MAKE) BUILD=build-tsan BINDIR=build-tsan/bin OPT="-O1 -march=native" SAN="$(TSAN_SAN)" all
+	$(MAKE) BUILD=build-tsan BINDIR=build-tsan/bin OPT="-O1 $(BASELINE)" SAN="$(TSAN_SAN)" all
 	TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
 	  VGGTAP_BIN=$(CURDIR)/build-tsan/bin TEST_BUILD=build-tsan TEST_ONLY="$(TSAN_TESTS)" bash tests/run.sh
+
+# The C unit tests cross-compiled for aarch64 into build-arm64/ and run
+# under qemu-user (qemu-aarch64): the portable kernels on a CPU without x86
+# intrinsics. Needs `bash scripts/install-deps.sh --arm64`. HDF5 links to
+# its arm64 runtime library by name, as its arm64 -dev package conflicts
+# with the native one. About 5 minutes (test_conv alone 2.5 under
+# emulation), so CI does not run it (docs/RELIABILITY.md).
+ARM64_LIBS := /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 -lpng -ljpeg -lblis -linih -lm -lpthread
+check-arm64:
+	$(MAKE) CC=aarch64-linux-gnu-gcc BUILD=build-arm64 BINDIR=build-arm64/bin LDLIBS="$(ARM64_LIBS)" \
+	  $(TESTSRC:tests/%.c=build-arm64/tests/%)
+	TEST_EMULATOR=qemu-aarch64 TEST_BUILD=build-arm64 bash tests/run.sh --c-only
 
 # What CI runs (.ci/run): the suite, the suite under ASan+UBSan, the threaded
 # tests under TSan, the fuzzers.
@@ -199,4 +224,4 @@ ci-test: test
 	$(MAKE) fuzz
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz bin
+	rm -rf build build-asan build-tsan build-fuzz build-arm64 bin

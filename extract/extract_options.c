@@ -60,7 +60,9 @@ static const char usage[] =
     "  --strict              exit 3 if any image failed (default: only if all failed)\n"
     "  --quiet               no progress output: only failures and the final summary\n"
     "                        when rows failed\n"
-    "  --help, --version\n"
+    "  --help, --version     --version also names the kernel path in use\n"
+    "\n"
+    VT_NET_HELP_KERNELS
     "\n"
     "Bad images (truncated, corrupt, unsupported, too large) become failed rows with\n"
     "the reason in /images/error; the run goes on and ends with a summary.\n"

@@ -9,6 +9,7 @@
 #include "base/vt_common.h"
 #include "base/vt_html.h"
 #include "base/vt_text.h"
+#include "store/vt_head_attrs.h"
 
 static const char *const metric_names[] = {"accuracy", "balanced_accuracy", "macro_f1"};
 static const char *const metric_labels[] = {"accuracy", "balanced accuracy", "macro-F1"};
@@ -304,11 +305,7 @@ static char *relative(const char *from, const char *to) {
 /* The link from the page's folder to a head's report.html (malloc'd), NULL
  * when that page does not exist. */
 static char *report_link(const char *html_path, const char *head) {
-  size_t n = strlen(head);
-  if (ends_with(head, ".h5")) n -= 3;
-  char *page = vt_xmalloc(n + 32);
-  memcpy(page, head, n);
-  strcpy(page + n, ".report/report.html");
+  char *page = vt_head_report_path(head, "report.html");
   char *page_dir = dir_of(html_path), *from = resolved(page_dir), *to = resolved(page), *link = NULL;
   if (from && to) link = relative(strcmp(from, "/") ? from : "", to);
   free(page_dir);

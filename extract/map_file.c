@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/vt_common.h"
+#include "base/vt_durable.h"
 #include "store/vt_h5.h"
 
 enum { BLOCK = 4096 }; /* O_DIRECT alignment of offsets, lengths and buffers */
@@ -80,7 +81,7 @@ static int create_file(const char *path, const vt_store_layout *lay, long long n
   }
   H5Pclose(lcpl);
   if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = map_write_failed(tmp);
-  if (rc == 0 && rename(tmp, path) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
+  if (rc == 0) rc = vt_rename_durable(tmp, path); /* the rows that parts will count as done are in it */
   if (rc < 0) unlink(tmp);
   free(tmp);
   return rc;
@@ -170,6 +171,12 @@ int vt_map_file_write(vt_map_file *m, int t, long long row, const void *data) {
     if (n <= 0) return vt_fail("cannot write %s: %s", m->path, n < 0 ? strerror(errno) : "nothing written");
     p += n, at += n, left -= (size_t)n;
   }
+  return 0;
+}
+
+int vt_map_file_sync(vt_map_file *m) {
+  /* the chunks were allocated when the file was made: no metadata to sync */
+  if (fdatasync(m->fd) != 0 && errno != EINVAL) return vt_fail("cannot sync %s to disk: %s", m->path, strerror(errno));
   return 0;
 }
 

@@ -46,6 +46,9 @@ vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long 
 /* Writes row `row` of tap t (NULL data: a failed row, written as NaN).
  * data must be 4096-byte aligned (vt_xpage_alloc). */
 int vt_map_file_write(vt_map_file *m, int t, long long row, const void *data);
+/* Puts the rows written so far on disk (a part that counts them as done is
+ * about to be published). 0 or -1 + reason. */
+int vt_map_file_sync(vt_map_file *m);
 const char *vt_map_file_path(const vt_map_file *m);
 void vt_map_file_close(vt_map_file *m);
 

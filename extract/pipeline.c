@@ -1,18 +1,15 @@
 #include "pipeline.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/vt_common.h"
 #include "base/vt_half.h"
+#include "base/vt_pool.h"
 #include "store/vt_store_schema.h"
 
-/* A ring of result slots: job j fills slot j % n_slots once the writer has
- * written job j - n_slots, which bounds memory and keeps rows in order. */
+/* A result slot of the pool's ring (base/vt_pool.h): one finished row. */
 typedef struct {
-  long long ready_for; /* the job allowed to fill this slot */
-  int filled;
   vt_store_row row;
   char error[512];
   void *maps[VT_VGG16_NLAYERS];
@@ -21,21 +18,25 @@ typedef struct {
 
 typedef struct {
   const vt_pipeline *pl;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
   slot *slots;
-  int n_slots;
-  long long next_job;  /* next job to claim */
-  int abort;           /* writer failed: stop claiming */
-  int init_failed;
-  char init_error[512];
+  long long n_ok, n_failed;
 } shared;
 
-static int stopping(const shared *s) { return s->abort || atomic_load(s->pl->stop); }
+static int worker_init(void *ctx, void *worker) {
+  const shared *s = ctx;
+  return vt_extractor_init(worker, s->pl->cfg, s->pl->weights);
+}
 
-static void fill_slot(const shared *s, vt_extractor *x, slot *sl, long long row) {
+static void worker_fini(void *ctx, void *worker) { vt_extractor_free(worker); }
+
+/* Decodes and runs job j's image into its slot (failures become failed rows). */
+static void work(void *ctx, void *worker, long long j, int slot_index) {
+  const shared *s = ctx;
   const vt_pipeline *pl = s->pl;
   const vt_store_layout *lay = pl->lay;
+  vt_extractor *x = worker;
+  slot *sl = &s->slots[slot_index];
+  long long row = pl->jobs[j];
   memset(&sl->row, 0, sizeof sl->row);
   sl->row.row = row;
   sl->error[0] = '\0';
@@ -63,39 +64,6 @@ static void fill_slot(const shared *s, vt_extractor *x, slot *sl, long long row)
   }
 }
 
-static void *worker(void *arg) {
-  shared *s = arg;
-  const vt_pipeline *pl = s->pl;
-  vt_extractor x;
-  if (vt_extractor_init(&x, pl->cfg, pl->weights) < 0) {
-    pthread_mutex_lock(&s->mu);
-    s->init_failed = 1;
-    snprintf(s->init_error, sizeof s->init_error, "%s", vt_failure_reason());
-    s->abort = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
-  }
-  for (;;) {
-    pthread_mutex_lock(&s->mu);
-    if (stopping(s) || s->next_job == pl->n_jobs) {
-      pthread_mutex_unlock(&s->mu);
-      break;
-    }
-    long long j = s->next_job++;
-    slot *sl = &s->slots[j % s->n_slots];
-    while (sl->ready_for != j && !s->abort) pthread_cond_wait(&s->cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
-    if (sl->ready_for == j) fill_slot(s, &x, sl, pl->jobs[j]);
-    pthread_mutex_lock(&s->mu);
-    sl->filled = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-  }
-  vt_extractor_free(&x);
-  return NULL;
-}
-
 /* Failures are worth seeing as they happen, but not thousands of them. */
 static void report_failure(const vt_pipeline *pl, const vt_store_row *r, long long n_failed) {
   enum { SHOWN = 20 };
@@ -106,12 +74,23 @@ static void report_failure(const vt_pipeline *pl, const vt_store_row *r, long lo
     fprintf(stderr, "vggtap-extract: (further failures are not shown; all are in the store)\n");
 }
 
+/* Writes job j's row to the store, in row order. */
+static int sink(void *ctx, long long j, int slot_index) {
+  shared *s = ctx;
+  const vt_pipeline *pl = s->pl;
+  const vt_store_row *r = &s->slots[slot_index].row;
+  if (vt_partial_add(pl->partial, r) < 0) return -1;
+  *(r->status == VT_ROW_OK ? &s->n_ok : &s->n_failed) += 1;
+  if (r->status != VT_ROW_OK && !pl->progress->quiet) report_failure(pl, r, s->n_failed);
+  vt_progress_update(pl->progress, pl->progress->done_at_start + j + 1,
+                     pl->progress->failed + (r->status != VT_ROW_OK));
+  return 0;
+}
+
 int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed) {
   shared s = {.pl = pl};
-  pthread_mutex_init(&s.mu, NULL);
-  pthread_cond_init(&s.cv, NULL);
-  s.n_slots = 2 * pl->n_threads + 2;
-  s.slots = vt_xcalloc((size_t)s.n_slots, sizeof *s.slots);
+  int n_slots = 2 * pl->n_threads + 2;
+  s.slots = vt_xcalloc((size_t)n_slots, sizeof *s.slots);
   const vt_store_layout *lay = pl->lay;
   /* The maps of all slots in one allocation, each at a page boundary: the
    * map file may write them with O_DIRECT (map_file.h), and together they are
@@ -122,9 +101,8 @@ int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed)
     size_t bytes = (size_t)lay->h[t] * lay->w[t] * lay->c[t] * (lay->map_half ? 2 : 4);
     slot_bytes += (bytes + 4095) / 4096 * 4096;
   }
-  void *map_block = lay->maps ? vt_xpage_alloc((size_t)s.n_slots * slot_bytes) : NULL;
-  for (int i = 0; i < s.n_slots; i++) {
-    s.slots[i].ready_for = i;
+  void *map_block = lay->maps ? vt_xpage_alloc((size_t)n_slots * slot_bytes) : NULL;
+  for (int i = 0; i < n_slots; i++) {
     for (int t = 0; t < lay->n_taps; t++) {
       if (lay->maps) s.slots[i].maps[t] = (char *)map_block + (size_t)i * slot_bytes + map_at[t];
       size_t np = 0;
@@ -132,54 +110,19 @@ int vt_pipeline_run(const vt_pipeline *pl, long long *n_ok, long long *n_failed)
       if (lay->pooled) s.slots[i].pooled[t] = vt_xmalloc(np * sizeof(float));
     }
   }
-  pthread_t *th = vt_xmalloc((size_t)pl->n_threads * sizeof *th);
-  for (int i = 0; i < pl->n_threads; i++) pthread_create(&th[i], NULL, worker, &s);
-
-  int rc = 0;
-  *n_ok = *n_failed = 0;
-  for (long long j = 0; j < pl->n_jobs; j++) {
-    slot *sl = &s.slots[j % s.n_slots];
-    pthread_mutex_lock(&s.mu);
-    while (!(sl->filled && sl->ready_for == j)) {
-      /* Stopping: jobs nobody claimed will never come. */
-      if ((stopping(&s) && j >= s.next_job) || s.init_failed) break;
-      pthread_cond_wait(&s.cv, &s.mu);
-    }
-    int have = sl->filled && sl->ready_for == j;
-    pthread_mutex_unlock(&s.mu);
-    if (!have) {
-      rc = s.init_failed ? -1 : 1;
-      break;
-    }
-    if (vt_partial_add(pl->partial, &sl->row) < 0) {
-      rc = -1;
-      break;
-    }
-    *(sl->row.status == VT_ROW_OK ? n_ok : n_failed) += 1;
-    if (sl->row.status != VT_ROW_OK && !pl->progress->quiet) report_failure(pl, &sl->row, *n_failed);
-    vt_progress_update(pl->progress, pl->progress->done_at_start + j + 1,
-                       pl->progress->failed + (sl->row.status != VT_ROW_OK));
-    pthread_mutex_lock(&s.mu);
-    sl->filled = 0;
-    sl->ready_for = j + s.n_slots;
-    pthread_cond_broadcast(&s.cv);
-    pthread_mutex_unlock(&s.mu);
-  }
-  char reason[1024];
-  snprintf(reason, sizeof reason, "%s", s.init_failed ? s.init_error : vt_failure_reason());
-  pthread_mutex_lock(&s.mu);
-  if (rc != 0) s.abort = 1;
-  pthread_cond_broadcast(&s.cv);
-  pthread_mutex_unlock(&s.mu);
-  for (int i = 0; i < pl->n_threads; i++) pthread_join(th[i], NULL);
+  vt_pool pool = {.n_threads = pl->n_threads, .n_slots = n_slots, .n_jobs = pl->n_jobs, .ctx = &s,
+                  .worker_size = sizeof(vt_extractor), .init = worker_init, .fini = worker_fini,
+                  .work = work, .sink = sink, .stop = pl->stop};
+  long long done;
+  int rc = vt_pool_run(&pool, &done);
+  /* What was written is committed, also on a stop; on an error the caller
+   * says how many rows are safe. */
   if (rc >= 0 && vt_partial_commit(pl->partial) < 0) rc = -1;
-  else if (rc < 0) vt_fail("%s", reason);
-  for (int i = 0; i < s.n_slots; i++)
+  *n_ok = s.n_ok;
+  *n_failed = s.n_failed;
+  for (int i = 0; i < n_slots; i++)
     for (int t = 0; t < VT_VGG16_NLAYERS; t++) free(s.slots[i].pooled[t]);
   free(map_block);
   free(s.slots);
-  free(th);
-  pthread_cond_destroy(&s.cv);
-  pthread_mutex_destroy(&s.mu);
   return rc;
 }

@@ -1,7 +1,9 @@
-/* pipeline.h: the extraction pipeline. Worker threads each take the next
- * image, decode, resize, preprocess and run the VGG prefix (one image per
- * core: faster than threading inside one GEMM on this kind of CPU), and the
- * calling thread writes finished rows to the store in row order. */
+/* pipeline.h: the extraction pipeline, on the worker pool (base/vt_pool.h):
+ * worker threads each take the next image, decode, resize, preprocess and
+ * run the VGG prefix (one image per core: faster than threading inside one
+ * GEMM on this kind of CPU), and the calling thread writes finished rows to
+ * the store in row order. 2 x threads + 2 slots: with the rows the workers
+ * hold, at most 3 x threads + 2 rows are in flight when a stop comes. */
 #ifndef VT_PIPELINE_H
 #define VT_PIPELINE_H
 

@@ -12,6 +12,7 @@
 #include "shard.h"
 #include "store_writer.h"
 #include "base/vt_common.h"
+#include "base/vt_durable.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
 #include "store/vt_store_schema.h"
@@ -618,10 +619,7 @@ int vt_store_merge(const char *out, char *const *paths, int n, const vt_merge_op
     vt_fail("cannot finish %s (disk full?)", tmp);
     goto done;
   }
-  if (rename(tmp, out) != 0) {
-    vt_fail("cannot rename %s to %s: %s", tmp, out, strerror(errno));
-    goto done;
-  }
+  if (vt_rename_durable(tmp, out) < 0) goto done;
   res->n_rows = ord[0]->global_n;
   res->n_shards = n;
   rc = 0;

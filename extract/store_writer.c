@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/vt_common.h"
+#include "base/vt_durable.h"
 #include "store/vt_crash_guard.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
@@ -394,7 +395,7 @@ static int write_plan(const char *dir, const vt_store_meta *m) {
   } else {
     rc = write_meta(f, m);
     if (H5Fclose(f) < 0 || rc < 0) rc = write_failed(tmp);
-    if (rc == 0 && rename(tmp, fin) != 0) rc = vt_fail("cannot rename %s: %s", tmp, strerror(errno));
+    if (rc == 0) rc = vt_rename_durable(tmp, fin);
   }
   free(tmp);
   free(fin);
@@ -647,8 +648,8 @@ int vt_partial_commit(vt_partial *p) {
   if (rc) {
     write_failed(p->tmp_path);
     unlink(p->tmp_path); /* give back the space; its rows are redone */
-  } else if (rename(p->tmp_path, p->final_path) != 0) {
-    rc = vt_fail("cannot rename %s: %s", p->tmp_path, strerror(errno));
+  } else if ((p->mapfile && vt_map_file_sync(p->mapfile) < 0) || vt_rename_durable(p->tmp_path, p->final_path) < 0) {
+    rc = -1; /* (else a closed part, and the maps of its rows, survive a power cut) */
   } else {
     p->n_safe += p->n;
   }
@@ -900,7 +901,7 @@ int vt_partial_assemble(vt_partial *p, const vt_inputs *in, const char *out, lon
   H5Dclose(st);
   rc = H5Fclose(f) < 0 ? write_failed(tmp) : 0;
   f = -1;
-  if (rc == 0 && rename(tmp, out) != 0) rc = vt_fail("cannot rename %s to %s: %s", tmp, out, strerror(errno));
+  if (rc == 0) rc = vt_rename_durable(tmp, out); /* the store is whole on disk before it has its name */
   if (rc == 0) rc = remove_dir(p->dir, 0);
 done:
   if (f >= 0) H5Fclose(f);

@@ -5,18 +5,21 @@
 #define _XOPEN_SOURCE 700 /* wcwidth */
 #include <errno.h>
 #include <hdf5.h>
+#include <jansson.h>
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <wchar.h>
 
 #include "base/vt_args.h"
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "store/vt_h5.h"
+#include "store/vt_head_attrs.h"
 #include "store/vt_store_read.h"
 #include "store/vt_store_schema.h"
 #include "base/vt_text.h"
@@ -80,11 +83,6 @@ static void print_size(const char *path) {
 static char *str_attr_or(hid_t f, const char *name, const char *fallback) {
   char *s = vt_h5_read_str_attr(f, name);
   return s ? s : vt_xstrdup(fallback);
-}
-
-static long long int_attr_or(hid_t f, const char *name, long long fallback) {
-  long long v;
-  return vt_h5_read_int_attr(f, name, &v) < 0 ? fallback : v;
 }
 
 /* Shape "[a,b,c]" and element type ("float32", "float16", "int32", "string") of a dataset. */
@@ -343,115 +341,89 @@ static int describe_store(const char *path, int max_reasons) {
 
 /* ---- heads ---- */
 
-/* The report directory vggtap-train writes by default: HEAD minus .h5, plus .report. */
-static char *report_json(const char *head) {
-  size_t n = strlen(head);
-  if (n > 3 && !strcmp(head + n - 3, ".h5")) n -= 3;
-  char *p = vt_xmalloc(n + 32);
-  memcpy(p, head, n);
-  strcpy(p + n, ".report/metrics.json");
-  return p;
+/* A top-level string of metrics.json (malloc'd; "" if absent). */
+static char *report_string(const json_t *report, const char *key) {
+  const char *v = json_string_value(json_object_get(report, key));
+  return vt_xstrdup(v ? v : "");
 }
 
-/* A top-level string "key": "value" from metrics.json (malloc'd; "" if absent). */
-static char *json_string(const char *text, const char *key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\"", key);
-  const char *p = text ? strstr(text, pat) : NULL;
-  if (p) {
-    p += strlen(pat);
-    p += strspn(p, " \t\r\n");
-    if (*p == ':') p++;
-    p += strspn(p, " \t\r\n");
-  }
-  if (!p || *p != '"') return vt_xstrdup("");
-  char *out = vt_xmalloc(strlen(p) + 1), *o = out;
-  for (p++; *p && *p != '"'; p++) {
-    if (*p == '\\' && p[1]) p++; /* \" and \\ (other escapes keep their letter) */
-    *o++ = *p;
-  }
-  *o = '\0';
-  return out;
-}
-
-/* A top-level number "key": value from metrics.json (as train/report.c writes
- * it); NaN if absent or null. */
-static double json_number(const char *text, const char *key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\"", key);
-  const char *p = text ? strstr(text, pat) : NULL;
-  if (!p) return NAN;
-  p += strlen(pat);
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-  if (*p++ != ':') return NAN;
-  char *end;
-  double v = strtod(p, &end);
-  return end == p ? NAN : v;
-}
-
-static char *read_small_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = vt_xmalloc((1 << 20) + 1);
-  size_t n = fread(buf, 1, 1 << 20, f);
-  fclose(f);
-  buf[n] = '\0';
-  return buf;
+/* A top-level number of metrics.json; NaN if absent or null. */
+static double report_number(const json_t *report, const char *key) {
+  const json_t *v = json_object_get(report, key);
+  return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
 typedef struct {
-  char *tap, *pooling, *features, *hidden, *head_kind, *preprocessing, *resize, *weights_sha256, *store,
-      *eval_store, *feature_source, *config, *evaluated_on;
-  long long n_params, n_features, n_classes, n_layers, best_epoch, input_h, input_w, version;
+  vt_head_attrs a; /* absent strings read "?" or "", absent numbers -1 or 0 */
+  char *evaluated_on;
   double accuracy, macro_f1, balanced_accuracy, train_seconds;
   double val_accuracy, val_balanced_accuracy, val_macro_f1, n_scored, n_val;
   int have_report;
 } head_info;
 
 static void head_info_free(head_info *h) {
-  free(h->tap), free(h->pooling), free(h->features), free(h->hidden), free(h->head_kind), free(h->preprocessing);
-  free(h->resize), free(h->weights_sha256), free(h->store), free(h->eval_store);
-  free(h->feature_source), free(h->config), free(h->evaluated_on);
+  vt_head_attrs_free(&h->a);
+  free(h->evaluated_on);
 }
 
-static int read_head(const char *path, hid_t f, head_info *h) {
+static void str_or(char **s, const char *fallback) {
+  if (!*s) *s = vt_xstrdup(fallback);
+}
+
+static void int_or(long long *v, long long fallback) {
+  if (*v == VT_HEAD_ATTR_ABSENT) *v = fallback;
+}
+
+/* Shows what is there: an attribute missing or of the wrong type reads as
+ * "?" (a head too broken to use is still described). */
+static void read_head(const char *path, hid_t f, head_info *h) {
   memset(h, 0, sizeof *h);
-  h->version = int_attr_or(f, "format_version", 0);
-  h->head_kind = str_attr_or(f, "head", "?");
-  h->hidden = str_attr_or(f, "hidden", "");
-  h->tap = str_attr_or(f, "tap", "?");
-  h->pooling = str_attr_or(f, "pooling", "?");
-  h->features = str_attr_or(f, "features", ""); /* format_version 2 */
-  h->preprocessing = str_attr_or(f, "preprocessing", "?");
-  h->resize = str_attr_or(f, "resize", "?");
-  h->weights_sha256 = str_attr_or(f, "weights_sha256", "?");
-  h->store = str_attr_or(f, "store", "?");
-  h->eval_store = str_attr_or(f, "eval_store", "");
-  h->feature_source = str_attr_or(f, "feature_source", "?");
-  h->config = str_attr_or(f, "config", "");
-  h->n_params = int_attr_or(f, "n_params", -1);
-  h->n_features = int_attr_or(f, "n_features", -1);
-  h->n_classes = int_attr_or(f, "n_classes", -1);
-  h->n_layers = int_attr_or(f, "n_layers", -1);
-  h->best_epoch = int_attr_or(f, "best_epoch", -1);
-  h->input_h = int_attr_or(f, "input_height", 0);
-  h->input_w = int_attr_or(f, "input_width", 0);
-  char *json_path = report_json(path);
-  char *json = read_small_file(json_path);
+  vt_head_attrs *a = &h->a;
+  vt_head_attrs_read(f, a);
+  str_or(&a->head, "?");
+  str_or(&a->hidden, "");
+  str_or(&a->tap, "?");
+  str_or(&a->pooling, "?");
+  str_or(&a->features, ""); /* format_version 2 */
+  str_or(&a->preprocessing, "?");
+  str_or(&a->resize, "?");
+  str_or(&a->weights_sha256, "?");
+  str_or(&a->store, "?");
+  str_or(&a->eval_store, "");
+  str_or(&a->feature_source, "?");
+  str_or(&a->config, "");
+  int_or(&a->format_version, 0);
+  int_or(&a->input_height, 0);
+  int_or(&a->input_width, 0);
+  int_or(&a->n_params, -1);
+  int_or(&a->n_features, -1);
+  int_or(&a->n_classes, -1);
+  int_or(&a->n_layers, -1);
+  int_or(&a->best_epoch, -1);
+  char *json_path = vt_head_report_path(path, "metrics.json");
+  json_error_t err;
+  json_t *json = json_load_file(json_path, 0, &err);
   h->have_report = json != NULL;
-  h->accuracy = json_number(json, "accuracy");
-  h->balanced_accuracy = json_number(json, "balanced_accuracy");
-  h->macro_f1 = json_number(json, "macro_f1");
-  h->train_seconds = json_number(json, "train_seconds");
-  h->evaluated_on = json_string(json, "eval");
-  h->n_scored = json_number(json, "n");
-  h->n_val = json_number(json, "n_val");
-  h->val_accuracy = json_number(json, "val_accuracy");
-  h->val_balanced_accuracy = json_number(json, "val_balanced_accuracy");
-  h->val_macro_f1 = json_number(json, "val_macro_f1");
-  free(json);
+  if (!json && access(json_path, F_OK) == 0) /* there, but not a report */
+    fprintf(stderr, "vggtap-info: %s: line %d: %s\n", json_path, err.line, err.text);
+  h->accuracy = report_number(json, "accuracy");
+  h->balanced_accuracy = report_number(json, "balanced_accuracy");
+  h->macro_f1 = report_number(json, "macro_f1");
+  h->train_seconds = report_number(json, "train_seconds");
+  h->evaluated_on = report_string(json, "eval");
+  h->n_scored = report_number(json, "n");
+  h->n_val = report_number(json, "n_val");
+  h->val_accuracy = report_number(json, "val_accuracy");
+  h->val_balanced_accuracy = report_number(json, "val_balanced_accuracy");
+  h->val_macro_f1 = report_number(json, "val_macro_f1");
+  json_decref(json);
   free(json_path);
-  return 0;
+}
+
+/* An integer attribute of the conv head's group, 0 when absent or not one. */
+static long long conv_int(hid_t g, const char *name) {
+  long long v = 0;
+  return H5Aexists(g, name) > 0 && vt_h5_read_int_attr(g, name, &v) == 0 ? v : 0;
 }
 
 /* A conv head (docs/HEAD.md): its maps, its layers, how it is evaluated. */
@@ -460,19 +432,18 @@ static void print_conv(hid_t f, const head_info *h) {
   long long in_h = 0, in_w = 0, in_c = 0, in_pool = 0, grid = 0;
   double dropout = -1;
   if (g >= 0) {
-    in_h = int_attr_or(g, "in_height", 0), in_w = int_attr_or(g, "in_width", 0);
-    in_c = int_attr_or(g, "in_channels", 0), in_pool = int_attr_or(g, "in_pool", 0);
-    grid = int_attr_or(g, "grid", 0);
+    in_h = conv_int(g, "in_height"), in_w = conv_int(g, "in_width"), in_c = conv_int(g, "in_channels");
+    in_pool = conv_int(g, "in_pool"), grid = conv_int(g, "grid");
     hid_t a = H5Aexists(g, "dropout") > 0 ? H5Aopen(g, "dropout", H5P_DEFAULT) : -1;
     if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &dropout) < 0) dropout = -1;
     if (a >= 0) H5Aclose(a);
     H5Gclose(g);
   }
   char *reduce = str_attr_or(f, "map_reduce", "?"), *mirror = str_attr_or(f, "mirror", "?");
-  printf("  head           conv %s: %lldx%lldx%lld maps -> %lld classes, %lld parameters\n", h->hidden,
-         in_h, in_w, in_c, h->n_classes, h->n_params);
+  printf("  head           conv %s: %lldx%lldx%lld maps -> %lld classes, %lld parameters\n", h->a.hidden,
+         in_h, in_w, in_c, h->a.n_classes, h->a.n_params);
   printf("    layers       %sconvs %s (batch norm, ReLU; 2x2 max pools between), adaptive max "
-         "pool %lldx%lld, dropout %.2g, dense\n", in_pool ? "2x2 average pool, " : "", h->hidden,
+         "pool %lldx%lld, dropout %.2g, dense\n", in_pool ? "2x2 average pool, " : "", h->a.hidden,
          grid, grid, dropout);
   printf("    maps         stored maps reduced: %s; mirror average at evaluation: %s\n", reduce, mirror);
   free(reduce);
@@ -482,15 +453,16 @@ static void print_conv(hid_t f, const head_info *h) {
 static int describe_head(const char *path, hid_t f) {
   head_info h;
   read_head(path, f, &h);
-  printf("%s: vggtap head, format_version %lld\n", path, h.version);
+  printf("%s: vggtap head, format_version %lld\n", path, h.a.format_version);
   print_size(path);
-  if (strcmp(h.head_kind, "conv") == 0) print_conv(f, &h);
+  if (strcmp(h.a.head, "conv") == 0)
+    print_conv(f, &h);
   else
     printf("  head           %s%s%s: %lld features -> %lld classes, %lld dense layer%s, %lld parameters\n",
-           h.head_kind, h.hidden[0] ? " " : "", h.hidden, h.n_features, h.n_classes, h.n_layers,
-           h.n_layers == 1 ? "" : "s", h.n_params);
-  printf("  features       tap %s, pooling %s (%s)\n", h.tap, h.pooling, h.feature_source);
-  if (h.features[0]) printf("    in order     %s\n", h.features);
+           h.a.head, h.a.hidden[0] ? " " : "", h.a.hidden, h.a.n_features, h.a.n_classes, h.a.n_layers,
+           h.a.n_layers == 1 ? "" : "s", h.a.n_params);
+  printf("  features       tap %s, pooling %s (%s)\n", h.a.tap, h.a.pooling, h.a.feature_source);
+  if (h.a.features[0]) printf("    in order     %s\n", h.a.features);
   int n_classes = 0;
   char **classes = NULL;
   if (vt_read_string_dataset(f, "classes", &n_classes, &classes) == 0) {
@@ -499,16 +471,16 @@ static int describe_head(const char *path, hid_t f) {
     printf("\n");
     vt_free_strings(classes, n_classes);
   }
-  printf("  trained on     %s: %lld training rows, %lld validation rows, best epoch %lld\n", h.store,
-         dataset_len(f, "training/train_rows"), dataset_len(f, "training/val_rows"), h.best_epoch);
+  printf("  trained on     %s: %lld training rows, %lld validation rows, best epoch %lld\n", h.a.store,
+         dataset_len(f, "training/train_rows"), dataset_len(f, "training/val_rows"), h.a.best_epoch);
   if (dataset_len(f, "training/test_rows") > 0)
     printf("  test split     %lld rows of it, held out for the score\n", dataset_len(f, "training/test_rows"));
-  if (h.eval_store[0]) printf("  evaluated on   %s\n", h.eval_store);
+  if (h.a.eval_store[0]) printf("  evaluated on   %s\n", h.a.eval_store);
   printf("  provenance\n");
-  printf("    weights        sha256 %s\n", h.weights_sha256);
+  printf("    weights        sha256 %s\n", h.a.weights_sha256);
   printf("    preprocessing  %s\n    resize         %s\n    input size     %lldx%lld (height x width)\n",
-         h.preprocessing, h.resize, h.input_h, h.input_w);
-  char *json_path = report_json(path);
+         h.a.preprocessing, h.a.resize, h.a.input_height, h.a.input_width);
+  char *json_path = vt_head_report_path(path, "metrics.json");
   if (h.have_report)
     printf("  report         %s\n    on %s: accuracy %.4f, balanced accuracy %.4f, macro-F1 %.4f, "
            "trained in %.2f s\n", json_path, h.evaluated_on[0] ? h.evaluated_on : "?", h.accuracy,
@@ -516,13 +488,13 @@ static int describe_head(const char *path, hid_t f) {
   else
     printf("  report         none at %s\n", json_path);
   free(json_path);
-  if (h.config[0]) {
+  if (h.a.config[0]) {
     printf("  training configuration\n    ");
-    for (const char *c = h.config; *c; c++) {
+    for (const char *c = h.a.config; *c; c++) {
       putchar(*c);
       if (*c == '\n' && c[1]) printf("    ");
     }
-    if (h.config[strlen(h.config) - 1] != '\n') putchar('\n');
+    if (h.a.config[strlen(h.a.config) - 1] != '\n') putchar('\n');
   }
   head_info_free(&h);
   return 0;
@@ -539,7 +511,7 @@ static hid_t open_vggtap(const char *path, int *kind) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return vt_fail("%s: cannot open (corrupt HDF5 file?)", path);
   char *format = vt_h5_read_str_attr(f, "format");
-  *kind = !format ? 0 : !strcmp(format, VT_STORE_FORMAT) ? 1 : !strcmp(format, "vggtap-head") ? 2 : 0;
+  *kind = !format ? 0 : !strcmp(format, VT_STORE_FORMAT) ? 1 : !strcmp(format, VT_HEAD_FORMAT) ? 2 : 0;
   free(format);
   if (!*kind) {
     H5Fclose(f);
@@ -584,7 +556,7 @@ static int table(int n, char **paths, const char *metric, const char *root, cons
     }
     read_head(paths[i], f, &h[i]);
     H5Fclose(f);
-    rows[i] = (vt_board_row){paths[i], h[i].tap, h[i].pooling, h[i].hidden, h[i].n_features, h[i].n_params,
+    rows[i] = (vt_board_row){paths[i], h[i].a.tap, h[i].a.pooling, h[i].a.hidden, h[i].a.n_features, h[i].a.n_params,
                              h[i].accuracy, h[i].balanced_accuracy, h[i].macro_f1, h[i].train_seconds,
                              h[i].evaluated_on, isnan(h[i].n_scored) ? 0 : (long long)h[i].n_scored,
                              h[i].val_accuracy, h[i].val_balanced_accuracy, h[i].val_macro_f1,

@@ -5,6 +5,7 @@
 #   tests/test_*.sh      integration tests of the bin/ programs
 # --c-only runs only the C unit tests.
 # A test may exit 77 to report itself skipped (with the reason on stdout).
+# TEST_EMULATOR=qemu-aarch64 runs the C tests through it (make check-arm64).
 # TEST_FILTER=substring runs only matching tests; TEST_ONLY="a b.py" only
 # those named (make check-tsan); TEST_EXCLUDE="a.py b.py" leaves those out
 # (make check-asan: see the Makefile).
@@ -34,7 +35,7 @@ for t in "${tests[@]}"; do
   case "$t" in
     *.py) /usr/bin/python3 "$t" >"$logs/$name.log" 2>&1 ;;
     *.sh) bash "$t" >"$logs/$name.log" 2>&1 ;;
-    *) "$t" >"$logs/$name.log" 2>&1 ;;
+    *) ${TEST_EMULATOR:-} "$t" >"$logs/$name.log" 2>&1 ;;
   esac
   rc=$?
   secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')

@@ -13,6 +13,7 @@
 #include "net/vt_vgg.h"
 #include "net/vt_weights.h"
 
+#include "support/vt_conv_im2col.h"
 #include "vt_test.h"
 
 
@@ -137,7 +138,7 @@ static void test_grid_pool_naive_by_hand(void) {
 /* ------------------------------------------------------------------------ */
 /* Fast kernels against the references. */
 
-/* The conv paths under test: vt_conv3x3_relu (im2col + BLIS) and the packed
+/* The conv paths under test: im2col + BLIS (tests/support/) and the packed
  * ones, plain and with the 2x2 max-pool fused (with and without the conv
  * output). */
 enum { PATH_BLIS, PATH_GEMM, PATH_WINO, NPATHS };
@@ -165,7 +166,7 @@ static void conv_fast_vs_naive(int H, int W, int Cin, int Cout) {
   vt_maxpool2x2_naive(ref, H, W, Cout, ref_pool);
   for (int path = 0; path < NPATHS; path++) {
     vt_conv3x3_packed *p = NULL;
-    size_t ns = vt_conv3x3_scratch_floats(W, Cin);
+    size_t ns = vt_conv3x3_im2col_scratch_floats(W, Cin);
     if (path != PATH_BLIS) {
       p = vt_conv3x3_pack(k, b, Cin, Cout, path == PATH_GEMM ? VT_CONV_GEMM : VT_CONV_WINOGRAD);
       CHECK(p != NULL, "pack: %s", vt_failure_reason());
@@ -178,7 +179,7 @@ static void conv_fast_vs_naive(int H, int W, int Cin, int Cout) {
     if (p)
       vt_conv3x3_relu_packed(p, in, H, W, got, scratch);
     else
-      vt_conv3x3_relu(in, H, W, Cin, k, b, Cout, got, scratch);
+      vt_conv3x3_relu_im2col(in, H, W, Cin, k, b, Cout, got, scratch);
     double e = rel_err(got, ref, nout);
     CHECK(e < path_tol[path], "%s conv %dx%d Cin %d Cout %d: rel err %g", name, H, W, Cin, Cout, e);
     CHECK(got[nout] == 12345.0f, "%s conv %dx%dx%d->%d wrote past its output", name, H, W, Cin, Cout);
@@ -484,10 +485,10 @@ typedef struct {
 enum { TH = 37, TW = 41, TCIN = 32, TCOUT = 48 };
 static void *conv_thread(void *arg) {
   conv_job *j = arg;
-  size_t n1 = vt_conv3x3_scratch_floats(TW, TCIN), n2 = vt_conv3x3_packed_scratch_floats(j->p, TH, TW);
+  size_t n1 = vt_conv3x3_im2col_scratch_floats(TW, TCIN), n2 = vt_conv3x3_packed_scratch_floats(j->p, TH, TW);
   float *scratch = vt_aligned_alloc((n1 > n2 ? n1 : n2) * sizeof(float));
   for (int rep = 0; rep < 5; rep++) {
-    vt_conv3x3_relu(j->in, TH, TW, TCIN, j->k, j->b, TCOUT, j->out, scratch);
+    vt_conv3x3_relu_im2col(j->in, TH, TW, TCIN, j->k, j->b, TCOUT, j->out, scratch);
     vt_conv3x3_relu_packed(j->p, j->in, TH, TW, j->out_packed, scratch);
   }
   free(scratch);
@@ -504,9 +505,14 @@ static void test_conv_threads(void) {
     jobs[t] = (conv_job){in, k, b, p, vt_xmalloc(nout * sizeof(float)), vt_xmalloc(nout * sizeof(float))};
   conv_thread(&jobs[0]);
   pthread_t th[2];
-  for (int t = 0; t < 2; t++) pthread_create(&th[t], NULL, conv_thread, &jobs[t + 1]);
-  for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
-  for (int t = 1; t < 3; t++) {
+  int started = 0;
+  for (; started < 2; started++) {
+    int err = pthread_create(&th[started], NULL, conv_thread, &jobs[started + 1]);
+    CHECK(!err, "cannot start thread %d: %s", started + 1, strerror(err));
+    if (err) break;
+  }
+  for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+  for (int t = 1; t <= started; t++) {
     CHECK(equal_floats(jobs[0].out, jobs[t].out, nout), "thread %d result differs", t);
     CHECK(equal_floats(jobs[0].out_packed, jobs[t].out_packed, nout), "thread %d packed result differs", t);
   }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/vt_common.h"
+#include "net/vt_extract.h"
 #include "vt_features.h"
 
 #include "vt_test.h"
@@ -32,20 +33,30 @@ static void test_pooling(void) {
 
 static void test_taps_and_recipe(void) {
   char taps[VT_RECIPE_MAX_TAPS][VT_TAP_NAME_MAX];
-  CHECK(vt_taps_parse("block2_pool,block1_pool", taps, VT_RECIPE_MAX_TAPS) == 2 &&
+  CHECK(vt_tap_names_parse("block2_pool,block1_pool", taps, VT_RECIPE_MAX_TAPS) == 2 &&
         strcmp(taps[0], "block2_pool") == 0 && strcmp(taps[1], "block1_pool") == 0,
         "taps keep the order given");
-  CHECK(vt_taps_parse("block1_pool,,block2_pool", taps, VT_RECIPE_MAX_TAPS) < 0 &&
+  CHECK(vt_tap_names_parse("block1_pool,,block2_pool", taps, VT_RECIPE_MAX_TAPS) < 0 &&
         strstr(vt_failure_reason(), "empty"), "%s", vt_failure_reason());
-  CHECK(vt_taps_parse("block1_pool,block1_pool", taps, VT_RECIPE_MAX_TAPS) < 0 &&
+  CHECK(vt_tap_names_parse("block1_pool,block1_pool", taps, VT_RECIPE_MAX_TAPS) < 0 &&
         strstr(vt_failure_reason(), "twice"), "%s", vt_failure_reason());
-  CHECK(vt_taps_parse("a/b", taps, VT_RECIPE_MAX_TAPS) < 0);
+  CHECK(vt_tap_names_parse("a/b", taps, VT_RECIPE_MAX_TAPS) < 0);
+  /* vggtap-extract reads --tap the same way, then keeps network order */
+  vt_extract_config c;
+  vt_extract_config_default(&c);
+  CHECK(vt_extract_parse_taps(&c, "block2_pool,block1_conv2") == 0 && c.n_taps == 2 &&
+        c.taps[0] == vt_vgg16_layer_index("block1_conv2") && c.taps[1] == vt_vgg16_layer_index("block2_pool"));
+  CHECK(vt_extract_parse_taps(&c, "block1_pool,,block2_pool") < 0 && strstr(vt_failure_reason(), "empty"),
+        "%s", vt_failure_reason());
+  /* only VGG16 layers */
+  CHECK(vt_tap_names_parse("block1_pool,block9_pool", taps, VT_RECIPE_MAX_TAPS) < 0 &&
+        strstr(vt_failure_reason(), "unknown tap 'block9_pool'"), "%s", vt_failure_reason());
 
   /* every tap with every part, tap-major, in the order given */
   vt_pooling p;
   vt_recipe r, back;
   char text[1024];
-  CHECK(vt_taps_parse("block2_pool,block1_pool", taps, VT_RECIPE_MAX_TAPS) == 2);
+  CHECK(vt_tap_names_parse("block2_pool,block1_pool", taps, VT_RECIPE_MAX_TAPS) == 2);
   CHECK(vt_pooling_parse("max4,avg1", &p) == 0 && vt_recipe_product(taps, 2, &p, &r) == 0);
   vt_recipe_text(&r, text, sizeof text);
   CHECK(strcmp(text, "block2_pool/max4,block2_pool/avg1,block1_pool/max4,block1_pool/avg1") == 0,

@@ -234,6 +234,30 @@ p = vtlib.run([vtlib.tool("vggtap-info"), "--table", "--csv", bad_csv] + heads, 
 vtlib.check(p.returncode == 1 and f"cannot write {bad_csv}: No such file or directory" in p.stderr,
             f"vggtap-info --csv {bad_csv}: exit {p.returncode}, {p.stderr!r}")
 
+# One reader of a head's attributes (common/store/vt_head_attrs.h), two
+# policies: vggtap-info describes a damaged head with "?" where an attribute
+# is missing or of the wrong type; vggtap-predict refuses it, naming the
+# first such attribute and why.
+broken = os.path.join(tmp, "broken-head.h5")
+shutil.copy(heads[0], broken)
+with h5py.File(broken, "r+") as hf:
+    del hf.attrs["tap"]
+    hf.attrs["tap"] = np.int64(7)  # not a string
+    del hf.attrs["resize"]
+p = vtlib.run([vtlib.tool("vggtap-info"), broken], check=False)
+vtlib.check(p.returncode == 0 and re.search(r"^  features\s+tap \?, pooling avg2 ", p.stdout, re.M)
+            and re.search(r"^    resize\s+\?$", p.stdout, re.M),
+            f"vggtap-info on a head with a bad tap and no resize: exit {p.returncode}\n{p.stdout}{p.stderr}")
+p = vtlib.run([vtlib.tool("vggtap-predict"), "--head", broken, "--store", store], check=False)
+vtlib.check(p.returncode == 1 and "attribute 'tap' is not a string" in p.stderr,
+            f"vggtap-predict on a head whose tap is a number: exit {p.returncode}, {p.stderr!r}")
+with h5py.File(broken, "r+") as hf:
+    del hf.attrs["tap"]
+    hf.attrs["tap"] = "block2_pool"
+p = vtlib.run([vtlib.tool("vggtap-predict"), "--head", broken, "--store", store], check=False)
+vtlib.check(p.returncode == 1 and "attribute 'resize' is missing" in p.stderr,
+            f"vggtap-predict on a head without resize: exit {p.returncode}, {p.stderr!r}")
+
 if vtlib.failures:
     print(f"{len(vtlib.failures)} checks failed")
     sys.exit(1)

@@ -2,7 +2,7 @@
  * raw.decode("utf-8", "backslashreplace") (expected values printed by Python
  * 3.11): valid UTF-8 is left alone (NULL), each invalid byte becomes \xHH,
  * and overlong forms, surrogates, code points over U+10FFFF and truncated
- * sequences are invalid; vt_csv_field and vt_json_string write that text
+ * sequences are invalid; vt_csv_field and vt_json_text write that text
  * (then quoted or escaped as their format wants); vt_utf8_unescaped turns
  * that text back into the bytes, leaving what the escaping never writes. */
 #include <stdio.h>
@@ -53,7 +53,11 @@ int main(void) {
     FILE *f = open_memstream(&buf, &len);
     vt_csv_field(f, out[i].raw);
     fputc('|', f);
-    vt_json_string(f, out[i].raw);
+    json_t *j = vt_json_text(out[i].raw);
+    char *text = json_dumps(j, JSON_ENCODE_ANY);
+    fputs(text, f);
+    free(text);
+    json_decref(j);
     fclose(f);
     size_t n = strlen(out[i].csv);
     CHECK(len == n + 1 + strlen(out[i].json) && !memcmp(buf, out[i].csv, n) && buf[n] == '|' &&

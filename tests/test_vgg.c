@@ -42,6 +42,10 @@ static void random_weights(vt_weights *w) {
     for (int o = 0; o < d->cout; o++) c->bias[o] = 0.1f * (float)uniform();
     w->n_conv = d->conv_index + 1;
   }
+  if (vt_weights_pack(w) < 0) {
+    printf("pack: %s\n", vt_failure_reason());
+    exit(1);
+  }
 }
 
 static void test_table(void) {

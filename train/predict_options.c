@@ -43,7 +43,9 @@ static const char usage[] =
     "  --threads N           images predicted in parallel (default: all cores)\n"
     "  --config FILE         options from the [predict] section (and `weights` in [vggtap])\n"
     "                        of an INI file (docs/CONFIG.md); flags given here win\n"
-    "  --help, --version\n"
+    "  --help, --version     --version also names the kernel path in use\n"
+    "\n"
+    VT_NET_HELP_KERNELS
     "\n"
     "CSV columns: path, [true_class (--store),] class_1, probability_1, ...,\n"
     "class_K, probability_K, error (empty unless the image could not be read).\n"

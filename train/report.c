@@ -184,84 +184,54 @@ void vt_report_print(FILE *f, const vt_report *r) {
 /* ---- files ---- */
 
 /* JSON has no NaN or infinity: those become null. */
-static void json_number(FILE *f, double v) {
-  if (isfinite(v)) fprintf(f, "%.10g", v);
-  else fputs("null", f);
-}
+static json_t *json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+/* metrics.json, built with libjansson: string escaping, UTF-8 and number
+ * formatting are the library's (10 significant digits). */
 static int write_json(FILE *f, const vt_report *r) {
   const vt_metrics *m = r->metrics;
   char name[32];
-  fprintf(f, "{\n  \"title\": ");
-  vt_json_string(f, r->title ? r->title : "");
-  fprintf(f, ",\n  \"eval\": ");
-  vt_json_string(f, r->eval_name ? r->eval_name : "");
-  fprintf(f, ",\n  \"n\": %d,\n  \"n_classes\": %d,\n  \"accuracy\": ", m->n, m->n_classes);
-  json_number(f, m->accuracy);
-  fprintf(f, ",\n  \"balanced_accuracy\": ");
-  json_number(f, m->balanced_accuracy);
-  fprintf(f, ",\n  \"macro_f1\": ");
-  json_number(f, m->macro_f1);
-  fprintf(f, ",\n  \"per_class\": [");
-  for (int c = 0; c < m->n_classes; c++) {
-    fprintf(f, "%s\n    {\"name\": ", c ? "," : "");
-    vt_json_string(f, class_name(r, c, name));
-    fprintf(f, ", \"precision\": ");
-    json_number(f, m->precision[c]);
-    fprintf(f, ", \"recall\": ");
-    json_number(f, m->recall[c]);
-    fprintf(f, ", \"f1\": ");
-    json_number(f, m->f1[c]);
-    fprintf(f, ", \"support\": %ld}", m->support[c]);
-  }
-  fprintf(f, "\n  ],\n  \"confusion\": [");
+  json_t *per_class = json_array(), *confusion = json_array(), *epochs = json_array();
+  for (int c = 0; c < m->n_classes; c++)
+    json_array_append_new(per_class, json_pack("{s:o, s:o, s:o, s:o, s:I}", "name", vt_json_text(class_name(r, c, name)),
+                                               "precision", json_number(m->precision[c]),
+                                               "recall", json_number(m->recall[c]), "f1", json_number(m->f1[c]),
+                                               "support", (json_int_t)m->support[c]));
   for (int i = 0; i < m->n_classes; i++) {
-    fprintf(f, "%s\n    [", i ? "," : "");
+    json_t *row = json_array();
     for (int j = 0; j < m->n_classes; j++)
-      fprintf(f, "%s%ld", j ? ", " : "", m->confusion[(size_t)i * m->n_classes + j]);
-    fprintf(f, "]");
+      json_array_append_new(row, json_integer(m->confusion[(size_t)i * m->n_classes + j]));
+    json_array_append_new(confusion, row);
   }
-  fprintf(f, "\n  ],\n  \"head_params\": %ld,\n  \"dense_params\": %ld,\n"
-             "  \"dense_params_with_convs\": %ld,\n  \"train_seconds\": ",
-          r->head_params, r->dense_params, r->dense_params_with_convs);
-  json_number(f, r->train_seconds);
-  char note[1024];
-  vt_report_score_note(r, note, sizeof note);
-  fprintf(f, ",\n  \"held_out\": %s,\n  \"score_note\": ", vt_report_held_out(r) ? "true" : "false");
-  vt_json_string(f, note);
-  fprintf(f, ",\n  \"test_rows\": ");
-  vt_json_string(f, r->test_note ? r->test_note : "");
-  fprintf(f, ",\n  \"val_chose\": ");
-  vt_json_string(f, r->val_chose ? r->val_chose : "");
-  fprintf(f, ",\n  \"n_train\": %d,\n  \"n_val\": %d,\n  \"kept_epoch\": %d", r->n_train, r->n_val,
-          r->kept_epoch);
-  const vt_metrics *v = r->val_metrics;
-  fprintf(f, ",\n  \"val_accuracy\": ");
-  json_number(f, v ? v->accuracy : NAN);
-  fprintf(f, ",\n  \"val_balanced_accuracy\": ");
-  json_number(f, v ? v->balanced_accuracy : NAN);
-  fprintf(f, ",\n  \"val_macro_f1\": ");
-  json_number(f, v ? v->macro_f1 : NAN);
-  fprintf(f, ",\n  \"epochs\": [");
   for (int e = 0; e < r->n_epochs && r->epochs; e++) {
     const vt_epoch_log *l = &r->epochs[e];
-    fprintf(f, "%s\n    {\"epoch\": %d, \"lr\": ", e ? "," : "", l->epoch);
-    json_number(f, l->lr);
-    fprintf(f, ", \"train_loss\": ");
-    json_number(f, l->train_loss);
-    fprintf(f, ", \"train_acc\": ");
-    json_number(f, l->train_acc);
-    fprintf(f, ", \"val_loss\": ");
-    json_number(f, l->val_loss);
-    fprintf(f, ", \"val_acc\": ");
-    json_number(f, l->val_acc);
-    fprintf(f, "}");
+    json_array_append_new(epochs, json_pack("{s:i, s:o, s:o, s:o, s:o, s:o}", "epoch", l->epoch,
+                                            "lr", json_number(l->lr), "train_loss", json_number(l->train_loss),
+                                            "train_acc", json_number(l->train_acc),
+                                            "val_loss", json_number(l->val_loss), "val_acc", json_number(l->val_acc)));
   }
-  fprintf(f, "%s]", r->n_epochs > 0 && r->epochs ? "\n  " : "");
-  if (r->extra_json && r->extra_json[strspn(r->extra_json, " \t\r\n")])
-    fprintf(f, ",\n  %s", r->extra_json);
-  fprintf(f, "\n}\n");
-  return 0;
+  json_t *root = json_pack(
+      "{s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o}", "title",
+      vt_json_text(r->title), "eval", vt_json_text(r->eval_name), "n", m->n,
+      "n_classes", m->n_classes, "accuracy", json_number(m->accuracy), "balanced_accuracy",
+      json_number(m->balanced_accuracy), "macro_f1", json_number(m->macro_f1), "per_class", per_class,
+      "confusion", confusion, "head_params", (json_int_t)r->head_params, "dense_params",
+      (json_int_t)r->dense_params, "dense_params_with_convs", (json_int_t)r->dense_params_with_convs,
+      "train_seconds", json_number(r->train_seconds));
+  char note[1024];
+  vt_report_score_note(r, note, sizeof note);
+  const vt_metrics *v = r->val_metrics;
+  json_object_update_new(
+      root, json_pack("{s:b, s:o, s:o, s:o, s:i, s:i, s:i, s:o, s:o, s:o, s:o}", "held_out", vt_report_held_out(r),
+                      "score_note", vt_json_text(note), "test_rows", vt_json_text(r->test_note),
+                      "val_chose", vt_json_text(r->val_chose), "n_train", r->n_train, "n_val", r->n_val,
+                      "kept_epoch", r->kept_epoch, "val_accuracy", json_number(v ? v->accuracy : NAN),
+                      "val_balanced_accuracy", json_number(v ? v->balanced_accuracy : NAN),
+                      "val_macro_f1", json_number(v ? v->macro_f1 : NAN), "epochs", epochs));
+  if (r->extra) json_object_update(root, r->extra);
+  int rc = vt_json_write(f, root);
+  json_decref(root);
+  return rc;
 }
 
 static int write_per_class_csv(FILE *f, const vt_report *r) {

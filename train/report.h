@@ -5,6 +5,7 @@
 #ifndef VT_REPORT_H
 #define VT_REPORT_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -44,7 +45,7 @@ typedef struct {
   long dense_params;            /* Flatten+Dense(4096)+Dense(4096)+Dense(K) on the same tap */
   long dense_params_with_convs; /* the same plus the tap's conv layers trained too */
   double train_seconds;
-  const char *extra_json;       /* extra members for metrics.json ("\"k\": v, ..."), or NULL */
+  json_t *extra;                /* more members for metrics.json (an object), or NULL */
   const char *settings;         /* the training settings, "key=value" lines (the page shows them); NULL */
   /* where each number comes from */
   vt_scored_set scored;

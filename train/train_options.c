@@ -300,7 +300,7 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
   o->is_conv = strcmp(o->head, "conv") == 0;
   if (check_head(o) < 0) return -1;
   if (vt_pooling_parse(o->pool, &o->pooling) < 0) return vt_fail_prefix("--pool");
-  if (o->tap && (o->n_taps = vt_taps_parse(o->tap, o->taps, VT_RECIPE_MAX_TAPS)) < 0)
+  if (o->tap && (o->n_taps = vt_tap_names_parse(o->tap, o->taps, VT_RECIPE_MAX_TAPS)) < 0)
     return vt_fail_prefix("--tap");
   if (o->is_conv) return conv_defaults(o);
   /* defaults that depend on the head: softmax regression is convex, so run

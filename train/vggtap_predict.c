@@ -4,8 +4,7 @@
  * not be what the head was trained on, and says why. */
 #include <blis.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "train_conv.h"
 #include "vt_convnet_layers.h"
 #include "base/vt_common.h"
+#include "base/vt_pool.h"
 #include "net/vt_extract.h"
 #include "vt_features.h"
 #include "store/vt_h5.h"
@@ -91,39 +91,27 @@ static int write_predictions(FILE *f, const void *arg) {
     }
     return 0;
   }
-  fprintf(f, "{\n  \"head\": ");
-  vt_json_string(f, o->head);
-  fprintf(f, ",\n  \"tap\": ");
-  vt_json_string(f, hf->tap);
-  fprintf(f, ",\n  \"pooling\": ");
-  vt_json_string(f, hf->pooling);
-  fprintf(f, ",\n  \"features\": ");
-  vt_json_string(f, hf->features);
-  fprintf(f, ",\n  \"predictions\": [");
+  json_t *list = json_array();
   for (int i = 0; i < n; i++) {
-    fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-    vt_json_string(f, p[i].path);
-    if (with_truth) {
-      fprintf(f, ", \"true_class\": ");
-      if (p[i].true_class) vt_json_string(f, p[i].true_class);
-      else fprintf(f, "null");
-    }
+    json_t *q = json_pack("{s:o}", "path", vt_json_text(p[i].path));
+    if (with_truth) json_object_set_new(q, "true_class", p[i].true_class ? vt_json_text(p[i].true_class) : json_null());
     if (p[i].error) {
-      fprintf(f, ", \"error\": ");
-      vt_json_string(f, p[i].error);
-      fputc('}', f);
-      continue;
+      json_object_set_new(q, "error", vt_json_text(p[i].error));
+    } else {
+      json_t *top = json_array();
+      for (int j = 0; j < k; j++) /* the same 6 decimals as the CSV */
+        json_array_append_new(top, json_pack("{s:o, s:f}", "class", vt_json_text(hf->classes[p[i].top[j]]),
+                                             "probability", round(p[i].prob[j] * 1e6) / 1e6));
+      json_object_set_new(q, "top", top);
     }
-    fprintf(f, ", \"top\": [");
-    for (int j = 0; j < k; j++) {
-      fprintf(f, "%s{\"class\": ", j ? ", " : "");
-      vt_json_string(f, hf->classes[p[i].top[j]]);
-      fprintf(f, ", \"probability\": %.6f}", p[i].prob[j]);
-    }
-    fprintf(f, "]}");
+    json_array_append_new(list, q);
   }
-  fprintf(f, "\n  ]\n}\n");
-  return 0;
+  json_t *root = json_pack("{s:o, s:o, s:o, s:o, s:o}", "head", vt_json_text(o->head), "tap", vt_json_text(hf->tap),
+                           "pooling", vt_json_text(hf->pooling), "features", vt_json_text(hf->features),
+                           "predictions", list);
+  int rc = vt_json_write(f, root);
+  json_decref(root);
+  return rc;
 }
 
 /* Writes to o->out atomically, or to stdout. */
@@ -247,24 +235,22 @@ static int read_list(const char *path, int *n, char ***items) {
   return 0;
 }
 
-/* Images are predicted by worker threads, one image at a time each (as the
- * extractor parallelises), taking the next index from a shared counter;
- * results land in p[i], so the output order is the input order. */
+/* Images are predicted by the worker pool (base/vt_pool.h), one image at a
+ * time per worker (as the extractor parallelises); results land in p[i], so
+ * the output order is the input order. */
 typedef struct {
   const vt_head_file *hf;
   const vt_recipe *recipe;
   /* part k of the recipe is the extractor's tap part_tap[k], grid part_grid[k] */
   int part_tap[VT_RECIPE_MAX_PARTS], part_grid[VT_RECIPE_MAX_PARTS];
   const vt_extract_config *cfg;
+  const vt_weights *weights;
   const vt_inputs *in;
   prediction *p;
   int top;
-  atomic_int next;
 } shared;
 
 typedef struct {
-  shared *sh;
-  pthread_t thread;
   vt_extractor x;
   vt_head_work hw;
   vt_convnet_work cw; /* a conv head's: the map and its mirror's in one batch */
@@ -272,12 +258,21 @@ typedef struct {
   int ready;
 } worker;
 
+static void worker_free(void *ctx, void *arg) {
+  worker *w = arg;
+  if (w->ready) vt_extractor_free(&w->x);
+  vt_head_work_free(&w->hw);
+  vt_convnet_work_free(&w->cw);
+  free(w->feat);
+  free(w->probs);
+}
+
 /* A conv head's worker: the tap's map, reduced as the store's were, must
  * be the head's input. */
-static int conv_worker_init(worker *w) {
-  const vt_head_file *hf = w->sh->hf;
+static int conv_worker_init(const shared *sh, worker *w) {
+  const vt_head_file *hf = sh->hf;
   const vt_convnet_config *c = &hf->conv.cfg;
-  int l = w->sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l];
+  int l = sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l];
   int k = vt_conv_reduce_factor(hf->map_reduce);
   if (k > 1) h /= k, wd /= k;
   if (h != c->in_h || wd != c->in_w || ch != c->in_c)
@@ -291,10 +286,10 @@ static int conv_worker_init(worker *w) {
 
 /* A conv head's probabilities of the image at path, whose map the extractor
  * holds: averaged with its mirror image's as the head was trained. */
-static int conv_probs(worker *w, const char *path) {
-  const vt_head_file *hf = w->sh->hf;
+static int conv_probs(const shared *sh, worker *w, const char *path) {
+  const vt_head_file *hf = sh->hf;
   const vt_convnet_config *c = &hf->conv.cfg;
-  int l = w->sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l], oh, ow, n = 1;
+  int l = sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l], oh, ow, n = 1;
   size_t len = (size_t)c->in_h * c->in_w * c->in_c;
   vt_conv_reduce_map(hf->map_reduce, w->x.ws.out[l], h, wd, ch, w->feat, &oh, &ow);
   if (!strcmp(hf->mirror, "flip")) {
@@ -311,68 +306,60 @@ static int conv_probs(worker *w, const char *path) {
   return 0;
 }
 
-static int worker_init(worker *w, const vt_weights *weights) {
-  const shared *sh = w->sh;
-  if (vt_extractor_init(&w->x, sh->cfg, weights) < 0) return -1;
+static int worker_init(void *ctx, void *arg) {
+  const shared *sh = ctx;
+  worker *w = arg;
+  if (vt_extractor_init(&w->x, sh->cfg, sh->weights) < 0) return -1;
   w->ready = 1;
-  if (sh->hf->is_conv) return conv_worker_init(w);
+  if (sh->hf->is_conv) {
+    int rc = conv_worker_init(sh, w);
+    if (rc < 0) worker_free(ctx, w); /* the pool frees only what it set up */
+    return rc;
+  }
   /* the recipe's parts, in order, must make up the head's input */
   size_t dim = 0;
   for (int k = 0; k < sh->recipe->n; k++)
     dim += vt_extract_pooled_len(&w->x, sh->part_tap[k], sh->part_grid[k]);
+  int rc = 0;
   if (dim != (size_t)sh->hf->head.dims[0])
-    return vt_fail("the head expects %d features, %s gives %zu", sh->hf->head.dims[0],
-                   sh->hf->features, dim);
-  if (vt_head_work_init(&w->hw, &sh->hf->head, 1) < 0) return -1;
+    rc = vt_fail("the head expects %d features, %s gives %zu", sh->hf->head.dims[0], sh->hf->features, dim);
+  else if (vt_head_work_init(&w->hw, &sh->hf->head, 1) < 0)
+    rc = -1;
   w->feat = vt_xmalloc(sizeof(float) * dim);
   w->probs = vt_xmalloc(sizeof(float) * (size_t)sh->hf->n_classes);
-  return 0;
+  if (rc < 0) worker_free(ctx, w); /* the pool frees only what it set up */
+  return rc;
 }
 
-static void worker_free(worker *w) {
-  if (w->ready) vt_extractor_free(&w->x);
-  vt_head_work_free(&w->hw);
-  vt_convnet_work_free(&w->cw);
-  free(w->feat);
-  free(w->probs);
-}
-
-static void *worker_run(void *arg) {
+static void worker_run(void *ctx, void *arg, long long i, int slot) {
+  const shared *sh = ctx;
   worker *w = arg;
-  shared *sh = w->sh;
   const vt_head_file *hf = sh->hf;
   int dim = hf->head.dims[0];
-  for (;;) {
-    int i = atomic_fetch_add(&sh->next, 1);
-    if (i >= sh->in->n) break;
-    prediction *p = &sh->p[i];
-    p->path = vt_xstrdup(sh->in->full[i]);
-    if (vt_extractor_run_file(&w->x, sh->in->full[i]) < 0 ||
-        (hf->is_conv && conv_probs(w, sh->in->full[i]) < 0)) {
-      p->error = vt_xstrdup(vt_failure_reason());
-      continue;
-    }
-    if (hf->is_conv) {
-      p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
-      p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
-      top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
-      continue;
-    }
-    size_t col = 0;
-    for (int k = 0; k < sh->recipe->n; k++) {
-      int t = sh->part_tap[k], gi = sh->part_grid[k];
-      size_t len = vt_extract_pooled_len(&w->x, t, gi);
-      memcpy(w->feat + col, vt_extractor_pooled(&w->x, t, gi, sh->recipe->part[k].is_max),
-             len * sizeof(float));
-      col += len;
-    }
-    vt_standardize_apply(w->feat, 1, dim, hf->mean, hf->std);
-    vt_head_predict(&hf->head, &w->hw, w->feat, 1, w->probs);
+  prediction *p = &sh->p[i];
+  p->path = vt_xstrdup(sh->in->full[i]);
+  if (vt_extractor_run_file(&w->x, sh->in->full[i]) < 0 || (hf->is_conv && conv_probs(sh, w, sh->in->full[i]) < 0)) {
+    p->error = vt_xstrdup(vt_failure_reason());
+    return;
+  }
+  if (hf->is_conv) {
     p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
     p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
     top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
+    return;
   }
-  return NULL;
+  size_t col = 0;
+  for (int k = 0; k < sh->recipe->n; k++) {
+    int t = sh->part_tap[k], gi = sh->part_grid[k];
+    size_t len = vt_extract_pooled_len(&w->x, t, gi);
+    memcpy(w->feat + col, vt_extractor_pooled(&w->x, t, gi, sh->recipe->part[k].is_max), len * sizeof(float));
+    col += len;
+  }
+  vt_standardize_apply(w->feat, 1, dim, hf->mean, hf->std);
+  vt_head_predict(&hf->head, &w->hw, w->feat, 1, w->probs);
+  p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
+  p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
+  top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
 }
 
 static int predict_images(const vt_predict_options *o, const vt_head_file *hf, const vt_recipe *recipe,
@@ -413,8 +400,7 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   if (threads > in.n) threads = in.n > 0 ? in.n : 1;
   int top = o->top < hf->n_classes ? o->top : hf->n_classes;
   prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
-  worker *wk = vt_xcalloc((size_t)threads, sizeof *wk);
-  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .in = &in, .p = p, .top = top};
+  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .weights = &w, .in = &in, .p = p, .top = top};
   for (int k = 0; k < recipe->n; k++) {
     int layer = vt_vgg16_layer_index(recipe->part[k].tap), t = 0, gi = 0;
     while (cfg.taps[t] != layer) t++;
@@ -422,28 +408,11 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
     sh.part_tap[k] = t;
     sh.part_grid[k] = gi;
   }
-  atomic_init(&sh.next, 0);
-  int started = 0;
-  for (int t = 0; t < threads && rc == 0; t++) {
-    wk[t].sh = &sh;
-    if (worker_init(&wk[t], &w) < 0) {
-      rc = -1;
-      break;
-    }
-    started++;
-  }
-  /* the first worker runs on this thread */
-  for (int t = 1; t < started && rc == 0; t++)
-    if (pthread_create(&wk[t].thread, NULL, worker_run, &wk[t]) != 0) {
-      started = t; /* the ones not started leave their images to the others */
-      break;
-    }
-  if (rc == 0) {
-    worker_run(&wk[0]);
-    for (int t = 1; t < started; t++) pthread_join(wk[t].thread, NULL);
-  }
-  for (int t = 0; t < threads; t++) worker_free(&wk[t]);
-  free(wk);
+  vt_pool pool = {.n_threads = threads, .n_slots = 2 * threads, .n_jobs = in.n, .ctx = &sh,
+                  .worker_size = sizeof(worker), .init = worker_init, .fini = worker_free,
+                  .work = worker_run};
+  long long done;
+  rc = vt_pool_run(&pool, &done);
   int n_failed = 0;
   for (int i = 0; i < in.n; i++) n_failed += p[i].error != NULL;
   if (rc == 0) rc = emit(o, hf, p, in.n, top, 0);

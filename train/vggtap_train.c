@@ -23,6 +23,7 @@
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "base/vt_signal_hold.h"
+#include "base/vt_text.h"
 #include "net/vt_vgg.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
@@ -258,25 +259,30 @@ static char *config_text(const vt_train_options *o, const char *kind, const char
   int lbfgs = c->optim.kind == VT_OPT_LBFGS;
   char test_fraction[32] = "auto";
   if (o->test_fraction >= 0) snprintf(test_fraction, sizeof test_fraction, "%g", o->test_fraction);
-  char *s = vt_xmalloc(4096), *end = s + 4096, *p = s;
-  p += snprintf(p, (size_t)(end - p), "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n",
-                taps, pooling, o->features, kind, o->hidden ? o->hidden : "",
-                vt_optimizer_name(c->optim.kind));
-  if (o->is_conv)
-    p += snprintf(p, (size_t)(end - p), "conv=%s\naugment=%s\nmirror=%s\n", conv, o->augment, mirror);
-  if (!lbfgs) {
-    p += snprintf(p, (size_t)(end - p), "lr=%g\n", c->lr);
-    if (c->optim.kind == VT_OPT_SGD) p += snprintf(p, (size_t)(end - p), "momentum=%g\n", c->optim.momentum);
-    p += snprintf(p, (size_t)(end - p), "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
-    if (c->schedule == VT_LR_STEP) p += snprintf(p, (size_t)(end - p), "lr_step=%d\n", c->lr_step_epochs);
-    p += snprintf(p, (size_t)(end - p), "batch_size=%d\n", c->batch_size);
-    if (o->hidden || o->is_conv) p += snprintf(p, (size_t)(end - p), "dropout=%g\n", c->dropout);
+  char *s = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&s, &len); /* grows: a long --features is not cut */
+  if (!f) {
+    fprintf(stderr, "vggtap-train: out of memory\n");
+    exit(EXIT_FAILURE);
   }
-  snprintf(p, (size_t)(end - p),
-           "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
-           "label_smoothing=%g\nsplit=%s\nval_fraction=%g\ntest_fraction=%s\nseed=%llu\n",
-           c->optim.weight_decay, o->wd_auto, c->epochs, c->patience, o->class_weight,
-           c->label_smoothing, o->split, o->val_fraction, test_fraction, (unsigned long long)c->seed);
+  fprintf(f, "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n", taps, pooling, o->features,
+          kind, o->hidden ? o->hidden : "", vt_optimizer_name(c->optim.kind));
+  if (o->is_conv) fprintf(f, "conv=%s\naugment=%s\nmirror=%s\n", conv, o->augment, mirror);
+  if (!lbfgs) {
+    fprintf(f, "lr=%g\n", c->lr);
+    if (c->optim.kind == VT_OPT_SGD) fprintf(f, "momentum=%g\n", c->optim.momentum);
+    fprintf(f, "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
+    if (c->schedule == VT_LR_STEP) fprintf(f, "lr_step=%d\n", c->lr_step_epochs);
+    fprintf(f, "batch_size=%d\n", c->batch_size);
+    if (o->hidden || o->is_conv) fprintf(f, "dropout=%g\n", c->dropout);
+  }
+  fprintf(f,
+          "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
+          "label_smoothing=%g\nsplit=%s\nval_fraction=%g\ntest_fraction=%s\nseed=%llu\n",
+          c->optim.weight_decay, o->wd_auto, c->epochs, c->patience, o->class_weight, c->label_smoothing, o->split,
+          o->val_fraction, test_fraction, (unsigned long long)c->seed);
+  fclose(f);
   return s;
 }
 
@@ -435,7 +441,7 @@ static int read_command_line(int *argc, char ***argv, vt_train_options *o) {
 static int plan_outputs(training *t) {
   const vt_train_options *o = &t->o;
   t->log_path = o->log ? vt_xstrdup(o->log) : beside(o->out, ".log.csv");
-  t->report_dir = o->report ? vt_xstrdup(o->report) : beside(o->out, ".report");
+  t->report_dir = o->report ? vt_xstrdup(o->report) : vt_head_report_path(o->out, NULL);
   if (vt_same_file(t->log_path, o->out)) return vt_fail("--log %s is the head file (--out)", t->log_path);
   if (vt_same_file(t->report_dir, o->out)) return vt_fail("--report %s is the head file (--out)", t->report_dir);
   if (vt_same_file(t->report_dir, t->log_path)) return vt_fail("--report %s is the log file (--log)", t->report_dir);
@@ -470,7 +476,7 @@ static int open_training_store(training *t) {
   if (!o->n_taps) {
     if (!t->st.taps[0] || strchr(t->st.taps, ','))
       return vt_fail("%s holds taps %s: say which with --tap", t->st.path, t->st.taps[0] ? t->st.taps : "(none)");
-    if ((o->n_taps = vt_taps_parse(t->st.taps, o->taps, VT_RECIPE_MAX_TAPS)) < 0) return -1;
+    if ((o->n_taps = vt_tap_names_parse(t->st.taps, o->taps, VT_RECIPE_MAX_TAPS)) < 0) return -1;
   }
   if (o->is_conv) return open_conv_store(t);
   if (vt_recipe_product(o->taps, o->n_taps, &o->pooling, &t->recipe) < 0) return -1;
@@ -728,27 +734,27 @@ static int write_outputs(training *t, double t0) {
   long dense, dense_convs;
   baseline_params(&t->st, t->o.taps, t->o.n_taps, t->st.n_classes, &dense, &dense_convs);
   const char *kind = vt_head_file_kind(&t->hf), *hidden = t->hf.is_conv ? t->convs : o->hidden ? o->hidden : "";
-  char title[512], extra[2048];
+  char title[512];
   snprintf(title, sizeof title, "%s %s %s%s%s", t->taps_name, t->pooling_name, kind, *hidden ? " " : "", hidden);
-  snprintf(extra, sizeof extra,
-           "\"tap\": \"%s\", \"pooling\": \"%s\", \"head\": \"%s\", \"hidden\": \"%s\", "
-           "\"features\": %d, \"feature_source\": \"%s\", "
-           "\"n_test\": %d, \"n_eval\": %d, \"skipped_failed\": %d, \"skipped_unlabelled\": %d, "
-           "\"eval_skipped_failed\": %d, \"eval_skipped_unlabelled\": %d, \"best_epoch\": %d, "
-           "\"epochs_run\": %d, \"seed\": %llu",
-           t->taps_name, t->pooling_name, kind, hidden, t->dim, t->hf.feature_source, t->te.n,
-           t->re->n, t->n_failed, t->n_unlabelled, t->ev_failed, t->ev_unlabelled, t->res.best_epoch,
-           t->res.n_epochs, (unsigned long long)o->tc.seed);
+  json_t *extra = json_pack(
+      "{s:o, s:o, s:o, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "tap",
+      vt_json_text(t->taps_name), "pooling", vt_json_text(t->pooling_name), "head", vt_json_text(kind), "hidden",
+      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->hf.feature_source), "n_test", t->te.n,
+      "n_eval", t->re->n, "skipped_failed", t->n_failed, "skipped_unlabelled", t->n_unlabelled,
+      "eval_skipped_failed", t->ev_failed, "eval_skipped_unlabelled", t->ev_unlabelled, "best_epoch",
+      t->res.best_epoch, "epochs_run", t->res.n_epochs, "seed", (json_int_t)o->tc.seed);
   vt_report rep = {
       .title = title, .eval_name = t->eval_name, .class_names = (const char *const *)t->st.classes,
       .metrics = &t->m, .epochs = t->res.epochs, .n_epochs = t->res.n_epochs,
       .head_params = (long)(t->hf.is_conv ? t->hf.conv.n_params : t->hf.head.n_params), .dense_params = dense,
-      .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra_json = extra,
+      .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra = extra,
       .scored = t->ev_open ? VT_SCORED_EVAL : t->te.n ? VT_SCORED_TEST : t->va.n ? VT_SCORED_VAL : VT_SCORED_TRAIN,
       .n_train = t->tr.n, .n_val = t->va.n, .val_chose = t->val_chose, .test_note = t->test_note,
       .val_metrics = t->va.n ? (t->re == &t->va ? &t->m : &t->vm) : NULL, .kept_epoch = t->res.best_epoch,
       .wrong = t->wrong, .n_wrong = t->n_wrong, .settings = t->config};
-  if (vt_report_write(t->report_dir, &rep) < 0) return -1;
+  int written = vt_report_write(t->report_dir, &rep);
+  json_decref(extra);
+  if (written < 0) return -1;
   int committed = vt_head_file_commit(t->staged, o->out);
   t->staged = NULL;
   if (committed < 0) return -1;

@@ -137,6 +137,10 @@ void vt_cn_conv1x1_backward(float *din, float *dk, float *dbias, const float *do
 /* Loops over [rows][C] go one vector of channels at a time (vt_vec.h), the
  * sums of batch norm in double. */
 typedef double vd __attribute__((vector_size(VL * sizeof(double))));
+/* vd is twice vf's width (AVX-sized on the SSE baseline): GCC notes that
+ * passing it would change the ABI, which these static inline helpers never
+ * cross. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 static inline vd widen(vf v) { return __builtin_convertvector(v, vd); }
 

@@ -7,6 +7,7 @@
 
 #include "base/vt_common.h"
 #include "net/vt_conv.h"
+#include "net/vt_extract.h"
 #include "base/vt_progress.h"
 
 /* "avg4" / "max1" / "gap" / "gmp" -> grid and op; 0 or -1. */
@@ -52,26 +53,10 @@ void vt_pooling_text(const vt_pooling *p, char *out, size_t n) {
     len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : "", p->part[i]);
 }
 
-int vt_taps_parse(const char *list, char taps[][VT_TAP_NAME_MAX], int max) {
-  char buf[1024];
-  if (strlen(list) >= sizeof buf) return vt_fail("tap list '%.40s...' is too long", list);
-  strcpy(buf, list);
-  int n = 0;
-  const char *p = buf;
-  for (;;) {
-    size_t len = strcspn(p, ",");
-    if (len == 0) return vt_fail("empty tap name in '%s'", list);
-    if (len >= VT_TAP_NAME_MAX || memchr(p, '/', len))
-      return vt_fail("'%.*s' in '%s' is not a tap name", (int)len, p, list);
-    if (n == max) return vt_fail("more than %d taps in '%s'", max, list);
-    memcpy(taps[n], p, len);
-    taps[n][len] = '\0';
-    for (int i = 0; i < n; i++)
-      if (strcmp(taps[i], taps[n]) == 0) return vt_fail("tap %s given twice in '%s'", taps[n], list);
-    n++;
-    if (!p[len]) break;
-    p += len + 1;
-  }
+int vt_tap_names_parse(const char *list, char taps[][VT_TAP_NAME_MAX], int max) {
+  int layers[VT_VGG16_NLAYERS];
+  int n = vt_taps_parse(list, layers, max < VT_VGG16_NLAYERS ? max : VT_VGG16_NLAYERS);
+  for (int i = 0; i < n; i++) snprintf(taps[i], VT_TAP_NAME_MAX, "%s", vt_vgg16_layers[layers[i]].name);
   return n;
 }
 

@@ -41,9 +41,9 @@ typedef struct {
   vt_feature_part part[VT_RECIPE_MAX_PARTS];
 } vt_recipe;
 
-/* A comma list of tap names ("block1_pool,block2_pool"): split into taps[],
- * checked (no empty or repeated name). Returns the count or -1 + reason. */
-int vt_taps_parse(const char *list, char taps[][VT_TAP_NAME_MAX], int max);
+/* vt_taps_parse (net/vt_extract.h) giving the names, in the order given:
+ * the order of a head's features. The count or -1 + reason. */
+int vt_tap_names_parse(const char *list, char taps[][VT_TAP_NAME_MAX], int max);
 /* Every tap with every part of the pooling, tap-major: the order of
  * `--tap A,B --pool avg1,max4` is A/avg1, A/max4, B/avg1, B/max4. */
 int vt_recipe_product(char taps[][VT_TAP_NAME_MAX], int n_taps, const vt_pooling *p,

@@ -10,8 +10,10 @@
 
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
+#include "base/vt_durable.h"
 #include "store/vt_crash_guard.h"
 #include "vt_convnet_file.h"
+#include "store/vt_head_attrs.h"
 #include "vt_features.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
@@ -96,7 +98,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
     return -1;
   if (hf->is_conv && write_conv(f, hf) < 0) return -1;
   if (!hf->is_conv && (vt_h5_write_1d(f, "standardize/mean", H5T_NATIVE_FLOAT, hf->mean, (size_t)h->dims[0]) < 0 ||
-      vt_h5_write_1d(f, "standardize/std", H5T_NATIVE_FLOAT, hf->std, (size_t)h->dims[0]) < 0))
+                       vt_h5_write_1d(f, "standardize/std", H5T_NATIVE_FLOAT, hf->std, (size_t)h->dims[0]) < 0))
     return -1;
   for (int l = 0; !hf->is_conv && l < h->n_layers; l++) {
     char name[64];
@@ -135,9 +137,9 @@ char *vt_head_file_stage(const char *path, const vt_head_file *hf) {
 
 int vt_head_file_commit(char *staged, const char *path) {
   int rc = 0;
-  if (rename(staged, path) != 0) {
-    rc = vt_fail("%s: cannot rename %s to it: %s", path, staged, strerror(errno));
-    unlink(staged);
+  if (vt_rename_durable(staged, path) < 0) {
+    rc = -1;
+    unlink(staged); /* (gone already if only the directory could not be synced) */
   }
   free(staged);
   return rc;
@@ -190,22 +192,21 @@ static int dims_2d(hid_t f, const char *name, int *d0, int *d1) {
   return rc;
 }
 
-static int str_attr(hid_t f, const char *name, char **out) {
-  *out = vt_h5_read_str_attr(f, name);
-  return *out ? 0 : -1;
-}
+/* A required attribute that vt_head_attrs_read found absent. */
+static int missing(const char *name) { return vt_fail("attribute '%s' is missing", name); }
 
-static int int_attr(hid_t f, const char *name, int *out) {
-  long long v;
-  if (vt_h5_read_int_attr(f, name, &v) < 0) return -1;
+static int int_attr(const char *name, long long v, int *out) {
+  if (v == VT_HEAD_ATTR_ABSENT) return missing(name);
   if (v < INT_MIN || v > INT_MAX) return vt_fail("attribute '%s' is out of range", name);
   *out = (int)v;
   return 0;
 }
 
-static void optional_str(hid_t f, const char *name, char **out) {
-  *out = H5Aexists(f, name) > 0 ? vt_h5_read_str_attr(f, name) : NULL;
-  if (!*out) *out = vt_xstrdup("");
+/* Moves a string out of the attributes read: "" when absent. */
+static char *take(char **s) {
+  char *v = *s ? *s : vt_xstrdup("");
+  *s = NULL;
+  return v;
 }
 
 static int read_rows(hid_t f, const char *name, int *n, int **out) {
@@ -230,12 +231,63 @@ static int read_rows(hid_t f, const char *name, int *n, int **out) {
   return rc;
 }
 
-static void read_provenance(hid_t f, vt_head_file *hf) {
-  optional_str(f, "store", &hf->store);
-  optional_str(f, "eval_store", &hf->eval_store);
-  optional_str(f, "feature_source", &hf->feature_source);
-  optional_str(f, "config", &hf->config);
-  optional_str(f, "command", &hf->command);
+/* The attributes: the format, then what every head has, then the
+ * provenance (optional). */
+static int read_attrs(hid_t f, vt_head_file *hf, int *n_layers, int *n_features) {
+  if (H5Aexists(f, "format") <= 0) return vt_fail("not a vggtap head file (no 'format' attribute)");
+  vt_head_attrs a;
+  int rc = vt_head_attrs_read(f, &a), version = 0;
+  if (rc == 0 && strcmp(a.format, VT_HEAD_FORMAT) != 0)
+    rc = vt_fail("not a vggtap head file (format is '%.100s', expected '%s')", a.format, VT_HEAD_FORMAT);
+  if (rc == 0 && int_attr("format_version", a.format_version, &version) < 0) rc = -1;
+  if (rc == 0 && version > VT_HEAD_FORMAT_VERSION)
+    rc = vt_fail("format_version %d is newer than this vggtap reads (%d)", version, VT_HEAD_FORMAT_VERSION);
+  const struct { const char *name; const char *v; } strs[] = {
+      {"tap", a.tap}, {"pooling", a.pooling}, {"preprocessing", a.preprocessing},
+      {"resize", a.resize}, {"weights_sha256", a.weights_sha256}};
+  for (size_t i = 0; rc == 0 && i < sizeof strs / sizeof strs[0]; i++)
+    if (!strs[i].v) rc = missing(strs[i].name);
+  if (rc == 0 && (int_attr("input_height", a.input_height, &hf->input_height) < 0 ||
+                  int_attr("input_width", a.input_width, &hf->input_width) < 0 ||
+                  int_attr("n_layers", a.n_layers, n_layers) < 0 ||
+                  int_attr("n_features", a.n_features, n_features) < 0 ||
+                  (a.best_epoch != VT_HEAD_ATTR_ABSENT && int_attr("best_epoch", a.best_epoch, &hf->best_epoch) < 0)))
+    rc = -1;
+  if (rc == 0) {
+    hf->tap = take(&a.tap), hf->pooling = take(&a.pooling), hf->preprocessing = take(&a.preprocessing);
+    hf->resize = take(&a.resize), hf->weights_sha256 = take(&a.weights_sha256);
+    hf->store = take(&a.store), hf->eval_store = take(&a.eval_store);
+    hf->feature_source = take(&a.feature_source), hf->config = take(&a.config), hf->command = take(&a.command);
+  }
+  hf->is_conv = a.head && strcmp(a.head, "conv") == 0;
+  if (rc == 0 && hf->is_conv) { /* "<tap>/maps": no pooled recipe */
+    if (!a.features) rc = missing("features");
+    else hf->features = take(&a.features);
+  } else if (rc == 0 && version >= 2) {
+    vt_recipe r;
+    if (!a.features || vt_recipe_parse(a.features, &r) < 0)
+      rc = a.features ? vt_fail_prefix("attribute 'features'") : missing("features");
+    else
+      hf->features = take(&a.features);
+  } else if (rc == 0) {
+    /* format_version 1: one tap, stored pooled names joined by '+' */
+    vt_pooling p;
+    vt_recipe r;
+    char taps[1][VT_TAP_NAME_MAX], text[4096];
+    if (strlen(hf->tap) >= VT_TAP_NAME_MAX) {
+      rc = vt_fail("tap '%s' is too long", hf->tap);
+    } else {
+      strcpy(taps[0], hf->tap);
+      if (vt_pooling_parse(hf->pooling, &p) < 0 || vt_recipe_product(taps, 1, &p, &r) < 0) {
+        rc = vt_fail_prefix("attribute 'pooling'");
+      } else {
+        vt_recipe_text(&r, text, sizeof text);
+        hf->features = vt_xstrdup(text);
+      }
+    }
+  }
+  vt_head_attrs_free(&a);
+  return rc;
 }
 
 static int read_split_rows(hid_t f, vt_head_file *hf) {
@@ -248,15 +300,14 @@ static int read_split_rows(hid_t f, vt_head_file *hf) {
 
 /* A conv head: the net in /convnet and how its maps are made. */
 static int read_conv(hid_t f, vt_head_file *hf) {
-  if (str_attr(f, "features", &hf->features) < 0 || str_attr(f, "map_reduce", &hf->map_reduce) < 0 ||
-      str_attr(f, "mirror", &hf->mirror) < 0)
-    return -1;
+  hf->map_reduce = H5Aexists(f, "map_reduce") > 0 ? vt_h5_read_str_attr(f, "map_reduce") : NULL;
+  hf->mirror = H5Aexists(f, "mirror") > 0 ? vt_h5_read_str_attr(f, "mirror") : NULL;
+  if (!hf->map_reduce) return missing("map_reduce");
+  if (!hf->mirror) return missing("mirror");
   if (strcmp(hf->map_reduce, "none") && strcmp(hf->map_reduce, "avg2") && strcmp(hf->map_reduce, "avg4"))
     return vt_fail("attribute 'map_reduce' is '%s', not none, avg2 or avg4", hf->map_reduce);
   if (strcmp(hf->mirror, "none") && strcmp(hf->mirror, "stored") && strcmp(hf->mirror, "flip"))
     return vt_fail("attribute 'mirror' is '%s', not none, stored or flip", hf->mirror);
-  read_provenance(f, hf);
-  if (H5Aexists(f, "best_epoch") > 0 && int_attr(f, "best_epoch", &hf->best_epoch) < 0) return -1;
   if (vt_read_string_dataset(f, "classes", &hf->n_classes, &hf->classes) < 0) return -1;
   if (!vt_link_exists(f, "convnet")) return vt_fail("group /convnet is missing");
   hid_t g = H5Gopen2(f, "convnet", H5P_DEFAULT);
@@ -270,51 +321,9 @@ static int read_conv(hid_t f, vt_head_file *hf) {
 }
 
 static int read_contents(hid_t f, vt_head_file *hf) {
-  char *format = NULL;
-  if (H5Aexists(f, "format") <= 0)
-    return vt_fail("not a vggtap head file (no 'format' attribute)");
-  if (str_attr(f, "format", &format) < 0) return -1;
-  if (strcmp(format, VT_HEAD_FORMAT) != 0) {
-    vt_fail("not a vggtap head file (format is '%.100s', expected '%s')", format, VT_HEAD_FORMAT);
-    free(format);
-    return -1;
-  }
-  free(format);
-  int version = 0, n_layers = 0, n_features = 0;
-  if (int_attr(f, "format_version", &version) < 0) return -1;
-  if (version > VT_HEAD_FORMAT_VERSION)
-    return vt_fail("format_version %d is newer than this vggtap reads (%d)", version,
-                   VT_HEAD_FORMAT_VERSION);
-  if (str_attr(f, "tap", &hf->tap) < 0 || str_attr(f, "pooling", &hf->pooling) < 0 ||
-      str_attr(f, "preprocessing", &hf->preprocessing) < 0 ||
-      str_attr(f, "resize", &hf->resize) < 0 ||
-      str_attr(f, "weights_sha256", &hf->weights_sha256) < 0 ||
-      int_attr(f, "input_height", &hf->input_height) < 0 ||
-      int_attr(f, "input_width", &hf->input_width) < 0 ||
-      int_attr(f, "n_layers", &n_layers) < 0 || int_attr(f, "n_features", &n_features) < 0)
-    return -1;
-  char *kind = H5Aexists(f, "head") > 0 ? vt_h5_read_str_attr(f, "head") : vt_xstrdup("");
-  hf->is_conv = kind && strcmp(kind, "conv") == 0;
-  free(kind);
+  int n_layers = 0, n_features = 0;
+  if (read_attrs(f, hf, &n_layers, &n_features) < 0) return -1;
   if (hf->is_conv) return read_conv(f, hf);
-  if (version >= 2) {
-    vt_recipe r;
-    if (str_attr(f, "features", &hf->features) < 0 || vt_recipe_parse(hf->features, &r) < 0)
-      return vt_fail_prefix("attribute 'features'");
-  } else {
-    /* format_version 1: one tap, stored pooled names joined by '+' */
-    vt_pooling p;
-    vt_recipe r;
-    char taps[1][VT_TAP_NAME_MAX], text[4096];
-    if (strlen(hf->tap) >= VT_TAP_NAME_MAX) return vt_fail("tap '%s' is too long", hf->tap);
-    strcpy(taps[0], hf->tap);
-    if (vt_pooling_parse(hf->pooling, &p) < 0 || vt_recipe_product(taps, 1, &p, &r) < 0)
-      return vt_fail_prefix("attribute 'pooling'");
-    vt_recipe_text(&r, text, sizeof text);
-    hf->features = vt_xstrdup(text);
-  }
-  read_provenance(f, hf);
-  if (H5Aexists(f, "best_epoch") > 0 && int_attr(f, "best_epoch", &hf->best_epoch) < 0) return -1;
   if (n_layers < 1 || n_layers > VT_HEAD_MAX_LAYERS)
     return vt_fail("n_layers %d is out of range 1..%d", n_layers, VT_HEAD_MAX_LAYERS);
   if (vt_read_string_dataset(f, "classes", &hf->n_classes, &hf->classes) < 0) return -1;

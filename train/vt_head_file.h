@@ -5,11 +5,9 @@
 #ifndef VT_HEAD_FILE_H
 #define VT_HEAD_FILE_H
 
+#include "store/vt_head_attrs.h"
 #include "vt_convnet.h"
 #include "vt_head.h"
-
-#define VT_HEAD_FORMAT "vggtap-head"
-#define VT_HEAD_FORMAT_VERSION 2
 
 typedef struct {
   vt_head head;

@@ -8,6 +8,7 @@
 #include "base/vt_cli.h"
 #include "base/vt_common.h"
 #include "base/vt_config.h"
+#include "base/vt_cpu.h"
 
 enum { MAX_OPTIONS = 96 };
 
@@ -74,7 +75,7 @@ int vt_args_next(const vt_program *p, int argc, char **argv) {
     exit(VT_EXIT_OK);
   }
   if (c == VT_OPT_VERSION) {
-    printf("%s %s\n", p->name, VT_VERSION);
+    vt_cpu_print_version(p->name);
     exit(VT_EXIT_OK);
   }
   if (c != '?' && c != ':') return c;

@@ -33,6 +33,8 @@ static int amx_permitted(void) {
 #endif
 }
 
+static int has_icl; /* AVX512_VBMI and AVX512_VNNI (vt_cpu_avx512icl) */
+
 static vt_isa detect(void) {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return VT_ISA_PORTABLE;
@@ -42,9 +44,10 @@ static vt_isa detect(void) {
   if ((xs & 0x6) != 0x6) return VT_ISA_PORTABLE; /* SSE and AVX state */
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return VT_ISA_PORTABLE;
   if (!((b >> 5) & 1)) return VT_ISA_PORTABLE; /* AVX2 */
-  unsigned ebx7 = b, edx7 = d;
+  unsigned ebx7 = b, ecx7 = c, edx7 = d;
   int avx512 = ((ebx7 >> 16) & 1) && ((ebx7 >> 17) & 1) && ((ebx7 >> 30) & 1) && ((ebx7 >> 31) & 1);
   if (!avx512 || (xs & 0xe0) != 0xe0) return VT_ISA_AVX2; /* F DQ BW VL; opmask, ZMM state */
+  has_icl = ((ecx7 >> 1) & 1) && ((ecx7 >> 11) & 1);
   __get_cpuid_count(7, 1, &a, &b, &c, &d);
   if (!((a >> 5) & 1)) return VT_ISA_AVX512; /* AVX512_BF16 */
   int amx = ((edx7 >> 22) & 1) && ((edx7 >> 24) & 1); /* AMX-BF16, AMX-TILE */
@@ -52,6 +55,7 @@ static vt_isa detect(void) {
   return VT_ISA_AMX;
 }
 #else
+static const int has_icl = 0;
 static vt_isa detect(void) { return VT_ISA_PORTABLE; }
 #endif
 
@@ -93,6 +97,8 @@ vt_isa vt_cpu_isa_fp32(void) {
   return isa > VT_ISA_AVX512 ? VT_ISA_AVX512 : isa;
 }
 
+int vt_cpu_avx512icl(void) { return vt_cpu_isa() >= VT_ISA_AVX512 && has_icl; }
+
 const char *vt_isa_name(vt_isa isa) { return isa >= 0 && isa < VT_ISA_COUNT ? names[isa] : NULL; }
 
 int vt_isa_parse(const char *name, vt_isa *out) {
@@ -104,10 +110,16 @@ int vt_isa_parse(const char *name, vt_isa *out) {
   return vt_fail("unknown kernel path '%s' (one of: portable, avx2, avx512, avx512bf16, amx)", name);
 }
 
+void vt_cpu_print_version(const char *program) {
+  char line[256];
+  vt_cpu_describe(line, sizeof line);
+  printf("%s %s\n%s\n", program, VT_VERSION, line);
+}
+
 void vt_cpu_describe(char *out, int n) {
-  vt_isa isa = vt_cpu_isa();
-  if (capped_by[0])
-    snprintf(out, (size_t)n, "kernels: %s (CPU: %s; %s)", names[isa], names[available], capped_by);
-  else
-    snprintf(out, (size_t)n, "kernels: %s (CPU: %s)", names[isa], names[available]);
+  vt_isa isa = vt_cpu_isa(), fp32 = vt_cpu_isa_fp32();
+  char fp32_note[64] = "";
+  if (fp32 != isa) snprintf(fp32_note, sizeof fp32_note, "float32: %s; ", names[fp32]);
+  snprintf(out, (size_t)n, "kernels: %s (%sCPU: %s%s%s)", names[isa], fp32_note, names[available],
+           capped_by[0] ? "; " : "", capped_by);
 }

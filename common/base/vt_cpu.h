@@ -39,14 +39,24 @@ vt_isa vt_cpu_isa_available(void);
 /* The float32 kernel path: vt_cpu_isa() without the bf16 levels. */
 vt_isa vt_cpu_isa_fp32(void);
 
+/* Whether the path in use is avx512 or above on a CPU that also has
+ * AVX512_VBMI and AVX512_VNNI (Ice Lake, Zen 4 and later): the byte-permute
+ * kernels of the image resize and preprocessing (files *_avx512icl.c) need
+ * them. Below that, those steps run their portable code. */
+int vt_cpu_avx512icl(void);
+
 /* "portable", "avx2", ...; NULL for an out-of-range value. */
 const char *vt_isa_name(vt_isa isa);
 /* Name -> path: 0, or -1 + reason listing the names. */
 int vt_isa_parse(const char *name, vt_isa *out);
 
-/* One line for --version and vggtap-info: the path in use, what the CPU
- * offers, and whether VGGTAP_ISA capped it, e.g.
- *   "kernels: avx512 (CPU: amx; VGGTAP_ISA=avx512)". */
+/* One line for --version and vggtap-info: the path in use, the float32
+ * kernels' path where that differs, what the CPU offers, and whether
+ * VGGTAP_ISA capped it, e.g.
+ *   "kernels: avx512 (CPU: amx; VGGTAP_ISA=avx512)"
+ *   "kernels: amx (float32: avx512; CPU: amx)". */
 void vt_cpu_describe(char *out, int n);
+/* --version's output: "PROGRAM VERSION" and vt_cpu_describe's line. */
+void vt_cpu_print_version(const char *program);
 
 #endif

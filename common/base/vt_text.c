@@ -25,20 +25,21 @@ void vt_csv_field(FILE *f, const char *s) {
   free(escaped);
 }
 
-void vt_json_string(FILE *f, const char *s) {
+json_t *vt_json_text(const char *s) {
   char *escaped = s ? vt_utf8_escaped(s) : NULL; /* JSON is UTF-8 (RFC 8259) */
-  if (escaped) s = escaped;
-  fputc('"', f);
-  for (; s && *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-    else if (ch == '\n') fputs("\\n", f);
-    else if (ch == '\t') fputs("\\t", f);
-    else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-    else fputc(ch, f);
-  }
-  fputc('"', f);
+  json_t *j = json_string(escaped ? escaped : s ? s : "");
   free(escaped);
+  if (!j) { /* only out of memory: the text is valid UTF-8 */
+    fprintf(stderr, "out of memory making a JSON string\n");
+    exit(EXIT_FAILURE);
+  }
+  return j;
+}
+
+int vt_json_write(FILE *f, const json_t *root) {
+  if (!root || json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) < 0 || fputc('\n', f) == EOF)
+    return vt_fail("cannot write JSON");
+  return 0;
 }
 
 void vt_html_text(FILE *f, const char *s) {

@@ -1,18 +1,22 @@
-/* vt_text.h: writing strings into CSV, JSON, HTML and HDF5 (UTF-8) correctly escaped. */
+/* vt_text.h: writing strings into CSV, JSON (through libjansson), HTML and
+ * HDF5 (UTF-8) correctly escaped. */
 #ifndef VT_TEXT_H
 #define VT_TEXT_H
 
+#include <jansson.h>
 #include <stdio.h>
 
-/* The two writers below write s as valid UTF-8: a byte that is not part of
- * a valid sequence (a Latin-1 file name) becomes \xHH, the text
+/* vt_csv_field and vt_json_text take s as valid UTF-8: a byte that is not
+ * part of a valid sequence (a Latin-1 file name) becomes \xHH, the text
  * vt_utf8_escaped gives and a store holds for that name. */
 
 /* A CSV field (RFC 4180), quoted if it holds a comma, quote or line break. */
 void vt_csv_field(FILE *f, const char *s);
-/* A JSON string literal (quotes, backslashes and control characters escaped);
- * NULL writes "". */
-void vt_json_string(FILE *f, const char *s);
+/* A libjansson string of s (which accepts valid UTF-8 only); NULL gives "". */
+json_t *vt_json_text(const char *s);
+/* Writes a JSON document (libjansson: indented by 2, reals with 10
+ * significant digits) and a newline. 0, or -1 + reason. */
+int vt_json_write(FILE *f, const json_t *root);
 /* HTML text or a quoted attribute value: & < > " ' as character references;
  * NULL writes nothing. */
 void vt_html_text(FILE *f, const char *s);

@@ -8,11 +8,12 @@
  * Each output is computed with the same float32 operations, in the same order,
  * as the Python reference, so the values are bit-identical to it. The scalar
  * path looks them up in a table (256 inputs per channel); the vectorised one
- * computes them, 16 at a time, with those same operations. */
+ * (vt_preprocess_avx512icl.c, where the CPU has AVX-512 VBMI) computes them,
+ * 16 at a time, with those same operations. */
 #include "image/vt_preprocess.h"
 #include "base/vt_common.h"
+#include "base/vt_cpu.h"
 
-#include <immintrin.h>
 #include <string.h>
 
 int vt_preprocess_parse(const char *name, vt_preprocess_mode *out) {
@@ -60,44 +61,32 @@ void vt_preprocess_scalar(const uint8_t *rgb, int W, int H, vt_preprocess_mode m
   }
 }
 
-#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
-/* 16 pixels (48 bytes) at a time: one byte permute puts the channels in
- * output order, then each output float is computed with the same float32
- * operations build_table uses, so the values are bitwise the table's. Three
- * lookups per pixel cost 4x more here. Returns how many pixels it did. */
-static size_t preprocess_blocks(const uint8_t *rgb, size_t n, vt_preprocess_mode m, float *out) {
-  uint8_t idx[64] = {0};
-  float mean[3][16], std[3][16];
+#if defined(__x86_64__)
+/* The per-lane tables of vt_preprocess_blocks_avx512icl: 16 pixels (48
+ * bytes) at a time, the byte permute putting the channels in output order,
+ * then each output float computed with the same float32 operations as
+ * build_table, so the values are bitwise the table's (three lookups per
+ * pixel cost 4x more there). */
+static void lane_tables(vt_preprocess_mode m, uint8_t idx[64], float mean[48], float std[48]) {
+  memset(idx, 0, 64);
   for (int i = 0; i < 48; i++) {
     int c = i % 3;
     idx[i] = (uint8_t)(i - c + source_channel(m, c));
-    mean[i / 16][i % 16] = m == VT_PREPROCESS_CAFFE ? caffe_mean_bgr[c] : torch_mean[c];
-    std[i / 16][i % 16] = torch_std[c];
+    mean[i] = m == VT_PREPROCESS_CAFFE ? caffe_mean_bgr[c] : torch_mean[c];
+    std[i] = torch_std[c];
   }
-  const __m512i perm = _mm512_loadu_si512(idx);
-  const __m512 v255 = _mm512_set1_ps(255.0f);
-  __m512 mv[3], sv[3];
-  for (int k = 0; k < 3; k++) mv[k] = _mm512_loadu_ps(mean[k]), sv[k] = _mm512_loadu_ps(std[k]);
-  size_t done = 0;
-  for (; done + 16 <= n; done += 16, rgb += 48, out += 48) {
-    __m512i px = _mm512_permutexvar_epi8(perm, _mm512_maskz_loadu_epi8((1ull << 48) - 1, rgb));
-    __m128i bytes[3] = {_mm512_castsi512_si128(px), _mm512_extracti32x4_epi32(px, 1),
-                        _mm512_extracti32x4_epi32(px, 2)};
-    for (int k = 0; k < 3; k++) {
-      __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes[k]));
-      v = m == VT_PREPROCESS_CAFFE ? _mm512_sub_ps(v, mv[k])
-                                   : _mm512_div_ps(_mm512_sub_ps(_mm512_div_ps(v, v255), mv[k]), sv[k]);
-      _mm512_storeu_ps(out + 16 * k, v);
-    }
-  }
-  return done;
 }
 #endif
 
 void vt_preprocess(const uint8_t *rgb, int W, int H, vt_preprocess_mode m, float *out) {
   size_t n = (size_t)W * H, done = 0;
-#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
-  done = preprocess_blocks(rgb, n, m, out);
+#if defined(__x86_64__)
+  if (vt_cpu_avx512icl()) {
+    uint8_t idx[64];
+    float mean[48], std[48];
+    lane_tables(m, idx, mean, std);
+    done = vt_preprocess_blocks_avx512icl(rgb, n, m == VT_PREPROCESS_CAFFE, idx, mean, std, out);
+  }
 #endif
   if (done < n) vt_preprocess_scalar(rgb + 3 * done, (int)(n - done), 1, m, out + 3 * done);
 }

@@ -3,14 +3,12 @@
  * a fast version. */
 #include "net/vt_conv.h"
 
-#include <blis.h>
 #include <float.h>
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/vt_common.h"
-#include "net/vt_gemm.h"
+#include "net/vt_kernels.h"
 #include "net/vt_winograd.h"
 
 /* ---------------------------------------------------------------------------
@@ -43,99 +41,12 @@ void vt_conv3x3_relu_naive(const float *in, int H, int W, int Cin, const float *
 }
 
 /* ---------------------------------------------------------------------------
- * 3x3 conv: im2col + BLIS sgemm, a band of image rows at a time.
- *
- * The HWIO kernel read as row-major [9*Cin][Cout] is exactly the GEMM's B,
- * and an im2col row for pixel (y, x) lists its 3x3 neighbourhood in the same
- * (dy, dx, i) order, so C = A * B is [pixels][Cout]: NHWC output, written in
- * place. The band keeps the im2col buffer to a few MB instead of 9x the
- * input (115 MB per image at block1_conv2). */
-
-/* Floats of im2col per band; the band is at least one image row. */
-enum { IM2COL_BAND_FLOATS = 1 << 20 };
-
-static int band_rows(int W, int Cin) {
-  size_t row = (size_t)W * 9 * (size_t)Cin;
-  size_t rows = IM2COL_BAND_FLOATS / row;
-  return rows < 1 ? 1 : (int)rows;
-}
-
-size_t vt_conv3x3_scratch_floats(int W, int Cin) {
-  return (size_t)band_rows(W, Cin) * (size_t)W * 9 * (size_t)Cin;
-}
-
-/* One im2col row per pixel of rows y0..y1-1: [dy][dx][Cin], zeros outside. */
-static void im2col_band(const float *in, int H, int W, int Cin, int y0, int y1, float *col) {
-  size_t cin = (size_t)Cin;
-  for (int y = y0; y < y1; y++) {
-    for (int x = 0; x < W; x++) {
-      float *dst = col + ((size_t)(y - y0) * W + x) * 9 * cin;
-      for (int dy = 0; dy < 3; dy++) {
-        int sy = y + dy - 1;
-        if (sy < 0 || sy >= H) {
-          memset(dst + (size_t)dy * 3 * cin, 0, 3 * cin * sizeof(float));
-          continue;
-        }
-        const float *src_row = in + (size_t)sy * W * cin;
-        float *d = dst + (size_t)dy * 3 * cin;
-        /* The three source pixels x-1..x+1 are contiguous in NHWC unless the
-         * window hangs over the left or right edge. */
-        if (x >= 1 && x + 1 < W) {
-          memcpy(d, src_row + (size_t)(x - 1) * cin, 3 * cin * sizeof(float));
-        } else {
-          for (int dx = 0; dx < 3; dx++) {
-            int sx = x + dx - 1;
-            if (sx < 0 || sx >= W)
-              memset(d + dx * cin, 0, cin * sizeof(float));
-            else
-              memcpy(d + dx * cin, src_row + (size_t)sx * cin, cin * sizeof(float));
-          }
-        }
-      }
-    }
-  }
-}
-
-static void bias_relu(float *out, size_t pixels, const float *bias, int Cout) {
-  for (size_t p = 0; p < pixels; p++) {
-    float *row = out + p * Cout;
-    for (int o = 0; o < Cout; o++) {
-      float v = row[o] + bias[o];
-      row[o] = v > 0.0f ? v : 0.0f;
-    }
-  }
-}
-
-/* sgemm C[m][n] = A[m][k] * B[k][n], row-major, on one BLIS thread: the
- * caller runs one image per thread, so BLIS must not spawn its own. The rntm_t
- * is local, so concurrent calls share nothing. */
-static void sgemm_rowmajor_1t(int m, int n, int k, const float *A, const float *B, float *C) {
-  rntm_t rntm = BLIS_RNTM_INITIALIZER;
-  bli_rntm_set_num_threads(1, &rntm);
-  float one = 1.0f, zero = 0.0f;
-  bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)A, k, 1, (float *)B,
-               n, 1, &zero, C, n, 1, NULL, &rntm);
-}
-
-void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel,
-                     const float *bias, int Cout, float *out, float *scratch) {
-  int rows = band_rows(W, Cin);
-  for (int y0 = 0; y0 < H; y0 += rows) {
-    int y1 = y0 + rows < H ? y0 + rows : H;
-    int pixels = (y1 - y0) * W;
-    float *dst = out + (size_t)y0 * W * Cout;
-    im2col_band(in, H, W, Cin, y0, y1, scratch);
-    sgemm_rowmajor_1t(pixels, Cout, 9 * Cin, scratch, kernel, dst);
-    bias_relu(dst, (size_t)pixels, bias, Cout);
-  }
-}
-
-/* ---------------------------------------------------------------------------
- * Packed weights: Winograd, or im2col bands through vt_sgemm_rows with bias
- * and ReLU fused into its stores (the direct path, for Cin < 16 where
- * Winograd's transforms cost more than they save). */
+ * Packed weights: Winograd, or the direct path (for Cin < 16, where
+ * Winograd's transforms cost more than they save): the path's GEMM reading
+ * zero-padded input rows in place, bias and ReLU fused into its stores. */
 
 struct vt_conv3x3_packed {
+  const vt_kernels *k;  /* the path's kernels, chosen when packing */
   vt_conv_algo algo;
   int cin, cout, coutp; /* coutp: cout rounded up to 16 (Winograd's M rows) */
   float *bias;          /* [coutp], zero padded */
@@ -154,6 +65,7 @@ vt_conv3x3_packed *vt_conv3x3_pack(const float *kernel, const float *bias, int C
                    (size_t)(algo == VT_CONV_WINOGRAD ? coutp : Cout), &nw) < 0)
     return NULL;
   vt_conv3x3_packed *p = vt_xcalloc(1, sizeof *p);
+  p->k = vt_kernels_fp32();
   p->algo = algo, p->cin = Cin, p->cout = Cout, p->coutp = coutp;
   p->bias = vt_aligned_alloc((size_t)coutp * sizeof(float));
   p->weights = vt_aligned_alloc(nw * sizeof(float));
@@ -164,7 +76,7 @@ vt_conv3x3_packed *vt_conv3x3_pack(const float *kernel, const float *bias, int C
   memset(p->bias, 0, (size_t)coutp * sizeof(float));
   memcpy(p->bias, bias, (size_t)Cout * sizeof(float));
   if (algo == VT_CONV_WINOGRAD)
-    vt_winograd4_transform_kernel(kernel, Cin, Cout, coutp, p->weights);
+    vt_winograd4_transform_kernel(kernel, Cin, Cout, coutp, p->k->winograd_panel, p->weights);
   else
     memcpy(p->weights, kernel, nw * sizeof(float));
   return p;
@@ -236,8 +148,8 @@ static void gemm_conv_rows(const vt_conv3x3_packed *p, int W, const float *in, i
     for (int y = b0; y < b1; y++) {
       const float *a[3];
       for (int dy = 0; dy < 3; dy++) a[dy] = padded + (size_t)(y - b0 + dy) * prow;
-      vt_sgemm_rows_seg(W, Cout, 3, 3 * Cin, a, (size_t)Cin, p->weights, (size_t)Cout,
-                        dst + (size_t)(y - b0) * W * Cout, (size_t)Cout, p->bias);
+      p->k->sgemm_rows_seg(W, Cout, 3, 3 * Cin, a, (size_t)Cin, p->weights, (size_t)Cout,
+                           dst + (size_t)(y - b0) * W * Cout, (size_t)Cout, p->bias);
     }
     if (pooled) vt_maxpool2x2(dst, b1 - b0, W, Cout, pooled + (size_t)((b0 - y0) / 2) * (W / 2) * Cout);
   }
@@ -248,8 +160,8 @@ static void gemm_conv_rows(const vt_conv3x3_packed *p, int W, const float *in, i
 static void conv_rows(const vt_conv3x3_packed *p, int W, const float *in, int in_y0, int in_y1,
                       int y0, int y1, float *out, float *pooled, int stream, float *scratch) {
   if (p->algo == VT_CONV_WINOGRAD)
-    vt_winograd4_conv_rows(p->weights, p->bias, p->cin, p->cout, p->coutp, W, in, in_y0, in_y1,
-                           y0, y1, out, pooled, stream, scratch);
+    p->k->winograd4_conv_rows(p->weights, p->bias, p->cin, p->cout, p->coutp, W, in, in_y0, in_y1,
+                              y0, y1, out, pooled, stream, scratch);
   else
     gemm_conv_rows(p, W, in, in_y0, in_y1, y0, y1, out, pooled, scratch);
 }
@@ -388,48 +300,12 @@ void vt_grid_pool_naive(const float *in, int H, int W, int C, int g, float *avg,
   }
 }
 
-/* Adds n pixels of c channels (one row of a cell) into rs and maxes them
- * into m. gcc -O2 does not vectorise the plain loop (it would need alias
- * checks), and this is the extractor's whole pooling cost. */
-static void cell_row_sum_max(const float *px, int n, size_t c, float *rs, float *m) {
-  size_t k = 0;
-#ifdef __AVX512F__
-  for (; k + 64 <= c; k += 64) {
-    __m512 s0 = _mm512_loadu_ps(rs + k), s1 = _mm512_loadu_ps(rs + k + 16);
-    __m512 s2 = _mm512_loadu_ps(rs + k + 32), s3 = _mm512_loadu_ps(rs + k + 48);
-    __m512 m0 = _mm512_loadu_ps(m + k), m1 = _mm512_loadu_ps(m + k + 16);
-    __m512 m2 = _mm512_loadu_ps(m + k + 32), m3 = _mm512_loadu_ps(m + k + 48);
-    for (int x = 0; x < n; x++) {
-      const float *p = px + (size_t)x * c + k;
-      __m512 v0 = _mm512_loadu_ps(p), v1 = _mm512_loadu_ps(p + 16);
-      __m512 v2 = _mm512_loadu_ps(p + 32), v3 = _mm512_loadu_ps(p + 48);
-      s0 = _mm512_add_ps(s0, v0), s1 = _mm512_add_ps(s1, v1);
-      s2 = _mm512_add_ps(s2, v2), s3 = _mm512_add_ps(s3, v3);
-      m0 = _mm512_max_ps(m0, v0), m1 = _mm512_max_ps(m1, v1);
-      m2 = _mm512_max_ps(m2, v2), m3 = _mm512_max_ps(m3, v3);
-    }
-    _mm512_storeu_ps(rs + k, s0), _mm512_storeu_ps(rs + k + 16, s1);
-    _mm512_storeu_ps(rs + k + 32, s2), _mm512_storeu_ps(rs + k + 48, s3);
-    _mm512_storeu_ps(m + k, m0), _mm512_storeu_ps(m + k + 16, m1);
-    _mm512_storeu_ps(m + k + 32, m2), _mm512_storeu_ps(m + k + 48, m3);
-  }
-#endif
-  for (; k < c; k++) {
-    float s = rs[k], mk = m[k];
-    for (int x = 0; x < n; x++) {
-      float v = px[(size_t)x * c + k];
-      s += v;
-      mk = v > mk ? v : mk;
-    }
-    rs[k] = s, m[k] = mk;
-  }
-}
-
 /* One cell at a time, for grids whose cells are not unions of the fine
  * cells below (odd map sizes, g = 3). Sums are float per row of the cell,
  * then added into a double total per cell, which keeps a 224x224 global
  * average within ~1e-7 relative. */
 static void pool_cells(const float *in, int H, int W, int C, int g, float *avg, float *max) {
+  const vt_kernels *k = vt_kernels_fp32();
   size_t c = (size_t)C;
   float *rowsum = vt_xmalloc(c * sizeof(float));
   float *scratch_max = max ? NULL : vt_xmalloc(c * sizeof(float));
@@ -440,15 +316,15 @@ static void pool_cells(const float *in, int H, int W, int C, int g, float *avg, 
       int x0 = cell_start(j, W, g), x1 = cell_end(j, W, g);
       size_t at = ((size_t)i * g + j) * c;
       float *m = max ? max + at : scratch_max;
-      for (size_t k = 0; k < c; k++) m[k] = -FLT_MAX, sum[k] = 0;
+      for (size_t q = 0; q < c; q++) m[q] = -FLT_MAX, sum[q] = 0;
       for (int y = y0; y < y1; y++) {
-        for (size_t k = 0; k < c; k++) rowsum[k] = 0;
-        cell_row_sum_max(in + ((size_t)y * W + x0) * c, x1 - x0, c, rowsum, m);
-        for (size_t k = 0; k < c; k++) sum[k] += rowsum[k];
+        memset(rowsum, 0, c * sizeof(float));
+        k->sum_max_pixels(in + ((size_t)y * W + x0) * c, x1 - x0, c, rowsum, m);
+        for (size_t q = 0; q < c; q++) sum[q] += rowsum[q];
       }
       if (avg) {
         double inv = 1.0 / ((double)(y1 - y0) * (x1 - x0));
-        for (size_t k = 0; k < c; k++) avg[at + k] = (float)(sum[k] * inv);
+        for (size_t q = 0; q < c; q++) avg[at + q] = (float)(sum[q] * inv);
       }
     }
   }
@@ -471,6 +347,7 @@ static int fine_grid(int H, int W) {
 /* One pass over the map: per fine cell a double sum (fed by float sums over
  * one row of the cell) and a max. sum, max: [F][F][C]. */
 static void pool_fine(const float *in, int H, int W, int C, int F, double *sum, float *max) {
+  const vt_kernels *kern = vt_kernels_fp32();
   size_t c = (size_t)C, cells = (size_t)F * F;
   int ch = H / F, cw = W / F;
   float *rowsum = vt_xmalloc((size_t)F * c * sizeof(float));
@@ -480,7 +357,7 @@ static void pool_fine(const float *in, int H, int W, int C, int F, double *sum, 
     for (size_t k = 0; k < (size_t)F * c; k++) rowsum[k] = 0;
     const float *px = in + (size_t)y * W * c;
     for (int j = 0; j < F; j++, px += (size_t)cw * c)
-      cell_row_sum_max(px, cw, c, rowsum + (size_t)j * c, max + row0 + (size_t)j * c);
+      kern->sum_max_pixels(px, cw, c, rowsum + (size_t)j * c, max + row0 + (size_t)j * c);
     for (size_t k = 0; k < (size_t)F * c; k++) sum[row0 + k] += rowsum[k];
   }
   free(rowsum);

@@ -13,20 +13,12 @@
 void vt_conv3x3_relu_naive(const float *in, int H, int W, int Cin, const float *kernel,
                            const float *bias, int Cout, float *out);
 
-/* Fast version on unpacked weights: im2col + BLIS sgemm. scratch must hold
- * vt_conv3x3_scratch_floats(W, Cin) floats, 64-byte aligned. Uses BLIS
- * single-threaded: parallelism is per image. The packed path below is several
- * times faster (and does not depend on BLIS recognising the CPU: see
- * docs/perf-kernels.md). */
-size_t vt_conv3x3_scratch_floats(int W, int Cin);
-void vt_conv3x3_relu(const float *in, int H, int W, int Cin, const float *kernel,
-                     const float *bias, int Cout, float *out, float *scratch);
-
 /* Packed weights: the kernel transformed once into the layout of the fastest
  * algorithm for its shape, then read-only, so one packed layer serves every
  * thread. VT_CONV_AUTO picks Winograd F(4x4,3x3) for Cin >= 16 and the direct
- * GEMM (a register-blocked AVX-512 kernel reading input rows in place) below
- * that; the others force one (tests, benchmarks). */
+ * GEMM (a register-blocked kernel reading input rows in place) below that;
+ * the others force one (tests, benchmarks). A packed layer runs the kernels
+ * of the path chosen for this CPU when it was packed (net/vt_kernels.h). */
 typedef enum { VT_CONV_AUTO, VT_CONV_GEMM, VT_CONV_WINOGRAD } vt_conv_algo;
 typedef struct vt_conv3x3_packed vt_conv3x3_packed;
 

@@ -22,23 +22,30 @@ static int cmp_int(const void *a, const void *b) {
   return *(const int *)a - *(const int *)b;
 }
 
-int vt_extract_parse_taps(vt_extract_config *c, const char *list) {
-  char buf[1024], *items[VT_VGG16_NLAYERS + 1];
-  if (strlen(list) >= sizeof buf) return vt_fail("--tap list too long");
-  strcpy(buf, list);
-  int n = vt_split_commas(buf, items, VT_VGG16_NLAYERS + 1);
-  if (n < 0) return vt_fail("too many taps in '%s'", list);
-  for (int i = 0; i < n; i++) {
-    int l = vt_vgg16_layer_index(items[i]);
+int vt_taps_parse(const char *list, int *layers, int max) {
+  const char *p = list;
+  for (int n = 0;; n++) {
+    size_t len = strcspn(p, ",");
+    char name[32] = "";
+    if (len < sizeof name) memcpy(name, p, len), name[len] = '\0';
+    int l = len < sizeof name ? vt_vgg16_layer_index(name) : -1;
+    if (len == 0) return vt_fail("empty tap name in '%s'", list);
     if (l < 0)
-      return vt_fail("unknown tap '%s' (layers are block1_conv1, block1_conv2, block1_pool, "
-                     "block2_conv1 ... block5_conv3, block5_pool)", items[i]);
-    c->taps[i] = l;
+      return vt_fail("unknown tap '%.*s' (layers are block1_conv1, block1_conv2, block1_pool, "
+                     "block2_conv1 ... block5_conv3, block5_pool)", (int)len, p);
+    for (int i = 0; i < n; i++)
+      if (layers[i] == l) return vt_fail("tap '%s' given twice in '%s'", name, list);
+    if (n == max) return vt_fail("more than %d taps in '%s'", max, list);
+    layers[n] = l;
+    if (!p[len]) return n + 1;
+    p += len + 1;
   }
+}
+
+int vt_extract_parse_taps(vt_extract_config *c, const char *list) {
+  int n = vt_taps_parse(list, c->taps, VT_VGG16_NLAYERS);
+  if (n < 0) return -1;
   qsort(c->taps, (size_t)n, sizeof *c->taps, cmp_int);
-  for (int i = 1; i < n; i++)
-    if (c->taps[i] == c->taps[i - 1])
-      return vt_fail("tap '%s' given twice", vt_vgg16_layers[c->taps[i]].name);
   c->n_taps = n;
   return 0;
 }

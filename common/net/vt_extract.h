@@ -27,7 +27,12 @@ typedef struct {
 /* Defaults: 224x224, antialias, caffe, 178,956,970 pixels (PIL's limit), grids
  * {1, 2, 4}: GAP/GMP, and the 2x2 and 4x4 layouts that GAP throws away. */
 void vt_extract_config_default(vt_extract_config *c);
-/* "block1_pool,block2_pool" -> taps (sorted, duplicates refused). */
+/* The one reading of a tap list (--tap, a store's taps, a config's taps):
+ * "block2_pool,block1_pool" -> the layer indices in the order given. Empty,
+ * unknown and repeated names are refused. The count, or -1 + reason. */
+int vt_taps_parse(const char *list, int *layers, int max);
+/* vt_taps_parse into c->taps, sorted (a store holds its taps in network
+ * order). */
 int vt_extract_parse_taps(vt_extract_config *c, const char *list);
 /* "1,2,4" -> grids. */
 int vt_extract_parse_grids(vt_extract_config *c, const char *list);

@@ -1,10 +1,12 @@
 /* vt_gemm.c: small row-major sgemm with the conv epilogue (bias + ReLU)
- * fused into the store, and K in up to three segments. See vt_gemm.h. */
+ * fused into the store, and K in up to three segments (vt_gemm.h): the
+ * reference, the portable kernel, and the entry points that run the kernel
+ * of this CPU's path. */
 #include "net/vt_gemm.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
+#include <string.h>
+
+#include "net/vt_kernels.h"
 
 void vt_sgemm_rows_naive(int m, int n, int k, const float *A, size_t lda, const float *B,
                          size_t ldb, float *C, size_t ldc, const float *bias) {
@@ -22,141 +24,98 @@ void vt_sgemm_rows_naive(int m, int n, int k, const float *A, size_t lda, const 
 
 void vt_sgemm_rows(int m, int n, int k, const float *A, size_t lda, const float *B, size_t ldb,
                    float *C, size_t ldc, const float *bias) {
-  vt_sgemm_rows_seg(m, n, 1, k, &A, lda, B, ldb, C, ldc, bias);
-}
-
-#ifdef __AVX512F__
-
-/* Register block: 6 rows x 4 vectors of 16 floats = 24 of the 32 zmm
- * registers as accumulators, 4 for the B row, 1 for the broadcast. A 512-bit
- * FMA has a latency of 4 cycles and issues twice per cycle here, so 24
- * independent chains keep both pipes busy, and each B vector loaded feeds 6
- * FMAs. */
-enum { MR = 6, NV = 4, NR = NV * 16 };
-
-/* mr rows x nv vectors; the last vector is masked by `last` (all ones when n
- * is a multiple of 16). Always inlined with constant mr, nv so that acc[][]
- * lives in registers. */
-static inline __attribute__((always_inline)) void block(const int mr, const int nv, __mmask16 last,
-                                                        int nseg, int kseg, const float *const *A,
-                                                        size_t lda, const float *B, size_t ldb,
-                                                        float *C, size_t ldc, const float *bias) {
-  __m512 acc[MR][NV];
-#pragma GCC unroll 6
-  for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
-  for (int s = 0; s < nseg; s++) {
-    const float *a[MR];
-#pragma GCC unroll 6
-    for (int r = 0; r < mr; r++) a[r] = A[s] + r * lda;
-    for (int p = 0; p < kseg; p++) {
-      __m512 b[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < nv; v++)
-        b[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, B + v * 16) : _mm512_loadu_ps(B + v * 16);
-#pragma GCC unroll 6
-      for (int r = 0; r < mr; r++) {
-        __m512 x = _mm512_set1_ps(a[r][p]);
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
-      }
-      B += ldb;
-    }
-  }
-  __m512 bv[NV], zero = _mm512_setzero_ps();
-  if (bias) {
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++)
-      bv[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, bias + v * 16) : _mm512_loadu_ps(bias + v * 16);
-  }
-#pragma GCC unroll 6
-  for (int r = 0; r < mr; r++) {
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++) {
-      __m512 x = acc[r][v];
-      if (bias) x = _mm512_max_ps(_mm512_add_ps(x, bv[v]), zero);
-      if (v == nv - 1)
-        _mm512_mask_storeu_ps(C + r * ldc + v * 16, last, x);
-      else
-        _mm512_storeu_ps(C + r * ldc + v * 16, x);
-    }
-  }
-}
-
-#define BLOCK_NV(mr)                                                                 \
-  switch (nv) {                                                                      \
-  case 1: block(mr, 1, last, nseg, kseg, A, lda, B, ldb, C, ldc, bias); break;       \
-  case 2: block(mr, 2, last, nseg, kseg, A, lda, B, ldb, C, ldc, bias); break;       \
-  case 3: block(mr, 3, last, nseg, kseg, A, lda, B, ldb, C, ldc, bias); break;       \
-  default: block(mr, 4, last, nseg, kseg, A, lda, B, ldb, C, ldc, bias); break;      \
-  }
-
-static void block_any(int mr, int nv, __mmask16 last, int nseg, int kseg, const float *const *A,
-                      size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
-                      const float *bias) {
-  switch (mr) {
-  case 1: BLOCK_NV(1) break;
-  case 2: BLOCK_NV(2) break;
-  case 3: BLOCK_NV(3) break;
-  case 4: BLOCK_NV(4) break;
-  case 5: BLOCK_NV(5) break;
-  default: BLOCK_NV(6) break;
-  }
+  vt_kernels_fp32()->sgemm_rows_seg(m, n, 1, k, &A, lda, B, ldb, C, ldc, bias);
 }
 
 void vt_sgemm_rows_seg(int m, int n, int nseg, int kseg, const float *const *A, size_t lda,
                        const float *B, size_t ldb, float *C, size_t ldc, const float *bias) {
-  /* Column panels outside, row blocks inside: the k x 64 panel of B stays in
-   * L1/L2 while every row block of A streams past it. */
+  vt_kernels_fp32()->sgemm_rows_seg(m, n, nseg, kseg, A, lda, B, ldb, C, ldc, bias);
+}
+
+/* Portable: the register blocking of the vector kernels in GCC vector
+ * extensions on 4-float vectors (SSE on x86-64, NEON on aarch64): 6 rows x
+ * 2 vectors = 12 accumulators, which with the 2 B vectors and the broadcast
+ * fit in 16 registers. Columns beyond the last whole strip of 8 go through
+ * plain loops. Without fused multiply-adds on the baseline CPU, each product
+ * is rounded before it is added. */
+typedef float v4 __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+enum { MR = 6, NV = 2, NR = NV * 4 };
+
+static inline v4 load4(const float *p) {
+  v4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/* mr rows x one strip of NR columns; inlined with constant mr so that
+ * acc[][] lives in registers */
+static inline __attribute__((always_inline)) void block(const int mr, int nseg, int kseg, const float *const *A,
+                                                        size_t lda, const float *B, size_t ldb, float *C,
+                                                        size_t ldc, const float *bias) {
+  v4 acc[MR][NV] = {{{0}}};
+  for (int s = 0; s < nseg; s++)
+    for (int p = 0; p < kseg; p++, B += ldb) {
+      v4 b[NV];
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; v++) b[v] = load4(B + 4 * v);
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        float a = A[s][r * lda + p];
+        v4 x = {a, a, a, a};
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) acc[r][v] += x * b[v];
+      }
+    }
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) {
+      v4 x = acc[r][v];
+      if (bias) {
+        x += load4(bias + 4 * v);
+        v4 zero = {0};
+        x = (v4)((v4i)x & (x > zero)); /* ReLU */
+      }
+      memcpy(C + r * ldc + 4 * v, &x, sizeof x);
+    }
+}
+
+/* The columns j0 .. n-1 of rows i0 .. i0+mr-1 (fewer than NR), plainly */
+static void columns_left(int mr, int nj, int nseg, int kseg, const float *const *A, size_t lda,
+                         const float *B, size_t ldb, float *C, size_t ldc, const float *bias) {
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < nj; j++) {
+      float x = 0;
+      for (int s = 0; s < nseg; s++)
+        for (int p = 0; p < kseg; p++) x += A[s][r * lda + p] * B[((size_t)s * kseg + p) * ldb + j];
+      if (bias) x = x + bias[j] > 0 ? x + bias[j] : 0;
+      C[r * ldc + j] = x;
+    }
+}
+
+void vt_sgemm_rows_seg_portable(int m, int n, int nseg, int kseg, const float *const *A, size_t lda,
+                                const float *B, size_t ldb, float *C, size_t ldc, const float *bias) {
   for (int j0 = 0; j0 < n; j0 += NR) {
     int nj = n - j0 < NR ? n - j0 : NR;
-    int nv = (nj + 15) / 16;
-    __mmask16 last = (__mmask16)(nj % 16 ? (1u << (nj % 16)) - 1 : 0xFFFFu);
     for (int i0 = 0; i0 < m; i0 += MR) {
       int mr = m - i0 < MR ? m - i0 : MR;
       const float *a[VT_GEMM_MAXSEG];
       for (int s = 0; s < nseg; s++) a[s] = A[s] + i0 * lda;
-      block_any(mr, nv, last, nseg, kseg, a, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
-                bias ? bias + j0 : NULL);
-    }
-  }
-}
-
-#else /* portable fallback: the same blocking in plain C */
-
-enum { MR = 4, NR = 64 };
-
-void vt_sgemm_rows_seg(int m, int n, int nseg, int kseg, const float *const *A, size_t lda,
-                       const float *B, size_t ldb, float *C, size_t ldc, const float *bias) {
-  float acc[MR][NR];
-  for (int j0 = 0; j0 < n; j0 += NR) {
-    int nj = n - j0 < NR ? n - j0 : NR;
-    for (int i0 = 0; i0 < m; i0 += MR) {
-      int mr = m - i0 < MR ? m - i0 : MR;
-      for (int r = 0; r < mr; r++)
-        for (int j = 0; j < nj; j++) acc[r][j] = 0;
-      for (int s = 0; s < nseg; s++)
-        for (int p = 0; p < kseg; p++) {
-          const float *b = B + ((size_t)s * kseg + p) * ldb + j0;
-          for (int r = 0; r < mr; r++) {
-            float x = A[s][(i0 + r) * lda + p];
-            for (int j = 0; j < nj; j++) acc[r][j] += x * b[j];
-          }
-        }
-      for (int r = 0; r < mr; r++) {
-        float *c = C + (i0 + r) * ldc + j0;
-        for (int j = 0; j < nj; j++) {
-          float x = acc[r][j];
-          if (bias) {
-            x += bias[j0 + j];
-            x = x > 0 ? x : 0;
-          }
-          c[j] = x;
-        }
+      const float *bj = bias ? bias + j0 : NULL;
+      float *c = C + i0 * ldc + j0;
+      if (nj < NR) {
+        columns_left(mr, nj, nseg, kseg, a, lda, B + j0, ldb, c, ldc, bj);
+        continue;
+      }
+      switch (mr) {
+      case 1: block(1, nseg, kseg, a, lda, B + j0, ldb, c, ldc, bj); break;
+      case 2: block(2, nseg, kseg, a, lda, B + j0, ldb, c, ldc, bj); break;
+      case 3: block(3, nseg, kseg, a, lda, B + j0, ldb, c, ldc, bj); break;
+      case 4: block(4, nseg, kseg, a, lda, B + j0, ldb, c, ldc, bj); break;
+      case 5: block(5, nseg, kseg, a, lda, B + j0, ldb, c, ldc, bj); break;
+      default: block(6, nseg, kseg, a, lda, B + j0, ldb, c, ldc, bj); break;
       }
     }
   }
 }
-
-#endif

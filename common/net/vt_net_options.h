@@ -23,6 +23,11 @@ enum {
       {"resize", required_argument, 0, VT_OPT_RESIZE},                                           \
       {"preprocess", required_argument, 0, VT_OPT_PREPROCESS}
 #define VT_NET_OPTION_THREADS {"threads", required_argument, 0, VT_OPT_THREADS}
+/* The --help paragraph on the kernel paths (base/vt_cpu.h). */
+#define VT_NET_HELP_KERNELS                                                                \
+  "The convolutions run the best kernel path the CPU has: avx512, avx2 (AVX2 + FMA)\n"   \
+  "or portable (plain C). VGGTAP_ISA=avx2 or portable forces a lower one: avx2\n"        \
+  "and avx512 give the same bits, portable differs in rounding only.\n"
 
 typedef struct {
   const char *weights;     /* --weights, NULL if not given (vt_weights_find looks) */

@@ -50,14 +50,10 @@ int vt_vgg16_layer_shape(int layer, int H, int W, int *oh, int *ow, int *oc) {
   return 0;
 }
 
-/* Whether layer l starts a block of two convs and a pool (block1, block2:
- * big activations, small transformed kernels, so chaining the block in row
- * bands keeps the activations in cache at the price of streaming the second
- * kernel once per band; deeper blocks' kernels are too big for that). */
-static int starts_pair(int l) {
-  return (l == 0 || vt_vgg16_layers[l - 1].kind == VT_LAYER_POOL) && l + 2 < VT_VGG16_NLAYERS &&
-         vt_vgg16_layers[l + 1].kind == VT_LAYER_CONV && vt_vgg16_layers[l + 2].kind == VT_LAYER_POOL;
-}
+/* Whether layer l starts a block that the forward pass chains (block1,
+ * block2: vt_vgg_forward's block_chained), whose scratch the workspace
+ * then holds. */
+static int chained(int l) { return l == 0 || l == 3; }
 
 /* Floats in an [h][w][c] tensor, rounded up to a multiple of 16 so that every
  * tensor carved after it stays 64-byte aligned. The kernels index with int, so
@@ -81,12 +77,10 @@ int vt_vgg_workspace_init(vt_vgg_workspace *ws, int H, int W, int last_layer) {
     if (vt_vgg16_layer_shape(l, H, W, &ws->oh[l], &ws->ow[l], &ws->oc[l]) < 0) return -1;
     if (tensor_floats(ws->oh[l], ws->ow[l], ws->oc[l], d->name, &sizes[1 + l]) < 0) return -1;
     if (d->kind == VT_LAYER_CONV) {
-      size_t s = vt_conv3x3_scratch_floats(ws->ow[l], d->cin);
-      size_t sp = vt_conv3x3_auto_scratch_floats(ws->oh[l], ws->ow[l], d->cin, d->cout);
-      if (sp > s) s = sp;
-      if (starts_pair(l) && l + 2 <= last_layer) {
-        sp = vt_conv3x3_pair_auto_scratch_floats(ws->oh[l], ws->ow[l], d->cin, d->cout,
-                                                 vt_vgg16_layers[l + 1].cout);
+      size_t s = vt_conv3x3_auto_scratch_floats(ws->oh[l], ws->ow[l], d->cin, d->cout);
+      if (chained(l) && l + 2 <= last_layer) {
+        size_t sp = vt_conv3x3_pair_auto_scratch_floats(ws->oh[l], ws->ow[l], d->cin, d->cout,
+                                                        vt_vgg16_layers[l + 1].cout);
         if (sp > s) s = sp;
       }
       if (s > scratch) scratch = s;
@@ -112,85 +106,75 @@ void vt_vgg_workspace_free(vt_vgg_workspace *ws) {
   memset(ws, 0, sizeof *ws);
 }
 
-/* The forward pass below is written once for both kernel sets. */
-typedef struct {
-  void (*conv)(const float *in, int H, int W, int Cin, const float *kernel, const float *bias,
-               int Cout, float *out, float *scratch);
-  void (*pool)(const float *in, int H, int W, int C, float *out);
-} kernels;
+/* ---------------------------------------------------------------------------
+ * The forward pass. Each VGG block is one call, and what runs in it is
+ * written there: which layers are fused, which outputs are written. The
+ * calls take the packed layers (conv[i] for conv layer i), each of which
+ * carries the kernels of the path (and precision) it was packed for. */
 
-static void conv_naive(const float *in, int H, int W, int Cin, const float *kernel,
-                       const float *bias, int Cout, float *out, float *scratch) {
-  vt_conv3x3_relu_naive(in, H, W, Cin, kernel, bias, Cout, out);
-}
+static const float *input_of(const vt_vgg_workspace *ws, int l) { return l == 0 ? ws->input : ws->out[l - 1]; }
 
-static const kernels fast = {vt_conv3x3_relu, vt_maxpool2x2};
-static const kernels naive = {conv_naive, vt_maxpool2x2_naive};
+/* Layer l's output buffer if the caller keeps it, else NULL: a fused call
+ * then never writes the map. */
+static float *kept(const vt_vgg_workspace *ws, int l) { return ws->keep[l] ? ws->out[l] : NULL; }
 
-/* The fast pass on packed weights runs such a block as one chained call when
- * the workspace reaches its pool; the layers it covers are then done already
- * when the forward pass gets to them. */
-static int chain(const vt_weights *w, vt_vgg_workspace *ws, int l) {
-  if (!starts_pair(l) || l + 2 > ws->last_layer) return 0;
-  const vt_conv_weights *a = &w->conv[vt_vgg16_layers[l].conv_index], *b = a + 1;
-  if (!a->packed || !b->packed) return 0;
-  const float *in = l == 0 ? ws->input : ws->out[l - 1];
-  vt_conv3x3_pair_pool_packed(a->packed, b->packed, in, ws->oh[l], ws->ow[l],
-                              ws->keep[l] ? ws->out[l] : NULL, ws->keep[l + 1] ? ws->out[l + 1] : NULL,
-                              ws->out[l + 2], ws->stream[l + 2], ws->scratch);
-  return 1;
-}
-
-/* Runs layer l on the output of layer l-1 (or the input); returns whether the
- * forward pass continues past it. *done: the last layer already computed. */
-static int conv(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int l, int *done) {
-  const vt_conv_weights *cw = &w->conv[vt_vgg16_layers[l].conv_index];
-  const float *in = l == 0 ? ws->input : ws->out[l - 1];
-  assert(vt_vgg16_layers[l].conv_index < w->n_conv && cw->cin == vt_vgg16_layers[l].cin);
-  if (l <= *done) return l < ws->last_layer;
-  if (k == &fast && chain(w, ws, l)) {
-    *done = l + 2;
-  } else if (k == &fast && cw->packed) {
-    /* Packed weights (Winograd); a 2x2 max-pool right after is fused in. */
-    float *pooled = l < ws->last_layer && vt_vgg16_layers[l + 1].kind == VT_LAYER_POOL ? ws->out[l + 1] : NULL;
-    vt_conv3x3_relu_pool_packed(cw->packed, in, ws->oh[l], ws->ow[l], ws->out[l], pooled,
-                                pooled && ws->stream[l + 1], ws->scratch);
-  } else {
-    k->conv(in, ws->oh[l], ws->ow[l], cw->cin, cw->kernel, cw->bias, cw->cout, ws->out[l], ws->scratch);
+/* A block's convs one after the other, the pool fused into the last one's
+ * output transform; layers first .. first+n-1 are the convs, first+n the
+ * pool. A pass that ends inside the block stops at its last layer. Returns
+ * whether the pass goes on after the block. */
+static int block_convs(const vt_conv3x3_packed *const conv[], vt_vgg_workspace *ws, int first, int n) {
+  int pool = first + n, last = ws->last_layer;
+  for (int l = first; l < pool && l <= last; l++) {
+    const vt_conv3x3_packed *p = conv[vt_vgg16_layers[l].conv_index];
+    if (l == pool - 1 && pool <= last) /* conv, ReLU, pool in one pass over the tiles */
+      vt_conv3x3_relu_pool_packed(p, input_of(ws, l), ws->oh[l], ws->ow[l], kept(ws, l), ws->out[pool],
+                                  ws->stream[pool], ws->scratch);
+    else
+      vt_conv3x3_relu_packed(p, input_of(ws, l), ws->oh[l], ws->ow[l], ws->out[l], ws->scratch);
   }
-  return l < ws->last_layer;
+  return pool < last;
 }
 
-static int pool(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws, int l, int *done) {
-  const vt_conv_weights *before = &w->conv[vt_vgg16_layers[l - 1].conv_index];
-  if (l > *done && !(k == &fast && before->packed)) /* else conv() has pooled already */
-    k->pool(ws->out[l - 1], ws->oh[l - 1], ws->ow[l - 1], ws->oc[l - 1], ws->out[l]);
-  return l < ws->last_layer;
+/* A block of two convs and the pool chained in row bands (block1, block2:
+ * big maps, small kernels), so that the first conv's output stays in cache
+ * and, unless kept, neither conv's map is written at all. A pass that ends
+ * inside the block runs it conv by conv. */
+static int block_chained(const vt_conv3x3_packed *const conv[], vt_vgg_workspace *ws, int first) {
+  int pool = first + 2;
+  if (ws->last_layer < pool) return block_convs(conv, ws, first, 2);
+  const vt_conv3x3_packed *a = conv[vt_vgg16_layers[first].conv_index];
+  const vt_conv3x3_packed *b = conv[vt_vgg16_layers[first + 1].conv_index];
+  vt_conv3x3_pair_pool_packed(a, b, input_of(ws, first), ws->oh[first], ws->ow[first], kept(ws, first),
+                              kept(ws, first + 1), ws->out[pool], ws->stream[pool], ws->scratch);
+  return pool < ws->last_layer;
 }
 
-static void forward(const kernels *k, const vt_weights *w, vt_vgg_workspace *ws) {
-  int done = -1;
-  /* Shapes for an H x W input; pools floor-halve (Keras 'valid'). */
-  if (!conv(k, w, ws, 0, &done)) return;  /* block1_conv1  [H][W][3]         -> [H][W][64]        */
-  if (!conv(k, w, ws, 1, &done)) return;  /* block1_conv2  [H][W][64]        -> [H][W][64]        */
-  if (!pool(k, w, ws, 2, &done)) return;  /* block1_pool   [H][W][64]        -> [H/2][W/2][64]    */
-  if (!conv(k, w, ws, 3, &done)) return;  /* block2_conv1  [H/2][W/2][64]    -> [H/2][W/2][128]   */
-  if (!conv(k, w, ws, 4, &done)) return;  /* block2_conv2  [H/2][W/2][128]   -> [H/2][W/2][128]   */
-  if (!pool(k, w, ws, 5, &done)) return;  /* block2_pool   [H/2][W/2][128]   -> [H/4][W/4][128]   */
-  if (!conv(k, w, ws, 6, &done)) return;  /* block3_conv1  [H/4][W/4][128]   -> [H/4][W/4][256]   */
-  if (!conv(k, w, ws, 7, &done)) return;  /* block3_conv2  [H/4][W/4][256]   -> [H/4][W/4][256]   */
-  if (!conv(k, w, ws, 8, &done)) return;  /* block3_conv3  [H/4][W/4][256]   -> [H/4][W/4][256]   */
-  if (!pool(k, w, ws, 9, &done)) return;  /* block3_pool   [H/4][W/4][256]   -> [H/8][W/8][256]   */
-  if (!conv(k, w, ws, 10, &done)) return; /* block4_conv1  [H/8][W/8][256]   -> [H/8][W/8][512]   */
-  if (!conv(k, w, ws, 11, &done)) return; /* block4_conv2  [H/8][W/8][512]   -> [H/8][W/8][512]   */
-  if (!conv(k, w, ws, 12, &done)) return; /* block4_conv3  [H/8][W/8][512]   -> [H/8][W/8][512]   */
-  if (!pool(k, w, ws, 13, &done)) return; /* block4_pool   [H/8][W/8][512]   -> [H/16][W/16][512] */
-  if (!conv(k, w, ws, 14, &done)) return; /* block5_conv1  [H/16][W/16][512] -> [H/16][W/16][512] */
-  if (!conv(k, w, ws, 15, &done)) return; /* block5_conv2  [H/16][W/16][512] -> [H/16][W/16][512] */
-  if (!conv(k, w, ws, 16, &done)) return; /* block5_conv3  [H/16][W/16][512] -> [H/16][W/16][512] */
-  pool(k, w, ws, 17, &done);              /* block5_pool   [H/16][W/16][512] -> [H/32][W/32][512] */
+void vt_vgg_forward(const vt_weights *w, vt_vgg_workspace *ws) {
+  const vt_conv3x3_packed *conv[VT_VGG16_NCONV] = {0};
+  for (int i = 0; i < vt_vgg16_convs_needed(ws->last_layer); i++) {
+    assert(i < w->n_conv && w->conv[i].packed);
+    conv[i] = w->conv[i].packed;
+  }
+  /* Layers 0..17; shapes for an H x W input, each pool floor-halving it. */
+  if (!block_chained(conv, ws, 0)) return;   /* block1 [H][W][3]       -> 64, 64    -> [H/2][W/2][64]    */
+  if (!block_chained(conv, ws, 3)) return;   /* block2 [H/2][W/2][64]  -> 128, 128  -> [H/4][W/4][128]   */
+  if (!block_convs(conv, ws, 6, 3)) return;  /* block3 [H/4][W/4][128] -> 256 x 3   -> [H/8][W/8][256]   */
+  if (!block_convs(conv, ws, 10, 3)) return; /* block4 [H/8][W/8][256] -> 512 x 3   -> [H/16][W/16][512] */
+  block_convs(conv, ws, 14, 3);              /* block5 [H/16][W/16]    -> 512 x 3   -> [H/32][W/32][512] */
 }
 
-void vt_vgg_forward(const vt_weights *w, vt_vgg_workspace *ws) { forward(&fast, w, ws); }
-
-void vt_vgg_forward_naive(const vt_weights *w, vt_vgg_workspace *ws) { forward(&naive, w, ws); }
+/* The reference: every layer in turn with the naive kernels, each output
+ * written. */
+void vt_vgg_forward_naive(const vt_weights *w, vt_vgg_workspace *ws) {
+  for (int l = 0; l <= ws->last_layer; l++) {
+    const vt_layer_def *d = &vt_vgg16_layers[l];
+    if (d->kind == VT_LAYER_CONV) {
+      const vt_conv_weights *cw = &w->conv[d->conv_index];
+      assert(d->conv_index < w->n_conv && cw->cin == d->cin && cw->cout == d->cout);
+      vt_conv3x3_relu_naive(input_of(ws, l), ws->oh[l], ws->ow[l], d->cin, cw->kernel, cw->bias, d->cout,
+                            ws->out[l]);
+    } else {
+      vt_maxpool2x2_naive(ws->out[l - 1], ws->oh[l - 1], ws->ow[l - 1], d->cin, ws->out[l]);
+    }
+  }
+}

@@ -40,8 +40,9 @@ typedef struct {
   float *out[VT_VGG16_NLAYERS];       /* out[l]: [h][w][c] of layer l (NULL past last_layer) */
   unsigned char keep[VT_VGG16_NLAYERS]; /* out[l] is wanted after vt_vgg_forward: all set by
                                            init; clear the ones you never read, and the fast
-                                           pass may leave them unwritten (it then runs a
-                                           block's two convs + pool in row bands, in cache) */
+                                           pass may leave those of convs whose output feeds
+                                           a fused pool unwritten (block1 and block2 then
+                                           run in row bands, in cache) */
   /* stream[l] (pool layers; 0 from init): out[l] is memory the CPU will not
    * read soon, e.g. a store writer's buffer, so the fast pass writes it past
    * the caches: 3.2 MB a block1 map without each line's read for ownership */
@@ -55,10 +56,13 @@ typedef struct {
 int vt_vgg_workspace_init(vt_vgg_workspace *ws, int H, int W, int last_layer);
 void vt_vgg_workspace_free(vt_vgg_workspace *ws);
 
-/* Runs layers 0..ws->last_layer on ws->input with the fast kernels.
- * w must hold every conv layer up to last_layer. */
+/* Runs layers 0..ws->last_layer on ws->input with the fast kernels, block by
+ * block (vt_vgg.c says which layers each call fuses). w must hold every conv
+ * layer up to last_layer, packed (vt_weights_load packs them;
+ * vt_weights_pack weights built by hand). */
 void vt_vgg_forward(const vt_weights *w, vt_vgg_workspace *ws);
-/* The same with the naive kernels (tests only). */
+/* The same with the naive kernels, layer by layer, every output written: the
+ * reference (tests only). Needs only kernel and bias. */
 void vt_vgg_forward_naive(const vt_weights *w, vt_vgg_workspace *ws);
 
 #endif

@@ -157,8 +157,6 @@ static int load_layer(hid_t file, const char *path, int i, vt_conv_weights *cw) 
   int rc = (cw->kernel && cw->bias) ? 0 : -1;
   if (rc == 0) rc = read_floats(d.kernel, d.kernel_name, cw->kernel, nk);
   if (rc == 0) rc = read_floats(d.bias, d.bias_name, cw->bias, (size_t)def->cout);
-  if (rc == 0 && !(cw->packed = vt_conv3x3_pack(cw->kernel, cw->bias, cw->cin, cw->cout, VT_CONV_AUTO)))
-    rc = -1;
   close_layer(&d);
   return rc < 0 ? vt_fail_prefix("%s", path) : 0;
 }
@@ -191,9 +189,19 @@ int vt_weights_load(const char *path, int n_conv, vt_weights *w) {
   }
   if (file >= 0) H5Fclose(file);
   hdf5_restore(&q);
+  if (rc == 0 && vt_weights_pack(w) < 0) rc = vt_fail_prefix("%s", path);
   if (rc == 0) rc = vt_sha256_file(path, w->sha256);
   if (rc < 0) vt_weights_free(w);
   return rc;
+}
+
+int vt_weights_pack(vt_weights *w) {
+  for (int i = 0; i < w->n_conv; i++) {
+    vt_conv_weights *cw = &w->conv[i];
+    if (!cw->packed && !(cw->packed = vt_conv3x3_pack(cw->kernel, cw->bias, cw->cin, cw->cout, VT_CONV_AUTO)))
+      return vt_fail_prefix("%s", conv_def(i)->name);
+  }
+  return 0;
 }
 
 int vt_weights_count(const char *path) {

@@ -15,8 +15,7 @@ typedef struct {
   float *bias;   /* [cout] */
   int cin, cout;
   vt_conv3x3_packed *packed; /* the same, pre-transformed for the fast conv (vt_conv.h);
-                                NULL in weights built by hand: the forward then uses
-                                vt_conv3x3_relu on kernel/bias */
+                                what vt_vgg_forward runs (vt_weights_pack) */
 } vt_conv_weights;
 
 typedef struct {
@@ -37,6 +36,9 @@ int vt_weights_load(const char *path, int n_conv, vt_weights *w);
 /* Number of leading conv layers present and well-formed in the file (for
  * messages and predict), or -1 + reason if the file is not readable HDF5. */
 int vt_weights_count(const char *path);
+/* Packs every layer of w that has no packed form yet (vt_weights_load does;
+ * weights built by hand, e.g. in tests, call this). 0, or -1 + reason. */
+int vt_weights_pack(vt_weights *w);
 void vt_weights_free(vt_weights *w);
 
 #endif

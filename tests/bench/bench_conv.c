@@ -5,8 +5,8 @@
  *   bench_conv -p WEIGHTS.h5 [-s SIZE] [-r REPS] [-t THREADS]
  *
  * SIZE is the network input (224: block1 at 224x224 ... block5 at 14x14).
- * For each layer: im2col + BLIS (vt_conv3x3_relu), im2col + our AVX-512
- * kernel (packed GEMM), Winograd F(4x4,3x3) (packed), and the fused
+ * For each layer: im2col + BLIS (tests/support/), the direct conv on the
+ * path's GEMM kernel (packed GEMM), Winograd F(4x4,3x3) (packed), and the fused
  * Winograd conv + 2x2 max-pool on the layers a pool follows. GFLOP/s counts
  * direct convolution's 2*H*W*9*Cin*Cout for every path, so Winograd's figure
  * is "equivalent". err is max |x - blis| / max |blis| (BLIS differs from the
@@ -23,7 +23,9 @@
  * one image each, as vggtap-extract does, to show how much they slow each
  * other down.
  *
- * Times are CPU time of the thread (the machine is shared). */
+ * Times are CPU time of the thread (the machine is shared). The kernels are
+ * those of the path vt_cpu chose (printed first; VGGTAP_ISA=avx2 etc. runs a
+ * lower one). */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,9 +34,11 @@
 #include <time.h>
 
 #include "base/vt_common.h"
+#include "base/vt_cpu.h"
 #include "net/vt_conv.h"
 #include "net/vt_vgg.h"
 #include "net/vt_weights.h"
+#include "../support/vt_conv_im2col.h"
 
 static const struct {
   const char *name;
@@ -90,7 +94,7 @@ typedef struct {
 static void run(const job *j, int path) {
   switch (path) {
   case PATH_BLIS:
-    vt_conv3x3_relu(j->in, j->H, j->W, j->cin, j->k, j->b, j->cout, j->out, j->scratch);
+    vt_conv3x3_relu_im2col(j->in, j->H, j->W, j->cin, j->k, j->b, j->cout, j->out, j->scratch);
     break;
   case PATH_GEMM: vt_conv3x3_relu_packed(j->gemm, j->in, j->H, j->W, j->out, j->scratch); break;
   case PATH_WINO: vt_conv3x3_relu_packed(j->wino, j->in, j->H, j->W, j->out, j->scratch); break;
@@ -199,7 +203,11 @@ static int bench_prefix(const char *path, int size, int reps, int threads) {
       pthread_t th[8];
       for (int t = 0; t < threads; t++) {
         jobs[t] = (prefix_job){&w, size, l, keep_all, reps, 0, 0};
-        pthread_create(&th[t], NULL, prefix_worker, &jobs[t]);
+        int err = pthread_create(&th[t], NULL, prefix_worker, &jobs[t]);
+        if (err) {
+          fprintf(stderr, "bench_conv: cannot start thread %d of %d: %s\n", t + 1, threads, strerror(err));
+          exit(1);
+        }
       }
       for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
       if (jobs[0].failed) {
@@ -233,6 +241,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
+  char isa[256];
+  vt_cpu_describe(isa, sizeof isa);
+  printf("%s\n", isa);
   if (weights) return bench_prefix(weights, size, reps, threads);
   double *times = vt_xmalloc((size_t)reps * sizeof(double));
   printf("input %dx%d, %d reps, median ms (GFLOP/s direct-equivalent), err vs blis\n", size,
@@ -257,7 +268,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "pack: %s\n", vt_failure_reason());
       return 1;
     }
-    size_t ns = vt_conv3x3_scratch_floats(W, cin), s;
+    size_t ns = vt_conv3x3_im2col_scratch_floats(W, cin), s;
     if ((s = vt_conv3x3_packed_scratch_floats(j.gemm, H, W)) > ns) ns = s;
     if ((s = vt_conv3x3_packed_scratch_floats(j.wino, H, W)) > ns) ns = s;
     j.scratch = vt_aligned_alloc(ns * sizeof(float));

@@ -23,6 +23,12 @@ median(vggtap) / median(PyTorch).
 
   bench_prefix.py [--layers block1_pool,...] [--repeats 5] [--seconds 2]
                   [--screen 1.5] [--threads 2] [--accuracy-images 4] [--md OUT.md]
+                  [--isa avx2|avx512|portable]
+
+--isa runs both sides on one instruction set: vggtap's kernels capped by
+VGGTAP_ISA, PyTorch's oneDNN by ONEDNN_MAX_CPU_ISA (avx2 -> AVX2, avx512 ->
+AVX512_CORE, portable -> SSE41), so that a CPU without AVX-512 can be
+compared on a machine with it.
 
 Prints Markdown tables on stdout (progress on stderr). Needs `make` first
 (bin/ and $BUILD/tools/bench_prefix_c, tap_accuracy; BUILD defaults to build).
@@ -51,6 +57,7 @@ REAL_WEIGHTS = os.path.join(SHARED, "weights", "vgg16_keras_prefix.h5")
 DATA = os.path.join(SHARED, "data")
 RANDOM_SEED = 7
 TARGETS = {"block1_pool": 2.0, "block2_pool": 1.6, "block5_pool": 1.3}
+ONEDNN_ISA = {"avx2": "AVX2", "avx512": "AVX512_CORE", "portable": "SSE41"}
 
 
 def log(*a):
@@ -247,7 +254,8 @@ def markdown(results, acc, a):
     md = []
     md.append("### Conv prefix alone: vggtap vs PyTorch (images/s, higher is better)\n")
     md.append(f"224x224 input, {a.threads} cores; medians of {a.repeats} interleaved rounds of "
-              f"~{a.seconds:g} s each, warm-up excluded.\n")
+              f"~{a.seconds:g} s each, warm-up excluded"
+              + (f"; VGGTAP_ISA={a.isa}, ONEDNN_MAX_CPU_ISA={ONEDNN_ISA[a.isa]}" if a.isa else "") + ".\n")
     md.append("| tap | weights | vggtap | PyTorch best | ratio | target | PyTorch best config | rounds vggtap / PyTorch |")
     md.append("|---|---|---:|---:|---:|---:|---|---|")
     for r in results:
@@ -298,7 +306,11 @@ def main():
     ap.add_argument("--accuracy-images", type=int, default=4, help="0 skips the accuracy table")
     ap.add_argument("--md", help="also write the tables here")
     ap.add_argument("--json", help="write PyTorch's best configuration per tap here (for bench_extract.py)")
+    ap.add_argument("--isa", choices=sorted(ONEDNN_ISA), help="cap both sides at this instruction set")
     a = ap.parse_args()
+    if a.isa:  # inherited by bench_prefix_c, tap_accuracy and the PyTorch workers
+        os.environ["VGGTAP_ISA"] = a.isa
+        os.environ["ONEDNN_MAX_CPU_ISA"] = ONEDNN_ISA[a.isa]
 
     tmp = tempfile.mkdtemp(prefix="vggtap-bench-")
     snapshot_tools(tmp)

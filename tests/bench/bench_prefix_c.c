@@ -123,7 +123,11 @@ static int run(int argc, char **argv) {
     args[t] = (worker_arg){.w = &w, .input = input, .size = size, .layer = layer,
                            .n_images = n_images, .n_repeats = n_repeats, .n_warmup = n_warmup,
                            .keep_all = keep_all, .barrier = &barrier};
-    pthread_create(&th[t], NULL, worker, &args[t]);
+    int err = pthread_create(&th[t], NULL, worker, &args[t]);
+    if (err) { /* the barrier waits for every thread: no run without them all */
+      fprintf(stderr, "bench_prefix_c: cannot start thread %d of %d: %s\n", t + 1, threads, strerror(err));
+      exit(1);
+    }
   }
   pthread_barrier_wait(&barrier);
   double *rate = vt_xmalloc((size_t)n_repeats * sizeof *rate);

@@ -4,11 +4,13 @@
 # or a CPU time: run it when nothing else runs, and read the load average
 # printed at the start and the end.
 #
-#   bash tests/bench/run_all.sh [--quick] [--only extract|kernels|train] > tables.md
+#   bash tests/bench/run_all.sh [--quick] [--only extract|kernels|isa|train] > tables.md
 #
 #   extract  conv prefix vs PyTorch, per-tap accuracy, end to end, threads,
 #            memory (bench_prefix.py, bench_extract.py)       ~25 min
 #   kernels  per-layer conv paths and whole-prefix CPU times (bench_conv)  ~1 min
+#   isa      each kernel path (avx512, avx2, portable) against PyTorch with
+#            oneDNN capped at the same instruction set (bench_isa.py)  ~4 min
 #   train    head training vs scikit-learn/liblinear (bench_train.py on
 #            clothing-dataset-small at block2_pool + synthetic 25k rows)  ~3 min
 #
@@ -27,7 +29,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
     --only) only=$2; shift ;;
-    *) echo "usage: run_all.sh [--quick] [--only extract|kernels|train]" >&2; exit 2 ;;
+    *) echo "usage: run_all.sh [--quick] [--only extract|kernels|isa|train]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -35,11 +37,11 @@ want() { [[ $only == all || $only == "$1" ]]; }
 
 prefix_args=(--repeats 5 --seconds 2 --screen 1 --accuracy-images 4)
 extract_args=(--images 1000 --repeats 3 --memory 100,2000)
-conv_reps=7 train_rows=25000
+conv_reps=7 train_rows=25000 isa_rounds=5
 if ((quick)); then
   prefix_args=(--repeats 2 --seconds 0.5 --screen 0.3 --accuracy-images 1)
   extract_args=(--images 30 --repeats 1 --memory 30,90)
-  conv_reps=1 train_rows=2000
+  conv_reps=1 train_rows=2000 isa_rounds=1
 fi
 
 make BUILD="$BUILD" bin/vggtap-extract bin/vggtap-train "$BUILD/tools/bench_prefix_c" \
@@ -88,6 +90,13 @@ if want kernels; then
     echo '```'
     echo
   done
+fi
+
+if want isa; then
+  echo "### Kernel paths: CPU ms per image, one thread, vggtap vs PyTorch capped at the same ISA (bench_isa.py)"
+  echo
+  $PY tests/bench/bench_isa.py --rounds $isa_rounds
+  echo
 fi
 
 if want train; then

@@ -79,9 +79,11 @@ int main(int argc, char **argv) {
                    .dense_params = 802816L * 4096 + 4096 + 4096L * 4096 + 4096 + 4096L * k + k,
                    .dense_params_with_convs = 802816L * 4096 + 4096 + 4096L * 4096 + 4096 + 4096L * k + k + 38720,
                    .train_seconds = 1.5,
-                   .extra_json = "\"tool\": \"vt_metrics_cli\""};
+                   .extra = json_pack("{s:s}", "tool", "vt_metrics_cli")};
     vt_report_print(stderr, &r);
-    if (vt_report_write(dir, &r) < 0) {
+    int written = vt_report_write(dir, &r);
+    json_decref(r.extra);
+    if (written < 0) {
       fprintf(stderr, "vt_metrics_cli: %s\n", vt_failure_reason());
       rc = 1;
     }
