@@ -191,14 +191,16 @@ check-asan:
 # The tests whose programs run threads and take signals, again on programs,
 # tools and C tests built with ThreadSanitizer into build-tsan/: the worker
 # pool itself (test_pool), the extractor's workers and writer (store, lock, bad input, a full disk, kills
-# and Ctrl-C), vggtap-predict's workers (test_train_cli) and the conv kernels
-# shared by threads (test_conv), the conv head's thread team
+# and Ctrl-C, mirror images), vggtap-predict's workers (test_train_cli; also
+# passes test_train_augment, 7 minutes under TSan, left out), the conv kernels
+# shared by threads (test_conv) and the conv head's thread team
 # (test_convnet_train). Any race report fails the program (exit 66)
 # and so its test. The whole suite under TSan takes 9 minutes and found
 # nothing more (docs/RELIABILITY.md). -O1, as TSan's documentation advises.
 TSAN_SAN   := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS := test_pool test_conv test_convnet_train test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
-              test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py
+              test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py \
+              test_extract_augment.py
 check-tsan:
 	$(MAKE) BUILD=build-tsan BINDIR=build-tsan/bin OPT="-O1 $(BASELINE)" SAN="$(TSAN_SAN)" all
 	TSAN_OPTIONS=halt_on_error=1:exitcode=66 \

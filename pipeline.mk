@@ -11,7 +11,7 @@
 #             also written to WORK/report.csv and WORK/report.html
 #   predict   IMAGES="a.jpg dir/" [TAP=layer]: top classes from that tap's head
 #             (default: the last tap)
-#   sweep     trains the [sweep] grid (taps x pools x heads) on the cached store,
+#   sweep     trains the [sweep] grid (taps x pools x heads [x augment]) on the cached store,
 #             one progress line per head; prints the table ranked by [sweep]
 #             metric on the validation rows, the best marked, also written to
 #             WORK/sweep.csv and WORK/sweep.html (default grid: each tap and
@@ -197,7 +197,11 @@ DEFAULT_SWEEP_POOLS := $(foreach g,$(GRIDS),avg$(g) max$(g)) \
 SWEEP_TAPS := $(subst $(comma),+,$(call get,sweep,taps,$(DEFAULT_SWEEP_TAPS)))
 SWEEP_POOLS := $(subst $(comma),+,$(call get,sweep,pools,$(DEFAULT_SWEEP_POOLS)))
 SWEEP_HEADS := $(subst $(comma),-,$(filter-out conv conv:%,$(call get,sweep,heads,softmax)))
-sweep_head = $(WORK)/sweep/$(1)/$(2)/$(3)/head.h5
+# [sweep] augment (e.g. `none flip`): a fourth dimension, each head one
+# folder deeper (.../softmax/flip/head.h5); unset: [train]'s setting, no
+# such folder. `_` stands for "unset" in the loops.
+SWEEP_AUGMENTS := $(or $(call get,sweep,augment,),_)
+sweep_head = $(WORK)/sweep/$(1)/$(2)/$(3)$(if $(filter-out _,$(4)),/$(4))/head.h5
 # Conv heads (heads `conv`, or `conv:WIDTHS` as --conv takes them) train on
 # a tap's maps, whatever the pools: one per single tap, in
 # sweep/<tap>/maps/conv[_WIDTHS]/ (':' -> '_', ',' -> '-' in the name).
@@ -208,8 +212,8 @@ conv_flag = --head conv $(if $(TRAIN_HIDDEN),--hidden=) $(if $(filter conv_%,$(1
 # one) unless [train] sets hidden layers that it must undo.
 TRAIN_HIDDEN := $(call get,train,hidden,)
 hidden_flag = $(if $(filter softmax,$(1)),$(if $(TRAIN_HIDDEN),--hidden=),--hidden=$(subst -,$(comma),$(1)))
-SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(call sweep_head,$(t),$(p),$(h))))) \
-  $(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(call sweep_head,$(t),maps,$(h))))
+SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(foreach a,$(SWEEP_AUGMENTS),$(call sweep_head,$(t),$(p),$(h),$(a)))))) \
+  $(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(foreach a,$(SWEEP_AUGMENTS),$(call sweep_head,$(t),maps,$(h),$(a)))))
 
 # The ranking metric (vggtap-info --sort): heads are ranked on the
 # validation rows, their scores shown on rows that chose nothing.
@@ -218,15 +222,15 @@ SWEEP_METRIC := $(call get,sweep,metric,accuracy)
 # One progress line per head once it is trained, [i/N] and a short name
 # (b2/max4/softmax), in one write so that make -j keeps lines whole.
 # '+' becomes ',' only when the recipe runs (a ',' would split make's arguments)
-# $(1) tap, $(2) pool, $(3) head, $(4) its place in the grid
+# $(1) tap, $(2) pool, $(3) head, $(4) augment (or _), $(5) its place in the grid
 define sweep_rule
-$(call sweep_head,$(1),$(2),$(3)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
-	$$(call train_head,$$@,--tap $$(subst +,$$(comma),$(1)) $$(if $$(filter maps,$(2)),$$(call conv_flag,$(3)),--pool $$(subst +,$$(comma),$(2)) $$(call hidden_flag,$(3))),@)
-	@echo "$$$$(printf '%7s %-28s' '[$(4)/$(words $(SWEEP))]' '$(subst _pool,,$(subst block,b,$(1)))/$(2)/$(3)') $$$$($(INFO) --table --brief $$@)"
+$(call sweep_head,$(1),$(2),$(3),$(4)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
+	$$(call train_head,$$@,--tap $$(subst +,$$(comma),$(1)) $$(if $$(filter maps,$(2)),$$(call conv_flag,$(3)),--pool $$(subst +,$$(comma),$(2)) $$(call hidden_flag,$(3))) $(if $(filter-out _,$(4)),--augment $(4)),@)
+	@echo "$$$$(printf '%7s %-28s' '[$(5)/$(words $(SWEEP))]' '$(subst _pool,,$(subst block,b,$(1)))/$(2)/$(3)$(if $(filter-out _,$(4)),/$(4))') $$$$($(INFO) --table --brief $$@)"
 endef
 sweep_place :=
-$(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),$(p),$(h),$(words $(sweep_place)))))))
-$(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),maps,$(h),$(words $(sweep_place))))))
+$(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(foreach a,$(SWEEP_AUGMENTS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),$(p),$(h),$(a),$(words $(sweep_place))))))))
+$(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(foreach a,$(SWEEP_AUGMENTS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),maps,$(h),$(a),$(words $(sweep_place))))))))
 
 sweep: $(SWEEP)
 	@echo

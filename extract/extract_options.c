@@ -47,6 +47,14 @@ static const char usage[] =
     "                        grid each (default 1,2,4: GAP/GMP, 2x2 and 4x4, those that fit\n"
     "                        every tap's map)\n"
     "  --map-dtype T         float32 (default) or float16 for stored maps\n"
+    "  --map-pool P          none (default) or avg2 / avg4: store each map k x k averaged\n"
+    "                        (a trailing odd row/column dropped), e.g. block2_pool 56x56x128\n"
+    "                        -> 28x28x128, 200 KB per image as float16: maps for a conv head.\n"
+    "                        Pooled vectors are still computed from the full maps\n"
+    "  --augment A           none (default) or flip: also run the prefix on the left-right\n"
+    "                        mirror image of every photo and store its maps and pooled\n"
+    "                        vectors under /mirror/ (for training with mirrored rows).\n"
+    "                        Costs about twice the extraction time\n"
     "  --compress L          shuffle + deflate level 1-9 for maps (default 0: none)\n"
     "  --overwrite           replace an existing or partial store made with other settings\n"
     "\n"
@@ -76,7 +84,7 @@ static const char usage[] =
     "130 stopped by Ctrl-C or SIGTERM (run again to resume). docs/RELIABILITY.md.\n";
 
 enum { O_DATA = VT_OPT_NET_END, O_MANIFEST, O_FILES, O_TAP, O_OUT, O_KEEP, O_STORE_RENAMED, O_GRIDS,
-       O_MAP_DTYPE, O_COMPRESS, O_MAX_PIXELS, O_OVERWRITE, O_STRICT, O_QUIET, O_LABEL_COLUMN,
+       O_MAP_DTYPE, O_MAP_POOL, O_AUGMENT, O_COMPRESS, O_MAX_PIXELS, O_OVERWRITE, O_STRICT, O_QUIET, O_LABEL_COLUMN,
        O_SPLIT_COLUMN, O_SHARD };
 
 static const struct option options[] = {
@@ -86,7 +94,8 @@ static const struct option options[] = {
     {"out", required_argument, 0, O_OUT}, {"keep", required_argument, 0, O_KEEP},
     {"store", required_argument, 0, O_STORE_RENAMED},
     {"grids", required_argument, 0, O_GRIDS},
-    {"map-dtype", required_argument, 0, O_MAP_DTYPE}, {"compress", required_argument, 0, O_COMPRESS},
+    {"map-dtype", required_argument, 0, O_MAP_DTYPE}, {"map-pool", required_argument, 0, O_MAP_POOL},
+    {"augment", required_argument, 0, O_AUGMENT}, {"compress", required_argument, 0, O_COMPRESS},
     {"max-pixels", required_argument, 0, O_MAX_PIXELS}, {"overwrite", no_argument, 0, O_OVERWRITE},
     {"strict", no_argument, 0, O_STRICT}, {"quiet", no_argument, 0, O_QUIET},
     {"label-column", required_argument, 0, O_LABEL_COLUMN},
@@ -127,6 +136,14 @@ static int parse_option(vt_extract_options *o, int c, const char *arg) {
     case O_COMPRESS: return vt_parse_int(arg, 0, 9, "--compress", &o->compress);
     case O_MAP_DTYPE:
       return vt_parse_choice(arg, "--map-dtype", (const char *const[]){"float32", "float16", NULL}, &o->map_half);
+    case O_MAP_POOL: {
+      int i;
+      if (vt_parse_choice(arg, "--map-pool", (const char *const[]){"none", "avg2", "avg4", NULL}, &i) < 0) return -1;
+      o->map_pool = 1 << i;
+      return 0;
+    }
+    case O_AUGMENT:
+      return vt_parse_choice(arg, "--augment", (const char *const[]){"none", "flip", NULL}, &o->mirror);
     case O_MAX_PIXELS:
       if (vt_parse_long(arg, 1, 1L << 40, "--max-pixels", &v) < 0) return -1;
       o->net.cfg.max_pixels = (size_t)v;
@@ -145,6 +162,7 @@ int vt_extract_options_parse(int argc, char **argv, vt_extract_options *o) {
   memset(o, 0, sizeof *o);
   vt_net_options_default(&o->net);
   o->keep_pooled = 1;
+  o->map_pool = 1;
   o->taps = "block1_pool";
   for (int c; (c = vt_net_args_next(&vt_extract_program, argc, argv, &o->net)) != -1;)
     if (parse_option(o, c, optarg) < 0) return -1;
@@ -152,5 +170,15 @@ int vt_extract_options_parse(int argc, char **argv, vt_extract_options *o) {
   if (vt_extract_parse_taps(cfg, o->taps) < 0) return vt_fail_prefix("--tap");
   if (o->grids && vt_extract_parse_grids(cfg, o->grids) < 0) return vt_fail_prefix("--grids");
   if (!o->grids) vt_extract_fit_grids(cfg);
-  return vt_extract_config_check(cfg);
+  if (vt_extract_config_check(cfg) < 0) return -1;
+  if (o->map_pool > 1 && !o->keep_maps)
+    return vt_fail("--map-pool avg%d reduces stored maps: give --keep maps (or maps,pooled) too", o->map_pool);
+  for (int t = 0; t < cfg->n_taps && o->map_pool > 1; t++) {
+    int h, w, c;
+    vt_vgg16_layer_shape(cfg->taps[t], cfg->height, cfg->width, &h, &w, &c);
+    if (h < o->map_pool || w < o->map_pool)
+      return vt_fail("--map-pool avg%d: the %dx%d map of %s is smaller than %dx%d", o->map_pool, h, w,
+                     vt_vgg16_layers[cfg->taps[t]].name, o->map_pool, o->map_pool);
+  }
+  return 0;
 }

@@ -15,6 +15,8 @@ typedef struct {
   int files;                    /* --files: the operands are images or folders */
   int keep_maps, keep_pooled;   /* --keep */
   int map_half;                 /* --map-dtype float16 */
+  int map_pool;                 /* --map-pool avgK: maps stored k x k averaged; 1 = full */
+  int mirror;                   /* --augment flip: also the mirrored photo */
   int compress;                 /* --compress: deflate level, 0 = none */
   int overwrite, strict, quiet;
   int shard_index, shard_count; /* --shard I/N; shard_count 0: the whole run */

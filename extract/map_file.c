@@ -21,10 +21,10 @@ struct vt_map_file {
   char *path;
   int fd;
   int direct;                        /* fd was opened with O_DIRECT */
-  int n_taps;
-  size_t row_bytes[VT_VGG16_NLAYERS];
-  haddr_t *offset[VT_VGG16_NLAYERS]; /* [n_rows] file offset of each row's chunk */
-  void *nan_row[VT_VGG16_NLAYERS];   /* written for failed rows */
+  int n_sets;
+  size_t row_bytes[VT_STORE_MAX_SETS];
+  haddr_t *offset[VT_STORE_MAX_SETS]; /* [n_rows] file offset of each row's chunk */
+  void *nan_row[VT_STORE_MAX_SETS];   /* written for failed rows */
 };
 
 int vt_map_file_applies(const vt_store_layout *lay) {
@@ -48,6 +48,14 @@ hid_t vt_map_dcpl(const vt_store_layout *lay, int t) {
   return dcpl;
 }
 
+int vt_map_attrs(hid_t d, const vt_store_layout *lay, int t) {
+  if (vt_h5_write_str_attr(d, "layer", lay->name[t]) < 0) return -1;
+  if (lay->map_pool == 1) return 0;
+  char reduction[16];
+  snprintf(reduction, sizeof reduction, "avg%d", lay->map_pool);
+  return vt_h5_write_str_attr(d, "reduction", reduction);
+}
+
 static int map_write_failed(const char *path) {
   return vt_fail("cannot write %s: %s", path, vt_h5_os_error("HDF5 write error"));
 }
@@ -65,15 +73,15 @@ static int create_file(const char *path, const vt_store_layout *lay, long long n
   H5Pclose(fapl);
   int rc = f < 0 ? map_write_failed(tmp) : 0;
   hid_t lcpl = vt_h5_lcpl();
-  for (int t = 0; t < lay->n_taps && rc == 0; t++) {
+  for (int t = 0; t < lay->n_sets && rc == 0; t++) {
     hsize_t dims[4] = {(hsize_t)n_rows, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
     hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = vt_map_dcpl(lay, t), ft = vt_map_file_type(lay);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
     char name[128];
-    snprintf(name, sizeof name, "features/%s", lay->name[t]);
+    snprintf(name, sizeof name, "%sfeatures/%s", lay->group[t], lay->name[t]);
     hid_t d = H5Dcreate2(f, name, ft, sp, lcpl, dcpl, H5P_DEFAULT);
-    if (d < 0 || vt_h5_write_str_attr(d, "layer", lay->name[t]) < 0) rc = map_write_failed(tmp);
+    if (d < 0 || vt_map_attrs(d, lay, t) < 0) rc = map_write_failed(tmp);
     if (d >= 0) H5Dclose(d);
     H5Tclose(ft);
     H5Pclose(dcpl);
@@ -93,9 +101,9 @@ static int read_offsets(vt_map_file *m, const vt_store_layout *lay, long long n_
   hid_t f = H5Fopen(m->path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return vt_fail("cannot open %s", m->path);
   int rc = 0;
-  for (int t = 0; t < lay->n_taps && rc == 0; t++) {
+  for (int t = 0; t < lay->n_sets && rc == 0; t++) {
     char name[128];
-    snprintf(name, sizeof name, "features/%s", lay->name[t]);
+    snprintf(name, sizeof name, "%sfeatures/%s", lay->group[t], lay->name[t]);
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t dims[4] = {0};
@@ -121,11 +129,11 @@ static int read_offsets(vt_map_file *m, const vt_store_layout *lay, long long n_
 vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long long n_rows) {
   vt_map_file *m = vt_xcalloc(1, sizeof *m);
   m->fd = -1;
-  m->n_taps = lay->n_taps;
+  m->n_sets = lay->n_sets;
   m->path = vt_xmalloc(strlen(dir) + sizeof "/" VT_MAP_FILE_NAME);
   sprintf(m->path, "%s/" VT_MAP_FILE_NAME, dir);
   size_t elem = lay->map_half ? 2 : 4;
-  for (int t = 0; t < lay->n_taps; t++) {
+  for (int t = 0; t < lay->n_sets; t++) {
     size_t n = (size_t)lay->h[t] * lay->w[t] * lay->c[t];
     m->row_bytes[t] = n * elem;
     m->nan_row[t] = vt_xpage_alloc(m->row_bytes[t]);
@@ -141,7 +149,7 @@ vt_map_file *vt_map_file_open(const char *dir, const vt_store_layout *lay, long 
     return NULL;
   }
   m->direct = 1;
-  for (int t = 0; t < lay->n_taps; t++) {
+  for (int t = 0; t < lay->n_sets; t++) {
     m->direct &= m->row_bytes[t] % BLOCK == 0;
     for (long long i = 0; i < n_rows && m->direct; i++) m->direct &= m->offset[t][i] % BLOCK == 0;
   }
@@ -185,7 +193,7 @@ const char *vt_map_file_path(const vt_map_file *m) { return m->path; }
 void vt_map_file_close(vt_map_file *m) {
   if (!m) return;
   if (m->fd >= 0) close(m->fd);
-  for (int t = 0; t < m->n_taps; t++) {
+  for (int t = 0; t < m->n_sets; t++) {
     free(m->offset[t]);
     free(m->nan_row[t]);
   }
@@ -197,9 +205,12 @@ int vt_map_file_reset(const char *path) {
   hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
   if (f < 0) return vt_fail("cannot open %s", path);
   int rc = H5Lexists(f, "features", H5P_DEFAULT) > 0 ? 0 : vt_fail("%s has no /features", path);
-  static const char *added[] = {"classes", "images", "pooled"};
+  /* /mirror/features (--augment flip) stays beside /features */
+  int mirror = H5Lexists(f, "mirror", H5P_DEFAULT) > 0;
+  static const char *added[] = {"classes", "images", "pooled", "mirror/pooled"};
   for (size_t i = 0; i < sizeof added / sizeof *added && rc == 0; i++)
-    if (H5Lexists(f, added[i], H5P_DEFAULT) > 0 && H5Ldelete(f, added[i], H5P_DEFAULT) < 0)
+    if ((mirror || strncmp(added[i], "mirror/", 7) != 0) && H5Lexists(f, added[i], H5P_DEFAULT) > 0 &&
+        H5Ldelete(f, added[i], H5P_DEFAULT) < 0)
       rc = vt_fail("cannot remove /%s from %s", added[i], path);
   /* the root attributes are written again by the next assembly */
   while (rc == 0 && H5Adelete_by_idx(f, ".", H5_INDEX_NAME, H5_ITER_INC, 0, H5P_DEFAULT) >= 0) {

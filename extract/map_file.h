@@ -34,6 +34,9 @@ int vt_map_file_applies(const vt_store_layout *lay);
  * per chunk, NaN where nothing was written, optional shuffle + deflate. */
 hid_t vt_map_dcpl(const vt_store_layout *lay, int t);
 hid_t vt_map_file_type(const vt_store_layout *lay);
+/* Writes /features/<tap>'s attributes: layer, and reduction ("avgK") for
+ * maps stored reduced (--map-pool). */
+int vt_map_attrs(hid_t d, const vt_store_layout *lay, int t);
 
 typedef struct vt_map_file vt_map_file;
 

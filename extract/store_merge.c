@@ -110,13 +110,20 @@ static void open_shard(const char *path, shard_file *s, problems *pr) {
 /* The settings every shard of one run shares (docs/STORE.md). */
 static const char *const same_str[] = {"weights_sha256", "taps", "grids", "preprocessing",
                                        "resize", "map_dtype", "compression",
-                                       "global_rows_digest"};
+                                       "global_rows_digest", "map_pool", "augment"};
+/* Settings older stores do not record: missing means "none". */
+static const char *const same_or_none[] = {"map_pool", "augment"};
 static const char *const same_int[] = {"format_version", "input_height", "input_width",
                                        "max_pixels", "shard_count", "global_n_rows"};
 
 static void compare_settings(const shard_file *a, const shard_file *b, problems *pr) {
   for (size_t i = 0; i < sizeof same_str / sizeof *same_str; i++) {
     char *x = vt_h5_read_str_attr(a->f, same_str[i]), *y = vt_h5_read_str_attr(b->f, same_str[i]);
+    for (size_t k = 0; k < sizeof same_or_none / sizeof *same_or_none; k++)
+      if (!strcmp(same_str[i], same_or_none[k])) {
+        if (!x) x = vt_xstrdup("none");
+        if (!y) y = vt_xstrdup("none");
+      }
     if (!x || !y || strcmp(x, y) != 0)
       problem(pr, "%s: %s has '%s', %s has '%s'", same_str[i], a->path, x ? x : "(missing)",
               b->path, y ? y : "(missing)");

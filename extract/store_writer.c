@@ -37,15 +37,15 @@ struct vt_partial {
   /* the open part */
   hid_t file;               /* < 0 when no part is open */
   char *tmp_path, *final_path;
-  hid_t maps[VT_VGG16_NLAYERS];
+  hid_t maps[VT_STORE_MAX_SETS];
   long long n;              /* rows in the open part */
   double opened_at;
   long long *rows;
   uint8_t *status;
   int32_t *width, *height;
   char **errors;
-  float *pooled[VT_VGG16_NLAYERS];
-  size_t pooled_len[VT_VGG16_NLAYERS]; /* floats per row, all grids, avg + max */
+  float *pooled[VT_STORE_MAX_SETS];
+  size_t pooled_len[VT_STORE_MAX_SETS]; /* floats per row, all grids, avg + max */
   vt_map_file *mapfile;     /* maps written in place (map_file.h), or NULL */
   long long max_rows;       /* rows per part */
   long long n_safe;         /* rows in finished parts */
@@ -53,7 +53,7 @@ struct vt_partial {
 
 static long long part_max_rows(const vt_partial *p) {
   double row_bytes = 0;
-  for (int t = 0; t < p->lay.n_taps && p->lay.pooled; t++) row_bytes += 4.0 * p->pooled_len[t];
+  for (int t = 0; t < p->lay.n_sets && p->lay.pooled; t++) row_bytes += 4.0 * p->pooled_len[t];
   long long n = PART_MAX_ROWS;
   if (row_bytes > 0 && PART_POOLED_BYTES / row_bytes < n) n = (long long)(PART_POOLED_BYTES / row_bytes);
   const char *env = getenv("VGGTAP_PART_ROWS");
@@ -99,6 +99,8 @@ static int write_meta(hid_t f, const vt_store_meta *m) {
   rc |= vt_h5_write_int_attr(f, "input_width", m->input_width);
   rc |= vt_h5_write_str_attr(f, "map_dtype", m->map_dtype);
   rc |= vt_h5_write_str_attr(f, "compression", m->compression);
+  rc |= vt_h5_write_str_attr(f, "map_pool", m->map_pool);
+  rc |= vt_h5_write_str_attr(f, "augment", m->augment);
   rc |= vt_h5_write_int_attr(f, "max_pixels", m->max_pixels);
   rc |= vt_h5_write_str_attr(f, "rows_digest", m->rows_digest);
   rc |= vt_h5_write_int_attr(f, "n_rows", m->n_rows);
@@ -124,6 +126,16 @@ static void diff_str(hid_t f, const char *name, const char *want, char *msg, siz
              have ? have : "(missing)", want);
   }
   free(have);
+}
+
+/* As diff_str for a setting older stores do not record: missing means
+ * "none". */
+static void diff_str_or_none(hid_t f, const char *name, const char *want, char *msg, size_t cap) {
+  if (H5Aexists(f, name) > 0) diff_str(f, name, want, msg, cap);
+  else if (strcmp(want, "none") != 0) {
+    size_t len = strlen(msg);
+    snprintf(msg + len, cap - len, "\n  %s: store has 'none' (not recorded), this run asks for '%s'", name, want);
+  }
 }
 
 static void diff_int(hid_t f, const char *name, long long want, char *msg, size_t cap) {
@@ -164,6 +176,8 @@ static int compare_meta(const char *path, const vt_store_meta *m) {
   diff_int(f, "input_width", m->input_width, msg, sizeof msg);
   diff_str(f, "map_dtype", m->map_dtype, msg, sizeof msg);
   diff_str(f, "compression", m->compression, msg, sizeof msg);
+  diff_str_or_none(f, "map_pool", m->map_pool, msg, sizeof msg);
+  diff_str_or_none(f, "augment", m->augment, msg, sizeof msg);
   diff_int(f, "max_pixels", m->max_pixels, msg, sizeof msg);
   diff_int(f, "n_rows", m->n_rows, msg, sizeof msg);
   diff_str(f, "rows_digest", m->rows_digest, msg, sizeof msg);
@@ -373,11 +387,11 @@ static const char *part_problem(const vt_partial *p, hid_t f, const long long *r
   for (size_t k = 0; k < sizeof per_row / sizeof *per_row; k++)
     if (!has_shape(f, per_row[k], 1, &n)) return "a per-row table of another length";
   char name[128];
-  for (int t = 0; t < lay->n_taps; t++) {
-    snprintf(name, sizeof name, "pooled/%s", lay->name[t]);
+  for (int t = 0; t < lay->n_sets; t++) {
+    snprintf(name, sizeof name, "%spooled/%s", lay->group[t], lay->name[t]);
     long long pooled[2] = {n, (long long)p->pooled_len[t]};
     if (lay->pooled && !has_shape(f, name, 2, pooled)) return "pooled vectors of another shape";
-    snprintf(name, sizeof name, "features/%s", lay->name[t]);
+    snprintf(name, sizeof name, "%sfeatures/%s", lay->group[t], lay->name[t]);
     long long maps[4] = {-n, lay->h[t], lay->w[t], lay->c[t]};
     if (lay->maps && !p->mapfile && !has_shape(f, name, 4, maps)) return "maps of another shape";
   }
@@ -446,7 +460,7 @@ vt_partial *vt_partial_open(const char *out, const vt_store_meta *m, const vt_st
   p->meta = *m;
   p->lay = *lay;
   p->file = -1;
-  for (int t = 0; t < lay->n_taps; t++)
+  for (int t = 0; t < lay->n_sets; t++)
     for (int gi = 0; gi < lay->n_grids; gi++)
       p->pooled_len[t] += 2 * (size_t)lay->grids[gi] * lay->grids[gi] * (size_t)lay->c[t];
   p->max_rows = part_max_rows(p);
@@ -527,13 +541,13 @@ static int part_open(vt_partial *p) {
     return -1;
   }
   const vt_store_layout *lay = &p->lay;
-  for (int t = 0; t < lay->n_taps && lay->maps && !p->mapfile; t++) {
+  for (int t = 0; t < lay->n_sets && lay->maps && !p->mapfile; t++) {
     hsize_t dims[4] = {0, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
     hsize_t maxd[4] = {H5S_UNLIMITED, dims[1], dims[2], dims[3]};
     hid_t sp = H5Screate_simple(4, dims, maxd), dcpl = vt_map_dcpl(lay, t), ft = vt_map_file_type(lay);
     hid_t lcpl = vt_h5_lcpl();
     char dname[128];
-    snprintf(dname, sizeof dname, "features/%s", lay->name[t]);
+    snprintf(dname, sizeof dname, "%sfeatures/%s", lay->group[t], lay->name[t]);
     p->maps[t] = H5Dcreate2(p->file, dname, ft, sp, lcpl, dcpl, H5P_DEFAULT);
     H5Pclose(lcpl);
     H5Tclose(ft);
@@ -548,7 +562,7 @@ static int part_open(vt_partial *p) {
   p->width = vt_xmalloc((size_t)p->max_rows * sizeof *p->width);
   p->height = vt_xmalloc((size_t)p->max_rows * sizeof *p->height);
   p->errors = vt_xcalloc((size_t)p->max_rows, sizeof *p->errors);
-  for (int t = 0; t < lay->n_taps && lay->pooled; t++)
+  for (int t = 0; t < lay->n_sets && lay->pooled; t++)
     p->pooled[t] = vt_xmalloc((size_t)p->max_rows * p->pooled_len[t] * sizeof(float));
   return 0;
 }
@@ -573,12 +587,12 @@ int vt_partial_add(vt_partial *p, const vt_store_row *r) {
   if (p->file < 0 && part_open(p) < 0) return -1;
   long long i = p->n;
   const vt_store_layout *lay = &p->lay;
-  for (int t = 0; t < lay->n_taps && lay->maps; t++) {
+  for (int t = 0; t < lay->n_sets && lay->maps; t++) {
     const void *map = r->status == VT_ROW_OK ? r->maps[t] : NULL;
     if ((p->mapfile ? vt_map_file_write(p->mapfile, t, r->row, map) : write_map_row(p, t, i, map)) < 0)
       return -1;
   }
-  for (int t = 0; t < lay->n_taps && lay->pooled; t++) {
+  for (int t = 0; t < lay->n_sets && lay->pooled; t++) {
     float *dst = p->pooled[t] + (size_t)i * p->pooled_len[t];
     if (r->status == VT_ROW_OK)
       memcpy(dst, r->pooled[t], p->pooled_len[t] * sizeof(float));
@@ -602,7 +616,7 @@ static void part_release(vt_partial *p) {
   free(p->status);
   free(p->width);
   free(p->height);
-  for (int t = 0; t < VT_VGG16_NLAYERS; t++) {
+  for (int t = 0; t < VT_STORE_MAX_SETS; t++) {
     free(p->pooled[t]);
     p->pooled[t] = NULL;
   }
@@ -634,14 +648,14 @@ int vt_partial_commit(vt_partial *p) {
   rc |= vt_h5_write_1d(p->file, "width", H5T_NATIVE_INT32, p->width, (size_t)p->n);
   rc |= vt_h5_write_1d(p->file, "height", H5T_NATIVE_INT32, p->height, (size_t)p->n);
   rc |= vt_h5_write_strings(p->file, "error", (const char *const *)p->errors, (size_t)p->n);
-  for (int t = 0; t < lay->n_taps && lay->pooled; t++) {
+  for (int t = 0; t < lay->n_sets && lay->pooled; t++) {
     char name[128];
-    snprintf(name, sizeof name, "pooled/%s", lay->name[t]);
+    snprintf(name, sizeof name, "%spooled/%s", lay->group[t], lay->name[t]);
     rc |= write_2d(p->file, name, p->pooled[t], p->n, p->pooled_len[t]);
   }
   /* Closing a map dataset flushes its cached chunks: on a full disk that is
    * where a row's map is lost, so a failed close must fail the part. */
-  for (int t = 0; t < lay->n_taps && lay->maps && !p->mapfile; t++)
+  for (int t = 0; t < lay->n_sets && lay->maps && !p->mapfile; t++)
     if (H5Dclose(p->maps[t]) < 0) rc = -1;
   if (H5Fclose(p->file) < 0) rc = -1;
   p->file = -1;
@@ -662,7 +676,7 @@ long long vt_partial_rows_safe(const vt_partial *p) { return p->n_safe; }
 void vt_partial_free(vt_partial *p) {
   if (!p) return;
   if (p->file >= 0) { /* abandoned open part: discard */
-    for (int t = 0; t < p->lay.n_taps && p->lay.maps && !p->mapfile; t++) H5Dclose(p->maps[t]);
+    for (int t = 0; t < p->lay.n_sets && p->lay.maps && !p->mapfile; t++) H5Dclose(p->maps[t]);
     H5Fclose(p->file);
     unlink(p->tmp_path);
     part_release(p);
@@ -685,9 +699,9 @@ typedef struct {
 static int copy_pooled(const vt_partial *p, hid_t part, const char *part_path, hid_t out,
                        const char *out_path, const long long *rows, long long n) {
   const vt_store_layout *lay = &p->lay;
-  for (int t = 0; t < lay->n_taps; t++) {
+  for (int t = 0; t < lay->n_sets; t++) {
     char name[128];
-    snprintf(name, sizeof name, "pooled/%s", lay->name[t]);
+    snprintf(name, sizeof name, "%spooled/%s", lay->group[t], lay->name[t]);
     size_t len = p->pooled_len[t];
     float *buf = vt_xmalloc((size_t)n * len * sizeof(float));
     hid_t d = H5Dopen2(part, name, H5P_DEFAULT);
@@ -699,7 +713,7 @@ static int copy_pooled(const vt_partial *p, hid_t part, const char *part_path, h
       size_t glen = (size_t)lay->grids[gi] * lay->grids[gi] * (size_t)lay->c[t];
       for (int is_max = 0; is_max < 2 && rc == 0; is_max++, off += glen) {
         char dname[160];
-        snprintf(dname, sizeof dname, "pooled/%s/%s%d", lay->name[t], is_max ? "max" : "avg",
+        snprintf(dname, sizeof dname, "%spooled/%s/%s%d", lay->group[t], lay->name[t], is_max ? "max" : "avg",
                  lay->grids[gi]);
         hid_t od = H5Dopen2(out, dname, H5P_DEFAULT);
         hid_t fs = H5Dget_space(od);
@@ -733,9 +747,9 @@ static int copy_maps(const vt_partial *p, hid_t part, const char *part_path, hid
   void *buf = NULL;
   size_t cap = 0;
   int rc = 0;
-  for (int t = 0; t < lay->n_taps && rc == 0; t++) {
+  for (int t = 0; t < lay->n_sets && rc == 0; t++) {
     char name[128];
-    snprintf(name, sizeof name, "features/%s", lay->name[t]);
+    snprintf(name, sizeof name, "%sfeatures/%s", lay->group[t], lay->name[t]);
     hid_t src = H5Dopen2(part, name, H5P_DEFAULT), dst = H5Dopen2(out, name, H5P_DEFAULT);
     if (src < 0 || dst < 0)
       rc = vt_fail("cannot open /%s of %s while assembling", name, src < 0 ? part_path : out_path);
@@ -764,14 +778,14 @@ static int create_store_datasets(const vt_partial *p, hid_t f, const char *path,
   const vt_store_layout *lay = &p->lay;
   hid_t lcpl = vt_h5_lcpl();
   int rc = 0;
-  for (int t = 0; t < lay->n_taps && rc == 0; t++) {
+  for (int t = 0; t < lay->n_sets && rc == 0; t++) {
     char name[160];
     if (lay->maps && !p->mapfile) {
       hsize_t dims[4] = {(hsize_t)N, (hsize_t)lay->h[t], (hsize_t)lay->w[t], (hsize_t)lay->c[t]};
       hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = vt_map_dcpl(lay, t), ft = vt_map_file_type(lay);
-      snprintf(name, sizeof name, "features/%s", lay->name[t]);
+      snprintf(name, sizeof name, "%sfeatures/%s", lay->group[t], lay->name[t]);
       hid_t d = H5Dcreate2(f, name, ft, sp, lcpl, dcpl, H5P_DEFAULT);
-      if (d < 0 || vt_h5_write_str_attr(d, "layer", lay->name[t]) < 0)
+      if (d < 0 || vt_map_attrs(d, lay, t) < 0)
         rc = write_failed(path);
       if (d >= 0) H5Dclose(d);
       H5Tclose(ft);
@@ -782,7 +796,7 @@ static int create_store_datasets(const vt_partial *p, hid_t f, const char *path,
       for (int is_max = 0; is_max < 2 && rc == 0; is_max++) {
         hsize_t dims[2] = {(hsize_t)N, (hsize_t)lay->grids[gi] * lay->grids[gi] * lay->c[t]};
         hid_t sp = H5Screate_simple(2, dims, NULL);
-        snprintf(name, sizeof name, "pooled/%s/%s%d", lay->name[t], is_max ? "max" : "avg",
+        snprintf(name, sizeof name, "%spooled/%s/%s%d", lay->group[t], lay->name[t], is_max ? "max" : "avg",
                  lay->grids[gi]);
         hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
         if (d < 0 || vt_h5_write_str_attr(d, "op", is_max ? "max" : "avg") < 0 ||

@@ -32,6 +32,8 @@ typedef struct {
   int input_height, input_width;
   char map_dtype[16];    /* float32, float16 or none */
   char compression[16];  /* none or deflate-L */
+  char map_pool[16];     /* none or avgK (--map-pool) */
+  char augment[8];       /* none or flip (--augment) */
   long long max_pixels;
   char rows_digest[32];  /* digest of classes + (path, label, split) per row */
   long long n_rows;
@@ -44,27 +46,37 @@ typedef struct {
   const char *weights_file, *source, *data_root, *command;
 } vt_store_meta;
 
-/* What is stored per tap. */
+/* Dataset sets: one per tap, and with --augment flip one more per tap for
+ * the mirrored photo (the taps again, after the photo's). */
+enum { VT_STORE_MAX_SETS = 2 * VT_VGG16_NLAYERS };
+
+/* What is stored: a set s holds <group>features/<name> (its maps) and
+ * <group>pooled/<name>/... (its pooled vectors). */
 typedef struct {
-  int n_taps;
-  const char *name[VT_VGG16_NLAYERS];
-  int h[VT_VGG16_NLAYERS], w[VT_VGG16_NLAYERS], c[VT_VGG16_NLAYERS];
+  int n_sets;
+  const char *name[VT_STORE_MAX_SETS];  /* the tap */
+  const char *group[VT_STORE_MAX_SETS]; /* "" (the photo) or "mirror/" */
+  /* shape of a stored map (reduced by map_pool); c is also the pooled
+   * vectors' channels */
+  int h[VT_STORE_MAX_SETS], w[VT_STORE_MAX_SETS], c[VT_STORE_MAX_SETS];
   int n_grids, grids[VT_MAX_GRIDS];
-  int maps, pooled;  /* store full maps / pooled vectors */
+  int maps, pooled;  /* store maps / pooled vectors */
   int map_half;      /* maps as float16 */
+  int map_pool;      /* maps stored k x k average pooled (--map-pool avgK); 1 = full maps */
+  int mirror;        /* --augment flip: sets n_sets/2.. are the mirrored photo's */
   int deflate;       /* 0 = none, else shuffle + deflate level 1..9 */
 } vt_store_layout;
 
-/* One finished row. maps[t] holds h*w*c floats (uint16 halves if map_half);
- * pooled[t] is in vt_extractor's layout (per grid: avg then max). Failed rows
- * leave maps/pooled NULL. */
+/* One finished row. maps[s] holds set s's h*w*c floats (uint16 halves if
+ * map_half); pooled[s] is in vt_extractor's layout (per grid: avg then max).
+ * Failed rows leave maps/pooled NULL. */
 typedef struct {
   long long row;
   uint8_t status;
   const char *error;
   int width, height;
-  const void *maps[VT_VGG16_NLAYERS];
-  const float *pooled[VT_VGG16_NLAYERS];
+  const void *maps[VT_STORE_MAX_SETS];
+  const float *pooled[VT_STORE_MAX_SETS];
 } vt_store_row;
 
 /* Fills meta's rows_digest and n_rows from the inputs. */

@@ -147,6 +147,10 @@ static int check_sweep_word(const vt_config_entry *e, const char *w, const vt_ex
   if (!strcmp(e->key, "heads") && !valid_head(w))
     return vt_fail("each head is softmax, hidden widths like 256,128, conv, or conv: and conv "
                    "widths like conv:1x1:32,64 (in '%s')", e->value);
+  int mode;
+  if (!strcmp(e->key, "augment") &&
+      vt_parse_choice(w, "augment", (const char *const[]){"auto", "none", "flip", "mapflip", NULL}, &mode) < 0)
+    return -1;
   vt_board_metric metric;
   if (!strcmp(e->key, "metric") && vt_board_metric_parse(w, &metric) < 0)
     return vt_fail("the metric is accuracy, balanced_accuracy or macro_f1, not '%s'", w);

@@ -135,17 +135,24 @@ static int plan_store(const vt_extract_options *o, int argc, char **argv, extrac
   snprintf(m->map_dtype, sizeof m->map_dtype, "%s", !o->keep_maps ? "none" : o->map_half ? "float16" : "float32");
   if (o->keep_maps && o->compress) snprintf(m->compression, sizeof m->compression, "deflate-%d", o->compress);
   else snprintf(m->compression, sizeof m->compression, "none");
+  if (o->map_pool > 1) snprintf(m->map_pool, sizeof m->map_pool, "avg%d", o->map_pool);
+  else snprintf(m->map_pool, sizeof m->map_pool, "none");
+  snprintf(m->augment, sizeof m->augment, "%s", o->mirror ? "flip" : "none");
   vt_store_meta_digest_rows(m, &x->in);
   x->n_all = x->in.n;
   if (o->shard_count && vt_shard_select(m, &x->in, o->shard_index, o->shard_count) < 0) return -1;
 
   vt_store_layout *lay = &x->lay;
-  *lay = (vt_store_layout){.n_taps = cfg->n_taps, .n_grids = o->keep_pooled ? cfg->n_grids : 0,
+  *lay = (vt_store_layout){.n_sets = cfg->n_taps * (1 + o->mirror), .n_grids = o->keep_pooled ? cfg->n_grids : 0,
                            .maps = o->keep_maps, .pooled = o->keep_pooled, .map_half = o->map_half,
-                           .deflate = o->compress};
-  for (int t = 0; t < cfg->n_taps; t++) {
-    lay->name[t] = vt_vgg16_layers[cfg->taps[t]].name;
-    vt_vgg16_layer_shape(cfg->taps[t], cfg->height, cfg->width, &lay->h[t], &lay->w[t], &lay->c[t]);
+                           .map_pool = o->map_pool, .mirror = o->mirror, .deflate = o->compress};
+  for (int s = 0; s < lay->n_sets; s++) {
+    int t = s % cfg->n_taps;
+    lay->name[s] = vt_vgg16_layers[cfg->taps[t]].name;
+    lay->group[s] = s < cfg->n_taps ? "" : "mirror/";
+    vt_vgg16_layer_shape(cfg->taps[t], cfg->height, cfg->width, &lay->h[s], &lay->w[s], &lay->c[s]);
+    lay->h[s] /= o->map_pool;
+    lay->w[s] /= o->map_pool;
   }
   memcpy(lay->grids, cfg->grids, sizeof lay->grids);
   return 0;
@@ -164,9 +171,10 @@ static int open_partial(const vt_extract_options *o, extraction *x) {
 
 static void print_start(const vt_extract_options *o, const extraction *x) {
   const vt_inputs *in = &x->in;
-  fprintf(stderr, "%s: %d images, %d classes (%s %s), taps %s, %dx%d, %s resize, %s, %d threads\n",
-          program->name, in->n, in->n_classes, in->source, in->root, x->meta.taps, o->net.cfg.height,
-          o->net.cfg.width, x->meta.resize, x->meta.preprocessing, o->net.threads);
+  fprintf(stderr, "%s: %d images%s, %d classes (%s %s), taps %s, %dx%d, %s resize, %s, %d threads\n",
+          program->name, in->n, o->mirror ? " and their mirror images" : "", in->n_classes, in->source,
+          in->root, x->meta.taps, o->net.cfg.height, o->net.cfg.width, x->meta.resize,
+          x->meta.preprocessing, o->net.threads);
   if (o->shard_count)
     fprintf(stderr, "%s: shard %d/%d: rows %lld..%lld of %d\n", program->name, o->shard_index,
             o->shard_count, x->meta.shard_first_row, x->meta.shard_first_row + in->n - 1, x->n_all);

@@ -317,6 +317,8 @@ static int describe_store(const char *path, int max_reasons) {
   if (vt_store_open(path, &s) < 0) return -1;
   char *weights_file = str_attr_or(s.file, "weights_file", "?");
   char *compression = str_attr_or(s.file, "compression", "?");
+  char *map_pool = str_attr_or(s.file, "map_pool", "none");
+  char *augment = str_attr_or(s.file, "augment", "none");
   printf("%s: vggtap feature store, format_version %d, written by vggtap %s\n", path,
          s.format_version, s.tool_version);
   print_size(path);
@@ -328,13 +330,22 @@ static int describe_store(const char *path, int max_reasons) {
   printf("    preprocessing  %s\n", s.preprocessing);
   printf("    resize         %s\n", s.resize);
   printf("    input size     %dx%d (height x width)\n", s.input_height, s.input_width);
-  printf("    maps           %s, compression %s\n", s.map_dtype, compression);
+  printf("    maps           %s, compression %s", s.map_dtype, compression);
+  if (strcmp(map_pool, "none") != 0) printf(", stored %s-reduced (--map-pool: k x k averages)", map_pool);
+  printf("\n");
+  if (strcmp(augment, "flip") == 0)
+    printf("    augment        flip: /mirror/pooled (and /mirror/features) hold the mirrored photos'\n"
+           "                   features, same shapes and rows\n");
+  else
+    printf("    augment        none\n");
   printf("    pooling grids  %s\n", s.grids[0] ? s.grids : "none");
   printf("    source         %s %s\n", s.source, s.data_root);
   printf("    command        %s\n", s.command);
   print_sharding(s.file);
   free(weights_file);
   free(compression);
+  free(map_pool);
+  free(augment);
   vt_store_close(&s);
   return 0;
 }
@@ -476,6 +487,9 @@ static int describe_head(const char *path, hid_t f) {
   if (dataset_len(f, "training/test_rows") > 0)
     printf("  test split     %lld rows of it, held out for the score\n", dataset_len(f, "training/test_rows"));
   if (h.a.eval_store[0]) printf("  evaluated on   %s\n", h.a.eval_store);
+  if (h.a.augment && !strcmp(h.a.augment, "flip"))
+    printf("  augment        flip: trained on the rows' mirror images too; predictions average photo "
+           "and mirror\n");
   printf("  provenance\n");
   printf("    weights        sha256 %s\n", h.a.weights_sha256);
   printf("    preprocessing  %s\n    resize         %s\n    input size     %lldx%lld (height x width)\n",

@@ -30,7 +30,7 @@ static const char usage[] =
     "Checks first, and lists every problem: each file is a complete shard (an\n"
     "unfinished one still has SHARD.h5.partial/), all N shards are there once, and\n"
     "they agree on weights, taps, grids, preprocessing, resize, input size, map type,\n"
-    "compression and image list.\n"
+    "compression, map reduction (--map-pool), augment and image list.\n"
     "\n"
     "  --out FILE       the merged store to write (written as FILE.tmp, then renamed)\n"
     "  --materialize    copy the features into FILE: one self-contained file, the same\n"

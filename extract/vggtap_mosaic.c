@@ -123,8 +123,9 @@ static int from_store(const options *o, mosaic *m) {
   free(path);
   const char *cls = s.labels[row] >= 0 && s.labels[row] < s.n_classes ? s.classes[s.labels[row]] : "unlabelled";
   snprintf(m->title, sizeof m->title, "%s  (row %d of %s, class %s)", s.paths[row], row, o->store, cls);
-  snprintf(m->footer, sizeof m->footer, "weights sha256 %.16s...  %s  %s resize  %dx%d input  maps %s",
-           s.weights_sha256, s.preprocessing, s.resize, s.input_height, s.input_width, s.map_dtype);
+  snprintf(m->footer, sizeof m->footer, "weights sha256 %.16s...  %s  %s resize  %dx%d input  maps %s%s%s",
+           s.weights_sha256, s.preprocessing, s.resize, s.input_height, s.input_width, s.map_dtype,
+           maps.reduction[0] ? ", stored " : "", maps.reduction);
   rc = 0;
 out:
   if (opened == 1) vt_store_maps_close(&maps);

@@ -177,7 +177,7 @@ int main(void) {
   vt_train_config tc;
   vt_train_config_default(&tc);
   tc.epochs = 100;
-  vt_xy xtr = {pooled, y, N_TRAIN}, xva = {pooled + (size_t)N_TRAIN * 2 * C, y + N_TRAIN, N_VAL};
+  vt_xy xtr = {pooled, y, N_TRAIN, NULL}, xva = {pooled + (size_t)N_TRAIN * 2 * C, y + N_TRAIN, N_VAL, NULL};
   vt_train_result hres;
   CHECK(vt_train(&h, &xtr, &xva, &tc, &hres) == 0, "%s", vt_failure_reason());
   vt_head_work hw;

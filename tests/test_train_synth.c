@@ -160,7 +160,7 @@ static double accuracy(const vt_head *h, const float *x, const int *y, int n) {
 static int run(const char *name, int n_hidden, const int *hidden, vt_train_config *c,
                vt_head *h, vt_train_result *res) {
   if (vt_head_init(h, D, n_hidden, hidden, K) < 0) return -1;
-  vt_xy tr = {Xtr, Ytr, ntr}, va = {Xva, Yva, nva};
+  vt_xy tr = {Xtr, Ytr, ntr, NULL}, va = {Xva, Yva, nva, NULL};
   if (vt_train(h, &tr, &va, c, res) < 0) {
     printf("%s: %s\n", name, vt_failure_reason());
     return -1;

@@ -27,6 +27,16 @@ static const char usage[] =
     "                        tap gets every part.\n"
     "  --features SRC        auto (default): stored pooled vectors when present, else pool\n"
     "                        the stored maps (streamed one row at a time); pooled; maps\n"
+    "  --augment A           mirror images: flip uses the mirrored photos' features that\n"
+    "                        vggtap-extract --augment flip stored: each training row's mirror\n"
+    "                        image is one more training row (on the same side of the split),\n"
+    "                        and every score averages the probabilities of photo and mirror\n"
+    "                        (so does vggtap-predict with the head); none; auto (default:\n"
+    "                        none for softmax and MLP heads; conv heads: flip when the store\n"
+    "                        has mirrors, else none). A conv head takes the photo's or the\n"
+    "                        mirror's maps at random for each example; mapflip mirrors the\n"
+    "                        maps in memory instead (conv heads only: cheaper, not as good).\n"
+    "                        Helps on some sets, hurts on others: sweep it\n"
     "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
     "                        manifest: the store's split column (train / val / test)\n"
     "  --val-fraction F      validation share for --split random, of the rows left after the\n"
@@ -52,11 +62,7 @@ static const char usage[] =
     "                        (default 64,64; e.g. 1x1:32,64 for a lighter head)\n"
     "  --dropout P           dropout on hidden layers while training (default 0; conv head:\n"
     "                        before its dense layer, default 0.5)\n"
-    "  --augment MODE        mirror images: none; flip: train on the photo's or its mirror's\n"
-    "                        stored maps at random and average the two at evaluation (a store\n"
-    "                        extracted with --augment flip); mapflip: the same with the maps\n"
-    "                        mirrored in memory (conv head only; cheaper, not as good); auto\n"
-    "                        (default): conv head flip when the store has mirrors, else none\n"
+
     "  --threads N           conv head: threads (default: every core); the same seed gives\n"
     "                        the same head whatever N\n"
     "  --cache-mb N          conv head: keep the maps in memory when they take at most N MB\n"
@@ -253,11 +259,6 @@ static int check_head(const vt_train_options *o) {
   if (!o->is_conv && o->conv) return vt_fail("--conv is for --head conv, not %s", o->head);
   if (!strcmp(o->head, "mlp") && !o->hidden) return vt_fail("--head mlp needs --hidden widths, e.g. 256");
   if (!strcmp(o->head, "softmax") && o->hidden) return vt_fail("--head softmax has no --hidden layers");
-  if (!o->is_conv && !strcmp(o->augment, "mapflip"))
-    return vt_fail("--augment mapflip mirrors maps: it is for --head conv");
-  if (!o->is_conv && !strcmp(o->augment, "flip"))
-    return vt_fail("--augment flip is for --head conv in this version (softmax and MLP heads train "
-                   "on the photos' rows only)");
   return 0;
 }
 
@@ -311,5 +312,9 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
     if (!o->patience_given) o->tc.patience = 0;
   }
   if (!o->lr_given && o->tc.optim.kind == VT_OPT_SGD) o->tc.lr = 0.01f;
+  if (!strcmp(o->augment, "mapflip"))
+    return vt_fail("--augment mapflip mirrors stored maps, which only a conv head reads; %s head "
+                   "takes --augment flip (the mirrored photos' stored features) or none",
+                   o->hidden ? "an MLP" : "a softmax");
   return 0;
 }

@@ -16,7 +16,12 @@ typedef struct {
   const char *class_weight;
   const char *head;    /* auto (softmax, or mlp with --hidden), softmax, mlp, conv */
   const char *conv;    /* --conv widths, e.g. "64,64" or "1x1:32,64" (conv head; NULL: default) */
-  const char *augment; /* auto, none, flip (stored mirrors), mapflip (maps mirrored in memory) */
+  /* --augment: auto (decided once the store is open: none for softmax and
+   * MLP heads; conv heads flip when the store has mirrors), none, flip (the
+   * store's mirror images: extra training rows, or for a conv head each
+   * example's photo or mirror at random; mirror-averaged evaluation) or
+   * mapflip (mirrored maps: conv heads only) */
+  const char *augment;
   int is_conv, threads; /* threads: the conv head's team (0: every core) */
   int batch_given, smoothing_given, dropout_given;
   double cache_mb;     /* conv head: cache budget, < 0: half the available memory */

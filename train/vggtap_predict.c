@@ -158,6 +158,10 @@ static void top_k(const float *probs, int n_classes, int k, int *top, float *pro
 }
 
 /* The settings the head was trained with must equal what we are given. */
+/* A head trained with --augment flip averages the probabilities of each
+ * photo and its mirror image. */
+static int head_mirrors(const vt_head_file *hf) { return hf->augment && !strcmp(hf->augment, "flip"); }
+
 static int check_setting(const char *what, const char *given, const char *head_has) {
   if (given && strcmp(given, head_has) != 0)
     return vt_fail("the head was trained on features with %s %s; --%s %s was given: refusing "
@@ -248,13 +252,14 @@ typedef struct {
   const vt_inputs *in;
   prediction *p;
   int top;
+  int mirror; /* the head averages photo and mirror image (trained with --augment flip) */
 } shared;
 
 typedef struct {
   vt_extractor x;
   vt_head_work hw;
   vt_convnet_work cw; /* a conv head's: the map and its mirror's in one batch */
-  float *feat, *probs;
+  float *feat, *feat_mirror, *probs; /* feat_mirror: the mirror image's, or NULL */
   int ready;
 } worker;
 
@@ -264,6 +269,7 @@ static void worker_free(void *ctx, void *arg) {
   vt_head_work_free(&w->hw);
   vt_convnet_work_free(&w->cw);
   free(w->feat);
+  free(w->feat_mirror);
   free(w->probs);
 }
 
@@ -284,26 +290,26 @@ static int conv_worker_init(const shared *sh, worker *w) {
   return w->feat ? 0 : vt_fail("out of memory for a map");
 }
 
-/* A conv head's probabilities of the image at path, whose map the extractor
- * holds: averaged with its mirror image's as the head was trained. */
-static int conv_probs(const shared *sh, worker *w, const char *path) {
+/* A conv head's probabilities of the image the extractor has loaded (with
+ * its mirror image when stored): averaged with the mirror's as trained. */
+static void conv_probs(const shared *sh, worker *w, int stored) {
   const vt_head_file *hf = sh->hf;
   const vt_convnet_config *c = &hf->conv.cfg;
   int l = sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l], oh, ow, n = 1;
   size_t len = (size_t)c->in_h * c->in_w * c->in_c;
+  vt_extractor_forward(&w->x, 0, NULL);
   vt_conv_reduce_map(hf->map_reduce, w->x.ws.out[l], h, wd, ch, w->feat, &oh, &ow);
   if (!strcmp(hf->mirror, "flip")) {
     vt_cn_mirror_maps(w->feat + len, w->feat, 1, oh, ow, ch);
     n = 2;
-  } else if (!strcmp(hf->mirror, "stored")) {
-    if (vt_extractor_run_file_mirrored(&w->x, path) < 0) return -1;
+  } else if (stored) {
+    vt_extractor_forward(&w->x, 1, NULL);
     vt_conv_reduce_map(hf->map_reduce, w->x.ws.out[l], h, wd, ch, w->feat + len, &oh, &ow);
     n = 2;
   }
   int K = hf->n_classes;
   vt_convnet_predict(&hf->conv, &w->cw, w->feat, n, w->probs);
   for (int k = 0; n == 2 && k < K; k++) w->probs[k] = 0.5f * (w->probs[k] + w->probs[K + k]);
-  return 0;
 }
 
 static int worker_init(void *ctx, void *arg) {
@@ -326,37 +332,52 @@ static int worker_init(void *ctx, void *arg) {
   else if (vt_head_work_init(&w->hw, &sh->hf->head, 1) < 0)
     rc = -1;
   w->feat = vt_xmalloc(sizeof(float) * dim);
+  if (sh->mirror) w->feat_mirror = vt_xmalloc(sizeof(float) * dim);
   w->probs = vt_xmalloc(sizeof(float) * (size_t)sh->hf->n_classes);
   if (rc < 0) worker_free(ctx, w); /* the pool frees only what it set up */
   return rc;
+}
+
+/* The head's input from the extractor's pooled vectors of the image it ran,
+ * standardised. */
+static void head_input(const shared *sh, const worker *w, float *feat) {
+  size_t col = 0;
+  for (int k = 0; k < sh->recipe->n; k++) {
+    int t = sh->part_tap[k], gi = sh->part_grid[k];
+    size_t len = vt_extract_pooled_len(&w->x, t, gi);
+    memcpy(feat + col, vt_extractor_pooled(&w->x, t, gi, sh->recipe->part[k].is_max), len * sizeof(float));
+    col += len;
+  }
+  vt_standardize_apply(feat, 1, sh->hf->head.dims[0], sh->hf->mean, sh->hf->std);
 }
 
 static void worker_run(void *ctx, void *arg, long long i, int slot) {
   const shared *sh = ctx;
   worker *w = arg;
   const vt_head_file *hf = sh->hf;
-  int dim = hf->head.dims[0];
   prediction *p = &sh->p[i];
   p->path = vt_xstrdup(sh->in->full[i]);
-  if (vt_extractor_run_file(&w->x, sh->in->full[i]) < 0 || (hf->is_conv && conv_probs(sh, w, sh->in->full[i]) < 0)) {
+  int conv = hf->is_conv, conv_stored = conv && !strcmp(hf->mirror, "stored");
+  if (vt_extractor_load(&w->x, sh->in->full[i], conv ? conv_stored : sh->mirror) < 0) {
     p->error = vt_xstrdup(vt_failure_reason());
     return;
   }
-  if (hf->is_conv) {
+  if (conv) {
+    conv_probs(sh, w, conv_stored);
+    vt_extractor_unload(&w->x);
     p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
     p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
     top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
     return;
   }
-  size_t col = 0;
-  for (int k = 0; k < sh->recipe->n; k++) {
-    int t = sh->part_tap[k], gi = sh->part_grid[k];
-    size_t len = vt_extract_pooled_len(&w->x, t, gi);
-    memcpy(w->feat + col, vt_extractor_pooled(&w->x, t, gi, sh->recipe->part[k].is_max), len * sizeof(float));
-    col += len;
+  vt_extractor_forward(&w->x, 0, NULL);
+  head_input(sh, w, w->feat);
+  if (sh->mirror) {
+    vt_extractor_forward(&w->x, 1, NULL);
+    head_input(sh, w, w->feat_mirror);
   }
-  vt_standardize_apply(w->feat, 1, dim, hf->mean, hf->std);
-  vt_head_predict(&hf->head, &w->hw, w->feat, 1, w->probs);
+  vt_extractor_unload(&w->x);
+  vt_head_predict_mirrored(&hf->head, &w->hw, w->feat, w->feat_mirror, 1, w->probs);
   p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
   p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
   top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
@@ -400,7 +421,8 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   if (threads > in.n) threads = in.n > 0 ? in.n : 1;
   int top = o->top < hf->n_classes ? o->top : hf->n_classes;
   prediction *p = vt_xcalloc((size_t)in.n + 1, sizeof *p);
-  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .weights = &w, .in = &in, .p = p, .top = top};
+  shared sh = {.hf = hf, .recipe = recipe, .cfg = &cfg, .weights = &w, .in = &in, .p = p, .top = top,
+               .mirror = head_mirrors(hf)};
   for (int k = 0; k < recipe->n; k++) {
     int layer = vt_vgg16_layer_index(recipe->part[k].tap), t = 0, gi = 0;
     while (cfg.taps[t] != layer) t++;
@@ -459,17 +481,25 @@ static int conv_store_probs(const vt_predict_options *o, const vt_store *s, cons
   return rc;
 }
 
-/* A dense head's probabilities of rows of the store (pooled features). */
+/* A dense head's probabilities of rows of the store (pooled features),
+ * averaged with the mirror images' (mirror) as the head was trained. */
 static int dense_store_probs(const vt_store *s, const vt_head_file *hf, const vt_recipe *recipe,
-                             int dim, const int *rows, int n, float *probs) {
-  vt_features f;
-  if (vt_features_load(s, recipe, VT_SOURCE_AUTO, rows, n, 0, &f) < 0) return -1;
-  vt_standardize_apply(f.x, f.n, dim, hf->mean, hf->std);
-  vt_head_work hw;
-  int rc = vt_head_work_init(&hw, &hf->head, 1024);
-  if (rc == 0) vt_head_predict(&hf->head, &hw, f.x, n, probs);
+                             int dim, int mirror, const int *rows, int n, float *probs) {
+  vt_features f, fm = {0};
+  vt_head_work hw = {0};
+  int rc = 0;
+  if (vt_features_load(s, recipe, VT_SOURCE_AUTO, rows, n, 0, &f) < 0 ||
+      (mirror && vt_features_load_in(s, "mirror/", recipe, VT_SOURCE_AUTO, rows, n, 0, &fm) < 0) ||
+      vt_head_work_init(&hw, &hf->head, 1024) < 0) {
+    rc = -1;
+  } else {
+    vt_standardize_apply(f.x, f.n, dim, hf->mean, hf->std);
+    vt_standardize_apply(fm.x, fm.n, dim, hf->mean, hf->std);
+    vt_head_predict_mirrored(&hf->head, &hw, f.x, fm.x, n, probs);
+  }
   vt_head_work_free(&hw);
   vt_features_free(&f);
+  vt_features_free(&fm);
   return rc;
 }
 
@@ -492,6 +522,11 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
                  s.input_height, s.input_width, hf->input_height, hf->input_width);
   int dim = 0;
   const char *got;
+  int mirror = !hf->is_conv && head_mirrors(hf);
+  if (rc == 0 && mirror && !vt_store_has_mirror(&s))
+    rc = vt_fail("%s holds no mirror images, and the head (trained with --augment flip) averages "
+                 "the probabilities of each photo and its mirror image: extract the store with "
+                 "--augment flip, or predict on the images", s.path);
   if (hf->is_conv) {
     if (rc == 0) rc = conv_store_check(&s, hf);
   } else if (rc == 0 && vt_features_plan(&s, recipe, VT_SOURCE_AUTO, &dim, &got) < 0) {
@@ -510,7 +545,7 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
   int k = hf->n_classes, top = o->top < k ? o->top : k;
   float *probs = vt_xmalloc(sizeof(float) * ((size_t)n_ok * k + 1));
   if ((hf->is_conv ? conv_store_probs(o, &s, hf, rows, n_ok, probs)
-                   : dense_store_probs(&s, hf, recipe, dim, rows, n_ok, probs)) < 0) {
+                   : dense_store_probs(&s, hf, recipe, dim, mirror, rows, n_ok, probs)) < 0) {
     free(probs);
     free(rows);
     vt_store_close(&s);

@@ -221,9 +221,11 @@ static int eval_rows(const vt_store *train, const vt_store *ev, row_set *out, in
   return rc;
 }
 
-static int load(const vt_store *s, const vt_train_options *o, const vt_recipe *r, const row_set *rs,
-                vt_features *f) {
-  return vt_features_load(s, r, o->source, rs->rows, rs->n, !o->quiet, f);
+/* The features of rows rs: the photos' (group "") or their mirror images'
+ * ("mirror/"). */
+static int load(const vt_store *s, const vt_train_options *o, const vt_recipe *r, const char *group,
+                const row_set *rs, vt_features *f) {
+  return vt_features_load_in(s, group, r, o->source, rs->rows, rs->n, !o->quiet, f);
 }
 
 /* Parameters of Flatten + Dense(4096) x2 + Dense(K) on the taps' maps (all of
@@ -266,9 +268,9 @@ static char *config_text(const vt_train_options *o, const char *kind, const char
     fprintf(stderr, "vggtap-train: out of memory\n");
     exit(EXIT_FAILURE);
   }
-  fprintf(f, "tap=%s\npooling=%s\nfeatures=%s\nhead=%s\nhidden=%s\noptimizer=%s\n", taps, pooling, o->features,
-          kind, o->hidden ? o->hidden : "", vt_optimizer_name(c->optim.kind));
-  if (o->is_conv) fprintf(f, "conv=%s\naugment=%s\nmirror=%s\n", conv, o->augment, mirror);
+  fprintf(f, "tap=%s\npooling=%s\nfeatures=%s\naugment=%s\nhead=%s\nhidden=%s\noptimizer=%s\n", taps, pooling,
+          o->features, o->augment, kind, o->hidden ? o->hidden : "", vt_optimizer_name(c->optim.kind));
+  if (o->is_conv) fprintf(f, "conv=%s\nmirror=%s\n", conv, mirror);
   if (!lbfgs) {
     fprintf(f, "lr=%g\n", c->lr);
     if (c->optim.kind == VT_OPT_SGD) fprintf(f, "momentum=%g\n", c->optim.momentum);
@@ -332,12 +334,13 @@ static int check_head_fits(const vt_train_options *o, int dim, int k) {
                  vt_optimizer_name(o->tc.optim.kind), have / 1e9);
 }
 
-/* The head's probabilities probs [rs->n][k] on features fx, and its metrics. */
-static int score(const vt_head *h, const vt_features *fx, const row_set *rs, int k, float *probs,
-                 vt_metrics *m) {
+/* The head's probabilities probs [rs->n][k] on features fx (averaged with
+ * those on their mirror images fm, unless fm is NULL), and its metrics. */
+static int score(const vt_head *h, const vt_features *fx, const vt_features *fm, const row_set *rs, int k,
+                 float *probs, vt_metrics *m) {
   vt_head_work w;
   if (vt_head_work_init(&w, h, 1024) < 0) return -1;
-  vt_head_predict(h, &w, fx->x, rs->n, probs);
+  vt_head_predict_mirrored(h, &w, fx->x, fm ? fm->x : NULL, rs->n, probs);
   vt_head_work_free(&w);
   int *pred = vt_xmalloc(sizeof(int) * ((size_t)rs->n + 1));
   for (int i = 0; i < rs->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
@@ -376,14 +379,19 @@ typedef struct {
   row_set all, tr, va, te, er;  /* usable rows; train, validation, test; --eval rows */
   int n_failed, n_unlabelled, ev_failed, ev_unlabelled; /* rows skipped */
   vt_features ftr, fva, fte, fev;
+  int mirror;                   /* --augment flip: the mirror images' features too: */
+  vt_features mtr, mva, mte, mev;
+  float *xtr;                   /* the training rows then their mirror images [2 tr.n][dim] */
+  int *ytr;                     /* ... and their labels */
   vt_head_file hf;              /* the head, its standardisation and provenance */
   /* the conv head: the maps of the training and --eval stores, the mirrors */
   vt_map_source src, esrc;
   int src_open, esrc_open, cached, ecached, has_mirrors;
-  vt_mirror_mode mirror;
+  vt_mirror_mode cmirror; /* the conv head's mirroring */
   char map_reduce[16], mirror_note[160], convs[128];
   vt_train_result res;
-  const vt_features *fe;        /* what the report scores: --eval, else test, else validation */
+  const vt_features *fe, *me;   /* what the report scores: --eval, else test, else validation;
+                                 * its mirror images' features, or NULL */
   const row_set *re;
   char eval_name[512], test_note[256]; /* test_note: where the test rows come from */
   vt_metrics m, vm;             /* the scored rows' metrics; the validation rows' own */
@@ -416,6 +424,12 @@ static void training_free(training *t) {
   vt_features_free(&t->fva);
   vt_features_free(&t->fte);
   vt_features_free(&t->fev);
+  vt_features_free(&t->mtr);
+  vt_features_free(&t->mva);
+  vt_features_free(&t->mte);
+  vt_features_free(&t->mev);
+  free(t->xtr);
+  free(t->ytr);
   row_set_free(&t->all);
   row_set_free(&t->tr);
   row_set_free(&t->va);
@@ -460,11 +474,25 @@ static int open_conv_store(training *t) {
   t->got = "maps";
   t->has_mirrors = vt_conv_store_has_mirrors(&t->st, o->taps[0]);
   if (vt_conv_store_reduction(&t->st, o->taps[0], t->map_reduce, sizeof t->map_reduce) < 0 ||
-      vt_conv_choose_mirror(o->augment, t->has_mirrors, t->st.path, &t->mirror, t->mirror_note,
+      vt_conv_choose_mirror(o->augment, t->has_mirrors, t->st.path, &t->cmirror, t->mirror_note,
                             sizeof t->mirror_note) < 0 ||
       usable_rows(&t->st, &t->all, &t->n_failed, &t->n_unlabelled) < 0)
     return -1;
   return split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te, t->test_note, sizeof t->test_note);
+}
+
+/* --augment flip: store s must hold the mirror images' features of the
+ * recipe (vggtap-extract --augment flip), the training store and --eval's. */
+static int plan_mirrors(training *t, const vt_store *s) {
+  if (!strcmp(t->o.augment, "auto")) t->o.augment = "none"; /* softmax and MLP heads */
+  t->mirror = !strcmp(t->o.augment, "flip");
+  if (!t->mirror) return 0;
+  if (!vt_store_has_mirror(s))
+    return vt_fail("%s holds no mirror images, which --augment flip trains and scores on: extract "
+                   "it again with vggtap-extract --augment flip (or train with --augment none)", s->path);
+  int dim;
+  const char *got;
+  return vt_features_plan_in(s, "mirror/", &t->recipe, t->o.source, &dim, &got);
 }
 
 /* The training store: its taps and poolings as features, the usable rows
@@ -487,7 +515,8 @@ static int open_training_store(training *t) {
              i ? "," : "", o->taps[i]);
   if (vt_features_plan(&t->st, &t->recipe, o->source, &t->dim, &t->got) < 0 ||
       usable_rows(&t->st, &t->all, &t->n_failed, &t->n_unlabelled) < 0 ||
-      split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te, t->test_note, sizeof t->test_note) < 0)
+      split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te, t->test_note, sizeof t->test_note) < 0 ||
+      plan_mirrors(t, &t->st) < 0)
     return -1;
   return check_head_fits(o, t->dim, t->st.n_classes);
 }
@@ -508,14 +537,14 @@ static int open_eval_store(training *t) {
     if (strcmp(reduce, t->map_reduce))
       return vt_fail("%s's maps of %s are reduced by %s, %s's by %s: not comparable", t->ev.path,
                      t->taps_name, reduce, t->st.path, t->map_reduce);
-    if (t->mirror == VT_MIRROR_STORED && !vt_conv_store_has_mirrors(&t->ev, t->taps_name))
+    if (t->cmirror == VT_MIRROR_STORED && !vt_conv_store_has_mirrors(&t->ev, t->taps_name))
       return vt_fail("%s holds no maps of the mirrored photos, which the head averages with "
                      "(%s): extract it with --augment flip", t->ev.path, t->mirror_note);
     return 0;
   }
   if (check_compatible(&t->st, &t->ev) < 0 ||
       eval_rows(&t->st, &t->ev, &t->er, &t->ev_failed, &t->ev_unlabelled) < 0 ||
-      vt_features_plan(&t->ev, &t->recipe, t->o.source, &edim, &egot) < 0)
+      vt_features_plan(&t->ev, &t->recipe, t->o.source, &edim, &egot) < 0 || plan_mirrors(t, &t->ev) < 0)
     return -1;
   if (edim != t->dim)
     return vt_fail("%s: %s features of %s are %d wide, %d in %s", t->ev.path, t->pooling_name,
@@ -544,12 +573,14 @@ static void print_rows(const training *t) {
   } else if (!t->o.quiet) {
     fprintf(stderr,
             "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
-            "unlabelled skipped; %d classes; %s %s, %d features (%s)\n",
+            "unlabelled skipped; %d classes; %s %s, %d features (%s)%s\n",
             t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->test_note, t->n_failed,
             t->n_unlabelled,
             t->st.n_classes, t->taps_name, t->pooling_name, t->dim,
             !strcmp(t->got, "pooled") ? "stored pooled vectors" : !strcmp(t->got, "maps") ? "pooled from the maps"
-                                      : "stored pooled vectors and pooled maps");
+                                      : "stored pooled vectors and pooled maps",
+            t->mirror ? "; and every row's mirror image (--augment flip): training rows twice, scores "
+                        "averaging photo and mirror" : "");
   } else if (t->n_failed) {
     print_skipped(t->st.path, t->n_failed);
   }
@@ -558,7 +589,7 @@ static void print_rows(const training *t) {
 
 /* The conv head's maps: opened (cached when they fit), not loaded. */
 static int open_maps(training *t) {
-  int mirrors = t->mirror == VT_MIRROR_STORED;
+  int mirrors = t->cmirror == VT_MIRROR_STORED;
   if (vt_conv_open_maps(t->st.path, t->taps_name, mirrors, t->o.cache_mb, &t->src, &t->cached) < 0) return -1;
   t->src_open = 1;
   t->dim = t->src.h * t->src.w * t->src.c;
@@ -571,20 +602,42 @@ static int open_maps(training *t) {
   return 0;
 }
 
-/* The features of every row set, standardised by the training rows. */
-static int load_features(training *t) {
+/* The features of one row set of each store, the photos' or (group
+ * "mirror/") their mirror images'. */
+static int load_sets(training *t, const char *group, vt_features *tr, vt_features *va, vt_features *te,
+                     vt_features *ev) {
   const vt_train_options *o = &t->o;
-  if (o->is_conv) return 0;
-  if (load(&t->st, o, &t->recipe, &t->tr, &t->ftr) < 0 || load(&t->st, o, &t->recipe, &t->va, &t->fva) < 0 ||
-      load(&t->st, o, &t->recipe, &t->te, &t->fte) < 0 ||
-      (t->ev_open && load(&t->ev, o, &t->recipe, &t->er, &t->fev) < 0))
+  return load(&t->st, o, &t->recipe, group, &t->tr, tr) < 0 || load(&t->st, o, &t->recipe, group, &t->va, va) < 0 ||
+                 load(&t->st, o, &t->recipe, group, &t->te, te) < 0 ||
+                 (t->ev_open && load(&t->ev, o, &t->recipe, group, &t->er, ev) < 0)
+             ? -1
+             : 0;
+}
+
+/* The features of every row set (and with --augment flip of their mirror
+ * images), standardised by the training rows (and their mirror images).
+ * The training matrix: the training rows, then their mirror images. */
+static int load_features(training *t) {
+  if (t->o.is_conv) return 0; /* the conv head reads its maps from t->src */
+  if (load_sets(t, "", &t->ftr, &t->fva, &t->fte, &t->fev) < 0 ||
+      (t->mirror && load_sets(t, "mirror/", &t->mtr, &t->mva, &t->mte, &t->mev) < 0))
     return -1;
-  int dim = t->dim;
+  int dim = t->dim, n = t->tr.n * (1 + t->mirror);
+  size_t row = sizeof(float) * (size_t)dim;
+  t->xtr = vt_xmalloc(row * (size_t)n + 1);
+  t->ytr = vt_xmalloc(sizeof(int) * (size_t)n);
+  memcpy(t->xtr, t->ftr.x, row * (size_t)t->tr.n);
+  memcpy(t->ytr, t->tr.y, sizeof(int) * (size_t)t->tr.n);
+  if (t->mirror) {
+    memcpy(t->xtr + (size_t)t->tr.n * dim, t->mtr.x, row * (size_t)t->tr.n);
+    memcpy(t->ytr + t->tr.n, t->tr.y, sizeof(int) * (size_t)t->tr.n);
+  }
   t->hf.mean = vt_xmalloc(sizeof(float) * (size_t)dim);
   t->hf.std = vt_xmalloc(sizeof(float) * (size_t)dim);
-  vt_standardize_fit(t->ftr.x, t->ftr.n, dim, t->hf.mean, t->hf.std);
-  vt_features *sets[] = {&t->ftr, &t->fva, &t->fte, &t->fev};
-  for (int i = 0; i < 4; i++) vt_standardize_apply(sets[i]->x, sets[i]->n, dim, t->hf.mean, t->hf.std);
+  vt_standardize_fit(t->xtr, n, dim, t->hf.mean, t->hf.std);
+  vt_standardize_apply(t->xtr, n, dim, t->hf.mean, t->hf.std);
+  vt_features *sets[] = {&t->ftr, &t->fva, &t->fte, &t->fev, &t->mtr, &t->mva, &t->mte, &t->mev};
+  for (int i = 0; i < 8; i++) vt_standardize_apply(sets[i]->x, sets[i]->n, dim, t->hf.mean, t->hf.std);
   return 0;
 }
 
@@ -610,7 +663,7 @@ static int fit_conv(training *t) {
   vt_convnet_train_config_default(&c);
   c.t = o->tc;
   c.threads = o->threads > 0 ? o->threads : vt_cpu_count();
-  c.augment = c.eval = t->mirror;
+  c.augment = c.eval = t->cmirror;
   vt_rowset tr = {t->tr.rows, t->tr.y, t->tr.n}, va = {t->va.rows, t->va.y, t->va.n};
   if (!o->quiet)
     fprintf(stderr, "conv head %s: %zu parameters, %d threads\n", t->convs, t->hf.conv.n_params,
@@ -624,7 +677,8 @@ static int fit_head(training *t) {
   bli_thread_set_num_threads(1); /* small products: one thread is fastest */
   if (o->is_conv) return fit_conv(t);
   if (vt_head_init(&t->hf.head, t->dim, o->n_hidden, o->hidden_widths, t->st.n_classes) < 0) return -1;
-  vt_xy xtr = {t->ftr.x, t->tr.y, t->tr.n}, xva = {t->fva.x, t->va.y, t->va.n};
+  vt_xy xtr = {t->xtr, t->ytr, t->tr.n * (1 + t->mirror), NULL},
+        xva = {t->fva.x, t->va.y, t->va.n, t->mirror ? t->mva.x : NULL};
   /* lbfgs solves the penalised loss exactly, so the penalty matters more than
    * with early-stopped Adam: default to scikit-learn's C = 1, lambda = 1/n */
   if (o->tc.optim.kind == VT_OPT_LBFGS && !o->wd_given) o->tc.optim.weight_decay = 1.0f / (float)t->tr.n;
@@ -641,7 +695,7 @@ static int fit_head(training *t) {
  * as trained), and their metrics. */
 static int score_conv(training *t, vt_map_source *src, const row_set *rs, float *probs, vt_metrics *m) {
   int k = t->st.n_classes, threads = t->o.threads > 0 ? t->o.threads : vt_cpu_count();
-  if (vt_convnet_predict_rows(&t->hf.conv, src, rs->rows, rs->n, t->mirror, 64, threads, probs) < 0)
+  if (vt_convnet_predict_rows(&t->hf.conv, src, rs->rows, rs->n, t->cmirror, 64, threads, probs) < 0)
     return -1;
   int *pred = vt_xmalloc(sizeof(int) * ((size_t)rs->n + 1));
   for (int i = 0; i < rs->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
@@ -655,7 +709,7 @@ static int score_conv(training *t, vt_map_source *src, const row_set *rs, float 
 static int score_rows(training *t, const vt_features *fx, vt_map_source *src, const row_set *rs,
                       float *probs, vt_metrics *m) {
   if (t->hf.is_conv) return score_conv(t, src, rs, probs, m);
-  return score(&t->hf.head, fx, rs, t->st.n_classes, probs, m);
+  return score(&t->hf.head, fx, NULL, rs, t->st.n_classes, probs, m);
 }
 
 /* Scores the head on the --eval rows, else the test rows, else validation,
@@ -663,17 +717,20 @@ static int score_rows(training *t, const vt_features *fx, vt_map_source *src, co
 static int evaluate(training *t) {
   int have_ev = t->ev_open;
   t->fe = have_ev ? &t->fev : t->te.n ? &t->fte : t->va.n ? &t->fva : &t->ftr;
+  t->me = !t->mirror ? NULL : have_ev ? &t->mev : t->te.n ? &t->mte : t->va.n ? &t->mva : &t->mtr;
   t->re = have_ev ? &t->er : t->te.n ? &t->te : t->va.n ? &t->va : &t->tr;
   snprintf(t->eval_name, sizeof t->eval_name, "%s",
            have_ev ? t->o.eval : t->te.n ? "test split" : t->va.n ? "validation split"
                                                         : "training rows (nothing held out)");
   int k = t->st.n_classes;
   float *probs = vt_xmalloc(sizeof(float) * ((size_t)t->re->n * k + 1));
-  int rc = score_rows(t, t->fe, have_ev ? &t->esrc : &t->src, t->re, probs, &t->m);
+  int rc = t->hf.is_conv ? score_rows(t, t->fe, have_ev ? &t->esrc : &t->src, t->re, probs, &t->m)
+                        : score(&t->hf.head, t->fe, t->me, t->re, k, probs, &t->m);
   /* the validation rows' own scores, and what they chose */
   if (rc == 0 && t->va.n > 0 && t->re != &t->va) {
     float *vp = vt_xmalloc(sizeof(float) * ((size_t)t->va.n * k + 1));
-    rc = score_rows(t, &t->fva, &t->src, &t->va, vp, &t->vm);
+    rc = t->hf.is_conv ? score_rows(t, &t->fva, &t->src, &t->va, vp, &t->vm)
+                       : score(&t->hf.head, &t->fva, t->mirror ? &t->mva : NULL, &t->va, k, vp, &t->vm);
     free(vp);
   }
   const vt_train_options *o = &t->o;
@@ -693,10 +750,10 @@ static void describe_head(training *t, int argc, char **argv) {
   vt_head_file *hf = &t->hf;
   const vt_store *st = &t->st;
   t->cmd = vt_join_args(argc, argv);
-  t->config = config_text(&t->o, vt_head_file_kind(hf), t->convs, vt_mirror_mode_name(t->mirror),
+  t->config = config_text(&t->o, vt_head_file_kind(hf), t->convs, vt_mirror_mode_name(t->cmirror),
                           t->taps_name, t->pooling_name);
   hf->map_reduce = t->map_reduce;
-  hf->mirror = (char *)vt_mirror_mode_name(t->mirror);
+  hf->mirror = (char *)vt_mirror_mode_name(t->cmirror);
   hf->n_classes = st->n_classes;
   hf->classes = st->classes;
   hf->tap = t->taps_name;
@@ -710,6 +767,7 @@ static void describe_head(training *t, int argc, char **argv) {
   hf->store = (char *)t->o.store;
   hf->eval_store = (char *)(t->o.eval ? t->o.eval : "");
   hf->feature_source = (char *)(hf->is_conv ? (t->cached ? "maps (cached)" : "maps (streamed)") : t->ftr.source);
+  hf->augment = (char *)t->o.augment;
   hf->config = t->config;
   hf->command = t->cmd;
   hf->best_epoch = t->res.best_epoch;
@@ -737,9 +795,10 @@ static int write_outputs(training *t, double t0) {
   char title[512];
   snprintf(title, sizeof title, "%s %s %s%s%s", t->taps_name, t->pooling_name, kind, *hidden ? " " : "", hidden);
   json_t *extra = json_pack(
-      "{s:o, s:o, s:o, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "tap",
+      "{s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "tap",
       vt_json_text(t->taps_name), "pooling", vt_json_text(t->pooling_name), "head", vt_json_text(kind), "hidden",
-      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->hf.feature_source), "n_test", t->te.n,
+      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->hf.feature_source), "augment",
+      vt_json_text(t->o.augment), "n_test", t->te.n,
       "n_eval", t->re->n, "skipped_failed", t->n_failed, "skipped_unlabelled", t->n_unlabelled,
       "eval_skipped_failed", t->ev_failed, "eval_skipped_unlabelled", t->ev_unlabelled, "best_epoch",
       t->res.best_epoch, "epochs_run", t->res.n_epochs, "seed", (json_int_t)o->tc.seed);

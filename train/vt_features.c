@@ -128,10 +128,10 @@ int vt_feature_source_parse(const char *name, vt_feature_source *out) {
 }
 
 /* Every pooled dataset name the store has for tap, for messages. */
-static void list_pooled(const vt_store *s, const char *tap, char *out, size_t n) {
+static void list_pooled(const vt_store *s, const char *in, const char *tap, char *out, size_t n) {
   out[0] = '\0';
   char group[160];
-  snprintf(group, sizeof group, "pooled/%s", tap);
+  snprintf(group, sizeof group, "%spooled/%s", in, tap);
   if (!vt_link_exists(s->file, group)) {
     snprintf(out, n, "none");
     return;
@@ -154,6 +154,7 @@ static void list_pooled(const vt_store *s, const char *tap, char *out, size_t n)
 
 /* Where a recipe's columns come from. */
 typedef struct {
+  const char *group; /* "" (the photos) or "mirror/" (their mirror images) */
   int dim;
   int width[VT_RECIPE_MAX_PARTS], col[VT_RECIPE_MAX_PARTS]; /* per part */
   int n_taps;
@@ -166,9 +167,10 @@ typedef struct {
  * are pooled from the maps. */
 static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
                     vt_feature_source want, layout *L, int *from_maps) {
+  const char *in = L->group;
   char maps_path[160], pooled_group[160];
-  snprintf(maps_path, sizeof maps_path, "features/%s", tap);
-  snprintf(pooled_group, sizeof pooled_group, "pooled/%s", tap);
+  snprintf(maps_path, sizeof maps_path, "%sfeatures/%s", in, tap);
+  snprintf(pooled_group, sizeof pooled_group, "%spooled/%s", in, tap);
   if (!vt_store_has_tap(s, tap) && !vt_link_exists(s->file, maps_path) &&
       !vt_link_exists(s->file, pooled_group))
     return vt_fail("%s: tap %s is not in the store (it holds: %s)", s->path, tap,
@@ -176,7 +178,7 @@ static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
   int missing = -1;
   for (int i = 0; i < r->n; i++) {
     if (strcmp(r->part[i].tap, tap) != 0) continue;
-    int rc = vt_store_pooled_dim(s, tap, r->part[i].name, &L->width[i]);
+    int rc = vt_store_pooled_dim_in(s, in, tap, r->part[i].name, &L->width[i]);
     if (rc < 0) return -1;
     if (rc == 0 && missing < 0) missing = i;
   }
@@ -186,21 +188,28 @@ static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
   }
   if (want == VT_SOURCE_POOLED) {
     char have[512];
-    list_pooled(s, tap, have, sizeof have);
-    return vt_fail("%s: /pooled/%s/%s is not stored (stored for %s: %s)", s->path, tap,
+    list_pooled(s, in, tap, have, sizeof have);
+    return vt_fail("%s: /%spooled/%s/%s is not stored (stored for %s: %s)", s->path, in, tap,
                    r->part[missing].name, tap, have);
   }
   vt_store_maps m;
-  int rc = vt_store_maps_open(s, tap, &m);
+  int rc = vt_store_maps_open_in(s, in, tap, &m);
   if (rc < 0) return -1;
   if (rc == 0) {
     char have[512];
-    list_pooled(s, tap, have, sizeof have);
+    list_pooled(s, in, tap, have, sizeof have);
     if (want == VT_SOURCE_MAPS)
-      return vt_fail("%s: the store holds no maps of %s (/features/%s) to pool", s->path, tap, tap);
-    return vt_fail("%s: /pooled/%s/%s is not stored and there are no maps of %s to pool it "
+      return vt_fail("%s: the store holds no maps of %s (/%sfeatures/%s) to pool", s->path, tap, in, tap);
+    return vt_fail("%s: /%spooled/%s/%s is not stored and there are no maps of %s to pool it "
                    "from (stored poolings: %s; re-extract with --grids or --keep maps)",
-                   s->path, tap, r->part[missing].name, tap, have);
+                   s->path, in, tap, r->part[missing].name, tap, have);
+  }
+  if (m.reduction[0]) {
+    vt_store_maps_close(&m);
+    return vt_fail("%s: the maps of %s are stored reduced (%s, --map-pool): pooling them would not "
+                   "give the poolings of the full maps; use the pooled vectors the store holds "
+                   "(--features pooled), or re-extract with --keep maps,pooled without --map-pool",
+                   s->path, tap, m.reduction);
   }
   for (int i = 0; i < r->n; i++) {
     if (strcmp(r->part[i].tap, tap) != 0) continue;
@@ -216,9 +225,10 @@ static int plan_tap(const vt_store *s, const vt_recipe *r, const char *tap,
   return 0;
 }
 
-static int plan(const vt_store *s, const vt_recipe *r, vt_feature_source want, layout *L,
-                const char **source) {
+static int plan(const vt_store *s, const vt_recipe *r, vt_feature_source want, const char *group,
+                layout *L, const char **source) {
   memset(L, 0, sizeof *L);
+  L->group = group;
   if (r->n < 1) return vt_fail("internal: empty feature recipe");
   L->n_taps = vt_recipe_taps(r, L->taps);
   int n_maps = 0;
@@ -239,22 +249,27 @@ static int plan(const vt_store *s, const vt_recipe *r, vt_feature_source want, l
 
 int vt_features_plan(const vt_store *s, const vt_recipe *r, vt_feature_source want, int *dim,
                      const char **source) {
+  return vt_features_plan_in(s, "", r, want, dim, source);
+}
+
+int vt_features_plan_in(const vt_store *s, const char *group, const vt_recipe *r, vt_feature_source want,
+                        int *dim, const char **source) {
   layout L;
-  if (plan(s, r, want, &L, source) < 0) return -1;
+  if (plan(s, r, want, group, &L, source) < 0) return -1;
   *dim = L.dim;
   return 0;
 }
 
 /* Copies the requested rows of one pooled dataset into columns [col, col +
  * d) of x, reading the store in blocks of rows. */
-static int load_pooled_part(const vt_store *s, const char *tap, const char *part, int d,
-                            const int *rows, int n, float *x, int dim, int col) {
+static int load_pooled_part(const vt_store *s, const char *group, const char *tap, const char *part,
+                            int d, const int *rows, int n, float *x, int dim, int col) {
   enum { BLOCK = 2048 };
   float *buf = vt_xmalloc(sizeof(float) * BLOCK * (size_t)d);
   int i = 0, rc = 0;
   while (i < n) {
     int r0 = rows[i], nb = s->n_rows - r0 < BLOCK ? s->n_rows - r0 : BLOCK;
-    if (vt_store_pooled_read(s, tap, part, r0, nb, d, buf) < 0) {
+    if (vt_store_pooled_read_in(s, group, tap, part, r0, nb, d, buf) < 0) {
       rc = -1;
       break;
     }
@@ -269,7 +284,8 @@ static int load_pooled_part(const vt_store *s, const char *tap, const char *part
 static int load_from_maps(const vt_store *s, const char *tap, const vt_recipe *r,
                           const layout *L, const int *rows, int n, int verbose, float *x) {
   vt_store_maps m;
-  if (vt_store_maps_open(s, tap, &m) <= 0) return vt_fail("%s: cannot open the maps of %s", s->path, tap);
+  if (vt_store_maps_open_in(s, L->group, tap, &m) <= 0)
+    return vt_fail("%s: cannot open /%sfeatures/%s", s->path, L->group, tap);
   size_t hw = (size_t)m.h * m.w, len = hw * m.c;
   float *map = vt_aligned_alloc(len * sizeof(float));
   int gmax = 1;
@@ -313,10 +329,15 @@ static int load_from_maps(const vt_store *s, const char *tap, const vt_recipe *r
 
 int vt_features_load(const vt_store *s, const vt_recipe *r, vt_feature_source src,
                      const int *rows, int n, int verbose, vt_features *out) {
+  return vt_features_load_in(s, "", r, src, rows, n, verbose, out);
+}
+
+int vt_features_load_in(const vt_store *s, const char *group, const vt_recipe *r, vt_feature_source src,
+                        const int *rows, int n, int verbose, vt_features *out) {
   memset(out, 0, sizeof *out);
   layout L;
   const char *source;
-  if (plan(s, r, src, &L, &source) < 0) return -1;
+  if (plan(s, r, src, group, &L, &source) < 0) return -1;
   for (int i = 0; i < n; i++) {
     if (rows[i] < 0 || rows[i] >= s->n_rows || (i && rows[i] <= rows[i - 1]))
       return vt_fail("internal: feature rows must be ascending store rows");
@@ -335,7 +356,7 @@ int vt_features_load(const vt_store *s, const vt_recipe *r, vt_feature_source sr
     }
     for (int k = 0; k < r->n && rc == 0; k++)
       if (strcmp(r->part[k].tap, tap) == 0)
-        rc = load_pooled_part(s, tap, r->part[k].name, L.width[k], rows, n, x, dim, L.col[k]);
+        rc = load_pooled_part(s, group, tap, r->part[k].name, L.width[k], rows, n, x, dim, L.col[k]);
     for (int i = 0; i < n && rc == 0; i++)
       for (int k = 0; k < r->n && rc == 0; k++) {
         if (strcmp(r->part[k].tap, tap) != 0) continue;

@@ -75,6 +75,12 @@ int vt_features_plan(const vt_store *s, const vt_recipe *r, vt_feature_source wa
  * while pooling maps. */
 int vt_features_load(const vt_store *s, const vt_recipe *r, vt_feature_source src,
                      const int *rows, int n, int verbose, vt_features *out);
+/* The same for a group of the store's datasets: "" (the photos, as above)
+ * or "mirror/" (their mirror images: vggtap-extract --augment flip). */
+int vt_features_plan_in(const vt_store *s, const char *group, const vt_recipe *r, vt_feature_source want,
+                        int *dim, const char **source);
+int vt_features_load_in(const vt_store *s, const char *group, const vt_recipe *r, vt_feature_source src,
+                        const int *rows, int n, int verbose, vt_features *out);
 void vt_features_free(vt_features *f);
 
 #endif

@@ -173,6 +173,20 @@ void vt_head_predict(const vt_head *h, vt_head_work *w, const float *x, int n, f
   }
 }
 
+void vt_head_predict_mirrored(const vt_head *h, vt_head_work *w, const float *x, const float *x_mirror,
+                              int n, float *probs) {
+  int k = h->dims[h->n_layers];
+  for (int i0 = 0; i0 < n; i0 += w->max_batch) {
+    int b = n - i0 < w->max_batch ? n - i0 : w->max_batch;
+    float *p = probs + (size_t)i0 * k;
+    forward(h, w, x + (size_t)i0 * h->dims[0], b, 0.0f, NULL);
+    memcpy(p, w->act[h->n_layers], (size_t)b * k * sizeof(float));
+    if (!x_mirror) continue;
+    forward(h, w, x_mirror + (size_t)i0 * h->dims[0], b, 0.0f, NULL);
+    for (size_t j = 0; j < (size_t)b * k; j++) p[j] = 0.5f * (p[j] + w->act[h->n_layers][j]);
+  }
+}
+
 double vt_head_loss_grad(const vt_head *h, vt_head_work *w, const float *x, const int *y, int n,
                          const vt_loss_config *c, vt_rng *r) {
   int L = h->n_layers, k = h->dims[L];

@@ -59,6 +59,11 @@ void vt_head_work_free(vt_head_work *w);
 /* Class probabilities of n rows x [n][dims[0]] -> probs [n][classes], without
  * dropout. Any n (runs in batches of w->max_batch). */
 void vt_head_predict(const vt_head *h, vt_head_work *w, const float *x, int n, float *probs);
+/* The same averaged with the probabilities on x_mirror [n][dims[0]], the
+ * features of the same rows' mirror images (--augment flip), when x_mirror
+ * is not NULL. */
+void vt_head_predict_mirrored(const vt_head *h, vt_head_work *w, const float *x, const float *x_mirror,
+                              int n, float *probs);
 
 /* One training evaluation on a batch (n <= max_batch): forward with dropout
  * masks drawn from r (r may be NULL when c->dropout is 0), the loss

@@ -77,6 +77,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
       {"store", or_empty(hf->store)},
       {"eval_store", or_empty(hf->eval_store)},
       {"feature_source", or_empty(hf->feature_source)},
+      {"augment", hf->augment ? hf->augment : "none"},
       {"config", or_empty(hf->config)},
       {"command", or_empty(hf->command)},
   };
@@ -258,6 +259,7 @@ static int read_attrs(hid_t f, vt_head_file *hf, int *n_layers, int *n_features)
     hf->resize = take(&a.resize), hf->weights_sha256 = take(&a.weights_sha256);
     hf->store = take(&a.store), hf->eval_store = take(&a.eval_store);
     hf->feature_source = take(&a.feature_source), hf->config = take(&a.config), hf->command = take(&a.command);
+    hf->augment = take(&a.augment);
   }
   hf->is_conv = a.head && strcmp(a.head, "conv") == 0;
   if (rc == 0 && hf->is_conv) { /* "<tap>/maps": no pooled recipe */
@@ -389,7 +391,7 @@ void vt_head_file_free(vt_head_file *hf) {
   free(hf->std);
   vt_free_strings(hf->classes, hf->n_classes);
   char *strs[] = {hf->tap, hf->pooling, hf->features, hf->preprocessing, hf->resize, hf->weights_sha256,
-                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command};
+                  hf->store, hf->eval_store, hf->feature_source, hf->config, hf->command, hf->augment};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(strs[i]);
   free(hf->train_rows);
   free(hf->val_rows);

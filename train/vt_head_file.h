@@ -31,6 +31,9 @@ typedef struct {
   int input_height, input_width;
   /* provenance (written; on read, "" / 0 / NULL when absent) */
   char *store, *eval_store, *feature_source, *config, *command;
+  /* "flip": trained with the mirror images (--augment flip), so predictions
+   * average the probabilities of photo and mirror; "none" (also when absent) */
+  char *augment;
   int best_epoch;
   int n_train, n_val, n_test;
   int *train_rows, *val_rows, *test_rows; /* store rows used for training / validation / the test

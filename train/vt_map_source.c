@@ -199,7 +199,7 @@ static int store_open_maps(store_ctx *c, const char *tap, int want_mirror) {
   if (store_maps_set(&c->photo, st, opened) < 0) return -1;
   if (!want_mirror) return 0;
   c->has_mirror = 1;
-  opened = vt_store_mirror_maps_open(st, tap, &c->mirror.maps);
+  opened = vt_store_maps_open_in(st, "mirror/", tap, &c->mirror.maps);
   if (opened == 0)
     return vt_fail("%s holds no maps of the mirrored photos (/mirror/features/%s): extract with "
                    "--augment flip --keep maps", st->path, tap);

@@ -94,7 +94,7 @@ static int end_epoch(run *r, int e, double lr, double train_loss, double train_a
   log->val_loss = log->val_acc = NAN;
   int k = r->h->dims[r->h->n_layers];
   if (r->val->n) {
-    vt_head_predict(r->h, &r->wv, r->val->x, r->val->n, r->vprobs);
+    vt_head_predict_mirrored(r->h, &r->wv, r->val->x, r->val->x_mirror, r->val->n, r->vprobs);
     vt_loss_accuracy(r->vprobs, r->val->y, r->val->n, k, &log->val_loss, &log->val_acc);
   }
   /* progress: the first epoch and about 25 more, not hundreds of lines */

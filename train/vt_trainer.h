@@ -29,6 +29,9 @@ typedef struct {
   const float *x; /* [n][dim], standardised */
   const int *y;   /* [n] */
   int n;
+  /* validation only: the same rows' mirror images [n][dim] (--augment flip),
+   * whose probabilities are averaged with x's; NULL: none */
+  const float *x_mirror;
 } vt_xy;
 
 typedef struct {

@@ -20,7 +20,7 @@ static const char *const sections[] = {"vggtap", "extract", "train", "predict", 
 /* Keys of the sections no program owns, so nobody else would check them. */
 static const char *const vggtap_keys[] = {"weights", "work"};
 static const char *const evaluate_keys[] = {"data", "manifest", "label-column", "split-column"};
-static const char *const sweep_keys[] = {"taps", "pools", "heads", "metric"};
+static const char *const sweep_keys[] = {"taps", "pools", "heads", "augment", "metric"};
 
 /* Keys whose values are paths, resolved against the config's directory. */
 static const char *const path_keys[] = {"data", "eval",   "head",   "list",    "log",  "manifest",

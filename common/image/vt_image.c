@@ -76,6 +76,9 @@ typedef struct {
   int width, height; /* of the decoded image */
   vt_image whole;
   vt_resizer *resizer;
+  int mirror;           /* also resize the left-right mirror image of the rows */
+  vt_resizer *mirrored; /* ... with this resizer, into ... */
+  vt_image mirror_out;  /* ... this result */
 } row_sink;
 
 static int sink_begin(row_sink *s, size_t w, size_t h) {
@@ -87,7 +90,26 @@ static int sink_begin(row_sink *s, size_t w, size_t h) {
   }
   if (check_size(w, h, s->max_pixels) < 0) return -1;
   s->resizer = vt_resizer_new((int)w, (int)h, s->W, s->H, s->policy);
+  if (s->resizer && s->mirror && !(s->mirrored = vt_resizer_new((int)w, (int)h, s->W, s->H, s->policy))) {
+    vt_resizer_free(s->resizer);
+    s->resizer = NULL;
+  }
   return s->resizer ? 0 : -1;
+}
+
+/* Rows y..y+n of rgb, each reversed left to right, into the mirror's resizer. */
+static void push_mirrored(row_sink *s, const uint8_t *rgb, int y, int n) {
+  size_t row = (size_t)s->width * 3;
+  for (int k = 0, m; k < n; k += m) {
+    uint8_t *dst = vt_resizer_rows(s->mirrored, y + k, &m);
+    if (m > n - k) m = n - k;
+    for (int i = 0; i < m; i++) {
+      const uint8_t *src = rgb + (size_t)(k + i) * row;
+      uint8_t *d = dst + (size_t)i * row;
+      for (int x = 0, last = s->width - 1; x < s->width; x++) memcpy(d + 3 * x, src + 3 * (last - x), 3);
+    }
+    vt_resizer_push(s->mirrored, dst, y + k, m);
+  }
 }
 
 /* Where rows y.. go, *n of them at most. */
@@ -99,20 +121,23 @@ static uint8_t *sink_rows(row_sink *s, int y, int *n) {
 
 /* Rows y..y+n are in rgb. */
 static void sink_push(row_sink *s, const uint8_t *rgb, int y, int n) {
+  if (s->mirrored) push_mirrored(s, rgb, y, n);
   if (s->resizer) vt_resizer_push(s->resizer, rgb, y, n);
 }
 
 static void sink_finish(row_sink *s, vt_image *out) {
   if (s->resizer) vt_resizer_finish(s->resizer, out);
   else *out = s->whole;
-  s->resizer = NULL;
+  if (s->mirrored) vt_resizer_finish(s->mirrored, &s->mirror_out);
+  s->resizer = s->mirrored = NULL;
   s->whole = (vt_image){0, 0, NULL};
 }
 
 static void sink_discard(row_sink *s) {
   vt_resizer_free(s->resizer);
+  vt_resizer_free(s->mirrored);
   free(s->whole.rgb);
-  s->resizer = NULL;
+  s->resizer = s->mirrored = NULL;
   s->whole = (vt_image){0, 0, NULL};
 }
 
@@ -583,6 +608,17 @@ int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_
   row_sink resize;
   *out = (vt_image){0, 0, NULL};
   return resize_sink(max_pixels, W, H, p, &resize) < 0 ? -1 : load(path, &resize, out, file_size);
+}
+
+int vt_image_load_resized_mirrored(const char *path, size_t max_pixels, int W, int H, vt_resize_policy p,
+                                   vt_image *out, vt_image *mirrored, int file_size[2]) {
+  row_sink resize;
+  *out = *mirrored = (vt_image){0, 0, NULL};
+  if (resize_sink(max_pixels, W, H, p, &resize) < 0) return -1;
+  resize.mirror = 1;
+  if (load(path, &resize, out, file_size) < 0) return -1;
+  *mirrored = resize.mirror_out;
+  return 0;
 }
 
 /* ---- encoding (the report page's thumbnails) ---- */

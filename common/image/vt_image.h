@@ -46,6 +46,12 @@ int vt_image_decode_draft(const uint8_t *data, size_t size, size_t max_pixels, i
  * whole image (2 bytes per sample). */
 int vt_image_load_resized(const char *path, size_t max_pixels, int W, int H, vt_resize_policy p, vt_image *out,
                           int file_size[2]);
+/* The same, and also the left-right mirror image of the decoded photo
+ * (after any DCT shrinking), resized the same way: mirrored equals what
+ * vt_image_load_resized gives for a lossless copy of the decoded photo
+ * mirrored left to right (a PNG; a mirrored JPEG would be re-encoded). */
+int vt_image_load_resized_mirrored(const char *path, size_t max_pixels, int W, int H, vt_resize_policy p,
+                                   vt_image *out, vt_image *mirrored, int file_size[2]);
 /* The same from memory. */
 int vt_image_decode_resized(const uint8_t *data, size_t size, size_t max_pixels, int W, int H, vt_resize_policy p,
                             vt_image *out, int file_size[2]);

@@ -387,6 +387,21 @@ static void derive_grid(const double *sum, const float *max, int H, int W, int C
     }
 }
 
+void vt_avgpool_k(const float *in, int H, int W, int C, int k, float *out) {
+  const float scale = 1.0f / (float)(k * k);
+  for (int oy = 0; oy < H / k; oy++)
+    for (int ox = 0; ox < W / k; ox++) {
+      float *o = out + ((size_t)oy * (W / k) + ox) * C;
+      for (int c = 0; c < C; c++) o[c] = 0.0f;
+      for (int dy = 0; dy < k; dy++)
+        for (int dx = 0; dx < k; dx++) {
+          const float *p = in + ((size_t)(oy * k + dy) * W + ox * k + dx) * C;
+          for (int c = 0; c < C; c++) o[c] += p[c];
+        }
+      for (int c = 0; c < C; c++) o[c] *= scale;
+    }
+}
+
 void vt_grid_pool_all(const float *in, int H, int W, int C, const int *grids, int n, float *out) {
   int F = fine_grid(H, W), any_fine = 0;
   for (int i = 0; i < n; i++) any_fine |= F % grids[i] == 0;

@@ -62,6 +62,11 @@ void vt_conv3x3_pair_pool_packed(const vt_conv3x3_packed *a, const vt_conv3x3_pa
 void vt_maxpool2x2_naive(const float *in, int H, int W, int C, float *out);
 void vt_maxpool2x2(const float *in, int H, int W, int C, float *out);
 
+/* k x k average pooling, stride k (PyTorch's nn.AvgPool2d(k): a trailing
+ * H % k rows and W % k columns are dropped): out [H/k][W/k][C]. What
+ * `vggtap-extract --map-pool avgK` stores in place of a tap's map. */
+void vt_avgpool_k(const float *in, int H, int W, int C, int k, float *out);
+
 /* Grid pooling over a g x g grid of cells, as PyTorch's AdaptiveAvgPool2d /
  * AdaptiveMaxPool2d: cell (i, j) covers rows floor(i*H/g) .. ceil((i+1)*H/g)-1
  * and the same for columns. avg and max are [g][g][C] (either may be NULL).

@@ -137,6 +137,7 @@ int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_we
 }
 
 void vt_extractor_free(vt_extractor *x) {
+  vt_extractor_unload(x);
   for (int t = 0; t < VT_VGG16_NLAYERS; t++) free(x->pooled[t]);
   vt_vgg_workspace_free(&x->ws);
   memset(x, 0, sizeof *x);
@@ -158,56 +159,56 @@ const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_ma
   return x->pooled[t] + off + (is_max ? vt_extract_pooled_len(x, t, gi) : 0);
 }
 
-/* Left-right mirror of an RGB image in place. */
-static void mirror_rgb(uint8_t *rgb, int w, int h) {
-  for (int y = 0; y < h; y++)
-    for (int a = 0, b = w - 1; a < b; a++, b--)
-      for (int k = 0; k < 3; k++) {
-        uint8_t *p = rgb + ((size_t)y * w + a) * 3 + k, *q = rgb + ((size_t)y * w + b) * 3 + k, t = *p;
-        *p = *q;
-        *q = t;
-      }
-}
-
-static int run_file(vt_extractor *x, const char *path, int mirrored) {
+int vt_extractor_load(vt_extractor *x, const char *path, int mirror) {
   const vt_extract_config *c = x->cfg;
-  vt_image sized;
+  vt_extractor_unload(x);
   int file_size[2];
-  if (vt_image_load_resized(path, c->max_pixels, c->width, c->height, c->resize, &sized, file_size) < 0) return -1;
+  int rc = mirror ? vt_image_load_resized_mirrored(path, c->max_pixels, c->width, c->height, c->resize,
+                                                   &x->loaded[0], &x->loaded[1], file_size)
+                  : vt_image_load_resized(path, c->max_pixels, c->width, c->height, c->resize, &x->loaded[0],
+                                          file_size);
+  if (rc < 0) return -1;
   x->image_width = file_size[0];
   x->image_height = file_size[1];
-  if (mirrored) mirror_rgb(sized.rgb, c->width, c->height);
-  vt_preprocess(sized.rgb, c->width, c->height, c->preprocess, x->ws.input);
-  free(sized.rgb);
-
-  vt_vgg_forward(x->weights, &x->ws);
-
-  for (int t = 0; t < c->n_taps; t++) {
-    int l = c->taps[t];
-    vt_grid_pool_all(x->ws.out[l], x->ws.oh[l], x->ws.ow[l], x->ws.oc[l], c->grids, c->n_grids,
-                     x->pooled[t]);
-  }
   return 0;
 }
 
-int vt_extractor_run_file(vt_extractor *x, const char *path) { return run_file(x, path, 0); }
+void vt_extractor_unload(vt_extractor *x) {
+  for (int i = 0; i < 2; i++) {
+    free(x->loaded[i].rgb);
+    x->loaded[i] = (vt_image){0, 0, NULL};
+  }
+}
 
-int vt_extractor_run_file_mirrored(vt_extractor *x, const char *path) { return run_file(x, path, 1); }
-
-int vt_extractor_run_file_into(vt_extractor *x, const char *path, float *const maps[]) {
+void vt_extractor_forward(vt_extractor *x, int mirrored, float *const maps[]) {
+  const vt_extract_config *c = x->cfg;
   float *own[VT_VGG16_NLAYERS];
-  for (int t = 0; t < x->cfg->n_taps; t++) {
-    own[t] = x->ws.out[x->cfg->taps[t]];
-    if (maps[t]) x->ws.out[x->cfg->taps[t]] = maps[t];
+  for (int t = 0; t < c->n_taps; t++) {
+    own[t] = x->ws.out[c->taps[t]];
+    if (maps && maps[t]) x->ws.out[c->taps[t]] = maps[t];
   }
   /* The deepest tap's map goes to the writer (by DMA) and is read once more,
    * by the grid pooling: written past the caches it costs less (+4% images/s
    * at block1 with maps, docs/PERFORMANCE.md). A shallower tap's map is the
    * next layer's input, wanted in cache. */
   int last = x->ws.last_layer; /* the deepest tap, taps[n_taps - 1] */
-  x->ws.stream[last] = maps[x->cfg->n_taps - 1] != NULL;
-  int rc = vt_extractor_run_file(x, path);
+  x->ws.stream[last] = maps && maps[c->n_taps - 1] != NULL;
+
+  vt_preprocess(x->loaded[mirrored].rgb, c->width, c->height, c->preprocess, x->ws.input);
+  vt_vgg_forward(x->weights, &x->ws);
+  for (int t = 0; t < c->n_taps; t++) {
+    int l = c->taps[t];
+    vt_grid_pool_all(x->ws.out[l], x->ws.oh[l], x->ws.ow[l], x->ws.oc[l], c->grids, c->n_grids,
+                     x->pooled[t]);
+  }
+
   x->ws.stream[last] = 0;
-  for (int t = 0; t < x->cfg->n_taps; t++) x->ws.out[x->cfg->taps[t]] = own[t];
-  return rc;
+  for (int t = 0; t < c->n_taps; t++) x->ws.out[c->taps[t]] = own[t];
+}
+
+int vt_extractor_run_file(vt_extractor *x, const char *path) {
+  if (vt_extractor_load(x, path, 0) < 0) return -1;
+  vt_extractor_forward(x, 0, NULL);
+  vt_extractor_unload(x);
+  return 0;
 }

@@ -56,7 +56,8 @@ typedef struct {
   /* pooled[t]: for each grid g in order, avg [g*g*c] then max [g*g*c]. */
   float *pooled[VT_VGG16_NLAYERS];
   size_t pooled_len[VT_VGG16_NLAYERS];
-  int image_width, image_height; /* decoded size of the last image */
+  int image_width, image_height; /* the file's own size of the last image */
+  vt_image loaded[2];            /* the loaded image resized, and its mirror image */
 } vt_extractor;
 
 int vt_extractor_init(vt_extractor *x, const vt_extract_config *cfg, const vt_weights *w);
@@ -65,12 +66,17 @@ void vt_extractor_free(vt_extractor *x);
  * pooled vectors are filled. Returns -1 with a reason (not naming the file)
  * for undecodable images. */
 int vt_extractor_run_file(vt_extractor *x, const char *path);
-/* The same on the photo's mirror image (flipped left-right after resizing). */
-int vt_extractor_run_file_mirrored(vt_extractor *x, const char *path);
-/* The same, with tap t's map written straight into maps[t] (h*w*c floats)
- * where maps[t] is not NULL, instead of into the extractor's own buffer:
- * the store writer's slots, so a 3.2 MB block1 map is not copied again. */
-int vt_extractor_run_file_into(vt_extractor *x, const char *path, float *const maps[]);
+/* The same in two steps, for running an image and its mirror image on one
+ * decode. load: decodes and resizes path, with mirror also the left-right
+ * mirror image of the decoded photo (vt_image_load_resized_mirrored); -1 +
+ * reason. forward: runs the loaded image (mirrored = 1: its mirror image)
+ * through the prefix and pools it; tap t's map is written straight into
+ * maps[t] (h*w*c floats) where maps and maps[t] are not NULL, instead of the
+ * extractor's own buffer: the store writer's slots, so a 3.2 MB block1 map
+ * is not copied again. unload frees the loaded images (load does too). */
+int vt_extractor_load(vt_extractor *x, const char *path, int mirror);
+void vt_extractor_forward(vt_extractor *x, int mirrored, float *const maps[]);
+void vt_extractor_unload(vt_extractor *x);
 /* The pooled vector of tap t for grid index gi (avg or max). */
 const float *vt_extractor_pooled(const vt_extractor *x, int t, int gi, int is_max);
 /* Length of one map of tap t (h*w*c) and of one pooled vector for grid gi. */

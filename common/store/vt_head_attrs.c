@@ -15,7 +15,7 @@ static const struct {
 } strs[] = {
 #define S(f) {#f, offsetof(vt_head_attrs, f)}
     S(format), S(head), S(hidden), S(tap), S(pooling), S(features), S(preprocessing), S(resize),
-    S(weights_sha256), S(store), S(eval_store), S(feature_source), S(config), S(command),
+    S(weights_sha256), S(store), S(eval_store), S(feature_source), S(augment), S(config), S(command),
 #undef S
 }, ints[] = {
 #define I(f) {#f, offsetof(vt_head_attrs, f)}

@@ -15,7 +15,7 @@
 typedef struct {
   /* malloc'd, NULL when absent */
   char *format, *head, *hidden, *tap, *pooling, *features, *preprocessing, *resize, *weights_sha256, *store,
-      *eval_store, *feature_source, *config, *command;
+      *eval_store, *feature_source, *augment, *config, *command;
   /* VT_HEAD_ATTR_ABSENT when absent */
   long long format_version, input_height, input_width, n_features, n_classes, n_layers, n_params, best_epoch;
 } vt_head_attrs;

@@ -352,9 +352,30 @@ static hid_t open_rows(const vt_store *s, const char *path, int rank, hsize_t *d
   return d;
 }
 
+int vt_store_has_mirror(const vt_store *s) {
+  char *augment = vt_h5_read_str_attr(s->file, "augment");
+  int yes = augment && strcmp(augment, "flip") == 0;
+  free(augment);
+  return yes;
+}
+
 int vt_store_pooled_dim(const vt_store *s, const char *tap, const char *name, int *dim) {
+  return vt_store_pooled_dim_in(s, "", tap, name, dim);
+}
+
+int vt_store_pooled_read(const vt_store *s, const char *tap, const char *name, int row0, int n,
+                         int dim, float *out) {
+  return vt_store_pooled_read_in(s, "", tap, name, row0, n, dim, out);
+}
+
+int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
+  return vt_store_maps_open_in(s, "", tap, m);
+}
+
+int vt_store_pooled_dim_in(const vt_store *s, const char *group, const char *tap, const char *name,
+                           int *dim) {
   char path[256];
-  snprintf(path, sizeof path, "pooled/%s/%s", tap, name);
+  snprintf(path, sizeof path, "%spooled/%s/%s", group, tap, name);
   if (!vt_link_exists(s->file, path)) return 0;
   hsize_t dims[2];
   hid_t d = open_rows(s, path, 2, dims);
@@ -366,10 +387,10 @@ int vt_store_pooled_dim(const vt_store *s, const char *tap, const char *name, in
   return 1;
 }
 
-int vt_store_pooled_read(const vt_store *s, const char *tap, const char *name, int row0, int n,
-                         int dim, float *out) {
+int vt_store_pooled_read_in(const vt_store *s, const char *group, const char *tap, const char *name,
+                            int row0, int n, int dim, float *out) {
   char path[256];
-  snprintf(path, sizeof path, "pooled/%s/%s", tap, name);
+  snprintf(path, sizeof path, "%spooled/%s/%s", group, tap, name);
   if (row0 < 0 || n < 0 || row0 > s->n_rows - n)
     return vt_fail("%s: rows %d..%d of /%s are out of range", s->path, row0, row0 + n, path);
   if (n == 0) return 0;
@@ -394,8 +415,9 @@ int vt_store_pooled_read(const vt_store *s, const char *tap, const char *name, i
   return ret;
 }
 
-/* The maps at path ("features/<tap>" or "mirror/features/<tap>"). */
-static int maps_open(const vt_store *s, const char *path, vt_store_maps *m) {
+int vt_store_maps_open_in(const vt_store *s, const char *group, const char *tap, vt_store_maps *m) {
+  char path[256];
+  snprintf(path, sizeof path, "%sfeatures/%s", group, tap);
   memset(m, 0, sizeof *m);
   m->dset = m->fspace = m->mspace = -1;
   if (!vt_link_exists(s->file, path)) return 0;
@@ -416,22 +438,13 @@ static int maps_open(const vt_store *s, const char *path, vt_store_maps *m) {
   m->h = (int)dims[1];
   m->w = (int)dims[2];
   m->c = (int)dims[3];
+  char *reduction = vt_h5_read_str_attr(d, "reduction");
+  snprintf(m->reduction, sizeof m->reduction, "%s", reduction ? reduction : "");
+  free(reduction);
   m->fspace = H5Dget_space(d);
   hsize_t one[4] = {1, dims[1], dims[2], dims[3]};
   m->mspace = H5Screate_simple(4, one, NULL);
   return 1;
-}
-
-int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
-  char path[256];
-  snprintf(path, sizeof path, "features/%s", tap);
-  return maps_open(s, path, m);
-}
-
-int vt_store_mirror_maps_open(const vt_store *s, const char *tap, vt_store_maps *m) {
-  char path[256];
-  snprintf(path, sizeof path, "mirror/features/%s", tap);
-  return maps_open(s, path, m);
 }
 
 int vt_store_maps_read(vt_store_maps *m, int row, float *out) {

@@ -49,6 +49,10 @@ char *vt_store_image_path(const vt_store *s, int row);
 /* 1 if tap is listed in the store's `taps` attribute, else 0. */
 int vt_store_has_tap(const vt_store *s, const char *tap);
 
+/* 1 if the store holds the features of every photo's mirror image
+ * (vggtap-extract --augment flip: root attribute augment = flip), else 0. */
+int vt_store_has_mirror(const vt_store *s);
+
 /* Pooled dataset /pooled/<tap>/<name> (name like "avg1", "max2").
  * Returns 1 and its width (g*g*c) in *dim if present, 0 if absent, -1 + reason
  * if present but malformed. */
@@ -56,20 +60,26 @@ int vt_store_pooled_dim(const vt_store *s, const char *tap, const char *name, in
 /* Reads rows [row0, row0 + n) of it into out [n][dim] (float32). */
 int vt_store_pooled_read(const vt_store *s, const char *tap, const char *name, int row0, int n,
                          int dim, float *out);
+/* The same for the datasets of a group of the store: "" (the photos, as
+ * above) or "mirror/" (/mirror/pooled/<tap>/<name>: their mirror images). */
+int vt_store_pooled_dim_in(const vt_store *s, const char *group, const char *tap, const char *name,
+                           int *dim);
+int vt_store_pooled_read_in(const vt_store *s, const char *group, const char *tap, const char *name,
+                            int row0, int n, int dim, float *out);
 
 /* Streaming access to the full maps /features/<tap> [N][h][w][c] (float32 or
  * float16 in the file, float32 out). */
 typedef struct {
   hid_t dset, fspace, mspace;
   int n, h, w, c; /* rows, map shape */
+  char reduction[16]; /* "avgK" for maps stored k x k averaged (--map-pool), "" for full maps */
 } vt_store_maps;
 
 /* Returns 1 (opened) if the store holds maps for tap, 0 if not, -1 + reason if
  * they are malformed. */
 int vt_store_maps_open(const vt_store *s, const char *tap, vt_store_maps *m);
-/* The same for the maps of the mirrored photos, /mirror/features/<tap>
- * (vggtap-extract --augment flip: same shape and rows). */
-int vt_store_mirror_maps_open(const vt_store *s, const char *tap, vt_store_maps *m);
+/* The same for /<group>features/<tap> (group "" or "mirror/"). */
+int vt_store_maps_open_in(const vt_store *s, const char *group, const char *tap, vt_store_maps *m);
 /* Reads one row into out [h][w][c]. */
 int vt_store_maps_read(vt_store_maps *m, int row, float *out);
 void vt_store_maps_close(vt_store_maps *m);
