@@ -230,7 +230,7 @@ $(call sweep_head,$(1),$(2),$(3),$(4)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/t
 endef
 sweep_place :=
 $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(foreach a,$(SWEEP_AUGMENTS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),$(p),$(h),$(a),$(words $(sweep_place))))))))
-$(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(foreach a,$(SWEEP_AUGMENTS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),maps,$(h),$(a),$(words $(sweep_place))))))))
+$(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(foreach a,$(SWEEP_AUGMENTS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),maps,$(h),$(a),$(words $(sweep_place)))))))
 
 sweep: $(SWEEP)
 	@echo
