@@ -9,6 +9,7 @@ a success writes complete outputs."""
 import os
 import random
 import shutil
+import subprocess
 import struct
 import sys
 
@@ -177,6 +178,26 @@ def main():
         assert word in p.stderr and not outputs_left(outdir), (what, p.stderr)
         n_cases += 1
         print(f"{what}: {p.stderr.strip()}")
+
+    # --- strings that are not UTF-8 (damage, or a foreign writer): printed escaped,
+    # never as raw bytes (a terminal, metrics.json and the CSVs want UTF-8) ---
+    foreign = os.path.join(tmp, "store-latin1-classes.h5")
+    shutil.copy(store, foreign)
+    with h5py.File(foreign, "r+") as f:
+        names = [c.encode() for c in f["classes"].asstr()[()]]
+        names[0] = b"caf\xe9-" + names[0]
+        del f["classes"]
+        f.create_dataset("classes", data=names, dtype=h5py.string_dtype("ascii"))
+    clean(outdir)
+    p = subprocess.run([TRAIN, "--store", foreign, "--tap", "block1_pool", "--out", h_out],
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    shown = (p.stdout + p.stderr).decode("utf-8")  # raises on a raw byte
+    assert "caf\\xe9-" in shown, shown[-2000:]
+    with h5py.File(h_out, "r") as f:
+        assert f["classes"].asstr()[0].startswith("caf\\xe9-"), f["classes"][0]
+    n_cases += 1
+    print("classes that are not UTF-8: shown and kept escaped as caf\\xe9-...")
 
     # --- seeded random corruptions: never a crash or an HDF5 stack ---
     # Half land in the first or last 8 KB, where HDF5 keeps most metadata.

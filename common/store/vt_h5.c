@@ -96,6 +96,11 @@ static int holds_one_value(hid_t a) {
   return n == 1;
 }
 
+char *vt_h5_utf8_dup(const char *s) {
+  char *escaped = vt_utf8_escaped(s);
+  return escaped ? escaped : vt_xstrdup(s);
+}
+
 char *vt_h5_read_str_attr(hid_t obj, const char *name) {
   if (H5Aexists(obj, name) <= 0) {
     vt_fail("attribute '%s' is missing", name);
@@ -112,7 +117,7 @@ char *vt_h5_read_str_attr(hid_t obj, const char *name) {
     hid_t mt = vt_h5_str_type();
     char *s = NULL;
     if (H5Aread(a, mt, &s) >= 0 && s) {
-      out = vt_xstrdup(s);
+      out = vt_h5_utf8_dup(s);
       H5free_memory(s);
     } else {
       vt_fail("cannot read attribute '%s'", name);
@@ -127,6 +132,9 @@ char *vt_h5_read_str_attr(hid_t obj, const char *name) {
       free(out);
       out = NULL;
       vt_fail("cannot read attribute '%s'", name);
+    } else {
+      char *escaped = vt_utf8_escaped(out);
+      if (escaped) free(out), out = escaped;
     }
     H5Tclose(mt);
   }

@@ -29,6 +29,11 @@ int vt_h5_write_str_attr(hid_t obj, const char *name, const char *value);
 int vt_h5_write_int_attr(hid_t obj, const char *name, long long value);
 /* Returns a malloc'd string, or NULL + reason if missing or not a string. */
 char *vt_h5_read_str_attr(hid_t obj, const char *name);
+/* A malloc'd copy of a string read from a file, with every byte that is not
+ * UTF-8 escaped as \xHH: what vggtap writes is always UTF-8, so only a damaged
+ * or foreign file gets here, and its strings must not reach a terminal, a CSV
+ * or a JSON file as raw bytes. */
+char *vt_h5_utf8_dup(const char *s);
 int vt_h5_read_int_attr(hid_t obj, const char *name, long long *value);
 
 /* 1-D vlen string dataset of n strings. */

@@ -86,7 +86,7 @@ int vt_read_string_dataset(hid_t loc, const char *path, int *n_out, char ***out)
     if (H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0) {
       ret = vt_fail("cannot read /%s", path);
     } else {
-      for (int i = 0; i < n; i++) s[i] = vt_xstrdup(raw[i] ? raw[i] : "");
+      for (int i = 0; i < n; i++) s[i] = vt_h5_utf8_dup(raw[i] ? raw[i] : "");
       hid_t sp = H5Dget_space(d);
       H5Dvlen_reclaim(mem, sp, H5P_DEFAULT, raw);
       H5Sclose(sp);
@@ -104,8 +104,10 @@ int vt_read_string_dataset(hid_t loc, const char *path, int *n_out, char ***out)
         ret = vt_fail("cannot read /%s", path);
       } else {
         for (int i = 0; i < n; i++) {
-          s[i] = vt_xcalloc(sz + 1, 1);
-          memcpy(s[i], raw + (size_t)i * sz, sz);
+          char *fixed = vt_xcalloc(sz + 1, 1);
+          memcpy(fixed, raw + (size_t)i * sz, sz);
+          s[i] = vt_h5_utf8_dup(fixed);
+          free(fixed);
         }
       }
       free(raw);
