@@ -169,16 +169,19 @@ fuzz: fuzz-build
 # (programs in build-asan/bin/, which the tests use through VGGTAP_BIN). Any
 # sanitizer report, leaks included, fails the program (exit 86, or abort) and
 # so its test. -O2: at -O1 the sanitized conv kernels made the suite 16
-# minutes. Left out: the three tests that only add data volume (all 300
+# minutes. Left out: the four tests that only add data volume (all 300
 # photos of data/clothing-30 through code the other tests run on a few
 # images; test_report_page's HTML writers run under ASan in test_report_html,
 # test_pipeline and test_info, its 300-photo sweep took 4 minutes), and
+# test_conv_head_real (1,441 photos and their mirrors through the prefix,
+# then the conv head: the code test_conv_head runs on clothing-30), and
 # test_train_bad_files, which checks what the crash guard makes of libhdf5
 # crashing or looping on corrupt files: under ASan libhdf5 takes other paths
 # (ASan reports its over-read in H5HG_read first; its infinite loop on a
 # damaged free-space entry becomes an open failure) and the outcomes differ.
 ASAN_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-ASAN_EXCLUDE := test_extract_real.py test_train_real.py test_report_page.py test_train_bad_files.py
+ASAN_EXCLUDE := test_extract_real.py test_train_real.py test_report_page.py test_train_bad_files.py \
+                test_conv_head_real.py
 check-asan:
 	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin OPT="-O2 $(BASELINE)" SAN="$(ASAN_SAN)" all
 	ASAN_OPTIONS=detect_leaks=1:exitcode=86 \
@@ -189,12 +192,13 @@ check-asan:
 # tools and C tests built with ThreadSanitizer into build-tsan/: the worker
 # pool itself (test_pool), the extractor's workers and writer (store, lock, bad input, a full disk, kills
 # and Ctrl-C, mirror images), vggtap-predict's workers (test_train_cli; also
-# passes test_train_augment, 7 minutes under TSan, left out) and the conv kernels
-# shared by threads (test_conv). Any race report fails the program (exit 66)
+# passes test_train_augment, 7 minutes under TSan, left out), the conv kernels
+# shared by threads (test_conv) and the conv head's thread team
+# (test_convnet_train). Any race report fails the program (exit 66)
 # and so its test. The whole suite under TSan takes 9 minutes and found
 # nothing more (docs/RELIABILITY.md). -O1, as TSan's documentation advises.
 TSAN_SAN   := -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS := test_pool test_conv test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
+TSAN_TESTS := test_pool test_conv test_convnet_train test_extract_store.py test_extract_lock.py test_extract_bad_input.py \
               test_hostile_input.py test_disk_full.py test_extract_resume.py test_train_cli.py \
               test_extract_augment.py
 check-tsan:

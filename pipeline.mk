@@ -196,17 +196,24 @@ DEFAULT_SWEEP_POOLS := $(foreach g,$(GRIDS),avg$(g) max$(g)) \
   $(if $(word 2,$(GRIDS)),$(subst $(space),$(comma),$(strip $(addprefix avg,$(GRIDS)))))
 SWEEP_TAPS := $(subst $(comma),+,$(call get,sweep,taps,$(DEFAULT_SWEEP_TAPS)))
 SWEEP_POOLS := $(subst $(comma),+,$(call get,sweep,pools,$(DEFAULT_SWEEP_POOLS)))
-SWEEP_HEADS := $(subst $(comma),-,$(call get,sweep,heads,softmax))
+SWEEP_HEADS := $(subst $(comma),-,$(filter-out conv conv:%,$(call get,sweep,heads,softmax)))
 # [sweep] augment (e.g. `none flip`): a fourth dimension, each head one
 # folder deeper (.../softmax/flip/head.h5); unset: [train]'s setting, no
 # such folder. `_` stands for "unset" in the loops.
 SWEEP_AUGMENTS := $(or $(call get,sweep,augment,),_)
 sweep_head = $(WORK)/sweep/$(1)/$(2)/$(3)$(if $(filter-out _,$(4)),/$(4))/head.h5
+# Conv heads (heads `conv`, or `conv:WIDTHS` as --conv takes them) train on
+# a tap's maps, whatever the pools: one per single tap, in
+# sweep/<tap>/maps/conv[_WIDTHS]/ (':' -> '_', ',' -> '-' in the name).
+SWEEP_CONVS := $(subst :,_,$(subst $(comma),-,$(filter conv conv:%,$(call get,sweep,heads,softmax))))
+SWEEP_CONV_TAPS := $(foreach t,$(SWEEP_TAPS),$(if $(findstring +,$(t)),,$(t)))
+conv_flag = --head conv $(if $(TRAIN_HIDDEN),--hidden=) $(if $(filter conv_%,$(1)),--conv $(subst _,:,$(subst -,$(comma),$(patsubst conv_%,%,$(1)))))
 # softmax passes no --hidden (vggtap-train's defaults differ for an empty
 # one) unless [train] sets hidden layers that it must undo.
 TRAIN_HIDDEN := $(call get,train,hidden,)
 hidden_flag = $(if $(filter softmax,$(1)),$(if $(TRAIN_HIDDEN),--hidden=),--hidden=$(subst -,$(comma),$(1)))
-SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(foreach a,$(SWEEP_AUGMENTS),$(call sweep_head,$(t),$(p),$(h),$(a))))))
+SWEEP := $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(foreach a,$(SWEEP_AUGMENTS),$(call sweep_head,$(t),$(p),$(h),$(a)))))) \
+  $(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(foreach a,$(SWEEP_AUGMENTS),$(call sweep_head,$(t),maps,$(h),$(a)))))
 
 # The ranking metric (vggtap-info --sort): heads are ranked on the
 # validation rows, their scores shown on rows that chose nothing.
@@ -218,11 +225,12 @@ SWEEP_METRIC := $(call get,sweep,metric,accuracy)
 # $(1) tap, $(2) pool, $(3) head, $(4) augment (or _), $(5) its place in the grid
 define sweep_rule
 $(call sweep_head,$(1),$(2),$(3),$(4)): $(WORK)/store.h5 $(EVAL_STORE) $(WORK)/train.settings
-	$$(call train_head,$$@,--tap $$(subst +,$$(comma),$(1)) --pool $$(subst +,$$(comma),$(2)) $$(call hidden_flag,$(3)) $(if $(filter-out _,$(4)),--augment $(4)),@)
+	$$(call train_head,$$@,--tap $$(subst +,$$(comma),$(1)) $$(if $$(filter maps,$(2)),$$(call conv_flag,$(3)),--pool $$(subst +,$$(comma),$(2)) $$(call hidden_flag,$(3))) $(if $(filter-out _,$(4)),--augment $(4)),@)
 	@echo "$$$$(printf '%7s %-28s' '[$(5)/$(words $(SWEEP))]' '$(subst _pool,,$(subst block,b,$(1)))/$(2)/$(3)$(if $(filter-out _,$(4)),/$(4))') $$$$($(INFO) --table --brief $$@)"
 endef
 sweep_place :=
 $(foreach t,$(SWEEP_TAPS),$(foreach p,$(SWEEP_POOLS),$(foreach h,$(SWEEP_HEADS),$(foreach a,$(SWEEP_AUGMENTS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),$(p),$(h),$(a),$(words $(sweep_place))))))))
+$(foreach t,$(SWEEP_CONV_TAPS),$(foreach h,$(SWEEP_CONVS),$(foreach a,$(SWEEP_AUGMENTS),$(eval sweep_place += x)$(eval $(call sweep_rule,$(t),maps,$(h),$(a),$(words $(sweep_place)))))))
 
 sweep: $(SWEEP)
 	@echo

@@ -119,11 +119,21 @@ static int emit(const char *out, const text *t) {
 
 /* ---- subcommands ---- */
 
-/* Each word is "softmax" or widths like 256,128 (pipeline.mk names folders
- * after them, with '-' for ','). */
+/* Each word is "softmax", widths like 256,128, "conv" or "conv:" and conv
+ * widths as --conv takes them (64,64, 1x1:32,64) (pipeline.mk names
+ * folders after them, with '-' for ',' and '_' for ':'). */
 static int valid_head(const char *w) {
   size_t n = strlen(w);
-  if (!strcmp(w, "softmax")) return 1;
+  if (!strcmp(w, "softmax") || !strcmp(w, "conv")) return 1;
+  if (!strncmp(w, "conv:", 5)) {
+    char widths[1024];
+    size_t k = 0;
+    for (const char *p = w + 5; *p && k + 1 < sizeof widths; p++) /* kernels out */
+      if (!strncmp(p, "1x1:", 4) || !strncmp(p, "3x3:", 4)) p += 3;
+      else widths[k++] = *p;
+    widths[k] = '\0';
+    return k > 0 && valid_head(widths);
+  }
   int ok = w[0] != ',' && w[n - 1] != ',';
   for (size_t i = 0; i < n && ok; i++) ok = (w[i] >= '0' && w[i] <= '9') || (w[i] == ',' && w[i + 1] != ',');
   return ok;
@@ -135,7 +145,8 @@ static int valid_head(const char *w) {
 static int check_sweep_word(const vt_config_entry *e, const char *w, const vt_extract_config *stored) {
   if (strchr(w, '/')) return vt_fail("'/' cannot be part of a value (values name folders)");
   if (!strcmp(e->key, "heads") && !valid_head(w))
-    return vt_fail("each head is softmax or hidden widths like 256,128 (in '%s')", e->value);
+    return vt_fail("each head is softmax, hidden widths like 256,128, conv, or conv: and conv "
+                   "widths like conv:1x1:32,64 (in '%s')", e->value);
   int mode;
   if (!strcmp(e->key, "augment") &&
       vt_parse_choice(w, "augment", (const char *const[]){"auto", "none", "flip", "mapflip", NULL}, &mode) < 0)

@@ -433,14 +433,47 @@ static void read_head(const char *path, hid_t f, head_info *h) {
   free(json_path);
 }
 
+/* An integer attribute of the conv head's group, 0 when absent or not one. */
+static long long conv_int(hid_t g, const char *name) {
+  long long v = 0;
+  return H5Aexists(g, name) > 0 && vt_h5_read_int_attr(g, name, &v) == 0 ? v : 0;
+}
+
+/* A conv head (docs/HEAD.md): its maps, its layers, how it is evaluated. */
+static void print_conv(hid_t f, const head_info *h) {
+  hid_t g = vt_link_exists(f, "convnet") ? H5Gopen2(f, "convnet", H5P_DEFAULT) : -1;
+  long long in_h = 0, in_w = 0, in_c = 0, in_pool = 0, grid = 0;
+  double dropout = -1;
+  if (g >= 0) {
+    in_h = conv_int(g, "in_height"), in_w = conv_int(g, "in_width"), in_c = conv_int(g, "in_channels");
+    in_pool = conv_int(g, "in_pool"), grid = conv_int(g, "grid");
+    hid_t a = H5Aexists(g, "dropout") > 0 ? H5Aopen(g, "dropout", H5P_DEFAULT) : -1;
+    if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &dropout) < 0) dropout = -1;
+    if (a >= 0) H5Aclose(a);
+    H5Gclose(g);
+  }
+  char *reduce = str_attr_or(f, "map_reduce", "?"), *mirror = str_attr_or(f, "mirror", "?");
+  printf("  head           conv %s: %lldx%lldx%lld maps -> %lld classes, %lld parameters\n", h->a.hidden,
+         in_h, in_w, in_c, h->a.n_classes, h->a.n_params);
+  printf("    layers       %sconvs %s (batch norm, ReLU; 2x2 max pools between), adaptive max "
+         "pool %lldx%lld, dropout %.2g, dense\n", in_pool ? "2x2 average pool, " : "", h->a.hidden,
+         grid, grid, dropout);
+  printf("    maps         stored maps reduced: %s; mirror average at evaluation: %s\n", reduce, mirror);
+  free(reduce);
+  free(mirror);
+}
+
 static int describe_head(const char *path, hid_t f) {
   head_info h;
   read_head(path, f, &h);
   printf("%s: vggtap head, format_version %lld\n", path, h.a.format_version);
   print_size(path);
-  printf("  head           %s%s%s: %lld features -> %lld classes, %lld dense layer%s, %lld parameters\n",
-         h.a.head, h.a.hidden[0] ? " " : "", h.a.hidden, h.a.n_features, h.a.n_classes, h.a.n_layers,
-         h.a.n_layers == 1 ? "" : "s", h.a.n_params);
+  if (strcmp(h.a.head, "conv") == 0)
+    print_conv(f, &h);
+  else
+    printf("  head           %s%s%s: %lld features -> %lld classes, %lld dense layer%s, %lld parameters\n",
+           h.a.head, h.a.hidden[0] ? " " : "", h.a.hidden, h.a.n_features, h.a.n_classes, h.a.n_layers,
+           h.a.n_layers == 1 ? "" : "s", h.a.n_params);
   printf("  features       tap %s, pooling %s (%s)\n", h.a.tap, h.a.pooling, h.a.feature_source);
   if (h.a.features[0]) printf("    in order     %s\n", h.a.features);
   int n_classes = 0;

@@ -102,6 +102,7 @@ expect '[predict]\nhead = h.h5\nweight = w.h5\n' predict 3 "unknown key 'weight'
 expect '[train]\nepochs = 3\n[tarin]\nseed = 1\n' train 4 "unknown section \[tarin\]"
 expect '[sweep]\ntaps = block1_pool\npool = gap\n' config 3 "\[sweep\] unknown key 'pool' (did you mean 'pools'?)"
 expect '[sweep]\nheads = softmax 256,,128\n' config 2 "heads"
+expect '[sweep]\nheads = softmax conv:1x1:,64\n' config 2 "conv: and conv widths"
 # [sweep] taps and pools are checked before anything runs, as vggtap-train
 # would check them after the extraction
 expect '[sweep]\ntaps = block1pool\n' config 2 "\[sweep\] taps: unknown tap 'block1pool'"
@@ -109,7 +110,7 @@ expect '[extract]\ntap = block1_pool\n[sweep]\ntaps = block1_pool,block2_pool\n'
   "\[sweep\] taps: block2_pool is not among the taps \[extract\] stores (block1_pool)"
 expect '[sweep]\npools = gap gapp\n' config 2 "\[sweep\] pools: unknown pooling 'gapp'"
 expect '[sweep]\npools = avg1 a/b\n' config 2 "\[sweep\] pools: '/' cannot be part of a value"
-printf '[extract]\ntap = block1_pool,block2_pool\n[sweep]\ntaps = block2_pool block1_pool,block2_pool\npools = gap avg1,max4\nheads = softmax 64,32\n' > "$tmp/sweep.ini"
+printf '[extract]\ntap = block1_pool,block2_pool\n[sweep]\ntaps = block2_pool block1_pool,block2_pool\npools = gap avg1,max4\nheads = softmax 64,32 conv conv:1x1:32,64\n' > "$tmp/sweep.ini"
 "$BIN/vggtap-config" check "$tmp/sweep.ini" >/dev/null || fail "a valid [sweep] was refused"
 expect '[vggtap]\nwork = a\nwork = b\n' config 3 "given twice"
 expect '[extract]\ndata = d\n[evaluate]\nmanifest = m.csv\n' config 4 "give both the same way"

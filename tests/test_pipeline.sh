@@ -177,6 +177,15 @@ got=$(grep -oE "'\[[0-9]+/21\]' '[^']*'" <<<"$out" | sort -u | wc -l)
 for combo in b1/max4 b1+b2/avg1+avg2+avg4 b2/avg1; do
   grep -q "'$combo/softmax'" <<<"$out" || fail "default sweep lacks $combo"
 done
+# Conv heads in the grid: once per single tap (on its maps, whatever the
+# pools), with their --conv widths.
+sed 's/^heads = .*/heads = softmax conv conv:1x1:32,64/' t.ini > t-conv.ini
+out=$(make --no-print-directory -n -f "$ROOT/pipeline.mk" BIN="$BIN" CONFIG=t-conv.ini sweep 2>&1)
+got=$(grep -oE "'\[[0-9]+/13\]' '[^']*'" <<<"$out" | sort -u | wc -l)
+[ "$got" = 13 ] || { echo "$out" | head -30; fail "conv sweep: expected 3 x 3 softmax + 2 taps x 2 conv = 13 heads, got $got"; }
+grep -q -- "--tap block2_pool --head conv *--conv 1x1:32,64 " <<<"$out" || fail "conv sweep: no --conv 1x1:32,64 head"
+grep -q "'b1/maps/conv'" <<<"$out" || fail "conv sweep lacks b1/maps/conv"
+! grep -q "b1+b2/maps" <<<"$out" || fail "conv sweep: a conv head on two taps"
 
 # 8b. predict on new images, the weights named only under [extract] and none
 # in the environment: it uses the weights the store was extracted with (it

@@ -11,8 +11,9 @@ static const char usage[] =
     "usage: vggtap-train --store STORE.h5 --tap LAYER[,LAYER...] --out HEAD.h5 [options]\n"
     "\n"
     "Trains a head on the pooled features of taps of a feature store (made by\n"
-    "vggtap-extract), writes it to HEAD.h5 (docs/HEAD.md) with a per-epoch log,\n"
-    "and prints and writes an evaluation report.\n"
+    "vggtap-extract), or with --head conv a small conv net on a tap's stored maps,\n"
+    "writes it to HEAD.h5 (docs/HEAD.md) with a per-epoch log, and prints and\n"
+    "writes an evaluation report.\n"
     "\n"
     "Data:\n"
     "  --store FILE          feature store to train on (required)\n"
@@ -31,8 +32,11 @@ static const char usage[] =
     "                        image is one more training row (on the same side of the split),\n"
     "                        and every score averages the probabilities of photo and mirror\n"
     "                        (so does vggtap-predict with the head); none; auto (default:\n"
-    "                        none for softmax and MLP heads). mapflip (mirroring the maps)\n"
-    "                        is for conv heads. Helps on some sets, hurts on others: sweep it\n"
+    "                        none for softmax and MLP heads; conv heads: flip when the store\n"
+    "                        has mirrors, else none). A conv head takes the photo's or the\n"
+    "                        mirror's maps at random for each example; mapflip mirrors the\n"
+    "                        maps in memory instead (conv heads only: cheaper, not as good).\n"
+    "                        Helps on some sets, hurts on others: sweep it\n"
     "  --split MODE          random (default): stratified, seeded split of the labelled rows;\n"
     "                        manifest: the store's split column (train / val / test)\n"
     "  --val-fraction F      validation share for --split random, of the rows left after the\n"
@@ -48,9 +52,22 @@ static const char usage[] =
     "                        the validation split, and the report says which\n"
     "\n"
     "Head:\n"
+    "  --head KIND           auto (default: softmax, or mlp with --hidden), softmax, mlp, or\n"
+    "                        conv: a small convolutional net on the tap's stored maps\n"
+    "                        (extract with --keep maps; docs/TRAIN.md, \"The conv head\")\n"
     "  --hidden LIST         hidden layer widths, e.g. 256,128 (default: none = softmax\n"
     "                        regression); ReLU activations\n"
-    "  --dropout P           dropout on hidden layers while training (default 0)\n"
+    "  --conv LIST           conv head: its convs' widths, 3x3 unless prefixed 1x1:, each\n"
+    "                        with batch norm and ReLU, a 2x2 max pool between them\n"
+    "                        (default 64,64; e.g. 1x1:32,64 for a lighter head)\n"
+    "  --dropout P           dropout on hidden layers while training (default 0; conv head:\n"
+    "                        before its dense layer, default 0.5)\n"
+
+    "  --threads N           conv head: threads (default: every core); the same seed gives\n"
+    "                        the same head whatever N\n"
+    "  --cache-mb N          conv head: keep the maps in memory when they take at most N MB\n"
+    "                        as stored (default: half the memory available), else read them\n"
+    "                        from the store row by row; the same head either way\n"
     "\n"
     "Training:\n"
     "  --optimizer NAME      lbfgs: full-batch L-BFGS, L2 penalty --weight-decay / 2 |W|^2\n"
@@ -71,7 +88,10 @@ static const char usage[] =
     "                        the best epoch's weights (default 10; lbfgs 0); 0 = never stop\n"
     "                        early, keep the last weights\n"
     "  --class-weight W      none (default) or balanced: weight class k by n / (K n_k)\n"
-    "  --label-smoothing S   (default 0)\n"
+    "  --label-smoothing S   (default 0; conv head 0.1)\n"
+    "\n"
+    "  The conv head trains with adam (default) or sgd; its defaults: 40 epochs of batch 32,\n"
+    "  lr 0.001, weight decay 0.01 on every parameter, label smoothing 0.1, patience 0.\n"
     "  --seed N              seed of the split, initial weights, batch order and dropout\n"
     "                        (default 0); the same seed gives bitwise the same head\n"
     "\n"
@@ -97,7 +117,8 @@ static const char usage[] =
 
 enum { O_STORE = VT_OPT_FIRST_FREE, O_TAP, O_POOL, O_OUT, O_EVAL, O_REPORT, O_LOG, O_HIDDEN,
        O_DROPOUT, O_OPT, O_LR, O_MOM, O_WD, O_SCHED, O_LRSTEP, O_BATCH, O_EPOCHS, O_PATIENCE, O_CW,
-       O_SMOOTH, O_VALF, O_TESTF, O_SPLIT, O_SEED, O_FEAT, O_AUGMENT, O_QUIET };
+       O_SMOOTH, O_VALF, O_TESTF, O_SPLIT, O_SEED, O_FEAT, O_QUIET, O_HEAD, O_CONV, O_AUGMENT,
+       O_THREADS, O_CACHE };
 
 static const struct option options[] = {
     {"store", 1, 0, O_STORE}, {"tap", 1, 0, O_TAP}, {"pool", 1, 0, O_POOL},
@@ -108,7 +129,9 @@ static const struct option options[] = {
     {"batch-size", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"patience", 1, 0, O_PATIENCE},
     {"class-weight", 1, 0, O_CW}, {"label-smoothing", 1, 0, O_SMOOTH},
     {"val-fraction", 1, 0, O_VALF}, {"test-fraction", 1, 0, O_TESTF}, {"split", 1, 0, O_SPLIT}, {"seed", 1, 0, O_SEED},
-    {"features", 1, 0, O_FEAT}, {"augment", 1, 0, O_AUGMENT}, {"quiet", 0, 0, O_QUIET}, VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
+    {"features", 1, 0, O_FEAT}, {"quiet", 0, 0, O_QUIET}, {"head", 1, 0, O_HEAD},
+    {"conv", 1, 0, O_CONV}, {"augment", 1, 0, O_AUGMENT}, {"threads", 1, 0, O_THREADS}, {"cache-mb", 1, 0, O_CACHE},
+    VT_OPTIONS_HELP_VERSION, {0, 0, 0, 0}};
 
 const vt_program vt_train_program = {"vggtap-train", usage, options, "train"};
 
@@ -133,6 +156,8 @@ static int parse_hidden(const char *spec, vt_train_options *o) {
 }
 
 static const char *const class_weights[] = {"none", "balanced", NULL}, *const splits[] = {"random", "manifest", NULL};
+static const char *const heads[] = {"auto", "softmax", "mlp", "conv", NULL};
+static const char *const augments[] = {"auto", "none", "flip", "mapflip", NULL};
 
 /* One option's value into o: 0, or -1 + reason. */
 static int parse_option(vt_train_options *o, int c, const char *arg) {
@@ -148,9 +173,24 @@ static int parse_option(vt_train_options *o, int c, const char *arg) {
     case O_REPORT: o->report = arg; return 0;
     case O_LOG: o->log = arg; return 0;
     case O_HIDDEN: o->hidden = arg[0] ? arg : NULL; return 0; /* "" = softmax */
-    case O_DROPOUT: return vt_parse_float(arg, 0, 0.95, "--dropout", &tc->dropout);
+    case O_DROPOUT:
+      o->dropout_given = 1;
+      return vt_parse_float(arg, 0, 0.95, "--dropout", &tc->dropout);
+    case O_HEAD:
+      if (vt_parse_choice(arg, "--head", heads, &choice) < 0) return -1;
+      o->head = heads[choice];
+      return 0;
+    case O_AUGMENT:
+      if (vt_parse_choice(arg, "--augment", augments, &choice) < 0) return -1;
+      o->augment = augments[choice];
+      return 0;
+    case O_CONV: o->conv = arg; return 0;
+    case O_THREADS: return vt_parse_int(arg, 1, 1024, "--threads", &o->threads);
+    case O_CACHE: return vt_parse_double(arg, 0, 1e9, "--cache-mb", &o->cache_mb);
     case O_MOM: return vt_parse_float(arg, 0, 0.9999, "--momentum", &tc->optim.momentum);
-    case O_SMOOTH: return vt_parse_float(arg, 0, 0.99, "--label-smoothing", &tc->label_smoothing);
+    case O_SMOOTH:
+      o->smoothing_given = 1;
+      return vt_parse_float(arg, 0, 0.99, "--label-smoothing", &tc->label_smoothing);
     case O_VALF: return vt_parse_double(arg, 0, 0.9, "--val-fraction", &o->val_fraction);
     case O_TESTF:
       o->test_fraction = -1;
@@ -159,7 +199,9 @@ static int parse_option(vt_train_options *o, int c, const char *arg) {
         return vt_fail("--test-fraction wants auto or a number in 0..0.9, not '%s'", arg);
       return 0;
     case O_LRSTEP: return vt_parse_int(arg, 1, 1000000, "--lr-step", &tc->lr_step_epochs);
-    case O_BATCH: return vt_parse_int(arg, 1, 1 << 20, "--batch-size", &tc->batch_size);
+    case O_BATCH:
+      o->batch_given = 1;
+      return vt_parse_int(arg, 1, 1 << 20, "--batch-size", &tc->batch_size);
     case O_LR:
       o->lr_given = 1;
       return vt_parse_float(arg, 1e-9, 100, "--lr", &tc->lr);
@@ -203,18 +245,39 @@ static int parse_option(vt_train_options *o, int c, const char *arg) {
         return vt_fail("--features is auto, pooled or maps, not '%s'", arg);
       o->features = arg;
       return 0;
-    case O_AUGMENT: {
-      static const char *const modes[] = {"auto", "none", "flip", "mapflip", NULL};
-      if (vt_parse_choice(arg, "--augment", modes, &choice) < 0) return -1;
-      o->augment = modes[choice];
-      return 0;
-    }
     case O_QUIET:
       o->quiet = 1;
       tc->verbose = 0;
       return 0;
     default: return -1; /* VT_OPT_BAD: the reason is set */
   }
+}
+
+/* --head against the options only some heads take. */
+static int check_head(const vt_train_options *o) {
+  if (o->is_conv && o->hidden) return vt_fail("--hidden is for --head mlp; the conv head takes --conv");
+  if (!o->is_conv && o->conv) return vt_fail("--conv is for --head conv, not %s", o->head);
+  if (!strcmp(o->head, "mlp") && !o->hidden) return vt_fail("--head mlp needs --hidden widths, e.g. 256");
+  if (!strcmp(o->head, "softmax") && o->hidden) return vt_fail("--head softmax has no --hidden layers");
+  return 0;
+}
+
+/* Issue 24's recipe where not given: adam, 40 epochs of batch 32, weight
+ * decay 0.01, label smoothing 0.1, dropout 0.5, no early stopping. */
+static int conv_defaults(vt_train_options *o) {
+  vt_train_config *c = &o->tc;
+  if (!o->optimizer_given) c->optim.kind = VT_OPT_ADAM;
+  if (c->optim.kind == VT_OPT_LBFGS)
+    return vt_fail("--optimizer lbfgs is full-batch: the conv head trains with adam or sgd");
+  if (o->wd_auto) return vt_fail("--weight-decay auto is for softmax and MLP heads");
+  if (!o->lr_given) c->lr = c->optim.kind == VT_OPT_SGD ? 0.01f : 1e-3f;
+  if (!o->epochs_given) c->epochs = 40;
+  if (!o->batch_given) c->batch_size = 32;
+  if (!o->patience_given) c->patience = 0;
+  if (!o->wd_given) c->optim.weight_decay = 1e-2f;
+  if (!o->smoothing_given) c->label_smoothing = 0.1f;
+  if (!o->dropout_given) c->dropout = 0.5f;
+  return 0;
 }
 
 int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
@@ -225,16 +288,22 @@ int vt_train_options_parse(int argc, char **argv, vt_train_options *o) {
   o->split = "random";
   o->features = "auto";
   o->class_weight = "none";
+  o->head = "auto";
   o->augment = "auto";
+  o->cache_mb = -1;
   o->val_fraction = 0.2;
   o->test_fraction = -1;
   vt_feature_source_parse(o->features, &o->source);
   for (int c; (c = vt_args_next(&vt_train_program, argc, argv)) != -1;)
     if (parse_option(o, c, optarg) < 0) return -1;
   if (parse_hidden(o->hidden, o) < 0) return -1;
+  if (strcmp(o->head, "auto") == 0) o->head = o->conv ? "conv" : o->hidden ? "mlp" : "softmax";
+  o->is_conv = strcmp(o->head, "conv") == 0;
+  if (check_head(o) < 0) return -1;
   if (vt_pooling_parse(o->pool, &o->pooling) < 0) return vt_fail_prefix("--pool");
   if (o->tap && (o->n_taps = vt_tap_names_parse(o->tap, o->taps, VT_RECIPE_MAX_TAPS)) < 0)
     return vt_fail_prefix("--tap");
+  if (o->is_conv) return conv_defaults(o);
   /* defaults that depend on the head: softmax regression is convex, so run
    * full-batch L-BFGS to convergence; MLPs train with Adam and early stopping */
   if (!o->optimizer_given) o->tc.optim.kind = o->hidden ? VT_OPT_ADAM : VT_OPT_LBFGS;

@@ -14,10 +14,17 @@ extern const vt_program vt_train_program;
 typedef struct {
   const char *store, *tap, *pool, *out, *eval, *report, *log, *hidden, *split, *features;
   const char *class_weight;
+  const char *head;    /* auto (softmax, or mlp with --hidden), softmax, mlp, conv */
+  const char *conv;    /* --conv widths, e.g. "64,64" or "1x1:32,64" (conv head; NULL: default) */
   /* --augment: auto (decided once the store is open: none for softmax and
-   * MLP heads), none, flip (the store's mirror images: extra training rows,
-   * mirror-averaged evaluation) or mapflip (mirrored maps: conv heads only) */
+   * MLP heads; conv heads flip when the store has mirrors), none, flip (the
+   * store's mirror images: extra training rows, or for a conv head each
+   * example's photo or mirror at random; mirror-averaged evaluation) or
+   * mapflip (mirrored maps: conv heads only) */
   const char *augment;
+  int is_conv, threads; /* threads: the conv head's team (0: every core) */
+  int batch_given, smoothing_given, dropout_given;
+  double cache_mb;     /* conv head: cache budget, < 0: half the available memory */
   double val_fraction, test_fraction; /* test_fraction < 0: auto */
   int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
   vt_train_config tc;

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "predict_options.h"
+#include "train_conv.h"
+#include "vt_convnet_layers.h"
 #include "base/vt_common.h"
 #include "base/vt_pool.h"
 #include "net/vt_extract.h"
@@ -187,6 +189,19 @@ static int check_given_settings(const vt_predict_options *o, const vt_head_file 
 static int head_config(const vt_predict_options *o, const vt_head_file *hf, const vt_recipe *r,
                        vt_extract_config *cfg) {
   vt_extract_config_default(cfg);
+  if (hf->is_conv) { /* the tap's map, no pooled vectors but the cheapest */
+    if (vt_vgg16_layer_index(hf->tap) < 0) return vt_fail("the head's tap '%s' is not a VGG16 layer", hf->tap);
+    if (vt_extract_parse_taps(cfg, hf->tap) < 0) return -1;
+    cfg->height = hf->input_height;
+    cfg->width = hf->input_width;
+    cfg->n_grids = 1;
+    cfg->grids[0] = 1;
+    if (vt_resize_policy_parse(hf->resize, &cfg->resize) < 0 ||
+        vt_preprocess_parse(hf->preprocessing, &cfg->preprocess) < 0)
+      return vt_fail("the head's resize policy '%s' or preprocessing '%s' is unknown", hf->resize,
+                     hf->preprocessing);
+    return vt_extract_config_check(cfg);
+  }
   char taps[VT_RECIPE_MAX_PARTS][VT_TAP_NAME_MAX], list[VT_RECIPE_MAX_PARTS * VT_TAP_NAME_MAX] = "";
   int n_taps = vt_recipe_taps(r, taps);
   for (int t = 0; t < n_taps; t++) {
@@ -256,6 +271,7 @@ typedef struct {
 typedef struct {
   vt_extractor x;
   vt_head_work hw;
+  vt_convnet_work cw; /* a conv head's: the map and its mirror's in one batch */
   float *feat, *feat_mirror, *probs; /* feat_mirror: the mirror image's, or NULL */
   int ready;
 } worker;
@@ -264,9 +280,49 @@ static void worker_free(void *ctx, void *arg) {
   worker *w = arg;
   if (w->ready) vt_extractor_free(&w->x);
   vt_head_work_free(&w->hw);
+  vt_convnet_work_free(&w->cw);
   free(w->feat);
   free(w->feat_mirror);
   free(w->probs);
+}
+
+/* A conv head's worker: the tap's map, reduced as the store's were, must
+ * be the head's input. */
+static int conv_worker_init(const shared *sh, worker *w) {
+  const vt_head_file *hf = sh->hf;
+  const vt_convnet_config *c = &hf->conv.cfg;
+  int l = sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l];
+  int k = vt_conv_reduce_factor(hf->map_reduce);
+  if (k > 1) h /= k, wd /= k;
+  if (h != c->in_h || wd != c->in_w || ch != c->in_c)
+    return vt_fail("the head takes %dx%dx%d maps; %s (reduced: %s) gives %dx%dx%d", c->in_h,
+                   c->in_w, c->in_c, hf->tap, hf->map_reduce, h, wd, ch);
+  if (vt_convnet_work_init(&w->cw, &hf->conv, 2, NULL) < 0) return -1;
+  w->feat = vt_aligned_alloc(sizeof(float) * 2 * (size_t)c->in_h * c->in_w * c->in_c);
+  w->probs = vt_xmalloc(sizeof(float) * 2 * (size_t)hf->n_classes);
+  return w->feat ? 0 : vt_fail("out of memory for a map");
+}
+
+/* A conv head's probabilities of the image the extractor has loaded (with
+ * its mirror image when stored): averaged with the mirror's as trained. */
+static void conv_probs(const shared *sh, worker *w, int stored) {
+  const vt_head_file *hf = sh->hf;
+  const vt_convnet_config *c = &hf->conv.cfg;
+  int l = sh->cfg->taps[0], h = w->x.ws.oh[l], wd = w->x.ws.ow[l], ch = w->x.ws.oc[l], oh, ow, n = 1;
+  size_t len = (size_t)c->in_h * c->in_w * c->in_c;
+  vt_extractor_forward(&w->x, 0, NULL);
+  vt_conv_reduce_map(hf->map_reduce, w->x.ws.out[l], h, wd, ch, w->feat, &oh, &ow);
+  if (!strcmp(hf->mirror, "flip")) {
+    vt_cn_mirror_maps(w->feat + len, w->feat, 1, oh, ow, ch);
+    n = 2;
+  } else if (stored) {
+    vt_extractor_forward(&w->x, 1, NULL);
+    vt_conv_reduce_map(hf->map_reduce, w->x.ws.out[l], h, wd, ch, w->feat + len, &oh, &ow);
+    n = 2;
+  }
+  int K = hf->n_classes;
+  vt_convnet_predict(&hf->conv, &w->cw, w->feat, n, w->probs);
+  for (int k = 0; n == 2 && k < K; k++) w->probs[k] = 0.5f * (w->probs[k] + w->probs[K + k]);
 }
 
 static int worker_init(void *ctx, void *arg) {
@@ -274,6 +330,11 @@ static int worker_init(void *ctx, void *arg) {
   worker *w = arg;
   if (vt_extractor_init(&w->x, sh->cfg, sh->weights, sh->bf16) < 0) return -1;
   w->ready = 1;
+  if (sh->hf->is_conv) {
+    int rc = conv_worker_init(sh, w);
+    if (rc < 0) worker_free(ctx, w); /* the pool frees only what it set up */
+    return rc;
+  }
   /* the recipe's parts, in order, must make up the head's input */
   size_t dim = 0;
   for (int k = 0; k < sh->recipe->n; k++)
@@ -309,8 +370,17 @@ static void worker_run(void *ctx, void *arg, long long i, int slot) {
   const vt_head_file *hf = sh->hf;
   prediction *p = &sh->p[i];
   p->path = vt_xstrdup(sh->in->full[i]);
-  if (vt_extractor_load(&w->x, sh->in->full[i], sh->mirror) < 0) {
+  int conv = hf->is_conv, conv_stored = conv && !strcmp(hf->mirror, "stored");
+  if (vt_extractor_load(&w->x, sh->in->full[i], conv ? conv_stored : sh->mirror) < 0) {
     p->error = vt_xstrdup(vt_failure_reason());
+    return;
+  }
+  if (conv) {
+    conv_probs(sh, w, conv_stored);
+    vt_extractor_unload(&w->x);
+    p->top = vt_xmalloc(sizeof(int) * (size_t)sh->top);
+    p->prob = vt_xmalloc(sizeof(float) * (size_t)sh->top);
+    top_k(w->probs, hf->n_classes, sh->top, p->top, p->prob);
     return;
   }
   vt_extractor_forward(&w->x, 0, NULL);
@@ -403,6 +473,56 @@ static int predict_images(const vt_predict_options *o, const vt_head_file *hf, c
   return rc;
 }
 
+/* A store's maps must be what a conv head was trained on. */
+static int conv_store_check(const vt_store *s, const vt_head_file *hf) {
+  char reduce[16];
+  if (vt_conv_store_reduction(s, hf->tap, reduce, sizeof reduce) < 0) return -1;
+  if (strcmp(reduce, hf->map_reduce))
+    return vt_fail("%s's maps of %s are reduced by %s, the head's by %s: refusing", s->path,
+                   hf->tap, reduce, hf->map_reduce);
+  if (!strcmp(hf->mirror, "stored") && !vt_conv_store_has_mirrors(s, hf->tap))
+    return vt_fail("the head averages each photo with its mirror image's maps; %s holds none "
+                   "(/mirror/features/%s): extract it with --augment flip, or predict on the "
+                   "images", s->path, hf->tap);
+  return 0;
+}
+
+/* A conv head's probabilities of rows of the store (its maps, streamed). */
+static int conv_store_probs(const vt_predict_options *o, const vt_store *s, const vt_head_file *hf,
+                            const int *rows, int n, float *probs) {
+  vt_mirror_mode mode = VT_MIRROR_NONE;
+  vt_mirror_mode_parse(hf->mirror, &mode);
+  vt_map_source src;
+  int cached;
+  if (vt_conv_open_maps(s->path, hf->tap, mode == VT_MIRROR_STORED, -1, &src, &cached) < 0) return -1;
+  int threads = o->net.threads > 0 ? o->net.threads : vt_cpu_count();
+  int rc = vt_convnet_predict_rows(&hf->conv, &src, rows, n, mode, 64, threads, probs);
+  vt_map_source_close(&src);
+  return rc;
+}
+
+/* A dense head's probabilities of rows of the store (pooled features),
+ * averaged with the mirror images' (mirror) as the head was trained. */
+static int dense_store_probs(const vt_store *s, const vt_head_file *hf, const vt_recipe *recipe,
+                             int dim, int mirror, const int *rows, int n, float *probs) {
+  vt_features f, fm = {0};
+  vt_head_work hw = {0};
+  int rc = 0;
+  if (vt_features_load(s, recipe, VT_SOURCE_AUTO, rows, n, 0, &f) < 0 ||
+      (mirror && vt_features_load_in(s, "mirror/", recipe, VT_SOURCE_AUTO, rows, n, 0, &fm) < 0) ||
+      vt_head_work_init(&hw, &hf->head, 1024) < 0) {
+    rc = -1;
+  } else {
+    vt_standardize_apply(f.x, f.n, dim, hf->mean, hf->std);
+    vt_standardize_apply(fm.x, fm.n, dim, hf->mean, hf->std);
+    vt_head_predict_mirrored(&hf->head, &hw, f.x, fm.x, n, probs);
+  }
+  vt_head_work_free(&hw);
+  vt_features_free(&f);
+  vt_features_free(&fm);
+  return rc;
+}
+
 /* Rows whose extraction failed count as images that could not be read, as
  * in predict_images (their error column, the exit status, --strict). */
 static int predict_store(const vt_predict_options *o, const vt_head_file *hf, const vt_recipe *recipe,
@@ -425,13 +545,17 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
                     "by ~1%%)\n", program->name, hf->precision, s.path, s.precision);
   int dim = 0;
   const char *got;
-  int mirror = head_mirrors(hf);
+  int mirror = !hf->is_conv && head_mirrors(hf);
   if (rc == 0 && mirror && !vt_store_has_mirror(&s))
     rc = vt_fail("%s holds no mirror images, and the head (trained with --augment flip) averages "
                  "the probabilities of each photo and its mirror image: extract the store with "
                  "--augment flip, or predict on the images", s.path);
-  if (rc == 0 && vt_features_plan(&s, recipe, VT_SOURCE_AUTO, &dim, &got) < 0) rc = -1;
-  if (rc == 0 && dim != hf->head.dims[0])
+  if (hf->is_conv) {
+    if (rc == 0) rc = conv_store_check(&s, hf);
+  } else if (rc == 0 && vt_features_plan(&s, recipe, VT_SOURCE_AUTO, &dim, &got) < 0) {
+    rc = -1;
+  }
+  if (rc == 0 && !hf->is_conv && dim != hf->head.dims[0])
     rc = vt_fail("%s: the %s features are %d wide, the head expects %d", s.path, hf->features,
                  dim, hf->head.dims[0]);
   if (rc < 0) {
@@ -441,24 +565,15 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
   int *rows = vt_xmalloc(sizeof(int) * ((size_t)s.n_rows + 1)), n_ok = 0;
   for (int i = 0; i < s.n_rows; i++)
     if (s.status[i] == VT_ROW_OK) rows[n_ok++] = i;
-  vt_features f, fm = {0};
-  vt_head_work hw = {0};
-  if (vt_features_load(&s, recipe, VT_SOURCE_AUTO, rows, n_ok, 0, &f) < 0 ||
-      (mirror && vt_features_load_in(&s, "mirror/", recipe, VT_SOURCE_AUTO, rows, n_ok, 0, &fm) < 0) ||
-      vt_head_work_init(&hw, &hf->head, 1024) < 0) {
-    vt_features_free(&f);
-    vt_features_free(&fm);
+  int k = hf->n_classes, top = o->top < k ? o->top : k;
+  float *probs = vt_xmalloc(sizeof(float) * ((size_t)n_ok * k + 1));
+  if ((hf->is_conv ? conv_store_probs(o, &s, hf, rows, n_ok, probs)
+                   : dense_store_probs(&s, hf, recipe, dim, mirror, rows, n_ok, probs)) < 0) {
+    free(probs);
     free(rows);
     vt_store_close(&s);
     return -1;
   }
-  int k = hf->n_classes, top = o->top < k ? o->top : k;
-  vt_standardize_apply(f.x, f.n, dim, hf->mean, hf->std);
-  vt_standardize_apply(fm.x, fm.n, dim, hf->mean, hf->std);
-  float *probs = vt_xmalloc(sizeof(float) * ((size_t)n_ok * k + 1));
-  vt_head_predict_mirrored(&hf->head, &hw, f.x, fm.x, n_ok, probs);
-  vt_head_work_free(&hw);
-  vt_features_free(&fm);
   prediction *p = vt_xcalloc((size_t)s.n_rows + 1, sizeof *p);
   for (int i = 0, j = 0; i < s.n_rows; i++) {
     p[i].path = s.paths[i];
@@ -481,7 +596,6 @@ static int predict_store(const vt_predict_options *o, const vt_head_file *hf, co
   }
   free(p);
   free(probs);
-  vt_features_free(&f);
   free(rows);
   vt_store_close(&s);
   return rc;
@@ -495,9 +609,9 @@ int main(int argc, char **argv) {
   bli_thread_set_num_threads(1);
   vt_head_file hf;
   if (vt_head_file_read(o.head, &hf) < 0) return vt_exit_error(program);
-  vt_recipe recipe;
+  vt_recipe recipe = {0};
   int n_failed = 0, n_total = 0, rc;
-  if (vt_recipe_parse(hf.features, &recipe) < 0) {
+  if (!hf.is_conv && vt_recipe_parse(hf.features, &recipe) < 0) {
     rc = vt_fail_prefix("%s: features", o.head);
   } else if (check_given_settings(&o, &hf) < 0) {
     rc = -1;

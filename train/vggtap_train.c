@@ -1,5 +1,6 @@
-/* vggtap-train: trains a small head (softmax regression or an MLP) on the
- * pooled features of taps of a feature store, and reports how well it does.
+/* vggtap-train: trains a small head (softmax regression or an MLP on the
+ * pooled features of taps of a feature store, or a conv head on a tap's
+ * stored maps), and reports how well it does.
  * Everything is checked before anything is written; every output file
  * appears complete or not at all. The command line is train_options.c;
  * main() below is the list of steps. */
@@ -12,6 +13,7 @@
 
 #include "report.h"
 #include "report_html.h"
+#include "train_conv.h"
 #include "train_options.h"
 #include "vt_features.h"
 #include "vt_head_file.h"
@@ -257,8 +259,8 @@ static void baseline_params(const vt_store *s, char taps[][VT_TAP_NAME_MAX], int
 /* The settings the head was trained with, one key=value a line (the head's
  * config attribute, which vggtap-info shows): only those that applied, so
  * an L-BFGS head has no learning rate and a softmax head no dropout. */
-static char *config_text(const vt_train_options *o, const vt_head *h, const char *taps,
-                         const char *pooling) {
+static char *config_text(const vt_train_options *o, const char *kind, const char *conv,
+                         const char *mirror, const char *taps, const char *pooling) {
   const vt_train_config *c = &o->tc;
   int lbfgs = c->optim.kind == VT_OPT_LBFGS;
   char test_fraction[32] = "auto";
@@ -271,14 +273,15 @@ static char *config_text(const vt_train_options *o, const vt_head *h, const char
     exit(EXIT_FAILURE);
   }
   fprintf(f, "tap=%s\npooling=%s\nfeatures=%s\naugment=%s\nhead=%s\nhidden=%s\noptimizer=%s\n", taps, pooling,
-          o->features, o->augment, vt_head_kind(h), o->hidden ? o->hidden : "", vt_optimizer_name(c->optim.kind));
+          o->features, o->augment, kind, o->hidden ? o->hidden : "", vt_optimizer_name(c->optim.kind));
+  if (o->is_conv) fprintf(f, "conv=%s\nmirror=%s\n", conv, mirror);
   if (!lbfgs) {
     fprintf(f, "lr=%g\n", c->lr);
     if (c->optim.kind == VT_OPT_SGD) fprintf(f, "momentum=%g\n", c->optim.momentum);
     fprintf(f, "lr_schedule=%s\n", vt_lr_schedule_name(c->schedule));
     if (c->schedule == VT_LR_STEP) fprintf(f, "lr_step=%d\n", c->lr_step_epochs);
     fprintf(f, "batch_size=%d\n", c->batch_size);
-    if (o->hidden) fprintf(f, "dropout=%g\n", c->dropout);
+    if (o->hidden || o->is_conv) fprintf(f, "dropout=%g\n", c->dropout);
   }
   fprintf(f,
           "weight_decay=%g\nweight_decay_auto=%d\nepochs=%d\npatience=%d\nclass_weight=%s\n"
@@ -385,6 +388,11 @@ typedef struct {
   float *xtr;                   /* the training rows then their mirror images [2 tr.n][dim] */
   int *ytr;                     /* ... and their labels */
   vt_head_file hf;              /* the head, its standardisation and provenance */
+  /* the conv head: the maps of the training and --eval stores, the mirrors */
+  vt_map_source src, esrc;
+  int src_open, esrc_open, cached, ecached, has_mirrors;
+  vt_mirror_mode cmirror; /* the conv head's mirroring */
+  char map_reduce[16], mirror_note[160], convs[128];
   vt_train_result res;
   const vt_features *fe, *me;   /* what the report scores: --eval, else test, else validation;
                                  * its mirror images' features, or NULL */
@@ -407,6 +415,9 @@ static void training_free(training *t) {
   if (t->st_open) vt_store_close(&t->st);
   vt_metrics_free(&t->m);
   vt_metrics_free(&t->vm);
+  if (t->src_open) vt_map_source_close(&t->src);
+  if (t->esrc_open) vt_map_source_close(&t->esrc);
+  if (t->hf.is_conv) vt_convnet_free(&t->hf.conv);
   for (int i = 0; i < t->n_wrong; i++) free((char *)t->wrong[i].image);
   free(t->wrong);
   vt_head_free(&t->hf.head);
@@ -455,6 +466,25 @@ static int plan_outputs(training *t) {
   return 0;
 }
 
+/* The conv head's training store: one tap's maps (and the mirrors'), the
+ * usable rows and their split. */
+static int open_conv_store(training *t) {
+  vt_train_options *o = &t->o;
+  if (o->n_taps != 1)
+    return vt_fail("--head conv takes the maps of one tap, not %d (--tap %s)", o->n_taps, o->tap);
+  snprintf(t->taps_name, sizeof t->taps_name, "%s", o->taps[0]);
+  snprintf(t->pooling_name, sizeof t->pooling_name, "maps");
+  snprintf(t->recipe_text, sizeof t->recipe_text, "%s/maps", o->taps[0]);
+  t->got = "maps";
+  t->has_mirrors = vt_conv_store_has_mirrors(&t->st, o->taps[0]);
+  if (vt_conv_store_reduction(&t->st, o->taps[0], t->map_reduce, sizeof t->map_reduce) < 0 ||
+      vt_conv_choose_mirror(o->augment, t->has_mirrors, t->st.path, &t->cmirror, t->mirror_note,
+                            sizeof t->mirror_note) < 0 ||
+      usable_rows(&t->st, &t->all, &t->n_failed, &t->n_unlabelled) < 0)
+    return -1;
+  return split_rows(&t->st, o, &t->all, &t->tr, &t->va, &t->te, t->test_note, sizeof t->test_note);
+}
+
 /* --augment flip: store s must hold the mirror images' features of the
  * recipe (vggtap-extract --augment flip), the training store and --eval's. */
 static int plan_mirrors(training *t, const vt_store *s) {
@@ -480,6 +510,7 @@ static int open_training_store(training *t) {
       return vt_fail("%s holds taps %s: say which with --tap", t->st.path, t->st.taps[0] ? t->st.taps : "(none)");
     if ((o->n_taps = vt_tap_names_parse(t->st.taps, o->taps, VT_RECIPE_MAX_TAPS)) < 0) return -1;
   }
+  if (o->is_conv) return open_conv_store(t);
   if (vt_recipe_product(o->taps, o->n_taps, &o->pooling, &t->recipe) < 0) return -1;
   vt_recipe_text(&t->recipe, t->recipe_text, sizeof t->recipe_text);
   vt_pooling_text(&o->pooling, t->pooling_name, sizeof t->pooling_name);
@@ -501,6 +532,20 @@ static int open_eval_store(training *t) {
   t->ev_open = 1;
   int edim;
   const char *egot;
+  if (t->o.is_conv) {
+    char reduce[16];
+    if (check_compatible(&t->st, &t->ev) < 0 ||
+        eval_rows(&t->st, &t->ev, &t->er, &t->ev_failed, &t->ev_unlabelled) < 0 ||
+        vt_conv_store_reduction(&t->ev, t->taps_name, reduce, sizeof reduce) < 0)
+      return -1;
+    if (strcmp(reduce, t->map_reduce))
+      return vt_fail("%s's maps of %s are reduced by %s, %s's by %s: not comparable", t->ev.path,
+                     t->taps_name, reduce, t->st.path, t->map_reduce);
+    if (t->cmirror == VT_MIRROR_STORED && !vt_conv_store_has_mirrors(&t->ev, t->taps_name))
+      return vt_fail("%s holds no maps of the mirrored photos, which the head averages with "
+                     "(%s): extract it with --augment flip", t->ev.path, t->mirror_note);
+    return 0;
+  }
   if (check_compatible(&t->st, &t->ev) < 0 ||
       eval_rows(&t->st, &t->ev, &t->er, &t->ev_failed, &t->ev_unlabelled) < 0 ||
       vt_features_plan(&t->ev, &t->recipe, t->o.source, &edim, &egot) < 0 || plan_mirrors(t, &t->ev) < 0)
@@ -519,7 +564,17 @@ static void print_skipped(const char *store, int n_failed) {
 /* The rows used and skipped; without --quiet the whole line, with it only
  * the rows skipped, which a pipeline's log must still show. */
 static void print_rows(const training *t) {
-  if (!t->o.quiet) {
+  if (!t->o.quiet && t->o.is_conv) {
+    const vt_map_source *m = &t->src;
+    fprintf(stderr,
+            "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
+            "unlabelled skipped; %d classes; conv head on the maps of %s, %dx%dx%d (reduced: %s), "
+            "%s; %s\n",
+            t->st.path, t->st.n_rows, t->all.n, t->tr.n, t->va.n, t->te.n, t->test_note, t->n_failed,
+            t->n_unlabelled, t->st.n_classes, t->taps_name, m->h, m->w, m->c, t->map_reduce,
+            t->cached ? "cached in memory" : "read from the file row by row (more than the cache budget)",
+            t->mirror_note);
+  } else if (!t->o.quiet) {
     fprintf(stderr,
             "%s: %d rows: %d labelled ok (train %d, val %d, test %d: %s), %d failed and %d "
             "unlabelled skipped; %d classes; %s %s, %d features (%s)%s\n",
@@ -534,6 +589,21 @@ static void print_rows(const training *t) {
     print_skipped(t->st.path, t->n_failed);
   }
   if (t->ev_failed) print_skipped(t->ev.path, t->ev_failed);
+}
+
+/* The conv head's maps: opened (cached when they fit), not loaded. */
+static int open_maps(training *t) {
+  int mirrors = t->cmirror == VT_MIRROR_STORED;
+  if (vt_conv_open_maps(t->st.path, t->taps_name, mirrors, t->o.cache_mb, &t->src, &t->cached) < 0) return -1;
+  t->src_open = 1;
+  t->dim = t->src.h * t->src.w * t->src.c;
+  if (!t->ev_open) return 0;
+  if (vt_conv_open_maps(t->ev.path, t->taps_name, mirrors, t->o.cache_mb, &t->esrc, &t->ecached) < 0) return -1;
+  t->esrc_open = 1;
+  if (t->esrc.h != t->src.h || t->esrc.w != t->src.w || t->esrc.c != t->src.c)
+    return vt_fail("%s's maps of %s are %dx%dx%d, %s's %dx%dx%d", t->ev.path, t->taps_name,
+                   t->esrc.h, t->esrc.w, t->esrc.c, t->st.path, t->src.h, t->src.w, t->src.c);
+  return 0;
 }
 
 /* The features of one row set of each store, the photos' or (group
@@ -552,6 +622,7 @@ static int load_sets(training *t, const char *group, vt_features *tr, vt_feature
  * images), standardised by the training rows (and their mirror images).
  * The training matrix: the training rows, then their mirror images. */
 static int load_features(training *t) {
+  if (t->o.is_conv) return 0; /* the conv head reads its maps from t->src */
   if (load_sets(t, "", &t->ftr, &t->fva, &t->fte, &t->fev) < 0 ||
       (t->mirror && load_sets(t, "mirror/", &t->mtr, &t->mva, &t->mte, &t->mev) < 0))
     return -1;
@@ -574,10 +645,41 @@ static int load_features(training *t) {
   return 0;
 }
 
+/* The conv head: shaped for the maps (--conv), trained on the team. */
+static int fit_conv(training *t) {
+  vt_train_options *o = &t->o;
+  vt_convnet_config cc;
+  if (vt_convnet_config_default(&cc, t->src.h, t->src.w, t->src.c, t->st.n_classes) < 0 ||
+      (o->conv && vt_convnet_parse_convs(&cc, o->conv) < 0))
+    return vt_fail_prefix("--conv");
+  /* the grid: at most 4 x 4, and no larger than the last conv's map */
+  int side = cc.in_pool ? (cc.in_h < cc.in_w ? cc.in_h : cc.in_w) / 2 : (cc.in_h < cc.in_w ? cc.in_h : cc.in_w);
+  for (int l = 0; l + 1 < cc.n_convs; l++) side /= 2;
+  if (side < 1)
+    return vt_fail("--conv %s: %d convs with a 2x2 max pool between each are too many for %dx%d maps",
+                   o->conv, cc.n_convs, t->src.h, t->src.w);
+  cc.grid = side < 4 ? side : 4;
+  cc.dropout = o->tc.dropout;
+  if (vt_convnet_init(&t->hf.conv, &cc) < 0) return vt_fail_prefix("--conv");
+  t->hf.is_conv = 1;
+  vt_convnet_convs_text(&cc, t->convs, sizeof t->convs);
+  vt_convnet_train_config c;
+  vt_convnet_train_config_default(&c);
+  c.t = o->tc;
+  c.threads = o->threads > 0 ? o->threads : vt_cpu_count();
+  c.augment = c.eval = t->cmirror;
+  vt_rowset tr = {t->tr.rows, t->tr.y, t->tr.n}, va = {t->va.rows, t->va.y, t->va.n};
+  if (!o->quiet)
+    fprintf(stderr, "conv head %s: %zu parameters, %d threads\n", t->convs, t->hf.conv.n_params,
+            c.threads);
+  return vt_convnet_train(&t->hf.conv, &t->src, &tr, &va, &c, &t->res);
+}
+
 /* Trains the head (after choosing the weight decay with auto). */
 static int fit_head(training *t) {
   vt_train_options *o = &t->o;
   bli_thread_set_num_threads(1); /* small products: one thread is fastest */
+  if (o->is_conv) return fit_conv(t);
   if (vt_head_init(&t->hf.head, t->dim, o->n_hidden, o->hidden_widths, t->st.n_classes) < 0) return -1;
   vt_xy xtr = {t->xtr, t->ytr, t->tr.n * (1 + t->mirror), NULL},
         xva = {t->fva.x, t->va.y, t->va.n, t->mirror ? t->mva.x : NULL};
@@ -593,6 +695,27 @@ static int fit_head(training *t) {
   return 0;
 }
 
+/* The conv head's probabilities of the rows of source src (mirror-averaged
+ * as trained), and their metrics. */
+static int score_conv(training *t, vt_map_source *src, const row_set *rs, float *probs, vt_metrics *m) {
+  int k = t->st.n_classes, threads = t->o.threads > 0 ? t->o.threads : vt_cpu_count();
+  if (vt_convnet_predict_rows(&t->hf.conv, src, rs->rows, rs->n, t->cmirror, 64, threads, probs) < 0)
+    return -1;
+  int *pred = vt_xmalloc(sizeof(int) * ((size_t)rs->n + 1));
+  for (int i = 0; i < rs->n; i++) pred[i] = vt_argmax(probs + (size_t)i * k, k);
+  int rc = vt_metrics_compute(k, rs->n, rs->y, pred, m);
+  free(pred);
+  return rc;
+}
+
+/* The head's scores of row set rs (features fx, or for a conv head maps
+ * from src). */
+static int score_rows(training *t, const vt_features *fx, vt_map_source *src, const row_set *rs,
+                      float *probs, vt_metrics *m) {
+  if (t->hf.is_conv) return score_conv(t, src, rs, probs, m);
+  return score(&t->hf.head, fx, NULL, rs, t->st.n_classes, probs, m);
+}
+
 /* Scores the head on the --eval rows, else the test rows, else validation,
  * else (nothing held out) the training rows. */
 static int evaluate(training *t) {
@@ -605,11 +728,13 @@ static int evaluate(training *t) {
                                                         : "training rows (nothing held out)");
   int k = t->st.n_classes;
   float *probs = vt_xmalloc(sizeof(float) * ((size_t)t->re->n * k + 1));
-  int rc = score(&t->hf.head, t->fe, t->me, t->re, k, probs, &t->m);
+  int rc = t->hf.is_conv ? score_rows(t, t->fe, have_ev ? &t->esrc : &t->src, t->re, probs, &t->m)
+                        : score(&t->hf.head, t->fe, t->me, t->re, k, probs, &t->m);
   /* the validation rows' own scores, and what they chose */
   if (rc == 0 && t->va.n > 0 && t->re != &t->va) {
     float *vp = vt_xmalloc(sizeof(float) * ((size_t)t->va.n * k + 1));
-    rc = score(&t->hf.head, &t->fva, t->mirror ? &t->mva : NULL, &t->va, k, vp, &t->vm);
+    rc = t->hf.is_conv ? score_rows(t, &t->fva, &t->src, &t->va, vp, &t->vm)
+                       : score(&t->hf.head, &t->fva, t->mirror ? &t->mva : NULL, &t->va, k, vp, &t->vm);
     free(vp);
   }
   const vt_train_options *o = &t->o;
@@ -629,7 +754,10 @@ static void describe_head(training *t, int argc, char **argv) {
   vt_head_file *hf = &t->hf;
   const vt_store *st = &t->st;
   t->cmd = vt_join_args(argc, argv);
-  t->config = config_text(&t->o, &hf->head, t->taps_name, t->pooling_name);
+  t->config = config_text(&t->o, vt_head_file_kind(hf), t->convs, vt_mirror_mode_name(t->cmirror),
+                          t->taps_name, t->pooling_name);
+  hf->map_reduce = t->map_reduce;
+  hf->mirror = (char *)vt_mirror_mode_name(t->cmirror);
   hf->n_classes = st->n_classes;
   hf->classes = st->classes;
   hf->tap = t->taps_name;
@@ -643,7 +771,7 @@ static void describe_head(training *t, int argc, char **argv) {
   hf->input_width = st->input_width;
   hf->store = (char *)t->o.store;
   hf->eval_store = (char *)(t->o.eval ? t->o.eval : "");
-  hf->feature_source = (char *)t->ftr.source;
+  hf->feature_source = (char *)(hf->is_conv ? (t->cached ? "maps (cached)" : "maps (streamed)") : t->ftr.source);
   hf->augment = (char *)t->o.augment;
   hf->config = t->config;
   hf->command = t->cmd;
@@ -668,13 +796,13 @@ static int write_outputs(training *t, double t0) {
     return -1;
   long dense, dense_convs;
   baseline_params(&t->st, t->o.taps, t->o.n_taps, t->st.n_classes, &dense, &dense_convs);
-  const char *kind = vt_head_kind(&t->hf.head), *hidden = o->hidden ? o->hidden : "";
+  const char *kind = vt_head_file_kind(&t->hf), *hidden = t->hf.is_conv ? t->convs : o->hidden ? o->hidden : "";
   char title[512];
   snprintf(title, sizeof title, "%s %s %s%s%s", t->taps_name, t->pooling_name, kind, *hidden ? " " : "", hidden);
   json_t *extra = json_pack(
       "{s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "tap",
       vt_json_text(t->taps_name), "pooling", vt_json_text(t->pooling_name), "head", vt_json_text(kind), "hidden",
-      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->ftr.source), "augment",
+      vt_json_text(hidden), "features", t->dim, "feature_source", vt_json_text(t->hf.feature_source), "augment",
       vt_json_text(t->o.augment), "n_test", t->te.n,
       "n_eval", t->re->n, "skipped_failed", t->n_failed, "skipped_unlabelled", t->n_unlabelled,
       "eval_skipped_failed", t->ev_failed, "eval_skipped_unlabelled", t->ev_unlabelled, "best_epoch",
@@ -682,7 +810,7 @@ static int write_outputs(training *t, double t0) {
   vt_report rep = {
       .title = title, .eval_name = t->eval_name, .class_names = (const char *const *)t->st.classes,
       .metrics = &t->m, .epochs = t->res.epochs, .n_epochs = t->res.n_epochs,
-      .head_params = (long)t->hf.head.n_params, .dense_params = dense,
+      .head_params = (long)(t->hf.is_conv ? t->hf.conv.n_params : t->hf.head.n_params), .dense_params = dense,
       .dense_params_with_convs = dense_convs, .train_seconds = t->res.seconds, .extra = extra,
       .scored = t->ev_open ? VT_SCORED_EVAL : t->te.n ? VT_SCORED_TEST : t->va.n ? VT_SCORED_VAL : VT_SCORED_TRAIN,
       .n_train = t->tr.n, .n_val = t->va.n, .val_chose = t->val_chose, .test_note = t->test_note,
@@ -709,6 +837,7 @@ static int check_outputs(const training *t) {
 
 static int run(training *t, int argc, char **argv, double t0) {
   if (open_training_store(t) < 0 || open_eval_store(t) < 0 || check_outputs(t) < 0) return -1;
+  if (t->o.is_conv && open_maps(t) < 0) return -1;
   print_rows(t);
   if (load_features(t) < 0 || fit_head(t) < 0 || evaluate(t) < 0) return -1;
   describe_head(t, argc, argv);

@@ -12,12 +12,17 @@
 #include "base/vt_common.h"
 #include "base/vt_durable.h"
 #include "store/vt_crash_guard.h"
+#include "vt_convnet_file.h"
 #include "store/vt_head_attrs.h"
 #include "vt_features.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
 
 const char *vt_head_kind(const vt_head *h) { return h->n_layers == 1 ? "softmax" : "mlp"; }
+
+const char *vt_head_file_kind(const vt_head_file *hf) {
+  return hf->is_conv ? "conv" : vt_head_kind(&hf->head);
+}
 
 static int write_2d(hid_t loc, const char *name, const float *data, int rows, int cols) {
   hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
@@ -35,9 +40,24 @@ static int write_2d(hid_t loc, const char *name, const float *data, int rows, in
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
+/* The conv head's part: the net in group /convnet, its input's recipe. */
+static int write_conv(hid_t f, const vt_head_file *hf) {
+  if (vt_h5_write_str_attr(f, "map_reduce", hf->map_reduce) < 0 ||
+      vt_h5_write_str_attr(f, "mirror", hf->mirror) < 0)
+    return -1;
+  hid_t lcpl = vt_h5_lcpl(), g = H5Gcreate2(f, "convnet", lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  if (g < 0) return vt_fail("cannot create group /convnet: %s", vt_h5_os_error("HDF5 error"));
+  int rc = vt_convnet_write(g, &hf->conv);
+  H5Gclose(g);
+  return rc;
+}
+
 static int write_contents(hid_t f, const vt_head_file *hf) {
   const vt_head *h = &hf->head;
+  const vt_convnet_config *cc = &hf->conv.cfg;
   char hidden[256] = "";
+  if (hf->is_conv) vt_convnet_convs_text(cc, hidden, sizeof hidden);
   for (int l = 1; l < h->n_layers; l++) {
     size_t len = strlen(hidden);
     snprintf(hidden + len, sizeof hidden - len, "%s%d", l > 1 ? "," : "", h->dims[l]);
@@ -45,7 +65,7 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
   struct { const char *k, *v; } strs[] = {
       {"format", VT_HEAD_FORMAT},
       {"tool_version", VT_VERSION},
-      {"head", vt_head_kind(h)},
+      {"head", vt_head_file_kind(hf)},
       {"hidden", hidden},
       {"activation", "relu"},
       {"tap", hf->tap},
@@ -68,20 +88,21 @@ static int write_contents(hid_t f, const vt_head_file *hf) {
       {"format_version", VT_HEAD_FORMAT_VERSION},
       {"input_height", hf->input_height},
       {"input_width", hf->input_width},
-      {"n_features", h->dims[0]},
+      {"n_features", hf->is_conv ? (long long)cc->in_h * cc->in_w * cc->in_c : h->dims[0]},
       {"n_classes", hf->n_classes},
-      {"n_layers", h->n_layers},
-      {"n_params", (long long)h->n_params},
+      {"n_layers", hf->is_conv ? hf->conv.cfg.n_convs + 1 : h->n_layers},
+      {"n_params", (long long)(hf->is_conv ? hf->conv.n_params : h->n_params)},
       {"best_epoch", hf->best_epoch},
   };
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if (vt_h5_write_int_attr(f, ints[i].k, ints[i].v) < 0) return -1;
   if (vt_h5_write_strings(f, "classes", (const char *const *)hf->classes, (size_t)hf->n_classes) < 0)
     return -1;
-  if (vt_h5_write_1d(f, "standardize/mean", H5T_NATIVE_FLOAT, hf->mean, (size_t)h->dims[0]) < 0 ||
-      vt_h5_write_1d(f, "standardize/std", H5T_NATIVE_FLOAT, hf->std, (size_t)h->dims[0]) < 0)
+  if (hf->is_conv && write_conv(f, hf) < 0) return -1;
+  if (!hf->is_conv && (vt_h5_write_1d(f, "standardize/mean", H5T_NATIVE_FLOAT, hf->mean, (size_t)h->dims[0]) < 0 ||
+                       vt_h5_write_1d(f, "standardize/std", H5T_NATIVE_FLOAT, hf->std, (size_t)h->dims[0]) < 0))
     return -1;
-  for (int l = 0; l < h->n_layers; l++) {
+  for (int l = 0; !hf->is_conv && l < h->n_layers; l++) {
     char name[64];
     snprintf(name, sizeof name, "layers/%d/kernel", l);
     if (write_2d(f, name, h->W[l], h->dims[l], h->dims[l + 1]) < 0) return -1;
@@ -243,7 +264,11 @@ static int read_attrs(hid_t f, vt_head_file *hf, int *n_layers, int *n_features)
     /* heads written before the precision was recorded are all fp32 */
     hf->precision = a.precision ? take(&a.precision) : vt_xstrdup("fp32");
   }
-  if (rc == 0 && version >= 2) {
+  hf->is_conv = a.head && strcmp(a.head, "conv") == 0;
+  if (rc == 0 && hf->is_conv) { /* "<tap>/maps": no pooled recipe */
+    if (!a.features) rc = missing("features");
+    else hf->features = take(&a.features);
+  } else if (rc == 0 && version >= 2) {
     vt_recipe r;
     if (!a.features || vt_recipe_parse(a.features, &r) < 0)
       rc = a.features ? vt_fail_prefix("attribute 'features'") : missing("features");
@@ -270,9 +295,40 @@ static int read_attrs(hid_t f, vt_head_file *hf, int *n_layers, int *n_features)
   return rc;
 }
 
+static int read_split_rows(hid_t f, vt_head_file *hf) {
+  return read_rows(f, "training/train_rows", &hf->n_train, &hf->train_rows) < 0 ||
+                 read_rows(f, "training/val_rows", &hf->n_val, &hf->val_rows) < 0 ||
+                 read_rows(f, "training/test_rows", &hf->n_test, &hf->test_rows) < 0
+             ? -1
+             : 0;
+}
+
+/* A conv head: the net in /convnet and how its maps are made. */
+static int read_conv(hid_t f, vt_head_file *hf) {
+  hf->map_reduce = H5Aexists(f, "map_reduce") > 0 ? vt_h5_read_str_attr(f, "map_reduce") : NULL;
+  hf->mirror = H5Aexists(f, "mirror") > 0 ? vt_h5_read_str_attr(f, "mirror") : NULL;
+  if (!hf->map_reduce) return missing("map_reduce");
+  if (!hf->mirror) return missing("mirror");
+  if (strcmp(hf->map_reduce, "none") && strcmp(hf->map_reduce, "avg2") && strcmp(hf->map_reduce, "avg4"))
+    return vt_fail("attribute 'map_reduce' is '%s', not none, avg2 or avg4", hf->map_reduce);
+  if (strcmp(hf->mirror, "none") && strcmp(hf->mirror, "stored") && strcmp(hf->mirror, "flip"))
+    return vt_fail("attribute 'mirror' is '%s', not none, stored or flip", hf->mirror);
+  if (vt_read_string_dataset(f, "classes", &hf->n_classes, &hf->classes) < 0) return -1;
+  if (!vt_link_exists(f, "convnet")) return vt_fail("group /convnet is missing");
+  hid_t g = H5Gopen2(f, "convnet", H5P_DEFAULT);
+  if (g < 0) return vt_fail("cannot open group /convnet");
+  int rc = vt_convnet_read(g, &hf->conv);
+  H5Gclose(g);
+  if (rc < 0) return vt_fail_prefix("/convnet");
+  if (hf->conv.cfg.classes != hf->n_classes)
+    return vt_fail("/convnet has %d classes, /classes %d", hf->conv.cfg.classes, hf->n_classes);
+  return read_split_rows(f, hf);
+}
+
 static int read_contents(hid_t f, vt_head_file *hf) {
   int n_layers = 0, n_features = 0;
   if (read_attrs(f, hf, &n_layers, &n_features) < 0) return -1;
+  if (hf->is_conv) return read_conv(f, hf);
   if (n_layers < 1 || n_layers > VT_HEAD_MAX_LAYERS)
     return vt_fail("n_layers %d is out of range 1..%d", n_layers, VT_HEAD_MAX_LAYERS);
   if (vt_read_string_dataset(f, "classes", &hf->n_classes, &hf->classes) < 0) return -1;
@@ -307,11 +363,7 @@ static int read_contents(hid_t f, vt_head_file *hf) {
     return -1;
   for (int j = 0; j < dims[0]; j++)
     if (!(hf->std[j] > 0)) return vt_fail("/standardize/std[%d] is not positive", j);
-  if (read_rows(f, "training/train_rows", &hf->n_train, &hf->train_rows) < 0 ||
-      read_rows(f, "training/val_rows", &hf->n_val, &hf->val_rows) < 0 ||
-      read_rows(f, "training/test_rows", &hf->n_test, &hf->test_rows) < 0)
-    return -1;
-  return 0;
+  return read_split_rows(f, hf);
 }
 
 int vt_head_file_read(const char *path, vt_head_file *hf) {
@@ -335,6 +387,9 @@ int vt_head_file_read(const char *path, vt_head_file *hf) {
 
 void vt_head_file_free(vt_head_file *hf) {
   vt_head_free(&hf->head);
+  if (hf->is_conv) vt_convnet_free(&hf->conv);
+  free(hf->map_reduce);
+  free(hf->mirror);
   free(hf->mean);
   free(hf->std);
   vt_free_strings(hf->classes, hf->n_classes);

@@ -6,11 +6,20 @@
 #define VT_HEAD_FILE_H
 
 #include "store/vt_head_attrs.h"
+#include "vt_convnet.h"
 #include "vt_head.h"
 
 typedef struct {
   vt_head head;
   float *mean, *std;  /* [head.dims[0]] standardisation */
+  /* a conv head on the tap's maps (head = "conv"): conv instead of head,
+   * mean and std (those stay empty) */
+  int is_conv;
+  vt_convnet conv;
+  char *map_reduce;   /* how the stored maps were reduced from the tap's: "none", "avg2" or
+                       * "avg4" (vggtap-extract --map-pool: k x k average pool) */
+  char *mirror;       /* evaluation's average with the mirror image: "none", "stored" (the
+                       * mirrored photo's maps), "flip" (the map mirrored) */
   int n_classes;
   char **classes;     /* [n_classes] */
   char *tap, *pooling; /* e.g. "block1_pool,block2_pool", "avg1,max4" (as trained) */
@@ -47,5 +56,7 @@ void vt_head_file_free(vt_head_file *hf);
 
 /* "softmax" or "mlp". */
 const char *vt_head_kind(const vt_head *h);
+/* "softmax", "mlp" or "conv". */
+const char *vt_head_file_kind(const vt_head_file *hf);
 
 #endif
