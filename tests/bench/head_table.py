@@ -33,7 +33,7 @@ stopping: softmax and conv heads; the MLP early-stops on them), the
 head's parameters and the wall-clock seconds of the vggtap-train command.
 Markdown on stdout, progress on stderr. Not part of `make test`.
 
-    flock /work/bench.lock python3 tests/bench/head_table.py [--seeds 0,1] > heads.md
+    flock /work/bench.lock python3 tests/bench/head_table.py [--seeds 0,1,2] > heads.md
     head_table.py --quick     # data/clothing-30, 3 conv epochs: the harness works
 
 The shared sets are found in $VGGTAP_SHARED/data (default ../shared beside
@@ -217,7 +217,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="clothing-dataset-small,shirt-collars,clothing-attributes-neckline",
                     help="shared sets (folders of $VGGTAP_SHARED/data) to run, in order")
-    ap.add_argument("--seeds", default="0,1", help="seeds of the MLP and conv heads")
+    ap.add_argument("--seeds", default="0,1,2", help="seeds of the MLP and conv heads")
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--test-fraction", type=float, default=0.2, help="for sets without a split column")
     ap.add_argument("--val-fraction", type=float, default=0.2, help="of the rows left after the test split")
@@ -245,6 +245,11 @@ def main():
             sets.append((s, m, "original_split" if "original_split" in header else None))
     work = a.work or tempfile.mkdtemp(prefix="vt_head_table_")
     t0 = time.time()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    print("Machine: %s, %d CPUs; commit %s; load average %s at the start.\n" % (cpu, os.cpu_count(), commit or "?",
+                                                                                 loadavg()))
     for name, manifest, split_col in sets:
         one_set(name, manifest, split_col, a, work)
     print("Whole run: %.0f s; `%s`; load average at the end %s." %
