@@ -184,10 +184,7 @@ def main():
     r = run("vggtap-train", "--store", store, "--head", "conv", "--hidden", "64", "--out", os.path.join(tmp, "x.h5"))
     check(r.returncode == 2 and "--hidden" in r.stderr, "--hidden with --head conv is a usage error")
 
-    if vtlib.failures:
-        print("\n%d failed" % len(vtlib.failures))
-        return 1
-    return 0
+    return vtlib.status()
 
 
 if __name__ == "__main__":

@@ -129,6 +129,14 @@ def check(cond, what, show_ok=False):
         failures.append(what)
 
 
+def status():
+    """A test's exit status: 1 (saying how many checks failed) or 0."""
+    if failures:
+        print("\n%d failed" % len(failures))
+        return 1
+    return 0
+
+
 def skip(reason):
     print(reason)
     sys.exit(77)
