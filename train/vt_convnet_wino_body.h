@@ -168,6 +168,30 @@ static void wino_forward(float *out, const float *in, const float *k, const floa
   }
 }
 
+#if defined(__AVX512F__) /* VL == 16 (vt_vec.h) */
+/* r [16][16] transposed in place: four butterfly stages, each swapping the
+ * off-diagonal blocks of size s between rows i and i + s (two-source
+ * permutes, one instruction each on AVX-512). */
+static inline void transpose16(vf *r) {
+#pragma GCC unroll 4
+  for (int s = 8; s >= 1; s /= 2) {
+    vi lo, hi;
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; l++) {
+      lo[l] = l & s ? 16 + l - s : l;
+      hi[l] = l & s ? 16 + l : l + s;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+      if (!(i & s)) {
+        vf a = r[i], b = r[i + s];
+        r[i] = __builtin_shuffle(a, b, lo);
+        r[i + s] = __builtin_shuffle(a, b, hi);
+      }
+  }
+}
+#endif
+
 static void wino_kernel_grad(float *dk, const float *dout, const float *in, int n, int H, int W,
                              int Cin, int Cout, float *scratch) {
   tiling t = tile(H, W, Cin, Cout, scratch);
@@ -201,11 +225,17 @@ static void wino_kernel_grad(float *dk, const float *dout, const float *in, int 
 #pragma GCC unroll 36
           for (int xi = 0; xi < 36; xi++) block[xi][tt] = m[xi];
         }
-        for (int xi = 0; xi < 36; xi++)
-          for (int c = 0; c < no; c++) {
-            float *dst = t.M + ((size_t)xi * Cout + o + c) * t.T + t0;
-            for (int tt = 0; tt < nt; tt++) dst[tt] = block[xi][tt][c];
-          }
+        for (int xi = 0; xi < 36; xi++) {
+          float *dst = t.M + ((size_t)xi * Cout + o) * t.T + t0;
+#if defined(__AVX512F__) /* VL == TB == 16: a square block, transposed in registers */
+          for (int tt = nt; tt < TB; tt++) block[xi][tt] = (vf){0};
+          transpose16(block[xi]);
+          for (int c = 0; c < no; c++) vstore(dst + (size_t)c * t.T, block[xi][c], nt);
+#else
+          for (int c = 0; c < no; c++)
+            for (int tt = 0; tt < nt; tt++) dst[(size_t)c * t.T + tt] = block[xi][tt][c];
+#endif
+        }
       }
     }
     /* dU^T [36][Cout][Cin] += M^T V, position by position: the images of
