@@ -212,7 +212,7 @@ check-tsan:
 # its arm64 runtime library by name, as its arm64 -dev package conflicts
 # with the native one. About 5 minutes (test_conv alone 2.5 under
 # emulation), so CI does not run it (docs/RELIABILITY.md).
-ARM64_LIBS := /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 -lpng -ljpeg -lblis -linih -lm -lpthread
+ARM64_LIBS := /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 -lpng -ljpeg -lblis -linih -ljansson -lm -lpthread
 check-arm64:
 	$(MAKE) CC=aarch64-linux-gnu-gcc BUILD=build-arm64 BINDIR=build-arm64/bin LDLIBS="$(ARM64_LIBS)" \
 	  $(TESTSRC:tests/%.c=build-arm64/tests/%)

@@ -26,7 +26,7 @@ PKGS=(
 if [ "${1:-}" = --arm64 ]; then
   dpkg --print-foreign-architectures | grep -qx arm64 || { [ "$(id -u)" -eq 0 ] && dpkg --add-architecture arm64 || sudo dpkg --add-architecture arm64; }
   PKGS+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libc6:arm64 libhdf5-103-1:arm64 libpng-dev:arm64
-         libjpeg62-turbo-dev:arm64 libblis-dev:arm64 libinih-dev:arm64)
+         libjpeg62-turbo-dev:arm64 libblis-dev:arm64 libinih-dev:arm64 libjansson-dev:arm64)
 fi
 
 missing=()

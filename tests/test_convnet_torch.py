@@ -22,9 +22,25 @@ themselves are checked) may step otherwise; they are counted and listed,
 and must be few. A conv bias before batch norm has a zero gradient: it is
 checked to be zero on both sides.
 
+A max pool's gradient goes to the largest value of each window, so where
+two values of a window are within rounding of each other (the fixtures'
+recipe case has windows whose top two differ by 4e-7 of the layer's
+largest value), paths that round differently (fused multiply-adds or not)
+pick different pixels and the gradient of that conv's output channel
+moves by ~1e-2: both are right. Such near-ties are found in a float64
+forward pass (top two within 1e-5 of the pool input's largest value:
+the Winograd conv's outputs on the portable and AVX-512 paths differ by
+up to 4.5e-6 of their largest deviation from the channel mean, measured
+on random 28x28x128 maps); their channels' kernel slices and batch-norm
+entries are left out of the gradient and AdamW checks, counted and
+printed, and must be a minority (at most one conv output channel in 4).
+The inputs and initial weights are seeded, so which channels these are
+is the same on every CPU.
+
 Cases: the default recipe on 56x56 maps with the input pool (the shape of
 block2_pool), the lighter head (1x1 conv to 32, then a 3x3 conv), conv
 biases with 3 convs and 2 threads, no dropout."""
+import copy
 import os
 import subprocess
 import sys
@@ -108,6 +124,51 @@ class Head(torch.nn.Module):
         return self.fc(f)
 
 
+TIE = 1e-5
+
+
+def pool_ties(head, x, mask):
+    """{conv index: channels} of the max-pool windows (2x2 after a conv,
+    the adaptive grid after the last) whose two largest values differ by
+    less than TIE of the pool input's largest, in a float64 forward pass
+    of the training-mode net on the batch x."""
+    ties, conv = {}, -1
+    z = x.permute(0, 3, 1, 2).double()
+    with torch.no_grad():
+        for layer in head.features:
+            layer64 = copy.deepcopy(layer).double()
+            if isinstance(layer, torch.nn.Conv2d):
+                conv += 1
+            if isinstance(layer, (torch.nn.MaxPool2d, torch.nn.AdaptiveMaxPool2d)):
+                h, w = z.shape[2], z.shape[3]
+                if isinstance(layer, torch.nn.MaxPool2d):
+                    rows = [(i, i + 2) for i in range(0, h - 1, 2)]
+                    cols = [(j, j + 2) for j in range(0, w - 1, 2)]
+                else:  # PyTorch's adaptive windows: floor(i*h/g) .. ceil((i+1)*h/g)
+                    g = layer.output_size
+                    rows = [(i * h // g, -(-(i + 1) * h // g)) for i in range(g)]
+                    cols = [(j * w // g, -(-(j + 1) * w // g)) for j in range(g)]
+                limit = TIE * float(z.abs().max())
+                for y0, y1 in rows:
+                    for x0, x1 in cols:
+                        win = z[:, :, y0:y1, x0:x1].reshape(z.shape[0], z.shape[1], -1)
+                        top = torch.topk(win, 2, dim=-1).values
+                        near = (top[..., 0] > 0) & (top[..., 0] - top[..., 1] < limit)
+                        ties.setdefault(conv, set()).update(torch.nonzero(near)[:, 1].tolist())
+            z = layer64(z)
+    return ties
+
+
+def tied_entries(key, shape, ties):
+    """Flat indices of a parameter's entries that a near-tie leaves out."""
+    parts = key.split("/")
+    if parts[0] != "conv" or int(parts[1]) not in ties or not ties[int(parts[1])]:
+        return np.array([], dtype=np.int64)
+    mask = np.zeros(shape, dtype=bool)
+    mask[..., sorted(ties[int(parts[1])])] = True  # the last axis is the output channel
+    return np.flatnonzero(mask)
+
+
 def rel(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
 
@@ -132,6 +193,8 @@ def case(tmp, name, fixture, args):
         head = Head(f["init"])
         head.load(f["init"])
         head.train()
+        ties = pool_ties(head, x[:batch], mask)
+        n_ties = sum(len(c) for c in ties.values())
         logits = head(x[:batch], mask)
         loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(logits, y[:batch])
         check(abs(loss.item() - f["loss"][0, 0]) < 1e-5 * abs(loss.item()),
@@ -149,9 +212,15 @@ def case(tmp, name, fixture, args):
                 scale = float(np.max(np.abs(f["grad/" + key[:-4] + "kernel"][()])))
                 inert = max(inert, float(np.max(np.abs(g_c))) / scale, float(np.max(np.abs(g_t))) / scale)
                 continue
-            worst = max(worst, rel(g_c, g_t))
             tiny += [(key, i) for i in np.flatnonzero(np.abs(g_t.ravel()) < 1e-4 * np.max(np.abs(g_t)))]
-        check(worst < 1e-4, "%s: gradients within %.2e of each tensor's largest entry" % (name, worst))
+            skip = tied_entries(key, g_c.shape, ties)
+            d = np.abs(g_c - g_t).ravel()
+            d[skip] = 0
+            worst = max(worst, float(np.max(d)) / max(float(np.max(np.abs(g_t))), 1e-12))
+        few = max(2, sum(c.out_channels for c, _ in head.convs) // 4)
+        check(worst < 1e-4 and n_ties <= few,
+              "%s: gradients within %.2e of each tensor's largest entry (%d channels left out for "
+              "near-ties in max pools: %s)" % (name, worst, n_ties, {l: sorted(c) for l, c in ties.items() if c}))
         if head.convs[0][0].bias is not None:
             check(inert < 1e-5, "%s: conv bias gradients (before batch norm) %.2e of the kernel's: 0"
                   % (name, inert))
@@ -164,6 +233,7 @@ def case(tmp, name, fixture, args):
             w_t = to_file(p).detach().numpy().ravel()
             w_c = f["step/" + key][()].ravel()
             d = np.abs(w_c - w_t)
+            d[tied_entries(key, f["step/" + key].shape, ties)] = 0
             for i in np.flatnonzero(d > 1e-5):
                 flipped.append((key, int(i)))
             d[[i for k, i in flipped if k == key]] = 0

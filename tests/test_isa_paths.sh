@@ -9,8 +9,9 @@
 # finite differences, and its training, bitwise the same across thread
 # counts on that path: train/vt_convnet_simd.h); and,
 # except under make check-asan, the conformance tests against PyTorch
-# (test_vgg_torch.py, test_conformance_torch.py) and the extraction test
-# (test_extract_store.py).
+# (test_vgg_torch.py, test_conformance_torch.py, and the conv head's
+# test_convnet_torch.py: its Winograd products run on the path's GEMM) and
+# the extraction test (test_extract_store.py).
 # And the avx2 and avx512 paths give the same bits: their GEMMs sum in the
 # same order with the same fused multiply-adds and every other kernel is
 # lane by lane the same (net/vt_gemm.h), so a store does not depend on
@@ -64,7 +65,7 @@ for p in "${paths[@]}"; do
   # above are what the sanitizers add; the conformance reruns are numerics
   # the plain suite checks, and take most of this test's time.
   [ -n "${VGGTAP_BIN:-}" ] && continue
-  for t in test_vgg_torch.py test_conformance_torch.py test_extract_store.py; do
+  for t in test_vgg_torch.py test_conformance_torch.py test_convnet_torch.py test_extract_store.py; do
     run "VGGTAP_ISA=$p $t" env VGGTAP_ISA=$p /usr/bin/python3 "$ROOT/tests/$t"
   done
 done
