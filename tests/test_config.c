@@ -91,8 +91,10 @@ static void test_parse(void) {
   vt_config_free(&c);
 
   /* store names a file in [train] and [predict]; [extract]'s keep says what
-   * the store keeps (pooled, maps,pooled), passed on as it is. */
-  rc = load_text("[extract]\nkeep = maps,pooled\n[train]\nstore = s.h5\n", &c, &why);
+   * the store keeps (pooled, maps,pooled), passed on as it is; head is a file
+   * in [predict] and a kind of head in [train]. */
+  rc = load_text("[extract]\nkeep = maps,pooled\n[train]\nstore = s.h5\nhead = conv\n[predict]\nhead = h.h5\n",
+                 &c, &why);
   CHECK(rc == 0);
   if (rc == 0) {
     v = vt_config_value(&c, vt_config_find(&c, "extract", "keep"));
@@ -101,6 +103,14 @@ static void test_parse(void) {
     free(v);
     v = vt_config_value(&c, vt_config_find(&c, "train", "store"));
     snprintf(want, sizeof want, "%s/s.h5", dir);
+    CHECK(!strcmp(v, want));
+    free(v);
+    v = vt_config_value(&c, vt_config_find(&c, "train", "head"));
+    CHECK(!strcmp(v, "conv"));
+    if (strcmp(v, "conv")) fprintf(stderr, "  [train] head: got %s\n", v);
+    free(v);
+    v = vt_config_value(&c, vt_config_find(&c, "predict", "head"));
+    snprintf(want, sizeof want, "%s/h.h5", dir);
     CHECK(!strcmp(v, want));
     free(v);
     vt_config_free(&c);

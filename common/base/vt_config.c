@@ -22,7 +22,8 @@ static const char *const vggtap_keys[] = {"weights", "work"};
 static const char *const evaluate_keys[] = {"data", "manifest", "label-column", "split-column"};
 static const char *const sweep_keys[] = {"taps", "pools", "heads", "augment", "metric"};
 
-/* Keys whose values are paths, resolved against the config's directory. */
+/* Keys whose values are paths, resolved against the config's directory;
+ * head names a file in [predict] and a kind of head in [train]. */
 static const char *const path_keys[] = {"data", "eval",   "head",   "list",    "log",  "manifest",
                                         "out",  "report", "store",  "weights", "work"};
 
@@ -35,7 +36,10 @@ static int in_list(const char *s, const char *const *list, int n) {
 }
 
 /* True for keys whose value is a file or directory (data, out, weights, ...). */
-static int is_path_key(const char *key) { return in_list(key, path_keys, COUNT(path_keys)); }
+static int is_path_key(const char *key, const char *section) {
+  if (!strcmp(key, "head") && !strcmp(section, "train")) return 0;
+  return in_list(key, path_keys, COUNT(path_keys));
+}
 
 int vt_config_shared_applies(const char *key, const char *section) {
   /* weights: every program that runs the network. work: pipeline.mk only. */
@@ -225,7 +229,7 @@ static void clean_path(char *path) {
 
 char *vt_config_value(const vt_config *c, const vt_config_entry *e) {
   const char *v = e->value;
-  if (!is_path_key(e->key)) return vt_xstrdup(v);
+  if (!is_path_key(e->key, e->section)) return vt_xstrdup(v);
   const char *home = getenv("HOME");
   const char *base = NULL;
   if (v[0] == '~' && (v[1] == '/' || !v[1]) && home) base = home, v += v[1] ? 2 : 1;
