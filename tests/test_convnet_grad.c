@@ -500,6 +500,9 @@ int main(void) {
   test_net("3,4", 1, 1, 2);
   test_net("1x1:3,4", 0, 0, 2);
   test_net("4,3,4", 0, 0, 1);
+  /* last, so that the kink counts above see the draws they were tuned on:
+   * 25 tiles, a whole block of 16 in the kernel gradient's transposed copy */
+  test_conv3x3(1, 17, 18, 5, 20);
   printf("%s\n", failures ? "FAILED" : "all gradient checks passed");
   return failures != 0;
 }

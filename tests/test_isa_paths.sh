@@ -4,7 +4,10 @@
 # path below the CPU's best (which the rest of the suite runs) passes the
 # kernel tests against the naive references: test_conv (every conv, pool
 # and GEMM kernel on odd shapes), test_vgg (the whole forward pass),
-# test_image (resize and preprocessing against their scalar passes); and,
+# test_image (resize and preprocessing against their scalar passes),
+# test_convnet_grad and test_convnet_train (the conv head's layers against
+# finite differences, and its training, bitwise the same across thread
+# counts on that path: train/vt_convnet_simd.h); and,
 # except under make check-asan, the conformance tests against PyTorch
 # (test_vgg_torch.py, test_conformance_torch.py, and the conv head's
 # test_convnet_torch.py: its Winograd products run on the path's GEMM) and
@@ -55,7 +58,7 @@ for p in "${paths[@]}"; do
     fi
   done
   [ "$p" = "$default" ] && continue # the suite itself runs the tests on it
-  for t in test_conv test_vgg test_image; do
+  for t in test_conv test_vgg test_image test_convnet_grad test_convnet_train; do
     run "VGGTAP_ISA=$p $t" env VGGTAP_ISA=$p "$B/tests/$t"
   done
   # Under make check-asan (VGGTAP_BIN: sanitized programs) the kernel tests

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "base/vt_common.h"
-#include "base/vt_half.h"
 #include "store/vt_h5.h"
 #include "store/vt_store_read.h"
+#include "vt_convnet_simd.h"
 #include "vt_vec.h"
 
 void vt_map_source_close(vt_map_source *s) {
@@ -93,33 +93,8 @@ static int read_stored_row(store_maps *m, int row, void *out) {
   return 0;
 }
 
-/* 16 halves to floats without branches (vt_half_to_float is the
- * reference; test_convnet_train compares all 65536): the exponent rebased
- * from 15 to 127, infinities and NaN moved to 255, subnormals (exponent 0)
- * normalised by the float unit: 2^-14 (1 + m/1024) - 2^-14. */
-typedef uint16_t halves __attribute__((vector_size(32)));
-typedef uint32_t words __attribute__((vector_size(64)));
-typedef float floats __attribute__((vector_size(64)));
-
-static void halves_to_floats(const uint16_t *in, float *out) {
-  halves h;
-  memcpy(&h, in, sizeof h);
-  words x = __builtin_convertvector(h, words);
-  words o = (x & 0x7fff) << 13, e = o & 0x0f800000;
-  o += 0x38000000 + ((e == 0x0f800000) & 0x38000000) + ((e == 0) & 0x00800000);
-  floats f;
-  memcpy(&f, &o, sizeof f);
-  floats sub = (floats)((words)(e == 0) & 0x38800000); /* 2^-14 where subnormal, else +0 */
-  f -= sub;
-  memcpy(&o, &f, sizeof o);
-  o |= (x & 0x8000) << 16;
-  memcpy(out, &o, sizeof o);
-}
-
 void vt_halves_to_floats(const uint16_t *in, size_t n, float *out) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) halves_to_floats(in + i, out + i);
-  for (; i < n; i++) out[i] = vt_half_to_float(in[i]);
+  vt_cn_simd_chosen()->halves_to_floats(in, n, out);
 }
 
 /* A stored row to float32, refusing NaN and infinities. */

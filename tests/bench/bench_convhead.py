@@ -16,14 +16,16 @@ store read row by row.
    Rounds alternate which side runs first; the table gives every round and
    the medians. PyTorch runs with 2 threads and with 1 (on a machine shared
    with other work its OpenMP threads can lose more than they gain); the
-   ratio is against the faster of the two.
+   ratio is against the faster of the two. --before BIN adds another
+   convhead_bench (e.g. built from an earlier commit) on 2 threads to each
+   round: the change's own gain, measured beside the rest.
 2. --stream ROWS: a synthetic store of ROWS rows of 28x28x128 float16 maps
    (25000: 5 GB) trained for one epoch with the maps read from the file row
    by row (--cache-mb 0) and, if they fit in --cache-mb-big, cached in memory:
    seconds per epoch and peak RSS of each.
 
   bench_convhead.py [--rows 1441] [--map 28,28,128] [--epochs 3] [--rounds 3]
-                    [--stream 25000] [--tmp DIR] [--md OUT.md]
+                    [--stream 25000] [--before BIN] [--tmp DIR] [--md OUT.md]
 """
 import argparse
 import os
@@ -52,8 +54,8 @@ def machine():
     return "%s, %d CPUs, load average %s" % (model, os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]))
 
 
-def vggtap_epoch(store, epochs, threads, extra=()):
-    r = subprocess.run([BENCH, store, TAP, "--epochs", str(epochs), "--threads", str(threads), *extra],
+def vggtap_epoch(store, epochs, threads, extra=(), bench=BENCH):
+    r = subprocess.run([bench, store, TAP, "--epochs", str(epochs), "--threads", str(threads), *extra],
                        capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("convhead_bench failed: " + r.stderr)
@@ -123,11 +125,14 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--stream", type=int, default=0, help="rows of the large store (0: skip)")
     p.add_argument("--cache-mb-big", type=float, default=8192)
+    p.add_argument("--before", default=None, help="another convhead_bench to time on 2 threads")
     p.add_argument("--tmp", default=None)
     p.add_argument("--md", default=None)
     a = p.parse_args()
     if not os.path.exists(BENCH):
         sys.exit("%s is missing: run make" % BENCH)
+    if a.before and not os.access(a.before, os.X_OK):
+        sys.exit("--before %s: not an executable" % a.before)
     tmp = tempfile.mkdtemp(prefix="vt_bench_convhead_", dir=a.tmp)
     out = []
     out.append("machine: " + machine())
@@ -137,25 +142,30 @@ def main():
     out.append("")
     out.append("### Conv head training, %d maps of %s (float16), batch 32, %d epochs per run" % (a.rows, a.map, a.epochs))
     out.append("")
-    out.append("| round | vggtap 2 threads | vggtap 1 thread | PyTorch 2 threads | PyTorch 1 thread | best PyTorch / vggtap 2 threads |")
-    out.append("|---|---:|---:|---:|---:|---:|")
-    vt2, vt1, pt2, pt1, ratios = [], [], [], [], []
+    before = " | before, 2 threads" if a.before else ""
+    out.append("| round | vggtap 2 threads | vggtap 1 thread%s | PyTorch 2 threads | PyTorch 1 thread | "
+               "best PyTorch / vggtap 2 threads |" % before)
+    out.append("|---|---:|---:|---:|---:|---:|" + ("---:|" if a.before else ""))
+    names = ["vt2", "vt1"] + (["before"] if a.before else []) + ["pt2", "pt1"]
+    times = {name: [] for name in names}
+    ratios = []
     for r in range(a.rounds):
-        runs = [("vt2", lambda: float(vggtap_epoch(store, a.epochs, 2)["seconds_per_epoch"])),
-                ("vt1", lambda: float(vggtap_epoch(store, a.epochs, 1)["seconds_per_epoch"])),
-                ("pt2", lambda: torch_epoch(store, a.epochs, 2)),
-                ("pt1", lambda: torch_epoch(store, a.epochs, 1))]
-        if r % 2:
-            runs.reverse()
-        got = {name: f() for name, f in runs}
-        vt2.append(got["vt2"]), vt1.append(got["vt1"]), pt2.append(got["pt2"]), pt1.append(got["pt1"])
+        runs = {"vt2": lambda: float(vggtap_epoch(store, a.epochs, 2)["seconds_per_epoch"]),
+                "vt1": lambda: float(vggtap_epoch(store, a.epochs, 1)["seconds_per_epoch"]),
+                "before": lambda: float(vggtap_epoch(store, a.epochs, 2, bench=a.before)["seconds_per_epoch"]),
+                "pt2": lambda: torch_epoch(store, a.epochs, 2),
+                "pt1": lambda: torch_epoch(store, a.epochs, 1)}
+        order = names[::-1] if r % 2 else names
+        got = {name: runs[name]() for name in order}
+        for name in names:
+            times[name].append(got[name])
         ratios.append(min(got["pt2"], got["pt1"]) / got["vt2"])
-        out.append("| %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2fx |" % (r + 1, got["vt2"], got["vt1"], got["pt2"],
-                                                                          got["pt1"], ratios[-1]))
+        out.append("| %d | %s | %.2fx |" % (r + 1, " | ".join("%.2f s" % got[name] for name in names), ratios[-1]))
         print(out[-1], flush=True)
-    med = statistics.median
-    out.append("| median | %.2f s (%.2f ms/image) | %.2f s | %.2f s | %.2f s | **%.2fx** |"
-               % (med(vt2), 1e3 * med(vt2) / a.rows, med(vt1), med(pt2), med(pt1), med(ratios)))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    out.append("| median | %.2f s (%.2f ms/image) | %s | **%.2fx** |"
+               % (med["vt2"], 1e3 * med["vt2"] / a.rows, " | ".join("%.2f s" % med[name] for name in names[1:]),
+                  statistics.median(ratios)))
     out.append("")
     out.append("load average after: " + " ".join(open("/proc/loadavg").read().split()[:3]))
     if a.stream:
