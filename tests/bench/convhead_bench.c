@@ -3,7 +3,7 @@
  * peak_rss_mb M": what bench_convhead.py compares with PyTorch. With
  * --val F, the last F of the rows (in store order) validate instead; with
  * --split, the rows whose split is not "train" do; the line then adds the
- * validation accuracy and loss of the weights kept (convhead_real.py).
+ * validation accuracy and loss of the weights kept.
  *
  *   convhead_bench STORE.h5 TAP [--epochs 3] [--threads 2] [--batch 32]
  *       [--convs 64,64] [--augment none|flip|stored --mirror STORE.h5]

@@ -4,7 +4,7 @@
 # or a CPU time: run it when nothing else runs, and read the load average
 # printed at the start and the end.
 #
-#   bash tests/bench/run_all.sh [--quick] [--only extract|kernels|isa|train|bf16] > tables.md
+#   bash tests/bench/run_all.sh [--quick] [--only extract|kernels|isa|train|bf16|heads] > tables.md
 #
 #   extract  conv prefix vs PyTorch, per-tap accuracy, end to end, threads,
 #            memory (bench_prefix.py, bench_extract.py)       ~25 min
@@ -18,6 +18,9 @@
 #            bf16 whole, a head on bf16 features (bench_prefix_bf16.py,
 #            bench_conv_bf16, bench_extract_bf16.py, bf16_head_accuracy.py);
 #            only on CPUs with AVX512_BF16                          ~20 min
+#   heads    accuracy, not speed, so only with --only heads: softmax, MLP and
+#            conv heads with and without mirrors on the shared sets, the
+#            tables of docs/TRAIN.md "Which head to choose" (head_table.py)  ~45 min
 #
 # --quick: fewer and shorter rounds, a check that the harness works, not
 # numbers to publish. BUILD (default build) is the build directory for the
@@ -34,11 +37,12 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
     --only) only=$2; shift ;;
-    *) echo "usage: run_all.sh [--quick] [--only extract|kernels|isa|train|bf16]" >&2; exit 2 ;;
+    *) echo "usage: run_all.sh [--quick] [--only extract|kernels|isa|train|bf16|heads]" >&2; exit 2 ;;
   esac
   shift
 done
 want() { [[ $only == all || $only == "$1" ]]; }
+heads_args=()
 
 prefix_args=(--repeats 5 --seconds 2 --screen 1 --accuracy-images 4)
 bf16_args=(--repeats 5 --seconds 2 --screen 1.5 --accuracy-images 4)
@@ -50,7 +54,7 @@ if ((quick)); then
   bf16_args=(--repeats 1 --seconds 0.5 --screen 0.3 --accuracy-images 1)
   bf16_extract_args=(--repeats 1 --seconds 0.5 --screen 0.3 --images 0.1)
   extract_args=(--images 30 --repeats 1 --memory 30,90)
-  conv_reps=1 train_rows=2000 isa_rounds=1
+  conv_reps=1 train_rows=2000 isa_rounds=1 heads_args=(--quick)
 fi
 
 make BUILD="$BUILD" bin/vggtap-extract bin/vggtap-train "$BUILD/tools/bench_prefix_c" \
@@ -142,6 +146,13 @@ if want train; then
   $PY tests/bench/bench_train.py --store "$tmp/clothing-b2.h5" --tap block2_pool --pool gap --pool avg1,max1 \
     --pool avg2 --pool avg2,max2 --pool avg4 --pool max4 --rows $train_rows --md "$tmp/train.md" >&2
   cat "$tmp/train.md"
+  echo
+fi
+
+if [[ $only == heads ]]; then
+  echo "## Which head to choose (head_table.py)"
+  echo
+  $PY tests/bench/head_table.py "${heads_args[@]}"
   echo
 fi
 
