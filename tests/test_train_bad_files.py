@@ -103,9 +103,20 @@ def main():
     tmp = vtlib.tmpdir()
     outdir = os.path.join(tmp, "out")
     rows = vtlib.sample(vtlib.CLOTHING, 2, seed=7)  # 20 images
+    # Stores and heads record image paths and command lines (variable-length
+    # strings in their global heaps), so where the damage of broken_copies()
+    # falls depended on the checkout's path: programs, photos and weights
+    # are reached through links in the temporary folder, whose paths have
+    # one length wherever the checkout is.
+    links = {}
+    for name, target in (("extract", EXTRACT), ("train", TRAIN), ("photos", os.path.join(vtlib.DATA, vtlib.CLOTHING)),
+                         ("w.h5", vtlib.WEIGHTS)):
+        links[name] = os.path.join(tmp, name)
+        os.symlink(target, links[name])
     man = os.path.join(tmp, "m.csv")
-    vtlib.write_manifest(man, vtlib.CLOTHING, rows)
-    ext = [EXTRACT, "--weights", vtlib.WEIGHTS, "--manifest", man, "--size", "112", "--quiet"]
+    with open(man, "w") as f:
+        f.write("path,label\n" + "".join(f"photos/{p},{c}\n" for p, c in rows))
+    ext = [links["extract"], "--weights", links["w.h5"], "--manifest", man, "--size", "112", "--quiet"]
     store = os.path.join(tmp, "store.h5")
     vtlib.run(ext + ["--tap", "block1_pool,block2_pool", "--out", store])
     store_b1 = os.path.join(tmp, "b1.h5")
@@ -114,8 +125,8 @@ def main():
     vtlib.run(ext + ["--tap", "block1_pool", "--preprocess", "torch", "--out", store_torch])
     head = os.path.join(tmp, "head.h5")
     head_b2 = os.path.join(tmp, "head_b2.h5")
-    vtlib.run([TRAIN, "--store", store, "--tap", "block1_pool", "--out", head, "--quiet"])
-    vtlib.run([TRAIN, "--store", store, "--tap", "block2_pool", "--out", head_b2, "--quiet"])
+    vtlib.run([links["train"], "--store", store, "--tap", "block1_pool", "--out", head, "--quiet"])
+    vtlib.run([links["train"], "--store", store, "--tap", "block2_pool", "--out", head_b2, "--quiet"])
     other_weights = os.path.join(tmp, "other_weights.h5")
     shutil.copy(vtlib.WEIGHTS, other_weights)
     with h5py.File(other_weights, "r+") as f:
