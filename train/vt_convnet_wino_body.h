@@ -169,9 +169,11 @@ static void wino_forward(float *out, const float *in, const float *k, const floa
 }
 
 #if defined(__AVX512F__) /* VL == 16 (vt_vec.h) */
+#include <immintrin.h>
 /* r [16][16] transposed in place: four butterfly stages, each swapping the
  * off-diagonal blocks of size s between rows i and i + s (two-source
- * permutes, one instruction each on AVX-512). */
+ * permutes, one vpermt2ps each; the intrinsic, as clang, which builds the
+ * fuzzers, lacks GCC's __builtin_shuffle). */
 static inline void transpose16(vf *r) {
 #pragma GCC unroll 4
   for (int s = 8; s >= 1; s /= 2) {
@@ -185,8 +187,8 @@ static inline void transpose16(vf *r) {
     for (int i = 0; i < 16; i++)
       if (!(i & s)) {
         vf a = r[i], b = r[i + s];
-        r[i] = __builtin_shuffle(a, b, lo);
-        r[i + s] = __builtin_shuffle(a, b, hi);
+        r[i] = (vf)_mm512_permutex2var_ps((__m512)a, (__m512i)lo, (__m512)b);
+        r[i + s] = (vf)_mm512_permutex2var_ps((__m512)a, (__m512i)hi, (__m512)b);
       }
   }
 }
