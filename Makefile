@@ -30,7 +30,9 @@ DEFS    ?=
 BINDIR  ?= bin
 CFLAGS  += -std=c17 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
            -D_DEFAULT_SOURCE -Icommon -Iextract -Itrain $(shell pkg-config --cflags hdf5) $(SAN) $(DEFS)
-LDLIBS  += $(shell pkg-config --libs hdf5) -lpng -ljpeg -lblis -linih -ljansson -lm -lpthread
+# every library but HDF5, whose flags differ for the arm64 cross-build
+LIBS    := -lpng -ljpeg -lblis -linih -ljansson -lm -lpthread
+LDLIBS  += $(shell pkg-config --libs hdf5) $(LIBS)
 LDFLAGS += $(SAN)
 
 # Kernels for one instruction set live in files named *_avx2.c, *_avx512.c,
@@ -210,9 +212,9 @@ check-tsan:
 # under qemu-user (qemu-aarch64): the portable kernels on a CPU without x86
 # intrinsics. Needs `bash scripts/install-deps.sh --arm64`. HDF5 links to
 # its arm64 runtime library by name, as its arm64 -dev package conflicts
-# with the native one. About 5 minutes (test_conv alone 2.5 under
-# emulation), so CI does not run it (docs/RELIABILITY.md).
-ARM64_LIBS := /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 -lpng -ljpeg -lblis -linih -ljansson -lm -lpthread
+# with the native one. About 4 minutes here (test_conv alone ~1 under
+# emulation); the last step of CI's .ci/run (docs/RELIABILITY.md).
+ARM64_LIBS := /usr/lib/aarch64-linux-gnu/libhdf5_serial.so.103 $(LIBS)
 check-arm64:
 	$(MAKE) CC=aarch64-linux-gnu-gcc BUILD=build-arm64 BINDIR=build-arm64/bin LDLIBS="$(ARM64_LIBS)" \
 	  $(TESTSRC:tests/%.c=build-arm64/tests/%)
