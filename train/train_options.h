@@ -27,6 +27,7 @@ typedef struct {
   double cache_mb;     /* conv head: cache budget, < 0: half the available memory */
   double val_fraction, test_fraction; /* test_fraction < 0: auto */
   int quiet, lr_given, optimizer_given, epochs_given, patience_given, wd_given, wd_auto;
+  int schedule_given;
   vt_train_config tc;
   /* parsed from the text above */
   vt_pooling pooling;
