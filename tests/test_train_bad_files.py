@@ -114,8 +114,7 @@ def main():
         links[name] = os.path.join(tmp, name)
         os.symlink(target, links[name])
     man = os.path.join(tmp, "m.csv")
-    with open(man, "w") as f:
-        f.write("path,label\n" + "".join(f"photos/{p},{c}\n" for p, c in rows))
+    vtlib.write_manifest(man, vtlib.CLOTHING, rows, root="photos")
     ext = [links["extract"], "--weights", links["w.h5"], "--manifest", man, "--size", "112", "--quiet"]
     store = os.path.join(tmp, "store.h5")
     vtlib.run(ext + ["--tap", "block1_pool,block2_pool", "--out", store])

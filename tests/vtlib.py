@@ -81,12 +81,14 @@ def sample(dataset, per_class, seed=0):
     return out
 
 
-def write_manifest(path, dataset, rows, extra=None):
-    """Writes a manifest (paths absolute into data set DATA/dataset)."""
+def write_manifest(path, dataset, rows, extra=None, root=None):
+    """Writes a manifest (paths absolute into data set DATA/dataset, or
+    under root: relative to the manifest's folder when root is)."""
+    root = root or os.path.join(DATA, dataset)
     with open(path, "w") as f:
         f.write("path,label" + (",split" if extra else "") + "\n")
         for i, (p, c) in enumerate(rows):
-            line = f"{os.path.join(DATA, dataset, p)},{c}"
+            line = f"{os.path.join(root, p)},{c}"
             if extra:
                 line += "," + extra(i)
             f.write(line + "\n")

@@ -267,9 +267,9 @@ static int check_head(const vt_train_options *o) {
 
 /* Issue 24's recipe where not given: adam, 40 epochs of batch 32, weight
  * decay 0.01, label smoothing 0.1, dropout 0.5, no early stopping, plus a
- * cosine schedule: at a constant lr the last epoch's accuracy swung by
- * 9 points between seeds on clothing; decayed to 0 it settles
- * (docs/TRAIN.md, "The conv head"). */
+ * cosine schedule: at a constant lr the last epoch's accuracy swung with
+ * the seed; decayed to 0 it settles, and higher (docs/TRAIN.md, "The conv
+ * head"). */
 static int conv_defaults(vt_train_options *o) {
   vt_train_config *c = &o->tc;
   if (!o->optimizer_given) c->optim.kind = VT_OPT_ADAM;
